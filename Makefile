@@ -1,0 +1,36 @@
+# The README's two commands: `make run` and `make test`. Everything else is
+# CMake; this file only picks build directories and flags.
+JOBS ?= $(shell nproc)
+PORT ?= 8080
+
+.PHONY: all run test deps build build-asan bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j$(JOBS)
+
+# Builds, then starts mock-llm and tollgate on the embedded defaults.
+run: build
+	@PORT=$(PORT) scripts/run-local.sh build
+
+# ASan + UBSan build, then every test (unit, conformance, end-to-end, SDK).
+build-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTOLLGATE_SANITIZE=address >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+
+test: build-asan
+	@cd build-asan && ctest --output-on-failure -j$(JOBS)
+
+bench:
+	@scripts/install-deps.sh --bench
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j$(JOBS)
+	@bench/run.sh build
+
+clean:
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian and npm package that building, running and testing
+# tollgate needs, on a fresh Debian 12 machine. Idempotent: packages already
+# present are skipped, so `make test` can call it on every run.
+set -euo pipefail
+
+DEBS=(
+  build-essential cmake pkg-config clang
+  libh2o-evloop-dev libjansson-dev libyaml-dev libsqlite3-dev zlib1g-dev
+  libssl-dev libevent-dev libcmocka-dev
+  prometheus python3 python3-prometheus-client
+  nodejs npm curl
+)
+BENCH_DEBS=(nginx-light wrk)
+
+want=("${DEBS[@]}")
+[ "${1:-}" = "--bench" ] && want+=("${BENCH_DEBS[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The official OpenAI SDK, used by tests/e2e as a real client.
+here="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -d "$here/tests/node/node_modules/openai" ]; then
+  echo "install-deps: npm install (tests/node)"
+  (cd "$here/tests/node" && npm install --no-audit --no-fund --silent)
+fi
