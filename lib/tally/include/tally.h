@@ -1,0 +1,380 @@
+/*
+ * tally.h - a lock-free Prometheus client library for C.
+ *
+ * tally keeps metrics in a registry and renders them in the Prometheus text
+ * format 0.0.4 or OpenMetrics 1.0.0. It depends on libc, pthreads and zlib.
+ *
+ * Shape (after client_golang):
+ *   registry  -> owns families and collectors, renders them.
+ *   family    -> one metric name, type, help, unit, label names, category.
+ *   child     -> one label-value set of a family; a stable handle the caller
+ *                may keep for the life of the registry.
+ *   collector -> a callback that emits families at scrape time.
+ *
+ * Ownership: every string passed in is copied; nothing returned needs to be
+ * freed by the caller except what a function says it allocates. Handles
+ * (tally_counter *, ...) are owned by their registry and stay valid until
+ * tally_registry_free(), even after the child is removed (a removed child is
+ * detached: updates to it are kept but not rendered until the same label set
+ * is looked up again, at which point it restarts from zero).
+ *
+ * Threads: every function is thread-safe. Updates (inc, add, set, observe)
+ * take no lock, allocate nothing and make no syscall. Child lookups that hit
+ * take no lock and allocate nothing; creating a child takes the family's
+ * mutex. Registration and rendering take the registry's mutex.
+ *
+ * Errors: functions that can fail return a tally_err (0 on success) or NULL
+ * with the reason in *err when err is not NULL. tally never aborts and never
+ * prints.
+ */
+#ifndef TALLY_H
+#define TALLY_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TALLY_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum tally_err {
+    TALLY_OK = 0,
+    TALLY_ERR_NOMEM = -1,          /* allocation failed */
+    TALLY_ERR_INVALID_NAME = -2,   /* metric name not [a-zA-Z_:][a-zA-Z0-9_:]* */
+    TALLY_ERR_INVALID_LABEL = -3,  /* label name not [a-zA-Z_][a-zA-Z0-9_]* */
+    TALLY_ERR_RESERVED_LABEL = -4, /* "__*", "le" on histograms, "quantile" on summaries */
+    TALLY_ERR_DUPLICATE = -5,      /* family name already registered */
+    TALLY_ERR_SUFFIX_CLASH = -6,   /* e.g. gauge "x_count" beside histogram "x" */
+    TALLY_ERR_RESERVED_SUFFIX = -7,/* non-counter named *_total, *_bucket, *_created... */
+    TALLY_ERR_UNIT = -8,           /* unit invalid, or name does not end in _<unit> */
+    TALLY_ERR_DUPLICATE_LABEL = -9,/* the same label name twice */
+    TALLY_ERR_LABEL_COUNT = -10,   /* wrong number of label values */
+    TALLY_ERR_INVALID_VALUE = -11, /* negative counter add, NaN where not allowed... */
+    TALLY_ERR_BUCKETS = -12,       /* buckets not strictly increasing, NaN, empty */
+    TALLY_ERR_QUANTILES = -13,     /* quantile outside [0,1] or bad window */
+    TALLY_ERR_EXEMPLAR = -14,      /* exemplar labels longer than 128 UTF-8 chars, bad name */
+    TALLY_ERR_NOT_FOUND = -15,     /* removal of a child that does not exist */
+    TALLY_ERR_FORMAT = -16,        /* unknown format or bad argument to render */
+    TALLY_ERR_IO = -17,            /* compression failed */
+    TALLY_ERR_UTF8 = -18           /* help or label value is not valid UTF-8 */
+} tally_err;
+
+/* A static English description of an error code. */
+const char *tally_strerror(int err);
+
+/* ------------------------------------------------------------- registries */
+
+typedef struct tally_registry tally_registry;
+
+/* Creates an empty registry; NULL on allocation failure. */
+tally_registry *tally_registry_new(void);
+
+/* Frees the registry, every family, child and collector in it. Handles
+ * obtained from it become invalid. Must not race with updates. */
+void tally_registry_free(tally_registry *reg);
+
+/* ---------------------------------------------------------------- families */
+
+typedef enum tally_type {
+    TALLY_COUNTER,
+    TALLY_GAUGE,
+    TALLY_HISTOGRAM,
+    TALLY_SUMMARY,
+    TALLY_INFO,
+    TALLY_STATESET,
+    TALLY_UNTYPED       /* only from collectors ("unknown" in OpenMetrics) */
+} tally_type;
+
+typedef struct tally_family tally_family;
+
+/* Options common to every family. Zero-initialise and fill what you need. */
+typedef struct tally_opts {
+    const char *name;               /* required. Counters: "x" or "x_total"; both expose x_total */
+    const char *help;               /* may be NULL (rendered as empty) */
+    const char *unit;               /* optional; name must then end in "_<unit>" */
+    const char *category;           /* optional tag for filtered rendering; NULL = "default" */
+    const char *const *label_names; /* label_count names, or NULL */
+    size_t label_count;
+    size_t max_children;            /* 0 = unlimited; past it new label sets fold into one
+                                       child whose every label value is "__overflow__" */
+    double expire_after_seconds;    /* 0 = never; else a child whose value has not changed
+                                       for this long is removed at the next render/sweep */
+} tally_opts;
+
+/* Histogram-specific options. */
+typedef struct tally_histogram_opts {
+    const double *buckets;          /* upper bounds, strictly increasing, finite;
+                                       +Inf is implicit. NULL = tally_buckets_default */
+    size_t bucket_count;
+} tally_histogram_opts;
+
+/* Summary-specific options. With quantile_count == 0 a summary exposes only
+ * _sum and _count. With quantiles, it keeps a sliding window of
+ * max_age_seconds split into age_buckets (default 600 s, 5), and estimates each
+ * quantile with a relative error of at most `relative_error` (default 0.01) of
+ * the true value at that rank, for positive observations (a log-bucketed
+ * sketch; zero and negatives are tracked in their own bins the same way). */
+typedef struct tally_summary_opts {
+    const double *quantiles;        /* each in [0,1] */
+    size_t quantile_count;
+    double max_age_seconds;
+    unsigned age_buckets;
+    double relative_error;
+} tally_summary_opts;
+
+/* Registers a family. Returns NULL and sets *err on a validation error.
+ * hopts only for TALLY_HISTOGRAM, sopts only for TALLY_SUMMARY (may be NULL
+ * for defaults). For TALLY_STATESET, one label must be named like the family
+ * itself (OpenMetrics rule); its values are the states (see
+ * tally_stateset_set). For TALLY_INFO, name is without "_info" (exposed as
+ * name_info with value 1). */
+tally_family *tally_family_new(tally_registry *reg, tally_type type,
+                               const tally_opts *opts,
+                               const tally_histogram_opts *hopts,
+                               const tally_summary_opts *sopts,
+                               tally_err *err);
+
+/* Convenience registrations. label names: NULL-terminated list of char *. */
+tally_family *tally_counter_family(tally_registry *reg, const char *name, const char *help,
+                                   const char *category, tally_err *err, ...);
+tally_family *tally_gauge_family(tally_registry *reg, const char *name, const char *help,
+                                 const char *category, tally_err *err, ...);
+tally_family *tally_histogram_family(tally_registry *reg, const char *name, const char *help,
+                                     const char *category, const double *buckets,
+                                     size_t bucket_count, tally_err *err, ...);
+
+/* Unregisters and frees a family. Handles into it become invalid. */
+tally_err tally_family_unregister(tally_registry *reg, tally_family *fam);
+
+tally_type  tally_family_type(const tally_family *fam);
+const char *tally_family_name(const tally_family *fam);
+size_t      tally_family_label_count(const tally_family *fam);
+/* Number of live (rendered) children. */
+size_t      tally_family_size(const tally_family *fam);
+
+/* Lifecycle of children. */
+tally_err tally_family_remove(tally_family *fam, const char *const *label_values);
+/* Removes every child whose labels match all given (name, value) pairs;
+ * returns the number removed (>= 0) or a negative tally_err. */
+int       tally_family_remove_matching(tally_family *fam, const char *const *label_names,
+                                       const char *const *label_values, size_t n);
+void      tally_family_clear(tally_family *fam);
+/* Applies expiry now (rendering does this too); returns children removed. */
+size_t    tally_registry_sweep(tally_registry *reg);
+
+/* ------------------------------------------------------ label value lookup
+ * Every lookup returns the child for these label values, creating it on
+ * first use; NULL only on allocation failure or a wrong value count. The
+ * returned handle is stable: keep it and skip the lookup next time. Label
+ * values may be any UTF-8 string (they are escaped on output). */
+
+typedef struct tally_counter   tally_counter;
+typedef struct tally_gauge     tally_gauge;
+typedef struct tally_histogram tally_histogram;
+typedef struct tally_summary   tally_summary;
+
+tally_counter   *tally_counter_with(tally_family *fam, const char *const *label_values);
+tally_gauge     *tally_gauge_with(tally_family *fam, const char *const *label_values);
+tally_histogram *tally_histogram_with(tally_family *fam, const char *const *label_values);
+tally_summary   *tally_summary_with(tally_family *fam, const char *const *label_values);
+
+/* Variadic forms: exactly label_count const char * values follow. */
+tally_counter   *tally_counter_labels(tally_family *fam, ...);
+tally_gauge     *tally_gauge_labels(tally_family *fam, ...);
+tally_histogram *tally_histogram_labels(tally_family *fam, ...);
+tally_summary   *tally_summary_labels(tally_family *fam, ...);
+
+/* The unlabelled child of a family with no labels (the direct fast path:
+ * never hashes). NULL if the family has labels. */
+tally_counter   *tally_counter_get(tally_family *fam);
+tally_gauge     *tally_gauge_get(tally_family *fam);
+tally_histogram *tally_histogram_get(tally_family *fam);
+tally_summary   *tally_summary_get(tally_family *fam);
+
+/* Counters built directly (registration + unlabelled child in one call). */
+tally_counter   *tally_counter_new(tally_registry *reg, const char *name, const char *help, tally_err *err);
+tally_gauge     *tally_gauge_new(tally_registry *reg, const char *name, const char *help, tally_err *err);
+tally_histogram *tally_histogram_new(tally_registry *reg, const char *name, const char *help,
+                                     const double *buckets, size_t bucket_count, tally_err *err);
+
+/* ------------------------------------------------------------------ updates
+ * No lock, no allocation, no syscall. */
+
+/* Exemplar: a label set (e.g. trace_id, span_id) attached to a counter or a
+ * histogram bucket; the latest one per series/bucket is rendered in
+ * OpenMetrics. The label names and values together may not exceed 128 UTF-8
+ * characters. timestamp: seconds since the epoch, 0 = now. Recording an
+ * exemplar takes a per-child spinlock (exemplars are sampled, not per-call
+ * hot path). */
+typedef struct tally_exemplar {
+    const char *const *label_names;
+    const char *const *label_values;
+    size_t label_count;
+    double timestamp;
+} tally_exemplar;
+
+void      tally_counter_inc(tally_counter *c);
+void      tally_counter_add_int(tally_counter *c, uint64_t n);
+tally_err tally_counter_add(tally_counter *c, double v);   /* v < 0 or NaN: TALLY_ERR_INVALID_VALUE */
+tally_err tally_counter_add_exemplar(tally_counter *c, double v, const tally_exemplar *ex);
+double    tally_counter_value(const tally_counter *c);
+
+void   tally_gauge_set(tally_gauge *g, double v);
+void   tally_gauge_inc(tally_gauge *g);
+void   tally_gauge_dec(tally_gauge *g);
+void   tally_gauge_add(tally_gauge *g, double v);
+void   tally_gauge_set_to_current_time(tally_gauge *g);   /* reads the vDSO clock */
+double tally_gauge_value(const tally_gauge *g);
+
+void      tally_histogram_observe(tally_histogram *h, double v);
+tally_err tally_histogram_observe_exemplar(tally_histogram *h, double v, const tally_exemplar *ex);
+/* Snapshot for tests and collectors: cumulative counts per bucket (+Inf last,
+ * so counts has bucket_count + 1 entries), sum and count. */
+tally_err tally_histogram_snapshot(const tally_histogram *h, uint64_t *counts, size_t n,
+                                   double *sum, uint64_t *count);
+
+void   tally_summary_observe(tally_summary *s, double v);
+/* The current estimate of quantile q (must be one of the configured ones or
+ * any q in [0,1] if quantiles are configured); NaN if the window is empty. */
+double tally_summary_quantile(tally_summary *s, double q);
+void   tally_summary_totals(const tally_summary *s, double *sum, uint64_t *count);
+
+/* Info: sets the single child of an info family to these label values
+ * (replacing the previous one). */
+tally_err tally_info_set(tally_family *fam, const char *const *label_values);
+
+/* Stateset: label_values are the non-state labels (label_count - 1 values, in
+ * order, skipping the state label). Declares the states on first use;
+ * tally_stateset_set marks `state` as the one active state of that child (all
+ * others become 0); tally_stateset_set_bool sets one state independently. */
+tally_err tally_stateset_declare(tally_family *fam, const char *const *states, size_t n);
+tally_err tally_stateset_set(tally_family *fam, const char *const *label_values, const char *state);
+tally_err tally_stateset_set_bool(tally_family *fam, const char *const *label_values,
+                                  const char *state, bool value);
+
+/* --------------------------------------------------------------- buckets */
+
+extern const double tally_buckets_default[11]; /* .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10 */
+extern const double tally_buckets_fast[6];     /* .01 .05 .1 .25 .5 1   (seed 004: < 1 s) */
+extern const double tally_buckets_medium[6];   /* .25 .5 1 2 5 10       (1-10 s) */
+extern const double tally_buckets_slow[6];     /* 1 5 10 30 60 120      (10 s+) */
+#define TALLY_BUCKETS(arr) (arr), (sizeof(arr) / sizeof((arr)[0]))
+
+/* Fill out[0..count) with start, start+width, ... ; TALLY_ERR_BUCKETS if
+ * count == 0 or width <= 0. */
+tally_err tally_buckets_linear(double *out, double start, double width, size_t count);
+/* start, start*factor, ...; requires start > 0, factor > 1. */
+tally_err tally_buckets_exponential(double *out, double start, double factor, size_t count);
+
+/* ------------------------------------------------------------- collectors
+ * A collector emits families computed at scrape time. Its callback runs
+ * under the registry's render lock, once per render, and must emit only the
+ * families it declared. */
+
+typedef struct tally_emit tally_emit;
+
+typedef struct tally_desc {
+    tally_type type;
+    const char *name;
+    const char *help;
+    const char *unit;
+    const char *const *label_names;
+    size_t label_count;
+    const double *buckets;          /* histogram only: upper bounds without +Inf */
+    size_t bucket_count;
+    const double *quantiles;        /* summary only */
+    size_t quantile_count;
+} tally_desc;
+
+typedef void (*tally_collect_fn)(tally_emit *e, void *user);
+
+/* Registers a collector that declares `n` families (validated like
+ * tally_family_new: names, labels, clashes). `user` is passed to fn and,
+ * if free_fn is not NULL, freed with it when the registry is freed. */
+tally_err tally_collector_register(tally_registry *reg, const char *category,
+                                   const tally_desc *descs, size_t n,
+                                   tally_collect_fn fn, void *user,
+                                   void (*free_fn)(void *user));
+
+/* Inside a collector callback: emit one sample set of declared family
+ * `desc_index` (index into the descs array passed at registration).
+ * label_values has desc.label_count entries. Values are rendered as given. */
+tally_err tally_emit_counter(tally_emit *e, size_t desc_index, const char *const *label_values,
+                             double value);
+tally_err tally_emit_gauge(tally_emit *e, size_t desc_index, const char *const *label_values,
+                           double value);
+/* cumulative[i] for each declared bucket, then +Inf == count. */
+tally_err tally_emit_histogram(tally_emit *e, size_t desc_index, const char *const *label_values,
+                               const uint64_t *cumulative, double sum, uint64_t count);
+/* quantile_values[i] for each declared quantile. */
+tally_err tally_emit_summary(tally_emit *e, size_t desc_index, const char *const *label_values,
+                             const double *quantile_values, double sum, uint64_t count);
+
+/* The process collector: process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_virtual_memory_bytes,
+ * process_open_fds, process_max_fds, process_start_time_seconds (Linux
+ * /proc). category NULL = "system". */
+tally_err tally_process_collector_register(tally_registry *reg, const char *category);
+
+/* ------------------------------------------------------------- rendering */
+
+typedef enum tally_format {
+    TALLY_FORMAT_TEXT = 0,      /* text/plain; version=0.0.4; charset=utf-8 */
+    TALLY_FORMAT_OPENMETRICS    /* application/openmetrics-text; version=1.0.0; charset=utf-8 */
+} tally_format;
+
+#define TALLY_CONTENT_TYPE_TEXT "text/plain; version=0.0.4; charset=utf-8"
+#define TALLY_CONTENT_TYPE_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+/* Picks the format from an HTTP Accept header, honouring q-values (NULL or
+ * empty = text). */
+tally_format tally_negotiate_format(const char *accept);
+/* true when an Accept-Encoding header allows gzip (q > 0). */
+bool tally_negotiate_gzip(const char *accept_encoding);
+const char *tally_content_type(tally_format fmt);
+
+/* A growable output buffer; tally_buf_free releases its memory. */
+typedef struct tally_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} tally_buf;
+void tally_buf_free(tally_buf *b);
+
+/* Appends the rendering of every family (category == NULL) or only those
+ * tagged `category` to out. OpenMetrics output ends with "# EOF". */
+tally_err tally_render(tally_registry *reg, tally_format fmt, const char *category, tally_buf *out);
+/* Same, gzip-compressed. */
+tally_err tally_render_gzip(tally_registry *reg, tally_format fmt, const char *category,
+                            tally_buf *out);
+
+/* One-stop for HTTP servers: negotiates from the request headers (either may
+ * be NULL), renders, and says the Content-Type and Content-Encoding (NULL if
+ * none) to send. */
+tally_err tally_render_http(tally_registry *reg, const char *accept, const char *accept_encoding,
+                            const char *category, tally_buf *out,
+                            const char **content_type, const char **content_encoding);
+
+/* Calls fn for each registered family name with its type, help and
+ * category, in registration order (for generated docs). */
+typedef void (*tally_family_visit_fn)(const char *name, tally_type type, const char *help,
+                                      const char *unit, const char *category,
+                                      const char *const *label_names, size_t label_count,
+                                      void *user);
+void tally_registry_visit(tally_registry *reg, tally_family_visit_fn fn, void *user);
+
+/* ------------------------------------------------------- self-observation
+ * Every registry exposes tally_series_overflow_total{family} (category
+ * "system"): label sets folded into an overflow child because a family hit
+ * max_children. */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TALLY_H */

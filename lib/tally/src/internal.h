@@ -1,0 +1,89 @@
+/*
+ * internal.h - the seam between tally's metric store and its renderers.
+ *
+ * The store (registry, families, children, collectors) walks what it holds
+ * and describes each family and each child to the renderer through the two
+ * view structs below; the renderer (text 0.0.4 or OpenMetrics) turns views
+ * into bytes. Neither side sees the other's data structures: the store never
+ * formats a byte, the renderer never touches an atomic.
+ */
+#ifndef TALLY_INTERNAL_H
+#define TALLY_INTERNAL_H
+
+#include "tally.h"
+
+/* One family, as the renderer needs it. Strings are NUL-terminated and
+ * already validated (names) or arbitrary UTF-8 (help: the renderer escapes). */
+typedef struct tally__family_view {
+    tally_type type;
+    const char *name;        /* family name: counters without "_total",
+                                info without "_info" */
+    const char *help;        /* never NULL ("" if none) */
+    const char *unit;        /* NULL if none */
+    const char *const *label_names;
+    size_t label_count;      /* for stateset: includes the state label */
+    const double *buckets;   /* histogram: upper bounds, without +Inf */
+    size_t bucket_count;
+    const double *quantiles; /* summary */
+    size_t quantile_count;
+    const char *const *states; /* stateset: state names */
+    size_t state_count;
+} tally__family_view;
+
+typedef struct tally__exemplar_view {
+    const char *const *label_names;
+    const char *const *label_values;
+    size_t label_count;      /* 0 = no exemplar */
+    double value;
+    double timestamp;        /* seconds since epoch; 0 = none */
+} tally__exemplar_view;
+
+/* One child (one label-value set) of a family. Fields by type:
+ *   counter:   value, created, exemplars[0] (or NULL)
+ *   gauge, untyped: value
+ *   info:      (value is 1)
+ *   histogram: cumulative[bucket_count + 1] (+Inf last, == count), sum,
+ *              count, created, exemplars[bucket_count + 1] (or NULL)
+ *   summary:   quantile_values[quantile_count], sum, count, created
+ *   stateset:  label_values excludes the state label; state_values[state_count]
+ */
+typedef struct tally__sample_view {
+    const char *const *label_values; /* label_count entries (stateset: one fewer) */
+    double value;
+    double created;          /* seconds since epoch; 0 = not rendered */
+    const uint64_t *cumulative;
+    double sum;
+    uint64_t count;
+    const double *quantile_values;
+    const bool *state_values;
+    const tally__exemplar_view *exemplars;
+} tally__sample_view;
+
+/* The renderer's state. The store fills `views`/`view_count` while a
+ * collector runs (so tally_emit_* can map a desc index to a view); the rest
+ * belongs to the renderer. */
+struct tally_emit {
+    const tally__family_view *views;
+    size_t view_count;
+    /* renderer-owned */
+    tally_format fmt;
+    tally_buf *out;
+    const tally__family_view *current; /* family whose header was written last */
+    int err;
+};
+
+/* Renderer side (exposition). Samples of one family arrive contiguously; a
+ * change of `f` ends the previous family and writes the new one's header.
+ * A family with no samples is not rendered. */
+void tally__emit_sample(tally_emit *e, const tally__family_view *f, const tally__sample_view *s);
+
+/* Store side: walks every family (category NULL = all) and collector, in
+ * registration order, applying expiry first, and calls tally__emit_sample.
+ * Takes the registry's render lock for the duration. */
+tally_err tally__registry_collect(tally_registry *reg, const char *category, tally_emit *e);
+
+/* Buffer helpers shared by the renderers (exposition/buf.c). */
+int tally__buf_reserve(tally_buf *b, size_t extra);
+int tally__buf_append(tally_buf *b, const char *s, size_t n);
+
+#endif /* TALLY_INTERNAL_H */
