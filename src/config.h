@@ -1,0 +1,123 @@
+/*
+ * config.h - the tollgate YAML configuration as an immutable snapshot.
+ *
+ * tg_config_load() parses and validates a YAML file (libyaml) into one
+ * tg_config. Nothing in a snapshot changes after load, so worker threads read
+ * it without locks; a reload (SIGHUP) loads a new snapshot and swaps the
+ * pointer, and the old one is freed once no request uses it.
+ *
+ * Scalars may contain ${VAR} (error if VAR is unset) and ${VAR:-default}
+ * (default if VAR is unset or empty), expanded before type conversion.
+ *
+ * Errors are reported as "FILE:LINE: message" lines naming the YAML line of
+ * the offending key or value. See docs/configuration.md for every key.
+ */
+#ifndef TG_CONFIG_H
+#define TG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "obs/log.h"
+
+/* One upstream provider: any OpenAI-compatible base URL. */
+typedef struct tg_provider_config {
+    char *name;
+    char *base_url;          /* as written (after ${} expansion) */
+    bool tls;                /* scheme https */
+    char *host;              /* host name or address, without brackets */
+    uint16_t port;           /* explicit, or 80 / 443 from the scheme */
+    char *path_prefix;       /* e.g. "/v1", no trailing slash; "" for none */
+    char *api_key_env;       /* NULL when not configured */
+    char *api_key;           /* value of $api_key_env at load; NULL if unset.
+                                Never log it. */
+    uint32_t timeout_ms;     /* per attempt, up to the first response byte */
+    uint32_t max_retries;    /* retries on this provider before falling back */
+    uint32_t retry_backoff_ms; /* backoff before retry k is this * 2^k */
+    uint32_t max_connections;  /* upstream socket pool size per worker */
+} tg_provider_config;
+
+/* One (provider, upstream model) step of a model's fallback chain. */
+typedef struct tg_route_config {
+    size_t provider;         /* index into tg_config.providers */
+    char *upstream_model;    /* the name sent to the provider */
+} tg_route_config;
+
+/* Dollars per million tokens. */
+typedef struct tg_pricing {
+    double input;
+    double cached_input;
+    double output;
+} tg_pricing;
+
+typedef struct tg_model_config {
+    char *name;              /* the name clients send */
+    tg_route_config *routes; /* at least one, tried in order */
+    size_t route_count;
+    tg_pricing pricing;
+} tg_model_config;
+
+typedef struct tg_config {
+    char *path;              /* the file it was loaded from */
+
+    struct {
+        char *host;              /* default "127.0.0.1" */
+        uint16_t port;           /* default 8080 */
+        unsigned workers;        /* 0 in the file = number of online CPUs */
+        size_t max_body_bytes;   /* default 1 MiB */
+        uint32_t request_timeout_ms; /* default 120000 */
+        uint32_t header_timeout_ms;  /* default 10000 */
+    } server;
+
+    struct {
+        tg_log_format format;    /* LOG_FORMAT=json in the environment wins */
+        tg_log_level level;
+    } logging;
+
+    struct {
+        char *metric_namespace;  /* prefix of every gateway family; "" = none */
+        bool has_listen;         /* a separate listener for the metrics paths */
+        char *listen_host;       /* NULL unless has_listen */
+        uint16_t listen_port;
+        char *bearer_token;      /* NULL = metrics paths open. Never log it. */
+    } metrics;
+
+    struct {
+        bool allow_anonymous;
+    } auth;
+
+    tg_provider_config *providers;
+    size_t provider_count;
+    tg_model_config *models;
+    size_t model_count;
+} tg_config;
+
+/* Loads and validates `path`. On success returns the snapshot and sets
+ * *err_text to NULL. On failure returns NULL and sets *err_text (when
+ * err_text is not NULL) to a malloc'd string of one or more "FILE:LINE:
+ * message\n" lines; the caller frees it. */
+tg_config *tg_config_load(const char *path, char **err_text);
+
+/* Frees a snapshot (NULL is fine). */
+void tg_config_free(tg_config *cfg);
+
+/* `tollgate check-config`: loads `path`, prints "ok\n" to out on success or
+ * the error lines on failure. Returns 0 when valid, 1 when not. */
+int tg_config_check(const char *path, FILE *out);
+
+/* Index of the model named name[0..len) or -1. A linear scan: model lists
+ * are short (tens) and strncmp over them is faster than hashing. */
+long tg_config_find_model(const tg_config *cfg, const char *name, size_t len);
+
+/* Index of the provider with this name or -1. */
+long tg_config_find_provider(const tg_config *cfg, const char *name);
+
+/* Dollars for one request: ((prompt - cached) * input + cached * cached_input
+ * + completion * output) / 1e6. `prompt` includes the cached tokens; cached
+ * larger than prompt is clamped to prompt. */
+double tg_pricing_cost(const tg_pricing *p, uint64_t prompt_tokens,
+                       uint64_t cached_tokens, uint64_t completion_tokens);
+
+#endif /* TG_CONFIG_H */

@@ -1,0 +1,60 @@
+/*
+ * endpoints.h - bodies of the observability endpoints, independent of HTTP.
+ *
+ * The server (src/server/) classifies the path with obs_route_from_path(),
+ * calls one of these with the request's header values, and sends
+ * status + content_type + content_encoding + body as given. Each call
+ * allocates the body (a scrape is not a hot path); obs_response_free()
+ * releases it.
+ *
+ *   GET /metrics, /analytics/prometheus      obs_endpoint_metrics(category NULL)
+ *   GET /prometheus/metrics/{category}       obs_endpoint_metrics(category)
+ *   GET /health                              obs_endpoint_health
+ *   GET /ready                               obs_endpoint_ready
+ */
+#ifndef TG_OBS_ENDPOINTS_H
+#define TG_OBS_ENDPOINTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "metrics.h"
+
+typedef struct obs_response {
+    int status;                   /* 200, 401, 404, 500, 503 */
+    const char *content_type;     /* static string */
+    const char *content_encoding; /* "gzip" or NULL */
+    char *body;                   /* malloc'd, body_len bytes; may be NULL if 0 */
+    size_t body_len;
+} obs_response;
+
+/* Renders the registry. category: NULL or "all" for everything, else one of
+ * system, providers, models, business, performance; anything else gives a
+ * 404 with an OpenAI-style error JSON naming the valid categories. accept
+ * and accept_encoding are the request's header values (NULL if absent): text
+ * 0.0.4 or OpenMetrics by Accept, gzip by Accept-Encoding. Returns 0, or -1
+ * on allocation failure (out->status is then 500 with a static body). */
+int obs_endpoint_metrics(tg_obs *obs, const char *category, const char *accept,
+                         const char *accept_encoding, obs_response *out);
+
+/* /health: {"status":"ok","version":"...","uptime_seconds":N,
+ * "providers":[{"name":..,"state":"healthy"|"unhealthy","circuit_breaker":
+ * "closed"|"open"|"half_open","health_score":..,"availability":..,
+ * "error_rate":..,"last_error":null|"...","last_error_age_seconds":null|N}]}.
+ * status is "degraded" (HTTP 200 still: the process is alive) when any
+ * provider is unhealthy. */
+int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out);
+
+/* /ready: 200 {"status":"ready"} once a config view is bound and `accepting`
+ * is true, else 503 {"status":"not_ready"}. */
+int obs_endpoint_ready(tg_obs *obs, bool accepting, obs_response *out);
+
+/* The metrics bearer token check: true when cfg has no metrics.bearer_token
+ * or `authorization` is exactly "Bearer <token>" (constant-time compare).
+ * When false, send obs_endpoint_unauthorized(). */
+bool obs_metrics_authorized(const tg_config *cfg, const char *authorization);
+int  obs_endpoint_unauthorized(obs_response *out);
+
+void obs_response_free(obs_response *out);
+
+#endif /* TG_OBS_ENDPOINTS_H */

@@ -1,0 +1,112 @@
+/*
+ * log.h - tollgate's logger: one JSON object per line, or readable text.
+ *
+ * A process-wide logger (there is one stderr). Every line is built in a
+ * per-thread buffer and written with a single write(2), so lines from
+ * different worker threads never interleave and no line costs a malloc.
+ *
+ * JSON line:  {"timestamp":"2026-11-22T18:00:00.123Z","level":"info",
+ *              "logger":"access","message":"request completed",...fields}
+ * Text line:  2026-11-22T18:00:00.123Z INFO access: request completed k=v ...
+ *
+ * Secrets never reach the output: every string value is scanned and
+ * "Bearer <token>" and key-like tokens (sk-..., long opaque [A-Za-z0-9_-]
+ * runs with a key prefix) are replaced by "[REDACTED]"; a field whose key is
+ * authorization, api_key, key, token, password or secret is always redacted.
+ *
+ * Levels and format may be changed at any time (config reload); the change
+ * is an atomic store, seen by the next line on every thread.
+ */
+#ifndef TG_OBS_LOG_H
+#define TG_OBS_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum tg_log_format {
+    TG_LOG_TEXT = 0,
+    TG_LOG_JSON
+} tg_log_format;
+
+typedef enum tg_log_level {
+    TG_LOG_DEBUG = 0,
+    TG_LOG_INFO,
+    TG_LOG_WARN,
+    TG_LOG_ERROR
+} tg_log_level;
+
+/* Sets where and how lines are written. Defaults before any call: fd 2,
+ * text, info. If the environment has LOG_FORMAT=json (or text), it overrides
+ * `format`. */
+void tg_log_configure(int fd, tg_log_format format, tg_log_level level);
+
+/* Parses "debug"/"info"/"warn"/"warning"/"error" and "text"/"json";
+ * return 0 on success, -1 when unknown (out untouched). */
+int tg_log_level_parse(const char *s, tg_log_level *out);
+int tg_log_format_parse(const char *s, tg_log_format *out);
+
+/* true when lines at `level` are currently written (skip building fields). */
+bool tg_log_enabled(tg_log_level level);
+
+/* One extra field of a log line. */
+typedef enum tg_log_field_type {
+    TG_LF_STR,      /* str; NULL renders as null */
+    TG_LF_INT,      /* i */
+    TG_LF_DOUBLE,   /* d; NaN/Inf render as null */
+    TG_LF_BOOL      /* b */
+} tg_log_field_type;
+
+typedef struct tg_log_field {
+    const char *key;
+    tg_log_field_type type;
+    const char *str;
+    int64_t i;
+    double d;
+    bool b;
+} tg_log_field;
+
+/* Writes one line with a printf-formatted message and no extra fields.
+ * `logger` names the subsystem ("server", "config", "upstream"...). */
+void tg_log(tg_log_level level, const char *logger, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes one line with a fixed message and `n` extra fields. */
+void tg_log_fields(tg_log_level level, const char *logger, const char *message,
+                   const tg_log_field *fields, size_t n);
+
+/* What the request path knows at the end of a request; written as the
+ * access line (logger "access", message "request completed", level info,
+ * or warn for 5xx). Strings may be NULL (rendered as null); numbers that do
+ * not apply are negative (rendered as null). */
+typedef struct tg_access_record {
+    const char *request_id;
+    const char *org_id;
+    const char *trace_id;
+    const char *method;
+    const char *path;          /* raw path; truncated to 256 bytes on output */
+    int status;
+    double latency_seconds;
+    const char *model;         /* requested, bounded: configured name or "other" */
+    const char *model_used;    /* upstream model name */
+    const char *provider;
+    int attempts;
+    int64_t prompt_tokens;     /* -1 = not applicable */
+    int64_t completion_tokens;
+    double cost;               /* dollars; < 0 = not applicable */
+    bool tokens_estimated;     /* a client disconnect cut the stream */
+    double ttft_seconds;       /* streamed only; < 0 = not applicable */
+    bool cache_hit;
+    const char *cache_tier;    /* NULL until the cache exists */
+} tg_access_record;
+
+/* Writes the access line for one request. */
+void tg_log_access(const tg_access_record *r);
+
+/* Appends s (n bytes) to dst as JSON string content (no quotes), escaping
+ * quotes, backslashes, control characters and invalid UTF-8 (as U+FFFD).
+ * Writes at most cap bytes and returns the number written; stops early
+ * rather than split an escape. Exposed for the endpoints and the tests. */
+size_t tg_json_escape(char *dst, size_t cap, const char *s, size_t n);
+
+#endif /* TG_OBS_LOG_H */
