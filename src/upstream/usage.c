@@ -1,0 +1,108 @@
+/* usage.c: see usage.h. The scanner relies on one property of valid JSON: a
+ * quote inside a string is escaped, so an unescaped `"key"` followed by a
+ * colon can only be an object key. Malformed input never reads past len. */
+#include "upstream/usage.h"
+
+#include <string.h>
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+const char *tg_json_find_key(const char *json, size_t len, const char *name)
+{
+    size_t name_len = strlen(name);
+    const char *end = json + len;
+    const char *p = json;
+
+    while (p < end) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (q == NULL || (size_t)(end - q) < name_len + 2)
+            return NULL;
+        p = q + 1;
+        if (q > json && q[-1] == '\\')
+            continue;
+        if (memcmp(q + 1, name, name_len) != 0 || q[1 + name_len] != '"')
+            continue;
+        const char *v = q + name_len + 2;
+        while (v < end && is_space(*v))
+            v++;
+        if (v >= end || *v != ':')
+            continue;
+        v++;
+        while (v < end && is_space(*v))
+            v++;
+        return v < end ? v : NULL;
+    }
+    return NULL;
+}
+
+/* Returns the end (one past the closing brace) of the object starting at p,
+ * or NULL if it is not closed within end. */
+static const char *object_end(const char *p, const char *end)
+{
+    int depth = 0, in_string = 0;
+
+    for (; p < end; p++) {
+        char c = *p;
+        if (in_string) {
+            if (c == '\\')
+                p++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0)
+                return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Reads a non-negative integer value of key name within [obj, end); a
+ * missing key reads as 0, anything but digits as -1. */
+static long int_field(const char *obj, const char *end, const char *name)
+{
+    const char *v = tg_json_find_key(obj, (size_t)(end - obj), name);
+    long n = 0;
+
+    if (v == NULL || *v == 'n') /* absent or null */
+        return 0;
+    if (*v < '0' || *v > '9')
+        return -1;
+    for (; v < end && *v >= '0' && *v <= '9'; v++) {
+        if (n > 1000000000L)
+            return -1;
+        n = n * 10 + (*v - '0');
+    }
+    return n;
+}
+
+int tg_usage_scan(const char *json, size_t len, tg_usage_t *out)
+{
+    const char *end = json + len;
+    const char *obj = tg_json_find_key(json, len, "usage");
+
+    memset(out, 0, sizeof(*out));
+    if (obj == NULL || *obj == 'n')
+        return 0;
+    if (*obj != '{')
+        return -1;
+    const char *obj_end = object_end(obj, end);
+    if (obj_end == NULL)
+        return -1;
+    out->prompt_tokens = int_field(obj, obj_end, "prompt_tokens");
+    out->completion_tokens = int_field(obj, obj_end, "completion_tokens");
+    out->cached_tokens = int_field(obj, obj_end, "cached_tokens");
+    out->reasoning_tokens = int_field(obj, obj_end, "reasoning_tokens");
+    if (out->prompt_tokens < 0 || out->completion_tokens < 0 || out->cached_tokens < 0 || out->reasoning_tokens < 0) {
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    out->present = 1;
+    return 1;
+}
