@@ -1,0 +1,492 @@
+# End-to-end test harness: starts real mock-llm and tollgate processes on
+# free 127.0.0.1 ports, writes their config, speaks HTTP to them and reads
+# their /metrics and logs. Standard library only, plus Debian's
+# python3-prometheus-client for parsing the exposition (run with
+# /usr/bin/python3).
+#
+# Every test file is a standalone unittest script taking --tollgate and
+# --mock (paths to the binaries); CTest passes them.
+
+import argparse
+import gzip
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+from prometheus_client.parser import text_string_to_metric_families
+
+# Filled in by main() from the command line.
+TOLLGATE_BIN = None
+MOCK_BIN = None
+
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+                     "UndefinedBehaviorSanitizer")
+
+STARTUP_TIMEOUT_S = 20.0   # ASan builds on a loaded 2-core box start slowly
+STOP_TIMEOUT_S = 15.0
+
+
+def free_port():
+    """A port the OS just handed out; tollgate binds it a moment later.
+    The race with other processes is tiny and only costs a retry."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def words(text):
+    """mock-llm's token count of a string: runs of non-whitespace."""
+    return len(text.split())
+
+
+def chat_prompt_tokens(messages):
+    return sum(words(m["content"]) + 3 for m in messages) + 3
+
+
+def chat_completion_tokens(max_tokens=None):
+    if max_tokens and max_tokens > 0:
+        return min(max_tokens, 4096)
+    return 16
+
+
+def chat_content(max_tokens=None):
+    n = chat_completion_tokens(max_tokens)
+    return " ".join("tok%d" % i for i in range(1, n + 1))
+
+
+def embedding_tokens(inputs):
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    return sum(words(s) + 1 for s in inputs)
+
+
+def cost(pricing, prompt, completion, cached=0):
+    return ((prompt - cached) * pricing["input"] + cached * pricing["cached_input"]
+            + completion * pricing["output"]) / 1e6
+
+
+# --- YAML -----------------------------------------------------------------
+# A tiny block-style emitter: test configs are dicts, written the way a
+# person would write them, so tollgate's loader sees realistic YAML.
+
+def _scalar(v):
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "null"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(str(v))
+
+
+def to_yaml(value, indent=0):
+    pad = "  " * indent
+    lines = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v:
+                lines.append("%s%s:" % (pad, k))
+                lines.append(to_yaml(v, indent + 1))
+            elif isinstance(v, list):
+                lines.append("%s%s: []" % (pad, k))
+            else:
+                lines.append("%s%s: %s" % (pad, k, _scalar(v)))
+    else:
+        for item in value:
+            if isinstance(item, dict):
+                body = to_yaml(item, indent + 1).split("\n")
+                body[0] = pad + "- " + body[0].lstrip()
+                lines.extend(body)
+            else:
+                lines.append("%s- %s" % (pad, _scalar(item)))
+    return "\n".join(lines)
+
+
+# --- HTTP -------------------------------------------------------------------
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers      # lower-cased name -> value
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=30.0):
+    """One request on a fresh connection; body may be bytes, str or a
+    JSON-able object. Returns a Response with the whole body read."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    hdrs = dict(headers or {})
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+        hdrs.setdefault("Content-Type", "application/json")
+    if isinstance(body, str):
+        body = body.encode()
+    try:
+        conn.request(method, path, body=body, headers=hdrs)
+        resp = conn.getresponse()
+        data = resp.read()
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+    finally:
+        conn.close()
+
+
+def sse_events(body):
+    """The `data:` payloads of an SSE body, in order, as strings."""
+    events = []
+    for block in body.decode().split("\n\n"):
+        if not block.strip():
+            continue
+        data = [line[5:].lstrip(" ") for line in block.split("\n") if line.startswith("data:")]
+        events.append("\n".join(data))
+    return events
+
+
+def normalise_chunk(event):
+    """A stream chunk with the per-response fields (id, created) removed,
+    so that two answers to the same request compare equal."""
+    if event == "[DONE]":
+        return event
+    obj = json.loads(event)
+    obj.pop("id", None)
+    obj.pop("created", None)
+    return obj
+
+
+def normalise_completion(obj):
+    obj = dict(obj)
+    obj.pop("id", None)
+    obj.pop("created", None)
+    return obj
+
+
+# --- metrics ------------------------------------------------------------------
+
+class Metrics:
+    """A parsed exposition: sample lookup by full sample name + labels."""
+
+    def __init__(self, text):
+        self.text = text
+        self.families = list(text_string_to_metric_families(text))
+        self.samples = [s for f in self.families for s in f.samples]
+
+    def family_names(self):
+        # prometheus_client strips _total from counter family names; the
+        # TYPE lines carry the names as exposed.
+        return set(re.findall(r"^# TYPE (\S+) ", self.text, re.M))
+
+    def find(self, name, **labels):
+        """Samples named `name` whose labels include `labels`."""
+        return [s for s in self.samples if s.name == name
+                and all(s.labels.get(k) == v for k, v in labels.items())]
+
+    def value(self, name, **labels):
+        """Sum over the matching samples; 0 when none (a counter not yet
+        touched reads as zero)."""
+        return sum(s.value for s in self.find(name, **labels))
+
+
+# --- processes ------------------------------------------------------------------
+
+def _check_clean_exit(testcase_fail, name, proc, stderr_text):
+    for marker in SANITIZER_MARKERS:
+        if marker in stderr_text:
+            testcase_fail("%s: sanitizer report in stderr:\n%s" % (name, stderr_text[-4000:]))
+    if proc.returncode != 0:
+        testcase_fail("%s exited with %r; stderr tail:\n%s"
+                      % (name, proc.returncode, stderr_text[-4000:]))
+
+
+class MockLLM:
+    def __init__(self, workdir, args=()):
+        self.workdir = workdir
+        port_file = os.path.join(workdir, "mock-%d.port" % id(self))
+        self.stdout_path = port_file + ".out"
+        self.stderr_path = port_file + ".err"
+        self.proc = subprocess.Popen(
+            [MOCK_BIN, "--listen", "127.0.0.1:0", "--port-file", port_file, "--threads", "1"]
+            + list(args),
+            stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"),
+            cwd=workdir)
+        deadline = time.time() + STARTUP_TIMEOUT_S
+        self.port = None
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("mock-llm exited early:\n" + self.stderr())
+            try:
+                with open(port_file) as f:
+                    text = f.read().strip()
+                if text:
+                    self.port = int(text)
+                    break
+            except (FileNotFoundError, ValueError):
+                pass
+            time.sleep(0.02)
+        if self.port is None:
+            self.proc.kill()
+            raise RuntimeError("mock-llm did not write its port file")
+
+    @property
+    def base_url(self):
+        return "http://127.0.0.1:%d/v1" % self.port
+
+    def request(self, method, path, body=None, headers=None):
+        return http_request(self.port, method, path, body, headers)
+
+    def stats(self):
+        return self.request("GET", "/mock/stats").json()
+
+    def reset(self):
+        self.request("POST", "/mock/reset")
+
+    def configure(self, **settings):
+        r = self.request("POST", "/mock/config", settings)
+        if r.status != 200:
+            raise RuntimeError("mock /mock/config -> %d %r" % (r.status, r.body))
+
+    def stderr(self):
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self, fail):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                fail("mock-llm did not stop on SIGTERM")
+        _check_clean_exit(fail, "mock-llm", self.proc, self.stderr())
+
+
+DEFAULT_PRICING = {"input": 0.15, "cached_input": 0.075, "output": 0.60}
+
+
+def provider(name, mock, **overrides):
+    p = {"name": name, "base_url": mock.base_url, "timeout_ms": 5000,
+         "max_retries": 0, "retry_backoff_ms": 10}
+    p.update(overrides)
+    return p
+
+
+def model(name, routes, pricing=None):
+    """routes: [(provider_name, upstream_model), ...]"""
+    return {"name": name,
+            "routes": [{"provider": p, "model": m} for p, m in routes],
+            "pricing": dict(pricing or DEFAULT_PRICING)}
+
+
+def gateway_config(port, providers, models, **sections):
+    cfg = {
+        "server": {"listen": "127.0.0.1:%d" % port, "workers": 2,
+                   "max_body_bytes": 1048576, "request_timeout_ms": 20000,
+                   "header_timeout_ms": 5000},
+        "logging": {"format": "json", "level": "info"},
+        "metrics": {"namespace": "tollgate"},
+        "auth": {"allow_anonymous": True},
+        "providers": providers,
+        "models": models,
+    }
+    for key, val in sections.items():
+        cfg.setdefault(key, {}).update(val)
+    return cfg
+
+
+class Tollgate:
+    """A running `tollgate serve`; cfg is a dict built by gateway_config()
+    whose server.listen already names the port."""
+
+    def __init__(self, workdir, cfg, env=None):
+        self.workdir = workdir
+        self.cfg = cfg
+        self.port = int(cfg["server"]["listen"].rsplit(":", 1)[1])
+        self.config_path = os.path.join(workdir, "tollgate-%d.yaml" % self.port)
+        self.write_config(cfg)
+        self.stdout_path = self.config_path + ".out"
+        self.stderr_path = self.config_path + ".err"
+        full_env = dict(os.environ)
+        full_env.pop("LOG_FORMAT", None)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [TOLLGATE_BIN, "serve", "--config", self.config_path],
+            stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"),
+            cwd=workdir, env=full_env)
+        self.wait_ready()
+
+    def write_config(self, cfg):
+        self.cfg = cfg
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(to_yaml(cfg) + "\n")
+        os.replace(tmp, self.config_path)   # never let a reload see half a file
+
+    def wait_ready(self):
+        deadline = time.time() + STARTUP_TIMEOUT_S
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("tollgate exited early (%d):\n%s"
+                                   % (self.proc.returncode, self.logs()))
+            try:
+                if self.request("GET", "/ready", timeout=2).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.proc.kill()
+        raise RuntimeError("tollgate not ready in time:\n" + self.logs())
+
+    def request(self, method, path, body=None, headers=None, timeout=30.0):
+        return http_request(self.port, method, path, body, headers, timeout)
+
+    def chat(self, body, headers=None):
+        return self.request("POST", "/v1/chat/completions", body, headers)
+
+    def metrics(self, category=None):
+        path = "/metrics" if category is None else "/prometheus/metrics/" + category
+        r = self.request("GET", path)
+        if r.status != 200:
+            raise RuntimeError("%s -> %d" % (path, r.status))
+        return Metrics(r.body.decode())
+
+    def stdout(self):
+        with open(self.stdout_path, errors="replace") as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+    def logs(self):
+        return self.stdout() + self.stderr()
+
+    def log_records(self):
+        """Every JSON object logged, from either stream, in order."""
+        records = []
+        for line in self.logs().splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    pass
+        return records
+
+    def access_log(self, request_id, timeout=5.0):
+        """The access log line of one request; logging may lag the
+        response a little, so poll."""
+        deadline = time.time() + timeout
+        while True:
+            for rec in self.log_records():
+                if rec.get("logger") == "access" and rec.get("request_id") == request_id:
+                    return rec
+            if time.time() > deadline:
+                return None
+            time.sleep(0.05)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, fail):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                fail("tollgate did not stop on SIGTERM")
+        _check_clean_exit(fail, "tollgate", self.proc, self.stderr())
+
+
+class GatewayTestCase(unittest.TestCase):
+    """Base class: one temp dir and a set of processes per test class,
+    started once in setUpClass and checked for a clean exit at the end."""
+
+    tollgate = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory(prefix="tollgate-e2e-")
+        cls.workdir = cls._tmp.name
+        cls._procs = []
+        try:
+            cls.start()
+        except Exception:
+            cls._stop_all(lambda msg: None)
+            cls._tmp.cleanup()
+            raise
+
+    @classmethod
+    def start(cls):
+        """Subclasses start their processes here, through start_mock and
+        start_tollgate."""
+
+    @classmethod
+    def start_mock(cls, *args):
+        m = MockLLM(cls.workdir, args)
+        cls._procs.append(m)
+        return m
+
+    @classmethod
+    def start_tollgate(cls, cfg, env=None):
+        t = Tollgate(cls.workdir, cfg, env)
+        cls._procs.append(t)
+        return t
+
+    @classmethod
+    def _stop_all(cls, fail):
+        # The gateway first, so it never sees its providers vanish.
+        for p in reversed(cls._procs):
+            p.stop(fail)
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = []
+        cls._stop_all(problems.append)
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+            if cls.tollgate is not None:
+                print("--- tollgate logs ---\n" + cls.tollgate.logs()[-6000:], file=sys.stderr)
+        cls._tmp.cleanup()
+        if problems:
+            raise AssertionError("unclean shutdown:\n" + "\n".join(problems))
+
+    def assertOpenAIError(self, resp, status, err_type, code):
+        self.assertEqual(resp.status, status, resp.body)
+        body = resp.json()
+        self.assertIn("error", body, body)
+        err = body["error"]
+        self.assertIsInstance(err.get("message"), str)
+        self.assertTrue(err["message"])
+        self.assertEqual(err.get("type"), err_type, body)
+        self.assertEqual(err.get("code"), code, body)
+        self.assertIn("param", err)
+
+
+def main():
+    global TOLLGATE_BIN, MOCK_BIN
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tollgate", required=True)
+    parser.add_argument("--mock", required=True)
+    args, rest = parser.parse_known_args()
+    TOLLGATE_BIN = os.path.abspath(args.tollgate)
+    MOCK_BIN = os.path.abspath(args.mock)
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+

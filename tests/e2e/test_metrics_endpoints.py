@@ -1,0 +1,155 @@
+# End-to-end: the metrics endpoints. /metrics and /analytics/prometheus
+# expose the same families, text 0.0.4 or OpenMetrics by Accept, gzip by
+# Accept-Encoding; promtool and prometheus_client accept the output; the
+# category endpoints partition it; /health and /ready answer. Runs with a
+# non-default namespace to check that it prefixes every gateway family.
+
+import gzip
+import json
+import re
+import subprocess
+
+from prometheus_client.openmetrics.parser import \
+    text_string_to_metric_families as openmetrics_families
+
+import harness
+from harness import GatewayTestCase, Metrics, free_port, gateway_config, model, provider
+
+TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+CATEGORIES = ("system", "providers", "models", "business", "performance")
+NS = "e2e"
+
+
+class MetricsEndpointTest(GatewayTestCase):
+    @classmethod
+    def start(cls):
+        cls.mock = cls.start_mock()
+        cfg = gateway_config(free_port(), [provider("mock", cls.mock)], [
+            model("gpt-4o-mini", [("mock", "gpt-4o-mini")])], metrics={"namespace": NS})
+        cls.tollgate = cls.start_tollgate(cfg)
+        # Traffic, so that the request, LLM and token families have series.
+        cls.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        for stream in (False, True):
+            r = cls.tollgate.chat(
+                {"model": "gpt-4o-mini", "stream": stream, "max_tokens": 3,
+                 "messages": [{"role": "user", "content": "count to three"}]},
+                {"traceparent": "00-%s-00f067aa0ba902b7-01" % cls.trace_id})
+            if r.status != 200:
+                raise RuntimeError("warm-up request failed: %d %r" % (r.status, r.body))
+
+    def get(self, path, **headers):
+        r = self.tollgate.request("GET", path, headers=headers)
+        self.assertEqual(r.status, 200, "%s: %r" % (path, r.body[:300]))
+        return r
+
+    def test_default_is_text_format(self):
+        r = self.get("/metrics")
+        self.assertEqual(r.header("Content-Type"), TEXT_TYPE)
+        self.assertIsNone(r.header("Content-Encoding"))
+        m = Metrics(r.body.decode())
+        for family in ("http_requests_total", "http_request_duration_seconds",
+                       "api_errors_total", "build_info", "uptime_seconds",
+                       "llm_requests_total", "llm_request_duration_seconds", "llm_ttft_seconds",
+                       "llm_tokens_total", "llm_cost_dollars"):
+            self.assertIn("%s_%s" % (NS, family), m.family_names())
+        self.assertEqual(m.value(NS + "_build_info", version="0.1.0"), 1)
+        self.assertGreater(m.value(NS + "_uptime_seconds"), 0)
+
+    def test_namespace_prefixes_every_gateway_family(self):
+        for name in Metrics(self.get("/metrics").body.decode()).family_names():
+            if not name.startswith("process_"):
+                self.assertTrue(name.startswith(NS + "_"), name)
+
+    def test_analytics_alias_has_the_same_families(self):
+        a = Metrics(self.get("/metrics").body.decode()).family_names()
+        b = Metrics(self.get("/analytics/prometheus").body.decode()).family_names()
+        self.assertEqual(a, b)
+        self.assertEqual(self.get("/analytics/prometheus").header("Content-Type"), TEXT_TYPE)
+
+    def test_openmetrics_by_accept(self):
+        for path in ("/metrics", "/analytics/prometheus"):
+            r = self.get(path, Accept=OPENMETRICS_ACCEPT)
+            self.assertEqual(r.header("Content-Type"), OPENMETRICS_TYPE)
+            text = r.body.decode()
+            self.assertTrue(text.endswith("# EOF\n"), text[-50:])
+            families = {f.name for f in openmetrics_families(text)}
+            self.assertIn(NS + "_llm_tokens", families)
+
+    def test_openmetrics_latency_exemplar_carries_trace_id(self):
+        text = self.get("/metrics", Accept=OPENMETRICS_ACCEPT).body.decode()
+        exemplars = [s.exemplar for f in openmetrics_families(text) for s in f.samples
+                     if f.name in (NS + "_llm_request_duration_seconds",
+                                   NS + "_http_request_duration_seconds") and s.exemplar]
+        self.assertTrue(exemplars, "no exemplar on the latency histograms")
+        self.assertIn(self.trace_id, [e.labels.get("trace_id") for e in exemplars])
+
+    def test_gzip_by_accept_encoding(self):
+        plain = Metrics(self.get("/metrics").body.decode()).family_names()
+        for accept in ({}, {"Accept": OPENMETRICS_ACCEPT}):
+            r = self.get("/metrics", **{"Accept-Encoding": "gzip"}, **accept)
+            self.assertEqual(r.header("Content-Encoding"), "gzip")
+            text = gzip.decompress(r.body).decode()
+            if accept:
+                self.assertTrue(text.endswith("# EOF\n"))
+            else:
+                self.assertEqual(Metrics(text).family_names(), plain)
+        r = self.get("/metrics", **{"Accept-Encoding": "gzip;q=0, identity"})
+        self.assertIsNone(r.header("Content-Encoding"))
+
+    def test_promtool_accepts_the_exposition(self):
+        for accept in ({}, {"Accept": OPENMETRICS_ACCEPT}):
+            body = self.get("/metrics", **accept).body
+            p = subprocess.run(["promtool", "check", "metrics"], input=body,
+                               capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 0, (accept, p.stdout.decode(), p.stderr.decode()))
+
+    def test_prometheus_client_parses_every_sample(self):
+        text = self.get("/metrics").body.decode()
+        m = Metrics(text)
+        sample_lines = [l for l in text.splitlines() if l and not l.startswith("#")]
+        self.assertEqual(len(m.samples), len(sample_lines))
+
+    def test_categories_partition_the_families(self):
+        everything = Metrics(self.get("/metrics").body.decode()).family_names()
+        self.assertEqual(Metrics(self.get("/prometheus/metrics/all").body.decode()).family_names(),
+                         everything)
+        seen = {}
+        for category in CATEGORIES:
+            r = self.get("/prometheus/metrics/" + category)
+            self.assertEqual(r.header("Content-Type"), TEXT_TYPE)
+            names = Metrics(r.body.decode()).family_names()
+            for name in names:
+                self.assertNotIn(name, seen, "%s in both %s and %s" % (name, seen.get(name), category))
+                seen[name] = category
+        self.assertEqual(set(seen), everything)
+        self.assertEqual(seen[NS + "_http_requests_total"], "system")
+        self.assertEqual(seen[NS + "_llm_tokens_total"], "models")
+        r = self.tollgate.request("GET", "/prometheus/metrics/nonsense")
+        self.assertEqual(r.status, 404)
+
+    def test_health_and_ready(self):
+        r = self.get("/health")
+        self.assertTrue(r.header("Content-Type").startswith("application/json"))
+        health = r.json()
+        # The contract names the field, not its healthy value.
+        self.assertIn(health["status"], ("ok", "healthy", "up"))
+        self.assertEqual(health["version"], "0.1.0")
+        self.assertIsInstance(health["uptime"], (int, float))
+        self.assertIn("mock", json.dumps(health["providers"]))
+        self.assertEqual(self.tollgate.request("GET", "/ready").status, 200)
+
+    def test_metrics_paths_are_counted_by_template(self):
+        before = Metrics(self.get("/metrics").body.decode())
+        self.get("/prometheus/metrics/system")
+        after = Metrics(self.get("/metrics").body.decode())
+        labels = {"method": "GET", "path": "/prometheus/metrics/{category}", "status": "200"}
+        self.assertEqual(after.value(NS + "_http_requests_total", **labels)
+                         - before.value(NS + "_http_requests_total", **labels), 1)
+        for s in after.find(NS + "_http_requests_total"):
+            self.assertFalse(re.search(r"/prometheus/metrics/(system|all)", s.labels["path"]), s)
+
+
+if __name__ == "__main__":
+    harness.main()
