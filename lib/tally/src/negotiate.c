@@ -156,6 +156,12 @@ static void score(format_score *s, int match, double q)
     }
 }
 
+const char *tally_content_type(tally_format fmt)
+{
+    return fmt == TALLY_FORMAT_OPENMETRICS ? TALLY_CONTENT_TYPE_OPENMETRICS
+                                           : TALLY_CONTENT_TYPE_TEXT;
+}
+
 tally_format tally_negotiate_format(const char *accept)
 {
     if (accept == NULL)

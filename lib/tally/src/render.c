@@ -8,12 +8,6 @@
 
 #include "internal.h"
 
-const char *tally_content_type(tally_format fmt)
-{
-    return fmt == TALLY_FORMAT_OPENMETRICS ? TALLY_CONTENT_TYPE_OPENMETRICS
-                                           : TALLY_CONTENT_TYPE_TEXT;
-}
-
 tally_err tally_render(tally_registry *reg, tally_format fmt, const char *category, tally_buf *out)
 {
     if (reg == NULL || out == NULL ||
