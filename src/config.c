@@ -1,0 +1,780 @@
+/*
+ * config.c - YAML (libyaml document API) -> validated, immutable tg_config.
+ *
+ * Validation does not stop at the first problem: every error found is
+ * reported as its own "FILE:LINE: message" line, so one run of
+ * `tollgate check-config` shows everything to fix.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define DEFAULT_HOST "127.0.0.1"
+#define DEFAULT_PORT 8080
+#define DEFAULT_MAX_BODY_BYTES (1024 * 1024)
+#define DEFAULT_REQUEST_TIMEOUT_MS 120000
+#define DEFAULT_HEADER_TIMEOUT_MS 10000
+#define DEFAULT_PROVIDER_TIMEOUT_MS 30000
+#define DEFAULT_MAX_RETRIES 1
+#define DEFAULT_RETRY_BACKOFF_MS 100
+#define DEFAULT_MAX_CONNECTIONS 64
+#define MAX_WORKERS 256
+
+typedef struct parse_ctx {
+    const char *path;
+    yaml_document_t doc;
+    char *errors;        /* accumulated "FILE:LINE: message\n" lines */
+    size_t errors_len;
+    bool failed;         /* set even when the message could not be stored */
+    tg_config *cfg;
+} parse_ctx;
+
+static void add_error(parse_ctx *c, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void add_error(parse_ctx *c, size_t line, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->failed = true;
+    char head[64];
+    int head_len = line ? snprintf(head, sizeof(head), ":%zu: ", line) : snprintf(head, sizeof(head), ": ");
+    size_t add = strlen(c->path) + (size_t)head_len + strlen(msg) + 1;
+    char *grown = realloc(c->errors, c->errors_len + add + 1);
+    if (grown == NULL)
+        return;  /* the errors already collected still say the config is bad */
+    c->errors = grown;
+    c->errors_len += (size_t)sprintf(c->errors + c->errors_len, "%s%s%s\n", c->path, head, msg);
+}
+
+static size_t node_line(const yaml_node_t *n)
+{
+    return n ? n->start_mark.line + 1 : 0;
+}
+
+static yaml_node_t *node_at(parse_ctx *c, int index)
+{
+    return yaml_document_get_node(&c->doc, index);
+}
+
+/* ------------------------------------------------------------ scalars */
+
+/* Expands ${VAR} and ${VAR:-default} in s; NULL (with an error) if a
+ * reference is malformed or names an unset variable without a default. */
+static char *expand_env(parse_ctx *c, const yaml_node_t *n, const char *s)
+{
+    size_t cap = strlen(s) + 1;
+    size_t len = 0;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    while (*s) {
+        const char *piece = s;
+        size_t piece_len = 1;
+        if (s[0] == '$' && s[1] == '{') {
+            const char *close = strchr(s + 2, '}');
+            if (close == NULL) {
+                add_error(c, node_line(n), "unterminated \"${\" in \"%s\"", piece);
+                free(out);
+                return NULL;
+            }
+            const char *name = s + 2;
+            const char *def = strstr(name, ":-");
+            size_t name_len = (def && def < close) ? (size_t)(def - name) : (size_t)(close - name);
+            bool name_ok = name_len > 0 && (isalpha((unsigned char)name[0]) || name[0] == '_');
+            for (size_t i = 0; name_ok && i < name_len; i++)
+                name_ok = isalnum((unsigned char)name[i]) || name[i] == '_';
+            if (!name_ok) {
+                add_error(c, node_line(n), "bad variable reference \"%.*s\"",
+                          (int)(close - s + 1), s);
+                free(out);
+                return NULL;
+            }
+            char var[256];
+            snprintf(var, sizeof(var), "%.*s", (int)name_len, name);
+            const char *value = getenv(var);
+            if (def && def < close) {
+                if (value == NULL || value[0] == '\0') {
+                    value = def + 2;
+                    piece_len = (size_t)(close - value);
+                } else {
+                    piece_len = strlen(value);
+                }
+            } else if (value == NULL) {
+                add_error(c, node_line(n), "environment variable %s is not set", var);
+                free(out);
+                return NULL;
+            } else {
+                piece_len = strlen(value);
+            }
+            piece = value;
+            s = close + 1;
+        } else {
+            s++;
+        }
+        if (len + piece_len + 1 > cap) {
+            cap = (len + piece_len + 1) * 2;
+            char *grown = realloc(out, cap);
+            if (grown == NULL) {
+                free(out);
+                return NULL;
+            }
+            out = grown;
+        }
+        memcpy(out + len, piece, piece_len);
+        len += piece_len;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* The expanded text of a scalar node; NULL (with an error) otherwise. */
+static char *scalar_text(parse_ctx *c, const yaml_node_t *n, const char *what)
+{
+    if (n == NULL || n->type != YAML_SCALAR_NODE) {
+        add_error(c, node_line(n), "%s must be a scalar", what);
+        return NULL;
+    }
+    return expand_env(c, n, (const char *)n->data.scalar.value);
+}
+
+static bool get_string(parse_ctx *c, const yaml_node_t *n, const char *what, char **out)
+{
+    char *s = scalar_text(c, n, what);
+    if (s == NULL)
+        return false;
+    free(*out);
+    *out = s;
+    return true;
+}
+
+static bool get_uint(parse_ctx *c, const yaml_node_t *n, const char *what,
+                     uint64_t max, uint64_t *out)
+{
+    char *s = scalar_text(c, n, what);
+    if (s == NULL)
+        return false;
+    bool ok = false;
+    const char *p = s;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p == '-') {
+        add_error(c, node_line(n), "%s must not be negative (got \"%s\")", what, s);
+    } else if (!isdigit((unsigned char)*p)) {
+        add_error(c, node_line(n), "%s must be an integer (got \"%s\")", what, s);
+    } else {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (*end != '\0' || errno == ERANGE)
+            add_error(c, node_line(n), "%s must be an integer (got \"%s\")", what, s);
+        else if (v > max)
+            add_error(c, node_line(n), "%s must be at most %llu (got %llu)", what,
+                      (unsigned long long)max, v);
+        else {
+            *out = v;
+            ok = true;
+        }
+    }
+    free(s);
+    return ok;
+}
+
+static void get_u32(parse_ctx *c, const yaml_node_t *n, const char *what, uint32_t *out)
+{
+    uint64_t v;
+    if (get_uint(c, n, what, UINT32_MAX, &v))
+        *out = (uint32_t)v;
+}
+
+static void get_price(parse_ctx *c, const yaml_node_t *n, const char *what, double *out)
+{
+    char *s = scalar_text(c, n, what);
+    if (s == NULL)
+        return;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v))
+        add_error(c, node_line(n), "%s must be a number (got \"%s\")", what, s);
+    else if (v < 0)
+        add_error(c, node_line(n), "%s must not be negative (got \"%s\")", what, s);
+    else
+        *out = v;
+    free(s);
+}
+
+static void get_bool(parse_ctx *c, const yaml_node_t *n, const char *what, bool *out)
+{
+    char *s = scalar_text(c, n, what);
+    if (s == NULL)
+        return;
+    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0)
+        *out = true;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0)
+        *out = false;
+    else
+        add_error(c, node_line(n), "%s must be true or false (got \"%s\")", what, s);
+    free(s);
+}
+
+/* "host:port" or "[v6]:port" -> host (malloc'd) and port. */
+static bool parse_listen(parse_ctx *c, const yaml_node_t *n, const char *what,
+                         char **host, uint16_t *port)
+{
+    char *s = scalar_text(c, n, what);
+    if (s == NULL)
+        return false;
+    char *colon = strrchr(s, ':');
+    char *h = s;
+    size_t h_len = colon ? (size_t)(colon - s) : 0;
+    if (h_len >= 2 && h[0] == '[' && h[h_len - 1] == ']') {
+        h++;
+        h_len -= 2;
+    }
+    char *end = NULL;
+    long p = colon ? strtol(colon + 1, &end, 10) : 0;
+    bool ok = colon && h_len > 0 && colon[1] != '\0' && *end == '\0' && p >= 0 && p <= 65535;
+    if (!ok) {
+        add_error(c, node_line(n), "%s must be HOST:PORT with a port in 0..65535 (got \"%s\")",
+                  what, s);
+    } else {
+        free(*host);
+        *host = strndup(h, h_len);
+        *port = (uint16_t)p;
+    }
+    free(s);
+    return ok;
+}
+
+/* http[s]://host[:port][/path] -> the provider's connection fields. */
+static bool parse_base_url(parse_ctx *c, const yaml_node_t *n, tg_provider_config *p)
+{
+    const char *url = p->base_url;
+    const char *rest;
+    if (strncmp(url, "http://", 7) == 0) {
+        p->tls = false;
+        rest = url + 7;
+    } else if (strncmp(url, "https://", 8) == 0) {
+        p->tls = true;
+        rest = url + 8;
+    } else {
+        add_error(c, node_line(n), "provider \"%s\": base_url \"%s\" must start with http:// or https://",
+                  p->name ? p->name : "?", url);
+        return false;
+    }
+    const char *path = rest + strcspn(rest, "/?#");
+    const char *host_end = path;
+    const char *port_str = NULL;
+    const char *host = rest;
+    if (*host == '[') {
+        const char *close = memchr(host, ']', (size_t)(path - host));
+        if (close == NULL)
+            goto bad;
+        host_end = close;
+        host++;
+        if (close + 1 < path) {
+            if (close[1] != ':')
+                goto bad;
+            port_str = close + 2;
+        }
+    } else {
+        const char *colon = memchr(host, ':', (size_t)(path - host));
+        if (colon) {
+            host_end = colon;
+            port_str = colon + 1;
+        }
+    }
+    if (host_end == host || memchr(host, '@', (size_t)(host_end - host)) || *path == '?' || *path == '#')
+        goto bad;
+    long port = p->tls ? 443 : 80;
+    if (port_str) {
+        char *end;
+        port = strtol(port_str, &end, 10);
+        if (end != path || end == port_str || port < 1 || port > 65535)
+            goto bad;
+    }
+    if (strpbrk(path, "?# ") != NULL)
+        goto bad;
+    size_t path_len = strlen(path);
+    while (path_len > 0 && path[path_len - 1] == '/')
+        path_len--;
+    p->host = strndup(host, (size_t)(host_end - host));
+    p->path_prefix = strndup(path, path_len);
+    p->port = (uint16_t)port;
+    return p->host && p->path_prefix;
+bad:
+    add_error(c, node_line(n), "provider \"%s\": base_url \"%s\" is not a valid http(s) URL "
+              "(scheme://host[:port][/path], no query or credentials)", p->name ? p->name : "?", url);
+    return false;
+}
+
+/* ------------------------------------------------------------ mappings */
+
+/* Looks up the value nodes of `keys` in mapping n (values[i] = NULL when
+ * absent) and reports unknown and duplicate keys. false if n is not a
+ * mapping. */
+static bool map_fields(parse_ctx *c, const yaml_node_t *n, const char *section,
+                       const char *const *keys, size_t key_count, yaml_node_t **values)
+{
+    memset(values, 0, key_count * sizeof(*values));
+    if (n == NULL || n->type != YAML_MAPPING_NODE) {
+        add_error(c, node_line(n), "%s must be a mapping", section);
+        return false;
+    }
+    for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = node_at(c, pair->key);
+        if (k == NULL || k->type != YAML_SCALAR_NODE) {
+            add_error(c, node_line(k), "%s: keys must be scalars", section);
+            continue;
+        }
+        const char *name = (const char *)k->data.scalar.value;
+        size_t i = 0;
+        while (i < key_count && strcmp(keys[i], name) != 0)
+            i++;
+        if (i == key_count)
+            add_error(c, node_line(k), "unknown key \"%s\" in %s", name, section);
+        else if (values[i] != NULL)
+            add_error(c, node_line(k), "duplicate key \"%s\" in %s", name, section);
+        else
+            values[i] = node_at(c, pair->value);
+    }
+    return true;
+}
+
+static void require(parse_ctx *c, const yaml_node_t *parent, const yaml_node_t *value,
+                    const char *key, const char *section)
+{
+    if (value == NULL)
+        add_error(c, node_line(parent), "%s: missing required key \"%s\"", section, key);
+}
+
+/* ------------------------------------------------------------ sections */
+
+static void parse_server(parse_ctx *c, const yaml_node_t *n)
+{
+    enum { LISTEN, WORKERS, MAX_BODY, REQ_TIMEOUT, HDR_TIMEOUT, NKEYS };
+    static const char *const keys[NKEYS] = {
+        "listen", "workers", "max_body_bytes", "request_timeout_ms", "header_timeout_ms",
+    };
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "server", keys, NKEYS, v))
+        return;
+    tg_config *cfg = c->cfg;
+    if (v[LISTEN])
+        parse_listen(c, v[LISTEN], "server.listen", &cfg->server.host, &cfg->server.port);
+    uint64_t u;
+    if (v[WORKERS] && get_uint(c, v[WORKERS], "server.workers", MAX_WORKERS, &u))
+        cfg->server.workers = (unsigned)u;
+    if (v[MAX_BODY] && get_uint(c, v[MAX_BODY], "server.max_body_bytes", SIZE_MAX, &u)) {
+        if (u == 0)
+            add_error(c, node_line(v[MAX_BODY]), "server.max_body_bytes must be positive");
+        else
+            cfg->server.max_body_bytes = (size_t)u;
+    }
+    if (v[REQ_TIMEOUT])
+        get_u32(c, v[REQ_TIMEOUT], "server.request_timeout_ms", &cfg->server.request_timeout_ms);
+    if (v[HDR_TIMEOUT])
+        get_u32(c, v[HDR_TIMEOUT], "server.header_timeout_ms", &cfg->server.header_timeout_ms);
+}
+
+static void parse_logging(parse_ctx *c, const yaml_node_t *n)
+{
+    enum { FORMAT, LEVEL, NKEYS };
+    static const char *const keys[NKEYS] = {"format", "level"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "logging", keys, NKEYS, v))
+        return;
+    char *s;
+    if (v[FORMAT] && (s = scalar_text(c, v[FORMAT], "logging.format"))) {
+        if (tg_log_format_parse(s, &c->cfg->logging.format) != 0)
+            add_error(c, node_line(v[FORMAT]), "logging.format must be text or json (got \"%s\")", s);
+        free(s);
+    }
+    if (v[LEVEL] && (s = scalar_text(c, v[LEVEL], "logging.level"))) {
+        if (tg_log_level_parse(s, &c->cfg->logging.level) != 0)
+            add_error(c, node_line(v[LEVEL]),
+                      "logging.level must be debug, info, warn or error (got \"%s\")", s);
+        free(s);
+    }
+}
+
+static void parse_metrics(parse_ctx *c, const yaml_node_t *n)
+{
+    enum { NAMESPACE, LISTEN, BEARER, NKEYS };
+    static const char *const keys[NKEYS] = {"namespace", "listen", "bearer_token"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "metrics", keys, NKEYS, v))
+        return;
+    tg_config *cfg = c->cfg;
+    if (v[NAMESPACE] && get_string(c, v[NAMESPACE], "metrics.namespace", &cfg->metrics.metric_namespace)) {
+        const char *ns = cfg->metrics.metric_namespace;
+        bool ok = ns[0] == '\0' || isalpha((unsigned char)ns[0]) || ns[0] == '_';
+        for (const char *p = ns; ok && *p; p++)
+            ok = isalnum((unsigned char)*p) || *p == '_';
+        if (!ok)
+            add_error(c, node_line(v[NAMESPACE]),
+                      "metrics.namespace \"%s\" must match [a-zA-Z_][a-zA-Z0-9_]* or be empty", ns);
+    }
+    if (v[LISTEN])
+        cfg->metrics.has_listen = parse_listen(c, v[LISTEN], "metrics.listen",
+                                               &cfg->metrics.listen_host, &cfg->metrics.listen_port);
+    if (v[BEARER] && get_string(c, v[BEARER], "metrics.bearer_token", &cfg->metrics.bearer_token) &&
+        cfg->metrics.bearer_token[0] == '\0') {
+        /* An empty token (e.g. ${METRICS_TOKEN:-}) means "no token". */
+        free(cfg->metrics.bearer_token);
+        cfg->metrics.bearer_token = NULL;
+    }
+}
+
+static void parse_auth(parse_ctx *c, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"allow_anonymous"};
+    yaml_node_t *v[1];
+    if (map_fields(c, n, "auth", keys, 1, v) && v[0])
+        get_bool(c, v[0], "auth.allow_anonymous", &c->cfg->auth.allow_anonymous);
+}
+
+static void parse_provider(parse_ctx *c, const yaml_node_t *n, tg_provider_config *p)
+{
+    enum { NAME, BASE_URL, KEY_ENV, TIMEOUT, RETRIES, BACKOFF, MAXCONN, NKEYS };
+    static const char *const keys[NKEYS] = {
+        "name", "base_url", "api_key_env", "timeout_ms", "max_retries", "retry_backoff_ms",
+        "max_connections",
+    };
+    yaml_node_t *v[NKEYS];
+    p->timeout_ms = DEFAULT_PROVIDER_TIMEOUT_MS;
+    p->max_retries = DEFAULT_MAX_RETRIES;
+    p->retry_backoff_ms = DEFAULT_RETRY_BACKOFF_MS;
+    p->max_connections = DEFAULT_MAX_CONNECTIONS;
+    if (!map_fields(c, n, "provider", keys, NKEYS, v))
+        return;
+    require(c, n, v[NAME], "name", "provider");
+    require(c, n, v[BASE_URL], "base_url", "provider");
+    if (v[NAME] && get_string(c, v[NAME], "provider name", &p->name) && p->name[0] == '\0')
+        add_error(c, node_line(v[NAME]), "provider name must not be empty");
+    if (v[BASE_URL] && get_string(c, v[BASE_URL], "base_url", &p->base_url))
+        parse_base_url(c, v[BASE_URL], p);
+    if (v[KEY_ENV] && get_string(c, v[KEY_ENV], "api_key_env", &p->api_key_env)) {
+        const char *key = getenv(p->api_key_env);
+        if (key && key[0])
+            p->api_key = strdup(key);
+    }
+    if (v[TIMEOUT])
+        get_u32(c, v[TIMEOUT], "timeout_ms", &p->timeout_ms);
+    if (v[RETRIES])
+        get_u32(c, v[RETRIES], "max_retries", &p->max_retries);
+    if (v[BACKOFF])
+        get_u32(c, v[BACKOFF], "retry_backoff_ms", &p->retry_backoff_ms);
+    if (v[MAXCONN]) {
+        get_u32(c, v[MAXCONN], "max_connections", &p->max_connections);
+        if (p->max_connections == 0)
+            add_error(c, node_line(v[MAXCONN]), "max_connections must be positive");
+    }
+    if (p->timeout_ms == 0 && v[TIMEOUT])
+        add_error(c, node_line(v[TIMEOUT]), "timeout_ms must be positive");
+}
+
+static void parse_route(parse_ctx *c, const yaml_node_t *n, const char *model, tg_route_config *r)
+{
+    enum { PROVIDER, MODEL, NKEYS };
+    static const char *const keys[NKEYS] = {"provider", "model"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "route", keys, NKEYS, v))
+        return;
+    require(c, n, v[PROVIDER], "provider", "route");
+    char *provider = NULL;
+    if (v[PROVIDER] && get_string(c, v[PROVIDER], "route provider", &provider)) {
+        long idx = tg_config_find_provider(c->cfg, provider);
+        if (idx < 0)
+            add_error(c, node_line(v[PROVIDER]),
+                      "provider \"%s\" referenced by model \"%s\" is not defined", provider, model);
+        else
+            r->provider = (size_t)idx;
+    }
+    free(provider);
+    /* The upstream model name defaults to the model's own name. */
+    if (v[MODEL])
+        get_string(c, v[MODEL], "route model", &r->upstream_model);
+    else
+        r->upstream_model = strdup(model);
+}
+
+static void parse_pricing(parse_ctx *c, const yaml_node_t *n, tg_pricing *p)
+{
+    enum { INPUT, CACHED, OUTPUT, NKEYS };
+    static const char *const keys[NKEYS] = {"input", "cached_input", "output"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "pricing", keys, NKEYS, v))
+        return;
+    if (v[INPUT])
+        get_price(c, v[INPUT], "pricing.input", &p->input);
+    if (v[OUTPUT])
+        get_price(c, v[OUTPUT], "pricing.output", &p->output);
+    /* Without a cached price, cached tokens cost what input tokens cost. */
+    p->cached_input = p->input;
+    if (v[CACHED])
+        get_price(c, v[CACHED], "pricing.cached_input", &p->cached_input);
+}
+
+static void parse_model(parse_ctx *c, const yaml_node_t *n, tg_model_config *m)
+{
+    enum { NAME, ROUTES, PRICING, NKEYS };
+    static const char *const keys[NKEYS] = {"name", "routes", "pricing"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "model", keys, NKEYS, v))
+        return;
+    require(c, n, v[NAME], "name", "model");
+    require(c, n, v[ROUTES], "routes", "model");
+    if (v[NAME] && get_string(c, v[NAME], "model name", &m->name) && m->name[0] == '\0')
+        add_error(c, node_line(v[NAME]), "model name must not be empty");
+    const char *name = m->name ? m->name : "?";
+    if (v[ROUTES]) {
+        yaml_node_t *seq = v[ROUTES];
+        if (seq->type != YAML_SEQUENCE_NODE) {
+            add_error(c, node_line(seq), "model \"%s\": routes must be a list", name);
+        } else {
+            size_t count = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+            if (count == 0)
+                add_error(c, node_line(seq), "model \"%s\" has no routes", name);
+            m->routes = calloc(count ? count : 1, sizeof(*m->routes));
+            if (m->routes) {
+                m->route_count = count;
+                for (size_t i = 0; i < count; i++)
+                    parse_route(c, node_at(c, seq->data.sequence.items.start[i]), name, &m->routes[i]);
+            }
+        }
+    }
+    if (v[PRICING])
+        parse_pricing(c, v[PRICING], &m->pricing);
+}
+
+/* Allocates *items for the list node n and returns its length. */
+static size_t list_items(parse_ctx *c, const yaml_node_t *n, const char *what, size_t item_size,
+                         void **items)
+{
+    if (n->type != YAML_SEQUENCE_NODE) {
+        add_error(c, node_line(n), "%s must be a list", what);
+        return 0;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (count == 0) {
+        add_error(c, node_line(n), "%s must not be empty", what);
+        return 0;
+    }
+    *items = calloc(count, item_size);
+    return *items ? count : 0;
+}
+
+static void parse_providers(parse_ctx *c, const yaml_node_t *n)
+{
+    tg_config *cfg = c->cfg;
+    size_t count = list_items(c, n, "providers", sizeof(tg_provider_config), (void **)&cfg->providers);
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = node_at(c, n->data.sequence.items.start[i]);
+        parse_provider(c, item, &cfg->providers[i]);
+        const char *name = cfg->providers[i].name;
+        /* Search only the providers before this one: duplicates are named
+         * at their second occurrence. */
+        cfg->provider_count = i;
+        if (name && tg_config_find_provider(cfg, name) >= 0)
+            add_error(c, node_line(item), "duplicate provider name \"%s\"", name);
+        cfg->provider_count = i + 1;
+    }
+}
+
+static void parse_models(parse_ctx *c, const yaml_node_t *n)
+{
+    tg_config *cfg = c->cfg;
+    size_t count = list_items(c, n, "models", sizeof(tg_model_config), (void **)&cfg->models);
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = node_at(c, n->data.sequence.items.start[i]);
+        parse_model(c, item, &cfg->models[i]);
+        const char *name = cfg->models[i].name;
+        cfg->model_count = i;
+        if (name && tg_config_find_model(cfg, name, strlen(name)) >= 0)
+            add_error(c, node_line(item), "duplicate model name \"%s\"", name);
+        cfg->model_count = i + 1;
+    }
+}
+
+static void set_defaults(tg_config *cfg)
+{
+    cfg->server.host = strdup(DEFAULT_HOST);
+    cfg->server.port = DEFAULT_PORT;
+    cfg->server.workers = 0;
+    cfg->server.max_body_bytes = DEFAULT_MAX_BODY_BYTES;
+    cfg->server.request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
+    cfg->server.header_timeout_ms = DEFAULT_HEADER_TIMEOUT_MS;
+    cfg->logging.format = TG_LOG_TEXT;
+    cfg->logging.level = TG_LOG_INFO;
+    cfg->metrics.metric_namespace = strdup("tollgate");
+    cfg->auth.allow_anonymous = false;
+}
+
+static void parse_root(parse_ctx *c, const yaml_node_t *root)
+{
+    enum { SERVER, LOGGING, METRICS, AUTH, PROVIDERS, MODELS, NKEYS };
+    static const char *const keys[NKEYS] = {
+        "server", "logging", "metrics", "auth", "providers", "models",
+    };
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, root, "the top level", keys, NKEYS, v))
+        return;
+    if (v[SERVER])
+        parse_server(c, v[SERVER]);
+    if (v[LOGGING])
+        parse_logging(c, v[LOGGING]);
+    if (v[METRICS])
+        parse_metrics(c, v[METRICS]);
+    if (v[AUTH])
+        parse_auth(c, v[AUTH]);
+    require(c, root, v[PROVIDERS], "providers", "the top level");
+    require(c, root, v[MODELS], "models", "the top level");
+    /* Providers first: routes refer to them by name. */
+    if (v[PROVIDERS])
+        parse_providers(c, v[PROVIDERS]);
+    if (v[MODELS])
+        parse_models(c, v[MODELS]);
+    if (c->cfg->server.workers == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        c->cfg->server.workers = cpus > 0 ? (unsigned)(cpus < MAX_WORKERS ? cpus : MAX_WORKERS) : 1;
+    }
+}
+
+/* --------------------------------------------------------------- public */
+
+tg_config *tg_config_load(const char *path, char **err_text)
+{
+    parse_ctx c = {.path = path};
+    if (err_text)
+        *err_text = NULL;
+    c.cfg = calloc(1, sizeof(*c.cfg));
+    if (c.cfg == NULL) {
+        if (err_text)
+            *err_text = strdup("out of memory\n");
+        return NULL;
+    }
+    set_defaults(c.cfg);
+    c.cfg->path = strdup(path);
+
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        add_error(&c, 0, "cannot open: %s", strerror(errno));
+    } else {
+        yaml_parser_t parser;
+        yaml_parser_initialize(&parser);
+        yaml_parser_set_input_file(&parser, f);
+        if (!yaml_parser_load(&parser, &c.doc)) {
+            add_error(&c, parser.problem_mark.line + 1, "YAML syntax error: %s",
+                      parser.problem ? parser.problem : "unknown");
+        } else {
+            yaml_node_t *root = yaml_document_get_root_node(&c.doc);
+            if (root == NULL)
+                add_error(&c, 0, "the file is empty");
+            else
+                parse_root(&c, root);
+            yaml_document_delete(&c.doc);
+        }
+        yaml_parser_delete(&parser);
+        fclose(f);
+    }
+    if (!c.failed && (c.cfg->path == NULL || c.cfg->server.host == NULL ||
+                              c.cfg->metrics.metric_namespace == NULL))
+        add_error(&c, 0, "out of memory");
+    if (c.failed) {
+        tg_config_free(c.cfg);
+        if (err_text)
+            *err_text = c.errors ? c.errors : strdup("out of memory\n");
+        else
+            free(c.errors);
+        return NULL;
+    }
+    return c.cfg;
+}
+
+void tg_config_free(tg_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < cfg->provider_count; i++) {
+        tg_provider_config *p = &cfg->providers[i];
+        free(p->name);
+        free(p->base_url);
+        free(p->host);
+        free(p->path_prefix);
+        free(p->api_key_env);
+        if (p->api_key) {
+            /* Scrub the key before handing the memory back. */
+            explicit_bzero(p->api_key, strlen(p->api_key));
+            free(p->api_key);
+        }
+    }
+    free(cfg->providers);
+    for (size_t i = 0; i < cfg->model_count; i++) {
+        tg_model_config *m = &cfg->models[i];
+        for (size_t r = 0; r < m->route_count; r++)
+            free(m->routes[r].upstream_model);
+        free(m->routes);
+        free(m->name);
+    }
+    free(cfg->models);
+    free(cfg->server.host);
+    free(cfg->metrics.metric_namespace);
+    free(cfg->metrics.listen_host);
+    free(cfg->metrics.bearer_token);
+    free(cfg->path);
+    free(cfg);
+}
+
+int tg_config_check(const char *path, FILE *out)
+{
+    char *err = NULL;
+    tg_config *cfg = tg_config_load(path, &err);
+    if (cfg == NULL) {
+        fputs(err ? err : "out of memory\n", out);
+        free(err);
+        return 1;
+    }
+    tg_config_free(cfg);
+    fputs("ok\n", out);
+    return 0;
+}
+
+long tg_config_find_model(const tg_config *cfg, const char *name, size_t len)
+{
+    for (size_t i = 0; i < cfg->model_count; i++) {
+        const char *m = cfg->models[i].name;
+        if (m && strncmp(m, name, len) == 0 && m[len] == '\0')
+            return (long)i;
+    }
+    return -1;
+}
+
+long tg_config_find_provider(const tg_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->provider_count; i++)
+        if (cfg->providers[i].name && strcmp(cfg->providers[i].name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+double tg_pricing_cost(const tg_pricing *p, uint64_t prompt_tokens,
+                       uint64_t cached_tokens, uint64_t completion_tokens)
+{
+    if (cached_tokens > prompt_tokens)
+        cached_tokens = prompt_tokens;
+    return ((double)(prompt_tokens - cached_tokens) * p->input +
+            (double)cached_tokens * p->cached_input +
+            (double)completion_tokens * p->output) / 1e6;
+}

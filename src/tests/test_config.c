@@ -1,0 +1,362 @@
+/*
+ * test_config.c - tg_config_load on good and bad YAML: values, defaults,
+ * ${VAR} expansion, URL parsing, and the exact "FILE:LINE: message" errors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static char tmpdir[] = "/tmp/tg_config_test.XXXXXX";
+static char yaml_path[256];
+
+static const char *write_yaml(const char *text)
+{
+    FILE *f = fopen(yaml_path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return yaml_path;
+}
+
+/* Loads text, expects failure, and returns the error text (caller frees). */
+static char *load_error(const char *text)
+{
+    char *err = NULL;
+    tg_config *cfg = tg_config_load(write_yaml(text), &err);
+    assert_null(cfg);
+    assert_non_null(err);
+    return err;
+}
+
+static void assert_error_line(const char *text, int line, const char *message)
+{
+    char *err = load_error(text);
+    char expected[512];
+    snprintf(expected, sizeof(expected), "%s:%d: %s\n", yaml_path, line, message);
+    if (strstr(err, expected) == NULL)
+        fail_msg("expected \"%s\" in:\n%s", expected, err);
+    free(err);
+}
+
+#define MINIMAL_TAIL \
+    "providers:\n" \
+    "  - name: p\n" \
+    "    base_url: http://127.0.0.1:9/v1\n" \
+    "models:\n" \
+    "  - name: m\n" \
+    "    routes:\n" \
+    "      - provider: p\n"
+
+static void test_full_config(void **state)
+{
+    setenv("TG_TEST_PORT", "8181", 1);
+    unsetenv("TG_TEST_UNSET");
+    setenv("TG_TEST_KEY", "sk-test-0123456789abcdef", 1);
+    const char *text =
+        "server:\n"
+        "  listen: \"0.0.0.0:${TG_TEST_PORT:-8080}\"\n"
+        "  workers: 3\n"
+        "  max_body_bytes: 2048\n"
+        "  request_timeout_ms: 5000\n"
+        "  header_timeout_ms: 700\n"
+        "logging: { format: json, level: warn }\n"
+        "metrics:\n"
+        "  namespace: \"\"\n"
+        "  listen: \"[::1]:${TG_TEST_UNSET:-9100}\"\n"
+        "  bearer_token: secret-token\n"
+        "auth:\n"
+        "  allow_anonymous: true\n"
+        "providers:\n"
+        "  - name: openai\n"
+        "    base_url: https://api.openai.com/v1/\n"
+        "    api_key_env: TG_TEST_KEY\n"
+        "    timeout_ms: 1500\n"
+        "    max_retries: 2\n"
+        "    retry_backoff_ms: 25\n"
+        "    max_connections: 8\n"
+        "  - name: local\n"
+        "    base_url: http://localhost:11434\n"
+        "models:\n"
+        "  - name: gpt-4o-mini\n"
+        "    routes:\n"
+        "      - { provider: openai, model: gpt-4o-mini-2024 }\n"
+        "      - { provider: local }\n"
+        "    pricing: { input: 0.15, cached_input: 0.075, output: 0.6 }\n"
+        "  - name: llama\n"
+        "    routes: [ { provider: local, model: llama3 } ]\n"
+        "    pricing: { input: 1, output: 2 }\n";
+    char *err = NULL;
+    tg_config *cfg = tg_config_load(write_yaml(text), &err);
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_null(err);
+    assert_string_equal(cfg->server.host, "0.0.0.0");
+    assert_int_equal(cfg->server.port, 8181);
+    assert_int_equal(cfg->server.workers, 3);
+    assert_int_equal(cfg->server.max_body_bytes, 2048);
+    assert_int_equal(cfg->server.request_timeout_ms, 5000);
+    assert_int_equal(cfg->server.header_timeout_ms, 700);
+    assert_int_equal(cfg->logging.format, TG_LOG_JSON);
+    assert_int_equal(cfg->logging.level, TG_LOG_WARN);
+    assert_string_equal(cfg->metrics.metric_namespace, "");
+    assert_true(cfg->metrics.has_listen);
+    assert_string_equal(cfg->metrics.listen_host, "::1");
+    assert_int_equal(cfg->metrics.listen_port, 9100);
+    assert_string_equal(cfg->metrics.bearer_token, "secret-token");
+    assert_true(cfg->auth.allow_anonymous);
+
+    assert_int_equal(cfg->provider_count, 2);
+    tg_provider_config *p = &cfg->providers[0];
+    assert_string_equal(p->name, "openai");
+    assert_true(p->tls);
+    assert_string_equal(p->host, "api.openai.com");
+    assert_int_equal(p->port, 443);
+    assert_string_equal(p->path_prefix, "/v1");
+    assert_string_equal(p->api_key, "sk-test-0123456789abcdef");
+    assert_int_equal(p->timeout_ms, 1500);
+    assert_int_equal(p->max_retries, 2);
+    assert_int_equal(p->retry_backoff_ms, 25);
+    assert_int_equal(p->max_connections, 8);
+    p = &cfg->providers[1];
+    assert_false(p->tls);
+    assert_string_equal(p->host, "localhost");
+    assert_int_equal(p->port, 11434);
+    assert_string_equal(p->path_prefix, "");
+    assert_null(p->api_key);
+    assert_int_equal(p->timeout_ms, 30000);
+    assert_int_equal(p->max_retries, 1);
+
+    assert_int_equal(cfg->model_count, 2);
+    tg_model_config *m = &cfg->models[0];
+    assert_int_equal(m->route_count, 2);
+    assert_int_equal(m->routes[0].provider, 0);
+    assert_string_equal(m->routes[0].upstream_model, "gpt-4o-mini-2024");
+    assert_int_equal(m->routes[1].provider, 1);
+    assert_string_equal(m->routes[1].upstream_model, "gpt-4o-mini");
+    assert_true(m->pricing.cached_input == 0.075);
+    /* Without cached_input, cached tokens cost the input price. */
+    assert_true(cfg->models[1].pricing.cached_input == 1.0);
+
+    assert_int_equal(tg_config_find_model(cfg, "llama", 5), 1);
+    assert_int_equal(tg_config_find_model(cfg, "llamaX", 5), 1);
+    assert_int_equal(tg_config_find_model(cfg, "llam", 4), -1);
+    assert_int_equal(tg_config_find_provider(cfg, "local"), 1);
+    assert_int_equal(tg_config_find_provider(cfg, "nope"), -1);
+    tg_config_free(cfg);
+}
+
+static void test_defaults(void **state)
+{
+    tg_config *cfg = tg_config_load(write_yaml(MINIMAL_TAIL), NULL);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->server.host, "127.0.0.1");
+    assert_int_equal(cfg->server.port, 8080);
+    assert_true(cfg->server.workers >= 1);
+    assert_int_equal(cfg->server.max_body_bytes, 1048576);
+    assert_string_equal(cfg->metrics.metric_namespace, "tollgate");
+    assert_false(cfg->metrics.has_listen);
+    assert_null(cfg->metrics.bearer_token);
+    assert_false(cfg->auth.allow_anonymous);
+    assert_string_equal(cfg->models[0].routes[0].upstream_model, "m");
+    tg_config_free(cfg);
+}
+
+static void test_example_config_is_valid(void **state)
+{
+    /* CMake compiles with absolute source paths: find the repository from
+     * this file's own location. */
+    char example[512];
+    const char *tests_dir_end = strstr(__FILE__, "src/tests/test_config.c");
+    assert_non_null(tests_dir_end);
+    snprintf(example, sizeof(example), "%.*sconfig/tollgate.example.yaml",
+             (int)(tests_dir_end - __FILE__), __FILE__);
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    assert_int_equal(tg_config_check(example, out), 0);
+    rewind(out);
+    char buf[64] = {0};
+    assert_non_null(fgets(buf, sizeof(buf), out));
+    assert_string_equal(buf, "ok\n");
+    fclose(out);
+}
+
+static void test_cost(void **state)
+{
+    tg_pricing p = {.input = 0.15, .cached_input = 0.075, .output = 0.60};
+    /* (900 * 0.15 + 100 * 0.075 + 50 * 0.6) / 1e6 */
+    assert_true(tg_pricing_cost(&p, 1000, 100, 50) == (900 * 0.15 + 100 * 0.075 + 50 * 0.60) / 1e6);
+    /* cached beyond prompt is clamped */
+    assert_true(tg_pricing_cost(&p, 10, 20, 0) == 10 * 0.075 / 1e6);
+}
+
+static void test_undefined_provider(void **state)
+{
+    assert_error_line("providers:\n"
+                      "  - name: p\n"
+                      "    base_url: http://h/v1\n"
+                      "models:\n"
+                      "  - name: y\n"
+                      "    routes:\n"
+                      "      - provider: x\n",
+                      7, "provider \"x\" referenced by model \"y\" is not defined");
+}
+
+static void test_unknown_key(void **state)
+{
+    assert_error_line("server:\n  listen: \"127.0.0.1:1\"\n  wokers: 2\n" MINIMAL_TAIL,
+                      3, "unknown key \"wokers\" in server");
+}
+
+static void test_wrong_type(void **state)
+{
+    assert_error_line("server:\n  workers: many\n" MINIMAL_TAIL,
+                      2, "server.workers must be an integer (got \"many\")");
+    assert_error_line("server: [1, 2]\n" MINIMAL_TAIL, 1, "server must be a mapping");
+    assert_error_line("auth:\n  allow_anonymous: maybe\n" MINIMAL_TAIL,
+                      2, "auth.allow_anonymous must be true or false (got \"maybe\")");
+}
+
+static void test_negative_numbers(void **state)
+{
+    assert_error_line("providers:\n"
+                      "  - name: p\n"
+                      "    base_url: http://h\n"
+                      "    max_retries: -1\n"
+                      "models:\n"
+                      "  - name: m\n"
+                      "    routes: [ { provider: p } ]\n"
+                      "    pricing: { input: -0.5 }\n",
+                      4, "max_retries must not be negative (got \"-1\")");
+    assert_error_line("providers:\n"
+                      "  - name: p\n"
+                      "    base_url: http://h\n"
+                      "models:\n"
+                      "  - name: m\n"
+                      "    routes: [ { provider: p } ]\n"
+                      "    pricing: { input: -0.5 }\n",
+                      7, "pricing.input must not be negative (got \"-0.5\")");
+}
+
+static void test_missing_and_duplicates(void **state)
+{
+    assert_error_line("providers:\n"
+                      "  - base_url: http://h\n"
+                      "models:\n"
+                      "  - name: m\n"
+                      "    routes: [ { provider: p } ]\n",
+                      2, "provider: missing required key \"name\"");
+    assert_error_line("providers:\n"
+                      "  - name: p\n"
+                      "    base_url: http://h\n"
+                      "  - name: p\n"
+                      "    base_url: http://h2\n"
+                      "models:\n"
+                      "  - name: m\n"
+                      "    routes: [ { provider: p } ]\n",
+                      4, "duplicate provider name \"p\"");
+    assert_error_line("server:\n  workers: 1\n  workers: 2\n" MINIMAL_TAIL,
+                      3, "duplicate key \"workers\" in server");
+    char *err = load_error("server:\n  workers: 1\n");
+    assert_non_null(strstr(err, "missing required key \"providers\""));
+    assert_non_null(strstr(err, "missing required key \"models\""));
+    free(err);
+}
+
+static void test_empty_routes(void **state)
+{
+    assert_error_line("providers:\n"
+                      "  - name: p\n"
+                      "    base_url: http://h\n"
+                      "models:\n"
+                      "  - name: m\n"
+                      "    routes: []\n",
+                      6, "model \"m\" has no routes");
+}
+
+static void test_bad_urls(void **state)
+{
+    static const char *const bad[] = {
+        "ftp://h/v1", "http://", "http://h:0", "http://h:99999", "http://h:x/v1",
+        "http://user@h/v1", "http://h/v1?x=1", "h/v1",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text),
+                 "providers:\n  - name: p\n    base_url: \"%s\"\n"
+                 "models:\n  - name: m\n    routes: [ { provider: p } ]\n", bad[i]);
+        char *err = load_error(text);
+        if (strstr(err, ":3: provider \"p\": base_url") == NULL)
+            fail_msg("%s: %s", bad[i], err);
+        free(err);
+    }
+}
+
+static void test_env_expansion_errors(void **state)
+{
+    unsetenv("TG_TEST_UNSET");
+    assert_error_line("server:\n  listen: \"127.0.0.1:${TG_TEST_UNSET}\"\n" MINIMAL_TAIL,
+                      2, "environment variable TG_TEST_UNSET is not set");
+    assert_error_line("server:\n  listen: \"127.0.0.1:${PORT\"\n" MINIMAL_TAIL,
+                      2, "unterminated \"${\" in \"${PORT\"");
+}
+
+static void test_syntax_error_and_check(void **state)
+{
+    char *err = load_error("server:\n  listen: [\n");
+    assert_non_null(strstr(err, "YAML syntax error"));
+    free(err);
+    FILE *out = tmpfile();
+    assert_int_equal(tg_config_check(write_yaml("models: 3\n"), out), 1);
+    rewind(out);
+    char line[256] = {0};
+    assert_non_null(fgets(line, sizeof(line), out));
+    assert_non_null(strstr(line, yaml_path));
+    fclose(out);
+    err = NULL;
+    assert_null(tg_config_load("/nonexistent/tollgate.yaml", &err));
+    assert_non_null(strstr(err, "/nonexistent/tollgate.yaml: cannot open"));
+    free(err);
+}
+
+static int setup(void **state)
+{
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    snprintf(yaml_path, sizeof(yaml_path), "%s/tollgate.yaml", tmpdir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    unlink(yaml_path);
+    rmdir(tmpdir);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_config),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_example_config_is_valid),
+        cmocka_unit_test(test_cost),
+        cmocka_unit_test(test_undefined_provider),
+        cmocka_unit_test(test_unknown_key),
+        cmocka_unit_test(test_wrong_type),
+        cmocka_unit_test(test_negative_numbers),
+        cmocka_unit_test(test_missing_and_duplicates),
+        cmocka_unit_test(test_empty_routes),
+        cmocka_unit_test(test_bad_urls),
+        cmocka_unit_test(test_env_expansion_errors),
+        cmocka_unit_test(test_syntax_error_and_check),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
