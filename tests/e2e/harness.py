@@ -310,13 +310,13 @@ def gateway_config(port, providers, models, **sections):
 
 
 class Tollgate:
-    """A running `tollgate serve`; cfg is a dict built by gateway_config()
-    whose server.listen already names the port."""
+    """A running `tollgate serve`. cfg is a dict built by gateway_config()
+    whose server.listen names the port, or raw YAML text listening on
+    `port`."""
 
-    def __init__(self, workdir, cfg, env=None):
+    def __init__(self, workdir, cfg, env=None, port=None):
         self.workdir = workdir
-        self.cfg = cfg
-        self.port = int(cfg["server"]["listen"].rsplit(":", 1)[1])
+        self.port = port or int(cfg["server"]["listen"].rsplit(":", 1)[1])
         self.config_path = os.path.join(workdir, "tollgate-%d.yaml" % self.port)
         self.write_config(cfg)
         self.stdout_path = self.config_path + ".out"
@@ -331,10 +331,9 @@ class Tollgate:
         self.wait_ready()
 
     def write_config(self, cfg):
-        self.cfg = cfg
         tmp = self.config_path + ".tmp"
         with open(tmp, "w") as f:
-            f.write(to_yaml(cfg) + "\n")
+            f.write(cfg if isinstance(cfg, str) else to_yaml(cfg) + "\n")
         os.replace(tmp, self.config_path)   # never let a reload see half a file
 
     def wait_ready(self):
@@ -445,8 +444,8 @@ class GatewayTestCase(unittest.TestCase):
         return m
 
     @classmethod
-    def start_tollgate(cls, cfg, env=None):
-        t = Tollgate(cls.workdir, cfg, env)
+    def start_tollgate(cls, cfg, env=None, port=None):
+        t = Tollgate(cls.workdir, cfg, env, port)
         cls._procs.append(t)
         return t
 
