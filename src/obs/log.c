@@ -31,16 +31,25 @@ static atomic_int log_level = TG_LOG_INFO;
  * and to a regular file in O_APPEND mode each write lands contiguously). */
 static _Thread_local char line_buf[LOG_LINE_MAX];
 
+/* Bytes kept back while writing fields, so that the line can always be
+ * closed with a valid ending (',"log_truncated":true}' and '\n'). */
+#define LINE_RESERVE 32
+/* Most bytes a log message may take inside a line, leaving room for fields. */
+#define MESSAGE_MAX 4096
+
 typedef struct line {
     char *p;
     size_t len;
-    size_t cap;   /* bytes usable for content; room for the '}' and '\n' is kept aside */
+    size_t cap;       /* bytes usable right now */
+    bool overflow;    /* the last writes did not fit */
 } line;
 
 static void put(line *l, const char *s, size_t n)
 {
-    if (n > l->cap - l->len)
+    if (n > l->cap - l->len) {
         n = l->cap - l->len;
+        l->overflow = true;
+    }
     memcpy(l->p + l->len, s, n);
     l->len += n;
 }
@@ -54,8 +63,13 @@ static void putf(line *l, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(l->p + l->len, l->cap - l->len + 1, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        l->len += (size_t)n > l->cap - l->len ? l->cap - l->len : (size_t)n;
+    if (n < 0)
+        return;
+    if ((size_t)n > l->cap - l->len) {
+        n = (int)(l->cap - l->len);
+        l->overflow = true;
+    }
+    l->len += (size_t)n;
 }
 
 void tg_log_configure(int fd, tg_log_format format, tg_log_level level)
@@ -180,6 +194,10 @@ size_t tg_json_escape(char *dst, size_t cap, const char *s, size_t n)
 static void put_escaped(line *l, const char *s, size_t n)
 {
     l->len += tg_json_escape(l->p + l->len, l->cap - l->len, s, n);
+    /* An escape is at most 6 bytes: with less room left it may have stopped
+     * early (conservatively counted as overflow). */
+    if (l->cap - l->len < 6 && n > 0)
+        l->overflow = true;
 }
 
 /* ------------------------------------------------------------ redaction */
@@ -296,7 +314,10 @@ static void line_begin(line *l, bool json, tg_log_level level, const char *logge
 {
     l->p = line_buf;
     l->len = 0;
-    l->cap = sizeof(line_buf) - 2;  /* keep room for the closing '}' and '\n' */
+    l->overflow = false;
+    /* The logger name and message are cut to MESSAGE_MAX bytes so that the
+     * closing quote and the fields still fit. */
+    l->cap = MESSAGE_MAX;
     if (json) {
         puts_(l, "{\"timestamp\":\"");
         put_timestamp(l);
@@ -304,6 +325,7 @@ static void line_begin(line *l, bool json, tg_log_level level, const char *logge
         put_redacted(l, logger, strlen(logger));
         puts_(l, "\",\"message\":\"");
         put_redacted(l, message, message_len);
+        l->cap = sizeof(line_buf) - LINE_RESERVE;
         puts_(l, "\"");
     } else {
         put_timestamp(l);
@@ -311,14 +333,19 @@ static void line_begin(line *l, bool json, tg_log_level level, const char *logge
         put_redacted(l, logger, strlen(logger));
         puts_(l, ": ");
         put_redacted(l, message, message_len);
+        l->cap = sizeof(line_buf) - LINE_RESERVE;
     }
+    l->overflow = false;
 }
 
-static void line_end(line *l, bool json)
+static void line_end(line *l, bool json, bool truncated)
 {
+    l->cap = sizeof(line_buf);
+    if (truncated)
+        puts_(l, json ? ",\"log_truncated\":true" : " log_truncated=true");
     if (json)
-        l->p[l->len++] = '}';
-    l->p[l->len++] = '\n';
+        puts_(l, "}");
+    puts_(l, "\n");
     int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
     const char *p = l->p;
     size_t left = l->len;
@@ -396,9 +423,19 @@ void tg_log_fields(tg_log_level level, const char *logger, const char *message,
     if (message == NULL)
         message = "";
     line_begin(&l, json, level, logger ? logger : "", message, strlen(message));
-    for (size_t i = 0; i < n; i++)
+    /* A field that does not fit whole is left out (never cut mid-escape or
+     * mid-string) and the line says so. */
+    bool truncated = false;
+    for (size_t i = 0; i < n; i++) {
+        size_t start = l.len;
         put_field(&l, json, &fields[i]);
-    line_end(&l, json);
+        if (l.overflow) {
+            l.len = start;
+            l.overflow = false;
+            truncated = true;
+        }
+    }
+    line_end(&l, json, truncated);
 }
 
 void tg_log(tg_log_level level, const char *logger, const char *fmt, ...)
