@@ -1,0 +1,361 @@
+# The gateway benchmark (bench/run.sh calls this): wrk against mock-llm
+# direct, nginx as a plain keep-alive reverse proxy to the same mock, and
+# tollgate, in one run, plain and streamed. Measures requests/s at 32 and 64
+# connections, added latency at 1 connection, the proxy process's CPU time
+# per 1,000 requests (/proc utime+stime, steadier than requests/s on a
+# shared machine) and its peak RSS (VmHWM). Writes the "Gateway" section of
+# bench/RESULTS.md, leaving every other section alone.
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH_DIR)
+RESULTS = os.path.join(BENCH_DIR, "RESULTS.md")
+RAW_DIR = os.path.join(BENCH_DIR, "out")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PATH = "/v1/chat/completions"
+
+# The issue's targets for tollgate, relative to nginx where they say so.
+MAX_CPU_RATIO = 1.5
+MIN_THROUGHPUT_RATIO = 0.7
+MAX_ADDED_P50_US = {"plain": 50, "stream": 100}
+MAX_RSS_MB = 30
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit("%s exited during startup (%d)" % (what, proc.returncode))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("%s did not open port %d" % (what, port))
+
+
+def process_tree(pid):
+    """pid and its direct children (nginx's workers)."""
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    pids.append(int(entry))
+            except (OSError, IndexError):
+                pass
+    return pids
+
+
+def cpu_seconds(pid):
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])   # utime, stime
+        except OSError:
+            pass
+    return total / CLK_TCK
+
+
+def peak_rss_mb(pid):
+    total_kb = 0
+    for p in process_tree(pid):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                m = re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M)
+            total_kb += int(m.group(1)) if m else 0
+        except OSError:
+            pass
+    return total_kb / 1024.0
+
+
+UNITS_US = {"us": 1.0, "ms": 1000.0, "s": 1e6}
+
+
+def parse_wrk(out):
+    def latency(pct):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % pct, out, re.M)
+        return float(m.group(1)) * UNITS_US[m.group(2)] if m else None
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "requests": requests, "p50": latency(50), "p99": latency(99),
+            "errors": (int(errors.group(1)) if errors else 0),
+            "socket_errors": socket_errors.group(1).strip() if socket_errors else ""}
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = tempfile.mkdtemp(prefix="tollgate-bench-")
+        self.procs = {}
+        os.makedirs(RAW_DIR, exist_ok=True)
+
+    def start(self, name, argv, port, **kw):
+        log = open(os.path.join(self.tmp, name + ".log"), "wb")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **kw)
+        wait_port(port, proc, name)
+        self.procs[name] = proc
+        return proc
+
+    def start_mock(self):
+        port_file = os.path.join(self.tmp, "mock.port")
+        proc = subprocess.Popen([self.args.mock, "--listen", "127.0.0.1:0", "--port-file",
+                                 port_file, "--threads", str(self.args.workers)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while not (os.path.exists(port_file) and open(port_file).read().strip()):
+            if proc.poll() is not None or time.time() > deadline:
+                sys.exit("mock-llm did not start")
+            time.sleep(0.02)
+        self.procs["mock"] = proc
+        return int(open(port_file).read())
+
+    def start_nginx(self, mock_port):
+        port = free_port()
+        temp_paths = "\n".join("    %s_temp_path %s/%s;" % (kind, self.tmp, kind)
+                               for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        conf = os.path.join(self.tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""# written by bench/gateway_bench.py
+%(user)s
+worker_processes %(workers)d;
+daemon off;
+pid %(tmp)s/nginx.pid;
+error_log %(tmp)s/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+%(temp_paths)s
+    upstream mock {
+        server 127.0.0.1:%(mock_port)d;
+        keepalive 128;
+    }
+    server {
+        listen 127.0.0.1:%(port)d;
+        location / {
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+""" % {"user": "user root;" if os.geteuid() == 0 else "", "workers": self.args.workers,
+       "tmp": self.tmp, "temp_paths": temp_paths, "mock_port": mock_port, "port": port})
+        self.start("nginx", ["nginx", "-p", self.tmp, "-c", conf, "-e",
+                             os.path.join(self.tmp, "nginx-error.log")], port)
+        return port
+
+    def start_tollgate(self, mock_port):
+        port = free_port()
+        conf = os.path.join(self.tmp, "tollgate.yaml")
+        with open(conf, "w") as f:
+            f.write("""# written by bench/gateway_bench.py
+server:
+  listen: "127.0.0.1:%d"
+  workers: %d
+logging:
+  format: json
+  level: info
+auth:
+  allow_anonymous: true
+providers:
+  - name: mock
+    base_url: "http://127.0.0.1:%d/v1"
+    max_connections: 256
+models:
+  - name: gpt-4o-mini
+    routes:
+      - provider: mock
+        model: gpt-4o-mini
+    pricing: { input: 0.15, cached_input: 0.075, output: 0.60 }
+""" % (port, self.args.workers, mock_port))
+        # Logs go to a file: the benchmark pays for writing them, as in
+        # production, but not for a terminal.
+        self.start("tollgate", [self.args.tollgate, "serve", "--config", conf], port,
+                   cwd=self.tmp)
+        return port
+
+    def wrk(self, port, connections, seconds, stream, label):
+        env = dict(os.environ, STREAM="1" if stream else "0")
+        argv = ["wrk", "-t1", "-c%d" % connections, "-d%ds" % seconds, "--latency",
+                "-s", os.path.join(BENCH_DIR, "chat.lua"), "http://127.0.0.1:%d%s" % (port, PATH)]
+        out = subprocess.run(argv, capture_output=True, text=True, env=env,
+                             timeout=seconds + 30).stdout
+        with open(os.path.join(RAW_DIR, "gateway-%s.txt" % label), "w") as f:
+            f.write(" ".join(argv) + "\n" + out)
+        return parse_wrk(out)
+
+    def run(self):
+        mock_port = self.start_mock()
+        targets = {"direct": (mock_port, "mock"),
+                   "nginx": (self.start_nginx(mock_port), "nginx"),
+                   "tollgate": (self.start_tollgate(mock_port), "tollgate")}
+        results = {}
+        for mode in ("plain", "stream"):
+            for target, (port, proc_name) in targets.items():
+                pid = self.procs[proc_name].pid
+                self.wrk(port, 8, 1, mode == "stream", "warmup")
+                row = {}
+                for conns in (1, 32, 64):
+                    cpu_before = cpu_seconds(pid)
+                    r = self.wrk(port, conns, self.args.seconds, mode == "stream",
+                                 "%s-%s-c%d" % (mode, target, conns))
+                    r["cpu_ms_per_1k"] = ((cpu_seconds(pid) - cpu_before) * 1000.0
+                                          / r["requests"] * 1000.0) if r["requests"] else None
+                    row[conns] = r
+                    print("%-6s %-8s c=%-2d %9.0f req/s  p50 %8.1f us  p99 %8.1f us  "
+                          "cpu %6.1f ms/1k  errors %d %s" % (
+                              mode, target, conns, r["rps"], r["p50"] or 0, r["p99"] or 0,
+                              r["cpu_ms_per_1k"] or 0, r["errors"], r["socket_errors"]),
+                          flush=True)
+                row["rss_mb"] = peak_rss_mb(pid)
+                results[(mode, target)] = row
+        return results
+
+    def stop(self):
+        for proc in reversed(list(self.procs.values())):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def machine():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        m = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
+        if m:
+            cpu = m.group(1).strip()
+    return "%d cores (nproc), %s, Linux %s" % (os.cpu_count(), cpu, platform.release())
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def report(results, args):
+    def fmt(v, spec="%.0f"):
+        return "n/a" if v is None else spec % v
+
+    lines = ["## Gateway", "",
+             "`bench/run.sh %s`, %s UTC. Machine: %s. Every run: wrk 1 thread, %d s, "
+             "POST %s (16 completion tokens); proxies run %d worker(s) and the mock %d "
+             "thread(s), all on this machine. Raw wrk output in bench/out/."
+             % (args.build_dir, time.strftime("%Y-%m-%d %H:%M", time.gmtime()), machine(),
+                args.seconds, PATH, args.workers, args.workers), ""]
+    for mode in ("plain", "stream"):
+        direct = results[(mode, "direct")]
+        lines += ["### %s" % ("Plain (JSON)" if mode == "plain" else "Streamed (SSE)"), "",
+                  "| target | req/s @32 | req/s @64 | CPU ms / 1k req @32 | CPU ms / 1k req @64 "
+                  "| p50 @1 (us) | p99 @1 (us) | added p50 | added p99 | peak RSS (MB) | non-2xx |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for target in ("direct", "nginx", "tollgate"):
+            row = results[(mode, target)]
+            added = [None if target == "direct" or row[1][k] is None or direct[1][k] is None
+                     else row[1][k] - direct[1][k] for k in ("p50", "p99")]
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
+                target if target != "direct" else "mock-llm direct",
+                fmt(row[32]["rps"]), fmt(row[64]["rps"]),
+                fmt(row[32]["cpu_ms_per_1k"], "%.1f"), fmt(row[64]["cpu_ms_per_1k"], "%.1f"),
+                fmt(row[1]["p50"]), fmt(row[1]["p99"]), fmt(added[0]), fmt(added[1]),
+                fmt(row["rss_mb"], "%.1f"), sum(row[c]["errors"] for c in (1, 32, 64))))
+        lines.append("")
+
+    lines += ["### tollgate against the targets", "",
+              "| target | plain | streamed |", "|---|---|---|"]
+    checks = {}
+    for mode in ("plain", "stream"):
+        t, n, d = (results[(mode, x)] for x in ("tollgate", "nginx", "direct"))
+        cpu_ratio = (t[64]["cpu_ms_per_1k"] / n[64]["cpu_ms_per_1k"]
+                     if t[64]["cpu_ms_per_1k"] and n[64]["cpu_ms_per_1k"] else None)
+        tput_ratio = t[64]["rps"] / n[64]["rps"] if n[64]["rps"] else None
+        added_p50 = (t[1]["p50"] - d[1]["p50"]) if t[1]["p50"] and d[1]["p50"] else None
+        checks[mode] = [
+            (cpu_ratio, cpu_ratio is not None and cpu_ratio <= MAX_CPU_RATIO, "%.2fx"),
+            (tput_ratio, tput_ratio is not None and tput_ratio >= MIN_THROUGHPUT_RATIO, "%.2fx"),
+            (added_p50, added_p50 is not None and added_p50 <= MAX_ADDED_P50_US[mode], "%.0f us"),
+            (t["rss_mb"], t["rss_mb"] <= MAX_RSS_MB, "%.1f MB"),
+        ]
+    names = ["CPU per request vs nginx (@64, <= %.1fx)" % MAX_CPU_RATIO,
+             "throughput vs nginx (@64, >= %.1fx)" % MIN_THROUGHPUT_RATIO,
+             "added p50 @1 (<= %d us plain; <= %d us streamed, whole stream)"
+             % (MAX_ADDED_P50_US["plain"], MAX_ADDED_P50_US["stream"]),
+             "peak RSS (<= %d MB)" % MAX_RSS_MB]
+    for i, name in enumerate(names):
+        cells = []
+        for mode in ("plain", "stream"):
+            value, ok, spec = checks[mode][i]
+            cells.append("%s (%s)" % (fmt(value, spec), verdict(ok)))
+        lines.append("| %s | %s | %s |" % (name, cells[0], cells[1]))
+    lines += ["", "Streamed latency is wrk's time to the whole (16-chunk) response, an upper "
+              "bound on the time to the first chunk.", ""]
+    return "\n".join(lines)
+
+
+def write_section(section):
+    """Replace the "## Gateway" section of RESULTS.md (up to the next "## "
+    heading), or append it; every other section stays as it was."""
+    text = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results\n\n"
+    pattern = re.compile(r"^## Gateway\n.*?(?=^## |\Z)", re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    with open(RESULTS, "w") as f:
+        f.write(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(prog="bench/run.sh")
+    parser.add_argument("build_dir")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="nginx worker processes = tollgate workers = mock threads")
+    args = parser.parse_args()
+    args.tollgate = os.path.join(args.build_dir, "src", "tollgate")
+    args.mock = os.path.join(args.build_dir, "tools", "mock-llm", "mock-llm")
+    for path in (args.tollgate, args.mock):
+        if not os.access(path, os.X_OK):
+            sys.exit("missing %s: build first" % path)
+    for tool in ("wrk", "nginx"):
+        if not shutil.which(tool):
+            sys.exit("%s is not installed (scripts/install-deps.sh --bench)" % tool)
+    bench = Bench(args)
+    try:
+        results = bench.run()
+    finally:
+        bench.stop()
+    section = report(results, args)
+    write_section(section)
+    print("\n" + section)
+
+
+if __name__ == "__main__":
+    main()
