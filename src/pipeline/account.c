@@ -1,0 +1,67 @@
+/* account.c: see account.h. */
+#include "pipeline/account.h"
+
+#include <string.h>
+
+#include "obs/log.h"
+
+void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    uint64_t cached = 0, reasoning = 0;
+
+    if (in->usage.present) {
+        out->prompt_tokens = (uint64_t)in->usage.prompt_tokens;
+        out->completion_tokens = (uint64_t)in->usage.completion_tokens;
+        cached = (uint64_t)in->usage.cached_tokens;
+        reasoning = (uint64_t)in->usage.reasoning_tokens;
+    } else if (in->tokens_estimated) {
+        /* a provider sends about one token per content delta */
+        out->completion_tokens = (uint64_t)in->content_events;
+    }
+
+    const char *model_name = in->model_index >= 0 ? in->cfg->models[in->model_index].name : "other";
+    if (in->llm_called) {
+        if (in->model_index >= 0)
+            out->cost = tg_pricing_cost(&in->cfg->models[in->model_index].pricing, out->prompt_tokens, cached,
+                                        out->completion_tokens);
+        obs_llm_result r = {
+            .provider = in->provider_index,
+            .model = in->model_index,
+            .operation = in->operation,
+            .stream_mode = in->stream_mode,
+            .status = in->llm_status,
+            .duration_seconds = in->duration_seconds,
+            .ttft_seconds = in->ttft_seconds,
+            .prompt_tokens = out->prompt_tokens,
+            .completion_tokens = out->completion_tokens,
+            .cached_prompt_tokens = cached,
+            .reasoning_tokens = reasoning,
+            .cost_dollars = out->cost,
+            .trace_id = in->trace_id,
+        };
+        obs_record_llm(in->view, &r);
+    }
+
+    tg_access_record rec = {
+        .request_id = in->request_id,
+        .org_id = in->org_id,
+        .trace_id = in->trace_id,
+        .method = in->method,
+        .path = in->path,
+        .status = in->http_status,
+        .latency_seconds = in->duration_seconds,
+        .model = in->operation == OBS_OP_COUNT ? NULL : model_name,
+        .model_used = in->model_used,
+        .provider = in->llm_called ? in->cfg->providers[in->provider_index].name : NULL,
+        .attempts = in->attempts,
+        .prompt_tokens = in->llm_called ? (int64_t)out->prompt_tokens : -1,
+        .completion_tokens = in->llm_called ? (int64_t)out->completion_tokens : -1,
+        .cost = in->llm_called ? out->cost : -1,
+        .tokens_estimated = in->tokens_estimated,
+        .ttft_seconds = in->stream_mode == OBS_STREAMING ? in->ttft_seconds : -1,
+        .cache_hit = false,
+        .cache_tier = NULL,
+    };
+    tg_log_access(&rec);
+}

@@ -1,0 +1,47 @@
+/* account.h: the last pipeline stage. Turns what happened to one request
+ * (usage reported upstream, or tokens seen so far when the client left)
+ * into tokens, cost, the LLM metrics and the access log line. */
+#ifndef TOLLGATE_PIPELINE_ACCOUNT_H
+#define TOLLGATE_PIPELINE_ACCOUNT_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "obs/metrics.h"
+#include "upstream/usage.h"
+
+typedef struct tg_account_in {
+    const tg_config *cfg;
+    const obs_view *view;
+    bool llm_called;         /* an upstream was tried: record LLM metrics */
+    long model_index;        /* -1 = other */
+    size_t provider_index;   /* the provider that answered or was tried last */
+    obs_operation operation;
+    obs_stream_mode stream_mode;
+    obs_llm_status llm_status;
+    tg_usage_t usage;        /* usage.present = the provider reported it */
+    long content_events;     /* streamed content deltas seen: the estimate */
+    bool tokens_estimated;   /* the client disconnected mid-stream */
+    double duration_seconds;
+    double ttft_seconds;     /* < 0 = none */
+
+    /* access line */
+    const char *request_id;
+    const char *org_id;
+    const char *trace_id;
+    const char *method;
+    const char *path;
+    int http_status;
+    int attempts;
+    const char *model_used;
+} tg_account_in_t;
+
+typedef struct tg_account_out {
+    uint64_t prompt_tokens;
+    uint64_t completion_tokens;
+    double cost;
+} tg_account_out_t;
+
+void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out);
+
+#endif

@@ -1,0 +1,544 @@
+/* call.c: see call.h. Built on h2o's HTTP/1 client the way h2o's own
+ * reverse proxy is: on_connect hands over the request buffers, on_head sees
+ * the status, on_body drains the socket's input buffer. Everything runs on
+ * the worker's loop, so no state here is shared. */
+#include "upstream/call.h"
+
+#include <string.h>
+
+#include "pipeline/parse.h"
+
+/* A plain response bigger than this is treated as a broken upstream. */
+#define MAX_BUFFERED_RESPONSE (64u << 20)
+/* One SSE event bigger than this is garbage (real chunks are < 4 KB). */
+#define MAX_SSE_EVENT (1u << 20)
+
+static void start_attempt(tg_upstream_call_t *call);
+static void flush_stream(tg_upstream_call_t *call);
+
+static const tg_route_config *current_route(tg_upstream_call_t *call)
+{
+    return &call->in.routes[call->route];
+}
+
+static tg_upstream_pool_t *current_pool(tg_upstream_call_t *call)
+{
+    return &call->in.pools[current_route(call)->provider];
+}
+
+static void *pool_alloc(void *ctx, size_t size)
+{
+    return h2o_mem_alloc_pool((h2o_mem_pool_t *)ctx, size);
+}
+
+static void add_header(h2o_req_t *req, const char *name, size_t name_len, h2o_iovec_t value)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, name_len, 1, NULL, value.base, value.len);
+}
+
+/* X-Tollgate-* response headers (docs/gateway-behaviour.md). */
+static void add_route_headers(tg_upstream_call_t *call, bool answered)
+{
+    h2o_req_t *req = call->in.req;
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%d", call->result.attempts);
+    add_header(req, H2O_STRLIT("x-tollgate-attempts"), h2o_strdup(&req->pool, buf, (size_t)n));
+    if (!answered)
+        return;
+    const tg_provider_config *answering = current_pool(call)->provider;
+    add_header(req, H2O_STRLIT("x-tollgate-provider"), h2o_iovec_init(answering->name, strlen(answering->name)));
+    if (call->route != 0) {
+        const tg_provider_config *first = call->in.pools[call->in.routes[0].provider].provider;
+        add_header(req, H2O_STRLIT("x-tollgate-fallback"),
+                   h2o_concat(&req->pool, h2o_iovec_init(first->name, strlen(first->name)), h2o_iovec_init(H2O_STRLIT("->")),
+                              h2o_iovec_init(answering->name, strlen(answering->name))));
+    }
+}
+
+static void report(tg_upstream_call_t *call)
+{
+    if (call->reported)
+        return;
+    call->reported = true;
+    if (h2o_timeout_is_linked(&call->deadline_timer))
+        h2o_timeout_unlink(&call->deadline_timer);
+    call->result.provider_index = current_route(call)->provider;
+    call->result.model_used = current_route(call)->upstream_model;
+    call->in.done(call->in.done_ctx, &call->result);
+}
+
+/* Every route failed before anything reached the client. */
+static void fail_all(tg_upstream_call_t *call, bool deadline)
+{
+    tg_upstream_result_t *r = &call->result;
+    if (call->failures > 0 && call->failures_429 == call->failures) {
+        r->llm_status = OBS_LLM_RATE_LIMITED;
+        tg_error_set(&r->error, 429, OBS_ERR_RATE_LIMIT, OBS_CODE_UPSTREAM_RATE_LIMITED,
+                     "Every provider for this model is rate limiting requests.", NULL);
+    } else if (deadline || (call->failures > 0 && call->failures_timeout == call->failures)) {
+        r->llm_status = OBS_LLM_TIMEOUT;
+        tg_error_set(&r->error, 504, OBS_ERR_UPSTREAM, OBS_CODE_UPSTREAM_TIMEOUT, "The upstream provider timed out.", NULL);
+    } else {
+        r->llm_status = OBS_LLM_ERROR;
+        tg_error_set(&r->error, 502, OBS_ERR_UPSTREAM, OBS_CODE_UPSTREAM_UNAVAILABLE,
+                     "Every provider for this model failed.", NULL);
+    }
+    r->http_status = r->error.status;
+    add_route_headers(call, false);
+    report(call);
+}
+
+static void on_retry_timer(h2o_timeout_entry_t *entry)
+{
+    tg_upstream_call_t *call = H2O_STRUCT_FROM_MEMBER(tg_upstream_call_t, retry_timer, entry);
+    start_attempt(call);
+}
+
+/* The current attempt failed in a retryable way; the client has seen
+ * nothing. The HTTP client is already gone (closed by h2o or by us). */
+static void attempt_failed(tg_upstream_call_t *call, obs_retry_reason reason)
+{
+    tg_upstream_pool_t *pool = current_pool(call);
+    obs_record_attempt(call->in.view, pool->provider_index, false, reason, tg_clock_seconds() - call->attempt_started_at);
+    call->failures++;
+    call->failures_429 += reason == OBS_RETRY_STATUS_429;
+    call->failures_timeout += reason == OBS_RETRY_TIMEOUT;
+    if (call->buffered != NULL)
+        h2o_buffer_consume(&call->buffered, call->buffered->size);
+
+    h2o_timeout_t *wait;
+    if (call->retries_on_route < pool->provider->max_retries) {
+        obs_record_retry(call->in.view, pool->provider_index, reason);
+        wait = tg_upstream_pool_backoff(pool, call->retries_on_route);
+        call->retries_on_route++;
+    } else if (call->route + 1 < call->in.route_count) {
+        size_t from = pool->provider_index;
+        call->route++;
+        call->retries_on_route = 0;
+        call->reqbufs[0].base = NULL; /* rebuild for the new route */
+        obs_record_fallback(call->in.view, from, current_pool(call)->provider_index);
+        wait = call->in.immediate;
+    } else {
+        fail_all(call, false);
+        return;
+    }
+    /* always through the loop: the failing client is still on the stack */
+    call->retry_timer.cb = on_retry_timer;
+    h2o_timeout_link(current_pool(call)->loop, wait != NULL ? wait : call->in.immediate, &call->retry_timer);
+}
+
+static obs_retry_reason reason_from_error(const char *errstr, obs_retry_reason otherwise)
+{
+    if (strstr(errstr, "timeout") != NULL)
+        return OBS_RETRY_TIMEOUT;
+    if (strncmp(errstr, "failed to parse", 15) == 0 || strncmp(errstr, "unexpected", 10) == 0 ||
+        strncmp(errstr, "invalid", 7) == 0)
+        return OBS_RETRY_BAD_RESPONSE;
+    return otherwise;
+}
+
+/* ------------------------------------------------------------ plain body */
+
+/* Cheap structural check of a JSON object: balanced braces outside
+ * strings. Full validation would cost a parse of every response. */
+static bool looks_like_json_object(const char *s, size_t len)
+{
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == '\t'))
+        len--;
+    while (len > 0 && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')) {
+        s++;
+        len--;
+    }
+    if (len < 2 || s[0] != '{' || s[len - 1] != '}')
+        return false;
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth < 0 || (depth == 0 && i != len - 1))
+                return false;
+        }
+    }
+    return depth == 0 && !in_string;
+}
+
+static void send_buffered(tg_upstream_call_t *call)
+{
+    h2o_req_t *req = call->in.req;
+    h2o_iovec_t body = h2o_iovec_init(call->buffered->bytes, call->buffered->size);
+
+    if (!call->passthrough_error) {
+        if (!looks_like_json_object(body.base, body.len)) {
+            attempt_failed(call, OBS_RETRY_BAD_RESPONSE);
+            return;
+        }
+        tg_usage_scan(body.base, body.len, &call->result.usage);
+        call->result.llm_status = OBS_LLM_SUCCESS;
+    } else {
+        call->result.llm_status = OBS_LLM_ERROR;
+    }
+    obs_record_attempt(call->in.view, current_pool(call)->provider_index, true, OBS_RETRY_CONNECT,
+                       tg_clock_seconds() - call->attempt_started_at);
+
+    req->res.content_length = body.len;
+    add_header(req, H2O_STRLIT("content-type"),
+               call->content_type.len ? call->content_type : h2o_iovec_init(H2O_STRLIT("application/json")));
+    add_route_headers(call, true);
+    call->response_started = true;
+    report(call);
+    h2o_start_response(req, &call->generator);
+    h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+}
+
+static int on_body_buffered(h2o_http1client_t *client, const char *errstr)
+{
+    tg_upstream_call_t *call = client->data;
+    h2o_buffer_t **input = &client->sock->input;
+
+    if ((*input)->size != 0) {
+        if (call->buffered->size + (*input)->size > MAX_BUFFERED_RESPONSE) {
+            call->client = NULL;
+            attempt_failed(call, OBS_RETRY_BAD_RESPONSE);
+            return -1;
+        }
+        h2o_iovec_t room = h2o_buffer_reserve(&call->buffered, (*input)->size);
+        memcpy(room.base, (*input)->bytes, (*input)->size);
+        call->buffered->size += (*input)->size;
+        h2o_buffer_consume(input, (*input)->size);
+    }
+    if (errstr == NULL)
+        return 0;
+    call->client = NULL;
+    if (errstr == h2o_http1client_error_is_eos)
+        send_buffered(call);
+    else
+        attempt_failed(call, reason_from_error(errstr, OBS_RETRY_RESET));
+    return 0;
+}
+
+/* ---------------------------------------------------------------- stream */
+
+static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
+{
+    tg_upstream_call_t *call = ctx;
+
+    if (ev->kind == TG_SSE_DONE)
+        call->saw_done = true;
+    if (ev->usage.present)
+        call->result.usage = ev->usage;
+    if (ev->has_content) {
+        if (call->result.content_events++ == 0)
+            call->result.ttft_seconds = tg_clock_seconds() - call->in.started_at;
+    }
+    if (ev->usage_only && call->in.strip_usage)
+        return 0;
+    h2o_iovec_t room = h2o_buffer_reserve(&call->pending, ev->raw_len);
+    memcpy(room.base, ev->raw, ev->raw_len);
+    call->pending->size += ev->raw_len;
+    return 0;
+}
+
+static void start_stream_response(tg_upstream_call_t *call)
+{
+    h2o_req_t *req = call->in.req;
+    obs_record_attempt(call->in.view, current_pool(call)->provider_index, true, OBS_RETRY_CONNECT,
+                       tg_clock_seconds() - call->attempt_started_at);
+    add_header(req, H2O_STRLIT("content-type"), h2o_iovec_init(H2O_STRLIT("text/event-stream")));
+    add_header(req, H2O_STRLIT("cache-control"), h2o_iovec_init(H2O_STRLIT("no-cache")));
+    add_route_headers(call, true);
+    call->response_started = true;
+    h2o_start_response(req, &call->generator);
+}
+
+/* The upstream stream is over (cleanly or not) after events were sent. */
+static void finish_stream(tg_upstream_call_t *call, obs_llm_status status)
+{
+    call->upstream_finished = true;
+    call->stream_failed = status != OBS_LLM_SUCCESS;
+    call->result.llm_status = status;
+    report(call);
+    flush_stream(call);
+}
+
+static int on_body_stream(h2o_http1client_t *client, const char *errstr)
+{
+    tg_upstream_call_t *call = client->data;
+    h2o_buffer_t **input = &client->sock->input;
+    int rc = 0;
+
+    if ((*input)->size != 0) {
+        rc = tg_sse_feed(&call->sse, (*input)->bytes, (*input)->size, on_sse_event, call);
+        h2o_buffer_consume(input, (*input)->size);
+    }
+    if (rc == 0 && errstr == NULL) {
+        if (call->pending->size != 0) {
+            if (!call->response_started)
+                start_stream_response(call);
+            flush_stream(call);
+        }
+        return 0;
+    }
+
+    /* the upstream side is over: eos, I/O error, or garbage we refuse */
+    call->client = NULL;
+    bool clean = rc == 0 && errstr == h2o_http1client_error_is_eos && call->saw_done;
+    if (!call->response_started) {
+        if (clean || call->pending->size != 0) {
+            start_stream_response(call);
+        } else {
+            tg_sse_init(&call->sse, MAX_SSE_EVENT, pool_alloc, &call->in.req->pool);
+            call->result.usage.present = 0;
+            call->result.content_events = 0;
+            call->result.ttft_seconds = -1;
+            call->saw_done = false;
+            attempt_failed(call, rc != 0 || errstr == h2o_http1client_error_is_eos
+                                     ? OBS_RETRY_BAD_RESPONSE
+                                     : reason_from_error(errstr, OBS_RETRY_RESET));
+            return rc != 0 ? -1 : 0;
+        }
+    }
+    obs_llm_status status = OBS_LLM_SUCCESS;
+    if (!clean)
+        status = errstr != NULL && strstr(errstr, "timeout") != NULL ? OBS_LLM_TIMEOUT : OBS_LLM_ERROR;
+    finish_stream(call, status);
+    return rc != 0 ? -1 : 0;
+}
+
+static void flush_stream(tg_upstream_call_t *call)
+{
+    if (call->sending.bytes_inflight != 0 || !call->response_started)
+        return;
+    h2o_req_t *req = call->in.req;
+    h2o_iovec_t vec = h2o_doublebuffer_prepare(&call->sending, &call->pending, req->preferred_chunk_size);
+    bool last = call->upstream_finished && call->pending->size == 0;
+    if (!last && vec.len == 0)
+        return;
+    h2o_send_state_t state = !last ? H2O_SEND_STATE_IN_PROGRESS
+                                   : call->stream_failed ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL;
+    h2o_send(req, &vec, vec.len != 0 ? 1 : 0, state);
+}
+
+static void on_proceed(h2o_generator_t *generator, h2o_req_t *req)
+{
+    tg_upstream_call_t *call = H2O_STRUCT_FROM_MEMBER(tg_upstream_call_t, generator, generator);
+    if (call->buffers_ready && call->in.stream && !call->passthrough_error) {
+        h2o_doublebuffer_consume(&call->sending);
+        flush_stream(call);
+    }
+}
+
+static void cancel_upstream(tg_upstream_call_t *call)
+{
+    if (call->client != NULL) {
+        h2o_http1client_cancel(call->client);
+        call->client = NULL;
+    }
+    if (h2o_timeout_is_linked(&call->retry_timer))
+        h2o_timeout_unlink(&call->retry_timer);
+    if (h2o_timeout_is_linked(&call->deadline_timer))
+        h2o_timeout_unlink(&call->deadline_timer);
+}
+
+/* h2o calls stop when the client connection goes away mid-response. */
+static void on_stop(h2o_generator_t *generator, h2o_req_t *req)
+{
+    cancel_upstream(H2O_STRUCT_FROM_MEMBER(tg_upstream_call_t, generator, generator));
+}
+
+/* ---------------------------------------------------------- the attempt */
+
+static h2o_http1client_body_cb on_head(h2o_http1client_t *client, const char *errstr, int minor_version, int status,
+                                       h2o_iovec_t msg, h2o_header_t *headers, size_t num_headers, int rlen)
+{
+    tg_upstream_call_t *call = client->data;
+
+    if (errstr != NULL && errstr != h2o_http1client_error_is_eos) {
+        call->client = NULL;
+        attempt_failed(call, reason_from_error(errstr, OBS_RETRY_RESET));
+        return NULL;
+    }
+    if (status >= 500 || status == 429) {
+        call->client = NULL;
+        attempt_failed(call, status == 429 ? OBS_RETRY_STATUS_429 : OBS_RETRY_STATUS_5XX);
+        return NULL;
+    }
+    h2o_req_t *req = call->in.req;
+    call->result.http_status = status;
+    req->res.status = status;
+    req->res.reason = status < 300 ? "OK" : "Upstream Error";
+    call->passthrough_error = status >= 300;
+    call->content_type = h2o_iovec_init(NULL, 0);
+    for (size_t i = 0; i != num_headers; i++) {
+        if (headers[i].name == &H2O_TOKEN_CONTENT_TYPE->buf)
+            call->content_type = h2o_strdup(&req->pool, headers[i].value.base, headers[i].value.len);
+    }
+    if (errstr == h2o_http1client_error_is_eos) { /* no body at all */
+        call->client = NULL;
+        if (call->passthrough_error) {
+            send_buffered(call);
+        } else {
+            attempt_failed(call, OBS_RETRY_BAD_RESPONSE);
+        }
+        return NULL;
+    }
+    return call->in.stream && !call->passthrough_error ? on_body_stream : on_body_buffered;
+}
+
+static h2o_http1client_head_cb on_connect(h2o_http1client_t *client, const char *errstr, h2o_iovec_t **reqbufs,
+                                          size_t *reqbufcnt, int *method_is_head)
+{
+    tg_upstream_call_t *call = client->data;
+
+    if (errstr != NULL) {
+        call->client = NULL;
+        attempt_failed(call, reason_from_error(errstr, OBS_RETRY_CONNECT));
+        return NULL;
+    }
+    *reqbufs = call->reqbufs;
+    *reqbufcnt = 2;
+    *method_is_head = 0;
+    return on_head;
+}
+
+/* Headers the client sent that must not reach the provider: hop-by-hop,
+ * the ones tollgate sets itself, the client's own key, and compression
+ * (the gateway reads the body). */
+static bool drop_request_header(const h2o_header_t *h)
+{
+    if (h2o_iovec_is_token(h->name)) {
+        const h2o_token_t *t = H2O_STRUCT_FROM_MEMBER(h2o_token_t, buf, h->name);
+        return t == H2O_TOKEN_HOST || t == H2O_TOKEN_CONTENT_LENGTH || t == H2O_TOKEN_CONNECTION ||
+               t == H2O_TOKEN_KEEP_ALIVE || t == H2O_TOKEN_TRANSFER_ENCODING || t == H2O_TOKEN_TE ||
+               t == H2O_TOKEN_UPGRADE || t == H2O_TOKEN_EXPECT || t == H2O_TOKEN_HTTP2_SETTINGS ||
+               t == H2O_TOKEN_AUTHORIZATION || t == H2O_TOKEN_ACCEPT_ENCODING || t == H2O_TOKEN_CONTENT_TYPE ||
+               t == H2O_TOKEN_COOKIE;
+    }
+    return h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("traceparent")) ||
+           h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("proxy-connection")) ||
+           h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("x-request-id"));
+}
+
+/* Builds the request line, headers and body for the current route in the
+ * request's pool. */
+static int build_request(tg_upstream_call_t *call)
+{
+    h2o_req_t *req = call->in.req;
+    tg_upstream_pool_t *pool = current_pool(call);
+    bool add_usage = call->in.stream && call->in.strip_usage;
+
+    size_t cap = call->in.body_len_hint + 256;
+    char *body = h2o_mem_alloc_pool(&req->pool, cap);
+    size_t body_len = tg_parse_build_upstream_body(call->in.body, current_route(call)->upstream_model, add_usage, body, cap);
+    if (body_len > cap) {
+        body = h2o_mem_alloc_pool(&req->pool, body_len);
+        body_len = tg_parse_build_upstream_body(call->in.body, current_route(call)->upstream_model, add_usage, body, body_len);
+    }
+    if (body_len == 0)
+        return -1;
+
+    static const char chat_path[] = "/chat/completions", embeddings_path[] = "/embeddings";
+    const char *suffix = call->in.operation == OBS_OP_CHAT ? chat_path : embeddings_path;
+    size_t head_cap = 128 + pool->path_prefix.len + strlen(suffix) + pool->fixed_headers.len;
+    for (size_t i = 0; i != req->headers.size; i++)
+        head_cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    char *head = h2o_mem_alloc_pool(&req->pool, head_cap);
+    size_t n = (size_t)snprintf(head, head_cap, "POST %.*s%s HTTP/1.1\r\n%.*scontent-length: %zu\r\ntraceparent: %s\r\n",
+                                (int)pool->path_prefix.len, pool->path_prefix.base, suffix, (int)pool->fixed_headers.len,
+                                pool->fixed_headers.base, body_len, call->in.traceparent);
+    for (size_t i = 0; i != req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (drop_request_header(h))
+            continue;
+        memcpy(head + n, h->orig_name ? h->orig_name : h->name->base, h->name->len);
+        n += h->name->len;
+        memcpy(head + n, ": ", 2);
+        memcpy(head + n + 2, h->value.base, h->value.len);
+        n += 2 + h->value.len;
+        memcpy(head + n, "\r\n", 2);
+        n += 2;
+    }
+    memcpy(head + n, "\r\n", 2);
+    n += 2;
+
+    call->reqbufs[0] = h2o_iovec_init(head, n);
+    call->reqbufs[1] = h2o_iovec_init(body, body_len);
+    return 0;
+}
+
+static void start_attempt(tg_upstream_call_t *call)
+{
+    if (call->reqbufs[0].base == NULL && build_request(call) != 0) {
+        call->result.llm_status = OBS_LLM_ERROR;
+        tg_error_set(&call->result.error, 500, OBS_ERR_INTERNAL, OBS_CODE_INTERNAL_ERROR,
+                     "The gateway could not build the upstream request.", NULL);
+        call->result.http_status = 500;
+        report(call);
+        return;
+    }
+    call->result.attempts++;
+    call->attempt_started_at = tg_clock_seconds();
+    tg_upstream_pool_t *pool = current_pool(call);
+    h2o_http1client_connect_with_pool(&call->client, call, &pool->client_ctx, &pool->sockets, on_connect);
+}
+
+static void on_deadline(h2o_timeout_entry_t *entry)
+{
+    tg_upstream_call_t *call = H2O_STRUCT_FROM_MEMBER(tg_upstream_call_t, deadline_timer, entry);
+    bool had_client = call->client != NULL;
+    cancel_upstream(call);
+    if (!call->response_started) {
+        if (had_client)
+            obs_record_attempt(call->in.view, current_pool(call)->provider_index, false, OBS_RETRY_TIMEOUT,
+                               tg_clock_seconds() - call->attempt_started_at);
+        fail_all(call, true);
+    } else if (!call->upstream_finished) {
+        finish_stream(call, OBS_LLM_TIMEOUT);
+    }
+}
+
+void tg_upstream_start(tg_upstream_call_t *call, const tg_upstream_in_t *in)
+{
+    memset(call, 0, sizeof(*call));
+    call->in = *in;
+    call->generator.proceed = on_proceed;
+    call->generator.stop = on_stop;
+    call->result.ttft_seconds = -1;
+    call->result.llm_status = OBS_LLM_ERROR;
+    /* h2o buffers come from h2o's recycling allocator, not a fresh malloc per request */
+    h2o_buffer_init(&call->buffered, &h2o_socket_buffer_prototype);
+    h2o_buffer_init(&call->pending, &h2o_socket_buffer_prototype);
+    h2o_doublebuffer_init(&call->sending, &h2o_socket_buffer_prototype);
+    call->buffers_ready = true;
+    tg_sse_init(&call->sse, MAX_SSE_EVENT, pool_alloc, &in->req->pool);
+
+    call->deadline_timer.cb = on_deadline;
+    h2o_timeout_link(current_pool(call)->loop, in->deadline, &call->deadline_timer);
+    start_attempt(call);
+}
+
+void tg_upstream_dispose(tg_upstream_call_t *call)
+{
+    if (!call->buffers_ready)
+        return;
+    cancel_upstream(call);
+    if (!call->reported) {
+        call->result.client_gone = true;
+        call->result.llm_status = OBS_LLM_CLIENT_DISCONNECT;
+        call->result.http_status = call->response_started ? call->result.http_status : 499;
+        report(call);
+    }
+    h2o_buffer_dispose(&call->buffered);
+    h2o_buffer_dispose(&call->pending);
+    h2o_doublebuffer_dispose(&call->sending);
+    call->buffers_ready = false;
+}

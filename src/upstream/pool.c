@@ -1,0 +1,74 @@
+/* pool.c: see pool.h. */
+#include "upstream/pool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Idle upstream connections are closed before typical servers' keep-alive
+ * timeouts (h2o and nginx: 10 s or more) so that a pooled socket is rarely
+ * found closed by the peer. */
+#define IDLE_SOCKET_TIMEOUT_MS 5000
+
+int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_provider_config *provider,
+                          size_t provider_index, h2o_multithread_receiver_t *getaddr_receiver, SSL_CTX *ssl_ctx)
+{
+    memset(pool, 0, sizeof(*pool));
+    pool->provider = provider;
+    pool->provider_index = provider_index;
+    pool->loop = loop;
+
+    char authority[300];
+    int is_default_port = provider->port == (provider->tls ? 443 : 80);
+    int alen = is_default_port ? snprintf(authority, sizeof(authority), "%s", provider->host)
+                               : snprintf(authority, sizeof(authority), "%s:%u", provider->host, provider->port);
+    if (alen < 0 || (size_t)alen >= sizeof(authority))
+        return -1;
+
+    /* built once per worker: the request path only appends length and trace headers */
+    size_t cap = 200 + (size_t)alen + (provider->api_key ? strlen(provider->api_key) : 0);
+    char *headers = malloc(cap);
+    if (headers == NULL)
+        return -1;
+    int hlen = snprintf(headers, cap, "host: %s\r\nconnection: keep-alive\r\ncontent-type: application/json\r\n%s%s%s",
+                        authority, provider->api_key ? "authorization: Bearer " : "",
+                        provider->api_key ? provider->api_key : "", provider->api_key ? "\r\n" : "");
+    if (hlen < 0 || (size_t)hlen >= cap) {
+        free(headers);
+        return -1;
+    }
+    pool->fixed_headers = h2o_iovec_init(headers, (size_t)hlen);
+    pool->path_prefix = h2o_iovec_init(provider->path_prefix, strlen(provider->path_prefix));
+
+    h2o_socketpool_init_by_hostport(&pool->sockets, h2o_iovec_init(provider->host, strlen(provider->host)), provider->port,
+                                    provider->tls, provider->max_connections ? provider->max_connections : 256);
+    h2o_socketpool_set_timeout(&pool->sockets, loop, IDLE_SOCKET_TIMEOUT_MS);
+
+    h2o_timeout_init(loop, &pool->io_timeout, provider->timeout_ms);
+    pool->client_ctx.loop = loop;
+    pool->client_ctx.getaddr_receiver = getaddr_receiver;
+    pool->client_ctx.io_timeout = &pool->io_timeout;
+    pool->client_ctx.ssl_ctx = ssl_ctx;
+
+    pool->backoff_steps = provider->max_retries < TG_BACKOFF_STEPS ? provider->max_retries : TG_BACKOFF_STEPS;
+    for (unsigned k = 0; k < pool->backoff_steps; k++)
+        h2o_timeout_init(loop, &pool->backoff[k], (uint64_t)provider->retry_backoff_ms << k);
+    return 0;
+}
+
+void tg_upstream_pool_dispose(tg_upstream_pool_t *pool)
+{
+    for (unsigned k = 0; k < pool->backoff_steps; k++)
+        h2o_timeout_dispose(pool->loop, &pool->backoff[k]);
+    h2o_timeout_dispose(pool->loop, &pool->io_timeout);
+    h2o_socketpool_dispose(&pool->sockets);
+    free(pool->fixed_headers.base);
+    memset(pool, 0, sizeof(*pool));
+}
+
+h2o_timeout_t *tg_upstream_pool_backoff(tg_upstream_pool_t *pool, unsigned k)
+{
+    if (pool->backoff_steps == 0)
+        return NULL;
+    return &pool->backoff[k < pool->backoff_steps ? k : pool->backoff_steps - 1];
+}
