@@ -205,10 +205,9 @@ class Metrics:
 # --- processes ------------------------------------------------------------------
 
 def _check_clean_exit(testcase_fail, name, proc, stderr_text):
-    for marker in SANITIZER_MARKERS:
-        if marker in stderr_text:
-            testcase_fail("%s: sanitizer report in stderr:\n%s" % (name, stderr_text[-4000:]))
-    if proc.returncode != 0:
+    if any(marker in stderr_text for marker in SANITIZER_MARKERS):
+        testcase_fail("%s: sanitizer report in stderr:\n%s" % (name, stderr_text[-4000:]))
+    elif proc.returncode != 0:
         testcase_fail("%s exited with %r; stderr tail:\n%s"
                       % (name, proc.returncode, stderr_text[-4000:]))
 
