@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,6 +43,23 @@ static void free_rendered(const void *data, size_t len, void *arg)
     free((void *)data);
 }
 
+/* Sends `body` (consumed; may be NULL). libevent 2.1 would send a body
+ * even in reply to HEAD, and no Content-Length with it, so HEAD is done
+ * here: the length of what GET would send, and no body. */
+static void reply(struct evhttp_request *req, int code, const char *reason, struct evbuffer *body)
+{
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        char length[32];
+        snprintf(length, sizeof(length), "%zu", body != NULL ? evbuffer_get_length(body) : 0);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", length);
+        evhttp_send_reply(req, code, reason, NULL);
+    } else {
+        evhttp_send_reply(req, code, reason, body);
+    }
+    if (body != NULL)
+        evbuffer_free(body);
+}
+
 static void send_text(struct evhttp_request *req, int code, const char *reason, const char *body)
 {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
@@ -48,9 +67,7 @@ static void send_text(struct evhttp_request *req, int code, const char *reason, 
     struct evbuffer *out = evbuffer_new();
     if (out != NULL)
         evbuffer_add(out, body, strlen(body));
-    evhttp_send_reply(req, code, reason, out);
-    if (out != NULL)
-        evbuffer_free(out);
+    reply(req, code, reason, out);
 }
 
 static void serve_metrics(tally_http *srv, struct evhttp_request *req)
@@ -80,8 +97,7 @@ static void serve_metrics(tally_http *srv, struct evhttp_request *req)
         send_text(req, HTTP_INTERNAL, "Internal Server Error", "out of memory\n");
         return;
     }
-    evhttp_send_reply(req, HTTP_OK, "OK", out);
-    evbuffer_free(out);
+    reply(req, HTTP_OK, "OK", out);
 }
 
 static void handle_request(struct evhttp_request *req, void *arg)
@@ -89,12 +105,19 @@ static void handle_request(struct evhttp_request *req, void *arg)
     tally_http *srv = arg;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-    if (path != NULL && strcmp(path, "/metrics") == 0)
-        serve_metrics(srv, req);
-    else if (path != NULL && strcmp(path, "/health") == 0)
-        send_text(req, HTTP_OK, "OK", "OK\n");
-    else
+    bool metrics = path != NULL && strcmp(path, "/metrics") == 0;
+    bool health = path != NULL && strcmp(path, "/health") == 0;
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    if (!metrics && !health) {
         send_text(req, HTTP_NOTFOUND, "Not Found", "not found\n");
+    } else if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        send_text(req, 405, "Method Not Allowed", "method not allowed\n");
+    } else if (metrics) {
+        serve_metrics(srv, req);
+    } else {
+        send_text(req, HTTP_OK, "OK", "OK\n");
+    }
 }
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
@@ -161,7 +184,11 @@ tally_http *tally_http_start(tally_registry *reg, const char *addr, uint16_t por
     srv->stop_event = event_new(srv->base, srv->stop_pipe[0], EV_READ, on_stop, srv->base);
     if (srv->http == NULL || srv->stop_event == NULL || event_add(srv->stop_event, NULL) != 0)
         goto fail;
-    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    /* Every method reaches handle_request, which answers 405 itself:
+     * libevent's own refusal would be a 501. */
+    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(srv->http, handle_request, srv);
     rc = TALLY_ERR_IO;
     struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(srv->http, addr, port);

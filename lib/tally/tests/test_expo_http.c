@@ -139,6 +139,12 @@ static void test_head_health_and_errors(void **state)
     assert_int_equal(r.status, 200);
     assert_header(&r, "\r\nContent-Type: text/plain; version=0.0.4");
     assert_int_equal(r.body_len, 0);
+    response get = http(fx->port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    char length[64];
+    snprintf(length, sizeof(length), "\r\nContent-Length: %zu\r\n", get.body_len);
+    assert_header(&r, length);
+    assert_header(&get, length);
+    response_free(&get);
     response_free(&r);
 
     r = http(fx->port, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -157,6 +163,16 @@ static void test_head_health_and_errors(void **state)
     r = http(fx->port, "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                        "Content-Length: 0\r\n\r\n");
     assert_int_equal(r.status, 405);
+    assert_header(&r, "\r\nAllow: GET, HEAD");
+    response_free(&r);
+
+    r = http(fx->port, "DELETE /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_int_equal(r.status, 405);
+    response_free(&r);
+
+    r = http(fx->port, "HEAD /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_int_equal(r.status, 404);
+    assert_int_equal(r.body_len, 0);
     response_free(&r);
 }
 
