@@ -21,7 +21,8 @@ static char *render(tally_registry *reg, tally_format fmt)
     tally_buf out = {0};
     assert_int_equal(tally_render(reg, fmt, NULL, &out), TALLY_OK);
     char *s = malloc(out.len + 1);
-    memcpy(s, out.data, out.len);
+    if (out.len)
+        memcpy(s, out.data, out.len);
     s[out.len] = '\0';
     tally_buf_free(&out);
     return s;
