@@ -1,0 +1,1007 @@
+/*
+ * metrics.c - registers the DESIGN.md metric catalog in a tally registry and
+ * records the gateway's events into pre-bound children.
+ *
+ * Hot-path rule: a record call loads child handles from arrays indexed by
+ * enum values and config indices, then does tally's lock-free updates. The
+ * only exception is the first use of a label set that is not pre-bound
+ * (an HTTP status or route/method pair seen for the first time): that one
+ * lookup takes the family's mutex inside tally, then the handle is cached.
+ */
+#include "metrics.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ------------------------------------------------------------ label names */
+
+static const char *const route_templates[OBS_ROUTE_COUNT] = {
+    "/v1/chat/completions", "/v1/embeddings", "/v1/models", "/metrics",
+    "/analytics/prometheus", "/prometheus/metrics/{category}", "/health", "/ready", "other",
+};
+static const char *const method_names[OBS_METHOD_COUNT] = {
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "OTHER",
+};
+static const char *const operation_names[OBS_OP_COUNT] = {"chat", "embeddings"};
+static const char *const stream_mode_names[OBS_STREAM_MODE_COUNT] = {"non_streaming", "streaming"};
+static const char *const llm_status_names[OBS_LLM_STATUS_COUNT] = {
+    "success", "error", "timeout", "rate_limited", "client_disconnect",
+};
+static const char *const retry_reason_names[OBS_RETRY_REASON_COUNT] = {
+    "connect", "reset", "timeout", "status_5xx", "status_429", "bad_response",
+};
+static const char *const error_type_names[OBS_ERR_TYPE_COUNT] = {
+    "invalid_request_error", "authentication_error", "rate_limit_error", "upstream_error",
+    "internal_error",
+};
+static const char *const error_code_names[OBS_ERR_CODE_COUNT] = {
+    "invalid_json", "missing_model", "invalid_request", "body_too_large", "model_not_found",
+    "not_found", "method_not_allowed", "invalid_api_key", "upstream_unavailable",
+    "upstream_rate_limited", "upstream_timeout", "internal_error",
+};
+static const char *const token_types[] = {"prompt", "completion", "cached_prompt", "reasoning"};
+enum { TOKENS_PROMPT, TOKENS_COMPLETION, TOKENS_CACHED, TOKENS_REASONING, TOKEN_TYPE_COUNT };
+static const char *const breaker_states[] = {"closed", "open", "half_open"};
+
+#define NAME_OR_UNKNOWN(table, i, n) ((unsigned)(i) < (n) ? (table)[i] : "unknown")
+const char *obs_route_template(obs_route r) { return NAME_OR_UNKNOWN(route_templates, r, OBS_ROUTE_COUNT); }
+const char *obs_method_name(obs_method m) { return NAME_OR_UNKNOWN(method_names, m, OBS_METHOD_COUNT); }
+const char *obs_operation_name(obs_operation op) { return NAME_OR_UNKNOWN(operation_names, op, OBS_OP_COUNT); }
+const char *obs_stream_mode_name(obs_stream_mode m) { return NAME_OR_UNKNOWN(stream_mode_names, m, OBS_STREAM_MODE_COUNT); }
+const char *obs_llm_status_name(obs_llm_status s) { return NAME_OR_UNKNOWN(llm_status_names, s, OBS_LLM_STATUS_COUNT); }
+const char *obs_retry_reason_name(obs_retry_reason r) { return NAME_OR_UNKNOWN(retry_reason_names, r, OBS_RETRY_REASON_COUNT); }
+const char *obs_error_type_name(obs_error_type t) { return NAME_OR_UNKNOWN(error_type_names, t, OBS_ERR_TYPE_COUNT); }
+const char *obs_error_code_name(obs_error_code c) { return NAME_OR_UNKNOWN(error_code_names, c, OBS_ERR_CODE_COUNT); }
+
+obs_route obs_route_from_path(const char *path, size_t len, const char **category)
+{
+    static const char prom_prefix[] = "/prometheus/metrics/";
+    const char *q = memchr(path, '?', len);
+    if (q)
+        len = (size_t)(q - path);
+    if (category)
+        *category = NULL;
+    for (int r = 0; r < OBS_ROUTE_OTHER; r++) {
+        if (r == OBS_ROUTE_PROM_CATEGORY)
+            continue;
+        if (strlen(route_templates[r]) == len && memcmp(route_templates[r], path, len) == 0)
+            return (obs_route)r;
+    }
+    size_t plen = sizeof(prom_prefix) - 1;
+    if (len > plen && memcmp(path, prom_prefix, plen) == 0) {
+        const char *name = path + plen;
+        size_t name_len = len - plen;
+        static const char *const valid[] = {"all", "system", "providers", "models", "business",
+                                            "performance"};
+        for (size_t i = 0; category && i < sizeof(valid) / sizeof(valid[0]); i++)
+            if (strlen(valid[i]) == name_len && memcmp(valid[i], name, name_len) == 0)
+                *category = valid[i];
+        if (memchr(name, '/', name_len) == NULL)
+            return OBS_ROUTE_PROM_CATEGORY;
+    }
+    return OBS_ROUTE_OTHER;
+}
+
+obs_method obs_method_from_name(const char *method, size_t len)
+{
+    for (int m = 0; m < OBS_METHOD_OTHER; m++)
+        if (strlen(method_names[m]) == len && memcmp(method_names[m], method, len) == 0)
+            return (obs_method)m;
+    return OBS_METHOD_OTHER;
+}
+
+/* ----------------------------------------------------------- the catalog */
+
+enum family_id {
+    F_HTTP_REQUESTS, F_HTTP_DURATION, F_HTTP_IN_PROGRESS, F_API_ERRORS, F_BUILD_INFO,
+    F_WS_CONNECTIONS, F_WS_MESSAGES,
+    F_LLM_REQUESTS, F_LLM_DURATION, F_LLM_TTFT, F_LLM_TOKENS,
+    F_LLM_RETRIES, F_LLM_FALLBACKS, F_PROVIDER_HEALTH, F_BREAKER_STATE, F_BREAKER_STATESET,
+    F_PROVIDER_RESPONSE_TIME,
+    F_LLM_COST, F_CACHE_SAVED, F_RATE_LIMITED, F_ACTIVE_KEYS, F_ORGS,
+    F_CACHE_HITS, F_CACHE_MISSES, F_ANOMALIES, F_DB_QUERY, F_DB_CONNECTIONS,
+    F_COUNT
+};
+
+/* Buckets after seed 004's presets. HTTP: fast-ish, up to 5 s. LLM calls
+ * and provider responses: medium + slow (250 ms .. 2 min). TTFT: fast, with
+ * 2.5 s and 5 s for slow models. DB: sub-millisecond to 1 s. */
+static const double http_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+static const double llm_buckets[] = {0.25, 0.5, 1, 2, 5, 10, 30, 60, 120};
+static const double ttft_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+static const double db_buckets[] = {0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1};
+static const double cost_quantiles[] = {0.5, 0.9, 0.99};
+
+#define MAX_LABELS 5
+typedef struct family_spec {
+    tally_type type;
+    const char *name;
+    const char *category;
+    const char *help;
+    const char *labels[MAX_LABELS + 1];  /* NULL-terminated; stateset: state label added */
+    const double *buckets;
+    size_t bucket_count;
+} family_spec;
+
+#define B(arr) arr, sizeof(arr) / sizeof(arr[0])
+static const family_spec catalog[F_COUNT] = {
+    [F_HTTP_REQUESTS] = {TALLY_COUNTER, "http_requests_total", "system",
+        "HTTP requests by method, route template and status.", {"method", "path", "status"}},
+    [F_HTTP_DURATION] = {TALLY_HISTOGRAM, "http_request_duration_seconds", "system",
+        "HTTP request latency from arrival to the last byte sent.", {"method", "path"}, B(http_buckets)},
+    [F_HTTP_IN_PROGRESS] = {TALLY_GAUGE, "http_requests_in_progress", "system",
+        "HTTP requests being served now.", {"method", "path"}},
+    [F_API_ERRORS] = {TALLY_COUNTER, "api_errors_total", "system",
+        "Error responses by OpenAI error type and code.", {"error_type", "error_code", "path"}},
+    [F_BUILD_INFO] = {TALLY_GAUGE, "build_info", "system",
+        "Always 1; the labels say which build is running.", {"version", "revision"}},
+    [F_WS_CONNECTIONS] = {TALLY_GAUGE, "ws_connections_active", "system",
+        "Open WebSocket connections (no WebSocket endpoint yet: 0).", {NULL}},
+    [F_WS_MESSAGES] = {TALLY_COUNTER, "ws_messages_total", "system",
+        "WebSocket messages by direction (no WebSocket endpoint yet: 0).", {"direction"}},
+    [F_LLM_REQUESTS] = {TALLY_COUNTER, "llm_requests_total", "models",
+        "LLM calls as the client saw them, after retries and fallback.",
+        {"provider", "model", "operation", "stream_mode", "status"}},
+    [F_LLM_DURATION] = {TALLY_HISTOGRAM, "llm_request_duration_seconds", "models",
+        "LLM call duration from request arrival to the last byte.",
+        {"provider", "model", "operation", "stream_mode"}, B(llm_buckets)},
+    [F_LLM_TTFT] = {TALLY_HISTOGRAM, "llm_ttft_seconds", "models",
+        "Time to first token of streamed calls: request arrival to the first content chunk.",
+        {"provider", "model"}, B(ttft_buckets)},
+    [F_LLM_TOKENS] = {TALLY_COUNTER, "llm_tokens_total", "models",
+        "Tokens by type; prompt includes cached_prompt.", {"provider", "model", "type"}},
+    [F_LLM_RETRIES] = {TALLY_COUNTER, "llm_retries_total", "providers",
+        "Upstream attempts retried, by reason.", {"provider", "reason"}},
+    [F_LLM_FALLBACKS] = {TALLY_COUNTER, "llm_fallbacks_total", "providers",
+        "Requests that moved from one provider to the next route.", {"from", "to"}},
+    [F_PROVIDER_HEALTH] = {TALLY_GAUGE, "provider_health_status", "providers",
+        "1 when the provider is considered healthy, else 0.", {"provider"}},
+    [F_BREAKER_STATE] = {TALLY_GAUGE, "provider_circuit_breaker_state", "providers",
+        "Circuit breaker state: 0 closed, 1 open, 2 half-open.", {"provider"}},
+    [F_BREAKER_STATESET] = {TALLY_STATESET, "provider_circuit_breaker", "providers",
+        "Circuit breaker state as a stateset.", {"provider"}},
+    [F_PROVIDER_RESPONSE_TIME] = {TALLY_HISTOGRAM, "provider_response_time_seconds", "providers",
+        "Duration of each upstream attempt.", {"provider"}, B(llm_buckets)},
+    [F_LLM_COST] = {TALLY_SUMMARY, "llm_cost_dollars", "business",
+        "Cost of each LLM call in dollars, from the configured price table.", {"provider", "model"}},
+    [F_CACHE_SAVED] = {TALLY_COUNTER, "cache_saved_dollars_total", "business",
+        "Dollars not spent thanks to cache hits (no cache yet: 0).", {"tier"}},
+    [F_RATE_LIMITED] = {TALLY_COUNTER, "rate_limited_requests_total", "business",
+        "Requests refused by a limit (no limits yet: 0).", {"reason"}},
+    [F_ACTIVE_KEYS] = {TALLY_GAUGE, "active_api_keys", "business",
+        "API keys that are not revoked (no key store yet: 0).", {NULL}},
+    [F_ORGS] = {TALLY_GAUGE, "orgs", "business",
+        "Organisations by plan (no org store yet: 0).", {"plan"}},
+    [F_CACHE_HITS] = {TALLY_COUNTER, "cache_hits_total", "performance",
+        "Response cache hits by tier (no cache yet: 0).", {"tier"}},
+    [F_CACHE_MISSES] = {TALLY_COUNTER, "cache_misses_total", "performance",
+        "Response cache misses by tier (no cache yet: 0).", {"tier"}},
+    [F_ANOMALIES] = {TALLY_COUNTER, "detected_anomalies_total", "performance",
+        "Anomalies detected by type (no detector yet: 0).", {"type"}},
+    [F_DB_QUERY] = {TALLY_HISTOGRAM, "db_query_duration_seconds", "performance",
+        "Store query duration by operation (no store yet: no samples).", {"operation"}, B(db_buckets)},
+    [F_DB_CONNECTIONS] = {TALLY_GAUGE, "db_connections_active", "performance",
+        "Open store connections (no store yet: 0).", {NULL}},
+};
+
+/* Bounded label values of the families of later subsystems, pre-created so
+ * that the catalog renders complete (at zero) before they exist. */
+static const char *const cache_tiers[] = {"memory", "sqlite", NULL};
+static const char *const limit_reasons[] = {"rpm", "tpm", "budget", NULL};
+static const char *const anomaly_types[] = {"latency_spike", "error_surge", "unusual_pattern", NULL};
+static const char *const org_plans[] = {"trial", "paid", NULL};
+static const char *const ws_directions[] = {"inbound", "outbound", NULL};
+
+/* ------------------------------------------------------ windowed state */
+
+#define HEALTH_WINDOW_SECONDS 300
+#define HEALTH_SLOT_SECONDS 10
+#define HEALTH_SLOTS (HEALTH_WINDOW_SECONDS / HEALTH_SLOT_SECONDS)
+#define UPTIME_SLOTS 1440  /* one per minute over 24 h */
+/* latency_score: 1 at or below this mean attempt duration, falling linearly
+ * to 0 at LATENCY_SCORE_ZERO seconds. */
+#define LATENCY_SCORE_FULL 1.0
+#define LATENCY_SCORE_ZERO 10.0
+
+/* One time slot of a rolling window. A writer that finds a stale epoch
+ * resets the slot; a count racing that reset may land in the old or the
+ * new period, which a health ratio tolerates. */
+typedef struct window_slot {
+    _Atomic uint64_t epoch;
+    _Atomic uint64_t total;
+    _Atomic uint64_t failures;      /* health: any failure; uptime: non-success */
+    _Atomic uint64_t unavailable;   /* health: failures other than 429 */
+    _Atomic uint64_t micros;        /* health: summed attempt durations */
+} window_slot;
+
+/* Per provider name, kept across reloads. */
+typedef struct provider_state {
+    struct provider_state *next;
+    char *name;
+    window_slot window[HEALTH_SLOTS];
+    atomic_int healthy;
+    atomic_int breaker;
+    atomic_int last_error;          /* obs_retry_reason + 1; 0 = none */
+    _Atomic double last_error_at;   /* monotonic seconds */
+} provider_state;
+
+/* Per model name (and "other"), kept across reloads. */
+typedef struct model_state {
+    struct model_state *next;
+    char *name;
+    window_slot uptime[UPTIME_SLOTS];
+    _Atomic uint64_t prompt_tokens;
+    _Atomic uint64_t completion_tokens;
+} model_state;
+
+/* Children of one (provider, model) pair. */
+typedef struct llm_children {
+    tally_counter *requests[OBS_OP_COUNT][OBS_STREAM_MODE_COUNT][OBS_LLM_STATUS_COUNT];
+    tally_histogram *duration[OBS_OP_COUNT][OBS_STREAM_MODE_COUNT];
+    tally_histogram *ttft;
+    tally_counter *tokens[TOKEN_TYPE_COUNT];
+    tally_summary *cost;
+    _Atomic int64_t last_exemplar_second;
+} llm_children;
+
+typedef struct view_provider {
+    provider_state *state;
+    tally_gauge *health_status;
+    tally_gauge *breaker_state;
+    tally_histogram *response_time;
+    tally_counter *retries[OBS_RETRY_REASON_COUNT];
+} view_provider;
+
+struct obs_view {
+    tg_obs *obs;
+    struct obs_view *older;         /* every view ever bound, freed with obs */
+    size_t provider_count;
+    size_t model_count;             /* configured models; "other" is index model_count */
+    view_provider *providers;
+    model_state **models;           /* model_count + 1 */
+    tg_pricing *pricing;            /* model_count + 1 ("other" costs 0) */
+    _Atomic(llm_children *) *llm;   /* provider_count * (model_count + 1) */
+    _Atomic(tally_counter *) *fallbacks; /* provider_count * provider_count */
+};
+
+/* HTTP statuses with a cached child; others are looked up each time. */
+static const int cached_statuses[] = {
+    200, 201, 204, 301, 302, 304, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429,
+    499, 500, 501, 502, 503, 504,
+};
+#define STATUS_SLOTS (sizeof(cached_statuses) / sizeof(cached_statuses[0]))
+
+struct tg_obs {
+    tally_registry *reg;
+    char *ns;                        /* namespace, "" for none */
+    tally_family *fam[F_COUNT];
+    char *collector_names[6];        /* namespaced names of collector families */
+    struct timespec started;
+
+    pthread_mutex_t bind_lock;       /* obs_bind only: reloads are rare */
+    _Atomic(obs_view *) current;
+    obs_view *views;
+    provider_state *provider_states;
+    model_state *model_states;
+
+    /* HTTP children do not depend on the config: shared by every view. */
+    _Atomic(tally_counter *) http_requests[OBS_ROUTE_COUNT][OBS_METHOD_COUNT][STATUS_SLOTS];
+    _Atomic(tally_histogram *) http_duration[OBS_ROUTE_COUNT][OBS_METHOD_COUNT];
+    _Atomic(int64_t) http_exemplar_second[OBS_ROUTE_COUNT][OBS_METHOD_COUNT];
+    _Atomic(tally_gauge *) http_in_progress[OBS_ROUTE_COUNT][OBS_METHOD_COUNT];
+    _Atomic(tally_counter *) api_errors[OBS_ERR_TYPE_COUNT][OBS_ERR_CODE_COUNT][OBS_ROUTE_COUNT];
+};
+
+/* ---------------------------------------------------------------- time */
+
+/* CLOCK_MONOTONIC_COARSE is read from the vDSO: no syscall on the hot path. */
+static double now_coarse(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double obs_uptime_seconds(const tg_obs *obs)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)(ts.tv_sec - obs->started.tv_sec) +
+           (double)(ts.tv_nsec - obs->started.tv_nsec) / 1e9;
+}
+
+static window_slot *window_current(window_slot *slots, size_t n, uint64_t epoch)
+{
+    window_slot *s = &slots[epoch % n];
+    uint64_t seen = atomic_load_explicit(&s->epoch, memory_order_acquire);
+    if (seen != epoch && atomic_compare_exchange_strong(&s->epoch, &seen, epoch)) {
+        atomic_store_explicit(&s->total, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->failures, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->unavailable, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->micros, 0, memory_order_relaxed);
+    }
+    return s;
+}
+
+typedef struct window_sum {
+    uint64_t total, failures, unavailable, micros;
+} window_sum;
+
+/* Sums the slots whose epoch lies in (now - n, now]. */
+static window_sum window_totals(window_slot *slots, size_t n, uint64_t now_epoch)
+{
+    window_sum sum = {0};
+    for (size_t i = 0; i < n; i++) {
+        uint64_t e = atomic_load_explicit(&slots[i].epoch, memory_order_acquire);
+        if (e == 0 || e > now_epoch || now_epoch - e >= n)
+            continue;
+        sum.total += atomic_load_explicit(&slots[i].total, memory_order_relaxed);
+        sum.failures += atomic_load_explicit(&slots[i].failures, memory_order_relaxed);
+        sum.unavailable += atomic_load_explicit(&slots[i].unavailable, memory_order_relaxed);
+        sum.micros += atomic_load_explicit(&slots[i].micros, memory_order_relaxed);
+    }
+    return sum;
+}
+
+/* Epochs start at 1 (0 marks an unused slot). */
+static uint64_t health_epoch(void) { return (uint64_t)(now_coarse() / HEALTH_SLOT_SECONDS) + 1; }
+static uint64_t uptime_epoch(void) { return (uint64_t)(now_coarse() / 60) + 1; }
+
+/* ------------------------------------------------------------ collectors */
+
+enum {
+    C_UPTIME, C_AVAILABILITY, C_ERROR_RATE, C_HEALTH_SCORE, C_MODEL_UPTIME, C_EFFICIENCY,
+    C_COUNT
+};
+
+static void provider_ratios(provider_state *ps, double *availability, double *error_rate,
+                            double *latency_score)
+{
+    window_sum w = window_totals(ps->window, HEALTH_SLOTS, health_epoch());
+    if (w.total == 0) {
+        /* No traffic in the window: nothing speaks against the provider. */
+        *availability = 1;
+        *error_rate = 0;
+        *latency_score = 1;
+        return;
+    }
+    *availability = 1.0 - (double)w.unavailable / (double)w.total;
+    *error_rate = (double)w.failures / (double)w.total;
+    double mean = (double)w.micros / 1e6 / (double)w.total;
+    double score = (LATENCY_SCORE_ZERO - mean) / (LATENCY_SCORE_ZERO - LATENCY_SCORE_FULL);
+    *latency_score = score > 1 ? 1 : score < 0 ? 0 : score;
+}
+
+static double health_score(double availability, double error_rate, double latency_score)
+{
+    return 0.4 * availability + 0.3 * (1 - error_rate) + 0.3 * latency_score;
+}
+
+static void collect_system(tally_emit *e, void *user)
+{
+    tally_emit_gauge(e, 0, NULL, obs_uptime_seconds(user));
+}
+
+static void collect_providers(tally_emit *e, void *user)
+{
+    tg_obs *obs = user;
+    obs_view *v = atomic_load(&obs->current);
+    for (size_t i = 0; v && i < v->provider_count; i++) {
+        provider_state *ps = v->providers[i].state;
+        const char *labels[] = {ps->name};
+        double a, er, ls;
+        provider_ratios(ps, &a, &er, &ls);
+        tally_emit_gauge(e, 0, labels, a);
+        tally_emit_gauge(e, 1, labels, er);
+        tally_emit_gauge(e, 2, labels, health_score(a, er, ls));
+    }
+}
+
+static void collect_models(tally_emit *e, void *user)
+{
+    tg_obs *obs = user;
+    obs_view *v = atomic_load(&obs->current);
+    uint64_t now = uptime_epoch();
+    for (size_t i = 0; v && i < v->model_count; i++) {
+        model_state *ms = v->models[i];
+        const char *labels[] = {ms->name};
+        window_sum w = window_totals(ms->uptime, UPTIME_SLOTS, now);
+        tally_emit_gauge(e, 0, labels, w.total ? 1.0 - (double)w.failures / (double)w.total : 1.0);
+        uint64_t prompt = atomic_load_explicit(&ms->prompt_tokens, memory_order_relaxed);
+        uint64_t completion = atomic_load_explicit(&ms->completion_tokens, memory_order_relaxed);
+        if (prompt > 0)
+            tally_emit_gauge(e, 1, labels, (double)completion / (double)prompt);
+    }
+}
+
+static char *prefixed(const char *ns, const char *name)
+{
+    size_t n = strlen(ns) + strlen(name) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s%s%s", ns, ns[0] ? "_" : "", name);
+    return s;
+}
+
+static tally_err register_collectors(tg_obs *obs)
+{
+    static const char *const bare[C_COUNT] = {
+        "uptime_seconds", "provider_availability_ratio", "provider_error_rate_ratio",
+        "provider_health_score", "model_uptime_24h_ratio", "llm_token_efficiency_ratio",
+    };
+    static const char *const help[C_COUNT] = {
+        "Seconds since the gateway started.",
+        "Share of upstream attempts over the last 5 minutes not failed by the provider "
+        "(connect, reset, timeout, 5xx, bad response; 429 does not count).",
+        "Share of upstream attempts over the last 5 minutes that failed for any reason.",
+        "0.4*availability + 0.3*(1-error_rate) + 0.3*latency_score over the last 5 minutes.",
+        "Share of successful LLM calls per model over the last 24 hours.",
+        "Completion tokens per prompt token per model since start.",
+    };
+    for (int i = 0; i < C_COUNT; i++)
+        if ((obs->collector_names[i] = prefixed(obs->ns, bare[i])) == NULL)
+            return TALLY_ERR_NOMEM;
+    static const char *const provider_label[] = {"provider"};
+    static const char *const model_label[] = {"model"};
+    tally_desc d[C_COUNT];
+    for (int i = 0; i < C_COUNT; i++) {
+        d[i] = (tally_desc){.type = TALLY_GAUGE, .name = obs->collector_names[i], .help = help[i]};
+        if (i >= C_AVAILABILITY && i <= C_HEALTH_SCORE) {
+            d[i].label_names = provider_label;
+            d[i].label_count = 1;
+        } else if (i >= C_MODEL_UPTIME) {
+            d[i].label_names = model_label;
+            d[i].label_count = 1;
+        }
+    }
+    d[C_UPTIME].unit = "seconds";
+    tally_err rc = tally_collector_register(obs->reg, "system", &d[C_UPTIME], 1,
+                                            collect_system, obs, NULL);
+    if (rc == TALLY_OK)
+        rc = tally_collector_register(obs->reg, "providers", &d[C_AVAILABILITY], 3,
+                                      collect_providers, obs, NULL);
+    if (rc == TALLY_OK)
+        rc = tally_collector_register(obs->reg, "models", &d[C_MODEL_UPTIME], 2,
+                                      collect_models, obs, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static tally_family *register_family(tg_obs *obs, const family_spec *spec, tally_err *err)
+{
+    char *name = prefixed(obs->ns, spec->name);
+    if (name == NULL) {
+        *err = TALLY_ERR_NOMEM;
+        return NULL;
+    }
+    const char *labels[MAX_LABELS + 1];
+    size_t n = 0;
+    while (n < MAX_LABELS && spec->labels[n])
+        labels[n] = spec->labels[n], n++;
+    /* OpenMetrics: a stateset's state label is named like the family. */
+    if (spec->type == TALLY_STATESET)
+        labels[n++] = name;
+    size_t len = strlen(name);
+    tally_opts o = {
+        .name = name, .help = spec->help, .category = spec->category,
+        .label_names = n ? labels : NULL, .label_count = n,
+        .unit = len > 8 && strcmp(name + len - 8, "_seconds") == 0 ? "seconds" : NULL,
+    };
+    tally_histogram_opts h = {.buckets = spec->buckets, .bucket_count = spec->bucket_count};
+    tally_summary_opts s = {.quantiles = cost_quantiles, .quantile_count = 3,
+                            .max_age_seconds = 600, .age_buckets = 5};
+    tally_family *fam = tally_family_new(obs->reg, spec->type, &o,
+                                         spec->type == TALLY_HISTOGRAM ? &h : NULL,
+                                         spec->type == TALLY_SUMMARY ? &s : NULL, err);
+    free(name);
+    return fam;
+}
+
+/* Creates one child per value so the family renders at zero. */
+static void precreate(tally_family *fam, const char *const *values)
+{
+    for (; *values; values++) {
+        const char *label[] = {*values};
+        if (tally_family_type(fam) == TALLY_GAUGE)
+            tally_gauge_with(fam, label);
+        else
+            tally_counter_with(fam, label);
+    }
+}
+
+static tally_err populate_catalog(tg_obs *obs, const tg_obs_opts *opts)
+{
+    tally_err rc = TALLY_OK;
+    for (int i = 0; i < F_COUNT; i++)
+        if ((obs->fam[i] = register_family(obs, &catalog[i], &rc)) == NULL)
+            return rc;
+    if ((rc = tally_stateset_declare(obs->fam[F_BREAKER_STATESET], breaker_states, 3)) != TALLY_OK)
+        return rc;
+    const char *build[] = {opts->version ? opts->version : "unknown",
+                           opts->revision ? opts->revision : "unknown"};
+    tally_gauge *info = tally_gauge_with(obs->fam[F_BUILD_INFO], build);
+    if (info == NULL)
+        return TALLY_ERR_NOMEM;
+    tally_gauge_set(info, 1);
+    precreate(obs->fam[F_CACHE_HITS], cache_tiers);
+    precreate(obs->fam[F_CACHE_MISSES], cache_tiers);
+    precreate(obs->fam[F_CACHE_SAVED], cache_tiers);
+    precreate(obs->fam[F_RATE_LIMITED], limit_reasons);
+    precreate(obs->fam[F_ANOMALIES], anomaly_types);
+    precreate(obs->fam[F_ORGS], org_plans);
+    precreate(obs->fam[F_WS_MESSAGES], ws_directions);
+    tally_gauge_get(obs->fam[F_ACTIVE_KEYS]);
+    tally_gauge_get(obs->fam[F_DB_CONNECTIONS]);
+    tally_gauge_get(obs->fam[F_WS_CONNECTIONS]);
+    if ((rc = register_collectors(obs)) != TALLY_OK)
+        return rc;
+    return tally_process_collector_register(obs->reg, "system");
+}
+
+tg_obs *tg_obs_new(const tg_obs_opts *opts, char **err_text)
+{
+    if (err_text)
+        *err_text = NULL;
+    tg_obs *obs = calloc(1, sizeof(*obs));
+    if (obs == NULL)
+        goto nomem;
+    clock_gettime(CLOCK_MONOTONIC, &obs->started);
+    pthread_mutex_init(&obs->bind_lock, NULL);
+    obs->ns = strdup(opts && opts->metric_namespace ? opts->metric_namespace : "tollgate");
+    obs->reg = tally_registry_new();
+    if (obs->ns == NULL || obs->reg == NULL)
+        goto nomem;
+    static const tg_obs_opts no_opts;
+    tally_err rc = populate_catalog(obs, opts ? opts : &no_opts);
+    if (rc != TALLY_OK) {
+        if (err_text && (*err_text = malloc(128)) != NULL)
+            snprintf(*err_text, 128, "metric catalog: %s", tally_strerror(rc));
+        tg_obs_free(obs);
+        return NULL;
+    }
+    return obs;
+nomem:
+    tg_obs_free(obs);
+    if (err_text)
+        *err_text = strdup("metric catalog: out of memory");
+    return NULL;
+}
+
+static void view_free(obs_view *v)
+{
+    for (size_t i = 0; v->llm && i < v->provider_count * (v->model_count + 1); i++)
+        free(atomic_load(&v->llm[i]));
+    free(v->llm);
+    free(v->fallbacks);
+    free(v->providers);
+    free(v->models);
+    free(v->pricing);
+    free(v);
+}
+
+void tg_obs_free(tg_obs *obs)
+{
+    if (obs == NULL)
+        return;
+    tally_registry_free(obs->reg);
+    for (obs_view *v = obs->views, *next; v; v = next) {
+        next = v->older;
+        view_free(v);
+    }
+    for (provider_state *p = obs->provider_states, *next; p; p = next) {
+        next = p->next;
+        free(p->name);
+        free(p);
+    }
+    for (model_state *m = obs->model_states, *next; m; m = next) {
+        next = m->next;
+        free(m->name);
+        free(m);
+    }
+    for (int i = 0; i < C_COUNT; i++)
+        free(obs->collector_names[i]);
+    free(obs->ns);
+    pthread_mutex_destroy(&obs->bind_lock);
+    free(obs);
+}
+
+tally_registry *tg_obs_registry(tg_obs *obs)
+{
+    return obs->reg;
+}
+
+const obs_view *obs_current_view(tg_obs *obs)
+{
+    return atomic_load(&obs->current);
+}
+
+/* ---------------------------------------------------------------- binding */
+
+static provider_state *provider_state_for(tg_obs *obs, const char *name)
+{
+    for (provider_state *p = obs->provider_states; p; p = p->next)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    provider_state *p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->name = strdup(name)) == NULL) {
+        free(p);
+        return NULL;
+    }
+    atomic_store(&p->healthy, 1);
+    atomic_store(&p->breaker, OBS_BREAKER_CLOSED);
+    p->next = obs->provider_states;
+    obs->provider_states = p;
+    return p;
+}
+
+static model_state *model_state_for(tg_obs *obs, const char *name)
+{
+    for (model_state *m = obs->model_states; m; m = m->next)
+        if (strcmp(m->name, name) == 0)
+            return m;
+    model_state *m = calloc(1, sizeof(*m));
+    if (m == NULL || (m->name = strdup(name)) == NULL) {
+        free(m);
+        return NULL;
+    }
+    m->next = obs->model_states;
+    obs->model_states = m;
+    return m;
+}
+
+static const char *view_model_name(const obs_view *v, size_t model_slot)
+{
+    return v->models[model_slot]->name;
+}
+
+/* Looks up every child of one (provider, model) pair; NULL on failure. */
+static llm_children *llm_children_new(const obs_view *v, size_t provider, size_t model_slot)
+{
+    tg_obs *obs = v->obs;
+    llm_children *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    const char *p = v->providers[provider].state->name;
+    const char *m = view_model_name(v, model_slot);
+    bool ok = true;
+    for (int op = 0; op < OBS_OP_COUNT; op++) {
+        for (int sm = 0; sm < OBS_STREAM_MODE_COUNT; sm++) {
+            for (int st = 0; st < OBS_LLM_STATUS_COUNT; st++) {
+                const char *l[] = {p, m, operation_names[op], stream_mode_names[sm], llm_status_names[st]};
+                ok &= (c->requests[op][sm][st] = tally_counter_with(obs->fam[F_LLM_REQUESTS], l)) != NULL;
+            }
+            const char *l[] = {p, m, operation_names[op], stream_mode_names[sm]};
+            ok &= (c->duration[op][sm] = tally_histogram_with(obs->fam[F_LLM_DURATION], l)) != NULL;
+        }
+    }
+    const char *pm[] = {p, m};
+    ok &= (c->ttft = tally_histogram_with(obs->fam[F_LLM_TTFT], pm)) != NULL;
+    ok &= (c->cost = tally_summary_with(obs->fam[F_LLM_COST], pm)) != NULL;
+    for (int t = 0; t < TOKEN_TYPE_COUNT; t++) {
+        const char *l[] = {p, m, token_types[t]};
+        ok &= (c->tokens[t] = tally_counter_with(obs->fam[F_LLM_TOKENS], l)) != NULL;
+    }
+    if (!ok) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* The children of a pair, created on first use when the pair is not a
+ * configured route (only possible for unusual request-path choices). */
+static llm_children *llm_children_get(const obs_view *v, size_t provider, size_t model_slot)
+{
+    _Atomic(llm_children *) *slot = &v->llm[provider * (v->model_count + 1) + model_slot];
+    llm_children *c = atomic_load_explicit(slot, memory_order_acquire);
+    if (c)
+        return c;
+    /* First use of an unrouted pair: lookups take tally's family mutex. */
+    llm_children *fresh = llm_children_new(v, provider, model_slot);
+    if (fresh == NULL)
+        return NULL;
+    if (atomic_compare_exchange_strong(slot, &c, fresh))
+        return fresh;
+    free(fresh);  /* another thread won; it holds the same tally children */
+    return c;
+}
+
+static bool bind_provider(tg_obs *obs, view_provider *vp, const char *name)
+{
+    const char *l[] = {name};
+    if ((vp->state = provider_state_for(obs, name)) == NULL ||
+        (vp->health_status = tally_gauge_with(obs->fam[F_PROVIDER_HEALTH], l)) == NULL ||
+        (vp->breaker_state = tally_gauge_with(obs->fam[F_BREAKER_STATE], l)) == NULL ||
+        (vp->response_time = tally_histogram_with(obs->fam[F_PROVIDER_RESPONSE_TIME], l)) == NULL)
+        return false;
+    for (int r = 0; r < OBS_RETRY_REASON_COUNT; r++) {
+        const char *lr[] = {name, retry_reason_names[r]};
+        if ((vp->retries[r] = tally_counter_with(obs->fam[F_LLM_RETRIES], lr)) == NULL)
+            return false;
+    }
+    int breaker = atomic_load(&vp->state->breaker);
+    tally_gauge_set(vp->health_status, atomic_load(&vp->state->healthy) ? 1 : 0);
+    tally_gauge_set(vp->breaker_state, breaker);
+    return tally_stateset_set(obs->fam[F_BREAKER_STATESET], l, breaker_states[breaker]) == TALLY_OK;
+}
+
+static obs_view *view_new(tg_obs *obs, const tg_config *cfg)
+{
+    obs_view *v = calloc(1, sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    v->obs = obs;
+    v->provider_count = cfg->provider_count;
+    v->model_count = cfg->model_count;
+    size_t slots = cfg->model_count + 1;
+    v->providers = calloc(cfg->provider_count ? cfg->provider_count : 1, sizeof(*v->providers));
+    v->models = calloc(slots, sizeof(*v->models));
+    v->pricing = calloc(slots, sizeof(*v->pricing));
+    v->llm = calloc(cfg->provider_count * slots + 1, sizeof(*v->llm));
+    v->fallbacks = calloc(cfg->provider_count * cfg->provider_count + 1, sizeof(*v->fallbacks));
+    if (!v->providers || !v->models || !v->pricing || !v->llm || !v->fallbacks)
+        goto fail;
+    for (size_t i = 0; i < cfg->provider_count; i++)
+        if (!bind_provider(obs, &v->providers[i], cfg->providers[i].name))
+            goto fail;
+    for (size_t i = 0; i < slots; i++) {
+        v->models[i] = model_state_for(obs, i < cfg->model_count ? cfg->models[i].name : "other");
+        if (v->models[i] == NULL)
+            goto fail;
+        if (i < cfg->model_count)
+            v->pricing[i] = cfg->models[i].pricing;
+    }
+    /* Every configured route renders from the start (at zero). */
+    for (size_t m = 0; m < cfg->model_count; m++)
+        for (size_t r = 0; r < cfg->models[m].route_count; r++)
+            if (llm_children_get(v, cfg->models[m].routes[r].provider, m) == NULL)
+                goto fail;
+    return v;
+fail:
+    view_free(v);
+    return NULL;
+}
+
+const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg)
+{
+    pthread_mutex_lock(&obs->bind_lock);
+    obs_view *v = view_new(obs, cfg);
+    if (v) {
+        v->older = obs->views;
+        obs->views = v;
+        atomic_store(&obs->current, v);
+    }
+    pthread_mutex_unlock(&obs->bind_lock);
+    return v;
+}
+
+/* ------------------------------------------------------------ recording */
+
+/* At most one exemplar per child per second: recording one takes tally's
+ * per-child spinlock, which the other observations in that second skip. */
+static bool exemplar_due(_Atomic int64_t *last_second)
+{
+    int64_t now = (int64_t)now_coarse();
+    int64_t seen = atomic_load_explicit(last_second, memory_order_relaxed);
+    return seen != now && atomic_compare_exchange_strong(last_second, &seen, now);
+}
+
+static void observe_traced(tally_histogram *h, double v, const char *trace_id,
+                           _Atomic int64_t *last_second)
+{
+    if (trace_id && trace_id[0] && exemplar_due(last_second)) {
+        static const char *const names[] = {"trace_id"};
+        const char *values[] = {trace_id};
+        tally_exemplar ex = {.label_names = names, .label_values = values, .label_count = 1};
+        if (tally_histogram_observe_exemplar(h, v, &ex) == TALLY_OK)
+            return;
+    }
+    tally_histogram_observe(h, v);
+}
+
+static int status_slot(int status)
+{
+    for (size_t i = 0; i < STATUS_SLOTS; i++)
+        if (cached_statuses[i] == status)
+            return (int)i;
+    return -1;
+}
+
+void obs_record_http(const obs_view *v, obs_route route, obs_method method,
+                     int status, double seconds, const char *trace_id)
+{
+    if (v == NULL || (unsigned)route >= OBS_ROUTE_COUNT || (unsigned)method >= OBS_METHOD_COUNT)
+        return;
+    tg_obs *obs = v->obs;
+    char status_text[12];
+    snprintf(status_text, sizeof(status_text), "%d", status);
+    const char *labels[] = {method_names[method], route_templates[route], status_text};
+    int slot = status_slot(status);
+    tally_counter *c;
+    if (slot < 0) {
+        /* An unusual status: a hashed lookup each time is fine. */
+        c = tally_counter_with(obs->fam[F_HTTP_REQUESTS], labels);
+    } else {
+        _Atomic(tally_counter *) *cache = &obs->http_requests[route][method][slot];
+        c = atomic_load_explicit(cache, memory_order_acquire);
+        if (c == NULL) {
+            c = tally_counter_with(obs->fam[F_HTTP_REQUESTS], labels);
+            atomic_store_explicit(cache, c, memory_order_release);
+        }
+    }
+    if (c)
+        tally_counter_inc(c);
+    _Atomic(tally_histogram *) *hcache = &obs->http_duration[route][method];
+    tally_histogram *h = atomic_load_explicit(hcache, memory_order_acquire);
+    if (h == NULL) {
+        h = tally_histogram_with(obs->fam[F_HTTP_DURATION], labels);
+        atomic_store_explicit(hcache, h, memory_order_release);
+    }
+    if (h)
+        observe_traced(h, seconds, trace_id, &obs->http_exemplar_second[route][method]);
+}
+
+void obs_http_in_progress(const obs_view *v, obs_route route, obs_method method, int delta)
+{
+    if (v == NULL || (unsigned)route >= OBS_ROUTE_COUNT || (unsigned)method >= OBS_METHOD_COUNT)
+        return;
+    _Atomic(tally_gauge *) *cache = &v->obs->http_in_progress[route][method];
+    tally_gauge *g = atomic_load_explicit(cache, memory_order_acquire);
+    if (g == NULL) {
+        const char *labels[] = {method_names[method], route_templates[route]};
+        g = tally_gauge_with(v->obs->fam[F_HTTP_IN_PROGRESS], labels);
+        atomic_store_explicit(cache, g, memory_order_release);
+    }
+    if (g)
+        tally_gauge_add(g, delta);
+}
+
+void obs_record_llm(const obs_view *v, const obs_llm_result *r)
+{
+    if (v == NULL || r == NULL || r->provider >= v->provider_count ||
+        r->model >= (long)v->model_count || (unsigned)r->operation >= OBS_OP_COUNT ||
+        (unsigned)r->stream_mode >= OBS_STREAM_MODE_COUNT ||
+        (unsigned)r->status >= OBS_LLM_STATUS_COUNT)
+        return;
+    size_t model_slot = r->model < 0 ? v->model_count : (size_t)r->model;
+    llm_children *c = llm_children_get(v, r->provider, model_slot);
+    if (c == NULL)
+        return;
+    tally_counter_inc(c->requests[r->operation][r->stream_mode][r->status]);
+    observe_traced(c->duration[r->operation][r->stream_mode], r->duration_seconds, r->trace_id,
+                   &c->last_exemplar_second);
+    if (r->ttft_seconds >= 0)
+        tally_histogram_observe(c->ttft, r->ttft_seconds);
+    tally_counter_add_int(c->tokens[TOKENS_PROMPT], r->prompt_tokens);
+    tally_counter_add_int(c->tokens[TOKENS_COMPLETION], r->completion_tokens);
+    tally_counter_add_int(c->tokens[TOKENS_CACHED], r->cached_prompt_tokens);
+    tally_counter_add_int(c->tokens[TOKENS_REASONING], r->reasoning_tokens);
+    double cost = r->cost_dollars >= 0
+                      ? r->cost_dollars
+                      : tg_pricing_cost(&v->pricing[model_slot], r->prompt_tokens,
+                                        r->cached_prompt_tokens, r->completion_tokens);
+    /* A failed call that used no tokens cost nothing; observing its zero
+     * would only drag the cost quantiles down. */
+    if (r->status == OBS_LLM_SUCCESS || r->prompt_tokens || r->completion_tokens)
+        tally_summary_observe(c->cost, cost);
+
+    model_state *ms = v->models[model_slot];
+    atomic_fetch_add_explicit(&ms->prompt_tokens, r->prompt_tokens, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ms->completion_tokens, r->completion_tokens, memory_order_relaxed);
+    if (r->status != OBS_LLM_CLIENT_DISCONNECT) {
+        window_slot *s = window_current(ms->uptime, UPTIME_SLOTS, uptime_epoch());
+        atomic_fetch_add_explicit(&s->total, 1, memory_order_relaxed);
+        if (r->status != OBS_LLM_SUCCESS)
+            atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
+    }
+}
+
+void obs_record_attempt(const obs_view *v, size_t provider, bool ok,
+                        obs_retry_reason reason, double seconds)
+{
+    if (v == NULL || provider >= v->provider_count)
+        return;
+    view_provider *vp = &v->providers[provider];
+    tally_histogram_observe(vp->response_time, seconds);
+    window_slot *s = window_current(vp->state->window, HEALTH_SLOTS, health_epoch());
+    atomic_fetch_add_explicit(&s->total, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->micros, seconds > 0 ? (uint64_t)(seconds * 1e6) : 0,
+                              memory_order_relaxed);
+    if (ok || (unsigned)reason >= OBS_RETRY_REASON_COUNT)
+        return;
+    atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
+    if (reason != OBS_RETRY_STATUS_429)
+        atomic_fetch_add_explicit(&s->unavailable, 1, memory_order_relaxed);
+    atomic_store_explicit(&vp->state->last_error_at, now_coarse(), memory_order_relaxed);
+    atomic_store_explicit(&vp->state->last_error, (int)reason + 1, memory_order_relaxed);
+}
+
+void obs_record_retry(const obs_view *v, size_t provider, obs_retry_reason reason)
+{
+    if (v && provider < v->provider_count && (unsigned)reason < OBS_RETRY_REASON_COUNT)
+        tally_counter_inc(v->providers[provider].retries[reason]);
+}
+
+void obs_record_fallback(const obs_view *v, size_t from_provider, size_t to_provider)
+{
+    if (v == NULL || from_provider >= v->provider_count || to_provider >= v->provider_count)
+        return;
+    _Atomic(tally_counter *) *cache = &v->fallbacks[from_provider * v->provider_count + to_provider];
+    tally_counter *c = atomic_load_explicit(cache, memory_order_acquire);
+    if (c == NULL) {
+        /* First fallback between these two: a hashed lookup, then cached. */
+        const char *labels[] = {v->providers[from_provider].state->name,
+                                v->providers[to_provider].state->name};
+        c = tally_counter_with(v->obs->fam[F_LLM_FALLBACKS], labels);
+        atomic_store_explicit(cache, c, memory_order_release);
+    }
+    if (c)
+        tally_counter_inc(c);
+}
+
+void obs_record_error(const obs_view *v, obs_error_type type, obs_error_code code,
+                      obs_route route)
+{
+    if (v == NULL || (unsigned)type >= OBS_ERR_TYPE_COUNT || (unsigned)code >= OBS_ERR_CODE_COUNT ||
+        (unsigned)route >= OBS_ROUTE_COUNT)
+        return;
+    _Atomic(tally_counter *) *cache = &v->obs->api_errors[type][code][route];
+    tally_counter *c = atomic_load_explicit(cache, memory_order_acquire);
+    if (c == NULL) {
+        const char *labels[] = {error_type_names[type], error_code_names[code],
+                                route_templates[route]};
+        c = tally_counter_with(v->obs->fam[F_API_ERRORS], labels);
+        atomic_store_explicit(cache, c, memory_order_release);
+    }
+    if (c)
+        tally_counter_inc(c);
+}
+
+void obs_set_provider_health(const obs_view *v, size_t provider, bool healthy)
+{
+    if (v == NULL || provider >= v->provider_count)
+        return;
+    atomic_store(&v->providers[provider].state->healthy, healthy ? 1 : 0);
+    tally_gauge_set(v->providers[provider].health_status, healthy ? 1 : 0);
+}
+
+void obs_set_breaker_state(const obs_view *v, size_t provider, obs_breaker_state state)
+{
+    if (v == NULL || provider >= v->provider_count || (unsigned)state > OBS_BREAKER_HALF_OPEN)
+        return;
+    view_provider *vp = &v->providers[provider];
+    atomic_store(&vp->state->breaker, (int)state);
+    tally_gauge_set(vp->breaker_state, state);
+    const char *labels[] = {vp->state->name};
+    tally_stateset_set(v->obs->fam[F_BREAKER_STATESET], labels, breaker_states[state]);
+}
+
+/* --------------------------------------------------------------- /health */
+
+size_t obs_view_provider_count(const obs_view *v)
+{
+    return v ? v->provider_count : 0;
+}
+
+int obs_provider_status_get(const obs_view *v, size_t i, obs_provider_status *out)
+{
+    if (v == NULL || i >= v->provider_count)
+        return -1;
+    provider_state *ps = v->providers[i].state;
+    out->name = ps->name;
+    out->healthy = atomic_load(&ps->healthy) != 0;
+    out->breaker = (obs_breaker_state)atomic_load(&ps->breaker);
+    provider_ratios(ps, &out->availability, &out->error_rate, &out->latency_score);
+    out->health_score = health_score(out->availability, out->error_rate, out->latency_score);
+    int last = atomic_load(&ps->last_error);
+    out->last_error = last ? retry_reason_names[last - 1] : NULL;
+    out->last_error_age_seconds = last ? now_coarse() - atomic_load(&ps->last_error_at) : -1;
+    return 0;
+}
