@@ -2,6 +2,9 @@
 # /v1/models through tollgate are what mock-llm itself answers, and the
 # token, cost and latency metrics equal exactly what the mock reported.
 
+import http.client
+import json
+
 import harness
 from harness import (GatewayTestCase, chat_completion_tokens, chat_content,
                      chat_prompt_tokens, cost, embedding_tokens, free_port,
@@ -106,6 +109,22 @@ class ChatTest(GatewayTestCase):
         self.assertEqual(via.json(), direct.json())
         self.assertEqual(len(via.json()["data"]), 2)
         self.assertEqual(via.json()["usage"]["prompt_tokens"], embedding_tokens(body["input"]))
+
+    def test_keep_alive_serves_several_requests_on_one_connection(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.tollgate.port, timeout=10)
+        try:
+            for n in (1, 2, 3):
+                conn.request("POST", "/v1/chat/completions", json.dumps(
+                    {"model": "gpt-4o-mini", "messages": self.messages(), "max_tokens": n}),
+                    {"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                body = json.loads(resp.read())
+                self.assertEqual(resp.status, 200)
+                self.assertEqual(body["choices"][0]["message"]["content"], chat_content(n))
+                sock = conn.sock
+                self.assertIsNotNone(sock, "server closed a keep-alive connection")
+        finally:
+            conn.close()
 
     def test_models_lists_configured_models(self):
         r = self.tollgate.request("GET", "/v1/models")

@@ -1,0 +1,98 @@
+# End-to-end: a real Prometheus server (Debian's `prometheus`) scrapes
+# tollgate's /metrics and its query API returns the token counts mock-llm
+# reported: the exposition works for the consumer it is written for, not
+# only for parsers.
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.parse
+
+import harness
+from harness import (GatewayTestCase, chat_prompt_tokens, free_port, gateway_config,
+                     http_request, model, provider)
+
+SCRAPE_TIMEOUT_S = 30
+
+
+class PrometheusScrapeTest(GatewayTestCase):
+    @classmethod
+    def start(cls):
+        cls.mock = cls.start_mock()
+        cls.tollgate = cls.start_tollgate(gateway_config(
+            free_port(), [provider("mock", cls.mock)],
+            [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])]))
+        cls.prometheus = None
+        binary = shutil.which("prometheus")
+        if binary is None:
+            return
+        cls.prom_port = free_port()
+        config = os.path.join(cls.workdir, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write(harness.to_yaml({
+                "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+                "scrape_configs": [{"job_name": "tollgate", "static_configs": [
+                    {"targets": ["127.0.0.1:%d" % cls.tollgate.port]}]}]}) + "\n")
+        cls.prom_log = open(os.path.join(cls.workdir, "prometheus.log"), "wb")
+        cls.prometheus = subprocess.Popen(
+            [binary, "--config.file=" + config,
+             "--storage.tsdb.path=" + os.path.join(cls.workdir, "tsdb"),
+             "--web.listen-address=127.0.0.1:%d" % cls.prom_port],
+            stdout=cls.prom_log, stderr=subprocess.STDOUT, cwd=cls.workdir)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.prometheus is not None:
+            cls.prometheus.terminate()
+            try:
+                cls.prometheus.wait(15)
+            except subprocess.TimeoutExpired:
+                cls.prometheus.kill()
+                cls.prometheus.wait()
+            cls.prom_log.close()
+        super().tearDownClass()
+
+    def query(self, promql):
+        r = http_request(self.prom_port, "GET",
+                         "/api/v1/query?" + urllib.parse.urlencode({"query": promql}), timeout=5)
+        if r.status != 200:
+            return None
+        result = json.loads(r.body)["data"]["result"]
+        return float(result[0]["value"][1]) if result else None
+
+    def wait_for(self, promql, expected):
+        deadline = time.time() + SCRAPE_TIMEOUT_S
+        value = None
+        while time.time() < deadline:
+            try:
+                value = self.query(promql)
+            except OSError:
+                value = None        # Prometheus still starting
+            if value == expected:
+                return
+            time.sleep(0.25)
+        with open(os.path.join(self.workdir, "prometheus.log"), errors="replace") as f:
+            log = f.read()[-3000:]
+        self.fail("%s = %r, expected %r; prometheus log:\n%s" % (promql, value, expected, log))
+
+    def test_prometheus_scrapes_token_counts(self):
+        if self.prometheus is None:
+            self.skipTest("prometheus is not installed")
+        msgs = [{"role": "user", "content": "scrape me please"}]
+        for _ in range(3):
+            r = self.tollgate.chat({"model": "gpt-4o-mini", "messages": msgs, "max_tokens": 5})
+            self.assertEqual(r.status, 200, r.body)
+        self.wait_for('up{job="tollgate"}', 1.0)
+        self.wait_for('sum(tollgate_llm_tokens_total{provider="mock",model="gpt-4o-mini",'
+                      'type="completion"})', 15.0)
+        self.wait_for('sum(tollgate_llm_tokens_total{model="gpt-4o-mini",type="prompt"})',
+                      3.0 * chat_prompt_tokens(msgs))
+        # Scrapes themselves are counted, under their route template.
+        self.wait_for('sum(tollgate_http_requests_total{path="/metrics",method="GET"}) > bool 0',
+                      1.0)
+
+
+if __name__ == "__main__":
+    harness.main()
