@@ -1,0 +1,30 @@
+/* snapshot.c: see snapshot.h. */
+#include "server/snapshot.h"
+
+#include <stdlib.h>
+
+tg_snapshot_t *tg_snapshot_new(tg_config *cfg, const obs_view *view)
+{
+    tg_snapshot_t *snap = malloc(sizeof(*snap));
+    if (snap == NULL)
+        return NULL;
+    snap->cfg = cfg;
+    snap->view = view;
+    atomic_init(&snap->refs, 1);
+    return snap;
+}
+
+void tg_snapshot_retain(tg_snapshot_t *snap)
+{
+    atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
+}
+
+void tg_snapshot_release(tg_snapshot_t *snap)
+{
+    if (snap == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) == 1) {
+        tg_config_free(snap->cfg);
+        free(snap);
+    }
+}

@@ -1,0 +1,24 @@
+/* snapshot.h: a loaded configuration together with its pre-bound metric
+ * view, shared read-only by every worker and reference counted so that a
+ * reload (SIGHUP) frees the old one only after its last request ended.
+ * Workers hold one reference each (not one per request). */
+#ifndef TOLLGATE_SERVER_SNAPSHOT_H
+#define TOLLGATE_SERVER_SNAPSHOT_H
+
+#include <stdatomic.h>
+
+#include "config.h"
+#include "obs/metrics.h"
+
+typedef struct tg_snapshot {
+    tg_config *cfg;
+    const obs_view *view; /* owned by tg_obs */
+    atomic_uint refs;
+} tg_snapshot_t;
+
+/* Takes ownership of cfg; one reference for the caller. NULL on ENOMEM. */
+tg_snapshot_t *tg_snapshot_new(tg_config *cfg, const obs_view *view);
+void tg_snapshot_retain(tg_snapshot_t *snap);
+void tg_snapshot_release(tg_snapshot_t *snap);
+
+#endif

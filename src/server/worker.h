@@ -1,0 +1,68 @@
+/* worker.h: per-thread state of the server, shared by server.c (lifecycle,
+ * reload) and handler.c (requests). Everything here is touched only by its
+ * own worker thread, except `accepting` and the control receiver. */
+#ifndef TOLLGATE_SERVER_WORKER_H
+#define TOLLGATE_SERVER_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <h2o.h>
+#include <openssl/ssl.h>
+
+#include "obs/metrics.h"
+#include "server/ids.h"
+#include "server/snapshot.h"
+#include "upstream/pool.h"
+
+/* One config snapshot as seen by one worker: its upstream pools and
+ * timers. Retired after a reload once its last request has ended. */
+typedef struct tg_worker_snap {
+    tg_snapshot_t *snap;
+    tg_upstream_pool_t *pools; /* one per cfg->providers */
+    size_t pool_count;
+    h2o_timeout_t deadline;    /* server.request_timeout_ms */
+    size_t inflight;           /* requests of this worker using it */
+    struct tg_worker_snap *next_retired;
+} tg_worker_snap_t;
+
+typedef struct tg_server tg_server_t;
+
+typedef struct tg_worker {
+    tg_server_t *server;
+    unsigned index;
+    pthread_t thread;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    int listen_fd;
+    h2o_socket_t *listener;
+    h2o_multithread_receiver_t control;
+    tg_worker_snap_t *current;
+    tg_worker_snap_t *retired;
+    h2o_timeout_t immediate;
+    tg_rng_t rng;
+    size_t inflight; /* all requests in progress on this worker */
+    bool stopping;
+    uint64_t stop_deadline_ms;
+} tg_worker_t;
+
+struct tg_server {
+    const char *config_path;
+    tg_obs *obs;
+    h2o_globalconf_t globalconf;
+    SSL_CTX *ssl_ctx;          /* upstream TLS */
+    tg_worker_t *workers;
+    unsigned worker_count;
+    atomic_bool accepting;     /* /ready */
+    atomic_uint started;       /* workers whose loop runs */
+    tg_snapshot_t *current;    /* the signal thread's reference */
+};
+
+/* handler.c: registers the request handler on the host config. */
+void tg_handler_register(tg_server_t *server, h2o_hostconf_t *hostconf);
+
+/* server.c: a request of this worker using ws has ended. */
+void tg_worker_request_done(tg_worker_t *worker, tg_worker_snap_t *ws);
+
+#endif
