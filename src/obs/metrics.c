@@ -388,18 +388,20 @@ static void collect_system(tally_emit *e, void *user)
     tally_emit_gauge(e, 0, NULL, obs_uptime_seconds(user));
 }
 
+/* tally wants each family's samples contiguous: one pass per family. */
 static void collect_providers(tally_emit *e, void *user)
 {
     tg_obs *obs = user;
     obs_view *v = atomic_load(&obs->current);
-    for (size_t i = 0; v && i < v->provider_count; i++) {
-        provider_state *ps = v->providers[i].state;
-        const char *labels[] = {ps->name};
-        double a, er, ls;
-        provider_ratios(ps, &a, &er, &ls);
-        tally_emit_gauge(e, 0, labels, a);
-        tally_emit_gauge(e, 1, labels, er);
-        tally_emit_gauge(e, 2, labels, health_score(a, er, ls));
+    for (size_t family = 0; v && family < 3; family++) {
+        for (size_t i = 0; i < v->provider_count; i++) {
+            provider_state *ps = v->providers[i].state;
+            const char *labels[] = {ps->name};
+            double a, er, ls;
+            provider_ratios(ps, &a, &er, &ls);
+            double value = family == 0 ? a : family == 1 ? er : health_score(a, er, ls);
+            tally_emit_gauge(e, family, labels, value);
+        }
     }
 }
 
@@ -413,6 +415,10 @@ static void collect_models(tally_emit *e, void *user)
         const char *labels[] = {ms->name};
         window_sum w = window_totals(ms->uptime, UPTIME_SLOTS, now);
         tally_emit_gauge(e, 0, labels, w.total ? 1.0 - (double)w.failures / (double)w.total : 1.0);
+    }
+    for (size_t i = 0; v && i < v->model_count; i++) {
+        model_state *ms = v->models[i];
+        const char *labels[] = {ms->name};
         uint64_t prompt = atomic_load_explicit(&ms->prompt_tokens, memory_order_relaxed);
         uint64_t completion = atomic_load_explicit(&ms->completion_tokens, memory_order_relaxed);
         if (prompt > 0)

@@ -1,0 +1,188 @@
+/*
+ * endpoints.c - bodies of /metrics, /prometheus/metrics/{category},
+ * /health and /ready, built from the tally registry and the current view.
+ */
+#include "endpoints.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define JSON_TYPE "application/json"
+
+static const char *const metric_categories[] = {
+    "system", "providers", "models", "business", "performance",
+};
+
+static void set_static(obs_response *out, int status, const char *content_type, const char *body)
+{
+    out->status = status;
+    out->content_type = content_type;
+    out->content_encoding = NULL;
+    out->body_len = strlen(body);
+    out->body = malloc(out->body_len + 1);
+    if (out->body == NULL) {
+        out->body_len = 0;
+        return;
+    }
+    memcpy(out->body, body, out->body_len + 1);
+}
+
+/* Fills out with the JSON text of obj (stolen); -1 on failure. */
+static int set_json(obs_response *out, int status, json_t *obj)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (text == NULL) {
+        set_static(out, 500, JSON_TYPE, "{\"error\":\"out of memory\"}");
+        return -1;
+    }
+    out->status = status;
+    out->content_type = JSON_TYPE;
+    out->content_encoding = NULL;
+    out->body = text;
+    out->body_len = strlen(text);
+    return 0;
+}
+
+static int not_found_category(obs_response *out, const char *category)
+{
+    char message[256];
+    snprintf(message, sizeof(message),
+             "unknown metrics category \"%.64s\"; valid: all, system, providers, models, "
+             "business, performance", category);
+    json_t *err = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message,
+                            "type", "invalid_request_error", "param", "code", "not_found");
+    return set_json(out, 404, err);
+}
+
+int obs_endpoint_metrics(tg_obs *obs, const char *category, const char *accept,
+                         const char *accept_encoding, obs_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (category && strcmp(category, "all") == 0)
+        category = NULL;
+    if (category) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof(metric_categories) / sizeof(metric_categories[0]); i++)
+            known |= strcmp(category, metric_categories[i]) == 0;
+        if (!known)
+            return not_found_category(out, category);
+    }
+    tally_buf buf = {0};
+    const char *content_type = NULL;
+    const char *content_encoding = NULL;
+    tally_err rc = tally_render_http(tg_obs_registry(obs), accept, accept_encoding, category, &buf,
+                                     &content_type, &content_encoding);
+    if (rc != TALLY_OK) {
+        tally_buf_free(&buf);
+        tg_log(TG_LOG_ERROR, "metrics", "rendering failed: %s", tally_strerror(rc));
+        set_static(out, 500, "text/plain; charset=utf-8", "metrics rendering failed\n");
+        return -1;
+    }
+    /* The body is copied so that obs_response owns plain malloc'd memory
+     * whatever tally_buf does inside; a scrape is not a hot path. */
+    out->body = malloc(buf.len ? buf.len : 1);
+    if (out->body == NULL) {
+        tally_buf_free(&buf);
+        set_static(out, 500, "text/plain; charset=utf-8", "out of memory\n");
+        return -1;
+    }
+    if (buf.len)
+        memcpy(out->body, buf.data, buf.len);
+    out->body_len = buf.len;
+    out->status = 200;
+    out->content_type = content_type;
+    out->content_encoding = content_encoding;
+    tally_buf_free(&buf);
+    return 0;
+}
+
+static const char *breaker_name(obs_breaker_state s)
+{
+    switch (s) {
+    case OBS_BREAKER_OPEN: return "open";
+    case OBS_BREAKER_HALF_OPEN: return "half_open";
+    default: return "closed";
+    }
+}
+
+int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    const obs_view *v = obs_current_view(obs);
+    json_t *providers = json_array();
+    bool all_healthy = true;
+    for (size_t i = 0; providers && i < obs_view_provider_count(v); i++) {
+        obs_provider_status st;
+        if (obs_provider_status_get(v, i, &st) != 0)
+            continue;
+        all_healthy &= st.healthy;
+        json_t *p = json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:o, s:o}",
+                              "name", st.name,
+                              "state", st.healthy ? "healthy" : "unhealthy",
+                              "circuit_breaker", breaker_name(st.breaker),
+                              "health_score", st.health_score,
+                              "availability", st.availability,
+                              "error_rate", st.error_rate,
+                              "last_error", st.last_error ? json_string(st.last_error) : json_null(),
+                              "last_error_age_seconds", st.last_error_age_seconds >= 0
+                                  ? json_real(st.last_error_age_seconds) : json_null());
+        json_array_append_new(providers, p);
+    }
+    json_t *body = json_pack("{s:s, s:s, s:f, s:o}",
+                             "status", all_healthy ? "ok" : "degraded",
+                             "version", version ? version : "unknown",
+                             "uptime_seconds", obs_uptime_seconds(obs),
+                             "providers", providers ? providers : json_array());
+    return set_json(out, 200, body);
+}
+
+int obs_endpoint_ready(tg_obs *obs, bool accepting, obs_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    bool ready = accepting && obs_current_view(obs) != NULL;
+    set_static(out, ready ? 200 : 503, JSON_TYPE,
+               ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not_ready\"}");
+    return out->body ? 0 : -1;
+}
+
+bool obs_metrics_authorized(const tg_config *cfg, const char *authorization)
+{
+    const char *token = cfg ? cfg->metrics.bearer_token : NULL;
+    if (token == NULL)
+        return true;
+    if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0)
+        return false;
+    const char *given = authorization + 7;
+    size_t given_len = strlen(given);
+    size_t token_len = strlen(token);
+    /* Constant time over the token, so the response time does not reveal
+     * how many leading bytes were right. */
+    unsigned char diff = given_len != token_len;
+    for (size_t i = 0; i < token_len; i++)
+        diff |= (unsigned char)(token[i] ^ (i < given_len ? given[i] : 0));
+    return diff == 0;
+}
+
+int obs_endpoint_unauthorized(obs_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    set_static(out, 401, JSON_TYPE,
+               "{\"error\":{\"message\":\"a valid bearer token is required for the metrics "
+               "endpoints\",\"type\":\"authentication_error\",\"param\":null,"
+               "\"code\":\"invalid_api_key\"}}");
+    return out->body ? 0 : -1;
+}
+
+void obs_response_free(obs_response *out)
+{
+    if (out == NULL)
+        return;
+    free(out->body);
+    out->body = NULL;
+    out->body_len = 0;
+}
