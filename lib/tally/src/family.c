@@ -163,7 +163,7 @@ static tally__child *child_create(tally_family *fam, const char *const *values,
         goto fail;
     if (!table_insert(fam, c))
         goto fail;
-    c->created = tally__now_real();
+    atomic_store_explicit(&c->created, tally__now_real(), memory_order_relaxed);
     c->seen_time = tally__now_mono();
     atomic_store_explicit(&c->live, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&fam->live, 1, memory_order_relaxed);
@@ -197,7 +197,7 @@ void tally__child_reset(tally_family *fam, tally__child *c)
     }
     for (size_t i = 0; c->states && i < fam->view.state_count; i++)
         atomic_store_explicit(&c->states[i], 0, memory_order_relaxed);
-    c->created = tally__now_real();
+    atomic_store_explicit(&c->created, tally__now_real(), memory_order_relaxed);
     c->seen_value = 0;
     c->seen_time = tally__now_mono();
 }

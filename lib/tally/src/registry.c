@@ -385,7 +385,7 @@ static void fill_sample(const tally_family *fam, tally__child *c, scratch *s,
     const tally__family_view *v = &fam->view;
     memset(sv, 0, sizeof *sv);
     sv->label_values = c->values;
-    sv->created = c->created;
+    sv->created = atomic_load_explicit(&c->created, memory_order_relaxed);
     switch (v->type) {
     case TALLY_COUNTER:
         sv->value = (double)tally__sum_u64(c->cells, 0) + tally__sum_double(c->cells, 1);

@@ -145,7 +145,7 @@ typedef struct tally__child {
     uint64_t hash;
     _Atomic(struct tally__child *) next; /* creation order, for rendering */
     _Atomic int live;                /* 0 once removed (detached) */
-    double created;                  /* real time of (re)creation */
+    _Atomic double created;          /* real time of (re)creation; re-attach races renders */
     double seen_value, seen_time;    /* expiry: value at the last sweep, monotonic time it changed */
     atomic_flag exemplar_lock;
     _Atomic(tally__exemplar_slot *) exemplars; /* counter: 1, histogram: buckets + 1 */
