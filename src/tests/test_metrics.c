@@ -1,0 +1,458 @@
+/*
+ * test_metrics.c - the metric catalog as tally sees it (every family, type,
+ * category and label set), and recording through pre-bound views: exact
+ * values in the rendered text, health windows, reload continuity.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "obs/metrics.h"
+
+static char tmpdir[] = "/tmp/tg_metrics_test.XXXXXX";
+static char yaml_path[256];
+
+static const char two_providers_yaml[] =
+    "providers:\n"
+    "  - { name: a, base_url: \"http://127.0.0.1:9/v1\" }\n"
+    "  - { name: b, base_url: \"http://127.0.0.1:9/v1\" }\n"
+    "models:\n"
+    "  - name: m1\n"
+    "    routes: [ { provider: a }, { provider: b, model: m1-b } ]\n"
+    "    pricing: { input: 1.0, cached_input: 0.5, output: 2.0 }\n"
+    "  - name: m2\n"
+    "    routes: [ { provider: b } ]\n";
+
+static tg_config *load(const char *text)
+{
+    FILE *f = fopen(yaml_path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    char *err = NULL;
+    tg_config *cfg = tg_config_load(yaml_path, &err);
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    return cfg;
+}
+
+static tg_obs *new_obs(const char *ns)
+{
+    tg_obs_opts o = {.metric_namespace = ns, .version = "1.2.3", .revision = "abc123"};
+    char *err = NULL;
+    tg_obs *obs = tg_obs_new(&o, &err);
+    if (obs == NULL)
+        fail_msg("%s", err);
+    return obs;
+}
+
+/* The text 0.0.4 rendering, NUL-terminated (caller frees). */
+static char *render(tg_obs *obs, const char *category)
+{
+    tally_buf b = {0};
+    assert_int_equal(tally_render(tg_obs_registry(obs), TALLY_FORMAT_TEXT, category, &b), TALLY_OK);
+    char *s = strndup(b.data ? b.data : "", b.len);
+    tally_buf_free(&b);
+    return s;
+}
+
+/* Asserts that `line` is one whole line of text. */
+static void assert_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = text; (p = strstr(p, line)) != NULL; p++)
+        if ((p == text || p[-1] == '\n') && p[n] == '\n')
+            return;
+    fail_msg("line not found: %s", line);
+}
+
+static void assert_no_line_starting(const char *text, const char *prefix)
+{
+    for (const char *p = text; (p = strstr(p, prefix)) != NULL; p++)
+        if (p == text || p[-1] == '\n')
+            fail_msg("unexpected line starting with %s", prefix);
+}
+
+/* ------------------------------------------------------------ catalog */
+
+typedef struct visited {
+    char entries[64][256];
+    size_t n;
+} visited;
+
+static void visit(const char *name, tally_type type, const char *help, const char *unit,
+                  const char *category, const char *const *labels, size_t label_count, void *user)
+{
+    visited *v = user;
+    static const char *const type_names[] = {"counter", "gauge", "histogram", "summary",
+                                             "info", "stateset", "untyped"};
+    char *e = v->entries[v->n++];
+    int len = snprintf(e, 256, "%s %s %s", name, type_names[type], category ? category : "-");
+    for (size_t i = 0; i < label_count; i++)
+        len += snprintf(e + len, (size_t)(256 - len), "%s%s", i ? "," : " ", labels[i]);
+    assert_non_null(help);
+    assert_true(help[0] != '\0' || strncmp(name, "process_", 8) == 0 ||
+                strncmp(name, "tally_", 6) == 0);
+}
+
+static void test_catalog_complete(void **state)
+{
+    static const char *const expected[] = {
+        "tg_http_requests counter system method,path,status",
+        "tg_http_request_duration_seconds histogram system method,path",
+        "tg_http_requests_in_progress gauge system method,path",
+        "tg_api_errors counter system error_type,error_code,path",
+        "tg_build_info gauge system version,revision",
+        "tg_uptime_seconds gauge system",
+        "tg_ws_connections_active gauge system",
+        "tg_ws_messages counter system direction",
+        "tg_llm_requests counter models provider,model,operation,stream_mode,status",
+        "tg_llm_request_duration_seconds histogram models provider,model,operation,stream_mode",
+        "tg_llm_ttft_seconds histogram models provider,model",
+        "tg_llm_tokens counter models provider,model,type",
+        "tg_llm_token_efficiency_ratio gauge models model",
+        "tg_model_uptime_24h_ratio gauge models model",
+        "tg_llm_retries counter providers provider,reason",
+        "tg_llm_fallbacks counter providers from,to",
+        "tg_provider_health_status gauge providers provider",
+        "tg_provider_circuit_breaker_state gauge providers provider",
+        "tg_provider_circuit_breaker stateset providers provider,tg_provider_circuit_breaker",
+        "tg_provider_availability_ratio gauge providers provider",
+        "tg_provider_error_rate_ratio gauge providers provider",
+        "tg_provider_response_time_seconds histogram providers provider",
+        "tg_provider_health_score gauge providers provider",
+        "tg_llm_cost_dollars summary business provider,model",
+        "tg_cache_saved_dollars counter business tier",
+        "tg_rate_limited_requests counter business reason",
+        "tg_active_api_keys gauge business",
+        "tg_orgs gauge business plan",
+        "tg_cache_hits counter performance tier",
+        "tg_cache_misses counter performance tier",
+        "tg_detected_anomalies counter performance type",
+        "tg_db_query_duration_seconds histogram performance operation",
+        "tg_db_connections_active gauge performance",
+        "process_cpu_seconds counter system",
+        "process_resident_memory_bytes gauge system",
+        "process_open_fds gauge system",
+    };
+    tg_obs *obs = new_obs("tg");
+    visited *v = calloc(1, sizeof(*v));
+    tally_registry_visit(tg_obs_registry(obs), visit, v);
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
+        bool found = false;
+        for (size_t j = 0; j < v->n && !found; j++)
+            found = strcmp(v->entries[j], expected[i]) == 0;
+        if (!found)
+            fail_msg("catalog lacks \"%s\"", expected[i]);
+    }
+    free(v);
+
+    /* Families of later subsystems render at zero before they exist. */
+    char *text = render(obs, NULL);
+    assert_line(text, "tg_build_info{version=\"1.2.3\",revision=\"abc123\"} 1");
+    assert_line(text, "tg_cache_hits_total{tier=\"memory\"} 0");
+    assert_line(text, "tg_rate_limited_requests_total{reason=\"budget\"} 0");
+    assert_line(text, "tg_detected_anomalies_total{type=\"error_surge\"} 0");
+    assert_line(text, "tg_active_api_keys 0");
+    assert_non_null(strstr(text, "\ntg_uptime_seconds "));
+    assert_non_null(strstr(text, "\nprocess_resident_memory_bytes "));
+    free(text);
+    tg_obs_free(obs);
+}
+
+static void test_empty_namespace_gives_bare_names(void **state)
+{
+    tg_obs *obs = new_obs("");
+    tg_config *cfg = load(two_providers_yaml);
+    const obs_view *v = obs_bind(obs, cfg);
+    obs_record_http(v, OBS_ROUTE_MODELS, OBS_METHOD_GET, 200, 0.001, NULL);
+    char *text = render(obs, NULL);
+    assert_line(text, "http_requests_total{method=\"GET\",path=\"/v1/models\",status=\"200\"} 1");
+    assert_line(text, "build_info{version=\"1.2.3\",revision=\"abc123\"} 1");
+    assert_line(text, "provider_health_score{provider=\"a\"} 1");
+    free(text);
+    tg_obs_free(obs);
+    tg_config_free(cfg);
+}
+
+/* ---------------------------------------------------------- recording */
+
+static void test_llm_recording(void **state)
+{
+    tg_obs *obs = new_obs("tg");
+    tg_config *cfg = load(two_providers_yaml);
+    const obs_view *v = obs_bind(obs, cfg);
+
+    /* Configured routes render at zero before any traffic. */
+    char *text = render(obs, "models");
+    assert_line(text, "tg_llm_requests_total{provider=\"b\",model=\"m1\",operation=\"chat\","
+                      "stream_mode=\"streaming\",status=\"timeout\"} 0");
+    assert_no_line_starting(text, "tg_llm_requests_total{provider=\"a\",model=\"m2\"");
+    free(text);
+
+    obs_llm_result r = {
+        .provider = 0, .model = 0, .operation = OBS_OP_CHAT, .stream_mode = OBS_STREAMING,
+        .status = OBS_LLM_SUCCESS, .duration_seconds = 0.75, .ttft_seconds = 0.04,
+        .prompt_tokens = 1000, .completion_tokens = 500, .cached_prompt_tokens = 200,
+        .reasoning_tokens = 7, .cost_dollars = -1,
+        .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+    };
+    obs_record_llm(v, &r);
+    obs_record_llm(v, &r);
+    r.status = OBS_LLM_ERROR;
+    r.stream_mode = OBS_NON_STREAMING;
+    r.ttft_seconds = -1;
+    r.prompt_tokens = r.completion_tokens = r.cached_prompt_tokens = r.reasoning_tokens = 0;
+    obs_record_llm(v, &r);
+    /* Out-of-range input is ignored, never a crash. */
+    r.provider = 99;
+    obs_record_llm(v, &r);
+    r.provider = 0;
+    r.model = 5;
+    obs_record_llm(v, &r);
+    obs_record_llm(v, NULL);
+    obs_record_llm(NULL, &r);
+
+    text = render(obs, NULL);
+    const char *l = "provider=\"a\",model=\"m1\"";
+    char line[512];
+    snprintf(line, sizeof(line), "tg_llm_requests_total{%s,operation=\"chat\",stream_mode=\"streaming\",status=\"success\"} 2", l);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_requests_total{%s,operation=\"chat\",stream_mode=\"non_streaming\",status=\"error\"} 1", l);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_tokens_total{%s,type=\"prompt\"} 2000", l);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_tokens_total{%s,type=\"completion\"} 1000", l);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_tokens_total{%s,type=\"cached_prompt\"} 400", l);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_tokens_total{%s,type=\"reasoning\"} 14", l);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_ttft_seconds_count{%s} 2", l);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_ttft_seconds_bucket{%s,le=\"0.05\"} 2", l);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_ttft_seconds_bucket{%s,le=\"0.01\"} 0", l);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_request_duration_seconds_bucket{%s,operation=\"chat\",stream_mode=\"streaming\",le=\"1\"} 2", l);
+    assert_line(text, line);
+    /* cost = (800 * 1.0 + 200 * 0.5 + 500 * 2.0) / 1e6 = 0.0019 per call;
+     * the failed call used no tokens and is not observed. */
+    snprintf(line, sizeof(line), "tg_llm_cost_dollars_count{%s} 2", l);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_cost_dollars_sum{%s} 0.0038", l);
+    assert_line(text, line);
+    assert_line(text, "tg_llm_token_efficiency_ratio{model=\"m1\"} 0.5");
+    /* 2 successes, 1 error in the 24 h window */
+    char *uptime = strstr(text, "\ntg_model_uptime_24h_ratio{model=\"m1\"} ");
+    assert_non_null(uptime);
+    assert_true(fabs(strtod(strchr(uptime, '}') + 2, NULL) - 2.0 / 3.0) < 1e-9);
+    assert_line(text, "tg_model_uptime_24h_ratio{model=\"m2\"} 1");
+    free(text);
+
+    /* An explicit cost wins over the price table. */
+    r = (obs_llm_result){.provider = 1, .model = 1, .status = OBS_LLM_SUCCESS,
+                         .operation = OBS_OP_EMBEDDINGS, .prompt_tokens = 10,
+                         .cost_dollars = 0.25, .ttft_seconds = -1};
+    obs_record_llm(v, &r);
+    text = render(obs, "business");
+    assert_line(text, "tg_llm_cost_dollars_sum{provider=\"b\",model=\"m2\"} 0.25");
+    free(text);
+    tg_obs_free(obs);
+    tg_config_free(cfg);
+}
+
+static void test_http_errors_retries_fallbacks(void **state)
+{
+    tg_obs *obs = new_obs("tg");
+    tg_config *cfg = load(two_providers_yaml);
+    const obs_view *v = obs_bind(obs, cfg);
+    obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 200, 0.02, "4bf92f3577b34da6a3ce929d0e0e4736");
+    obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 200, 3.0, NULL);
+    obs_record_http(v, OBS_ROUTE_OTHER, OBS_METHOD_GET, 418, 0.001, NULL);
+    obs_record_http(v, OBS_ROUTE_COUNT, OBS_METHOD_GET, 200, 1, NULL);
+    obs_http_in_progress(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 1);
+    obs_http_in_progress(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 1);
+    obs_http_in_progress(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, -1);
+    obs_record_error(v, OBS_ERR_INVALID_REQUEST, OBS_CODE_BODY_TOO_LARGE, OBS_ROUTE_CHAT);
+    obs_record_error(v, OBS_ERR_INVALID_REQUEST, OBS_CODE_BODY_TOO_LARGE, OBS_ROUTE_CHAT);
+    obs_record_error(v, OBS_ERR_TYPE_COUNT, OBS_CODE_BODY_TOO_LARGE, OBS_ROUTE_CHAT);
+    obs_record_retry(v, 0, OBS_RETRY_STATUS_5XX);
+    obs_record_retry(v, 7, OBS_RETRY_STATUS_5XX);
+    obs_record_fallback(v, 0, 1);
+    obs_record_fallback(v, 0, 1);
+    obs_record_fallback(v, 0, 2);
+
+    char *text = render(obs, NULL);
+    const char *chat = "method=\"POST\",path=\"/v1/chat/completions\"";
+    char line[512];
+    snprintf(line, sizeof(line), "tg_http_requests_total{%s,status=\"200\"} 2", chat);
+    assert_line(text, line);
+    assert_line(text, "tg_http_requests_total{method=\"GET\",path=\"other\",status=\"418\"} 1");
+    snprintf(line, sizeof(line), "tg_http_request_duration_seconds_bucket{%s,le=\"0.025\"} 1", chat);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_http_request_duration_seconds_bucket{%s,le=\"2.5\"} 1", chat);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_http_request_duration_seconds_bucket{%s,le=\"5\"} 2", chat);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_http_requests_in_progress{%s} 1", chat);
+    assert_line(text, line);
+    assert_line(text, "tg_api_errors_total{error_type=\"invalid_request_error\","
+                      "error_code=\"body_too_large\",path=\"/v1/chat/completions\"} 2");
+    assert_line(text, "tg_llm_retries_total{provider=\"a\",reason=\"status_5xx\"} 1");
+    assert_line(text, "tg_llm_retries_total{provider=\"b\",reason=\"connect\"} 0");
+    assert_line(text, "tg_llm_fallbacks_total{from=\"a\",to=\"b\"} 2");
+    free(text);
+
+    /* The trace id shows up as an exemplar in OpenMetrics. */
+    tally_buf b = {0};
+    assert_int_equal(tally_render(tg_obs_registry(obs), TALLY_FORMAT_OPENMETRICS, NULL, &b), TALLY_OK);
+    char *om = strndup(b.data, b.len);
+    tally_buf_free(&b);
+    assert_non_null(strstr(om, "# {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"} 0.02"));
+    free(om);
+    tg_obs_free(obs);
+    tg_config_free(cfg);
+}
+
+static void test_provider_health(void **state)
+{
+    tg_obs *obs = new_obs("tg");
+    tg_config *cfg = load(two_providers_yaml);
+    const obs_view *v = obs_bind(obs, cfg);
+    obs_record_attempt(v, 0, true, 0, 0.5);
+    obs_record_attempt(v, 0, true, 0, 0.5);
+    obs_record_attempt(v, 0, false, OBS_RETRY_STATUS_5XX, 1.0);
+    obs_record_attempt(v, 0, false, OBS_RETRY_STATUS_429, 1.0);
+    /* provider b: slow, mean 5.5 s -> latency_score (10 - 5.5) / 9 = 0.5 */
+    obs_record_attempt(v, 1, true, 0, 5.5);
+
+    obs_provider_status st;
+    assert_int_equal(obs_provider_status_get(v, 0, &st), 0);
+    assert_string_equal(st.name, "a");
+    assert_true(st.healthy);
+    assert_int_equal(st.breaker, OBS_BREAKER_CLOSED);
+    assert_true(st.availability == 0.75);    /* 429 does not count against it */
+    assert_true(st.error_rate == 0.5);
+    assert_true(st.latency_score == 1.0);    /* mean 0.75 s */
+    assert_true(fabs(st.health_score - 0.75) < 1e-12);
+    assert_string_equal(st.last_error, "status_429");
+    assert_true(st.last_error_age_seconds >= 0 && st.last_error_age_seconds < 5);
+    assert_int_equal(obs_provider_status_get(v, 1, &st), 0);
+    assert_true(fabs(st.latency_score - 0.5) < 1e-9);
+    assert_true(fabs(st.health_score - (0.4 + 0.3 + 0.15)) < 1e-9);
+    assert_null(st.last_error);
+    assert_int_equal(obs_provider_status_get(v, 2, &st), -1);
+
+    obs_set_provider_health(v, 1, false);
+    obs_set_breaker_state(v, 1, OBS_BREAKER_OPEN);
+    char *text = render(obs, "providers");
+    assert_line(text, "tg_provider_health_score{provider=\"a\"} 0.75");
+    assert_line(text, "tg_provider_availability_ratio{provider=\"a\"} 0.75");
+    assert_line(text, "tg_provider_error_rate_ratio{provider=\"a\"} 0.5");
+    assert_line(text, "tg_provider_health_status{provider=\"a\"} 1");
+    assert_line(text, "tg_provider_health_status{provider=\"b\"} 0");
+    assert_line(text, "tg_provider_circuit_breaker_state{provider=\"b\"} 1");
+    assert_line(text, "tg_provider_circuit_breaker{provider=\"b\",tg_provider_circuit_breaker=\"open\"} 1");
+    assert_line(text, "tg_provider_circuit_breaker{provider=\"b\",tg_provider_circuit_breaker=\"closed\"} 0");
+    assert_line(text, "tg_provider_response_time_seconds_count{provider=\"a\"} 4");
+    assert_no_line_starting(text, "tg_http_requests_total");
+    free(text);
+    tg_obs_free(obs);
+    tg_config_free(cfg);
+}
+
+static void test_reload_keeps_state_by_name(void **state)
+{
+    tg_obs *obs = new_obs("tg");
+    assert_null(obs_current_view(obs));
+    tg_config *cfg1 = load(two_providers_yaml);
+    const obs_view *v1 = obs_bind(obs, cfg1);
+    obs_record_attempt(v1, 1, false, OBS_RETRY_CONNECT, 0.1);
+    obs_set_provider_health(v1, 1, false);
+    /* The new config drops "a", keeps "b" (now index 0) and adds "c". */
+    tg_config *cfg2 = load("providers:\n"
+                           "  - { name: b, base_url: \"http://127.0.0.1:9\" }\n"
+                           "  - { name: c, base_url: \"http://127.0.0.1:9\" }\n"
+                           "models:\n"
+                           "  - name: m3\n"
+                           "    routes: [ { provider: c } ]\n");
+    const obs_view *v2 = obs_bind(obs, cfg2);
+    assert_ptr_equal(obs_current_view(obs), v2);
+    assert_int_equal(obs_view_provider_count(v2), 2);
+    obs_provider_status st;
+    assert_int_equal(obs_provider_status_get(v2, 0, &st), 0);
+    assert_string_equal(st.name, "b");
+    assert_false(st.healthy);
+    assert_true(st.error_rate == 1.0);
+    assert_string_equal(st.last_error, "connect");
+    /* The old view still works for requests still running on it. */
+    obs_record_retry(v1, 0, OBS_RETRY_RESET);
+    char *text = render(obs, NULL);
+    assert_line(text, "tg_provider_health_score{provider=\"c\"} 1");
+    assert_no_line_starting(text, "tg_provider_health_score{provider=\"a\"}");
+    assert_line(text, "tg_llm_retries_total{provider=\"a\",reason=\"reset\"} 1");
+    assert_line(text, "tg_model_uptime_24h_ratio{model=\"m3\"} 1");
+    free(text);
+    tg_obs_free(obs);
+    tg_config_free(cfg1);
+    tg_config_free(cfg2);
+}
+
+static void test_route_and_method_classification(void **state)
+{
+    const char *cat = "x";
+    assert_int_equal(obs_route_from_path("/v1/chat/completions", 20, &cat), OBS_ROUTE_CHAT);
+    assert_null(cat);
+    assert_int_equal(obs_route_from_path("/metrics?x=1", 12, NULL), OBS_ROUTE_METRICS);
+    assert_int_equal(obs_route_from_path("/analytics/prometheus", 21, NULL), OBS_ROUTE_ANALYTICS);
+    assert_int_equal(obs_route_from_path("/prometheus/metrics/models", 26, &cat), OBS_ROUTE_PROM_CATEGORY);
+    assert_string_equal(cat, "models");
+    assert_int_equal(obs_route_from_path("/prometheus/metrics/bogus", 25, &cat), OBS_ROUTE_PROM_CATEGORY);
+    assert_null(cat);
+    assert_int_equal(obs_route_from_path("/prometheus/metrics/", 20, &cat), OBS_ROUTE_OTHER);
+    assert_int_equal(obs_route_from_path("/v1/chat/completionsX", 21, NULL), OBS_ROUTE_OTHER);
+    assert_int_equal(obs_route_from_path("/health", 6, NULL), OBS_ROUTE_OTHER);  /* length counts */
+    assert_int_equal(obs_method_from_name("POST", 4), OBS_METHOD_POST);
+    assert_int_equal(obs_method_from_name("POSTX", 5), OBS_METHOD_OTHER);
+    assert_string_equal(obs_route_template(OBS_ROUTE_PROM_CATEGORY), "/prometheus/metrics/{category}");
+    assert_string_equal(obs_llm_status_name(OBS_LLM_CLIENT_DISCONNECT), "client_disconnect");
+    assert_string_equal(obs_error_code_name(OBS_CODE_UPSTREAM_TIMEOUT), "upstream_timeout");
+    assert_string_equal(obs_error_type_name((obs_error_type)42), "unknown");
+}
+
+static int setup(void **state)
+{
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    snprintf(yaml_path, sizeof(yaml_path), "%s/tollgate.yaml", tmpdir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    unlink(yaml_path);
+    rmdir(tmpdir);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_catalog_complete),
+        cmocka_unit_test(test_empty_namespace_gives_bare_names),
+        cmocka_unit_test(test_llm_recording),
+        cmocka_unit_test(test_http_errors_retries_fallbacks),
+        cmocka_unit_test(test_provider_health),
+        cmocka_unit_test(test_reload_keeps_state_by_name),
+        cmocka_unit_test(test_route_and_method_classification),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
