@@ -66,6 +66,14 @@ const char *__lsan_default_suppressions(void)
 {
     return "leak:h2o_mem_alloc_recycle\n";
 }
+
+/* Keeps the report of used suppressions off stderr, where tests look for
+ * sanitizer findings. */
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+    return "print_suppressions=0";
+}
 #endif
 
 static h2o_globalconf_t config;

@@ -439,6 +439,31 @@ class FlagFaults(MockTestCase):
             self.assertEqual(mock.json("GET", "/mock/stats")[2]["chat"], 8)
         self.run_with(["--threads", "3"], check)
 
+    def test_sigterm_with_requests_in_flight(self):
+        mock = Mock()
+
+        def send(headers, body):
+            sock = socket.create_connection(("127.0.0.1", mock.port), timeout=5)
+            body = json.dumps(body).encode()
+            head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n" % (
+                len(body), "".join("%s: %s\r\n" % h for h in headers.items()))
+            sock.sendall(head.encode() + body)
+            return sock
+
+        waiting = [send({"X-Mock-Latency-Ms": "5000"}, chat()),
+                   send({"X-Mock-Token-Delay-Ms": "1000"}, chat(stream=True)),
+                   send({"X-Mock-Fault": "hang"}, chat()),
+                   socket.create_connection(("127.0.0.1", mock.port), timeout=5)]  # idle keep-alive
+        time.sleep(0.3)
+        self.stopped_cleanly(mock)
+        for sock in waiting:  # every client learns that the server is gone, none waits for its timeout
+            try:
+                while sock.recv(65536):
+                    pass
+            except ConnectionResetError:
+                pass
+            sock.close()
+
     def test_bad_flags(self):
         for flags in (["--threads", "0"], ["--status", "200"], ["--fault", "boom"], ["--listen", "nope"],
                       ["--latency-ms", "-5"], ["extra"]):
