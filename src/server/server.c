@@ -169,6 +169,26 @@ static int worker_init(tg_worker_t *w, tg_snapshot_t *snap)
     return 0;
 }
 
+/* A drained worker reports to the main thread and then stays parked until
+ * the process exits: h2o keeps recycled memory in thread-local free lists
+ * that would be lost (and reported as leaks) if the thread ended. */
+static void park_stopped_worker(tg_server_t *server)
+{
+    pthread_mutex_lock(&server->stop_lock);
+    server->stopped++;
+    pthread_cond_broadcast(&server->stop_cond);
+    for (;;)
+        pthread_cond_wait(&server->stop_cond, &server->stop_lock);
+}
+
+static void wait_for_workers(tg_server_t *server)
+{
+    pthread_mutex_lock(&server->stop_lock);
+    while (server->stopped < server->worker_count)
+        pthread_cond_wait(&server->stop_cond, &server->stop_lock);
+    pthread_mutex_unlock(&server->stop_lock);
+}
+
 static void *worker_main(void *arg)
 {
     tg_worker_t *w = arg;
@@ -182,7 +202,7 @@ static void *worker_main(void *arg)
     if (w->inflight != 0) {
         tg_log(TG_LOG_WARN, "server", "worker %u: %zu requests still running at the shutdown deadline", w->index,
                w->inflight);
-        return NULL; /* their state stays referenced from the loop; the process exits next */
+        park_stopped_worker(server); /* their state stays referenced from the loop */
     }
     while (w->retired != NULL)
         retire_if_idle(w, w->retired); /* all idle: inflight is 0 */
@@ -190,6 +210,7 @@ static void *worker_main(void *arg)
     w->current = NULL;
     worker_snap_free(w, last);
     h2o_timeout_dispose(w->ctx.loop, &w->immediate);
+    park_stopped_worker(server);
     return NULL;
 }
 
@@ -326,6 +347,8 @@ int tg_server_run(const char *config_path, tg_config *cfg)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
 
     server.config_path = config_path;
+    pthread_mutex_init(&server.stop_lock, NULL);
+    pthread_cond_init(&server.stop_cond, NULL);
     char *err = NULL;
     tg_obs_opts opts = {.metric_namespace = cfg->metrics.metric_namespace, .version = TOLLGATE_VERSION};
     server.obs = tg_obs_new(&opts, &err);
@@ -369,15 +392,14 @@ int tg_server_run(const char *config_path, tg_config *cfg)
         tg_log(TG_LOG_INFO, "server", "%s received: draining in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
         atomic_store(&server.accepting, false);
         broadcast(&server, CONTROL_STOP, NULL);
-        for (unsigned i = 0; i < server.worker_count; i++)
-            pthread_join(server.workers[i].thread, NULL);
+        wait_for_workers(&server);
         tg_log(TG_LOG_INFO, "server", "stopped");
         status = 0;
         break;
     }
 
 Exit:
-    /* workers are joined or were never started; their loops are left to exit() */
+    /* workers are parked or were never started; their loops are left to exit() */
     tg_snapshot_release(server.current);
     if (server.ssl_ctx != NULL)
         SSL_CTX_free(server.ssl_ctx);

@@ -56,6 +56,9 @@ struct tg_server {
     unsigned worker_count;
     atomic_bool accepting;     /* /ready */
     atomic_uint started;       /* workers whose loop runs */
+    pthread_mutex_t stop_lock; /* guards `stopped`; used once, at shutdown */
+    pthread_cond_t stop_cond;
+    unsigned stopped;          /* workers done draining */
     tg_snapshot_t *current;    /* the signal thread's reference */
 };
 
