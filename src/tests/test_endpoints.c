@@ -1,0 +1,228 @@
+/*
+ * test_endpoints.c - /metrics (formats, gzip, categories, unknown category),
+ * /health JSON, /ready and the metrics bearer token check.
+ */
+#define _GNU_SOURCE  /* memmem */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <zlib.h>
+
+#include "obs/endpoints.h"
+
+static char tmpdir[] = "/tmp/tg_endpoints_test.XXXXXX";
+static char yaml_path[256];
+static tg_config *cfg;
+static tg_obs *obs;
+
+static int setup(void **state)
+{
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    snprintf(yaml_path, sizeof(yaml_path), "%s/tollgate.yaml", tmpdir);
+    FILE *f = fopen(yaml_path, "w");
+    if (f == NULL)
+        return -1;
+    fputs("metrics: { bearer_token: s3cret }\n"
+          "providers:\n"
+          "  - { name: up, base_url: \"http://127.0.0.1:9\" }\n"
+          "  - { name: down, base_url: \"http://127.0.0.1:9\" }\n"
+          "models:\n"
+          "  - { name: m, routes: [ { provider: up }, { provider: down } ] }\n", f);
+    fclose(f);
+    cfg = tg_config_load(yaml_path, NULL);
+    tg_obs_opts o = {.metric_namespace = "gw", .version = "0.1.0"};
+    obs = tg_obs_new(&o, NULL);
+    return cfg && obs ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    tg_obs_free(obs);
+    tg_config_free(cfg);
+    unlink(yaml_path);
+    rmdir(tmpdir);
+    return 0;
+}
+
+static char *body_text(const obs_response *r)
+{
+    return strndup(r->body, r->body_len);
+}
+
+static void test_ready_before_and_after_bind(void **state)
+{
+    obs_response r;
+    assert_int_equal(obs_endpoint_ready(obs, true, &r), 0);
+    assert_int_equal(r.status, 503);
+    obs_response_free(&r);
+    assert_non_null(obs_bind(obs, cfg));
+    assert_int_equal(obs_endpoint_ready(obs, true, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "application/json");
+    char *body = body_text(&r);
+    assert_string_equal(body, "{\"status\":\"ready\"}");
+    free(body);
+    obs_response_free(&r);
+    /* Draining (SIGTERM): not ready any more. */
+    assert_int_equal(obs_endpoint_ready(obs, false, &r), 0);
+    assert_int_equal(r.status, 503);
+    obs_response_free(&r);
+}
+
+static void test_metrics_text_openmetrics_gzip(void **state)
+{
+    const obs_view *v = obs_current_view(obs);
+    obs_record_http(v, OBS_ROUTE_METRICS, OBS_METHOD_GET, 200, 0.003, NULL);
+    obs_response r;
+    assert_int_equal(obs_endpoint_metrics(obs, NULL, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert_null(r.content_encoding);
+    char *text = body_text(&r);
+    assert_non_null(strstr(text, "gw_http_requests_total{method=\"GET\",path=\"/metrics\",status=\"200\"} 1\n"));
+    assert_null(strstr(text, "# EOF"));
+    obs_response_free(&r);
+
+    assert_int_equal(obs_endpoint_metrics(obs, "all", "application/openmetrics-text; version=1.0.0",
+                                          NULL, &r), 0);
+    assert_string_equal(r.content_type,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    char *om = body_text(&r);
+    assert_non_null(strstr(om, "\n# EOF\n"));
+    assert_non_null(strstr(om, "# TYPE gw_provider_circuit_breaker stateset\n"));
+    obs_response_free(&r);
+    free(om);
+
+    assert_int_equal(obs_endpoint_metrics(obs, NULL, NULL, "br;q=1, gzip;q=0.5", &r), 0);
+    assert_string_equal(r.content_encoding, "gzip");
+    /* Decompresses to the same families as the plain body. */
+    z_stream z = {0};
+    assert_int_equal(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+    size_t cap = 1 << 20;
+    unsigned char *plain = malloc(cap);
+    z.next_in = (unsigned char *)r.body;
+    z.avail_in = (unsigned)r.body_len;
+    z.next_out = plain;
+    z.avail_out = (unsigned)cap;
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t plain_len = cap - z.avail_out;
+    inflateEnd(&z);
+    assert_true(plain_len > 1000);
+    assert_non_null(memmem(plain, plain_len, "gw_http_requests_total{method=\"GET\",path=\"/metrics\",status=\"200\"} 1\n",
+                           strlen("gw_http_requests_total{method=\"GET\",path=\"/metrics\",status=\"200\"} 1\n")));
+    free(plain);
+    free(text);
+    obs_response_free(&r);
+}
+
+static void test_metrics_categories(void **state)
+{
+    static const struct { const char *category; const char *has; const char *lacks; } cases[] = {
+        {"system", "# TYPE gw_http_requests_total counter", "gw_llm_requests_total"},
+        {"system", "# TYPE process_open_fds gauge", "gw_provider_health_score"},
+        {"providers", "# TYPE gw_provider_health_score gauge", "gw_http_requests_total"},
+        {"models", "# TYPE gw_llm_requests_total counter", "gw_provider_health_score"},
+        {"business", "# TYPE gw_llm_cost_dollars summary", "gw_llm_requests_total"},
+        {"performance", "# TYPE gw_cache_hits_total counter", "gw_llm_cost_dollars"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        obs_response r;
+        assert_int_equal(obs_endpoint_metrics(obs, cases[i].category, NULL, NULL, &r), 0);
+        assert_int_equal(r.status, 200);
+        char *text = body_text(&r);
+        if (strstr(text, cases[i].has) == NULL || strstr(text, cases[i].lacks) != NULL)
+            fail_msg("category %s: wants \"%s\", not \"%s\"", cases[i].category, cases[i].has,
+                     cases[i].lacks);
+        free(text);
+        obs_response_free(&r);
+    }
+
+    obs_response r;
+    assert_int_equal(obs_endpoint_metrics(obs, "bogus\"", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    json_t *o = json_loadb(r.body, r.body_len, 0, NULL);
+    assert_non_null(o);
+    json_t *err = json_object_get(o, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "type")), "invalid_request_error");
+    assert_string_equal(json_string_value(json_object_get(err, "code")), "not_found");
+    assert_true(json_is_null(json_object_get(err, "param")));
+    assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "bogus\""));
+    json_decref(o);
+    obs_response_free(&r);
+}
+
+static void test_health(void **state)
+{
+    const obs_view *v = obs_current_view(obs);
+    obs_record_attempt(v, 1, false, OBS_RETRY_TIMEOUT, 2.0);
+    obs_set_provider_health(v, 1, false);
+    obs_response r;
+    assert_int_equal(obs_endpoint_health(obs, "0.1.0", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "application/json");
+    json_error_t jerr;
+    json_t *o = json_loadb(r.body, r.body_len, 0, &jerr);
+    if (o == NULL)
+        fail_msg("%s", jerr.text);
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "degraded");
+    assert_string_equal(json_string_value(json_object_get(o, "version")), "0.1.0");
+    assert_true(json_number_value(json_object_get(o, "uptime_seconds")) >= 0);
+    json_t *providers = json_object_get(o, "providers");
+    assert_int_equal(json_array_size(providers), 2);
+    json_t *up = json_array_get(providers, 0);
+    assert_string_equal(json_string_value(json_object_get(up, "name")), "up");
+    assert_string_equal(json_string_value(json_object_get(up, "state")), "healthy");
+    assert_string_equal(json_string_value(json_object_get(up, "circuit_breaker")), "closed");
+    assert_true(json_number_value(json_object_get(up, "health_score")) == 1.0);
+    assert_true(json_is_null(json_object_get(up, "last_error")));
+    json_t *down = json_array_get(providers, 1);
+    assert_string_equal(json_string_value(json_object_get(down, "state")), "unhealthy");
+    assert_string_equal(json_string_value(json_object_get(down, "last_error")), "timeout");
+    /* one failed 2 s attempt: availability 0, error rate 1, latency score 8/9 */
+    assert_true(json_number_value(json_object_get(down, "availability")) == 0.0);
+    assert_true(json_number_value(json_object_get(down, "error_rate")) == 1.0);
+    double score = json_number_value(json_object_get(down, "health_score"));
+    assert_true(score > 0.3 * 8 / 9 - 1e-9 && score < 0.3 * 8 / 9 + 1e-9);
+    json_decref(o);
+    obs_response_free(&r);
+    obs_set_provider_health(v, 1, true);
+}
+
+static void test_bearer_token(void **state)
+{
+    assert_true(obs_metrics_authorized(cfg, "Bearer s3cret"));
+    assert_false(obs_metrics_authorized(cfg, "Bearer s3cre"));
+    assert_false(obs_metrics_authorized(cfg, "Bearer s3crets"));
+    assert_false(obs_metrics_authorized(cfg, "bearer s3cret"));
+    assert_false(obs_metrics_authorized(cfg, NULL));
+    assert_true(obs_metrics_authorized(NULL, NULL));
+    obs_response r;
+    assert_int_equal(obs_endpoint_unauthorized(&r), 0);
+    assert_int_equal(r.status, 401);
+    json_t *o = json_loadb(r.body, r.body_len, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "error"), "code")),
+                        "invalid_api_key");
+    json_decref(o);
+    obs_response_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ready_before_and_after_bind),
+        cmocka_unit_test(test_metrics_text_openmetrics_gzip),
+        cmocka_unit_test(test_metrics_categories),
+        cmocka_unit_test(test_health),
+        cmocka_unit_test(test_bearer_token),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
