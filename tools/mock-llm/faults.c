@@ -81,8 +81,7 @@ static int take_fail_budget(void)
     return left != 0;
 }
 
-/* Reads a header holding a non-negative decimal number; 0 if absent. */
-static int header_number(const h2o_req_t *req, const char *lc_name, uint64_t limit, uint64_t *out)
+int mock_header_number(const h2o_req_t *req, const char *lc_name, uint64_t limit, uint64_t *out)
 {
     ssize_t i = h2o_find_header_by_str(&req->headers, lc_name, strlen(lc_name), -1);
     if (i == -1)
@@ -113,13 +112,13 @@ void mock_faults_plan(const h2o_req_t *req, struct mock_plan *plan)
     }
 
     uint64_t n;
-    if (header_number(req, "x-mock-latency-ms", MOCK_MAX_DELAY_MS, &n))
+    if (mock_header_number(req, "x-mock-latency-ms", MOCK_MAX_DELAY_MS, &n))
         plan->latency_ms = (uint32_t)n;
-    if (header_number(req, "x-mock-token-delay-ms", MOCK_MAX_DELAY_MS, &n))
+    if (mock_header_number(req, "x-mock-token-delay-ms", MOCK_MAX_DELAY_MS, &n))
         plan->token_delay_ms = (uint32_t)n;
-    if (header_number(req, "x-mock-retry-after", 86400, &n))
+    if (mock_header_number(req, "x-mock-retry-after", 86400, &n))
         plan->retry_after = (uint32_t)n;
-    if (header_number(req, "x-mock-status", 1000, &n) && mock_status_is_valid((long)n))
+    if (mock_header_number(req, "x-mock-status", 1000, &n) && mock_status_is_valid((long)n))
         plan->status = (int)n;
     ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-mock-fault"), -1);
     if (i != -1) {

@@ -121,24 +121,6 @@ static void send_injected_status(h2o_req_t *req, const struct mock_plan *plan)
     }
 }
 
-/* Reads a request header holding a count; 0 if absent or not a number. */
-static uint64_t header_count(h2o_req_t *req, const char *lc_name, size_t name_len)
-{
-    ssize_t i = h2o_find_header_by_str(&req->headers, lc_name, name_len, -1);
-    if (i == -1)
-        return 0;
-    uint64_t n = 0;
-    const h2o_iovec_t *v = &req->headers.entries[i].value;
-    for (size_t j = 0; j < v->len; j++) {
-        if (v->base[j] < '0' || v->base[j] > '9')
-            return 0;
-        n = n * 10 + (uint64_t)(v->base[j] - '0');
-        if (n > UINT32_MAX)
-            n = UINT32_MAX;
-    }
-    return n;
-}
-
 /* The JSON body of an API request, with its `model`; NULL after answering 400. */
 static json_t *parse_api_body(h2o_req_t *req, json_t **model)
 {
@@ -278,8 +260,9 @@ static void answer_chat(struct api_call *call)
         send_invalid_request(req, error);
         return;
     }
-    uint64_t cached = header_count(req, H2O_STRLIT("x-mock-cached-tokens"));
-    uint64_t reasoning = header_count(req, H2O_STRLIT("x-mock-reasoning-tokens"));
+    uint64_t cached = 0, reasoning = 0;
+    mock_header_number(req, "x-mock-cached-tokens", UINT32_MAX, &cached);
+    mock_header_number(req, "x-mock-reasoning-tokens", UINT32_MAX, &reasoning);
     call->usage.cached_tokens = cached < call->usage.prompt_tokens ? cached : call->usage.prompt_tokens;
     call->usage.reasoning_tokens = reasoning < call->usage.completion_tokens ? reasoning : call->usage.completion_tokens;
     int stream = json_is_true(json_object_get(body, "stream"));

@@ -53,6 +53,9 @@ void mock_faults_init(const struct mock_settings *settings);
 int mock_fault_from_name(const char *name, size_t len, enum mock_fault *fault);
 /* Returns 0 if status is one mock-llm can inject (0 or 400..599). */
 int mock_status_is_valid(long status);
+/* Reads a request header holding a decimal number, clamped to limit: returns
+ * 1 and sets *out, or 0 if the header is absent or not a number. */
+int mock_header_number(const h2o_req_t *req, const char *lc_name, uint64_t limit, uint64_t *out);
 /* Decides the plan of one API request: process settings (while the
  * --fail-first budget lasts), overridden by the request's X-Mock-* headers. */
 void mock_faults_plan(const h2o_req_t *req, struct mock_plan *plan);

@@ -91,15 +91,18 @@ static struct worker *worker_of(h2o_req_t *req)
     return H2O_STRUCT_FROM_MEMBER(struct worker, ctx, req->conn->ctx);
 }
 
+static uint32_t distance(uint32_t a, uint32_t b)
+{
+    return a > b ? a - b : b - a;
+}
+
 static h2o_timeout_t *delay_timeout(struct worker *w, uint32_t ms)
 {
     size_t closest = 0;
     for (size_t i = 0; i < w->delay_count; i++) {
         if (w->delays[i].ms == ms)
             return &w->delays[i].timeout;
-        uint32_t d = w->delays[i].ms > ms ? w->delays[i].ms - ms : ms - w->delays[i].ms;
-        uint32_t best = w->delays[closest].ms > ms ? w->delays[closest].ms - ms : ms - w->delays[closest].ms;
-        if (d < best)
+        if (distance(w->delays[i].ms, ms) < distance(w->delays[closest].ms, ms))
             closest = i;
     }
     if (w->delay_count == DELAYS_MAX)

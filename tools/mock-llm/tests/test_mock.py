@@ -187,6 +187,16 @@ class Endpoints(MockTestCase):
         else:
             self.assertNotIn("usage", chunks[-1])
 
+    def test_model_is_echoed_verbatim(self):
+        model = 'odd "model"\\ \u00e9\n\x01'
+        body = chat(max_tokens=1)
+        body["model"] = model
+        self.assertEqual(self.mock.json("POST", "/v1/chat/completions", body)[2]["model"], model)
+        body["stream"] = True
+        events = sse_events(self.mock.request("POST", "/v1/chat/completions", body)[2])
+        self.assertEqual(json.loads(events[0])["model"], model)
+        self.assertEqual(self.mock.json("POST", "/v1/embeddings", {"model": model, "input": "x"})[2]["model"], model)
+
     def test_stream_without_usage(self):
         self.check_stream(None)
         self.check_stream(False)
