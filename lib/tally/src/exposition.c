@@ -76,23 +76,38 @@ static size_t fmt_u64(char *out, uint64_t v)
     return n;
 }
 
-/* Fixed-point rendering of v = m / 10^k for the smallest k that round-trips.
- * m and 10^k are exact doubles, so m / 10^k is the correctly rounded value
- * of the decimal string we would print: if it equals v, strtod of that
- * string gives back v, and the smallest such k gives the fewest digits.
- * Returns 0 when no k <= 17 works (the caller falls back to printf). */
+/* Fixed-point rendering of v with the fewest fraction digits k that still
+ * read back as v, in exact integer arithmetic (no printf, no strtod).
+ * v = m / 2^s exactly; N = round(v * 10^k) is the candidate, and the
+ * decimal N / 10^k reads back as v iff it lies within half a ulp of v:
+ * |N * 2^s - m * 10^k| < 10^k / 2 (a quarter below a power of two, where
+ * the gap to the next lower double halves). The fewest fraction digits is
+ * the shortest string in fixed notation. Returns 0 when no k <= 17 works
+ * or the compiler has no 128-bit integers (the caller then uses printf). */
 static size_t fmt_fixed(char *out, double v)
 {
-    double mag = fabs(v);
-    double pow10 = 1.0;
-    for (int k = 0; k <= 17; k++, pow10 *= 10.0) {
-        double m = nearbyint(mag * pow10);
-        if (m >= EXACT_INT_LIMIT)
+#ifdef __SIZEOF_INT128__
+    typedef unsigned __int128 u128;
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof(bits));
+    int biased_exp = (int)((bits >> 52) & 0x7ff);
+    uint64_t m = (bits & ((UINT64_C(1) << 52) - 1)) | (UINT64_C(1) << 52);
+    int s = 1075 - biased_exp;
+    if (biased_exp == 0 || s <= 0 || s > 120)
+        return 0;
+    u128 pow10 = 1;
+    for (int k = 0; k <= 17; k++, pow10 *= 10) {
+        u128 scaled = (u128)m * pow10;                 /* v * 10^k * 2^s */
+        u128 n = (scaled + ((u128)1 << (s - 1))) >> s;
+        if (n >> 63)
             return 0;
-        if (m / pow10 != mag)
+        u128 back = n << s;
+        u128 diff = back > scaled ? back - scaled : scaled - back;
+        bool lower_gap_halves = m == (UINT64_C(1) << 52) && back < scaled;
+        if ((lower_gap_halves ? diff * 4 : diff * 2) >= pow10)
             continue;
         char digits[20];
-        size_t nd = fmt_u64(digits, (uint64_t)m);
+        size_t nd = fmt_u64(digits, (uint64_t)n);
         char *p = out;
         if (v < 0)
             *p++ = '-';
@@ -115,6 +130,10 @@ static size_t fmt_fixed(char *out, double v)
         }
         return (size_t)(p - out);
     }
+#else
+    (void)out;
+    (void)v;
+#endif
     return 0;
 }
 
