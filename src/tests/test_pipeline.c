@@ -1,0 +1,328 @@
+/* test_pipeline.c: unit tests of the request-path stages: parse + validate
+ * (every 400/413 case of the contract, upstream body rewriting), auth,
+ * route, account (exact token, cost and log numbers through the real
+ * metric registry) and the request-id / traceparent helpers. */
+#define _GNU_SOURCE /* memmem */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "obs/endpoints.h"
+#include "obs/log.h"
+#include "pipeline/account.h"
+#include "pipeline/auth.h"
+#include "pipeline/parse.h"
+#include "pipeline/route.h"
+#include "server/ids.h"
+
+static const char config_yaml[] = "server:\n"
+                                  "  listen: \"127.0.0.1:0\"\n"
+                                  "metrics:\n"
+                                  "  namespace: tg\n"
+                                  "auth:\n"
+                                  "  allow_anonymous: %s\n"
+                                  "providers:\n"
+                                  "  - name: first\n"
+                                  "    base_url: \"http://127.0.0.1:1/v1\"\n"
+                                  "  - name: second\n"
+                                  "    base_url: \"http://127.0.0.1:2/v1\"\n"
+                                  "models:\n"
+                                  "  - name: gpt-4o-mini\n"
+                                  "    routes:\n"
+                                  "      - provider: first\n"
+                                  "        model: upstream-mini\n"
+                                  "      - provider: second\n"
+                                  "        model: other-mini\n"
+                                  "    pricing: { input: 0.15, cached_input: 0.075, output: 0.60 }\n";
+
+static tg_config *load_config(bool anonymous)
+{
+    char path[] = "/tmp/tollgate-test-pipeline-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, config_yaml, anonymous ? "true" : "false");
+    fclose(f);
+    char *err = NULL;
+    tg_config *cfg = tg_config_load(path, &err);
+    unlink(path);
+    if (cfg == NULL)
+        fail_msg("config: %s", err);
+    return cfg;
+}
+
+/* ------------------------------------------------------------------ parse */
+
+static int parse(const char *body, obs_operation op, size_t limit, tg_parse_out_t *out)
+{
+    tg_parse_in_t in = {body, strlen(body), limit, op};
+    return tg_parse_request(&in, out);
+}
+
+static void expect_error(const char *body, obs_operation op, size_t limit, int status, obs_error_code code)
+{
+    tg_parse_out_t out;
+    assert_int_equal(parse(body, op, limit, &out), -1);
+    assert_null(out.root);
+    assert_int_equal(out.error.status, status);
+    assert_int_equal(out.error.code, code);
+    assert_int_equal(out.error.type, OBS_ERR_INVALID_REQUEST);
+}
+
+static void test_parse_rejects_bad_bodies(void **state)
+{
+    expect_error("", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
+    expect_error("{bad", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
+    expect_error("[1,2]", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
+    expect_error("{\"a\":1,\"a\":2}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
+    expect_error("{\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_MISSING_MODEL);
+    expect_error("{\"model\":7,\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_MISSING_MODEL);
+    expect_error("{\"model\":\"m\"}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_REQUEST);
+    expect_error("{\"model\":\"m\",\"messages\":\"hi\"}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_REQUEST);
+    expect_error("{\"model\":\"m\"}", OBS_OP_EMBEDDINGS, 1024, 400, OBS_CODE_INVALID_REQUEST);
+    expect_error("{\"model\":\"m\",\"messages\":[]}", OBS_OP_CHAT, 10, 413, OBS_CODE_BODY_TOO_LARGE);
+}
+
+static void test_parse_reads_stream_flags(void **state)
+{
+    tg_parse_out_t out;
+    assert_int_equal(parse("{\"model\":\"gpt-4o-mini\",\"messages\":[],\"stream\":true}", OBS_OP_CHAT, 1024, &out), 0);
+    assert_int_equal(out.model_len, 11);
+    assert_memory_equal(out.model, "gpt-4o-mini", 11);
+    assert_true(out.stream);
+    assert_false(out.usage_requested);
+    json_decref(out.root);
+
+    assert_int_equal(parse("{\"model\":\"m\",\"messages\":[],\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+                           OBS_OP_CHAT, 1024, &out),
+                     0);
+    assert_true(out.usage_requested);
+    json_decref(out.root);
+
+    assert_int_equal(parse("{\"model\":\"m\",\"input\":[\"a\",\"b\"]}", OBS_OP_EMBEDDINGS, 1024, &out), 0);
+    assert_false(out.stream);
+    json_decref(out.root);
+}
+
+static void test_upstream_body_rewrites_model_and_usage(void **state)
+{
+    tg_parse_out_t out;
+    assert_int_equal(parse("{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true,"
+                           "\"stream_options\":{\"x\":1}}",
+                           OBS_OP_CHAT, 1024, &out),
+                     0);
+    char small[8], buf[256];
+    size_t need = tg_parse_build_upstream_body(out.root, "upstream-mini", true, small, sizeof(small));
+    assert_true(need > sizeof(small));
+    size_t len = tg_parse_build_upstream_body(out.root, "upstream-mini", true, buf, sizeof(buf));
+    assert_int_equal(len, need);
+    static const char expected[] = "{\"model\":\"upstream-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                                   "\"stream\":true,\"stream_options\":{\"x\":1,\"include_usage\":true}}";
+    assert_int_equal(len, sizeof(expected) - 1);
+    assert_memory_equal(buf, expected, len);
+
+    /* a second route: only the model changes */
+    len = tg_parse_build_upstream_body(out.root, "other", false, buf, sizeof(buf));
+    assert_non_null(memmem(buf, len, "\"model\":\"other\"", 15));
+    json_decref(out.root);
+}
+
+/* ------------------------------------------------------------ auth, route */
+
+static void test_auth_and_route(void **state)
+{
+    tg_config *cfg = load_config(true);
+    tg_auth_in_t ain = {cfg, NULL, 0};
+    tg_auth_out_t aout;
+    assert_int_equal(tg_auth_check(&ain, &aout), 0);
+    assert_string_equal(aout.org_id, "anonymous");
+
+    tg_route_in_t rin = {cfg, "gpt-4o-mini", 11};
+    tg_route_out_t rout;
+    assert_int_equal(tg_route_select(&rin, &rout), 0);
+    assert_int_equal(rout.model_index, 0);
+    assert_int_equal(rout.route_count, 2);
+    assert_string_equal(rout.routes[0].upstream_model, "upstream-mini");
+    assert_int_equal(rout.routes[1].provider, 1);
+
+    rin.model = "gpt-4o-minimal";
+    rin.model_len = 14;
+    assert_int_equal(tg_route_select(&rin, &rout), -1);
+    assert_int_equal(rout.model_index, -1);
+    assert_int_equal(rout.error.status, 404);
+    assert_int_equal(rout.error.code, OBS_CODE_MODEL_NOT_FOUND);
+    tg_config_free(cfg);
+
+    cfg = load_config(false);
+    ain.cfg = cfg;
+    assert_int_equal(tg_auth_check(&ain, &aout), -1);
+    assert_int_equal(aout.error.status, 401);
+    assert_int_equal(aout.error.code, OBS_CODE_INVALID_API_KEY);
+    tg_config_free(cfg);
+}
+
+/* ---------------------------------------------------------------- account */
+
+static void assert_metric(const char *body, const char *line)
+{
+    if (strstr(body, line) == NULL)
+        fail_msg("missing metric line: %s", line);
+}
+
+static void test_account_records_tokens_cost_and_log(void **state)
+{
+    tg_config *cfg = load_config(true);
+    tg_obs_opts opts = {.metric_namespace = "tg", .version = "test"};
+    tg_obs *obs = tg_obs_new(&opts, NULL);
+    assert_non_null(obs);
+    const obs_view *view = obs_bind(obs, cfg);
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    tg_log_configure(pipefd[1], TG_LOG_JSON, TG_LOG_INFO);
+
+    tg_account_in_t in = {
+        .cfg = cfg,
+        .view = view,
+        .llm_called = true,
+        .model_index = 0,
+        .provider_index = 1,
+        .operation = OBS_OP_CHAT,
+        .stream_mode = OBS_STREAMING,
+        .llm_status = OBS_LLM_SUCCESS,
+        .usage = {.prompt_tokens = 1000, .completion_tokens = 200, .cached_tokens = 400, .present = 1},
+        .duration_seconds = 0.25,
+        .ttft_seconds = 0.05,
+        .request_id = "req-1",
+        .org_id = "anonymous",
+        .trace_id = "0123456789abcdef0123456789abcdef",
+        .method = "POST",
+        .path = "/v1/chat/completions",
+        .http_status = 200,
+        .attempts = 2,
+        .model_used = "other-mini",
+    };
+    tg_account_out_t out;
+    tg_account_finish(&in, &out);
+    /* (600 * 0.15 + 400 * 0.075 + 200 * 0.60) / 1e6 */
+    assert_float_equal(out.cost, 0.00024, 1e-12);
+    assert_int_equal(out.prompt_tokens, 1000);
+
+    /* a client that left mid-stream: completion estimated from content deltas */
+    in.usage = (tg_usage_t){0};
+    in.tokens_estimated = true;
+    in.content_events = 7;
+    in.llm_status = OBS_LLM_CLIENT_DISCONNECT;
+    tg_account_finish(&in, &out);
+    assert_int_equal(out.completion_tokens, 7);
+    assert_int_equal(out.prompt_tokens, 0);
+
+    obs_response r;
+    assert_int_equal(obs_endpoint_metrics(obs, NULL, NULL, NULL, &r), 0);
+    assert_metric(r.body, "tg_llm_tokens_total{provider=\"second\",model=\"gpt-4o-mini\",type=\"prompt\"} 1000\n");
+    assert_metric(r.body, "tg_llm_tokens_total{provider=\"second\",model=\"gpt-4o-mini\",type=\"cached_prompt\"} 400\n");
+    assert_metric(r.body, "tg_llm_tokens_total{provider=\"second\",model=\"gpt-4o-mini\",type=\"completion\"} 207\n");
+    assert_metric(r.body, "tg_llm_requests_total{provider=\"second\",model=\"gpt-4o-mini\",operation=\"chat\","
+                          "stream_mode=\"streaming\",status=\"client_disconnect\"} 1\n");
+    obs_response_free(&r);
+
+    tg_log_configure(2, TG_LOG_TEXT, TG_LOG_INFO);
+    close(pipefd[1]);
+    char logbuf[8192];
+    ssize_t n = read(pipefd[0], logbuf, sizeof(logbuf) - 1);
+    close(pipefd[0]);
+    assert_true(n > 0);
+    logbuf[n] = '\0';
+    char *second = strchr(logbuf, '\n');
+    assert_non_null(second);
+    *second++ = '\0';
+    json_t *line = json_loads(logbuf, 0, NULL);
+    assert_non_null(line);
+    assert_string_equal(json_string_value(json_object_get(line, "provider")), "second");
+    assert_string_equal(json_string_value(json_object_get(line, "model_used")), "other-mini");
+    assert_int_equal(json_integer_value(json_object_get(line, "prompt_tokens")), 1000);
+    assert_int_equal(json_integer_value(json_object_get(line, "attempts")), 2);
+    assert_false(json_is_true(json_object_get(line, "tokens_estimated")));
+    json_decref(line);
+    line = json_loads(second, 0, NULL);
+    assert_non_null(line);
+    assert_true(json_is_true(json_object_get(line, "tokens_estimated")));
+    assert_int_equal(json_integer_value(json_object_get(line, "completion_tokens")), 7);
+    json_decref(line);
+
+    tg_obs_free(obs);
+    tg_config_free(cfg);
+}
+
+/* -------------------------------------------------------------------- ids */
+
+static void test_request_id(void **state)
+{
+    tg_rng_t rng;
+    tg_rng_seed(&rng);
+    char id[TG_REQUEST_ID_MAX + 1];
+    tg_request_id(&rng, "abc-123", 7, id);
+    assert_string_equal(id, "abc-123");
+
+    tg_request_id(&rng, "has space", 9, id);
+    assert_int_equal(strlen(id), 32);
+    assert_int_equal(strspn(id, "0123456789abcdef"), 32);
+
+    char longer[200];
+    memset(longer, 'x', sizeof(longer));
+    tg_request_id(&rng, longer, 129, id);
+    assert_int_equal(strlen(id), 32);
+    tg_request_id(&rng, longer, 128, id);
+    assert_int_equal(strlen(id), 128);
+    tg_request_id(&rng, NULL, 0, id);
+    assert_int_equal(strlen(id), 32);
+}
+
+static void test_traceparent(void **state)
+{
+    tg_rng_t rng;
+    tg_rng_seed(&rng);
+    char tp[TG_TRACEPARENT_LEN + 1], trace[33];
+    static const char client[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    tg_traceparent(&rng, client, strlen(client), tp, trace);
+    assert_string_equal(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_memory_equal(tp, client, 36);               /* version and trace id kept */
+    assert_memory_not_equal(tp + 36, client + 36, 16); /* a new span */
+    assert_string_equal(tp + 52, "-01");
+
+    static const char *bad[] = {
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* all-zero trace */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* upper case */
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* unknown version */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        "garbage",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tg_traceparent(&rng, bad[i], strlen(bad[i]), tp, trace);
+        assert_int_equal(strlen(tp), TG_TRACEPARENT_LEN);
+        assert_memory_equal(tp, "00-", 3);
+        assert_memory_not_equal(trace, "4bf92f3577b34da6a3ce929d0e0e4736", 32);
+        assert_memory_equal(tp + 3, trace, 32);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_rejects_bad_bodies),
+        cmocka_unit_test(test_parse_reads_stream_flags),
+        cmocka_unit_test(test_upstream_body_rewrites_model_and_usage),
+        cmocka_unit_test(test_auth_and_route),
+        cmocka_unit_test(test_account_records_tokens_cost_and_log),
+        cmocka_unit_test(test_request_id),
+        cmocka_unit_test(test_traceparent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
