@@ -333,7 +333,8 @@ int mock_server_run(const struct mock_server_options *o)
         fprintf(stderr, "mock-llm: cannot write %s: %s\n", o->port_file, strerror(errno));
         return -1;
     }
-    printf("mock-llm listening on %s:%u\n", o->host, (unsigned)port);
+    int ipv6 = strchr(o->host, ':') != NULL;
+    printf("mock-llm listening on %s%s%s:%u\n", ipv6 ? "[" : "", o->host, ipv6 ? "]" : "", (unsigned)port);
     fflush(stdout);
 
     int sig;
