@@ -28,10 +28,14 @@ static const char digit_pairs[] =
 
 /* ------------------------------------------------------------ raw writes */
 
-static int reserve(tally_emit *e, size_t n)
+/* Makes room for n more bytes; 0 once an allocation has failed. The
+ * common case (room left) stays inline: this runs several times a line. */
+static inline int reserve(tally_emit *e, size_t n)
 {
     if (e->err)
         return 0;
+    if (n <= e->out->cap - e->out->len)
+        return 1;
     int rc = tally__buf_reserve(e->out, n);
     if (rc != TALLY_OK) {
         e->err = rc;
@@ -40,7 +44,7 @@ static int reserve(tally_emit *e, size_t n)
     return 1;
 }
 
-static void put(tally_emit *e, const char *s, size_t n)
+static inline void put(tally_emit *e, const char *s, size_t n)
 {
     if (!reserve(e, n))
         return;
@@ -200,29 +204,31 @@ enum escape_mode {
     ESCAPE_QUOTED       /* label values, OpenMetrics HELP: also double quote */
 };
 
-/* Reserves for the worst case (every byte doubled) so the loop writes
- * without checks; unescaped runs are copied whole. */
+/* Writes s[0..n) escaped at p, which has room for 2n bytes; returns the
+ * new end. Unescaped runs are copied whole. */
+static char *write_escaped(char *p, const char *s, size_t n, enum escape_mode mode)
+{
+    const char *run = s, *end = s + n;
+    for (const char *c = s; c < end; c++) {
+        if (*c != '\\' && *c != '\n' && (*c != '"' || mode == ESCAPE_TEXT_HELP))
+            continue;
+        memcpy(p, run, (size_t)(c - run));
+        p += c - run;
+        *p++ = '\\';
+        *p++ = *c == '\n' ? 'n' : *c;
+        run = c + 1;
+    }
+    memcpy(p, run, (size_t)(end - run));
+    return p + (end - run);
+}
+
 static void put_escaped(tally_emit *e, const char *s, enum escape_mode mode)
 {
     size_t n = strlen(s);
     if (!reserve(e, 2 * n))
         return;
-    char *out = e->out->data + e->out->len;
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        char c = *p;
-        if (c != '\\' && c != '\n' && (c != '"' || mode == ESCAPE_TEXT_HELP))
-            continue;
-        memcpy(out, run, (size_t)(p - run));
-        out += p - run;
-        *out++ = '\\';
-        *out++ = c == '\n' ? 'n' : c;
-        run = p + 1;
-    }
-    size_t tail = strlen(run);
-    memcpy(out, run, tail);
-    out += tail;
-    e->out->len = (size_t)(out - e->out->data);
+    char *p = write_escaped(e->out->data + e->out->len, s, n, mode);
+    e->out->len = (size_t)(p - e->out->data);
 }
 
 /* -------------------------------------------------------------- families */
@@ -302,15 +308,24 @@ typedef struct extra_label {
     size_t position;        /* index among the family's label names */
 } extra_label;
 
+/* One name="value" pair, comma-separated from the previous one; a single
+ * reserve covers the worst case of the escaped value. */
 static void put_label(tally_emit *e, bool *first, const char *name, const char *value)
 {
+    size_t name_len = strlen(name), value_len = strlen(value);
+    if (!reserve(e, name_len + 2 * value_len + 4))
+        return;
+    char *p = e->out->data + e->out->len;
     if (!*first)
-        put(e, ",", 1);
+        *p++ = ',';
     *first = false;
-    put_str(e, name);
-    put(e, "=\"", 2);
-    put_escaped(e, value, ESCAPE_QUOTED);
-    put(e, "\"", 1);
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = '=';
+    *p++ = '"';
+    p = write_escaped(p, value, value_len, ESCAPE_QUOTED);
+    *p++ = '"';
+    e->out->len = (size_t)(p - e->out->data);
 }
 
 /* name + suffix + {labels} + " ". For statesets the family's label names
