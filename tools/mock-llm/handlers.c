@@ -203,8 +203,8 @@ static void emit_events(void *arg)
 
 static void answer_api(void *arg);
 
-/* A call waits at most twice: for its latency, then between stream events
- * once its stream has started. */
+/* A call has one timer: it first serves the latency, then, once the stream
+ * has started, the gaps between its events. */
 static void on_call_timer(void *arg)
 {
     struct api_call *call = arg;
