@@ -352,6 +352,14 @@ static bool map_fields(parse_ctx *c, const yaml_node_t *n, const char *section,
     return true;
 }
 
+/* A YAML null: "key:" with nothing after it, "~" or "null". */
+static bool is_null_node(const yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (n->data.scalar.length == 0 || strcmp((const char *)n->data.scalar.value, "~") == 0 ||
+            strcmp((const char *)n->data.scalar.value, "null") == 0);
+}
+
 static void require(parse_ctx *c, const yaml_node_t *parent, const yaml_node_t *value,
                     const char *key, const char *section)
 {
@@ -435,6 +443,8 @@ static void parse_metrics(parse_ctx *c, const yaml_node_t *n)
         free(cfg->metrics.bearer_token);
         cfg->metrics.bearer_token = NULL;
     }
+    if (cfg->metrics.bearer_token)
+        tg_log_add_secret(cfg->metrics.bearer_token);
 }
 
 static void parse_auth(parse_ctx *c, const yaml_node_t *n)
@@ -467,8 +477,10 @@ static void parse_provider(parse_ctx *c, const yaml_node_t *n, tg_provider_confi
         parse_base_url(c, v[BASE_URL], p);
     if (v[KEY_ENV] && get_string(c, v[KEY_ENV], "api_key_env", &p->api_key_env)) {
         const char *key = getenv(p->api_key_env);
-        if (key && key[0])
+        if (key && key[0]) {
             p->api_key = strdup(key);
+            tg_log_add_secret(key);
+        }
     }
     if (v[TIMEOUT])
         get_u32(c, v[TIMEOUT], "timeout_ms", &p->timeout_ms);
@@ -631,6 +643,10 @@ static void parse_root(parse_ctx *c, const yaml_node_t *root)
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, root, "the top level", keys, NKEYS, v))
         return;
+    /* An optional section left empty ("auth:") keeps its defaults. */
+    for (int i = SERVER; i <= AUTH; i++)
+        if (is_null_node(v[i]))
+            v[i] = NULL;
     if (v[SERVER])
         parse_server(c, v[SERVER]);
     if (v[LOGGING])

@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -256,14 +257,55 @@ static size_t secret_at(const char *s, size_t n, size_t *skip)
 }
 
 /* Appends s as JSON string content with every secret replaced. */
+/* Registered secrets: append-only fixed storage, so readers need no lock
+ * (an entry is complete before the count that publishes it is stored). */
+#define SECRET_SLOTS 64
+#define SECRET_MAX_LEN 512
+#define SECRET_MIN_LEN 6
+static char registered[SECRET_SLOTS][SECRET_MAX_LEN];
+static size_t registered_len[SECRET_SLOTS];
+static atomic_size_t registered_count;
+static pthread_mutex_t registered_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void tg_log_add_secret(const char *secret)
+{
+    size_t len = secret ? strlen(secret) : 0;
+    if (len < SECRET_MIN_LEN || len >= SECRET_MAX_LEN)
+        return;
+    pthread_mutex_lock(&registered_lock);
+    size_t n = atomic_load_explicit(&registered_count, memory_order_relaxed);
+    bool known = false;
+    for (size_t i = 0; i < n && !known; i++)
+        known = registered_len[i] == len && memcmp(registered[i], secret, len) == 0;
+    if (!known && n < SECRET_SLOTS) {
+        memcpy(registered[n], secret, len);
+        registered_len[n] = len;
+        atomic_store_explicit(&registered_count, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&registered_lock);
+}
+
+/* Length of a registered secret starting at s, 0 if none. */
+static size_t registered_at(const char *s, size_t n)
+{
+    size_t count = atomic_load_explicit(&registered_count, memory_order_acquire);
+    for (size_t i = 0; i < count; i++)
+        if (registered[i][0] == s[0] && registered_len[i] <= n &&
+            memcmp(registered[i], s, registered_len[i]) == 0)
+            return registered_len[i];
+    return 0;
+}
+
 static void put_redacted(line *l, const char *s, size_t n)
 {
     size_t start = 0;
     size_t i = 0;
     while (i < n) {
         bool at_boundary = i == 0 || !is_token_char(s[i - 1]);
-        size_t skip;
-        size_t secret = at_boundary ? secret_at(s + i, n - i, &skip) : 0;
+        size_t skip = 0;
+        size_t secret = registered_at(s + i, n - i);
+        if (secret == 0 && at_boundary)
+            secret = secret_at(s + i, n - i, &skip);
         if (secret == 0) {
             i++;
             continue;

@@ -10,9 +10,10 @@
  * Text line:  2026-11-22T18:00:00.123Z INFO access: request completed k=v ...
  *
  * Secrets never reach the output: every string value is scanned and
- * "Bearer <token>" and key-like tokens (sk-..., long opaque [A-Za-z0-9_-]
- * runs with a key prefix) are replaced by "[REDACTED]"; a field whose key is
- * authorization, api_key, key, token, password or secret is always redacted.
+ * "Bearer <token>", key-like tokens (sk-..., gsk_..., with a known key
+ * prefix) and every value registered with tg_log_add_secret() are replaced
+ * by "[REDACTED]"; a field whose key is authorization, api_key, key, token,
+ * password or secret is always redacted.
  *
  * Levels and format may be changed at any time (config reload); the change
  * is an atomic store, seen by the next line on every thread.
@@ -45,6 +46,13 @@ void tg_log_configure(int fd, tg_log_format format, tg_log_level level);
  * return 0 on success, -1 when unknown (out untouched). */
 int tg_log_level_parse(const char *s, tg_log_level *out);
 int tg_log_format_parse(const char *s, tg_log_format *out);
+
+/* Registers a value that must never appear in a line (a provider key, the
+ * metrics token): from then on it is replaced by "[REDACTED]" wherever it
+ * occurs in a string. The config loader registers every key it reads.
+ * Values shorter than 6 bytes are ignored (they would hide ordinary words);
+ * up to 64 values of up to 511 bytes are kept for the life of the process. */
+void tg_log_add_secret(const char *secret);
 
 /* true when lines at `level` are currently written (skip building fields). */
 bool tg_log_enabled(tg_log_level level);

@@ -169,6 +169,37 @@ static void test_defaults(void **state)
     tg_config_free(cfg);
 }
 
+static void test_empty_sections_and_secrets(void **state)
+{
+    setenv("TG_TEST_KEY", "opaque-provider-key-42", 1);
+    tg_config *cfg = tg_config_load(write_yaml("server:\nlogging: ~\nauth:\n"
+                                               "providers:\n"
+                                               "  - name: p\n"
+                                               "    base_url: http://127.0.0.1:9/v1\n"
+                                               "    api_key_env: TG_TEST_KEY\n"
+                                               "models:\n"
+                                               "  - name: m\n"
+                                               "    routes:\n"
+                                               "      - provider: p\n"), NULL);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->server.port, 8080);
+    tg_config_free(cfg);
+    /* The loader registered the key with the logger: it never shows. */
+    FILE *sink = tmpfile();
+    tg_log_configure(fileno(sink), TG_LOG_TEXT, TG_LOG_INFO);
+    tg_log(TG_LOG_INFO, "test", "upstream said: bad key opaque-provider-key-42.");
+    char line[512] = {0};
+    assert_int_equal(pread(fileno(sink), line, sizeof(line) - 1, 0) > 0, 1);
+    assert_null(strstr(line, "opaque-provider-key-42"));
+    assert_non_null(strstr(line, "bad key [REDACTED]."));
+    tg_log_configure(2, TG_LOG_TEXT, TG_LOG_INFO);
+    fclose(sink);
+
+    char *err = load_error("providers:\n  -\nmodels:\n  - name: m\n    routes: [ { provider: p } ]\n");
+    assert_non_null(strstr(err, ":2: provider must be a mapping"));
+    free(err);
+}
+
 static void test_example_config_is_valid(void **state)
 {
     /* CMake compiles with absolute source paths: find the repository from
@@ -346,6 +377,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_empty_sections_and_secrets),
         cmocka_unit_test(test_example_config_is_valid),
         cmocka_unit_test(test_cost),
         cmocka_unit_test(test_undefined_provider),
