@@ -480,6 +480,9 @@ static tally_err register_collectors(tg_obs *obs)
 
 /* ------------------------------------------------------------ lifecycle */
 
+static tally_histogram *http_histogram(tg_obs *obs, obs_route route, obs_method method);
+static tally_gauge *http_gauge(tg_obs *obs, obs_route route, obs_method method);
+
 static tally_family *register_family(tg_obs *obs, const family_spec *spec, tally_err *err)
 {
     char *name = prefixed(obs->ns, spec->name);
@@ -546,6 +549,14 @@ static tally_err populate_catalog(tg_obs *obs, const tg_obs_opts *opts)
     tally_gauge_get(obs->fam[F_ACTIVE_KEYS]);
     tally_gauge_get(obs->fam[F_DB_CONNECTIONS]);
     tally_gauge_get(obs->fam[F_WS_CONNECTIONS]);
+    /* Every route template renders its latency and in-progress series (at
+     * zero) from the start, under the method it serves. */
+    for (int r = 0; r < OBS_ROUTE_OTHER; r++) {
+        obs_method m = r == OBS_ROUTE_CHAT || r == OBS_ROUTE_EMBEDDINGS ? OBS_METHOD_POST
+                                                                         : OBS_METHOD_GET;
+        if (http_histogram(obs, (obs_route)r, m) == NULL || http_gauge(obs, (obs_route)r, m) == NULL)
+            return TALLY_ERR_NOMEM;
+    }
     if ((rc = register_collectors(obs)) != TALLY_OK)
         return rc;
     return tally_process_collector_register(obs->reg, "system");
@@ -820,51 +831,67 @@ static int status_slot(int status)
     return -1;
 }
 
+/* The counter of one (route, method, status); cached for common statuses. */
+static tally_counter *http_counter(tg_obs *obs, obs_route route, obs_method method, int status)
+{
+    int slot = status_slot(status);
+    _Atomic(tally_counter *) *cache = slot >= 0 ? &obs->http_requests[route][method][slot] : NULL;
+    tally_counter *c = cache ? atomic_load_explicit(cache, memory_order_acquire) : NULL;
+    if (c)
+        return c;
+    /* First use, or an unusual status: a hashed lookup (tally takes the
+     * family mutex only when it creates the child). */
+    char status_text[12];
+    snprintf(status_text, sizeof(status_text), "%d", status);
+    const char *labels[] = {method_names[method], route_templates[route], status_text};
+    c = tally_counter_with(obs->fam[F_HTTP_REQUESTS], labels);
+    if (cache)
+        atomic_store_explicit(cache, c, memory_order_release);
+    return c;
+}
+
+static tally_histogram *http_histogram(tg_obs *obs, obs_route route, obs_method method)
+{
+    _Atomic(tally_histogram *) *cache = &obs->http_duration[route][method];
+    tally_histogram *h = atomic_load_explicit(cache, memory_order_acquire);
+    if (h == NULL) {
+        const char *labels[] = {method_names[method], route_templates[route]};
+        h = tally_histogram_with(obs->fam[F_HTTP_DURATION], labels);
+        atomic_store_explicit(cache, h, memory_order_release);
+    }
+    return h;
+}
+
+static tally_gauge *http_gauge(tg_obs *obs, obs_route route, obs_method method)
+{
+    _Atomic(tally_gauge *) *cache = &obs->http_in_progress[route][method];
+    tally_gauge *g = atomic_load_explicit(cache, memory_order_acquire);
+    if (g == NULL) {
+        const char *labels[] = {method_names[method], route_templates[route]};
+        g = tally_gauge_with(obs->fam[F_HTTP_IN_PROGRESS], labels);
+        atomic_store_explicit(cache, g, memory_order_release);
+    }
+    return g;
+}
+
 void obs_record_http(const obs_view *v, obs_route route, obs_method method,
                      int status, double seconds, const char *trace_id)
 {
     if (v == NULL || (unsigned)route >= OBS_ROUTE_COUNT || (unsigned)method >= OBS_METHOD_COUNT)
         return;
-    tg_obs *obs = v->obs;
-    char status_text[12];
-    snprintf(status_text, sizeof(status_text), "%d", status);
-    const char *labels[] = {method_names[method], route_templates[route], status_text};
-    int slot = status_slot(status);
-    tally_counter *c;
-    if (slot < 0) {
-        /* An unusual status: a hashed lookup each time is fine. */
-        c = tally_counter_with(obs->fam[F_HTTP_REQUESTS], labels);
-    } else {
-        _Atomic(tally_counter *) *cache = &obs->http_requests[route][method][slot];
-        c = atomic_load_explicit(cache, memory_order_acquire);
-        if (c == NULL) {
-            c = tally_counter_with(obs->fam[F_HTTP_REQUESTS], labels);
-            atomic_store_explicit(cache, c, memory_order_release);
-        }
-    }
+    tally_counter *c = http_counter(v->obs, route, method, status);
     if (c)
         tally_counter_inc(c);
-    _Atomic(tally_histogram *) *hcache = &obs->http_duration[route][method];
-    tally_histogram *h = atomic_load_explicit(hcache, memory_order_acquire);
-    if (h == NULL) {
-        h = tally_histogram_with(obs->fam[F_HTTP_DURATION], labels);
-        atomic_store_explicit(hcache, h, memory_order_release);
-    }
+    tally_histogram *h = http_histogram(v->obs, route, method);
     if (h)
-        observe_traced(h, seconds, trace_id, &obs->http_exemplar_second[route][method]);
+        observe_traced(h, seconds, trace_id, &v->obs->http_exemplar_second[route][method]);
 }
 
 void obs_http_in_progress(const obs_view *v, obs_route route, obs_method method, int delta)
 {
     if (v == NULL || (unsigned)route >= OBS_ROUTE_COUNT || (unsigned)method >= OBS_METHOD_COUNT)
         return;
-    _Atomic(tally_gauge *) *cache = &v->obs->http_in_progress[route][method];
-    tally_gauge *g = atomic_load_explicit(cache, memory_order_acquire);
-    if (g == NULL) {
-        const char *labels[] = {method_names[method], route_templates[route]};
-        g = tally_gauge_with(v->obs->fam[F_HTTP_IN_PROGRESS], labels);
-        atomic_store_explicit(cache, g, memory_order_release);
-    }
+    tally_gauge *g = http_gauge(v->obs, route, method);
     if (g)
         tally_gauge_add(g, delta);
 }

@@ -161,6 +161,10 @@ static void test_catalog_complete(void **state)
     assert_line(text, "tg_rate_limited_requests_total{reason=\"budget\"} 0");
     assert_line(text, "tg_detected_anomalies_total{type=\"error_surge\"} 0");
     assert_line(text, "tg_active_api_keys 0");
+    /* Route templates are pre-bound under the method they serve. */
+    assert_line(text, "tg_http_requests_in_progress{method=\"GET\",path=\"/health\"} 0");
+    assert_line(text, "tg_http_request_duration_seconds_count{method=\"POST\",path=\"/v1/embeddings\"} 0");
+    assert_line(text, "tg_http_request_duration_seconds_count{method=\"GET\",path=\"/prometheus/metrics/{category}\"} 0");
     assert_non_null(strstr(text, "\ntg_uptime_seconds "));
     assert_non_null(strstr(text, "\nprocess_resident_memory_bytes "));
     free(text);
