@@ -37,21 +37,29 @@ static int parse_number(const char *flag, const char *text, unsigned long max, u
     return parse_range(flag, text, 0, max, out);
 }
 
-/* Splits HOST:PORT, where HOST may be a bracketed IPv6 address. */
-static int parse_listen(char *text, struct mock_server_options *o)
+/* Splits HOST:PORT, where HOST may be a bracketed IPv6 address. HOST is
+ * copied out so that argv, which ps shows, stays intact. */
+static int parse_listen(const char *text, struct mock_server_options *o)
 {
-    char *colon = strrchr(text, ':');
+    static char host[256];
+    const char *colon = strrchr(text, ':');
     unsigned long port;
     if (colon == NULL || colon == text || parse_number("listen", colon + 1, 65535, &port) != 0) {
         fprintf(stderr, "mock-llm: --listen wants HOST:PORT, not \"%s\"\n", text);
         return -1;
     }
-    *colon = '\0';
-    if (text[0] == '[' && colon[-1] == ']') {
-        colon[-1] = '\0';
+    size_t len = (size_t)(colon - text);
+    if (len >= 2 && text[0] == '[' && colon[-1] == ']') {
         text++;
+        len -= 2;
     }
-    o->host = text;
+    if (len >= sizeof(host)) {
+        fprintf(stderr, "mock-llm: --listen host is too long\n");
+        return -1;
+    }
+    memcpy(host, text, len);
+    host[len] = '\0';
+    o->host = host;
     o->port = (uint16_t)port;
     return 0;
 }
