@@ -34,7 +34,8 @@ static void set_static(obs_response *out, int status, const char *content_type, 
 /* Fills out with the JSON text of obj (stolen); -1 on failure. */
 static int set_json(obs_response *out, int status, json_t *obj)
 {
-    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    /* 9 significant digits: ratios and seconds without float noise. */
+    char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(obj);
     if (text == NULL) {
         set_static(out, 500, JSON_TYPE, "{\"error\":\"out of memory\"}");
@@ -110,6 +111,17 @@ static const char *breaker_name(obs_breaker_state s)
     }
 }
 
+/* Below this health score a provider is "degraded" (seed 002 alerts on
+ * provider_health_score < 0.7). */
+#define DEGRADED_SCORE 0.7
+
+static const char *provider_state_name(const obs_provider_status *st)
+{
+    if (!st->healthy)
+        return "unhealthy";
+    return st->health_score < DEGRADED_SCORE ? "degraded" : "healthy";
+}
+
 int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out)
 {
     memset(out, 0, sizeof(*out));
@@ -123,7 +135,7 @@ int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out)
         all_healthy &= st.healthy;
         json_t *p = json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:o, s:o}",
                               "name", st.name,
-                              "state", st.healthy ? "healthy" : "unhealthy",
+                              "state", provider_state_name(&st),
                               "circuit_breaker", breaker_name(st.breaker),
                               "health_score", st.health_score,
                               "availability", st.availability,

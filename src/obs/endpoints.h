@@ -38,10 +38,13 @@ int obs_endpoint_metrics(tg_obs *obs, const char *category, const char *accept,
                          const char *accept_encoding, obs_response *out);
 
 /* /health: {"status":"ok","version":"...","uptime_seconds":N,
- * "providers":[{"name":..,"state":"healthy"|"unhealthy","circuit_breaker":
- * "closed"|"open"|"half_open","health_score":..,"availability":..,
- * "error_rate":..,"last_error":null|"...","last_error_age_seconds":null|N}]}.
- * status is "degraded" (HTTP 200 still: the process is alive) when any
+ * "providers":[{"name":..,"state":"healthy"|"degraded"|"unhealthy",
+ * "circuit_breaker":"closed"|"open"|"half_open","health_score":..,
+ * "availability":..,"error_rate":..,"last_error":null|"...",
+ * "last_error_age_seconds":null|N}]}.
+ * A provider is "unhealthy" when marked so (obs_set_provider_health, e.g. an
+ * open breaker), else "degraded" when its 5-minute health score is below
+ * 0.7. status is "degraded" (HTTP 200 still: the process is alive) when any
  * provider is unhealthy. */
 int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out);
 

@@ -183,6 +183,8 @@ static void test_health(void **state)
     assert_string_equal(json_string_value(json_object_get(up, "circuit_breaker")), "closed");
     assert_true(json_number_value(json_object_get(up, "health_score")) == 1.0);
     assert_true(json_is_null(json_object_get(up, "last_error")));
+    /* Values print without float noise (9 significant digits). */
+    assert_non_null(strstr(r.body, "\"health_score\":0.266666667"));
     json_t *down = json_array_get(providers, 1);
     assert_string_equal(json_string_value(json_object_get(down, "state")), "unhealthy");
     assert_string_equal(json_string_value(json_object_get(down, "last_error")), "timeout");
@@ -193,7 +195,16 @@ static void test_health(void **state)
     assert_true(score > 0.3 * 8 / 9 - 1e-9 && score < 0.3 * 8 / 9 + 1e-9);
     json_decref(o);
     obs_response_free(&r);
+
+    /* Marked healthy again but still failing: degraded, the process ok. */
     obs_set_provider_health(v, 1, true);
+    assert_int_equal(obs_endpoint_health(obs, "0.1.0", &r), 0);
+    o = json_loadb(r.body, r.body_len, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "ok");
+    down = json_array_get(json_object_get(o, "providers"), 1);
+    assert_string_equal(json_string_value(json_object_get(down, "state")), "degraded");
+    json_decref(o);
+    obs_response_free(&r);
 }
 
 static void test_bearer_token(void **state)
