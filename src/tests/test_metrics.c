@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,6 +433,75 @@ static void test_route_and_method_classification(void **state)
     assert_string_equal(obs_error_type_name((obs_error_type)42), "unknown");
 }
 
+#define RECORD_THREADS 4
+#define RECORDS_PER_THREAD 5000
+
+static void *record_many(void *arg)
+{
+    const obs_view *v = arg;
+    for (int i = 0; i < RECORDS_PER_THREAD; i++) {
+        obs_llm_result r = {.provider = (size_t)(i & 1), .model = i % 3 == 2 ? -1 : 0,
+                            .status = OBS_LLM_SUCCESS, .duration_seconds = 0.3,
+                            .prompt_tokens = 3, .completion_tokens = 1, .cost_dollars = -1,
+                            .ttft_seconds = -1, .trace_id = "0af7651916cd43dd8448eb211c80319c"};
+        obs_record_llm(v, &r);
+        obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, i % 2 ? 200 : 418, 0.3, r.trace_id);
+        obs_record_attempt(v, r.provider, i % 4 != 0, OBS_RETRY_RESET, 0.3);
+        obs_http_in_progress(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 1);
+        obs_http_in_progress(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, -1);
+    }
+    return NULL;
+}
+
+static void *scrape_many(void *arg)
+{
+    for (int i = 0; i < 20; i++)
+        free(render(arg, NULL));
+    return NULL;
+}
+
+/* Worker threads recording (including first-use lookups racing each other)
+ * while another thread scrapes: every count is exact at the end. */
+static void test_concurrent_recording(void **state)
+{
+    tg_obs *obs = new_obs("tg");
+    tg_config *cfg = load(two_providers_yaml);
+    const obs_view *v = obs_bind(obs, cfg);
+    pthread_t t[RECORD_THREADS + 1];
+    for (int i = 0; i < RECORD_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, record_many, (void *)v), 0);
+    assert_int_equal(pthread_create(&t[RECORD_THREADS], NULL, scrape_many, obs), 0);
+    for (int i = 0; i <= RECORD_THREADS; i++)
+        pthread_join(t[i], NULL);
+
+    char *text = render(obs, NULL);
+    char line[512];
+    int total = RECORD_THREADS * RECORDS_PER_THREAD;
+    snprintf(line, sizeof(line), "tg_http_requests_total{method=\"POST\",path=\"/v1/chat/completions\",status=\"418\"} %d", total / 2);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_http_request_duration_seconds_count{method=\"POST\",path=\"/v1/chat/completions\"} %d", total);
+    assert_line(text, line);
+    assert_line(text, "tg_http_requests_in_progress{method=\"POST\",path=\"/v1/chat/completions\"} 0");
+    /* i % 3 == 2 went to "other": per thread, i in [0, 5000) gives 1666 of them. */
+    int other = RECORD_THREADS * (RECORDS_PER_THREAD / 3);
+    int other_a = 0;
+    for (int i = 0; i < RECORDS_PER_THREAD; i++)
+        other_a += i % 3 == 2 && (i & 1) == 0;
+    other_a *= RECORD_THREADS;
+    snprintf(line, sizeof(line), "tg_llm_requests_total{provider=\"a\",model=\"other\",operation=\"chat\",stream_mode=\"non_streaming\",status=\"success\"} %d", other_a);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_tokens_total{provider=\"b\",model=\"other\",type=\"prompt\"} %d", 3 * (other - other_a));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_llm_tokens_total{provider=\"a\",model=\"m1\",type=\"completion\"} %d", total / 2 - other_a);
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "tg_provider_response_time_seconds_count{provider=\"a\"} %d", total / 2);
+    assert_line(text, line);
+    assert_line(text, "tg_provider_error_rate_ratio{provider=\"a\"} 0.5");
+    free(text);
+    tg_obs_free(obs);
+    tg_config_free(cfg);
+}
+
 static int setup(void **state)
 {
     if (mkdtemp(tmpdir) == NULL)
@@ -457,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_provider_health),
         cmocka_unit_test(test_reload_keeps_state_by_name),
         cmocka_unit_test(test_route_and_method_classification),
+        cmocka_unit_test(test_concurrent_recording),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
