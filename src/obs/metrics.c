@@ -673,11 +673,6 @@ static model_state *model_state_for(tg_obs *obs, const char *name)
     return m;
 }
 
-static const char *view_model_name(const obs_view *v, size_t model_slot)
-{
-    return v->models[model_slot]->name;
-}
-
 /* Looks up every child of one (provider, model) pair; NULL on failure. */
 static llm_children *llm_children_new(const obs_view *v, size_t provider, size_t model_slot)
 {
@@ -686,7 +681,7 @@ static llm_children *llm_children_new(const obs_view *v, size_t provider, size_t
     if (c == NULL)
         return NULL;
     const char *p = v->providers[provider].state->name;
-    const char *m = view_model_name(v, model_slot);
+    const char *m = v->models[model_slot]->name;
     bool ok = true;
     for (int op = 0; op < OBS_OP_COUNT; op++) {
         for (int sm = 0; sm < OBS_STREAM_MODE_COUNT; sm++) {
