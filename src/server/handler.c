@@ -128,7 +128,8 @@ static void send_error(tg_exchange_t *ex, const tg_error_t *e)
     req->res.status = e->status;
     req->res.reason = status_reason(e->status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    h2o_send_inline(req, body, (size_t)(len < 512 ? len : 511));
+    req->res.content_length = (size_t)(len < 512 ? len : 511);
+    h2o_send_inline(req, body, req->res.content_length);
 }
 
 static void fail(tg_exchange_t *ex, const tg_error_t *e)
@@ -146,6 +147,7 @@ static void send_obs_response(tg_exchange_t *ex, obs_response *r)
     if (r->content_encoding != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL, r->content_encoding,
                        strlen(r->content_encoding));
+    req->res.content_length = r->body_len;
     h2o_send_inline(req, r->body != NULL ? r->body : "", r->body_len);
     if (r->status == 404)
         obs_record_error(ex->ws->snap->view, OBS_ERR_INVALID_REQUEST, OBS_CODE_NOT_FOUND, ex->route);
@@ -198,6 +200,7 @@ static void handle_models(tg_exchange_t *ex)
     req->res.status = 200;
     req->res.reason = "OK";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    req->res.content_length = n;
     h2o_send_inline(req, body, n);
     finish_exchange(ex, 200, NULL);
 }
