@@ -54,16 +54,86 @@ static int not_found_category(obs_response *out, const char *category)
     char message[256];
     snprintf(message, sizeof(message),
              "unknown metrics category \"%.64s\"; valid: all, system, providers, models, "
-             "business, performance", category);
+             "business, performance, docs", category);
     json_t *err = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message,
                             "type", "invalid_request_error", "param", "code", "not_found");
     return set_json(out, 404, err);
+}
+
+/* One family's section of the generated Markdown. */
+static void docs_family(const char *name, tally_type type, const char *help, const char *unit,
+                        const char *category, const char *const *labels, size_t label_count,
+                        void *user)
+{
+    static const char *const type_names[] = {"counter", "gauge", "histogram", "summary",
+                                             "info", "stateset", "unknown"};
+    FILE *md = user;
+    fprintf(md, "## `%s%s`\n\n%s\n\n- type: %s\n- category: %s\n- labels:",
+            name, type == TALLY_COUNTER ? "_total" : type == TALLY_INFO ? "_info" : "",
+            help && help[0] ? help : "(no help)", type_names[type], category ? category : "default");
+    for (size_t i = 0; i < label_count; i++)
+        fprintf(md, "%s `%s`", i ? "," : "", labels[i]);
+    fprintf(md, "%s\n\n```promql\n", label_count ? "" : " none");
+    /* One typical query per type, grouped by the first label. */
+    const char *by = label_count ? labels[0] : NULL;
+    switch (type) {
+    case TALLY_COUNTER:
+        if (by)
+            fprintf(md, "sum by (%s) (rate(%s_total[5m]))\n", by, name);
+        else
+            fprintf(md, "rate(%s_total[5m])\n", name);
+        break;
+    case TALLY_HISTOGRAM:
+        if (by)
+            fprintf(md, "histogram_quantile(0.95, sum by (le, %s) (rate(%s_bucket[5m])))\n", by, name);
+        else
+            fprintf(md, "histogram_quantile(0.95, sum by (le) (rate(%s_bucket[5m])))\n", name);
+        break;
+    case TALLY_SUMMARY:
+        fprintf(md, "rate(%s_sum[5m]) / rate(%s_count[5m])\n", name, name);
+        break;
+    case TALLY_STATESET:
+        fprintf(md, "%s == 1\n", name);
+        break;
+    default:
+        fprintf(md, "%s%s\n", name, type == TALLY_INFO ? "_info" : "");
+        break;
+    }
+    fputs("```\n\n", md);
+}
+
+/* /prometheus/metrics/docs: every registered family, from the live registry. */
+static int render_docs(tg_obs *obs, obs_response *out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *md = open_memstream(&text, &len);
+    if (md == NULL) {
+        set_static(out, 500, "text/plain; charset=utf-8", "out of memory\n");
+        return -1;
+    }
+    fputs("# tollgate metrics\n\nGenerated from the live registry. Categories select families on "
+          "`/prometheus/metrics/{system,providers,models,business,performance}`.\n\n", md);
+    tally_registry_visit(tg_obs_registry(obs), docs_family, md);
+    if (fclose(md) != 0 || text == NULL) {
+        free(text);
+        set_static(out, 500, "text/plain; charset=utf-8", "out of memory\n");
+        return -1;
+    }
+    out->status = 200;
+    out->content_type = "text/markdown; charset=utf-8";
+    out->content_encoding = NULL;
+    out->body = text;
+    out->body_len = len;
+    return 0;
 }
 
 int obs_endpoint_metrics(tg_obs *obs, const char *category, const char *accept,
                          const char *accept_encoding, obs_response *out)
 {
     memset(out, 0, sizeof(*out));
+    if (category && strcmp(category, "docs") == 0)
+        return render_docs(obs, out);
     if (category && strcmp(category, "all") == 0)
         category = NULL;
     if (category) {

@@ -9,6 +9,7 @@
  *
  *   GET /metrics, /analytics/prometheus      obs_endpoint_metrics(category NULL)
  *   GET /prometheus/metrics/{category}       obs_endpoint_metrics(category)
+ *   GET /prometheus/metrics/docs             obs_endpoint_metrics("docs")
  *   GET /health                              obs_endpoint_health
  *   GET /ready                               obs_endpoint_ready
  */
@@ -29,8 +30,10 @@ typedef struct obs_response {
 } obs_response;
 
 /* Renders the registry. category: NULL or "all" for everything, else one of
- * system, providers, models, business, performance; anything else gives a
- * 404 with an OpenAI-style error JSON naming the valid categories. accept
+ * system, providers, models, business, performance; "docs" gives Markdown
+ * generated from the live registry (every family with its type, category,
+ * labels, help and an example PromQL query); anything else gives a 404 with
+ * an OpenAI-style error JSON naming the valid categories. accept
  * and accept_encoding are the request's header values (NULL if absent): text
  * 0.0.4 or OpenMetrics by Accept, gzip by Accept-Encoding. Returns 0, or -1
  * on allocation failure (out->status is then 500 with a static body). */

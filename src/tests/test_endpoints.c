@@ -159,6 +159,30 @@ static void test_metrics_categories(void **state)
     obs_response_free(&r);
 }
 
+static void test_docs(void **state)
+{
+    const char *category = NULL;
+    assert_int_equal(obs_route_from_path("/prometheus/metrics/docs", 24, &category),
+                     OBS_ROUTE_PROM_CATEGORY);
+    assert_string_equal(category, "docs");
+    obs_response r;
+    assert_int_equal(obs_endpoint_metrics(obs, category, NULL, "gzip", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "text/markdown; charset=utf-8");
+    assert_null(r.content_encoding);
+    char *md = body_text(&r);
+    assert_non_null(strstr(md, "## `gw_llm_requests_total`\n\nLLM calls as the client saw them, "
+                               "after retries and fallback.\n\n- type: counter\n- category: models\n"
+                               "- labels: `provider`, `model`, `operation`, `stream_mode`, `status`\n\n"
+                               "```promql\nsum by (provider) (rate(gw_llm_requests_total[5m]))\n```\n"));
+    assert_non_null(strstr(md, "histogram_quantile(0.95, sum by (le, provider) "
+                               "(rate(gw_llm_ttft_seconds_bucket[5m])))"));
+    assert_non_null(strstr(md, "## `gw_uptime_seconds`"));
+    assert_non_null(strstr(md, "## `process_cpu_seconds_total`"));
+    free(md);
+    obs_response_free(&r);
+}
+
 static void test_health(void **state)
 {
     const obs_view *v = obs_current_view(obs);
@@ -232,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_ready_before_and_after_bind),
         cmocka_unit_test(test_metrics_text_openmetrics_gzip),
         cmocka_unit_test(test_metrics_categories),
+        cmocka_unit_test(test_docs),
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_bearer_token),
     };
