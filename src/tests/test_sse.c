@@ -203,6 +203,39 @@ static void test_callback_can_stop(void **state)
     arena_free(&a);
 }
 
+/* Whatever the input, every byte comes out exactly once and in order:
+ * events, then the unterminated tail. Random bytes biased towards the
+ * characters that matter (newlines, CR, "data:", braces, quotes). */
+static void test_random_input_passes_through_unchanged(void **state)
+{
+    static const char alphabet[] = "\n\n\n\r:data [DONE]{}\"\\usage content choices 0123456789xyz";
+    uint64_t seed = 0x243f6a8885a308d3ull;
+    for (int round = 0; round < 300; round++) {
+        char input[1200];
+        size_t len = 1 + (size_t)(seed % sizeof(input));
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            input[i] = (seed >> 40) % 7 == 0 ? (char)(seed >> 48) : alphabet[(seed >> 33) % (sizeof(alphabet) - 1)];
+        }
+        arena_t a = {0};
+        seen_t s = {0};
+        tg_sse_parser_t p;
+        tg_sse_init(&p, 1 << 16, arena_alloc, &a);
+        for (size_t off = 0; off < len;) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            size_t piece = 1 + (size_t)((seed >> 35) % 97);
+            if (piece > len - off)
+                piece = len - off;
+            assert_int_equal(tg_sse_feed(&p, input + off, piece, record, &s), 0);
+            off += piece;
+        }
+        assert_int_equal(s.joined_len + tg_sse_pending(&p), len);
+        assert_memory_equal(s.joined, input, s.joined_len);
+        assert_memory_equal(p.partial, input + s.joined_len, tg_sse_pending(&p));
+        arena_free(&a);
+    }
+}
+
 static void test_usage_scan_plain_response(void **state)
 {
     static const char body[] = "{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":\"say \\\"usage\\\": {\\\"prompt_tokens\\\": 99}\"}}],"
@@ -231,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_unterminated_tail_stays_pending),
         cmocka_unit_test(test_oversized_event_fails),
         cmocka_unit_test(test_callback_can_stop),
+        cmocka_unit_test(test_random_input_passes_through_unchanged),
         cmocka_unit_test(test_usage_scan_plain_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
