@@ -256,6 +256,7 @@ static void handle_llm(tg_exchange_t *ex)
         .stream = parsed.stream,
         .strip_usage = parsed.stream && !parsed.usage_requested,
         .traceparent = ex->traceparent,
+        .request_id = ex->request_id,
         .started_at = ex->started_at,
         .immediate = &ex->worker->immediate,
         .deadline = &ex->ws->deadline,

@@ -448,13 +448,18 @@ static int build_request(tg_upstream_call_t *call)
 
     static const char chat_path[] = "/chat/completions", embeddings_path[] = "/embeddings";
     const char *suffix = call->in.operation == OBS_OP_CHAT ? chat_path : embeddings_path;
-    size_t head_cap = 128 + pool->path_prefix.len + strlen(suffix) + pool->fixed_headers.len;
+    /* request line, fixed headers, content-length, traceparent, x-request-id */
+    size_t head_cap = 256 + pool->path_prefix.len + strlen(suffix) + pool->fixed_headers.len + strlen(call->in.request_id);
     for (size_t i = 0; i != req->headers.size; i++)
         head_cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     char *head = h2o_mem_alloc_pool(&req->pool, head_cap);
-    size_t n = (size_t)snprintf(head, head_cap, "POST %.*s%s HTTP/1.1\r\n%.*scontent-length: %zu\r\ntraceparent: %s\r\n",
-                                (int)pool->path_prefix.len, pool->path_prefix.base, suffix, (int)pool->fixed_headers.len,
-                                pool->fixed_headers.base, body_len, call->in.traceparent);
+    int written = snprintf(head, head_cap,
+                           "POST %.*s%s HTTP/1.1\r\n%.*scontent-length: %zu\r\ntraceparent: %s\r\nx-request-id: %s\r\n",
+                           (int)pool->path_prefix.len, pool->path_prefix.base, suffix, (int)pool->fixed_headers.len,
+                           pool->fixed_headers.base, body_len, call->in.traceparent, call->in.request_id);
+    if (written < 0 || (size_t)written >= head_cap)
+        return -1;
+    size_t n = (size_t)written;
     for (size_t i = 0; i != req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
         if (drop_request_header(h))

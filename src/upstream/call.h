@@ -59,6 +59,7 @@ typedef struct tg_upstream_in {
     bool stream;
     bool strip_usage;          /* include_usage added by us: hide the usage chunk */
     const char *traceparent;   /* forwarded upstream */
+    const char *request_id;    /* forwarded upstream as X-Request-ID */
     double started_at;         /* tg_clock_seconds() at request arrival */
     h2o_timeout_t *immediate;  /* 0 ms timer list: next route without backoff */
     h2o_timeout_t *deadline;   /* whole-request timeout */
