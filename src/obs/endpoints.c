@@ -5,6 +5,7 @@
 #include "endpoints.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,14 @@
 static const char *const metric_categories[] = {
     "system", "providers", "models", "business", "performance",
 };
+
+static bool known_category(const char *category)
+{
+    for (size_t i = 0; i < sizeof(metric_categories) / sizeof(metric_categories[0]); i++)
+        if (strcmp(category, metric_categories[i]) == 0)
+            return true;
+    return false;
+}
 
 static void set_static(obs_response *out, int status, const char *content_type, const char *body)
 {
@@ -54,7 +63,7 @@ static int not_found_category(obs_response *out, const char *category)
     char message[256];
     snprintf(message, sizeof(message),
              "unknown metrics category \"%.64s\"; valid: all, system, providers, models, "
-             "business, performance, docs", category);
+             "business, performance, summary, docs", category);
     json_t *err = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message,
                             "type", "invalid_request_error", "param", "code", "not_found");
     return set_json(out, 404, err);
@@ -128,21 +137,140 @@ static int render_docs(tg_obs *obs, obs_response *out)
     return 0;
 }
 
+/* Accumulates one family of the text rendering for the summary. */
+typedef struct family_stats {
+    char name[160];
+    char type[16];
+    size_t series;
+    double total;     /* counters and gauges: sum over series */
+    double count;     /* histograms and summaries */
+    double sum;
+} family_stats;
+
+static void stats_to_json(json_t *families, const family_stats *f)
+{
+    if (f->name[0] == '\0')
+        return;
+    json_t *o;
+    if (strcmp(f->type, "histogram") == 0 || strcmp(f->type, "summary") == 0)
+        o = json_pack("{s:s, s:s, s:I, s:f, s:f, s:o}", "name", f->name, "type", f->type,
+                      "series", (json_int_t)f->series, "count", f->count, "sum", f->sum,
+                      "mean", f->count > 0 ? json_real(f->sum / f->count) : json_null());
+    else
+        o = json_pack("{s:s, s:s, s:I, s:f}", "name", f->name, "type", f->type,
+                      "series", (json_int_t)f->series, "total", f->total);
+    json_array_append_new(families, o);
+}
+
+/* The sample's metric name ends at '{' or ' '; its value follows the label
+ * set (label values are quoted and may contain '}' or spaces). */
+static bool parse_sample(const char *line, const char *end, size_t *name_len, double *value)
+{
+    const char *p = line;
+    while (p < end && *p != '{' && *p != ' ')
+        p++;
+    *name_len = (size_t)(p - line);
+    if (p < end && *p == '{') {
+        bool quoted = false;
+        for (p++; p < end && (quoted || *p != '}'); p++) {
+            if (quoted && *p == '\\')
+                p++;
+            else if (*p == '"')
+                quoted = !quoted;
+        }
+        p++;
+    }
+    if (p >= end || *p != ' ')
+        return false;
+    char *num_end;
+    *value = strtod(p + 1, &num_end);
+    return num_end > p + 1;
+}
+
+static bool name_is(const char *name, size_t len, const char *family, const char *suffix)
+{
+    size_t flen = strlen(family);
+    size_t slen = strlen(suffix);
+    return len == flen + slen && memcmp(name, family, flen) == 0 &&
+           memcmp(name + flen, suffix, slen) == 0;
+}
+
+static void stats_add_sample(family_stats *f, const char *name, size_t len, double v)
+{
+    if (isnan(v))
+        return;
+    bool distribution = strcmp(f->type, "histogram") == 0 || strcmp(f->type, "summary") == 0;
+    if (distribution && name_is(name, len, f->name, "_count")) {
+        f->series++;
+        f->count += v;
+    } else if (distribution && name_is(name, len, f->name, "_sum")) {
+        f->sum += v;
+    } else if (!distribution && (name_is(name, len, f->name, "") ||
+                                 name_is(name, len, f->name, "_total"))) {
+        f->series++;
+        f->total += v;
+    }
+}
+
+int obs_endpoint_summary(tg_obs *obs, const char *category, obs_response *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (category && strcmp(category, "all") == 0)
+        category = NULL;
+    if (category && !known_category(category))
+        return not_found_category(out, category);
+    tally_buf buf = {0};
+    if (tally_render(tg_obs_registry(obs), TALLY_FORMAT_TEXT, category, &buf) != TALLY_OK) {
+        tally_buf_free(&buf);
+        set_static(out, 500, JSON_TYPE, "{\"error\":\"metrics rendering failed\"}");
+        return -1;
+    }
+    /* Reading back our own text rendering keeps this independent of tally's
+     * internals; a summary is requested by people, not scraped. */
+    json_t *families = json_array();
+    family_stats f;
+    memset(&f, 0, sizeof(f));
+    const char *p = buf.data;
+    const char *end = buf.data + buf.len;
+    while (families && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = nl ? nl : end;
+        char name[160];
+        char type[16];
+        size_t len;
+        double v;
+        if (strncmp(p, "# TYPE ", 7) == 0) {
+            if (sscanf(p + 7, "%159s %15s", name, type) == 2) {
+                stats_to_json(families, &f);
+                memset(&f, 0, sizeof(f));
+                memcpy(f.name, name, sizeof(name));
+                memcpy(f.type, type, sizeof(type));
+            }
+        } else if (*p != '#' && parse_sample(p, line_end, &len, &v)) {
+            stats_add_sample(&f, p, len, v);
+        }
+        p = line_end + 1;
+    }
+    stats_to_json(families, &f);
+    tally_buf_free(&buf);
+    json_t *body = json_pack("{s:s, s:f, s:o}", "category", category ? category : "all",
+                             "uptime_seconds", obs_uptime_seconds(obs),
+                             "families", families ? families : json_array());
+    return set_json(out, 200, body);
+}
+
 int obs_endpoint_metrics(tg_obs *obs, const char *category, const char *accept,
                          const char *accept_encoding, obs_response *out)
 {
     memset(out, 0, sizeof(*out));
     if (category && strcmp(category, "docs") == 0)
         return render_docs(obs, out);
+    if (category && strcmp(category, "summary") == 0)
+        return obs_endpoint_summary(obs, NULL, out);
     if (category && strcmp(category, "all") == 0)
         category = NULL;
-    if (category) {
-        bool known = false;
-        for (size_t i = 0; i < sizeof(metric_categories) / sizeof(metric_categories[0]); i++)
-            known |= strcmp(category, metric_categories[i]) == 0;
-        if (!known)
-            return not_found_category(out, category);
-    }
+    if (category && !known_category(category))
+        return not_found_category(out, category);
     tally_buf buf = {0};
     const char *content_type = NULL;
     const char *content_encoding = NULL;

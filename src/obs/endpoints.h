@@ -10,6 +10,8 @@
  *   GET /metrics, /analytics/prometheus      obs_endpoint_metrics(category NULL)
  *   GET /prometheus/metrics/{category}       obs_endpoint_metrics(category)
  *   GET /prometheus/metrics/docs             obs_endpoint_metrics("docs")
+ *   GET /prometheus/metrics/summary          obs_endpoint_metrics("summary"), or
+ *                                            obs_endpoint_summary(?category=)
  *   GET /health                              obs_endpoint_health
  *   GET /ready                               obs_endpoint_ready
  */
@@ -39,6 +41,14 @@ typedef struct obs_response {
  * on allocation failure (out->status is then 500 with a static body). */
 int obs_endpoint_metrics(tg_obs *obs, const char *category, const char *accept,
                          const char *accept_encoding, obs_response *out);
+
+/* /prometheus/metrics/summary[?category=C]: JSON statistics per family of
+ * the category (NULL or "all" = every family):
+ * {"category":..,"uptime_seconds":..,"families":[{"name","type","series",
+ *  "total"} for counters and gauges, {"name","type","series","count","sum",
+ *  "mean"} for histograms and summaries]}. Unknown category: 404 as above.
+ * obs_endpoint_metrics(obs, "summary", ...) answers with the whole registry. */
+int obs_endpoint_summary(tg_obs *obs, const char *category, obs_response *out);
 
 /* /health: {"status":"ok","version":"...","uptime_seconds":N,
  * "providers":[{"name":..,"state":"healthy"|"degraded"|"unhealthy",

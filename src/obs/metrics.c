@@ -78,7 +78,7 @@ obs_route obs_route_from_path(const char *path, size_t len, const char **categor
         const char *name = path + plen;
         size_t name_len = len - plen;
         static const char *const valid[] = {"all", "system", "providers", "models", "business",
-                                            "performance", "docs"};
+                                            "performance", "docs", "summary"};
         for (size_t i = 0; category && i < sizeof(valid) / sizeof(valid[0]); i++)
             if (strlen(valid[i]) == name_len && memcmp(valid[i], name, name_len) == 0)
                 *category = valid[i];

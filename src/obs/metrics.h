@@ -141,7 +141,8 @@ const char *obs_error_code_name(obs_error_code c);
 /* Classifies a request. path need not be NUL-terminated; a query string
  * ("?...") is ignored. For OBS_ROUTE_PROM_CATEGORY, *category (when not
  * NULL) is set to the static category name if it is one of all, system,
- * providers, models, business, performance, docs, else to NULL (-> 404). */
+ * providers, models, business, performance, docs, summary, else to NULL
+ * (-> 404). */
 obs_route  obs_route_from_path(const char *path, size_t len, const char **category);
 obs_method obs_method_from_name(const char *method, size_t len);
 

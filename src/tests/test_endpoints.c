@@ -183,6 +183,105 @@ static void test_docs(void **state)
     obs_response_free(&r);
 }
 
+static json_t *find_family(json_t *families, const char *name)
+{
+    for (size_t i = 0; i < json_array_size(families); i++) {
+        json_t *f = json_array_get(families, i);
+        if (strcmp(json_string_value(json_object_get(f, "name")), name) == 0)
+            return f;
+    }
+    fail_msg("family %s not in summary", name);
+    return NULL;
+}
+
+static void test_summary(void **state)
+{
+    tg_obs_opts o = {.metric_namespace = "sm", .version = "0.1.0"};
+    tg_obs *own = tg_obs_new(&o, NULL);
+    const obs_view *v = obs_bind(own, cfg);
+    obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 200, 0.5, NULL);
+    obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 502, 1.5, NULL);
+    obs_llm_result r = {.provider = 0, .model = 0, .status = OBS_LLM_SUCCESS,
+                        .duration_seconds = 1, .prompt_tokens = 10, .completion_tokens = 5,
+                        .cost_dollars = 0.5, .ttft_seconds = -1};
+    obs_record_llm(v, &r);
+    obs_response resp;
+    assert_int_equal(obs_endpoint_summary(own, NULL, &resp), 0);
+    assert_int_equal(resp.status, 200);
+    json_t *o2 = json_loadb(resp.body, resp.body_len, 0, NULL);
+    assert_non_null(o2);
+    assert_string_equal(json_string_value(json_object_get(o2, "category")), "all");
+    json_t *families = json_object_get(o2, "families");
+    json_t *f = find_family(families, "sm_http_requests_total");
+    assert_string_equal(json_string_value(json_object_get(f, "type")), "counter");
+    assert_int_equal(json_integer_value(json_object_get(f, "series")), 2);
+    assert_true(json_number_value(json_object_get(f, "total")) == 2.0);
+    f = find_family(families, "sm_http_request_duration_seconds");
+    assert_true(json_number_value(json_object_get(f, "count")) == 2.0);
+    assert_true(json_number_value(json_object_get(f, "sum")) == 2.0);
+    assert_true(json_number_value(json_object_get(f, "mean")) == 1.0);
+    f = find_family(families, "sm_llm_tokens_total");
+    assert_true(json_number_value(json_object_get(f, "total")) == 15.0);
+    f = find_family(families, "sm_llm_cost_dollars");
+    assert_true(json_number_value(json_object_get(f, "sum")) == 0.5);
+    json_decref(o2);
+    obs_response_free(&resp);
+
+    assert_int_equal(obs_endpoint_summary(own, "providers", &resp), 0);
+    o2 = json_loadb(resp.body, resp.body_len, 0, NULL);
+    families = json_object_get(o2, "families");
+    f = find_family(families, "sm_provider_health_score");
+    assert_int_equal(json_integer_value(json_object_get(f, "series")), 2);
+    assert_true(json_number_value(json_object_get(f, "total")) == 2.0);
+    for (size_t i = 0; i < json_array_size(families); i++)
+        assert_null(strstr(json_string_value(json_object_get(json_array_get(families, i), "name")), "http"));
+    json_decref(o2);
+    obs_response_free(&resp);
+
+    assert_int_equal(obs_endpoint_summary(own, "nope", &resp), 0);
+    assert_int_equal(resp.status, 404);
+    obs_response_free(&resp);
+    /* Through the category route. */
+    assert_int_equal(obs_endpoint_metrics(own, "summary", NULL, NULL, &resp), 0);
+    assert_string_equal(resp.content_type, "application/json");
+    obs_response_free(&resp);
+    tg_obs_free(own);
+}
+
+static void test_summary_odd_label_values(void **state)
+{
+    /* Label values with a quote, a brace, a space and a backslash. */
+    char path[300];
+    snprintf(path, sizeof(path), "%s/odd.yaml", tmpdir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("providers:\n  - { name: 'p} \"x\\', base_url: \"http://127.0.0.1:9\" }\n"
+          "models:\n  - { name: 'm{ 1', routes: [ { provider: 'p} \"x\\' } ] }\n", f);
+    fclose(f);
+    char *err = NULL;
+    tg_config *odd = tg_config_load(path, &err);
+    if (odd == NULL)
+        fail_msg("%s", err);
+    tg_obs_opts o = {.metric_namespace = "odd"};
+    tg_obs *own = tg_obs_new(&o, NULL);
+    const obs_view *v = obs_bind(own, odd);
+    obs_llm_result r = {.provider = 0, .model = 0, .status = OBS_LLM_SUCCESS,
+                        .prompt_tokens = 7, .completion_tokens = 3, .ttft_seconds = -1,
+                        .cost_dollars = -1};
+    obs_record_llm(v, &r);
+    obs_response resp;
+    assert_int_equal(obs_endpoint_summary(own, "models", &resp), 0);
+    json_t *body = json_loadb(resp.body, resp.body_len, 0, NULL);
+    json_t *fam = find_family(json_object_get(body, "families"), "odd_llm_tokens_total");
+    assert_int_equal(json_integer_value(json_object_get(fam, "series")), 4);
+    assert_true(json_number_value(json_object_get(fam, "total")) == 10.0);
+    json_decref(body);
+    obs_response_free(&resp);
+    tg_obs_free(own);
+    tg_config_free(odd);
+    unlink(path);
+}
+
 static void test_health(void **state)
 {
     const obs_view *v = obs_current_view(obs);
@@ -257,6 +356,8 @@ int main(void)
         cmocka_unit_test(test_metrics_text_openmetrics_gzip),
         cmocka_unit_test(test_metrics_categories),
         cmocka_unit_test(test_docs),
+        cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_summary_odd_label_values),
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_bearer_token),
     };
