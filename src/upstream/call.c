@@ -320,7 +320,7 @@ static void flush_stream(tg_upstream_call_t *call)
         return;
     h2o_req_t *req = call->in.req;
     h2o_iovec_t vec = h2o_doublebuffer_prepare(&call->sending, &call->pending, req->preferred_chunk_size);
-    bool last = call->upstream_finished && call->pending->size == 0;
+    bool last = call->upstream_finished && call->pending->size == 0 && vec.len == call->sending.buf->size;
     if (!last && vec.len == 0)
         return;
     h2o_send_state_t state = !last ? H2O_SEND_STATE_IN_PROGRESS
