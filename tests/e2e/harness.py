@@ -218,11 +218,11 @@ class MockLLM:
         port_file = os.path.join(workdir, "mock-%d.port" % id(self))
         self.stdout_path = port_file + ".out"
         self.stderr_path = port_file + ".err"
-        self.proc = subprocess.Popen(
-            [MOCK_BIN, "--listen", "127.0.0.1:0", "--port-file", port_file, "--threads", "1"]
-            + list(args),
-            stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"),
-            cwd=workdir)
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [MOCK_BIN, "--listen", "127.0.0.1:0", "--port-file", port_file,
+                 "--threads", "1"] + list(args),
+                stdout=out, stderr=err, cwd=workdir)
         deadline = time.time() + STARTUP_TIMEOUT_S
         self.port = None
         while time.time() < deadline:
@@ -323,10 +323,10 @@ class Tollgate:
         full_env = dict(os.environ)
         full_env.pop("LOG_FORMAT", None)
         full_env.update(env or {})
-        self.proc = subprocess.Popen(
-            [TOLLGATE_BIN, "serve", "--config", self.config_path],
-            stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"),
-            cwd=workdir, env=full_env)
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [TOLLGATE_BIN, "serve", "--config", self.config_path],
+                stdout=out, stderr=err, cwd=workdir, env=full_env)
         self.wait_ready()
 
     def write_config(self, cfg):

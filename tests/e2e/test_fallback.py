@@ -109,12 +109,12 @@ class FallbackTest(GatewayTestCase):
                          - before.value("tollgate_llm_retries_total", **retries), 1)
         self.assertEqual(after.value("tollgate_llm_fallbacks_total", **{"from": "primary-failfirst"}), 0)
 
-    def run_all_fail(self, case, status, err_type, code, **faults):
+    def run_all_fail(self, case, expected_status, err_type, code, faults):
         for m in (self.primary, self.backup):
             m.configure(**faults)
         before = self.tollgate.metrics()
         r = self.tollgate.chat(self.body(case))
-        self.assertOpenAIError(r, status, err_type, code)
+        self.assertOpenAIError(r, expected_status, err_type, code)
         self.assertEqual(r.header("X-Tollgate-Attempts"), "3")
         after = self.tollgate.metrics()
         labels = {"error_type": err_type, "error_code": code, "path": "/v1/chat/completions"}
@@ -126,14 +126,16 @@ class FallbackTest(GatewayTestCase):
         self.assertEqual(self.tollgate.chat(self.body("s503")).status, 200)
 
     def test_all_providers_failing_gives_502(self):
-        self.run_all_fail("all502", 502, "upstream_error", "upstream_unavailable", status=503)
+        self.run_all_fail("all502", 502, "upstream_error", "upstream_unavailable",
+                          {"status": 503})
 
     def test_all_providers_rate_limited_gives_429(self):
         self.run_all_fail("all429", 429, "rate_limit_error", "upstream_rate_limited",
-                          status=429, retry_after=0)
+                          {"status": 429, "retry_after": 0})
 
     def test_all_providers_timing_out_gives_504(self):
-        self.run_all_fail("all504", 504, "upstream_error", "upstream_timeout", fault="hang")
+        self.run_all_fail("all504", 504, "upstream_error", "upstream_timeout",
+                          {"fault": "hang"})
 
 
 if __name__ == "__main__":
