@@ -8,7 +8,10 @@
  *
  * Input: a sequence of operations. Each is one selector byte followed by
  * NUL-separated strings and raw 8-byte doubles, consumed as the operation
- * needs them (running out just yields empty strings and zeros).
+ * needs them (running out just yields empty strings and zeros). Selector
+ * bits 0-2: counter, gauge, histogram, summary, info, stateset, collector
+ * (7 = stateset too); 0x80: a unit follows; 0x40: one label; 0x20: cap of
+ * two children; 0x10: the collector's family is a counter.
  */
 #include <math.h>
 #include <stdio.h>
@@ -171,10 +174,21 @@ static bool scan_labels(line *l)
     return expect_char(l, '}');
 }
 
+/* Base names of accepted families (not NUL-terminated: a collector's
+ * counter "x_total" has base "x", a prefix of the name it was given). */
 typedef struct allowed {
     const char *names[MAX_FAMILIES];
+    size_t lengths[MAX_FAMILIES];
     size_t count;
 } allowed;
+
+static void allow(allowed *a, const char *name, size_t len)
+{
+    if (a->count < MAX_FAMILIES) {
+        a->names[a->count] = name;
+        a->lengths[a->count++] = len;
+    }
+}
 
 static const char *const suffixes[] = { "", "_total", "_created", "_bucket", "_sum", "_count",
                                         "_info" };
@@ -186,7 +200,7 @@ static bool name_allowed(const allowed *a, const char *name, size_t n)
     static const char self[] = "tally_series_overflow";
     for (size_t f = 0; f <= a->count; f++) {
         const char *base = f < a->count ? a->names[f] : self;
-        size_t bn = strlen(base);
+        size_t bn = f < a->count ? a->lengths[f] : strlen(self);
         if (n < bn || memcmp(name, base, bn) != 0)
             continue;
         for (size_t s = 0; s < sizeof(suffixes) / sizeof(suffixes[0]); s++) {
@@ -299,12 +313,47 @@ static void check_document(const tally_buf *b, bool om, const allowed *a)
 
 /* -------------------------------------------------------------- driver */
 
+/* What a fuzzed collector emits at scrape time. */
+typedef struct collected {
+    const char *label_value;
+    double value;
+    bool counter;
+} collected;
+
+static void collect(tally_emit *e, void *user)
+{
+    const collected *c = user;
+    const char *values[] = { c->label_value };
+    if (c->counter)
+        tally_emit_counter(e, 0, values, c->value);
+    else
+        tally_emit_gauge(e, 0, values, c->value);
+}
+
+/* A collector declaring one family named from the input; returns whether
+ * registration accepted it. */
+static bool add_collector(tally_registry *reg, const tally_opts *opts, const char *value,
+                          double v, bool counter)
+{
+    collected *c = malloc(sizeof(*c));
+    if (c == NULL)
+        return false;
+    *c = (collected){ value, v, counter };
+    tally_desc desc = { .type = counter ? TALLY_COUNTER : TALLY_GAUGE, .name = opts->name,
+                        .help = opts->help, .unit = opts->unit,
+                        .label_names = opts->label_names, .label_count = opts->label_count };
+    if (tally_collector_register(reg, NULL, &desc, 1, collect, c, free) == TALLY_OK)
+        return true;
+    free(c);
+    return false;
+}
+
 /* tally_family_name is the base name (a counter's without "_total"), to
  * which the output adds the suffixes name_allowed knows. */
 static void remember(allowed *a, tally_family *fam)
 {
-    if (fam != NULL && a->count < MAX_FAMILIES)
-        a->names[a->count++] = tally_family_name(fam);
+    if (fam != NULL)
+        allow(a, tally_family_name(fam), strlen(tally_family_name(fam)));
 }
 
 static void run_op(tally_registry *reg, input *in, allowed *a)
@@ -326,7 +375,7 @@ static void run_op(tally_registry *reg, input *in, allowed *a)
     tally_err err = TALLY_OK;
     tally_family *fam = NULL;
 
-    switch (op % 6) {
+    switch (op & 0x07) {   /* higher bits are flags */
     case 0:
         fam = tally_family_new(reg, TALLY_COUNTER, &opts, NULL, NULL, &err);
         if (fam != NULL) {
@@ -366,6 +415,16 @@ static void run_op(tally_registry *reg, input *in, allowed *a)
         fam = tally_family_new(reg, TALLY_INFO, &opts, NULL, NULL, &err);
         if (fam != NULL)
             tally_info_set(fam, values);
+        break;
+    case 6:
+        /* A collector's family has no handle: its base is the name as
+         * given, minus "_total" for a counter. */
+        if (add_collector(reg, &opts, value, v, op & 0x10)) {
+            size_t n = strlen(name);
+            if ((op & 0x10) && n > 6 && strcmp(name + n - 6, "_total") == 0)
+                n -= 6;
+            allow(a, name, n);
+        }
         break;
     default: {
         /* The state label must be named like the family. */
