@@ -35,7 +35,8 @@ typedef struct tally_http tally_http;
 /* Starts serving `reg` on addr:port (port 0 = a free port the OS picks;
  * read it with tally_http_port). The registry must outlive the server.
  * Returns NULL and sets *err (when not NULL): TALLY_ERR_NOMEM, or
- * TALLY_ERR_IO when the address cannot be bound or the thread not started. */
+ * TALLY_ERR_IO when reg or addr is NULL, the address cannot be bound or the
+ * thread cannot be started. */
 tally_http *tally_http_start(tally_registry *reg, const char *addr, uint16_t port,
                              tally_err *err);
 

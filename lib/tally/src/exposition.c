@@ -170,7 +170,8 @@ static size_t fmt_double(char *out, double v, bool om_canonical)
         }
         return n;
     }
-    /* Same switch-over points as %g, so both paths print alike. */
+    /* Fixed notation from 1e-4 up, where %g would use it too; beyond
+     * 1e15 (non-integers there are rare) printf is fine. */
     if (fabs(v) >= 1e-4 && fabs(v) < 1e15) {
         size_t n = fmt_fixed(out, v);
         if (n > 0)

@@ -4,6 +4,7 @@
  * (the same families every official Prometheus client exposes).
  */
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,7 @@ static void collect_process(tally_emit *e, void *user)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
         tally_emit_gauge(e, PROC_MAX_FDS, NULL,
-                         rl.rlim_cur == RLIM_INFINITY ? 1.0 / 0.0 : (double)rl.rlim_cur);
+                         rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur);
 }
 
 tally_err tally_process_collector_register(tally_registry *reg, const char *category)
