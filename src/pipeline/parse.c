@@ -1,6 +1,7 @@
 /* parse.c: the parse + validate stage (see parse.h). jansson is used here
  * because the body must be rewritten anyway (the model name changes per
- * route); its allocations are freed when the request ends. */
+ * route). It allocates its nodes with malloc: the one per-request heap use
+ * of the request path, a few small blocks freed when the request ends. */
 #include "pipeline/parse.h"
 
 #include <string.h>

@@ -493,6 +493,8 @@ static void start_attempt(tg_upstream_call_t *call)
     call->result.attempts++;
     call->attempt_started_at = tg_clock_seconds();
     tg_upstream_pool_t *pool = current_pool(call);
+    /* h2o mallocs the small client object and takes the socket pool's mutex
+     * (uncontended: this pool belongs to this worker alone) */
     h2o_http1client_connect_with_pool(&call->client, call, &pool->client_ctx, &pool->sockets, on_connect);
 }
 
