@@ -26,12 +26,11 @@ fi
     -lz -lm -lpthread -o "$work/fuzz_tally"
 
 # Scratch corpus first (libFuzzer writes new inputs there), seeds second.
-"$work/fuzz_tally" -max_total_time="${FUZZ_SECONDS:-20}" -max_len=4096 -timeout=10 \
-    -rss_limit_mb=1024 -print_final_stats=1 \
-    -artifact_prefix="$work/" "$work/corpus" "$tally/fuzz/corpus" 2>&1 | tail -n 20
-status=${PIPESTATUS[0]}
-if [ "$status" -ne 0 ]; then
-    echo "FAIL: fuzzer exited $status; reproducer in $work/"
+# With pipefail the condition is the fuzzer's status, not tail's.
+if ! "$work/fuzz_tally" -max_total_time="${FUZZ_SECONDS:-20}" -max_len=4096 -timeout=10 \
+        -rss_limit_mb=1024 -print_final_stats=1 \
+        -artifact_prefix="$work/" "$work/corpus" "$tally/fuzz/corpus" 2>&1 | tail -n 20; then
+    echo "FAIL: the fuzzer found a problem; reproducer in $work/"
     exit 1
 fi
 echo "fuzz: no crash, leak or malformed output"
