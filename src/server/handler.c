@@ -17,6 +17,11 @@
 
 #define LOG_PATH_MAX 256
 
+typedef struct tg_handler {
+    h2o_handler_t super;
+    bool metrics_only; /* the metrics.listen listener */
+} tg_handler_t;
+
 /* Everything one request needs from arrival to its log line. */
 typedef struct tg_exchange {
     tg_worker_t *worker;
@@ -279,6 +284,12 @@ static void on_exchange_dispose(void *p)
     tg_worker_request_done(ex->worker, ex->ws);
 }
 
+static bool is_observability(obs_route route)
+{
+    return route == OBS_ROUTE_METRICS || route == OBS_ROUTE_ANALYTICS || route == OBS_ROUTE_PROM_CATEGORY ||
+           route == OBS_ROUTE_HEALTH || route == OBS_ROUTE_READY;
+}
+
 static bool method_allowed(obs_route route, obs_method method, const char **allow)
 {
     bool post_only = route == OBS_ROUTE_CHAT || route == OBS_ROUTE_EMBEDDINGS;
@@ -318,7 +329,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     const char *allow;
     tg_error_t err = {0};
-    if (ex->route == OBS_ROUTE_OTHER) {
+    if (ex->route == OBS_ROUTE_OTHER || (((tg_handler_t *)self)->metrics_only && !is_observability(ex->route))) {
         tg_error_set(&err, 404, OBS_ERR_INVALID_REQUEST, OBS_CODE_NOT_FOUND, "Unknown request URL.", NULL);
         fail(ex, &err);
     } else if (!method_allowed(ex->route, ex->method, &allow)) {
@@ -336,9 +347,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-void tg_handler_register(tg_server_t *server, h2o_hostconf_t *hostconf)
+void tg_handler_register(h2o_hostconf_t *hostconf, bool metrics_only)
 {
     h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/", 0);
-    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
-    handler->on_req = on_req;
+    tg_handler_t *handler = (tg_handler_t *)h2o_create_handler(pathconf, sizeof(*handler));
+    handler->super.on_req = on_req;
+    handler->metrics_only = metrics_only;
 }

@@ -91,13 +91,13 @@ void tg_worker_request_done(tg_worker_t *w, tg_worker_snap_t *ws)
 
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
-    tg_worker_t *w = listener->data;
+    h2o_accept_ctx_t *accept_ctx = listener->data;
     h2o_socket_t *sock;
 
     if (err != NULL)
         return;
     if ((sock = h2o_evloop_socket_accept(listener)) != NULL)
-        h2o_accept(&w->accept_ctx, sock);
+        h2o_accept(accept_ctx, sock);
 }
 
 static void apply_reload(tg_worker_t *w, tg_snapshot_t *snap)
@@ -116,17 +116,31 @@ static void apply_reload(tg_worker_t *w, tg_snapshot_t *snap)
     retire_if_idle(w, old);
 }
 
+static void close_listener(h2o_socket_t **listener)
+{
+    if (*listener == NULL)
+        return;
+    h2o_socket_read_stop(*listener);
+    h2o_socket_close(*listener);
+    *listener = NULL;
+}
+
+static h2o_socket_t *open_listener(tg_worker_t *w, int fd, h2o_accept_ctx_t *accept_ctx)
+{
+    h2o_socket_t *listener = h2o_evloop_socket_create(w->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    listener->data = accept_ctx;
+    h2o_socket_read_start(listener, on_accept);
+    return listener;
+}
+
 static void begin_stop(tg_worker_t *w)
 {
     if (w->stopping)
         return;
     w->stopping = true;
     w->stop_deadline_ms = h2o_now(w->ctx.loop) + w->current->snap->cfg->server.request_timeout_ms;
-    if (w->listener != NULL) {
-        h2o_socket_read_stop(w->listener);
-        h2o_socket_close(w->listener);
-        w->listener = NULL;
-    }
+    close_listener(&w->listener);
+    close_listener(&w->metrics_listener);
     /* closes idle keep-alive connections; busy ones close after their response */
     h2o_context_request_shutdown(&w->ctx);
 }
@@ -157,15 +171,17 @@ static int worker_init(tg_worker_t *w, tg_snapshot_t *snap)
     h2o_timeout_init(w->ctx.loop, &w->immediate, 0);
     tg_rng_seed(&w->rng);
     w->accept_ctx.ctx = &w->ctx;
-    w->accept_ctx.hosts = server->globalconf.hosts;
+    w->accept_ctx.hosts = server->api_hosts;
+    w->metrics_accept_ctx.ctx = &w->ctx;
+    w->metrics_accept_ctx.hosts = server->metrics_hosts;
     tg_snapshot_retain(snap);
     if ((w->current = worker_snap_new(w, snap)) == NULL) {
         tg_snapshot_release(snap);
         return -1;
     }
-    w->listener = h2o_evloop_socket_create(w->ctx.loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    w->listener->data = w;
-    h2o_socket_read_start(w->listener, on_accept);
+    w->listener = open_listener(w, w->listen_fd, &w->accept_ctx);
+    if (w->metrics_fd >= 0)
+        w->metrics_listener = open_listener(w, w->metrics_fd, &w->metrics_accept_ctx);
     return 0;
 }
 
@@ -291,16 +307,25 @@ static void reload(tg_server_t *server)
     tg_log(TG_LOG_INFO, "config", "configuration reloaded from %s", server->config_path);
 }
 
+static void log_listening(const char *what, const char *host, uint16_t port)
+{
+    tg_log(TG_LOG_INFO, "server", strchr(host, ':') ? "%s on http://[%s]:%u" : "%s on http://%s:%u", what, host, port);
+}
+
 static int start_workers(tg_server_t *server, tg_config *cfg)
 {
-    uint16_t port = cfg->server.port;
+    uint16_t port = cfg->server.port, metrics_port = cfg->metrics.listen_port;
     for (unsigned i = 0; i < server->worker_count; i++) {
         tg_worker_t *w = &server->workers[i];
         w->server = server;
         w->index = i;
+        w->metrics_fd = -1;
         if ((w->listen_fd = bind_listener(cfg->server.host, &port)) < 0)
             return -1;
     }
+    if (cfg->metrics.has_listen &&
+        (server->workers[0].metrics_fd = bind_listener(cfg->metrics.listen_host, &metrics_port)) < 0)
+        return -1;
     for (unsigned i = 0; i < server->worker_count; i++) {
         if (worker_init(&server->workers[i], server->current) != 0) {
             tg_log(TG_LOG_ERROR, "server", "cannot set up worker %u (upstream pools)", i);
@@ -315,9 +340,9 @@ static int start_workers(tg_server_t *server, tg_config *cfg)
     }
     while (atomic_load(&server->started) < server->worker_count)
         usleep(1000);
-    const char *host = cfg->server.host;
-    tg_log(TG_LOG_INFO, "server", strchr(host, ':') ? "listening on http://[%s]:%u" : "listening on http://%s:%u", host,
-           port);
+    log_listening("listening", cfg->server.host, port);
+    if (cfg->metrics.has_listen)
+        log_listening("metrics served", cfg->metrics.listen_host, metrics_port);
     return 0;
 }
 
@@ -372,8 +397,11 @@ int tg_server_run(const char *config_path, tg_config *cfg)
         cfg->server.max_body_bytes * 4 > H2O_ENTITY_LIMIT_MIN ? cfg->server.max_body_bytes * 4 : H2O_ENTITY_LIMIT_MIN;
     server.globalconf.http1.req_timeout = cfg->server.header_timeout_ms;
     server.globalconf.http2.idle_timeout = cfg->server.header_timeout_ms;
-    h2o_hostconf_t *hostconf = h2o_config_register_host(&server.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    tg_handler_register(&server, hostconf);
+    /* two hosts of one global config, each listener routed to its own */
+    server.api_hosts[0] = h2o_config_register_host(&server.globalconf, h2o_iovec_init(H2O_STRLIT("api")), 65535);
+    server.metrics_hosts[0] = h2o_config_register_host(&server.globalconf, h2o_iovec_init(H2O_STRLIT("metrics")), 65535);
+    tg_handler_register(server.api_hosts[0], false);
+    tg_handler_register(server.metrics_hosts[0], true);
 
     server.worker_count = cfg->server.workers ? cfg->server.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     server.workers = calloc(server.worker_count, sizeof(*server.workers));

@@ -37,6 +37,10 @@ typedef struct tg_worker {
     h2o_accept_ctx_t accept_ctx;
     int listen_fd;
     h2o_socket_t *listener;
+    /* metrics.listen: only worker 0 serves it (scrapes are rare) */
+    h2o_accept_ctx_t metrics_accept_ctx;
+    int metrics_fd; /* -1 when none */
+    h2o_socket_t *metrics_listener;
     h2o_multithread_receiver_t control;
     tg_worker_snap_t *current;
     tg_worker_snap_t *retired;
@@ -51,6 +55,8 @@ struct tg_server {
     const char *config_path;
     tg_obs *obs;
     h2o_globalconf_t globalconf;
+    h2o_hostconf_t *api_hosts[2];     /* NULL-terminated: the API listener's host */
+    h2o_hostconf_t *metrics_hosts[2]; /* the metrics listener's host */
     SSL_CTX *ssl_ctx;          /* upstream TLS */
     tg_worker_t *workers;
     unsigned worker_count;
@@ -62,8 +68,9 @@ struct tg_server {
     tg_snapshot_t *current;    /* the signal thread's reference */
 };
 
-/* handler.c: registers the request handler on the host config. */
-void tg_handler_register(tg_server_t *server, h2o_hostconf_t *hostconf);
+/* handler.c: registers the request handler on the host config; with
+ * metrics_only, every path but the observability ones is 404. */
+void tg_handler_register(h2o_hostconf_t *hostconf, bool metrics_only);
 
 /* server.c: a request of this worker using ws has ended. */
 void tg_worker_request_done(tg_worker_t *worker, tg_worker_snap_t *ws);
