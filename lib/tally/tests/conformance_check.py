@@ -28,11 +28,13 @@ PROCESS_FAMILIES = {
 OM_TYPES = {"conf_requests": "counter", "conf_values": "gauge",
             "conf_latency_seconds": "histogram", "conf_tokens": "summary",
             "conf_build": "info", "conf_breaker": "stateset",
-            "conf_collected_events": "counter"}
+            "conf_collected_events": "counter", "conf_collected_legacy": "unknown"}
 TEXT_TYPES = {"conf_requests": "counter", "conf_values": "gauge",
               "conf_latency_seconds": "histogram", "conf_tokens": "summary",
               "conf_build_info": "gauge", "conf_breaker": "gauge",
-              "conf_collected_events": "counter"}
+              "conf_collected_events": "counter",
+              # prometheus_client reads 0.0.4's "untyped" as "unknown"
+              "conf_collected_legacy": "unknown"}
 OM_UNITS = {"conf_sent_bytes": "bytes", "conf_latency_seconds": "seconds",
             "conf_cost_dollars": "dollars", "conf_collected_temp_celsius": "celsius",
             "process_cpu_seconds": "seconds"}

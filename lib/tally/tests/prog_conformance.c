@@ -180,6 +180,19 @@ static void build_histograms(tally_registry *reg)
     expect("conf_sizes_bytes_bucket", 0, 1, "le", "1000");
     expect("conf_sizes_bytes_bucket", 1, 1, "le", "10000");
     expect("conf_sizes_bytes_bucket", 1, 1, "le", "100000");
+
+    double lin_buckets[5];
+    check(tally_buckets_linear(lin_buckets, 0.5, 0.25, 5), "linear buckets");
+    tally_histogram *ratio = checked(tally_histogram_new(reg, "conf_ratio", "Ratios.",
+                                                         lin_buckets, 5, &err), "linear histogram");
+    tally_histogram_observe(ratio, 0.8);
+    tally_histogram_observe(ratio, 1.5);
+    expect("conf_ratio_bucket", 0, 1, "le", "0.75");
+    expect("conf_ratio_bucket", 1, 1, "le", "1");
+    expect("conf_ratio_bucket", 1, 1, "le", "1.25");
+    expect("conf_ratio_bucket", 2, 1, "le", "1.5");
+    expect("conf_ratio_bucket", 2, 1, "le", "+Inf");
+    expect("conf_ratio_sum", 2.3, 0);
 }
 
 static void build_summaries(tally_registry *reg)
@@ -259,21 +272,25 @@ static const tally_desc collected[] = {
       .buckets = (const double[]){ 0.1, 1 }, .bucket_count = 2 },
     { .type = TALLY_SUMMARY, .name = "conf_collected_size_bytes", .help = "Sizes.",
       .unit = "bytes", .quantiles = (const double[]){ 0.5 }, .quantile_count = 1 },
+    { .type = TALLY_UNTYPED, .name = "conf_collected_legacy", .help = "An untyped value.",
+      .label_names = (const char *const[]){ "kind" }, .label_count = 1 },
 };
+#define COLLECTED_COUNT (sizeof(collected) / sizeof(collected[0]))
 
 static void collect(tally_emit *e, void *user)
 {
     (void)user;
-    tally_emit_counter(e, 0, (const char *const[]){ "a\"b" }, 12);
-    tally_emit_gauge(e, 1, NULL, 21.5);
-    tally_emit_histogram(e, 2, (const char *const[]){ "read" }, (const uint64_t[]){ 2, 5, 7 },
-                         3.5, 7);
-    tally_emit_summary(e, 3, NULL, (const double[]){ 100 }, 1000, 8);
+    check(tally_emit_counter(e, 0, (const char *const[]){ "a\"b" }, 12), "emit counter");
+    check(tally_emit_gauge(e, 1, NULL, 21.5), "emit gauge");
+    check(tally_emit_histogram(e, 2, (const char *const[]){ "read" },
+                               (const uint64_t[]){ 2, 5, 7 }, 3.5, 7), "emit histogram");
+    check(tally_emit_summary(e, 3, NULL, (const double[]){ 100 }, 1000, 8), "emit summary");
+    check(tally_emit_gauge(e, 4, (const char *const[]){ "old\\style" }, -0.125), "emit untyped");
 }
 
 static void build_collectors(tally_registry *reg)
 {
-    check(tally_collector_register(reg, "system", collected, 4, collect, NULL, NULL),
+    check(tally_collector_register(reg, "system", collected, COLLECTED_COUNT, collect, NULL, NULL),
           "collector");
     expect("conf_collected_events_total", 12, 1, "source", "a\"b");
     expect("conf_collected_temp_celsius", 21.5, 0);
@@ -285,6 +302,7 @@ static void build_collectors(tally_registry *reg)
     expect("conf_collected_size_bytes", 100, 1, "quantile", "0.5");
     expect("conf_collected_size_bytes_sum", 1000, 0);
     expect("conf_collected_size_bytes_count", 8, 0);
+    expect("conf_collected_legacy", -0.125, 1, "kind", "old\\style");
     check(tally_process_collector_register(reg, NULL), "process collector");
 }
 
