@@ -16,7 +16,7 @@ typedef struct tg_account_in {
     bool llm_called;         /* an upstream was tried: record LLM metrics */
     long model_index;        /* -1 = other */
     size_t provider_index;   /* the provider that answered or was tried last */
-    obs_operation operation;
+    obs_operation operation; /* OBS_OP_COUNT: not an LLM path (no model logged) */
     obs_stream_mode stream_mode;
     obs_llm_status llm_status;
     tg_usage_t usage;        /* usage.present = the provider reported it */
