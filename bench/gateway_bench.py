@@ -339,8 +339,8 @@ def main():
     parser.add_argument("--workers", type=int, default=1,
                         help="nginx worker processes = tollgate workers = mock threads")
     args = parser.parse_args()
-    args.tollgate = os.path.join(args.build_dir, "src", "tollgate")
-    args.mock = os.path.join(args.build_dir, "tools", "mock-llm", "mock-llm")
+    args.tollgate = os.path.abspath(os.path.join(args.build_dir, "src", "tollgate"))
+    args.mock = os.path.abspath(os.path.join(args.build_dir, "tools", "mock-llm", "mock-llm"))
     for path in (args.tollgate, args.mock):
         if not os.access(path, os.X_OK):
             sys.exit("missing %s: build first" % path)
