@@ -50,7 +50,7 @@ void tg_request_id(tg_rng_t *rng, const char *client, size_t client_len, char ou
 {
     bool usable = client != NULL && client_len > 0 && client_len <= TG_REQUEST_ID_MAX;
     for (size_t i = 0; usable && i < client_len; i++)
-        usable = client[i] > 0x20 && client[i] < 0x7f;
+        usable = client[i] >= 0x20 && client[i] < 0x7f;
     if (usable) {
         memcpy(out, client, client_len);
         out[client_len] = '\0';

@@ -19,7 +19,7 @@ void tg_rng_seed(tg_rng_t *rng);
 uint64_t tg_rng_next(tg_rng_t *rng);
 
 /* Copies the client's X-Request-ID into out (NUL-terminated) when it is 1..128
- * printable ASCII characters, else writes 32 random hex digits. */
+ * printable ASCII characters (space included), else writes 32 random hex digits. */
 void tg_request_id(tg_rng_t *rng, const char *client, size_t client_len, char out[TG_REQUEST_ID_MAX + 1]);
 
 /* Builds the traceparent to send upstream: the client's trace id and flags

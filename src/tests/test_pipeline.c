@@ -271,6 +271,9 @@ static void test_request_id(void **state)
     assert_string_equal(id, "abc-123");
 
     tg_request_id(&rng, "has space", 9, id);
+    assert_string_equal(id, "has space");
+
+    tg_request_id(&rng, "tab\there", 8, id);
     assert_int_equal(strlen(id), 32);
     assert_int_equal(strspn(id, "0123456789abcdef"), 32);
 
