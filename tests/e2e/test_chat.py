@@ -4,6 +4,7 @@
 
 import http.client
 import json
+import threading
 
 import harness
 from harness import (GatewayTestCase, chat_completion_tokens, chat_content,
@@ -125,6 +126,40 @@ class ChatTest(GatewayTestCase):
                 self.assertIsNotNone(sock, "server closed a keep-alive connection")
         finally:
             conn.close()
+
+    def test_concurrent_requests_are_all_counted(self):
+        """Both workers, many connections at once: every request and token
+        is counted exactly once."""
+        labels = {"provider": "mock", "model": "gpt-4o-mini"}
+        before = self.tollgate.metrics()
+        threads, per_thread = 8, 12
+        failures = []
+
+        def client(index):
+            for n in range(per_thread):
+                body = {"model": "gpt-4o-mini", "messages": self.messages(),
+                        "max_tokens": 1 + (index + n) % 5, "stream": n % 2 == 1}
+                r = self.tollgate.chat(body)
+                if r.status != 200:
+                    failures.append((r.status, r.body))
+
+        pool = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(60)
+        self.assertEqual(failures, [])
+        after = self.tollgate.metrics()
+        completion = sum(1 + (i + n) % 5 for i in range(threads) for n in range(per_thread))
+        self.assertEqual(after.value("tollgate_llm_requests_total", status="success", **labels)
+                         - before.value("tollgate_llm_requests_total", status="success", **labels),
+                         threads * per_thread)
+        self.assertEqual(after.value("tollgate_llm_tokens_total", type="completion", **labels)
+                         - before.value("tollgate_llm_tokens_total", type="completion", **labels),
+                         completion)
+        self.assertEqual(after.value("tollgate_llm_tokens_total", type="prompt", **labels)
+                         - before.value("tollgate_llm_tokens_total", type="prompt", **labels),
+                         threads * per_thread * chat_prompt_tokens(self.messages()))
 
     def test_models_lists_configured_models(self):
         r = self.tollgate.request("GET", "/v1/models")

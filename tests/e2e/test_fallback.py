@@ -4,6 +4,8 @@
 # names (both pointing at the same two mocks) so that one case's failures
 # never count against another's provider (circuit breakers, health).
 
+import http.client
+import json
 import time
 
 import harness
@@ -11,8 +13,8 @@ from harness import (GatewayTestCase, chat_content, free_port, gateway_config,
                      model, provider, sse_events)
 
 PRIMARY_TIMEOUT_MS = 400
-CASES = ("s503", "reset", "hang", "r429", "malformed", "failfirst", "stream",
-         "all502", "all429", "all504")
+CASES = ("s503", "reset", "hang", "r429", "malformed", "truncate", "failfirst", "stream",
+         "cut", "all502", "all429", "all504")
 
 
 class FallbackTest(GatewayTestCase):
@@ -55,7 +57,10 @@ class FallbackTest(GatewayTestCase):
         fallbacks = {"from": "primary-" + case, "to": "backup-" + case}
         self.assertEqual(after.value("tollgate_llm_fallbacks_total", **fallbacks)
                          - before.value("tollgate_llm_fallbacks_total", **fallbacks), 1)
-        retries = {"provider": "primary-" + case, "reason": reason}
+        # reason None: the contract leaves the reason open, any one will do.
+        retries = {"provider": "primary-" + case}
+        if reason is not None:
+            retries["reason"] = reason
         self.assertEqual(after.value("tollgate_llm_retries_total", **retries)
                          - before.value("tollgate_llm_retries_total", **retries), 1)
         # Tokens are the backup's, never the failed primary's.
@@ -87,6 +92,44 @@ class FallbackTest(GatewayTestCase):
     def test_malformed_body_falls_back(self):
         self.primary.configure(fault="malformed")
         self.run_fallback("malformed", "bad_response")
+
+    def test_truncated_body_falls_back(self):
+        # Half a JSON body, then the connection closes: garbage or a reset,
+        # either way nothing reached the client yet.
+        self.primary.configure(fault="truncate")
+        self.run_fallback("truncate", None)
+
+    def test_stream_cut_after_first_byte_is_not_retried(self):
+        """Once chunks went to the client there is no going back: the
+        client sees the cut stream, nobody else is asked."""
+        self.primary.configure(fault="truncate")
+        before = self.tollgate.metrics()
+        backup_before = self.backup.stats()["chat"]
+        conn = http.client.HTTPConnection("127.0.0.1", self.tollgate.port, timeout=10)
+        try:
+            conn.request("POST", "/v1/chat/completions",
+                         json.dumps(self.body("cut", max_tokens=8, stream=True)),
+                         {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(resp.getheader("X-Tollgate-Provider"), "primary-cut")
+            self.assertIsNone(resp.getheader("X-Tollgate-Fallback"))
+            try:
+                body = resp.read()
+            except http.client.IncompleteRead as cut:
+                body = cut.partial
+        finally:
+            conn.close()
+        events = sse_events(body)
+        self.assertNotIn("[DONE]", events)
+        self.assertTrue(0 < len(events) < 8, events)
+        self.assertEqual(self.backup.stats()["chat"], backup_before)
+        after = self.tollgate.metrics()
+        self.assertEqual(after.value("tollgate_llm_fallbacks_total", **{"from": "primary-cut"}), 0)
+        self.assertEqual(after.value("tollgate_llm_retries_total", provider="primary-cut"), 0)
+        labels = {"provider": "primary-cut", "model": "m-cut", "status": "error"}
+        self.assertEqual(after.value("tollgate_llm_requests_total", **labels)
+                         - before.value("tollgate_llm_requests_total", **labels), 1)
 
     def test_streamed_request_falls_back_before_first_byte(self):
         self.primary.configure(status=503)
