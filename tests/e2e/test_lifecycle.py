@@ -51,11 +51,13 @@ def chat_body(model_name, max_tokens=3):
             "messages": [{"role": "user", "content": "hold on"}]}
 
 
-def wait_until_in_flight():
-    """Give the background request time to reach the mock, where it then
-    waits SLOW_MS; a signal sent next lands while it is in flight. (Polling
-    /mock/stats could itself be slowed by the mock's latency flag.)"""
-    time.sleep(SLOW_MS / 3000.0)
+def wait_until_in_flight(mock, before):
+    """Block until the request reached the mock, where it then waits
+    SLOW_MS: a signal sent next lands while it is in flight. (/mock/stats
+    itself is not delayed by the mock's latency setting.)"""
+    deadline = time.time() + 5
+    while mock.stats()["requests"] == before and time.time() < deadline:
+        time.sleep(0.02)
 
 
 class GracefulShutdownTest(GatewayTestCase):
@@ -67,8 +69,9 @@ class GracefulShutdownTest(GatewayTestCase):
             [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])]))
 
     def test_sigterm_lets_the_request_in_flight_finish(self):
+        before = self.mock.stats()["requests"]
         flight = InFlight(self.tollgate, chat_body("gpt-4o-mini"))
-        wait_until_in_flight()
+        wait_until_in_flight(self.mock, before)
         self.tollgate.signal(signal.SIGTERM)
         time.sleep(0.3)
         with self.assertRaises(OSError, msg="still accepting after SIGTERM"):
@@ -99,8 +102,9 @@ class ReloadTest(GatewayTestCase):
     def test_sighup_reload_without_dropping_requests(self):
         self.assertEqual(self.models(), ["alpha"])
         self.mock.configure(latency_ms=SLOW_MS)
+        before = self.mock.stats()["requests"]
         flight = InFlight(self.tollgate, chat_body("alpha"))
-        wait_until_in_flight()
+        wait_until_in_flight(self.mock, before)
         self.mock.configure(latency_ms=0)
 
         new_cfg = dict(self.cfg, models=self.cfg["models"] + [model("beta", [("mock", "gpt-4o")])])
