@@ -8,7 +8,6 @@
 # --mock (paths to the binaries); CTest passes them.
 
 import argparse
-import gzip
 import http.client
 import json
 import os
@@ -18,7 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -36,8 +34,9 @@ STOP_TIMEOUT_S = 15.0
 
 
 def free_port():
-    """A port the OS just handed out; tollgate binds it a moment later.
-    The race with other processes is tiny and only costs a retry."""
+    """A port the OS just handed out, for a process that binds it a moment
+    later. Another process taking it in between is unlikely, and shows as
+    that process failing to start, not as a wrong result."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -158,22 +157,15 @@ def sse_events(body):
     return events
 
 
-def normalise_chunk(event):
-    """A stream chunk with the per-response fields (id, created) removed,
-    so that two answers to the same request compare equal."""
-    if event == "[DONE]":
-        return event
-    obj = json.loads(event)
-    obj.pop("id", None)
-    obj.pop("created", None)
-    return obj
-
-
 def normalise_completion(obj):
-    obj = dict(obj)
-    obj.pop("id", None)
-    obj.pop("created", None)
-    return obj
+    """A completion without its per-response fields (id, created), so that
+    two answers to the same request compare equal."""
+    return {k: v for k, v in obj.items() if k not in ("id", "created")}
+
+
+def normalise_chunk(event):
+    """normalise_completion for one SSE event's payload."""
+    return event if event == "[DONE]" else normalise_completion(json.loads(event))
 
 
 # --- metrics ------------------------------------------------------------------
@@ -212,7 +204,31 @@ def _check_clean_exit(testcase_fail, name, proc, stderr_text):
                       % (name, proc.returncode, stderr_text[-4000:]))
 
 
-class MockLLM:
+class _ChildProcess:
+    """What mock-llm and tollgate share: output files, and a stop that
+    insists on a clean exit."""
+
+    name = None
+
+    def stderr(self):
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self, fail):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                fail("%s did not stop on SIGTERM" % self.name)
+        _check_clean_exit(fail, self.name, self.proc, self.stderr())
+
+
+class MockLLM(_ChildProcess):
+    name = "mock-llm"
+
     def __init__(self, workdir, args=()):
         self.workdir = workdir
         port_file = os.path.join(workdir, "mock-%d.port" % id(self))
@@ -251,28 +267,11 @@ class MockLLM:
     def stats(self):
         return self.request("GET", "/mock/stats").json()
 
-    def reset(self):
-        self.request("POST", "/mock/reset")
-
     def configure(self, **settings):
         r = self.request("POST", "/mock/config", settings)
         if r.status != 200:
             raise RuntimeError("mock /mock/config -> %d %r" % (r.status, r.body))
 
-    def stderr(self):
-        with open(self.stderr_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self, fail):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                fail("mock-llm did not stop on SIGTERM")
-        _check_clean_exit(fail, "mock-llm", self.proc, self.stderr())
 
 
 DEFAULT_PRICING = {"input": 0.15, "cached_input": 0.075, "output": 0.60}
@@ -308,10 +307,12 @@ def gateway_config(port, providers, models, **sections):
     return cfg
 
 
-class Tollgate:
+class Tollgate(_ChildProcess):
     """A running `tollgate serve`. cfg is a dict built by gateway_config()
     whose server.listen names the port, or raw YAML text listening on
     `port`."""
+
+    name = "tollgate"
 
     def __init__(self, workdir, cfg, env=None, port=None):
         self.workdir = workdir
@@ -356,19 +357,14 @@ class Tollgate:
     def chat(self, body, headers=None):
         return self.request("POST", "/v1/chat/completions", body, headers)
 
-    def metrics(self, category=None):
-        path = "/metrics" if category is None else "/prometheus/metrics/" + category
-        r = self.request("GET", path)
+    def metrics(self):
+        r = self.request("GET", "/metrics")
         if r.status != 200:
-            raise RuntimeError("%s -> %d" % (path, r.status))
+            raise RuntimeError("/metrics -> %d" % r.status)
         return Metrics(r.body.decode())
 
     def stdout(self):
         with open(self.stdout_path, errors="replace") as f:
-            return f.read()
-
-    def stderr(self):
-        with open(self.stderr_path, errors="replace") as f:
             return f.read()
 
     def logs(self):
@@ -400,17 +396,6 @@ class Tollgate:
 
     def signal(self, sig):
         self.proc.send_signal(sig)
-
-    def stop(self, fail):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                fail("tollgate did not stop on SIGTERM")
-        _check_clean_exit(fail, "tollgate", self.proc, self.stderr())
 
 
 class GatewayTestCase(unittest.TestCase):
