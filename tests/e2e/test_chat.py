@@ -4,6 +4,7 @@
 
 import http.client
 import json
+import subprocess
 import threading
 
 import harness
@@ -160,6 +161,30 @@ class ChatTest(GatewayTestCase):
         self.assertEqual(after.value("tollgate_llm_tokens_total", type="prompt", **labels)
                          - before.value("tollgate_llm_tokens_total", type="prompt", **labels),
                          threads * per_thread * chat_prompt_tokens(self.messages()))
+
+    def test_http2_clients(self):
+        """h2c, by prior knowledge and by Upgrade (curl: the stdlib has no
+        HTTP/2 client)."""
+        body = {"model": "gpt-4o-mini", "messages": self.messages(), "max_tokens": 4}
+        for flag in ("--http2-prior-knowledge", "--http2"):
+            for stream in (False, True):
+                p = subprocess.run(
+                    ["curl", "-sS", flag, "-w", "\n%{http_version} %{http_code}",
+                     "-H", "Content-Type: application/json",
+                     "-d", json.dumps(dict(body, stream=stream)),
+                     "http://127.0.0.1:%d/v1/chat/completions" % self.tollgate.port],
+                    capture_output=True, timeout=30)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                payload, status = p.stdout.rsplit(b"\n", 1)
+                self.assertEqual(status, b"2 200", (flag, stream))
+                if stream:
+                    events = sse_events(payload)
+                    self.assertEqual(events[-1], "[DONE]")
+                    text = "".join(normalise_chunk(e)["choices"][0]["delta"].get("content", "")
+                                   for e in events[:-1])
+                else:
+                    text = json.loads(payload)["choices"][0]["message"]["content"]
+                self.assertEqual(text, chat_content(4))
 
     def test_models_lists_configured_models(self):
         r = self.tollgate.request("GET", "/v1/models")
