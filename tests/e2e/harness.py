@@ -194,6 +194,36 @@ class Metrics:
         return sum(s.value for s in self.find(name, **labels))
 
 
+# The contract's bounded label sets (docs/gateway-behaviour.md), per family.
+_MODES = {"operation": {"chat", "embeddings"}, "stream_mode": {"streaming", "non_streaming"}}
+BOUNDED_LABELS = {
+    "llm_requests_total": dict(_MODES, status={"success", "error", "timeout", "rate_limited",
+                                               "client_disconnect"}),
+    "llm_request_duration_seconds": _MODES,
+    "llm_tokens_total": {"type": {"prompt", "completion", "cached_prompt", "reasoning"}},
+    "llm_retries_total": {"reason": {"connect", "reset", "timeout", "status_5xx",
+                                     "status_429", "bad_response"}},
+}
+
+
+def unbounded_labels(metrics, providers, models, namespace="tollgate"):
+    """Gateway samples whose label values fall outside the contract's sets;
+    providers and models are the configured names, which bound the
+    provider, from, to and model labels of every family."""
+    everywhere = {"provider": set(providers), "from": set(providers), "to": set(providers),
+                  "model": set(models) | {"other"}}
+    bad = []
+    for s in metrics.samples:
+        allowed = dict(everywhere)
+        for family, labels in BOUNDED_LABELS.items():
+            name = "%s_%s" % (namespace, family)
+            if s.name == name or s.name.startswith(name + "_"):
+                allowed.update(labels)
+        bad += [(s.name, label, value) for label, value in s.labels.items()
+                if label in allowed and value not in allowed[label]]
+    return bad
+
+
 # --- processes ------------------------------------------------------------------
 
 def _check_clean_exit(testcase_fail, name, proc, stderr_text):

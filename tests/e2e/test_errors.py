@@ -3,10 +3,15 @@
 # never leaks a client-invented name into /metrics, and leaves the gateway
 # healthy.
 
+import socket
+import time
+
 import harness
-from harness import GatewayTestCase, free_port, gateway_config, model, provider
+from harness import (GatewayTestCase, free_port, gateway_config, model, provider,
+                     unbounded_labels)
 
 MAX_BODY = 4096
+HEADER_TIMEOUT_MS = 500
 CONFIGURED_MODELS = {"gpt-4o-mini", "text-embedding-3-small"}
 CHAT = "/v1/chat/completions"
 
@@ -18,7 +23,7 @@ class BadInputTest(GatewayTestCase):
         cfg = gateway_config(free_port(), [provider("mock", cls.mock)], [
             model("gpt-4o-mini", [("mock", "gpt-4o-mini")]),
             model("text-embedding-3-small", [("mock", "text-embedding-3-small")]),
-        ], server={"max_body_bytes": MAX_BODY})
+        ], server={"max_body_bytes": MAX_BODY, "header_timeout_ms": HEADER_TIMEOUT_MS})
         cls.tollgate = cls.start_tollgate(cfg)
 
     def tearDown(self):
@@ -87,9 +92,7 @@ class BadInputTest(GatewayTestCase):
             {"role": "user", "content": "hi"}]}, 404, "model_not_found", CHAT)
         self.assertEqual(self.mock.stats()["chat"], mock_before, "must not reach a provider")
         self.assertNotIn(invented, after.text)
-        for sample in after.samples:
-            if "model" in sample.labels:
-                self.assertIn(sample.labels["model"], CONFIGURED_MODELS | {"other"}, sample)
+        self.assertEqual(unbounded_labels(after, ["mock"], CONFIGURED_MODELS), [])
 
     def test_unknown_path(self):
         invented = "/v1/nothing-here-e2e-51d2"
@@ -98,6 +101,22 @@ class BadInputTest(GatewayTestCase):
         self.check("POST", "/v2/chat/completions", {"model": "gpt-4o-mini"}, 404,
                    "not_found", "other")
 
+    def test_slow_headers_are_cut_off(self):
+        """A client that never finishes its request head (slowloris) loses
+        the connection after header_timeout_ms, with at most a 408."""
+        with socket.create_connection(("127.0.0.1", self.tollgate.port), timeout=10) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            started = time.monotonic()
+            received = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                received += chunk
+            elapsed = time.monotonic() - started
+        self.assertLess(elapsed, HEADER_TIMEOUT_MS / 1000.0 + 3)
+        self.assertTrue(received == b"" or received.startswith(b"HTTP/1.1 408"), received)
+
     def test_wrong_method(self):
         r, _ = self.check("GET", CHAT, None, 405, "method_not_allowed", CHAT)
         self.assertIn("POST", r.header("Allow") or "")
@@ -105,6 +124,34 @@ class BadInputTest(GatewayTestCase):
         self.assertIn("GET", r.header("Allow") or "")
         r, _ = self.check("POST", "/v1/models", {}, 405, "method_not_allowed", "/v1/models")
         self.assertIn("GET", r.header("Allow") or "")
+
+
+class AuthRequiredTest(GatewayTestCase):
+    """allow_anonymous off, no key issued: every API request is refused
+    before it reaches a provider; health and metrics stay open."""
+
+    @classmethod
+    def start(cls):
+        cls.mock = cls.start_mock()
+        cls.tollgate = cls.start_tollgate(gateway_config(
+            free_port(), [provider("mock", cls.mock)],
+            [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])],
+            auth={"allow_anonymous": False}))
+
+    def test_missing_or_unknown_key_gets_401(self):
+        labels = {"error_type": "authentication_error", "error_code": "invalid_api_key",
+                  "path": CHAT}
+        before = self.tollgate.metrics()
+        for headers in ({}, {"Authorization": "Bearer sk-not-a-key"}, {"Authorization": "Basic x"}):
+            r = self.tollgate.chat({"model": "gpt-4o-mini",
+                                    "messages": [{"role": "user", "content": "hi"}]}, headers)
+            self.assertOpenAIError(r, 401, "authentication_error", "invalid_api_key")
+        after = self.tollgate.metrics()
+        self.assertEqual(after.value("tollgate_api_errors_total", **labels)
+                         - before.value("tollgate_api_errors_total", **labels), 3)
+        self.assertEqual(self.mock.stats()["chat"], 0)
+        self.assertNotIn("sk-not-a-key", self.tollgate.logs() + after.text)
+        self.assertEqual(self.tollgate.request("GET", "/health").status, 200)
 
 
 if __name__ == "__main__":

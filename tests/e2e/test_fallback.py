@@ -10,7 +10,7 @@ import time
 
 import harness
 from harness import (GatewayTestCase, chat_content, free_port, gateway_config,
-                     model, provider, sse_events)
+                     model, provider, sse_events, unbounded_labels)
 
 PRIMARY_TIMEOUT_MS = 400
 CASES = ("s503", "reset", "hang", "r429", "malformed", "truncate", "failfirst", "stream",
@@ -30,6 +30,8 @@ class FallbackTest(GatewayTestCase):
                                       timeout_ms=PRIMARY_TIMEOUT_MS))
             models.append(model("m-" + case, [("primary-" + case, "gpt-4o-mini"),
                                               ("backup-" + case, "gpt-4o-mini")]))
+        cls.provider_names = [p["name"] for p in providers]
+        cls.model_names = [m["name"] for m in models]
         cls.tollgate = cls.start_tollgate(gateway_config(free_port(), providers, models))
 
     def setUp(self):
@@ -63,6 +65,7 @@ class FallbackTest(GatewayTestCase):
             retries["reason"] = reason
         self.assertEqual(after.value("tollgate_llm_retries_total", **retries)
                          - before.value("tollgate_llm_retries_total", **retries), 1)
+        self.assertEqual(unbounded_labels(after, self.provider_names, self.model_names), [])
         # Tokens are the backup's, never the failed primary's.
         self.assertEqual(after.value("tollgate_llm_tokens_total", provider="primary-" + case), 0)
         self.assertEqual(after.value("tollgate_llm_tokens_total", provider="backup-" + case,
@@ -163,6 +166,7 @@ class FallbackTest(GatewayTestCase):
         labels = {"error_type": err_type, "error_code": code, "path": "/v1/chat/completions"}
         self.assertEqual(after.value("tollgate_api_errors_total", **labels)
                          - before.value("tollgate_api_errors_total", **labels), 1)
+        self.assertEqual(unbounded_labels(after, self.provider_names, self.model_names), [])
         # Still healthy, and serving again once the providers recover.
         self.setUp()
         self.assertEqual(self.tollgate.request("GET", "/health").status, 200)
