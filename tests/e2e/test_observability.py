@@ -50,6 +50,11 @@ class ObservabilityTest(GatewayTestCase):
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.header("X-Request-ID"), "e2e-echo-1")
 
+    def test_request_id_of_128_chars_is_kept(self):
+        rid = "r" * 128
+        r = self.tollgate.chat({"model": "big", "messages": messages("hi")}, {"X-Request-ID": rid})
+        self.assertEqual(r.header("X-Request-ID"), rid)
+
     def test_request_id_is_generated(self):
         for headers in ({}, {"X-Request-ID": "x" * 200}):
             r = self.tollgate.chat({"model": "big", "messages": messages("hi")}, headers)
@@ -78,6 +83,22 @@ class ObservabilityTest(GatewayTestCase):
         self.assertTrue(match)
         self.assertNotEqual(match.group(1), "0" * 32)
         self.assertEqual(self.tollgate.access_log("e2e-trace-2")["trace_id"], match.group(1))
+
+    def test_invalid_traceparent_is_replaced(self):
+        r = self.tollgate.chat({"model": "big", "messages": messages("bad trace")},
+                               {"traceparent": "00-not-a-trace-01", "X-Request-ID": "e2e-trace-3"})
+        self.assertEqual(r.status, 200, r.body)
+        match = TRACEPARENT.match(self.mock.stats()["last_headers"].get("traceparent", ""))
+        self.assertTrue(match)
+        self.assertEqual(self.tollgate.access_log("e2e-trace-3")["trace_id"], match.group(1))
+
+    def test_logged_path_is_truncated(self):
+        path = "/" + "p" * 1000
+        r = self.tollgate.request("GET", path, headers={"X-Request-ID": "e2e-long-path"})
+        self.assertEqual(r.status, 404)
+        rec = self.tollgate.access_log("e2e-long-path")
+        self.assertEqual(rec["path"], path[:256])
+        self.assertEqual(int(rec["status"]), 404)
 
     def test_access_log_line_fields_and_numbers(self):
         msgs = messages("how many tokens is this")
