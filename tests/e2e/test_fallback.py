@@ -49,7 +49,7 @@ class FallbackTest(GatewayTestCase):
         be answered by the backup, and say so."""
         before = self.tollgate.metrics()
         backup_before = self.backup.stats()["chat"]
-        r = self.tollgate.chat(self.body(case, **extra))
+        r = self.tollgate.chat(self.body(case, **extra), {"X-Request-ID": "e2e-fb-" + case})
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.header("X-Tollgate-Provider"), "backup-" + case)
         self.assertEqual(r.header("X-Tollgate-Fallback"), "primary-%s->backup-%s" % (case, case))
@@ -70,6 +70,9 @@ class FallbackTest(GatewayTestCase):
         self.assertEqual(after.value("tollgate_llm_tokens_total", provider="primary-" + case), 0)
         self.assertEqual(after.value("tollgate_llm_tokens_total", provider="backup-" + case,
                                      type="completion"), 4)
+        rec = self.tollgate.access_log("e2e-fb-" + case)
+        self.assertEqual((rec["provider"], rec["attempts"], rec["completion_tokens"]),
+                         ("backup-" + case, 3, 4))
         return r
 
     def test_503_falls_back(self):
