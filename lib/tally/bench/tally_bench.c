@@ -44,7 +44,7 @@ typedef void (*op_fn)(void *arg, long n);
 
 static double measure(op_fn fn, void *arg)
 {
-    long n = 1000;
+    long n = 1;
     double t;
     for (;;) { /* calibrate */
         double t0 = now();
@@ -52,7 +52,7 @@ static double measure(op_fn fn, void *arg)
         t = now() - t0;
         if (t > 0.05)
             break;
-        n *= 4;
+        n *= 8;
     }
     n = (long)((double)n * SECONDS / t) + 1;
     double t0 = now();
