@@ -20,6 +20,31 @@ OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
 CATEGORIES = ("system", "providers", "models", "business", "performance")
 NS = "e2e"
+# The metric catalog of DESIGN.md: family -> type as OpenMetrics names it.
+CATALOG = {
+    "http_requests_total": "counter", "http_request_duration_seconds": "histogram",
+    "http_requests_in_progress": "gauge", "api_errors_total": "counter",
+    "build_info": "gauge", "uptime_seconds": "gauge",
+    "llm_requests_total": "counter", "llm_request_duration_seconds": "histogram",
+    "llm_ttft_seconds": "histogram", "llm_tokens_total": "counter",
+    "llm_cost_dollars": "summary", "llm_token_efficiency_ratio": "gauge",
+    "model_uptime_24h_ratio": "gauge", "llm_retries_total": "counter",
+    "llm_fallbacks_total": "counter", "provider_health_status": "gauge",
+    "provider_circuit_breaker_state": "gauge", "provider_circuit_breaker": "stateset",
+    "provider_availability_ratio": "gauge", "provider_error_rate_ratio": "gauge",
+    "provider_response_time_seconds": "histogram", "provider_health_score": "gauge",
+    "detected_anomalies_total": "counter", "cache_hits_total": "counter",
+    "cache_misses_total": "counter", "cache_saved_dollars_total": "counter",
+    "rate_limited_requests_total": "counter", "active_api_keys": "gauge", "orgs": "gauge",
+    "db_query_duration_seconds": "histogram", "db_connections_active": "gauge",
+    "ws_connections_active": "gauge", "ws_messages_total": "counter",
+}
+# Families with labels get their first series from an event this test does
+# not cause: a fallback (test_fallback checks it), a store query (no store).
+NEEDS_AN_EVENT = {"llm_fallbacks_total", "db_query_duration_seconds"}
+PROCESS_FAMILIES = {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                    "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+                    "process_start_time_seconds"}
 
 
 class MetricsEndpointTest(GatewayTestCase):
@@ -38,6 +63,7 @@ class MetricsEndpointTest(GatewayTestCase):
                 {"traceparent": "00-%s-00f067aa0ba902b7-01" % cls.trace_id})
             if r.status != 200:
                 raise RuntimeError("warm-up request failed: %d %r" % (r.status, r.body))
+        cls.tollgate.request("GET", "/no-such-path")   # an api_errors_total series
 
     def get(self, path, **headers):
         r = self.tollgate.request("GET", path, headers=headers)
@@ -58,9 +84,26 @@ class MetricsEndpointTest(GatewayTestCase):
         self.assertGreater(m.value(NS + "_uptime_seconds"), 0)
 
     def test_namespace_prefixes_every_gateway_family(self):
+        # process_* (client convention) and tally_* (the library's own)
+        # are not the gateway's and keep their names (docs/metrics.md).
         for name in Metrics(self.get("/metrics").body.decode()).family_names():
-            if not name.startswith("process_"):
+            if not name.startswith(("process_", "tally_")):
                 self.assertTrue(name.startswith(NS + "_"), name)
+
+    def test_every_catalog_family_is_exposed_with_its_type(self):
+        text = self.get("/metrics", Accept=OPENMETRICS_ACCEPT).body.decode()
+        # OpenMetrics names counter families without _total.
+        exposed = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+        for family, kind in CATALOG.items():
+            if family in NEEDS_AN_EVENT:
+                continue
+            name = "%s_%s" % (NS, family)
+            if kind == "counter":
+                name = name[:-len("_total")]
+            self.assertEqual(exposed.get(name), kind, name)
+        for family in PROCESS_FAMILIES:
+            name = family[:-len("_total")] if family.endswith("_total") else family
+            self.assertIn(name, exposed)
 
     def test_analytics_alias_has_the_same_families(self):
         a = Metrics(self.get("/metrics").body.decode()).family_names()
@@ -153,6 +196,52 @@ class MetricsEndpointTest(GatewayTestCase):
                          - before.value(NS + "_http_requests_total", **labels), 1)
         for s in after.find(NS + "_http_requests_total"):
             self.assertFalse(re.search(r"/prometheus/metrics/(system|all)", s.labels["path"]), s)
+
+
+class MetricsListenerTest(GatewayTestCase):
+    """metrics.listen: a second listener for the observability paths;
+    metrics.bearer_token: the metrics paths want that token, on both."""
+
+    TOKEN = "mtok-e2e-0b5d7c"
+
+    @classmethod
+    def start(cls):
+        cls.mock = cls.start_mock()
+        cls.metrics_port = free_port()
+        cls.tollgate = cls.start_tollgate(gateway_config(
+            free_port(), [provider("mock", cls.mock)],
+            [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])],
+            metrics={"listen": "127.0.0.1:%d" % cls.metrics_port, "bearer_token": cls.TOKEN}))
+
+    def on_metrics_port(self, method, path, **headers):
+        return harness.http_request(self.metrics_port, method, path, headers=headers)
+
+    def test_metrics_listener_serves_observability_only(self):
+        auth = {"Authorization": "Bearer " + self.TOKEN}
+        r = self.on_metrics_port("GET", "/metrics", **auth)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Type"), TEXT_TYPE)
+        self.assertIn("# TYPE tollgate_http_requests_total counter", r.body.decode())
+        self.assertEqual(self.on_metrics_port("GET", "/health").status, 200)
+        self.assertEqual(self.on_metrics_port("GET", "/ready").status, 200)
+        self.assertEqual(self.on_metrics_port("GET", "/v1/models").status, 404)
+        self.assertEqual(self.on_metrics_port("POST", "/v1/chat/completions").status, 404)
+
+    def test_bearer_token_guards_the_metrics_paths(self):
+        for port in (self.metrics_port, self.tollgate.port):
+            for path in ("/metrics", "/analytics/prometheus", "/prometheus/metrics/system"):
+                for headers in ({}, {"Authorization": "Bearer wrong"},
+                                {"Authorization": self.TOKEN}):
+                    r = harness.http_request(port, "GET", path, headers=headers)
+                    self.assertEqual(r.status, 401, (port, path, headers))
+                r = harness.http_request(port, "GET", path,
+                                         headers={"Authorization": "Bearer " + self.TOKEN})
+                self.assertEqual(r.status, 200, (port, path))
+        # The API itself is not behind the metrics token.
+        r = self.tollgate.chat({"model": "gpt-4o-mini",
+                                "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertNotIn(self.TOKEN, self.tollgate.logs())
 
 
 if __name__ == "__main__":
