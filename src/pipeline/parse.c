@@ -1,63 +1,130 @@
-/* parse.c: the parse + validate stage (see parse.h). jansson is used here
- * because the body must be rewritten anyway (the model name changes per
- * route). It allocates its nodes with malloc: the one per-request heap use
- * of the request path, a few small blocks freed when the request ends. */
+/* parse.c: the parse + validate stage (see parse.h). The body is checked
+ * and searched in one pass without building a tree (json_body.c); the
+ * upstream body is the client's bytes with at most two spans replaced. */
 #include "pipeline/parse.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int fail(tg_parse_out_t *out, int status, obs_error_code code, const char *message, const char *param)
 {
-    if (out->root != NULL)
-        json_decref(out->root);
-    out->root = NULL;
     tg_error_set(&out->error, status, OBS_ERR_INVALID_REQUEST, code, message, param);
     return -1;
 }
 
+static bool is_true(const char *body, tg_span_t span)
+{
+    return span.len == 4 && memcmp(body + span.off, "true", 4) == 0;
+}
+
 int tg_parse_request(const tg_parse_in_t *in, tg_parse_out_t *out)
 {
-    memset(out, 0, sizeof(*out));
+    memset(out, 0, offsetof(tg_parse_out_t, model_buf));
     if (in->body_len > in->max_body_bytes)
         return fail(out, 413, OBS_CODE_BODY_TOO_LARGE, "Request body is larger than the configured limit.", NULL);
 
-    json_error_t jerr;
-    out->root = json_loadb(in->body ? in->body : "", in->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (out->root == NULL || !json_is_object(out->root))
+    const char *body = in->body != NULL ? in->body : "";
+    tg_json_body_t *m = &out->members;
+    if (tg_json_body_scan(body, in->body_len, m) != 0 || m->duplicate)
         return fail(out, 400, OBS_CODE_INVALID_JSON, "We could not parse the JSON body of your request.", NULL);
 
-    json_t *model = json_object_get(out->root, "model");
-    if (!json_is_string(model) || json_string_length(model) == 0)
+    if (m->model.len < 3 || body[m->model.off] != '"')
         return fail(out, 400, OBS_CODE_MISSING_MODEL, "You must provide a model parameter as a string.", "model");
-    out->model = json_string_value(model);
-    out->model_len = json_string_length(model);
+    if (memchr(body + m->model.off, '\\', m->model.len) == NULL) {
+        out->model = body + m->model.off + 1;
+        out->model_len = m->model.len - 2;
+    } else {
+        long n = tg_json_string_decode(body, m->model, out->model_buf, sizeof(out->model_buf));
+        /* an over-long or NUL-carrying name can match no configured model */
+        out->model = n > 0 ? out->model_buf : "";
+        out->model_len = n > 0 ? (size_t)n : 0;
+    }
 
     if (in->operation == OBS_OP_CHAT) {
-        if (!json_is_array(json_object_get(out->root, "messages")))
+        if (m->messages.len == 0 || body[m->messages.off] != '[')
             return fail(out, 400, OBS_CODE_INVALID_REQUEST, "'messages' is a required array.", "messages");
-        out->stream = json_is_true(json_object_get(out->root, "stream"));
-        json_t *options = json_object_get(out->root, "stream_options");
-        out->usage_requested = json_is_object(options) && json_is_true(json_object_get(options, "include_usage"));
-    } else {
-        if (json_object_get(out->root, "input") == NULL)
-            return fail(out, 400, OBS_CODE_INVALID_REQUEST, "'input' is a required property.", "input");
+        out->stream = is_true(body, m->stream);
+        out->usage_requested = is_true(body, m->include_usage);
+    } else if (m->input.len == 0) {
+        return fail(out, 400, OBS_CODE_INVALID_REQUEST, "'input' is a required property.", "input");
     }
     return 0;
 }
 
-size_t tg_parse_build_upstream_body(json_t *root, const char *upstream_model, bool add_usage_option, char *buf, size_t cap)
+/* Output that counts what it would write and writes only what fits. */
+typedef struct writer {
+    char *buf;
+    size_t cap;
+    size_t len;
+} writer_t;
+
+static void put(writer_t *w, const char *s, size_t n)
 {
-    if (json_object_set_new(root, "model", json_string(upstream_model)) != 0)
-        return 0;
-    if (add_usage_option) {
-        json_t *options = json_object_get(root, "stream_options");
-        if (!json_is_object(options)) {
-            options = json_object();
-            if (options == NULL || json_object_set_new(root, "stream_options", options) != 0)
-                return 0;
+    if (w->len + n <= w->cap)
+        memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+static void put_json_string(writer_t *w, const char *s)
+{
+    put(w, "\"", 1);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            put(w, esc, 2);
+        } else if (c < 0x20) {
+            char esc[8];
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            put(w, esc, 6);
+        } else {
+            put(w, (const char *)&c, 1);
         }
-        if (json_object_set_new(options, "include_usage", json_true()) != 0)
-            return 0;
     }
-    return json_dumpb(root, buf, cap, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    put(w, "\"", 1);
+}
+
+size_t tg_parse_build_upstream_body(const char *body, size_t body_len, const tg_json_body_t *m,
+                                    const char *upstream_model, bool add_usage_option, char *buf, size_t cap)
+{
+    /* the stream_options edit: a span to replace (len 0 = pure insertion) */
+    tg_span_t at = {0, 0};
+    const char *text = NULL;
+    if (add_usage_option) {
+        if (m->stream_options.len == 0) {
+            at.off = m->object_end;
+            text = ",\"stream_options\":{\"include_usage\":true}";
+        } else if (body[m->stream_options.off] != '{') {
+            at = m->stream_options;
+            text = "{\"include_usage\":true}";
+        } else if (m->include_usage.len != 0) {
+            at = m->include_usage;
+            text = "true";
+        } else {
+            at.off = m->stream_options.off + 1;
+            size_t first = at.off;
+            while (body[first] == ' ' || body[first] == '\t' || body[first] == '\n' || body[first] == '\r')
+                first++;
+            text = body[first] == '}' ? "\"include_usage\":true" : "\"include_usage\":true,";
+        }
+    }
+
+    writer_t w = {buf, cap, 0};
+    bool edit_first = text != NULL && at.off < m->model.off;
+    size_t pos = 0;
+    if (edit_first) {
+        put(&w, body, at.off);
+        put(&w, text, strlen(text));
+        pos = at.off + at.len;
+    }
+    put(&w, body + pos, m->model.off - pos);
+    put_json_string(&w, upstream_model);
+    pos = m->model.off + m->model.len;
+    if (text != NULL && !edit_first) {
+        put(&w, body + pos, at.off - pos);
+        put(&w, text, strlen(text));
+        pos = at.off + at.len;
+    }
+    put(&w, body + pos, body_len - pos);
+    return w.len;
 }

@@ -1,14 +1,16 @@
-/* parse.h: first pipeline stage. Parses and validates the client's JSON
- * body for chat completions and embeddings. */
+/* parse.h: first pipeline stage. Validates the client's JSON body for chat
+ * completions and embeddings and locates the members routing needs; later
+ * builds the upstream body from it with the model name replaced. */
 #ifndef TOLLGATE_PIPELINE_PARSE_H
 #define TOLLGATE_PIPELINE_PARSE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <jansson.h>
-
 #include "pipeline/error.h"
+#include "pipeline/json_body.h"
+
+#define TG_MODEL_NAME_MAX 256
 
 typedef struct tg_parse_in {
     const char *body;
@@ -18,22 +20,23 @@ typedef struct tg_parse_in {
 } tg_parse_in_t;
 
 typedef struct tg_parse_out {
-    json_t *root;        /* owned by the caller on success: json_decref() */
-    const char *model;   /* points into root */
+    tg_json_body_t members; /* spans into the body */
+    const char *model;      /* the requested name: into the body or model_buf */
     size_t model_len;
     bool stream;
-    bool usage_requested; /* stream_options.include_usage was true */
+    bool usage_requested;   /* stream_options.include_usage was true */
     tg_error_t error;
+    char model_buf[TG_MODEL_NAME_MAX]; /* the name when it had escapes */
 } tg_parse_out_t;
 
-/* Returns 0 on success, -1 with out->error set (and out->root NULL). */
+/* Returns 0 on success, -1 with out->error set. */
 int tg_parse_request(const tg_parse_in_t *in, tg_parse_out_t *out);
 
-/* Serialises root with `model` replaced by upstream_model and, when
- * add_usage_option, stream_options.include_usage set to true. Writes into
- * buf (capacity cap); returns the length needed, which may exceed cap (then
- * call again with a bigger buffer), or 0 on failure. Mutates root. */
-size_t tg_parse_build_upstream_body(json_t *root, const char *upstream_model, bool add_usage_option, char *buf,
-                                    size_t cap);
+/* Writes the upstream body into buf: the client's bytes with the model
+ * value replaced by upstream_model and, when add_usage_option,
+ * stream_options.include_usage set to true. Returns the length needed; the
+ * body was written only if that is <= cap. */
+size_t tg_parse_build_upstream_body(const char *body, size_t body_len, const tg_json_body_t *members,
+                                    const char *upstream_model, bool add_usage_option, char *buf, size_t cap);
 
 #endif

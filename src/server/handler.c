@@ -33,7 +33,6 @@ typedef struct tg_exchange {
     double started_at;
     const char *org_id;
     long model_index;
-    json_t *body;
     bool upstream_started;
     bool finished;
     char request_id[TG_REQUEST_ID_MAX + 1];
@@ -229,7 +228,6 @@ static void handle_llm(tg_exchange_t *ex)
         fail(ex, &parsed.error);
         return;
     }
-    ex->body = parsed.root;
 
     ssize_t authz = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     tg_auth_in_t auth_in = {cfg, authz >= 0 ? req->headers.entries[authz].value.base : NULL,
@@ -255,8 +253,9 @@ static void handle_llm(tg_exchange_t *ex)
         .pools = ex->ws->pools,
         .routes = route.routes,
         .route_count = route.route_count,
-        .body = parsed.root,
-        .body_len_hint = req->entity.len,
+        .body = req->entity.base,
+        .body_len = req->entity.len,
+        .members = parsed.members,
         .operation = ex->operation,
         .stream = parsed.stream,
         .strip_usage = parsed.stream && !parsed.usage_requested,
@@ -279,8 +278,6 @@ static void on_exchange_dispose(void *p)
         tg_upstream_dispose(&ex->call); /* reports a client disconnect if still running */
     if (!ex->finished)
         finish_exchange(ex, 499, NULL);
-    if (ex->body != NULL)
-        json_decref(ex->body);
     tg_worker_request_done(ex->worker, ex->ws);
 }
 

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "obs/endpoints.h"
 #include "obs/log.h"
 #include "pipeline/account.h"
@@ -70,7 +72,6 @@ static void expect_error(const char *body, obs_operation op, size_t limit, int s
 {
     tg_parse_out_t out;
     assert_int_equal(parse(body, op, limit, &out), -1);
-    assert_null(out.root);
     assert_int_equal(out.error.status, status);
     assert_int_equal(out.error.code, code);
     assert_int_equal(out.error.type, OBS_ERR_INVALID_REQUEST);
@@ -81,7 +82,11 @@ static void test_parse_rejects_bad_bodies(void **state)
     expect_error("", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
     expect_error("{bad", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
     expect_error("[1,2]", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
-    expect_error("{\"a\":1,\"a\":2}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"a\",\"model\":\"b\",\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"m\",\"messages\":[]} x", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"m\",\"messages\":[01]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"\xff\",\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"\",\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_MISSING_MODEL);
     expect_error("{\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_MISSING_MODEL);
     expect_error("{\"model\":7,\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_MISSING_MODEL);
     expect_error("{\"model\":\"m\"}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_REQUEST);
@@ -98,40 +103,100 @@ static void test_parse_reads_stream_flags(void **state)
     assert_memory_equal(out.model, "gpt-4o-mini", 11);
     assert_true(out.stream);
     assert_false(out.usage_requested);
-    json_decref(out.root);
 
     assert_int_equal(parse("{\"model\":\"m\",\"messages\":[],\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
                            OBS_OP_CHAT, 1024, &out),
                      0);
     assert_true(out.usage_requested);
-    json_decref(out.root);
+
+    /* escapes in the name are decoded for routing */
+    assert_int_equal(parse("{\"model\":\"gpt\\u002d4o\",\"messages\":[]}", OBS_OP_CHAT, 1024, &out), 0);
+    assert_int_equal(out.model_len, 6);
+    assert_memory_equal(out.model, "gpt-4o", 6);
 
     assert_int_equal(parse("{\"model\":\"m\",\"input\":[\"a\",\"b\"]}", OBS_OP_EMBEDDINGS, 1024, &out), 0);
     assert_false(out.stream);
-    json_decref(out.root);
+}
+
+static void expect_upstream_body(const char *client, bool add_usage, const char *expected)
+{
+    tg_parse_out_t out;
+    assert_int_equal(parse(client, OBS_OP_CHAT, 4096, &out), 0);
+    char small[8], buf[512];
+    size_t need = tg_parse_build_upstream_body(client, strlen(client), &out.members, "up\"model", add_usage, small,
+                                               sizeof(small));
+    size_t len = tg_parse_build_upstream_body(client, strlen(client), &out.members, "up\"model", add_usage, buf,
+                                              sizeof(buf));
+    assert_int_equal(len, need);
+    buf[len] = '\0';
+    assert_string_equal(buf, expected);
 }
 
 static void test_upstream_body_rewrites_model_and_usage(void **state)
 {
-    tg_parse_out_t out;
-    assert_int_equal(parse("{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true,"
-                           "\"stream_options\":{\"x\":1}}",
-                           OBS_OP_CHAT, 1024, &out),
-                     0);
-    char small[8], buf[256];
-    size_t need = tg_parse_build_upstream_body(out.root, "upstream-mini", true, small, sizeof(small));
-    assert_true(need > sizeof(small));
-    size_t len = tg_parse_build_upstream_body(out.root, "upstream-mini", true, buf, sizeof(buf));
-    assert_int_equal(len, need);
-    static const char expected[] = "{\"model\":\"upstream-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-                                   "\"stream\":true,\"stream_options\":{\"x\":1,\"include_usage\":true}}";
-    assert_int_equal(len, sizeof(expected) - 1);
-    assert_memory_equal(buf, expected, len);
+    /* everything but the edited spans is forwarded byte for byte */
+    expect_upstream_body("{\"model\": \"gpt-4o-mini\", \"messages\": [ {\"role\":\"user\"} ] }", false,
+                         "{\"model\": \"up\\\"model\", \"messages\": [ {\"role\":\"user\"} ] }");
+    expect_upstream_body("{\"messages\":[],\"model\":\"m\",\"stream\":true}", true,
+                         "{\"messages\":[],\"model\":\"up\\\"model\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+    expect_upstream_body("{\"stream_options\":{\"x\":1},\"model\":\"m\",\"messages\":[]}", true,
+                         "{\"stream_options\":{\"include_usage\":true,\"x\":1},\"model\":\"up\\\"model\",\"messages\":[]}");
+    expect_upstream_body("{\"model\":\"m\",\"messages\":[],\"stream_options\":{ }}", true,
+                         "{\"model\":\"up\\\"model\",\"messages\":[],\"stream_options\":{\"include_usage\":true }}");
+    expect_upstream_body("{\"model\":\"m\",\"messages\":[],\"stream_options\":{\"include_usage\":false}}", true,
+                         "{\"model\":\"up\\\"model\",\"messages\":[],\"stream_options\":{\"include_usage\":true}}");
+    expect_upstream_body("{\"model\":\"m\",\"messages\":[],\"stream_options\":null}", true,
+                         "{\"model\":\"up\\\"model\",\"messages\":[],\"stream_options\":{\"include_usage\":true}}");
+    /* a nested include_usage is not the one that counts */
+    expect_upstream_body("{\"model\":\"m\",\"messages\":[{\"stream_options\":{\"include_usage\":true}}]}", true,
+                         "{\"model\":\"up\\\"model\",\"messages\":[{\"stream_options\":{\"include_usage\":true}}],"
+                         "\"stream_options\":{\"include_usage\":true}}");
+}
 
-    /* a second route: only the model changes */
-    len = tg_parse_build_upstream_body(out.root, "other", false, buf, sizeof(buf));
-    assert_non_null(memmem(buf, len, "\"model\":\"other\"", 15));
-    json_decref(out.root);
+/* The validator accepts exactly what jansson accepts as a JSON object, on
+ * mutations of valid bodies (no \u escapes or long numbers, where the two
+ * are allowed to differ: lone surrogates, integer range). */
+static void test_validator_agrees_with_jansson(void **state)
+{
+    static const char *seeds[] = {
+        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9llo \\\"x\\\"\"}],\"n\":-1.5e3}",
+        "{\"a\":[true,false,null,{\"b\":{}}],\"c\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"d\":0.25}",
+        " { \"stream\" : true , \"stream_options\" : { \"include_usage\" : false } } ",
+    };
+    static const char alphabet[] = "{}[]\":,.-+eE \t\ntrufalsn\\/\x80\xc3\xff";
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    int accepted = 0, rejected = 0;
+    for (int round = 0; round < 20000; round++) {
+        char buf[256];
+        const char *base = seeds[round % 3];
+        size_t len = strlen(base);
+        memcpy(buf, base, len);
+        for (int k = 0; k < 1 + round % 3; k++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            size_t at = (size_t)(seed >> 33) % len;
+            char c = alphabet[(seed >> 20) % (sizeof(alphabet) - 1)];
+            switch ((seed >> 50) % 3) {
+            case 0: buf[at] = c; break;                                     /* replace */
+            case 1: memmove(buf + at, buf + at + 1, len - at - 1); len--; break; /* delete */
+            default:                                                       /* insert */
+                if (len + 1 < sizeof(buf)) {
+                    memmove(buf + at + 1, buf + at, len - at);
+                    buf[at] = c;
+                    len++;
+                }
+            }
+        }
+        json_error_t err;
+        json_t *j = json_loadb(buf, len, 0, &err);
+        bool jansson_ok = j != NULL && json_is_object(j);
+        json_decref(j);
+        tg_json_body_t members;
+        bool ours_ok = tg_json_body_scan(buf, len, &members) == 0;
+        if (jansson_ok != ours_ok && memmem(buf, len, "\\u", 2) == NULL)
+            fail_msg("disagree (jansson %d, ours %d) on: %.*s", jansson_ok, ours_ok, (int)len, buf);
+        ours_ok ? accepted++ : rejected++;
+    }
+    assert_true(accepted > 100 && rejected > 100); /* both sides were exercised */
 }
 
 /* ------------------------------------------------------------ auth, route */
@@ -322,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_parse_rejects_bad_bodies),
         cmocka_unit_test(test_parse_reads_stream_flags),
         cmocka_unit_test(test_upstream_body_rewrites_model_and_usage),
+        cmocka_unit_test(test_validator_agrees_with_jansson),
         cmocka_unit_test(test_auth_and_route),
         cmocka_unit_test(test_account_records_tokens_cost_and_log),
         cmocka_unit_test(test_request_id),

@@ -436,15 +436,11 @@ static int build_request(tg_upstream_call_t *call)
     tg_upstream_pool_t *pool = current_pool(call);
     bool add_usage = call->in.stream && call->in.strip_usage;
 
-    size_t cap = call->in.body_len_hint + 256;
-    char *body = h2o_mem_alloc_pool(&req->pool, cap);
-    size_t body_len = tg_parse_build_upstream_body(call->in.body, current_route(call)->upstream_model, add_usage, body, cap);
-    if (body_len > cap) {
-        body = h2o_mem_alloc_pool(&req->pool, body_len);
-        body_len = tg_parse_build_upstream_body(call->in.body, current_route(call)->upstream_model, add_usage, body, body_len);
-    }
-    if (body_len == 0)
-        return -1;
+    const char *model = current_route(call)->upstream_model;
+    size_t body_len = tg_parse_build_upstream_body(call->in.body, call->in.body_len, &call->in.members, model, add_usage,
+                                                   NULL, 0);
+    char *body = h2o_mem_alloc_pool(&req->pool, body_len);
+    tg_parse_build_upstream_body(call->in.body, call->in.body_len, &call->in.members, model, add_usage, body, body_len);
 
     static const char chat_path[] = "/chat/completions", embeddings_path[] = "/embeddings";
     const char *suffix = call->in.operation == OBS_OP_CHAT ? chat_path : embeddings_path;

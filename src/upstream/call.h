@@ -15,11 +15,11 @@
 #include <time.h>
 
 #include <h2o.h>
-#include <jansson.h>
 
 #include "config.h"
 #include "obs/metrics.h"
 #include "pipeline/error.h"
+#include "pipeline/json_body.h"
 #include "upstream/pool.h"
 #include "upstream/sse.h"
 #include "upstream/usage.h"
@@ -53,8 +53,9 @@ typedef struct tg_upstream_in {
     tg_upstream_pool_t *pools; /* this worker's, indexed like cfg->providers */
     const tg_route_config *routes;
     size_t route_count;
-    json_t *body;              /* the client's parsed body; rewritten per route */
-    size_t body_len_hint;      /* the client's body length */
+    const char *body;          /* the client's body (h2o keeps it for the request) */
+    size_t body_len;
+    tg_json_body_t members;    /* where model and stream_options are in it */
     obs_operation operation;
     bool stream;
     bool strip_usage;          /* include_usage added by us: hide the usage chunk */
