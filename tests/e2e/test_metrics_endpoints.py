@@ -173,6 +173,32 @@ class MetricsEndpointTest(GatewayTestCase):
         r = self.tollgate.request("GET", "/prometheus/metrics/nonsense")
         self.assertEqual(r.status, 404)
 
+    def test_docs_cover_every_family(self):
+        r = self.get("/prometheus/metrics/docs")
+        self.assertTrue(r.header("Content-Type").startswith("text/markdown"),
+                        r.header("Content-Type"))
+        doc = r.body.decode()
+        for name in Metrics(self.get("/metrics").body.decode()).family_names():
+            self.assertIn("`%s`" % name, doc)
+
+    def test_summary_statistics(self):
+        metrics = Metrics(self.get("/metrics").body.decode())
+        summary = self.get("/prometheus/metrics/summary").json()
+        families = {f["name"]: f for f in summary["families"]}
+        tokens = families[NS + "_llm_tokens_total"]
+        self.assertEqual(tokens["type"], "counter")
+        self.assertEqual(tokens["total"], metrics.value(NS + "_llm_tokens_total"))
+        ttft = families[NS + "_llm_ttft_seconds"]
+        self.assertEqual(ttft["count"], metrics.value(NS + "_llm_ttft_seconds_count"))
+
+    def test_summary_category_filter(self):
+        models = Metrics(self.get("/prometheus/metrics/models").body.decode()).family_names()
+        summary = self.get("/prometheus/metrics/summary?category=models").json()
+        self.assertEqual(summary.get("category"), "models")
+        names = {f["name"] for f in summary["families"]}
+        self.assertIn(NS + "_llm_tokens_total", names)
+        self.assertLessEqual(names, models)
+
     def test_health_and_ready(self):
         r = self.get("/health")
         self.assertTrue(r.header("Content-Type").startswith("application/json"))
