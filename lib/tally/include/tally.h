@@ -54,11 +54,12 @@ typedef enum tally_err {
     TALLY_ERR_RESERVED_SUFFIX = -7,/* non-counter named *_total, *_bucket, *_created... */
     TALLY_ERR_UNIT = -8,           /* unit invalid, or name does not end in _<unit> */
     TALLY_ERR_DUPLICATE_LABEL = -9,/* the same label name twice */
-    TALLY_ERR_LABEL_COUNT = -10,   /* wrong number of label values */
+    TALLY_ERR_LABEL_COUNT = -10,   /* wrong number of label values, or more than 32 labels */
     TALLY_ERR_INVALID_VALUE = -11, /* negative counter add, NaN where not allowed... */
-    TALLY_ERR_BUCKETS = -12,       /* buckets not strictly increasing, NaN, empty */
+    TALLY_ERR_BUCKETS = -12,       /* buckets not strictly increasing, NaN, empty, > 1000 */
     TALLY_ERR_QUANTILES = -13,     /* quantile outside [0,1] or bad window */
-    TALLY_ERR_EXEMPLAR = -14,      /* exemplar labels longer than 128 UTF-8 chars, bad name */
+    TALLY_ERR_EXEMPLAR = -14,      /* exemplar labels longer than 128 UTF-8 chars, more than
+                                      8 labels, bad name, value not UTF-8 */
     TALLY_ERR_NOT_FOUND = -15,     /* removal of a child that does not exist */
     TALLY_ERR_FORMAT = -16,        /* unknown format or bad argument to render */
     TALLY_ERR_IO = -17,            /* compression failed */
@@ -76,7 +77,8 @@ typedef struct tally_registry tally_registry;
 tally_registry *tally_registry_new(void);
 
 /* Frees the registry, every family, child and collector in it. Handles
- * obtained from it become invalid. Must not race with updates. */
+ * obtained from it become invalid. Must not race with updates. NULL is a
+ * no-op. */
 void tally_registry_free(tally_registry *reg);
 
 /* ---------------------------------------------------------------- families */
@@ -102,15 +104,22 @@ typedef struct tally_opts {
     const char *const *label_names; /* label_count names, or NULL */
     size_t label_count;
     size_t max_children;            /* 0 = unlimited; past it new label sets fold into one
-                                       child whose every label value is "__overflow__" */
+                                       child whose every label value is "__overflow__"
+                                       (not counted against the cap); each fold counts in
+                                       tally_series_overflow_total{family} */
     double expire_after_seconds;    /* 0 = never; else a child whose value has not changed
-                                       for this long is removed at the next render/sweep */
+                                       for this long is removed (detached) at a render or
+                                       sweep. Changes are noticed at renders/sweeps, so the
+                                       clock starts at the first one that saw the last
+                                       change. Info and stateset children never expire. */
 } tally_opts;
 
-/* Histogram-specific options. */
+/* Histogram-specific options. An observation of NaN counts in the +Inf
+ * bucket (and makes the sum NaN), as in client_golang. */
 typedef struct tally_histogram_opts {
-    const double *buckets;          /* upper bounds, strictly increasing, finite;
-                                       +Inf is implicit. NULL = tally_buckets_default */
+    const double *buckets;          /* upper bounds, strictly increasing, finite, at most
+                                       1000; +Inf is implicit (a trailing +Inf is dropped).
+                                       NULL = tally_buckets_default */
     size_t bucket_count;
 } tally_histogram_opts;
 
@@ -119,7 +128,15 @@ typedef struct tally_histogram_opts {
  * max_age_seconds split into age_buckets (default 600 s, 5), and estimates each
  * quantile with a relative error of at most `relative_error` (default 0.01) of
  * the true value at that rank, for positive observations (a log-bucketed
- * sketch; zero and negatives are tracked in their own bins the same way). */
+ * sketch; zero and negatives are tracked in their own bins the same way).
+ * The bound holds for magnitudes in [1e-9, 1e9]; larger or smaller ones are
+ * clamped to that range. Estimates are taken over the observations of the
+ * last max_age_seconds (give or take one age bucket); sum and count never
+ * age. Cost: each child keeps age_buckets arrays of about
+ * 2 * ln(1e18) / ln((1 + e) / (1 - e)) 8-byte bins (~33 KB for e = 0.01), so
+ * keep quantile summaries to low-cardinality families. Options: 0 = default;
+ * relative_error in (0, 1), max_age_seconds > 0, age_buckets <= 1000,
+ * else TALLY_ERR_QUANTILES. */
 typedef struct tally_summary_opts {
     const double *quantiles;        /* each in [0,1] */
     size_t quantile_count;
@@ -133,7 +150,10 @@ typedef struct tally_summary_opts {
  * for defaults). For TALLY_STATESET, one label must be named like the family
  * itself (OpenMetrics rule); its values are the states (see
  * tally_stateset_set). For TALLY_INFO, name is without "_info" (exposed as
- * name_info with value 1). */
+ * name_info with value 1; a trailing "_info" is dropped). At most 32 labels.
+ * TALLY_UNTYPED is only for collectors (TALLY_ERR_FORMAT here). Families
+ * without labels start with their one child (rendered as 0); info and
+ * stateset children appear when set. */
 tally_family *tally_family_new(tally_registry *reg, tally_type type,
                                const tally_opts *opts,
                                const tally_histogram_opts *hopts,
@@ -149,7 +169,9 @@ tally_family *tally_histogram_family(tally_registry *reg, const char *name, cons
                                      const char *category, const double *buckets,
                                      size_t bucket_count, tally_err *err, ...);
 
-/* Unregisters and frees a family. Handles into it become invalid. */
+/* Unregisters and frees a family. Handles into it become invalid. The
+ * registry's own tally_series_overflow family cannot be unregistered
+ * (TALLY_ERR_FORMAT); a family not in reg gives TALLY_ERR_NOT_FOUND. */
 tally_err tally_family_unregister(tally_registry *reg, tally_family *fam);
 
 tally_type  tally_family_type(const tally_family *fam);
@@ -158,10 +180,12 @@ size_t      tally_family_label_count(const tally_family *fam);
 /* Number of live (rendered) children. */
 size_t      tally_family_size(const tally_family *fam);
 
-/* Lifecycle of children. */
+/* Lifecycle of children. Removing detaches a child (see Ownership above):
+ * TALLY_ERR_NOT_FOUND if there is no live child with these values. */
 tally_err tally_family_remove(tally_family *fam, const char *const *label_values);
 /* Removes every child whose labels match all given (name, value) pairs;
- * returns the number removed (>= 0) or a negative tally_err. */
+ * returns the number removed (>= 0) or a negative tally_err
+ * (TALLY_ERR_INVALID_LABEL for a name the family does not have). */
 int       tally_family_remove_matching(tally_family *fam, const char *const *label_names,
                                        const char *const *label_values, size_t n);
 void      tally_family_clear(tally_family *fam);
@@ -170,9 +194,11 @@ size_t    tally_registry_sweep(tally_registry *reg);
 
 /* ------------------------------------------------------ label value lookup
  * Every lookup returns the child for these label values, creating it on
- * first use; NULL only on allocation failure or a wrong value count. The
+ * first use; NULL only on allocation failure, a NULL family or value, a
+ * family of another type, or a value that is not valid UTF-8. The
  * returned handle is stable: keep it and skip the lookup next time. Label
- * values may be any UTF-8 string (they are escaped on output). */
+ * values may be any UTF-8 string (they are escaped on output). For a family
+ * at its max_children cap, a new label set returns the overflow child. */
 
 typedef struct tally_counter   tally_counter;
 typedef struct tally_gauge     tally_gauge;
@@ -184,7 +210,7 @@ tally_gauge     *tally_gauge_with(tally_family *fam, const char *const *label_va
 tally_histogram *tally_histogram_with(tally_family *fam, const char *const *label_values);
 tally_summary   *tally_summary_with(tally_family *fam, const char *const *label_values);
 
-/* Variadic forms: exactly label_count const char * values follow. */
+/* Variadic forms: exactly label_count const char * values follow (at most 32). */
 tally_counter   *tally_counter_labels(tally_family *fam, ...);
 tally_gauge     *tally_gauge_labels(tally_family *fam, ...);
 tally_histogram *tally_histogram_labels(tally_family *fam, ...);
@@ -197,7 +223,8 @@ tally_gauge     *tally_gauge_get(tally_family *fam);
 tally_histogram *tally_histogram_get(tally_family *fam);
 tally_summary   *tally_summary_get(tally_family *fam);
 
-/* Counters built directly (registration + unlabelled child in one call). */
+/* Registration of an unlabelled family and its child in one call (category
+ * "default"); NULL with *err set on failure. */
 tally_counter   *tally_counter_new(tally_registry *reg, const char *name, const char *help, tally_err *err);
 tally_gauge     *tally_gauge_new(tally_registry *reg, const char *name, const char *help, tally_err *err);
 tally_histogram *tally_histogram_new(tally_registry *reg, const char *name, const char *help,
@@ -209,9 +236,11 @@ tally_histogram *tally_histogram_new(tally_registry *reg, const char *name, cons
 /* Exemplar: a label set (e.g. trace_id, span_id) attached to a counter or a
  * histogram bucket; the latest one per series/bucket is rendered in
  * OpenMetrics. The label names and values together may not exceed 128 UTF-8
- * characters. timestamp: seconds since the epoch, 0 = now. Recording an
- * exemplar takes a per-child spinlock (exemplars are sampled, not per-call
- * hot path). */
+ * characters (at most 8 labels). timestamp: seconds since the epoch, 0 =
+ * now. Recording an exemplar takes a per-child spinlock and, the first time
+ * for a child, allocates its exemplar slots (exemplars are sampled, not the
+ * per-call hot path). A refused exemplar records nothing: the value is not
+ * added either. */
 typedef struct tally_exemplar {
     const char *const *label_names;
     const char *const *label_values;
@@ -219,6 +248,7 @@ typedef struct tally_exemplar {
     double timestamp;
 } tally_exemplar;
 
+/* Handles must be non-NULL: update functions do not check (hot path). */
 void      tally_counter_inc(tally_counter *c);
 void      tally_counter_add_int(tally_counter *c, uint64_t n);
 tally_err tally_counter_add(tally_counter *c, double v);   /* v < 0 or NaN: TALLY_ERR_INVALID_VALUE */
@@ -235,7 +265,8 @@ double tally_gauge_value(const tally_gauge *g);
 void      tally_histogram_observe(tally_histogram *h, double v);
 tally_err tally_histogram_observe_exemplar(tally_histogram *h, double v, const tally_exemplar *ex);
 /* Snapshot for tests and collectors: cumulative counts per bucket (+Inf last,
- * so counts has bucket_count + 1 entries), sum and count. */
+ * so counts has bucket_count + 1 entries, else TALLY_ERR_FORMAT), sum and
+ * count; any output pointer may be NULL. counts[bucket_count] == count. */
 tally_err tally_histogram_snapshot(const tally_histogram *h, uint64_t *counts, size_t n,
                                    double *sum, uint64_t *count);
 
@@ -246,13 +277,17 @@ double tally_summary_quantile(tally_summary *s, double q);
 void   tally_summary_totals(const tally_summary *s, double *sum, uint64_t *count);
 
 /* Info: sets the single child of an info family to these label values
- * (replacing the previous one). */
+ * (replacing the previous one atomically with respect to renders).
+ * TALLY_ERR_UTF8 for a value that is not UTF-8. */
 tally_err tally_info_set(tally_family *fam, const char *const *label_values);
 
 /* Stateset: label_values are the non-state labels (label_count - 1 values, in
- * order, skipping the state label). Declares the states on first use;
+ * order, skipping the state label). tally_stateset_declare fixes the states
+ * once, before any set (declaring the same list again is fine, a different
+ * one is TALLY_ERR_DUPLICATE; states must be distinct UTF-8 strings);
  * tally_stateset_set marks `state` as the one active state of that child (all
- * others become 0); tally_stateset_set_bool sets one state independently. */
+ * others become 0); tally_stateset_set_bool sets one state independently.
+ * An undeclared state is TALLY_ERR_NOT_FOUND. */
 tally_err tally_stateset_declare(tally_family *fam, const char *const *states, size_t n);
 tally_err tally_stateset_set(tally_family *fam, const char *const *label_values, const char *state);
 tally_err tally_stateset_set_bool(tally_family *fam, const char *const *label_values,
@@ -295,8 +330,11 @@ typedef struct tally_desc {
 typedef void (*tally_collect_fn)(tally_emit *e, void *user);
 
 /* Registers a collector that declares `n` families (validated like
- * tally_family_new: names, labels, clashes). `user` is passed to fn and,
- * if free_fn is not NULL, freed with it when the registry is freed. */
+ * tally_family_new: names, labels, clashes, also among themselves; types
+ * counter, gauge, histogram, summary or untyped, else TALLY_ERR_FORMAT).
+ * `user` is passed to fn and, if free_fn is not NULL, freed with it when
+ * the registry is freed; on failure nothing is kept and user stays the
+ * caller's. */
 tally_err tally_collector_register(tally_registry *reg, const char *category,
                                    const tally_desc *descs, size_t n,
                                    tally_collect_fn fn, void *user,
@@ -304,7 +342,12 @@ tally_err tally_collector_register(tally_registry *reg, const char *category,
 
 /* Inside a collector callback: emit one sample set of declared family
  * `desc_index` (index into the descs array passed at registration).
- * label_values has desc.label_count entries. Values are rendered as given. */
+ * label_values has desc.label_count entries. Values are rendered as given.
+ * Errors: TALLY_ERR_FORMAT (bad index, or the emitter does not match the
+ * declared type; tally_emit_gauge also serves untyped), TALLY_ERR_UTF8,
+ * TALLY_ERR_LABEL_COUNT (NULL value), TALLY_ERR_INVALID_VALUE (negative
+ * counter, non-cumulative buckets or a bucket above count). Nothing is
+ * emitted on error. */
 tally_err tally_emit_counter(tally_emit *e, size_t desc_index, const char *const *label_values,
                              double value);
 tally_err tally_emit_gauge(tally_emit *e, size_t desc_index, const char *const *label_values,
