@@ -10,8 +10,8 @@ import threading
 import harness
 from harness import (GatewayTestCase, chat_completion_tokens, chat_content,
                      chat_prompt_tokens, cost, embedding_tokens, free_port,
-                     gateway_config, model, normalise_chunk, normalise_completion,
-                     provider, sse_events)
+                     gateway_config, mask_response_ids, model, normalise_chunk,
+                     normalise_completion, provider, sse_events)
 
 CHEAP = {"input": 0.15, "cached_input": 0.075, "output": 0.60}
 FAST = {"input": 0.05, "cached_input": 0.05, "output": 0.08}
@@ -51,7 +51,9 @@ class ChatTest(GatewayTestCase):
         self.assertTrue(via.header("Content-Type").startswith("application/json"))
         self.assertProxiedBy(via, "mock")
         got = via.json()
-        self.assertEqual(normalise_completion(got), normalise_completion(self.direct(body).json()))
+        direct = self.direct(body)
+        self.assertEqual(mask_response_ids(via.body), mask_response_ids(direct.body))
+        self.assertEqual(normalise_completion(got), normalise_completion(direct.json()))
         self.assertEqual(got["choices"][0]["message"]["content"], chat_content(7))
         prompt = chat_prompt_tokens(body["messages"])
         self.assertEqual(got["usage"]["prompt_tokens"], prompt)
@@ -63,7 +65,7 @@ class ChatTest(GatewayTestCase):
         via = self.tollgate.chat(body)
         self.assertEqual(via.status, 200, via.body)
         direct = self.direct(dict(body, model="llama-3.1-8b-instant"))
-        self.assertEqual(normalise_completion(via.json()), normalise_completion(direct.json()))
+        self.assertEqual(mask_response_ids(via.body), mask_response_ids(direct.body))
         self.assertEqual(via.json()["model"], "llama-3.1-8b-instant")
 
     def stream_both(self, body, direct_body):
@@ -73,6 +75,8 @@ class ChatTest(GatewayTestCase):
                         via.header("Content-Type"))
         self.assertProxiedBy(via, "mock")
         direct = self.direct(direct_body)
+        # Passed through as the provider sent it, bytes and all.
+        self.assertEqual(mask_response_ids(via.body), mask_response_ids(direct.body))
         return sse_events(via.body), sse_events(direct.body)
 
     def test_stream_without_usage_strips_usage_chunk(self):
@@ -108,7 +112,7 @@ class ChatTest(GatewayTestCase):
         via = self.tollgate.request("POST", "/v1/embeddings", body)
         self.assertEqual(via.status, 200, via.body)
         direct = self.mock.request("POST", "/v1/embeddings", body)
-        self.assertEqual(via.json(), direct.json())
+        self.assertEqual(via.body, direct.body)
         self.assertEqual(len(via.json()["data"]), 2)
         self.assertEqual(via.json()["usage"]["prompt_tokens"], embedding_tokens(body["input"]))
 
