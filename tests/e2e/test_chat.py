@@ -116,6 +116,31 @@ class ChatTest(GatewayTestCase):
         self.assertEqual(len(via.json()["data"]), 2)
         self.assertEqual(via.json()["usage"]["prompt_tokens"], embedding_tokens(body["input"]))
 
+    def test_ttft_is_the_first_chunk_not_the_last(self):
+        """A provider that answers after 300 ms, then sends a token every
+        150 ms: TTFT is about 0.3 s, the whole call at least 0.3 + 5 * 0.15."""
+        labels = {"provider": "mock", "model": "gpt-4o-mini"}
+        before = self.tollgate.metrics()
+        self.mock.configure(latency_ms=300, token_delay_ms=150)
+        try:
+            r = self.tollgate.chat({"model": "gpt-4o-mini", "messages": self.messages(),
+                                    "max_tokens": 6, "stream": True})
+        finally:
+            self.mock.configure(latency_ms=0, token_delay_ms=0)
+        self.assertEqual(r.status, 200, r.body)
+        after = self.tollgate.metrics()
+        ttft = (after.value("tollgate_llm_ttft_seconds_sum", **labels)
+                - before.value("tollgate_llm_ttft_seconds_sum", **labels))
+        duration = (after.value("tollgate_llm_request_duration_seconds_sum", stream_mode="streaming",
+                                **labels)
+                    - before.value("tollgate_llm_request_duration_seconds_sum",
+                                   stream_mode="streaming", **labels))
+        self.assertGreaterEqual(ttft, 0.3)
+        self.assertGreaterEqual(duration, 0.3 + 5 * 0.15)
+        # At least four token delays before the end: the first chunk, not
+        # the last (a bound that holds however loaded the machine is).
+        self.assertLess(ttft, duration - 4 * 0.15)
+
     def test_keep_alive_serves_several_requests_on_one_connection(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.tollgate.port, timeout=10)
         try:
