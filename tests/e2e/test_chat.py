@@ -4,8 +4,10 @@
 
 import http.client
 import json
+import socket
 import subprocess
 import threading
+import time
 
 import harness
 from harness import (GatewayTestCase, chat_completion_tokens, chat_content,
@@ -140,6 +142,31 @@ class ChatTest(GatewayTestCase):
         # At least four token delays before the end: the first chunk, not
         # the last (a bound that holds however loaded the machine is).
         self.assertLess(ttft, duration - 4 * 0.15)
+
+    def test_stream_is_passed_through_as_it_arrives(self):
+        """Chunks reach the client while the provider is still producing
+        them, not all at once at the end."""
+        body = json.dumps({"model": "gpt-4o-mini", "messages": self.messages(),
+                           "max_tokens": 6, "stream": True}).encode()
+        self.mock.configure(token_delay_ms=150)
+        try:
+            with socket.create_connection(("127.0.0.1", self.tollgate.port), timeout=10) as s:
+                started = time.monotonic()
+                s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                          % len(body) + body)
+                received, first_chunk = b"", None
+                while b"[DONE]" not in received:
+                    data = s.recv(65536)
+                    self.assertTrue(data, "stream ended without [DONE]")
+                    received += data
+                    if first_chunk is None and b"data:" in received:
+                        first_chunk = time.monotonic() - started
+                done = time.monotonic() - started
+        finally:
+            self.mock.configure(token_delay_ms=0)
+        self.assertGreaterEqual(done, 5 * 0.15)
+        self.assertLess(first_chunk, done - 4 * 0.15)
 
     def test_keep_alive_serves_several_requests_on_one_connection(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.tollgate.port, timeout=10)
