@@ -5,7 +5,13 @@
 # /usr/bin/python3).
 #
 # Every test file is a standalone unittest script taking --tollgate and
-# --mock (paths to the binaries); CTest passes them.
+# --mock (paths to the binaries); CTest passes them. By hand, one test:
+#
+#   /usr/bin/python3 tests/e2e/test_chat.py --tollgate build-asan/src/tollgate \
+#       --mock build-asan/tools/mock-llm/mock-llm ChatTest.test_embeddings_match_direct
+#
+# A failure shows the processes' output; each class's processes live in one
+# temp dir (removed afterwards) and must exit 0, without sanitizer reports.
 
 import argparse
 import http.client
