@@ -10,8 +10,9 @@
 #   /usr/bin/python3 tests/e2e/test_chat.py --tollgate build-asan/src/tollgate \
 #       --mock build-asan/tools/mock-llm/mock-llm ChatTest.test_embeddings_match_direct
 #
-# A failure shows the processes' output; each class's processes live in one
-# temp dir (removed afterwards) and must exit 0, without sanitizer reports.
+# A process that fails to start or to stop cleanly shows its output. Each
+# test class starts its own processes in one temp dir (removed afterwards);
+# they must exit 0, without sanitizer reports.
 
 import argparse
 import http.client
