@@ -248,7 +248,8 @@ typedef struct tally_exemplar {
     double timestamp;
 } tally_exemplar;
 
-/* Handles must be non-NULL: update functions do not check (hot path). */
+/* Updates on a NULL handle (a refused lookup) do nothing; reads give 0 (or
+ * NaN for quantiles), error-returning calls TALLY_ERR_FORMAT. */
 void      tally_counter_inc(tally_counter *c);
 void      tally_counter_add_int(tally_counter *c, uint64_t n);
 tally_err tally_counter_add(tally_counter *c, double v);   /* v < 0 or NaN: TALLY_ERR_INVALID_VALUE */

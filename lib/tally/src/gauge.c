@@ -9,13 +9,18 @@
 
 #define CELL(g) (&((tally__child *)(g))->gauge)
 
+/* NULL handles are ignored, as for counters. */
 void tally_gauge_set(tally_gauge *g, double v)
 {
+    if (TALLY_UNLIKELY(!g))
+        return;
     atomic_store_explicit(CELL(g), tally__dbits(v), memory_order_relaxed);
 }
 
 void tally_gauge_add(tally_gauge *g, double v)
 {
+    if (TALLY_UNLIKELY(!g))
+        return;
     _Atomic uint64_t *p = CELL(g);
     uint64_t old = atomic_load_explicit(p, memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(p, &old, tally__dbits(tally__bitsd(old) + v),
@@ -33,6 +38,8 @@ void tally_gauge_set_to_current_time(tally_gauge *g)
 
 double tally_gauge_value(const tally_gauge *g)
 {
+    if (!g)
+        return 0;
     return tally__bitsd(atomic_load_explicit(&((const tally__child *)g)->gauge,
                                              memory_order_relaxed));
 }

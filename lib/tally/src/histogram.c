@@ -30,16 +30,21 @@ static inline size_t bucket_index(const double *b, size_t n, double v)
 void tally_histogram_observe(tally_histogram *hh, double v)
 {
     tally__child *h = (tally__child *)hh;
-    size_t i = bucket_index(h->bounds, h->bound_count, v);
+    if (TALLY_UNLIKELY(!h))
+        return; /* NULL handles are ignored, as for counters */
+    size_t n = h->bound_count; /* read once: the stores below could alias it */
+    size_t i = bucket_index(h->bounds, n, v);
     unsigned s = tally__stripe();
     _Atomic uint64_t *cell = tally__cell(h->cells, s);
     tally__cell_add_u64(cell + i, s, 1);
-    tally__cell_add_double(cell + h->bound_count + 1, s, v);
+    tally__cell_add_double(cell + n + 1, s, v);
 }
 
 tally_err tally_histogram_observe_exemplar(tally_histogram *hh, double v, const tally_exemplar *ex)
 {
     tally__child *h = (tally__child *)hh;
+    if (!h)
+        return TALLY_ERR_FORMAT;
     size_t i = bucket_index(h->bounds, h->bound_count, v);
     tally_err err = tally__exemplar_store(h, i, h->bound_count + 1, v, ex);
     if (err == TALLY_OK)

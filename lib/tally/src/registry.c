@@ -272,9 +272,17 @@ tally_err tally_family_unregister(tally_registry *reg, tally_family *fam)
     return TALLY_OK;
 }
 
-tally_type tally_family_type(const tally_family *fam) { return fam->view.type; }
-const char *tally_family_name(const tally_family *fam) { return fam->view.name; }
-size_t tally_family_label_count(const tally_family *fam) { return fam->view.label_count; }
+tally_type tally_family_type(const tally_family *fam)
+{
+    return fam ? fam->view.type : TALLY_UNTYPED;
+}
+
+const char *tally_family_name(const tally_family *fam) { return fam ? fam->view.name : NULL; }
+
+size_t tally_family_label_count(const tally_family *fam)
+{
+    return fam ? fam->view.label_count : 0;
+}
 
 /* Registry lock held. */
 tally_err tally__registry_append_collector(tally_registry *reg, tally__collector *col)
@@ -285,6 +293,8 @@ tally_err tally__registry_append_collector(tally_registry *reg, tally__collector
 size_t tally_registry_sweep(tally_registry *reg)
 {
     size_t removed = 0;
+    if (!reg)
+        return 0;
     double now = tally__now_mono();
     pthread_mutex_lock(&reg->lock);
     for (tally__entry *e = reg->first; e; e = e->next)

@@ -165,6 +165,8 @@ void tally__sketch_quantiles(tally__sketch *s, const double *qs, size_t n, doubl
 void tally_summary_observe(tally_summary *ss, double v)
 {
     tally__child *c = (tally__child *)ss;
+    if (TALLY_UNLIKELY(!c))
+        return; /* NULL handles are ignored, as for counters */
     unsigned stripe = tally__stripe();
     _Atomic uint64_t *cell = tally__cell(c->cells, stripe);
     tally__cell_add_u64(cell, stripe, 1);
@@ -186,7 +188,7 @@ void tally_summary_totals(const tally_summary *ss, double *sum, uint64_t *count)
 {
     const tally__child *c = (const tally__child *)ss;
     if (sum)
-        *sum = tally__sum_double(c->cells, 1);
+        *sum = c ? tally__sum_double(c->cells, 1) : 0;
     if (count)
-        *count = tally__sum_u64(c->cells, 0);
+        *count = c ? tally__sum_u64(c->cells, 0) : 0;
 }
