@@ -313,6 +313,52 @@ static void test_buckets_and_errors(void **state)
     assert_string_equal(tally_strerror(5), "unknown error");
 }
 
+/* Updates through a refused lookup must not crash the caller. */
+static void test_null_handles(void **state)
+{
+    (void)state;
+    tally_counter_inc(NULL);
+    tally_counter_add_int(NULL, 3);
+    assert_int_equal(tally_counter_add(NULL, 1), TALLY_ERR_FORMAT);
+    tally_gauge_set(NULL, 1);
+    tally_gauge_inc(NULL);
+    tally_histogram_observe(NULL, 1);
+    assert_int_equal(tally_histogram_observe_exemplar(NULL, 1, NULL), TALLY_ERR_FORMAT);
+    tally_summary_observe(NULL, 1);
+    assert_true(isnan(tally_summary_quantile(NULL, 0.5)));
+    assert_true(tally_counter_value(NULL) == 0);
+    assert_null(tally_family_name(NULL));
+    assert_int_equal(tally_registry_sweep(NULL), 0);
+    tally_registry_free(NULL);
+}
+
+/* Cells of an unregistered family are recycled, and must come back zeroed. */
+static void test_cells_recycled_zeroed(void **state)
+{
+    (void)state;
+    tally_registry *reg = tally_registry_new();
+    static const double b[] = {1, 2};
+    for (int round = 0; round < 3; round++) {
+        tally_family *f = tally_histogram_family(reg, "recycled", "", NULL, b, 2, NULL, "k",
+                                                 (char *)NULL);
+        assert_non_null(f);
+        char k[8];
+        for (int i = 0; i < 50; i++) {
+            snprintf(k, sizeof k, "%d", i);
+            tally_histogram *h = tally_histogram_labels(f, k);
+            uint64_t counts[3], count;
+            double sum;
+            tally_histogram_snapshot(h, counts, 3, &sum, &count);
+            assert_int_equal(count, 0);
+            assert_true(sum == 0);
+            tally_histogram_observe(h, 1.5);
+        }
+        assert_int_equal(tally_family_unregister(reg, f), TALLY_OK);
+    }
+    assert_int_equal(tally_family_unregister(reg, NULL), TALLY_ERR_FORMAT);
+    tally_registry_free(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +373,8 @@ int main(void)
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_stateset),
         cmocka_unit_test(test_buckets_and_errors),
+        cmocka_unit_test(test_null_handles),
+        cmocka_unit_test(test_cells_recycled_zeroed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
