@@ -8,8 +8,6 @@
 
 #include "store.h"
 
-tally_err tally__registry_append_collector(tally_registry *reg, tally__collector *col);
-
 static void views_free(tally__family_view *views, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -213,6 +213,9 @@ struct tally_registry {
     size_t scratch_cap;
 };
 
+/* Registry lock held: appends a validated collector in registration order. */
+tally_err tally__registry_append_collector(tally_registry *reg, tally__collector *col);
+
 /* ------------------------------------------------------------- helpers */
 
 double tally__now_real(void);
@@ -222,7 +225,6 @@ double tally__now_coarse(void);
 bool tally__valid_metric_name(const char *s);
 bool tally__valid_label_name(const char *s);
 bool tally__valid_utf8(const char *s, size_t len, size_t *chars);
-tally_err tally__validate_family(tally_registry *reg, tally__family_view *v, const char *unit_name);
 char *tally__strdup(const char *s);
 void tally__view_free(tally__family_view *v);
 /* Fills a family view from the registration arguments (copying strings and
