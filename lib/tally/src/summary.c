@@ -126,38 +126,51 @@ void tally__sketch_observe(tally__sketch *s, double v)
     atomic_fetch_add_explicit(&w->bins[bin_of(s, v)], 1, memory_order_relaxed);
 }
 
-static uint64_t live_bin(const tally__sketch *s, int64_t epoch, size_t bin)
-{
-    uint64_t n = 0;
-    for (unsigned i = 0; i < s->window_count; i++) {
-        int64_t e = atomic_load_explicit(&s->windows[i].epoch, memory_order_acquire);
-        if (e > epoch - (int64_t)s->window_count && e <= epoch)
-            n += atomic_load_explicit(&s->windows[i].bins[bin], memory_order_relaxed);
-    }
-    return n;
-}
-
+/* Estimates all quantiles in two passes over the bins of the live windows
+ * (those of the last window_count epochs): one for the total, one walking
+ * the ranks. */
 void tally__sketch_quantiles(tally__sketch *s, const double *qs, size_t n, double *out)
 {
     int64_t epoch = epoch_now(s);
+    const _Atomic uint64_t *live[1000];
+    unsigned live_count = 0;
+    for (unsigned i = 0; i < s->window_count; i++) {
+        int64_t e = atomic_load_explicit(&s->windows[i].epoch, memory_order_acquire);
+        if (e > epoch - (int64_t)s->window_count && e <= epoch)
+            live[live_count++] = s->windows[i].bins;
+    }
     size_t bins = 2 * s->keys + 1;
     uint64_t total = 0;
     for (size_t b = 0; b < bins; b++)
-        total += live_bin(s, epoch, b);
+        for (unsigned w = 0; w < live_count; w++)
+            total += atomic_load_explicit(&live[w][b], memory_order_relaxed);
+    size_t pending = 0;
     for (size_t i = 0; i < n; i++) {
         out[i] = NAN;
-        if (total == 0 || !(qs[i] >= 0 && qs[i] <= 1))
-            continue;
-        double rank = qs[i] * (double)(total - 1);
-        uint64_t seen = 0;
-        for (size_t b = 0; b < bins; b++) {
-            seen += live_bin(s, epoch, b);
-            if ((double)seen > rank) {
-                out[i] = value_of(s, b);
-                break;
-            }
-        }
+        if (total > 0 && qs[i] >= 0 && qs[i] <= 1)
+            pending++;
     }
+    uint64_t seen = 0;
+    double last = NAN;
+    for (size_t b = 0; b < bins && pending; b++) {
+        uint64_t here = 0;
+        for (unsigned w = 0; w < live_count; w++)
+            here += atomic_load_explicit(&live[w][b], memory_order_relaxed);
+        if (!here)
+            continue;
+        seen += here;
+        last = value_of(s, b);
+        for (size_t i = 0; i < n; i++)
+            if (isnan(out[i]) && total > 0 && qs[i] >= 0 && qs[i] <= 1 &&
+                (double)seen > qs[i] * (double)(total - 1)) {
+                out[i] = last;
+                pending--;
+            }
+    }
+    /* A window rotated between the passes: the rest are at the top. */
+    for (size_t i = 0; pending && i < n; i++)
+        if (isnan(out[i]) && total > 0 && qs[i] >= 0 && qs[i] <= 1)
+            out[i] = last;
 }
 
 /* ------------------------------------------------------------- summary */
