@@ -15,6 +15,9 @@
 
 #define REPS 5
 #define SECONDS 0.6
+/* Emits nothing; stops the compiler from merging or dropping loop bodies
+ * (e.g. under LTO, where the update calls could be inlined). */
+#define BARRIER() __asm__ volatile("" ::: "memory")
 
 static const double buckets10[] = {.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1};
 
@@ -73,22 +76,28 @@ static void run_case(const char *name, op_fn fn, void *arg)
 static void counter_inc(void *arg, long n)
 {
     tally_counter *c = arg;
-    for (long i = 0; i < n; i++)
+    for (long i = 0; i < n; i++) {
         tally_counter_inc(c);
+        BARRIER();
+    }
 }
 
 static void gauge_set(void *arg, long n)
 {
     tally_gauge *g = arg;
-    for (long i = 0; i < n; i++)
+    for (long i = 0; i < n; i++) {
         tally_gauge_set(g, (double)i);
+        BARRIER();
+    }
 }
 
 static void histogram_observe(void *arg, long n)
 {
     tally_histogram *h = arg;
-    for (long i = 0; i < n; i++)
+    for (long i = 0; i < n; i++) {
         tally_histogram_observe(h, (double)(i & 2047) * 0.0006); /* spreads over all buckets */
+        BARRIER();
+    }
 }
 
 typedef struct two_threads {
