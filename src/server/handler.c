@@ -75,6 +75,24 @@ static h2o_iovec_t header_by_name(h2o_req_t *req, const char *name, size_t len)
     return i < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
 }
 
+/* The value of query parameter `name` as a pool string, or NULL. Values
+ * are category names: no percent-decoding needed. */
+static const char *query_param(h2o_req_t *req, const char *name)
+{
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    const char *p = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t name_len = strlen(name);
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *param_end = amp != NULL ? amp : end;
+        if ((size_t)(param_end - p) > name_len && memcmp(p, name, name_len) == 0 && p[name_len] == '=')
+            return h2o_strdup(&req->pool, p + name_len + 1, (size_t)(param_end - p - name_len - 1)).base;
+        p = param_end + 1;
+    }
+    return NULL;
+}
+
 /* Records the HTTP metrics and writes the access line, once. */
 static void finish_exchange(tg_exchange_t *ex, int status, const tg_upstream_result_t *res)
 {
@@ -179,6 +197,10 @@ static void handle_observability(tg_exchange_t *ex, const char *category)
         }
         if (ex->route == OBS_ROUTE_PROM_CATEGORY && category == NULL)
             category = "unknown"; /* obs answers 404 naming the valid ones */
+        if (category != NULL && strcmp(category, "summary") == 0) {
+            obs_endpoint_summary(server->obs, query_param(req, "category"), &r);
+            break;
+        }
         obs_endpoint_metrics(server->obs, ex->route == OBS_ROUTE_PROM_CATEGORY ? category : NULL,
                              header_value(req, H2O_TOKEN_ACCEPT), header_value(req, H2O_TOKEN_ACCEPT_ENCODING), &r);
         break;

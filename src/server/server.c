@@ -44,7 +44,7 @@ static tg_worker_snap_t *worker_snap_new(tg_worker_t *w, tg_snapshot_t *snap)
     }
     for (; ws->pool_count < cfg->provider_count; ws->pool_count++) {
         if (tg_upstream_pool_init(&ws->pools[ws->pool_count], w->ctx.loop, &cfg->providers[ws->pool_count],
-                                  ws->pool_count, &w->ctx.receivers.hostinfo_getaddr, w->server->ssl_ctx) != 0) {
+                                  ws->pool_count, &snap->addrs[ws->pool_count], w->server->ssl_ctx) != 0) {
             while (ws->pool_count-- > 0)
                 tg_upstream_pool_dispose(&ws->pools[ws->pool_count]);
             free(ws->pools);

@@ -8,6 +8,13 @@ tg_snapshot_t *tg_snapshot_new(tg_config *cfg, const obs_view *view)
     tg_snapshot_t *snap = malloc(sizeof(*snap));
     if (snap == NULL)
         return NULL;
+    snap->addrs = calloc(cfg->provider_count ? cfg->provider_count : 1, sizeof(*snap->addrs));
+    if (snap->addrs == NULL) {
+        free(snap);
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->provider_count; i++)
+        tg_upstream_resolve(&cfg->providers[i], &snap->addrs[i]);
     snap->cfg = cfg;
     snap->view = view;
     atomic_init(&snap->refs, 1);
@@ -25,6 +32,7 @@ void tg_snapshot_release(tg_snapshot_t *snap)
         return;
     if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) == 1) {
         tg_config_free(snap->cfg);
+        free(snap->addrs);
         free(snap);
     }
 }

@@ -9,14 +9,17 @@
 
 #include "config.h"
 #include "obs/metrics.h"
+#include "upstream/pool.h"
 
 typedef struct tg_snapshot {
     tg_config *cfg;
-    const obs_view *view; /* owned by tg_obs */
+    const obs_view *view;     /* owned by tg_obs */
+    tg_upstream_addr_t *addrs; /* per provider, resolved when loaded */
     atomic_uint refs;
 } tg_snapshot_t;
 
-/* Takes ownership of cfg; one reference for the caller. NULL on ENOMEM. */
+/* Takes ownership of cfg and resolves the providers' addresses (blocking:
+ * main thread only); one reference for the caller. NULL on ENOMEM. */
 tg_snapshot_t *tg_snapshot_new(tg_config *cfg, const obs_view *view);
 void tg_snapshot_retain(tg_snapshot_t *snap);
 void tg_snapshot_release(tg_snapshot_t *snap);

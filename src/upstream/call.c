@@ -1,7 +1,6 @@
-/* call.c: see call.h. Built on h2o's HTTP/1 client the way h2o's own
- * reverse proxy is: on_connect hands over the request buffers, on_head sees
- * the status, on_body drains the socket's input buffer. Everything runs on
- * the worker's loop, so no state here is shared. */
+/* call.c: see call.h. The transport is http1.c: on_head sees the status
+ * (or why there is none), on_body gets the body as it arrives. Everything
+ * runs on the worker's loop, so no state here is shared. */
 #include "upstream/call.h"
 
 #include <string.h>
@@ -95,7 +94,7 @@ static void on_retry_timer(h2o_timeout_entry_t *entry)
 }
 
 /* The current attempt failed in a retryable way; the client has seen
- * nothing. The HTTP client is already gone (closed by h2o or by us). */
+ * nothing. The upstream connection is already gone. */
 static void attempt_failed(tg_upstream_call_t *call, obs_retry_reason reason)
 {
     tg_upstream_pool_t *pool = current_pool(call);
@@ -122,19 +121,9 @@ static void attempt_failed(tg_upstream_call_t *call, obs_retry_reason reason)
         fail_all(call, false);
         return;
     }
-    /* always through the loop: the failing client is still on the stack */
+    /* always through the loop: the failing connection is still on the stack */
     call->retry_timer.cb = on_retry_timer;
     h2o_timeout_link(current_pool(call)->loop, wait != NULL ? wait : call->in.immediate, &call->retry_timer);
-}
-
-static obs_retry_reason reason_from_error(const char *errstr, obs_retry_reason otherwise)
-{
-    if (strstr(errstr, "timeout") != NULL)
-        return OBS_RETRY_TIMEOUT;
-    if (strncmp(errstr, "failed to parse", 15) == 0 || strncmp(errstr, "unexpected", 10) == 0 ||
-        strncmp(errstr, "invalid", 7) == 0)
-        return OBS_RETRY_BAD_RESPONSE;
-    return otherwise;
 }
 
 /* ------------------------------------------------------------ plain body */
@@ -200,30 +189,31 @@ static void send_buffered(tg_upstream_call_t *call)
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 
-static int on_body_buffered(h2o_http1client_t *client, const char *errstr)
+static bool on_body_buffered(void *ctx, const char *data, size_t len, bool done, const char *errstr,
+                             obs_retry_reason reason)
 {
-    tg_upstream_call_t *call = client->data;
-    h2o_buffer_t **input = &client->sock->input;
+    tg_upstream_call_t *call = ctx;
 
-    if ((*input)->size != 0) {
-        if (call->buffered->size + (*input)->size > MAX_BUFFERED_RESPONSE) {
-            call->client = NULL;
-            attempt_failed(call, OBS_RETRY_BAD_RESPONSE);
-            return -1;
-        }
-        h2o_iovec_t room = h2o_buffer_reserve(&call->buffered, (*input)->size);
-        memcpy(room.base, (*input)->bytes, (*input)->size);
-        call->buffered->size += (*input)->size;
-        h2o_buffer_consume(input, (*input)->size);
+    if (errstr != NULL) {
+        call->client = NULL;
+        attempt_failed(call, reason);
+        return false;
     }
-    if (errstr == NULL)
-        return 0;
-    call->client = NULL;
-    if (errstr == h2o_http1client_error_is_eos)
+    if (call->buffered->size + len > MAX_BUFFERED_RESPONSE) {
+        call->client = NULL;
+        attempt_failed(call, OBS_RETRY_BAD_RESPONSE);
+        return false;
+    }
+    if (len != 0) {
+        h2o_iovec_t room = h2o_buffer_reserve(&call->buffered, len);
+        memcpy(room.base, data, len);
+        call->buffered->size += len;
+    }
+    if (done) {
+        call->client = NULL;
         send_buffered(call);
-    else
-        attempt_failed(call, reason_from_error(errstr, OBS_RETRY_RESET));
-    return 0;
+    }
+    return true;
 }
 
 /* ---------------------------------------------------------------- stream */
@@ -270,28 +260,26 @@ static void finish_stream(tg_upstream_call_t *call, obs_llm_status status)
     flush_stream(call);
 }
 
-static int on_body_stream(h2o_http1client_t *client, const char *errstr)
+static bool on_body_stream(void *ctx, const char *data, size_t len, bool done, const char *errstr,
+                           obs_retry_reason reason)
 {
-    tg_upstream_call_t *call = client->data;
-    h2o_buffer_t **input = &client->sock->input;
+    tg_upstream_call_t *call = ctx;
     int rc = 0;
 
-    if ((*input)->size != 0) {
-        rc = tg_sse_feed(&call->sse, (*input)->bytes, (*input)->size, on_sse_event, call);
-        h2o_buffer_consume(input, (*input)->size);
-    }
-    if (rc == 0 && errstr == NULL) {
+    if (len != 0)
+        rc = tg_sse_feed(&call->sse, data, len, on_sse_event, call);
+    if (rc == 0 && !done && errstr == NULL) {
         if (call->pending->size != 0) {
             if (!call->response_started)
                 start_stream_response(call);
             flush_stream(call);
         }
-        return 0;
+        return true;
     }
 
-    /* the upstream side is over: eos, I/O error, or garbage we refuse */
+    /* the upstream side is over: complete, broken off, or garbage we refuse */
     call->client = NULL;
-    bool clean = rc == 0 && errstr == h2o_http1client_error_is_eos && call->saw_done;
+    bool clean = rc == 0 && done && call->saw_done;
     if (!call->response_started) {
         if (clean || call->pending->size != 0) {
             start_stream_response(call);
@@ -301,17 +289,15 @@ static int on_body_stream(h2o_http1client_t *client, const char *errstr)
             call->result.content_events = 0;
             call->result.ttft_seconds = -1;
             call->saw_done = false;
-            attempt_failed(call, rc != 0 || errstr == h2o_http1client_error_is_eos
-                                     ? OBS_RETRY_BAD_RESPONSE
-                                     : reason_from_error(errstr, OBS_RETRY_RESET));
-            return rc != 0 ? -1 : 0;
+            attempt_failed(call, errstr != NULL ? reason : OBS_RETRY_BAD_RESPONSE);
+            return false;
         }
     }
     obs_llm_status status = OBS_LLM_SUCCESS;
     if (!clean)
-        status = errstr != NULL && strstr(errstr, "timeout") != NULL ? OBS_LLM_TIMEOUT : OBS_LLM_ERROR;
+        status = errstr != NULL && reason == OBS_RETRY_TIMEOUT ? OBS_LLM_TIMEOUT : OBS_LLM_ERROR;
     finish_stream(call, status);
-    return rc != 0 ? -1 : 0;
+    return rc == 0;
 }
 
 static void flush_stream(tg_upstream_call_t *call)
@@ -340,7 +326,7 @@ static void on_proceed(h2o_generator_t *generator, h2o_req_t *req)
 static void cancel_upstream(tg_upstream_call_t *call)
 {
     if (call->client != NULL) {
-        h2o_http1client_cancel(call->client);
+        tg_http1_cancel(call->client);
         call->client = NULL;
     }
     if (h2o_timeout_is_linked(&call->retry_timer))
@@ -357,57 +343,36 @@ static void on_stop(h2o_generator_t *generator, h2o_req_t *req)
 
 /* ---------------------------------------------------------- the attempt */
 
-static h2o_http1client_body_cb on_head(h2o_http1client_t *client, const char *errstr, int minor_version, int status,
-                                       h2o_iovec_t msg, h2o_header_t *headers, size_t num_headers, int rlen)
+static bool on_head(void *ctx, const char *errstr, obs_retry_reason reason, int status, h2o_iovec_t content_type)
 {
-    tg_upstream_call_t *call = client->data;
+    tg_upstream_call_t *call = ctx;
 
-    if (errstr != NULL && errstr != h2o_http1client_error_is_eos) {
+    if (errstr != NULL) {
         call->client = NULL;
-        attempt_failed(call, reason_from_error(errstr, OBS_RETRY_RESET));
-        return NULL;
+        attempt_failed(call, reason);
+        return false;
     }
     if (status >= 500 || status == 429) {
         call->client = NULL;
         attempt_failed(call, status == 429 ? OBS_RETRY_STATUS_429 : OBS_RETRY_STATUS_5XX);
-        return NULL;
+        return false;
     }
     h2o_req_t *req = call->in.req;
     call->result.http_status = status;
     req->res.status = status;
     req->res.reason = status < 300 ? "OK" : "Upstream Error";
     call->passthrough_error = status >= 300;
-    call->content_type = h2o_iovec_init(NULL, 0);
-    for (size_t i = 0; i != num_headers; i++) {
-        if (headers[i].name == &H2O_TOKEN_CONTENT_TYPE->buf)
-            call->content_type = h2o_strdup(&req->pool, headers[i].value.base, headers[i].value.len);
-    }
-    if (errstr == h2o_http1client_error_is_eos) { /* no body at all */
-        call->client = NULL;
-        if (call->passthrough_error) {
-            send_buffered(call);
-        } else {
-            attempt_failed(call, OBS_RETRY_BAD_RESPONSE);
-        }
-        return NULL;
-    }
-    return call->in.stream && !call->passthrough_error ? on_body_stream : on_body_buffered;
+    call->content_type = content_type.len ? h2o_strdup(&req->pool, content_type.base, content_type.len)
+                                          : h2o_iovec_init(NULL, 0);
+    call->stream_body = call->in.stream && !call->passthrough_error;
+    return true;
 }
 
-static h2o_http1client_head_cb on_connect(h2o_http1client_t *client, const char *errstr, h2o_iovec_t **reqbufs,
-                                          size_t *reqbufcnt, int *method_is_head)
+static bool on_body(void *ctx, const char *data, size_t len, bool done, const char *errstr, obs_retry_reason reason)
 {
-    tg_upstream_call_t *call = client->data;
-
-    if (errstr != NULL) {
-        call->client = NULL;
-        attempt_failed(call, reason_from_error(errstr, OBS_RETRY_CONNECT));
-        return NULL;
-    }
-    *reqbufs = call->reqbufs;
-    *reqbufcnt = 2;
-    *method_is_head = 0;
-    return on_head;
+    tg_upstream_call_t *call = ctx;
+    return call->stream_body ? on_body_stream(ctx, data, len, done, errstr, reason)
+                             : on_body_buffered(ctx, data, len, done, errstr, reason);
 }
 
 /* Headers the client sent that must not reach the provider: hop-by-hop,
@@ -488,10 +453,15 @@ static void start_attempt(tg_upstream_call_t *call)
     }
     call->result.attempts++;
     call->attempt_started_at = tg_clock_seconds();
-    tg_upstream_pool_t *pool = current_pool(call);
-    /* h2o mallocs the small client object and takes the socket pool's mutex
-     * (uncontended: this pool belongs to this worker alone) */
-    h2o_http1client_connect_with_pool(&call->client, call, &pool->client_ctx, &pool->sockets, on_connect);
+    call->client = tg_http1_send(current_pool(call), call->reqbufs[0], call->reqbufs[1], on_head, on_body, call);
+    if (call->client == NULL) {
+        call->result.attempts--;
+        call->result.llm_status = OBS_LLM_ERROR;
+        tg_error_set(&call->result.error, 500, OBS_ERR_INTERNAL, OBS_CODE_INTERNAL_ERROR,
+                     "The gateway is out of memory.", NULL);
+        call->result.http_status = 500;
+        report(call);
+    }
 }
 
 static void on_deadline(h2o_timeout_entry_t *entry)

@@ -20,6 +20,7 @@
 #include "obs/metrics.h"
 #include "pipeline/error.h"
 #include "pipeline/json_body.h"
+#include "upstream/http1.h"
 #include "upstream/pool.h"
 #include "upstream/sse.h"
 #include "upstream/usage.h"
@@ -76,11 +77,12 @@ typedef struct tg_upstream_call {
     size_t route;              /* index into in.routes */
     unsigned retries_on_route;
     int failures, failures_429, failures_timeout;
-    h2o_http1client_t *client;
+    tg_http1_conn_t *client;   /* the attempt in progress */
     h2o_iovec_t reqbufs[2];    /* head and body of the current route */
     double attempt_started_at;
     h2o_iovec_t content_type;  /* of the upstream response */
     bool passthrough_error;    /* a non-retryable 4xx is relayed as is */
+    bool stream_body;          /* pass the body through as SSE (else buffer it) */
 
     h2o_buffer_t *buffered;    /* plain responses: the whole body */
     tg_sse_parser_t sse;

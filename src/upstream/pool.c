@@ -1,22 +1,48 @@
 /* pool.c: see pool.h. */
 #include "upstream/pool.h"
 
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "obs/log.h"
+#include "upstream/http1.h"
+
 /* Idle upstream connections are closed before typical servers' keep-alive
- * timeouts (h2o and nginx: 10 s or more) so that a pooled socket is rarely
- * found closed by the peer. */
-#define IDLE_SOCKET_TIMEOUT_MS 5000
+ * timeouts (h2o and nginx: 10 s or more) so that a pooled connection is
+ * rarely found closed by the peer. */
+#define IDLE_CONNECTION_TIMEOUT_MS 5000
+
+void tg_upstream_resolve(const tg_provider_config *provider, tg_upstream_addr_t *out)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res;
+    char port[8];
+
+    memset(out, 0, sizeof(*out));
+    snprintf(port, sizeof(port), "%u", provider->port);
+    int rc = getaddrinfo(provider->host, port, &hints, &res);
+    if (rc != 0) {
+        tg_log(TG_LOG_WARN, "upstream", "provider %s: cannot resolve %s: %s", provider->name, provider->host,
+               gai_strerror(rc));
+        return;
+    }
+    memcpy(&out->addr, res->ai_addr, res->ai_addrlen);
+    out->len = res->ai_addrlen;
+    freeaddrinfo(res);
+}
 
 int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_provider_config *provider,
-                          size_t provider_index, h2o_multithread_receiver_t *getaddr_receiver, SSL_CTX *ssl_ctx)
+                          size_t provider_index, const tg_upstream_addr_t *addr, SSL_CTX *ssl_ctx)
 {
     memset(pool, 0, sizeof(*pool));
     pool->provider = provider;
     pool->provider_index = provider_index;
     pool->loop = loop;
+    pool->ssl_ctx = ssl_ctx;
+    pool->addr = addr->addr;
+    pool->addr_len = addr->len;
 
     char authority[300];
     int is_default_port = provider->port == (provider->tls ? 443 : 80);
@@ -40,16 +66,10 @@ int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_p
     pool->fixed_headers = h2o_iovec_init(headers, (size_t)hlen);
     pool->path_prefix = h2o_iovec_init(provider->path_prefix, strlen(provider->path_prefix));
 
-    h2o_socketpool_init_by_hostport(&pool->sockets, h2o_iovec_init(provider->host, strlen(provider->host)), provider->port,
-                                    provider->tls, provider->max_connections ? provider->max_connections : 256);
-    h2o_socketpool_set_timeout(&pool->sockets, loop, IDLE_SOCKET_TIMEOUT_MS);
-
+    h2o_linklist_init_anchor(&pool->idle);
     h2o_timeout_init(loop, &pool->io_timeout, provider->timeout_ms);
-    pool->client_ctx.loop = loop;
-    pool->client_ctx.getaddr_receiver = getaddr_receiver;
-    pool->client_ctx.io_timeout = &pool->io_timeout;
-    pool->client_ctx.ssl_ctx = ssl_ctx;
-
+    h2o_timeout_init(loop, &pool->idle_timeout, IDLE_CONNECTION_TIMEOUT_MS);
+    h2o_timeout_init(loop, &pool->immediate, 0);
     pool->backoff_steps = provider->max_retries < TG_BACKOFF_STEPS ? provider->max_retries : TG_BACKOFF_STEPS;
     for (unsigned k = 0; k < pool->backoff_steps; k++)
         h2o_timeout_init(loop, &pool->backoff[k], (uint64_t)provider->retry_backoff_ms << k);
@@ -58,10 +78,12 @@ int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_p
 
 void tg_upstream_pool_dispose(tg_upstream_pool_t *pool)
 {
+    tg_http1_close_idle(pool);
     for (unsigned k = 0; k < pool->backoff_steps; k++)
         h2o_timeout_dispose(pool->loop, &pool->backoff[k]);
+    h2o_timeout_dispose(pool->loop, &pool->immediate);
+    h2o_timeout_dispose(pool->loop, &pool->idle_timeout);
     h2o_timeout_dispose(pool->loop, &pool->io_timeout);
-    h2o_socketpool_dispose(&pool->sockets);
     free(pool->fixed_headers.base);
     memset(pool, 0, sizeof(*pool));
 }
