@@ -19,7 +19,13 @@
  * is looked up again, at which point it restarts from zero).
  *
  * Threads: every function is thread-safe. Updates (inc, add, set, observe)
- * take no lock, allocate nothing and make no syscall. Child lookups that hit
+ * take no lock, allocate nothing and make no syscall. Counters, histograms
+ * and summaries are striped: each of the first 7 threads that update any
+ * metric gets a private stripe (given back when the thread exits) and
+ * updates it without atomic read-modify-write; further threads share one
+ * stripe with atomic RMW. Values are summed over stripes when read. (The
+ * stripe index is an initial-exec TLS variable: link libtally into the
+ * program or a library loaded at startup, not one opened with dlopen.) Child lookups that hit
  * take no lock and allocate nothing; creating a child takes the family's
  * mutex. Registration and rendering take the registry's mutex.
  *
