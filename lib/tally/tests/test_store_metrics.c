@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,6 +360,53 @@ static void test_cells_recycled_zeroed(void **state)
     tally_registry_free(reg);
 }
 
+typedef struct adders {
+    tally_counter *c;
+    tally_histogram *h;
+    tally_summary *s;
+} adders;
+
+static void *add_loop(void *arg)
+{
+    adders *a = arg;
+    for (int i = 0; i < 20000; i++) {
+        tally_counter_inc(a->c);
+        tally_counter_add(a->c, 0.5);
+        tally_histogram_observe(a->h, (i % 3) * 0.75);
+        tally_summary_observe(a->s, 0.25);
+    }
+    return NULL;
+}
+
+/* 12 threads: more than the 7 private stripes, so the shared stripe's
+ * atomic paths (fetch_add and the double CAS) must also be exact. */
+static void test_threads_exact_totals(void **state)
+{
+    (void)state;
+    tally_registry *reg = tally_registry_new();
+    static const double b[] = {1};
+    adders a = {tally_counter_new(reg, "t", "", NULL),
+                tally_histogram_new(reg, "th", "", TALLY_BUCKETS(b), NULL), NULL};
+    tally_opts o = {.name = "ts", .help = ""};
+    a.s = tally_summary_get(tally_family_new(reg, TALLY_SUMMARY, &o, NULL, NULL, NULL));
+    pthread_t t[12];
+    for (int i = 0; i < 12; i++)
+        pthread_create(&t[i], NULL, add_loop, &a);
+    for (int i = 0; i < 12; i++)
+        pthread_join(t[i], NULL);
+    assert_true(tally_counter_value(a.c) == 12 * 20000 * 1.5);
+    uint64_t counts[2], count;
+    double sum;
+    tally_histogram_snapshot(a.h, counts, 2, &sum, &count);
+    assert_int_equal(count, 240000);
+    assert_int_equal(counts[0], 12 * 13334); /* i % 3 in {0, 1}: 0 and 0.75 */
+    assert_true(sum == 12 * (6667 * 0.75 + 6666 * 1.5));
+    tally_summary_totals(a.s, &sum, &count);
+    assert_int_equal(count, 240000);
+    assert_true(sum == 60000);
+    tally_registry_free(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_buckets_and_errors),
         cmocka_unit_test(test_null_handles),
         cmocka_unit_test(test_cells_recycled_zeroed),
+        cmocka_unit_test(test_threads_exact_totals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
