@@ -3,6 +3,7 @@
 # never leaks a client-invented name into /metrics, and leaves the gateway
 # healthy.
 
+import http.client
 import socket
 import time
 
@@ -84,6 +85,29 @@ class BadInputTest(GatewayTestCase):
         filler = "word " * (MAX_BODY // 4)
         body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": filler}]}
         self.check("POST", CHAT, body, 413, "body_too_large", CHAT)
+
+    def test_chunked_body_over_limit(self):
+        """No Content-Length to check up front: the limit still holds."""
+        def body():
+            yield b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "'
+            for _ in range(MAX_BODY // 100 + 2):
+                yield b"word " * 20
+            yield b'"}]}'
+        before = self.tollgate.metrics()
+        conn = http.client.HTTPConnection("127.0.0.1", self.tollgate.port, timeout=10)
+        try:
+            conn.request("POST", CHAT, body=body(), encode_chunked=True,
+                         headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            r = harness.Response(resp.status, {k.lower(): v for k, v in resp.getheaders()},
+                                 resp.read())
+        finally:
+            conn.close()
+        self.assertOpenAIError(r, 413, "invalid_request_error", "body_too_large")
+        labels = {"error_type": "invalid_request_error", "error_code": "body_too_large",
+                  "path": CHAT}
+        self.assertEqual(self.tollgate.metrics().value("tollgate_api_errors_total", **labels)
+                         - before.value("tollgate_api_errors_total", **labels), 1)
 
     def test_unknown_model_is_never_a_label(self):
         invented = "secret-model-e2e-7f3a9c"

@@ -82,6 +82,55 @@ class GracefulShutdownTest(GatewayTestCase):
         self.assertEqual(self.tollgate.proc.wait(10), 0)
 
 
+REQUEST_TIMEOUT_MS = 1000
+
+
+def start_with_request_timeout(cls):
+    """A gateway whose request timeout is far below its provider's."""
+    cls.mock = cls.start_mock()
+    cls.tollgate = cls.start_tollgate(gateway_config(
+        free_port(), [provider("mock", cls.mock, timeout_ms=10000)],
+        [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])],
+        server={"request_timeout_ms": REQUEST_TIMEOUT_MS}))
+
+
+class RequestTimeoutTest(GatewayTestCase):
+    """server.request_timeout_ms bounds a request whatever the provider's
+    own timeout."""
+
+    start = classmethod(start_with_request_timeout)
+
+    def test_slow_provider_is_cut_at_request_timeout(self):
+        self.mock.configure(latency_ms=4000)
+        try:
+            started = time.monotonic()
+            r = self.tollgate.chat(chat_body("gpt-4o-mini"))
+            elapsed = time.monotonic() - started
+        finally:
+            self.mock.configure(latency_ms=0)
+        self.assertOpenAIError(r, 504, "upstream_error", "upstream_timeout")
+        self.assertGreaterEqual(elapsed, REQUEST_TIMEOUT_MS / 1000.0 - 0.01)
+        self.assertLess(elapsed, REQUEST_TIMEOUT_MS / 1000.0 + 2)
+
+
+class ShutdownTimeoutTest(GatewayTestCase):
+    """SIGTERM waits for a hung request at most request_timeout_ms."""
+
+    start = classmethod(start_with_request_timeout)
+
+    def test_sigterm_waits_at_most_request_timeout(self):
+        self.mock.configure(fault="hang")
+        before = self.mock.stats()["requests"]
+        flight = InFlight(self.tollgate, chat_body("gpt-4o-mini"))
+        wait_until_in_flight(self.mock, before)
+        started = time.monotonic()
+        self.tollgate.signal(signal.SIGTERM)
+        self.assertEqual(self.tollgate.proc.wait(10), 0)
+        self.assertLess(time.monotonic() - started, REQUEST_TIMEOUT_MS / 1000.0 + 2)
+        r = flight.result(self)
+        self.assertOpenAIError(r, 504, "upstream_error", "upstream_timeout")
+
+
 class ReloadTest(GatewayTestCase):
     @classmethod
     def start(cls):
