@@ -1,7 +1,8 @@
-// The official `openai` npm SDK as a real client of tollgate: a plain and a
-// streamed chat completion and an embeddings call, checked against
-// mock-llm's deterministic answers. Started by tests/e2e/test_sdk.py, which
-// passes the gateway's URL in TOLLGATE_URL; exits non-zero on any failure.
+// The official `openai` npm SDK as a real client of tollgate: plain and
+// streamed chat completions, embeddings and the model list, checked against
+// mock-llm's deterministic answers, and the SDK's typed errors built from
+// tollgate's error JSON. Started by tests/e2e/test_sdk.py, which passes the
+// gateway's URL in TOLLGATE_URL; exits non-zero on any failure.
 
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -80,8 +81,24 @@ async function models() {
   assert.ok(ids.includes('gpt-4o-mini'), `models: ${ids}`);
 }
 
+async function errorShape() {
+  // The SDK turns tollgate's error JSON into its own typed errors.
+  await assert.rejects(
+    client.chat.completions.create({ model: 'no-such-model', messages }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.NotFoundError, `got ${err}`);
+      assert.equal(err.status, 404);
+      assert.equal(err.code, 'model_not_found');
+      assert.equal(err.type, 'invalid_request_error');
+      return true;
+    });
+  await assert.rejects(
+    client.chat.completions.create({ model: 'gpt-4o-mini' }),
+    (err) => err instanceof OpenAI.BadRequestError && err.code === 'invalid_request');
+}
+
 const cases = { plainChat, streamedWithoutUsage: () => streamedChat(false),
-                streamedWithUsage: () => streamedChat(true), embeddings, models };
+                streamedWithUsage: () => streamedChat(true), embeddings, models, errorShape };
 let failed = 0;
 for (const [name, fn] of Object.entries(cases)) {
   try {
