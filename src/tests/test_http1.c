@@ -237,8 +237,8 @@ static void test_failures_carry_their_reason(void **state)
         {.pieces = {"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf"}, .close_after = 1},
         {.pieces = {"NOT HTTP AT ALL\r\n\r\n"}, .close_after = 1},
         {.close_after = 1},
-        {.hang = 1},
         {.pieces = {"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"}, .close_after = 1},
+        {.hang = 1}, /* last: the server sleeps through it */
     };
     server_t s;
     server_start(&s, scripts, 5);
@@ -258,13 +258,13 @@ static void test_failures_carry_their_reason(void **state)
     assert_non_null(o.head_error);
     assert_int_equal(o.reason, OBS_RETRY_RESET);
 
-    request(&c, &o); /* no answer within timeout_ms */
-    assert_non_null(o.head_error);
-    assert_int_equal(o.reason, OBS_RETRY_TIMEOUT);
-
     request(&c, &o); /* broken chunk size */
     assert_non_null(o.body_error);
     assert_int_equal(o.reason, OBS_RETRY_BAD_RESPONSE);
+
+    request(&c, &o); /* no answer within timeout_ms */
+    assert_non_null(o.head_error);
+    assert_int_equal(o.reason, OBS_RETRY_TIMEOUT);
 
     server_stop(&s);
     client_free(&c);
