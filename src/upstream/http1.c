@@ -63,8 +63,10 @@ static void close_conn(tg_http1_conn_t *conn)
 {
     if (h2o_timeout_is_linked(&conn->timeout))
         h2o_timeout_unlink(&conn->timeout);
-    if (h2o_linklist_is_linked(&conn->idle_link))
+    if (h2o_linklist_is_linked(&conn->idle_link)) {
         h2o_linklist_unlink(&conn->idle_link);
+        conn->pool->idle_count--;
+    }
     if (conn->sock != NULL)
         h2o_socket_close(conn->sock);
     free(conn);
@@ -84,12 +86,15 @@ static void release(tg_http1_conn_t *conn)
     conn->on_head = NULL;
     conn->on_body = NULL;
     conn->ctx = NULL;
-    if (!conn->keepalive || conn->sock->input->size != 0) {
+    tg_upstream_pool_t *pool = conn->pool;
+    if (!conn->keepalive || conn->sock->input->size != 0 ||
+        (pool->provider->max_connections != 0 && pool->idle_count >= pool->provider->max_connections)) {
         close_conn(conn);
         return;
     }
     conn->state = CONN_IDLE;
-    h2o_linklist_insert(&conn->pool->idle, &conn->idle_link);
+    h2o_linklist_insert(pool->idle.next, &conn->idle_link); /* at the front: most recent first */
+    pool->idle_count++;
     arm_timeout(conn, &conn->pool->idle_timeout);
 }
 
@@ -364,6 +369,7 @@ tg_http1_conn_t *tg_http1_send(tg_upstream_pool_t *pool, h2o_iovec_t head, h2o_i
         /* most recently used first: the one least likely to have been closed */
         conn = H2O_STRUCT_FROM_MEMBER(tg_http1_conn_t, idle_link, pool->idle.next);
         h2o_linklist_unlink(&conn->idle_link);
+        pool->idle_count--;
         conn->reused = true;
     } else {
         /* one allocation per new upstream connection, not per request */
