@@ -1,6 +1,7 @@
 /* usage.c: see usage.h. The scanner relies on one property of valid JSON: a
  * quote inside a string is escaped, so an unescaped `"key"` followed by a
  * colon can only be an object key. Malformed input never reads past len. */
+#define _GNU_SOURCE /* memmem */
 #include "upstream/usage.h"
 
 #include <string.h>
@@ -12,18 +13,23 @@ static int is_space(char c)
 
 const char *tg_json_find_key(const char *json, size_t len, const char *name)
 {
+    char quoted[64];
     size_t name_len = strlen(name);
     const char *end = json + len;
     const char *p = json;
 
+    if (name_len + 2 > sizeof(quoted))
+        return NULL;
+    quoted[0] = '"';
+    memcpy(quoted + 1, name, name_len);
+    quoted[name_len + 1] = '"';
     while (p < end) {
-        const char *q = memchr(p, '"', (size_t)(end - p));
-        if (q == NULL || (size_t)(end - q) < name_len + 2)
+        /* memmem skips through long content far faster than stepping quote by quote */
+        const char *q = memmem(p, (size_t)(end - p), quoted, name_len + 2);
+        if (q == NULL)
             return NULL;
         p = q + 1;
         if (q > json && q[-1] == '\\')
-            continue;
-        if (memcmp(q + 1, name, name_len) != 0 || q[1 + name_len] != '"')
             continue;
         const char *v = q + name_len + 2;
         while (v < end && is_space(*v))
