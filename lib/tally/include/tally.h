@@ -317,7 +317,10 @@ tally_err tally_buckets_exponential(double *out, double start, double factor, si
 /* ------------------------------------------------------------- collectors
  * A collector emits families computed at scrape time. Its callback runs
  * under the registry's render lock, once per render, and must emit only the
- * families it declared. */
+ * families it declared, in declaration order (every sample of family 0,
+ * then of family 1, ...; families may be skipped): the exposition formats
+ * require a family's samples to be contiguous, so going back to an earlier
+ * index is refused with TALLY_ERR_FORMAT. */
 
 typedef struct tally_emit tally_emit;
 
@@ -350,7 +353,8 @@ tally_err tally_collector_register(tally_registry *reg, const char *category,
 /* Inside a collector callback: emit one sample set of declared family
  * `desc_index` (index into the descs array passed at registration).
  * label_values has desc.label_count entries. Values are rendered as given.
- * Errors: TALLY_ERR_FORMAT (bad index, or the emitter does not match the
+ * Errors: TALLY_ERR_FORMAT (bad index, an index below one already emitted
+ * in this call, or the emitter does not match the
  * declared type; tally_emit_gauge also serves untyped), TALLY_ERR_UTF8,
  * TALLY_ERR_LABEL_COUNT (NULL value), TALLY_ERR_INVALID_VALUE (negative
  * counter, non-cumulative buckets or a bucket above count). Nothing is

@@ -68,7 +68,7 @@ tally_err tally_collector_register(tally_registry *reg, const char *category,
 static const tally__family_view *declared(tally_emit *e, size_t index, const char *const *values,
                                           tally_err *err)
 {
-    if (!e || index >= e->view_count) {
+    if (!e || index >= e->view_count || index < e->min_index) {
         *err = TALLY_ERR_FORMAT;
         return NULL;
     }
@@ -83,6 +83,7 @@ static const tally__family_view *declared(tally_emit *e, size_t index, const cha
             return NULL;
         }
     *err = TALLY_OK;
+    e->min_index = index;
     return v;
 }
 

@@ -65,6 +65,9 @@ typedef struct tally__sample_view {
 struct tally_emit {
     const tally__family_view *views;
     size_t view_count;
+    size_t min_index;        /* a collector emits its families in declaration
+                                order: an index below this one would split a
+                                family in two and is refused */
     /* renderer-owned */
     tally_format fmt;
     tally_buf *out;

@@ -17,10 +17,10 @@ enum {
     PROC_CPU,
     PROC_RESIDENT,
     PROC_VIRTUAL,
+    PROC_START_TIME,
     PROC_OPEN_FDS,
     PROC_MAX_FDS,
-    PROC_START_TIME,
-    PROC_FAMILY_COUNT
+    PROC_FAMILY_COUNT   /* emitted in this order (collectors go in declaration order) */
 };
 
 static const tally_desc process_descs[PROC_FAMILY_COUNT] = {

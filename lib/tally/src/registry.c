@@ -476,6 +476,7 @@ tally_err tally__registry_collect(tally_registry *reg, const char *category, tal
         } else if (en->col && in_category(en->col->category, category)) {
             e->views = en->col->views;
             e->view_count = en->col->view_count;
+            e->min_index = 0;
             en->col->fn(e, en->col->user);
             e->views = NULL;
             e->view_count = 0;

@@ -180,15 +180,19 @@ static void collect(tally_emit *e, void *user)
     const char *a[] = {"x"}, *bad[] = {"\xff"};
     uint64_t cum[2] = {1, 3}, backwards[2] = {3, 1};
     double qv[1] = {0.25};
+    /* refused emits come first: each stays within declaration order */
+    fx->last_err[4] = tally_emit_counter(e, 0, a, -1);
+    int utf8_refused = tally_emit_counter(e, 0, bad, 1) == TALLY_ERR_UTF8;
     fx->last_err[0] = tally_emit_counter(e, 0, a, fx->value);
+    fx->last_err[5] = tally_emit_gauge(e, 0, a, 1);
     fx->last_err[1] = tally_emit_gauge(e, 1, NULL, -2);
+    int backwards_refused = tally_emit_histogram(e, 2, NULL, backwards, 1, 4) == TALLY_ERR_INVALID_VALUE;
     fx->last_err[2] = tally_emit_histogram(e, 2, NULL, cum, 9.5, 4);
     fx->last_err[3] = tally_emit_summary(e, 3, NULL, qv, 1.5, 2);
-    fx->last_err[4] = tally_emit_counter(e, 0, a, -1);
-    fx->last_err[5] = tally_emit_gauge(e, 0, a, 1);
-    fx->last_err[6] = tally_emit_histogram(e, 2, NULL, backwards, 1, 4) == TALLY_ERR_INVALID_VALUE &&
-                      tally_emit_counter(e, 9, a, 1) == TALLY_ERR_FORMAT &&
-                      tally_emit_counter(e, 0, bad, 1) == TALLY_ERR_UTF8;
+    fx->last_err[6] = utf8_refused && backwards_refused &&
+                      tally_emit_counter(e, 9, a, 1) == TALLY_ERR_FORMAT;
+    /* going back to family 0 would split it in two */
+    fx->last_err[7] = tally_emit_counter(e, 0, a, 1);
 }
 
 static void test_collectors(void **state)
@@ -218,6 +222,7 @@ static void test_collectors(void **state)
     assert_int_equal(fx->last_err[4], TALLY_ERR_INVALID_VALUE);
     assert_int_equal(fx->last_err[5], TALLY_ERR_FORMAT);
     assert_int_equal(fx->last_err[6], 1);
+    assert_int_equal(fx->last_err[7], TALLY_ERR_FORMAT);
     assert_non_null(strstr(text, "col_events_total{k=\"x\"} 12\n"));
     assert_non_null(strstr(text, "col_level -2\n"));
     assert_non_null(strstr(text, "col_wait_seconds_bucket{le=\"2\"} 3\n"
