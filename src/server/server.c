@@ -393,6 +393,7 @@ int tg_server_run(const char *config_path, tg_config *cfg)
     }
 
     h2o_config_init(&server.globalconf);
+    server.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tollgate/" TOLLGATE_VERSION));
     server.globalconf.max_request_entity_size =
         cfg->server.max_body_bytes * 4 > H2O_ENTITY_LIMIT_MIN ? cfg->server.max_body_bytes * 4 : H2O_ENTITY_LIMIT_MIN;
     server.globalconf.http1.req_timeout = cfg->server.header_timeout_ms;
