@@ -119,9 +119,7 @@ static void on_timeout(h2o_timeout_entry_t *entry)
     tg_http1_conn_t *conn = H2O_STRUCT_FROM_MEMBER(tg_http1_conn_t, timeout, entry);
     if (conn->state == CONN_IDLE)
         close_conn(conn);
-    else if (conn->state == CONN_BODY)
-        fail_body(conn, "I/O timeout", OBS_RETRY_TIMEOUT);
-    else
+    else /* connecting, handshaking or waiting for the head */
         fail_head(conn, "I/O timeout", OBS_RETRY_TIMEOUT);
 }
 
@@ -259,6 +257,10 @@ static void read_head(tg_http1_conn_t *conn, const char *err)
         conn->bytes_left = 0;
     }
 
+    /* timeout_ms bounds the wait for the head; a body (a slow token stream)
+     * is bounded by the caller's whole-request deadline */
+    if (h2o_timeout_is_linked(&conn->timeout))
+        h2o_timeout_unlink(&conn->timeout);
     conn->state = CONN_BODY;
     bool keep_going = conn->on_head(conn->ctx, NULL, OBS_RETRY_CONNECT, status, content_type);
     h2o_buffer_consume(input, (size_t)head_len);
@@ -288,7 +290,6 @@ static void on_read(h2o_socket_t *sock, const char *err)
             fail_head(conn, "connection closed before the response", OBS_RETRY_RESET);
         return;
     case CONN_BODY:
-        arm_timeout(conn, &conn->pool->io_timeout);
         read_body(conn, err);
         return;
     default: /* connecting or handshaking: their own callbacks report */

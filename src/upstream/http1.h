@@ -8,7 +8,9 @@
  * the server is noticed as it happens and the connection is dropped.
  *
  * One request at a time per connection; the response body is handed over
- * de-chunked, as it arrives. */
+ * de-chunked, as it arrives. The pool's io timeout (the provider's
+ * timeout_ms) covers connecting and waiting for the response head; the
+ * body has no timeout here (the caller's request deadline covers it). */
 #ifndef TOLLGATE_UPSTREAM_HTTP1_H
 #define TOLLGATE_UPSTREAM_HTTP1_H
 
