@@ -56,8 +56,6 @@ struct tg_http1_conn {
     struct phr_chunked_decoder chunked;
 };
 
-static void on_read(h2o_socket_t *sock, const char *err);
-static void start_request(tg_http1_conn_t *conn);
 
 static void close_conn(tg_http1_conn_t *conn)
 {
