@@ -56,7 +56,6 @@ struct tg_http1_conn {
     struct phr_chunked_decoder chunked;
 };
 
-
 static void close_conn(tg_http1_conn_t *conn)
 {
     if (h2o_timeout_is_linked(&conn->timeout))
