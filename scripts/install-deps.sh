@@ -8,8 +8,7 @@ DEBS=(
   build-essential cmake pkg-config clang
   libh2o-evloop-dev libjansson-dev libyaml-dev libsqlite3-dev zlib1g-dev
   libssl-dev libevent-dev libcmocka-dev
-  prometheus python3 python3-prometheus-client
-  nodejs npm curl
+  prometheus python3 python3-prometheus-client curl
 )
 BENCH_DEBS=(nginx-light wrk)
 
@@ -20,6 +19,10 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm: machines of this kind ship them (npm from npm itself, not
+# Debian's package, which would conflict); install Debian's only when absent.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
