@@ -65,14 +65,21 @@ tally_err tally_collector_register(tally_registry *reg, const char *category,
     return err;
 }
 
-static const tally__family_view *declared(tally_emit *e, size_t index, const char *const *values,
-                                          tally_err *err)
+/* The declared family an emit of `type` at `index` goes to, once the index,
+ * the type (a gauge emit also serves untyped families) and the label values
+ * check out; NULL with *err set otherwise. */
+static const tally__family_view *declared(tally_emit *e, size_t index, tally_type type,
+                                          const char *const *values, tally_err *err)
 {
     if (!e || index >= e->view_count || index < e->min_index) {
         *err = TALLY_ERR_FORMAT;
         return NULL;
     }
     const tally__family_view *v = &e->views[index];
+    if (v->type != type && !(type == TALLY_GAUGE && v->type == TALLY_UNTYPED)) {
+        *err = TALLY_ERR_FORMAT;
+        return NULL;
+    }
     if (v->label_count && !values) {
         *err = TALLY_ERR_LABEL_COUNT;
         return NULL;
@@ -87,34 +94,32 @@ static const tally__family_view *declared(tally_emit *e, size_t index, const cha
     return v;
 }
 
-tally_err tally_emit_counter(tally_emit *e, size_t desc_index, const char *const *label_values,
-                             double value)
+/* Counters and gauges: one value per sample; a counter's may not be
+ * negative (or NaN). */
+static tally_err emit_value(tally_emit *e, size_t desc_index, tally_type type,
+                            const char *const *label_values, double value)
 {
     tally_err err;
-    const tally__family_view *v = declared(e, desc_index, label_values, &err);
+    const tally__family_view *v = declared(e, desc_index, type, label_values, &err);
     if (!v)
         return err;
-    if (v->type != TALLY_COUNTER)
-        return TALLY_ERR_FORMAT;
-    if (!(value >= 0))
+    if (type == TALLY_COUNTER && !(value >= 0))
         return TALLY_ERR_INVALID_VALUE;
     tally__sample_view s = {.label_values = label_values, .value = value};
     tally__emit_sample(e, v, &s);
     return TALLY_OK;
 }
 
+tally_err tally_emit_counter(tally_emit *e, size_t desc_index, const char *const *label_values,
+                             double value)
+{
+    return emit_value(e, desc_index, TALLY_COUNTER, label_values, value);
+}
+
 tally_err tally_emit_gauge(tally_emit *e, size_t desc_index, const char *const *label_values,
                            double value)
 {
-    tally_err err;
-    const tally__family_view *v = declared(e, desc_index, label_values, &err);
-    if (!v)
-        return err;
-    if (v->type != TALLY_GAUGE && v->type != TALLY_UNTYPED)
-        return TALLY_ERR_FORMAT;
-    tally__sample_view s = {.label_values = label_values, .value = value};
-    tally__emit_sample(e, v, &s);
-    return TALLY_OK;
+    return emit_value(e, desc_index, TALLY_GAUGE, label_values, value);
 }
 
 tally_err tally_emit_histogram(tally_emit *e, size_t desc_index, const char *const *label_values,
@@ -122,11 +127,9 @@ tally_err tally_emit_histogram(tally_emit *e, size_t desc_index, const char *con
 {
     uint64_t with_inf[TALLY_MAX_BUCKETS + 1];
     tally_err err;
-    const tally__family_view *v = declared(e, desc_index, label_values, &err);
+    const tally__family_view *v = declared(e, desc_index, TALLY_HISTOGRAM, label_values, &err);
     if (!v)
         return err;
-    if (v->type != TALLY_HISTOGRAM)
-        return TALLY_ERR_FORMAT;
     if (!cumulative)
         return TALLY_ERR_INVALID_VALUE;
     for (size_t i = 0; i < v->bucket_count; i++) {
@@ -145,11 +148,9 @@ tally_err tally_emit_summary(tally_emit *e, size_t desc_index, const char *const
                              const double *quantile_values, double sum, uint64_t count)
 {
     tally_err err;
-    const tally__family_view *v = declared(e, desc_index, label_values, &err);
+    const tally__family_view *v = declared(e, desc_index, TALLY_SUMMARY, label_values, &err);
     if (!v)
         return err;
-    if (v->type != TALLY_SUMMARY)
-        return TALLY_ERR_FORMAT;
     if (v->quantile_count && !quantile_values)
         return TALLY_ERR_INVALID_VALUE;
     tally__sample_view s = {.label_values = label_values,

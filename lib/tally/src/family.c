@@ -281,19 +281,32 @@ out:
     return c;
 }
 
-tally__child *tally__family_lookup(tally_family *fam, const char *const *values)
+/* Hashes a full set of label values and sizes their stored key (each value
+ * with its NUL); false when values are missing. */
+static bool hash_key(const tally_family *fam, const char *const *values, size_t *lens,
+                     uint64_t *h, size_t *key_len)
 {
-    size_t n = fam->key_labels, lens[TALLY_MAX_LABELS], key_len = n;
+    size_t n = fam->key_labels;
     if (n && !values)
-        return NULL;
+        return false;
     for (size_t i = 0; i < n; i++)
         if (!values[i])
-            return NULL;
-    uint64_t h = tally__hash_values(values, n, lens);
+            return false;
+    *h = tally__hash_values(values, n, lens);
+    *key_len = n;
     for (size_t i = 0; i < n; i++)
-        key_len += lens[i];
+        *key_len += lens[i];
+    return true;
+}
+
+tally__child *tally__family_lookup(tally_family *fam, const char *const *values)
+{
+    size_t lens[TALLY_MAX_LABELS], key_len;
+    uint64_t h;
+    if (!hash_key(fam, values, lens, &h, &key_len))
+        return NULL;
     tally__table *t = atomic_load_explicit(&fam->table, memory_order_acquire);
-    tally__child *c = probe(t, h, values, lens, n, key_len);
+    tally__child *c = probe(t, h, values, lens, fam->key_labels, key_len);
     if (TALLY_LIKELY(c && atomic_load_explicit(&c->live, memory_order_relaxed)))
         return c;
     return lookup_slow(fam, values, lens, h, key_len);
@@ -353,23 +366,16 @@ TYPED_LOOKUPS(summary, TALLY_SUMMARY)
 
 tally_err tally_family_remove(tally_family *fam, const char *const *values)
 {
-    size_t n, lens[TALLY_MAX_LABELS], key_len;
+    size_t lens[TALLY_MAX_LABELS], key_len;
+    uint64_t h;
     if (!fam)
         return TALLY_ERR_FORMAT;
-    n = fam->key_labels;
-    key_len = n;
-    if (n && !values)
+    if (!hash_key(fam, values, lens, &h, &key_len))
         return TALLY_ERR_LABEL_COUNT;
-    for (size_t i = 0; i < n; i++)
-        if (!values[i])
-            return TALLY_ERR_LABEL_COUNT;
-    uint64_t h = tally__hash_values(values, n, lens);
-    for (size_t i = 0; i < n; i++)
-        key_len += lens[i];
     tally_err err = TALLY_ERR_NOT_FOUND;
     pthread_mutex_lock(&fam->lock);
     tally__child *c = probe(atomic_load_explicit(&fam->table, memory_order_relaxed), h, values,
-                            lens, n, key_len);
+                            lens, fam->key_labels, key_len);
     if (c && atomic_load_explicit(&c->live, memory_order_relaxed)) {
         tally__child_detach(fam, c);
         err = TALLY_OK;

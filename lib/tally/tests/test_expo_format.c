@@ -5,16 +5,9 @@
  * exemplars, _created, info, stateset).
  */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <cmocka.h>
 
 #include "internal.h"
+#include "test_util.h"
 
 /* Renders the given samples of one family in fmt; returns a malloc'd,
  * NUL-terminated copy for easy comparison. */
@@ -26,12 +19,7 @@ static char *render_family(tally_format fmt, const tally__family_view *f,
     for (size_t i = 0; i < n; i++)
         tally__emit_sample(&e, f, &samples[i]);
     assert_int_equal(e.err, 0);
-    char *s = malloc(out.len + 1);
-    assert_non_null(s);
-    memcpy(s, out.data, out.len);
-    s[out.len] = '\0';
-    tally_buf_free(&out);
-    return s;
+    return buf_to_string(&out);
 }
 
 static void check_render(tally_format fmt, const tally__family_view *f,

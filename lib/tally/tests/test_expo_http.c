@@ -4,22 +4,14 @@
  * 404, 405, a busy port, and clean shutdown (ASan checks for leaks).
  */
 #define _GNU_SOURCE   /* strcasestr */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <cmocka.h>
 
 #include "tally.h"
 #include "tally_http.h"
-#include "expo_test_util.h"
+#include "test_util.h"
 
 typedef struct response {
     int status;
@@ -57,12 +49,29 @@ static response http(uint16_t port, const char *request)
     response r = { 0 };
     char *split = memmem(raw, len, "\r\n\r\n", 4);
     assert_non_null(split);
-    r.head = expo_strndup(raw, (size_t)(split - raw));
+    r.head = bytes_to_string(raw, (size_t)(split - raw));
     r.body_len = len - (size_t)(split + 4 - raw);
-    r.body = expo_strndup(split + 4, r.body_len);
+    r.body = bytes_to_string(split + 4, r.body_len);
     assert_int_equal(sscanf(r.head, "HTTP/1.1 %d", &r.status), 1);
     free(raw);
     return r;
+}
+
+/* A bodyless request with the usual headers. */
+static response request(uint16_t port, const char *method, const char *target)
+{
+    char text[256];
+    snprintf(text, sizeof(text), "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+             method, target);
+    return http(port, text);
+}
+
+/* The status of a bodyless request; for replies only the status matters. */
+static int status_of(uint16_t port, const char *method, const char *target)
+{
+    response r = request(port, method, target);
+    response_free(&r);
+    return r.status;
 }
 
 static void assert_header(const response *r, const char *line)
@@ -105,7 +114,7 @@ static int teardown(void **state)
 static void test_metrics_text(void **state)
 {
     fixture *fx = *state;
-    response r = http(fx->port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    response r = request(fx->port, "GET", "/metrics");
     assert_int_equal(r.status, 200);
     assert_header(&r, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8");
     assert_null(strcasestr(r.head, "Content-Encoding"));
@@ -123,7 +132,7 @@ static void test_metrics_openmetrics_gzip(void **state)
     assert_header(&r, "\r\nContent-Type: application/openmetrics-text; version=1.0.0; "
                       "charset=utf-8");
     assert_header(&r, "\r\nContent-Encoding: gzip");
-    char *om = expo_gunzip(r.body, r.body_len);
+    char *om = gunzip_string(r.body, r.body_len);
     assert_non_null(om);
     assert_non_null(strstr(om, "# TYPE hits counter\nhits_total 42\nhits_created "));
     size_t n = strlen(om);
@@ -135,11 +144,11 @@ static void test_metrics_openmetrics_gzip(void **state)
 static void test_head_health_and_errors(void **state)
 {
     fixture *fx = *state;
-    response r = http(fx->port, "HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    response r = request(fx->port, "HEAD", "/metrics");
     assert_int_equal(r.status, 200);
     assert_header(&r, "\r\nContent-Type: text/plain; version=0.0.4");
     assert_int_equal(r.body_len, 0);
-    response get = http(fx->port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    response get = request(fx->port, "GET", "/metrics");
     char length[64];
     snprintf(length, sizeof(length), "\r\nContent-Length: %zu\r\n", get.body_len);
     assert_header(&r, length);
@@ -147,18 +156,13 @@ static void test_head_health_and_errors(void **state)
     response_free(&get);
     response_free(&r);
 
-    r = http(fx->port, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    r = request(fx->port, "GET", "/health");
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "OK\n");
     response_free(&r);
 
-    r = http(fx->port, "GET /metricsx HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    assert_int_equal(r.status, 404);
-    response_free(&r);
-
-    r = http(fx->port, "GET /metrics/../x?y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    assert_int_equal(r.status, 404);
-    response_free(&r);
+    assert_int_equal(status_of(fx->port, "GET", "/metricsx"), 404);
+    assert_int_equal(status_of(fx->port, "GET", "/metrics/../x?y"), 404);
 
     r = http(fx->port, "POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                        "Content-Length: 0\r\n\r\n");
@@ -166,11 +170,9 @@ static void test_head_health_and_errors(void **state)
     assert_header(&r, "\r\nAllow: GET, HEAD");
     response_free(&r);
 
-    r = http(fx->port, "DELETE /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    assert_int_equal(r.status, 405);
-    response_free(&r);
+    assert_int_equal(status_of(fx->port, "DELETE", "/health"), 405);
 
-    r = http(fx->port, "HEAD /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    r = request(fx->port, "HEAD", "/nope");
     assert_int_equal(r.status, 404);
     assert_int_equal(r.body_len, 0);
     response_free(&r);
@@ -179,7 +181,7 @@ static void test_head_health_and_errors(void **state)
 static void test_query_string_ignored(void **state)
 {
     fixture *fx = *state;
-    response r = http(fx->port, "GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    response r = request(fx->port, "GET", "/metrics?x=1");
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "hits_total 42\n"));
     response_free(&r);

@@ -3,28 +3,10 @@
  * registry: plain, gzip and HTTP one-stop rendering, category filtering,
  * appending, bad arguments, and the process collector's values.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <sys/resource.h>
-#include <cmocka.h>
 
 #include "internal.h"
-#include "expo_test_util.h"
-
-static char *render_string(tally_registry *reg, tally_format fmt, const char *category)
-{
-    tally_buf out = { 0 };
-    assert_int_equal(tally_render(reg, fmt, category, &out), TALLY_OK);
-    char *s = expo_strndup(out.data, out.len);
-    tally_buf_free(&out);
-    return s;
-}
+#include "test_util.h"
 
 static tally_registry *sample_registry(void)
 {
@@ -107,7 +89,7 @@ static void test_render_gzip_round_trip(void **state)
         assert_true(gz.len > 18);
         assert_int_equal((unsigned char)gz.data[0], 0x1f);
         assert_int_equal((unsigned char)gz.data[1], 0x8b);
-        char *back = expo_gunzip(gz.data, gz.len);
+        char *back = gunzip_string(gz.data, gz.len);
         assert_non_null(back);
         /* _created values are fixed per child, so the two renders agree. */
         assert_string_equal(back, plain);
@@ -134,23 +116,13 @@ static void test_render_http(void **state)
                                        "gzip", "business", &out, &ct, &ce), TALLY_OK);
     assert_string_equal(ct, TALLY_CONTENT_TYPE_OPENMETRICS);
     assert_string_equal(ce, "gzip");
-    char *om = expo_gunzip(out.data, out.len);
+    char *om = gunzip_string(out.data, out.len);
     assert_non_null(om);
     assert_memory_equal(om, "# HELP requests Requests.\n# TYPE requests counter\n", 50);
     assert_null(strstr(om, "temperature"));
     free(om);
     tally_buf_free(&out);
     tally_registry_free(reg);
-}
-
-/* The value of an unlabelled sample `name` in a text rendering. */
-static double sample_value(const char *text, const char *name)
-{
-    char needle[128];
-    snprintf(needle, sizeof(needle), "\n%s ", name);
-    const char *p = strstr(text, needle);
-    assert_non_null(p);
-    return strtod(p + strlen(needle), NULL);
 }
 
 static void test_process_collector(void **state)

@@ -4,36 +4,9 @@
  * re-attachment, partial-match removal, clear, the max_children overflow
  * child with its self-metric, and expiry.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <cmocka.h>
 
-#include "tally.h"
-
-static char *render(tally_registry *reg, const char *category)
-{
-    tally_buf out = {0};
-    assert_int_equal(tally_render(reg, TALLY_FORMAT_TEXT, category, &out), TALLY_OK);
-    char *s = malloc(out.len + 1);
-    if (out.len)
-        memcpy(s, out.data, out.len);
-    s[out.len] = '\0';
-    tally_buf_free(&out);
-    return s;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
+#include "test_util.h"
 
 static tally_family *three_labels(tally_registry *reg, size_t max_children, double expire)
 {
@@ -145,16 +118,15 @@ static void test_remove_and_reattach(void **state)
     assert_int_equal(tally_family_remove(f, v), TALLY_OK);
     assert_int_equal(tally_family_remove(f, v), TALLY_ERR_NOT_FOUND);
     assert_int_equal(tally_family_size(f), 0);
-    char *text = render(reg, NULL);
+    char *text = render_string(reg, TALLY_FORMAT_TEXT, NULL);
     assert_null(strstr(text, "/a"));
     free(text);
     tally_counter_inc(c); /* kept handle stays usable */
     assert_ptr_equal(tally_counter_with(f, v), c);
     assert_true(tally_counter_value(c) == 0); /* restarted from zero */
     tally_counter_inc(c);
-    text = render(reg, NULL);
-    assert_non_null(strstr(text, "http_requests_total{method=\"GET\",path=\"/a\",code=\"200\"} 1\n"));
-    free(text);
+    assert_true(rendering_has(reg, TALLY_FORMAT_TEXT, NULL,
+                              "http_requests_total{method=\"GET\",path=\"/a\",code=\"200\"} 1\n"));
     tally_registry_free(reg);
 }
 
@@ -209,11 +181,11 @@ static void test_overflow(void **state)
     tally_counter_inc(o1);
     tally_counter_inc(o2);
     assert_int_equal(tally_family_size(f), 3);
-    char *text = render(reg, "system");
+    char *text = render_string(reg, TALLY_FORMAT_TEXT, "system");
     assert_non_null(strstr(text, "tally_series_overflow_total{family=\"http_requests\"} 2\n"));
     assert_null(strstr(text, "http_requests_total{"));
     free(text);
-    text = render(reg, NULL);
+    text = render_string(reg, TALLY_FORMAT_TEXT, NULL);
     assert_non_null(strstr(text, "http_requests_total{method=\"__overflow__\",path=\"__overflow__\","
                                  "code=\"__overflow__\"} 2\n"));
     assert_null(strstr(text, "/c"));
@@ -241,7 +213,7 @@ static void test_expiry(void **state)
         tally_registry_sweep(reg);
     }
     assert_int_equal(tally_family_size(f), 1);
-    char *text = render(reg, NULL);
+    char *text = render_string(reg, TALLY_FORMAT_TEXT, NULL);
     assert_non_null(strstr(text, "path=\"/busy\""));
     assert_null(strstr(text, "path=\"/idle\""));
     free(text);
@@ -251,9 +223,7 @@ static void test_expiry(void **state)
     sleep_ms(200);
     tally_registry_sweep(reg);
     assert_int_equal(tally_family_size(f), 0);
-    text = render(reg, NULL);
-    assert_non_null(strstr(text, "forever_total 1\n"));
-    free(text);
+    assert_true(rendering_has(reg, TALLY_FORMAT_TEXT, NULL, "forever_total 1\n"));
     tally_registry_free(reg);
 }
 

@@ -3,29 +3,9 @@
  * and suffixes, units, UTF-8, duplicates and clashes), collectors and their
  * emitters, category filtering, visiting order and unregistering.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <cmocka.h>
 
-#include "tally.h"
-
-static char *render(tally_registry *reg, tally_format fmt, const char *category)
-{
-    tally_buf out = {0};
-    assert_int_equal(tally_render(reg, fmt, category, &out), TALLY_OK);
-    char *s = malloc(out.len + 1);
-    if (out.len)
-        memcpy(s, out.data, out.len);
-    s[out.len] = '\0';
-    tally_buf_free(&out);
-    return s;
-}
+#include "test_util.h"
 
 static tally_err try_register(tally_registry *reg, tally_type type, const char *name,
                               const char *unit, const char *const *labels, size_t n)
@@ -107,9 +87,7 @@ static void test_units(void **state)
     assert_int_equal(try_register(reg, TALLY_GAUGE, "xbytes", "bytes", NULL, 0), TALLY_ERR_UNIT);
     assert_int_equal(try_register(reg, TALLY_GAUGE, "a_Bytes", "Bytes", NULL, 0), TALLY_ERR_UNIT);
     assert_int_equal(try_register(reg, TALLY_GAUGE, "bytes", "bytes", NULL, 0), TALLY_ERR_UNIT);
-    char *om = render(reg, TALLY_FORMAT_OPENMETRICS, NULL);
-    assert_non_null(strstr(om, "# UNIT io_bytes bytes\n"));
-    free(om);
+    assert_true(rendering_has(reg, TALLY_FORMAT_OPENMETRICS, NULL, "# UNIT io_bytes bytes\n"));
     tally_registry_free(reg);
 }
 
@@ -215,7 +193,7 @@ static void test_collectors(void **state)
     fx->value = 12;
     assert_int_equal(tally_collector_register(reg, "business", d, 4, collect, fx, free), TALLY_OK);
     tally_counter_new(reg, "own", "", NULL);
-    char *text = render(reg, TALLY_FORMAT_TEXT, "business");
+    char *text = render_string(reg, TALLY_FORMAT_TEXT, "business");
     assert_int_equal(fx->calls, 1);
     for (int i = 0; i < 4; i++)
         assert_int_equal(fx->last_err[i], TALLY_OK);
@@ -230,7 +208,7 @@ static void test_collectors(void **state)
     assert_non_null(strstr(text, "col_size{quantile=\"0.5\"} 0.25\n"));
     assert_null(strstr(text, "own_total"));
     free(text);
-    text = render(reg, TALLY_FORMAT_TEXT, "default");
+    text = render_string(reg, TALLY_FORMAT_TEXT, "default");
     assert_int_equal(fx->calls, 1);
     assert_non_null(strstr(text, "own_total 0\n"));
     free(text);
