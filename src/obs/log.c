@@ -1,10 +1,14 @@
 /*
  * log.c - one line per event, JSON or text, built in a per-thread buffer and
- * written with one write(2), with secrets redacted from every string value.
+ * written with one write(2) (or, on an event-loop thread that batches, with
+ * the rest of its loop iteration's lines), with secrets redacted from every
+ * string value that can carry client or upstream text.
  */
+#define _GNU_SOURCE  /* memrchr */
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <math.h>
 #include <stdarg.h>
@@ -13,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +28,7 @@
 #define REDACTED "[REDACTED]"
 
 static atomic_int log_fd = 2;
+static atomic_bool log_fd_is_file;  /* a regular file: any write lands whole */
 static atomic_int log_format = TG_LOG_TEXT;
 static atomic_int log_level = TG_LOG_INFO;
 
@@ -31,6 +37,14 @@ static atomic_int log_level = TG_LOG_INFO;
  * concurrent lines whole (POSIX: writes to a pipe up to PIPE_BUF are atomic,
  * and to a regular file in O_APPEND mode each write lands contiguously). */
 static _Thread_local char line_buf[LOG_LINE_MAX];
+
+/* A batching thread's lines of the current loop iteration, built in place
+ * (no copy) one after the other. Room for several longest lines; an access
+ * line is about 500 bytes, so one write(2) carries dozens of them. */
+#define BATCH_MAX (4 * LOG_LINE_MAX)
+static _Thread_local char batch_buf[BATCH_MAX];
+static _Thread_local size_t batch_len;
+static _Thread_local bool batching;
 
 /* Bytes kept back while writing fields, so that the line can always be
  * closed with a valid ending (',"log_truncated":true}' and '\n'). */
@@ -57,6 +71,37 @@ static void put(line *l, const char *s, size_t n)
 
 static void puts_(line *l, const char *s) { put(l, s, strlen(s)); }
 
+/* Numbers are formatted by hand: vsnprintf was a tenth of an access line's
+ * cost. */
+static void put_uint(line *l, uint64_t u, bool negative)
+{
+    char digits[21];
+    char *p = digits + sizeof(digits);
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (negative)
+        *--p = '-';
+    put(l, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+static void put_int(line *l, int64_t v)
+{
+    put_uint(l, v < 0 ? -(uint64_t)v : (uint64_t)v, v < 0);
+}
+
+/* Zero-padded decimal of v in exactly `width` (at most 20) digits. */
+static void put_padded(line *l, uint64_t v, int width)
+{
+    char digits[20];
+    for (int i = width - 1; i >= 0; i--) {
+        digits[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    put(l, digits, (size_t)width);
+}
+
 static void putf(line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(line *l, const char *fmt, ...)
 {
@@ -79,6 +124,8 @@ void tg_log_configure(int fd, tg_log_format format, tg_log_level level)
     tg_log_format from_env;
     if (env && tg_log_format_parse(env, &from_env) == 0)
         format = from_env;
+    struct stat st;
+    atomic_store(&log_fd_is_file, fstat(fd, &st) == 0 && S_ISREG(st.st_mode));
     atomic_store(&log_fd, fd);
     atomic_store(&log_format, format);
     atomic_store(&log_level, level);
@@ -203,10 +250,15 @@ static void put_escaped(line *l, const char *s, size_t n)
 
 /* ------------------------------------------------------------ redaction */
 
+/* Characters of a key or token: [A-Za-z0-9] and -_.~+/= */
+static const bool token_char[256] = {
+    ['-'] = true, ['_'] = true, ['.'] = true, ['~'] = true, ['+'] = true, ['/'] = true, ['='] = true,
+    ['0' ... '9'] = true, ['A' ... 'Z'] = true, ['a' ... 'z'] = true,
+};
+
 static bool is_token_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~' || c == '+' || c == '/' || c == '=';
+    return token_char[(unsigned char)c];
 }
 
 static size_t token_len(const char *s, size_t n)
@@ -225,6 +277,13 @@ static const char *const key_prefixes[] = {
     "sk-", "sk_", "rk_", "pk_", "gsk_", "xai-", "AIza", "ghp_", "tg_", "tgk_",
 };
 #define KEY_MIN_LEN 12
+
+/* First bytes of a key prefix or of "Bearer "/"Basic " (either case): the
+ * scan tries the patterns only where one of these starts a token. */
+static const bool pattern_start[256] = {
+    ['s'] = true, ['r'] = true, ['p'] = true, ['g'] = true, ['x'] = true, ['A'] = true,
+    ['t'] = true, ['b'] = true, ['B'] = true,
+};
 
 /* Length of a secret starting at s[0] that must be hidden, 0 if none. For
  * "Bearer x" only x is reported (after *skip bytes of "Bearer "). */
@@ -256,7 +315,6 @@ static size_t secret_at(const char *s, size_t n, size_t *skip)
     return 0;
 }
 
-/* Appends s as JSON string content with every secret replaced. */
 /* Registered secrets: append-only fixed storage, so readers need no lock
  * (an entry is complete before the count that publishes it is stored). */
 #define SECRET_SLOTS 64
@@ -265,6 +323,9 @@ static size_t secret_at(const char *s, size_t n, size_t *skip)
 static char registered[SECRET_SLOTS][SECRET_MAX_LEN];
 static size_t registered_len[SECRET_SLOTS];
 static atomic_size_t registered_count;
+/* First bytes of the registered secrets, set before the count publishing
+ * the secret: a reader that sees the count sees the mark. */
+static atomic_bool registered_start[256];
 static pthread_mutex_t registered_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void tg_log_add_secret(const char *secret)
@@ -280,15 +341,16 @@ void tg_log_add_secret(const char *secret)
     if (!known && n < SECRET_SLOTS) {
         memcpy(registered[n], secret, len);
         registered_len[n] = len;
+        atomic_store_explicit(&registered_start[(unsigned char)secret[0]], true, memory_order_relaxed);
         atomic_store_explicit(&registered_count, n + 1, memory_order_release);
     }
     pthread_mutex_unlock(&registered_lock);
 }
 
-/* Length of a registered secret starting at s, 0 if none. */
-static size_t registered_at(const char *s, size_t n)
+/* Length of a registered secret (among the first `count`) starting at s,
+ * 0 if none. */
+static size_t registered_at(const char *s, size_t n, size_t count)
 {
-    size_t count = atomic_load_explicit(&registered_count, memory_order_acquire);
     for (size_t i = 0; i < count; i++)
         if (registered[i][0] == s[0] && registered_len[i] <= n &&
             memcmp(registered[i], s, registered_len[i]) == 0)
@@ -296,15 +358,21 @@ static size_t registered_at(const char *s, size_t n)
     return 0;
 }
 
+/* Appends s as JSON string content with every secret replaced. Most bytes
+ * start neither a registered secret nor a pattern, which two table lookups
+ * tell. */
 static void put_redacted(line *l, const char *s, size_t n)
 {
+    size_t count = atomic_load_explicit(&registered_count, memory_order_acquire);
     size_t start = 0;
     size_t i = 0;
     while (i < n) {
-        bool at_boundary = i == 0 || !is_token_char(s[i - 1]);
+        unsigned char c = (unsigned char)s[i];
         size_t skip = 0;
-        size_t secret = registered_at(s + i, n - i);
-        if (secret == 0 && at_boundary)
+        size_t secret = 0;
+        if (count != 0 && atomic_load_explicit(&registered_start[c], memory_order_relaxed))
+            secret = registered_at(s + i, n - i, count);
+        if (secret == 0 && pattern_start[c] && (i == 0 || !is_token_char(s[i - 1])))
             secret = secret_at(s + i, n - i, &skip);
         if (secret == 0) {
             i++;
@@ -341,68 +409,165 @@ static const char *level_name(tg_log_level level, bool upper)
     return upper ? upper_names[level] : lower_names[level];
 }
 
+/* The "YYYY-MM-DDTHH:MM:SS" part changes once a second: each thread keeps
+ * the last one it formatted (gmtime_r and the formatting were a tenth of
+ * an access line's cost). */
+static _Thread_local time_t stamp_second = -1;
+static _Thread_local char stamp_prefix[20];
+
 static void put_timestamp(line *l)
 {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    putf(l, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    if (ts.tv_sec != stamp_second) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        line prefix = {.p = stamp_prefix, .cap = sizeof(stamp_prefix) - 1};
+        put_padded(&prefix, (unsigned)(tm.tm_year + 1900), 4);
+        puts_(&prefix, "-");
+        put_padded(&prefix, (unsigned)tm.tm_mon + 1, 2);
+        puts_(&prefix, "-");
+        put_padded(&prefix, (unsigned)tm.tm_mday, 2);
+        puts_(&prefix, "T");
+        put_padded(&prefix, (unsigned)tm.tm_hour, 2);
+        puts_(&prefix, ":");
+        put_padded(&prefix, (unsigned)tm.tm_min, 2);
+        puts_(&prefix, ":");
+        put_padded(&prefix, (unsigned)tm.tm_sec, 2);
+        stamp_second = ts.tv_sec;
+    }
+    put(l, stamp_prefix, sizeof(stamp_prefix) - 1);
+    puts_(l, ".");
+    put_padded(l, (unsigned)(ts.tv_nsec / 1000000), 3);
+    puts_(l, "Z");
 }
 
-static void line_begin(line *l, bool json, tg_log_level level, const char *logger,
-                       const char *message, size_t message_len)
+/* Where the next line is built: in place at the end of the batch when this
+ * thread batches (flushing first when a longest line might not fit), else
+ * in the line buffer. Either way LOG_LINE_MAX bytes are free at the start. */
+static char *line_start(void)
 {
-    l->p = line_buf;
+    if (!batching)
+        return line_buf;
+    if (BATCH_MAX - batch_len < LOG_LINE_MAX)
+        tg_log_flush();
+    return batch_buf + batch_len;
+}
+
+/* logger_known: the logger and message are the caller's constants, which
+ * carry no secret (the access line's), so they are only escaped. */
+static void line_begin(line *l, bool json, tg_log_level level, const char *logger,
+                       const char *message, size_t message_len, bool logger_known)
+{
+    l->p = line_start();
     l->len = 0;
     l->overflow = false;
     /* The logger name and message are cut to MESSAGE_MAX bytes so that the
      * closing quote and the fields still fit. */
     l->cap = MESSAGE_MAX;
+    void (*put_text)(line *, const char *, size_t) = logger_known ? put_escaped : put_redacted;
     if (json) {
         puts_(l, "{\"timestamp\":\"");
         put_timestamp(l);
-        putf(l, "\",\"level\":\"%s\",\"logger\":\"", level_name(level, false));
-        put_redacted(l, logger, strlen(logger));
+        puts_(l, "\",\"level\":\"");
+        puts_(l, level_name(level, false));
+        puts_(l, "\",\"logger\":\"");
+        put_text(l, logger, strlen(logger));
         puts_(l, "\",\"message\":\"");
-        put_redacted(l, message, message_len);
-        l->cap = sizeof(line_buf) - LINE_RESERVE;
+        put_text(l, message, message_len);
+        l->cap = LOG_LINE_MAX - LINE_RESERVE;
         puts_(l, "\"");
     } else {
         put_timestamp(l);
-        putf(l, " %s ", level_name(level, true));
-        put_redacted(l, logger, strlen(logger));
+        puts_(l, " ");
+        puts_(l, level_name(level, true));
+        puts_(l, " ");
+        put_text(l, logger, strlen(logger));
         puts_(l, ": ");
-        put_redacted(l, message, message_len);
-        l->cap = sizeof(line_buf) - LINE_RESERVE;
+        put_text(l, message, message_len);
+        l->cap = LOG_LINE_MAX - LINE_RESERVE;
     }
     l->overflow = false;
 }
 
-static void line_end(line *l, bool json, bool truncated)
+/* Writes all n bytes; continues only after a short write (a full pipe),
+ * where atomicity is lost anyway. */
+static void write_all(int fd, const char *p, size_t n)
 {
-    l->cap = sizeof(line_buf);
-    if (truncated)
-        puts_(l, json ? ",\"log_truncated\":true" : " log_truncated=true");
-    if (json)
-        puts_(l, "}");
-    puts_(l, "\n");
-    int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
-    const char *p = l->p;
-    size_t left = l->len;
-    /* One write(2) per line; the loop only continues after a short write
-     * (a full pipe), where atomicity is lost anyway. */
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
             return;  /* nowhere to report a logging failure */
         p += w;
-        left -= (size_t)w;
+        n -= (size_t)w;
     }
 }
+
+static void line_end(line *l, bool json, bool truncated)
+{
+    l->cap = LOG_LINE_MAX;
+    if (truncated)
+        puts_(l, json ? ",\"log_truncated\":true" : " log_truncated=true");
+    if (json)
+        puts_(l, "}");
+    puts_(l, "\n");
+    if (batching)
+        batch_len += l->len;  /* already in place; written by tg_log_flush() */
+    else
+        write_all(atomic_load_explicit(&log_fd, memory_order_relaxed), l->p, l->len);
+}
+
+/* ------------------------------------------------------------- batching */
+
+void tg_log_batch_start(void)
+{
+    batching = true;
+}
+
+void tg_log_batch_stop(void)
+{
+    tg_log_flush();
+    batching = false;
+}
+
+/* Why batching keeps every guarantee of one write(2) per line:
+ * - lines stay whole: a batch holds whole lines only, and a regular file
+ *   takes each write(2) contiguously whatever its size. Anything else (a
+ *   pipe, a socket, a terminal) is written in pieces of whole lines of at
+ *   most PIPE_BUF bytes, the size a pipe keeps atomic (a single longer
+ *   line goes alone, as it would unbatched);
+ * - no line is lost or held back: the worker flushes after every loop
+ *   iteration, before it can block in epoll_wait, and when it stops; a
+ *   full batch is flushed before the next line is built;
+ * - order: one thread's lines keep their order; lines of different
+ *   threads were never ordered. */
+void tg_log_flush(void)
+{
+    if (batch_len == 0)
+        return;
+    int fd = atomic_load_explicit(&log_fd, memory_order_relaxed);
+    if (atomic_load_explicit(&log_fd_is_file, memory_order_relaxed)) {
+        write_all(fd, batch_buf, batch_len);
+    } else {
+        size_t off = 0;
+        while (off < batch_len) {
+            size_t piece = batch_len - off;
+            if (piece > PIPE_BUF) {
+                const char *nl = memrchr(batch_buf + off, '\n', PIPE_BUF);
+                if (nl == NULL)  /* one line longer than PIPE_BUF: it goes alone */
+                    nl = memchr(batch_buf + off + PIPE_BUF, '\n', piece - PIPE_BUF);
+                piece = (size_t)(nl - (batch_buf + off)) + 1;
+            }
+            write_all(fd, batch_buf + off, piece);
+            off += piece;
+        }
+    }
+    batch_len = 0;
+}
+
+/* --------------------------------------------------------------- fields */
 
 static void put_key(line *l, bool json, const char *key)
 {
@@ -417,7 +582,10 @@ static void put_key(line *l, bool json, const char *key)
     }
 }
 
-static void put_str_value(line *l, bool json, const char *key, const char *v)
+/* known: the value is a label or a configured name (method, model, provider)
+ * that cannot hold a secret, under a key that is not a secret's: escaped,
+ * not scanned. Everything else is scanned. */
+static void put_str_value(line *l, bool json, const char *key, const char *v, bool known)
 {
     if (v == NULL) {
         puts_(l, "null");
@@ -426,7 +594,9 @@ static void put_str_value(line *l, bool json, const char *key, const char *v)
     bool quote = json || v[0] == '\0' || strpbrk(v, " \"=\\\n\t") != NULL;
     if (quote)
         puts_(l, "\"");
-    if (key_is_secret(key))
+    if (known)
+        put_escaped(l, v, strlen(v));
+    else if (key_is_secret(key))
         puts_(l, REDACTED);
     else
         put_redacted(l, v, strlen(v));
@@ -434,20 +604,61 @@ static void put_str_value(line *l, bool json, const char *key, const char *v)
         puts_(l, "\"");
 }
 
+static const double powers_of_ten[] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+    1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+};
+
+/* d with 9 significant digits, like "%.9g", in plain decimal notation for
+ * the magnitudes log fields have (seconds, dollars: 1e-9 up to 1e8);
+ * printf only outside that range. */
 static void put_double_value(line *l, double d)
 {
-    if (!isfinite(d))
+    if (!isfinite(d)) {
         puts_(l, "null");
-    else
+        return;
+    }
+    double magnitude = fabs(d);
+    if (magnitude == 0) {
+        puts_(l, "0");
+        return;
+    }
+    if (magnitude < 1e-9 || magnitude >= 1e8) {
         putf(l, "%.9g", d);
+        return;
+    }
+    /* digits = magnitude * 10^decimals rounded, 9 digits: 10^8 <= digits < 10^9 */
+    int decimals = 8 - (int)floor(log10(magnitude));
+    uint64_t digits = (uint64_t)llround(magnitude * powers_of_ten[decimals]);
+    if (digits >= 1000000000u) {  /* log10 rounded up, or 9.9999999995 -> 10 */
+        decimals--;
+        digits = (uint64_t)llround(magnitude * powers_of_ten[decimals]);
+    } else if (digits < 100000000u && decimals < 17) {
+        decimals++;
+        digits = (uint64_t)llround(magnitude * powers_of_ten[decimals]);
+    }
+    uint64_t scale = 1;
+    for (int i = 0; i < decimals; i++)
+        scale *= 10;
+    uint64_t fraction = digits % scale;
+    if (d < 0)
+        puts_(l, "-");
+    put_uint(l, digits / scale, false);
+    if (fraction != 0) {
+        int width = decimals;
+        for (; fraction % 10 == 0; fraction /= 10)
+            width--;
+        puts_(l, ".");
+        put_padded(l, fraction, width);
+    }
 }
 
-static void put_field(line *l, bool json, const tg_log_field *f)
+static void put_field(line *l, bool json, const tg_log_field *f, bool known)
 {
     put_key(l, json, f->key);
     switch (f->type) {
-    case TG_LF_STR: put_str_value(l, json, f->key, f->str); break;
-    case TG_LF_INT: putf(l, "%lld", (long long)f->i); break;
+    case TG_LF_STR: put_str_value(l, json, f->key, f->str, known); break;
+    case TG_LF_INT: put_int(l, f->i); break;
     case TG_LF_DOUBLE: put_double_value(l, f->d); break;
     case TG_LF_BOOL: puts_(l, f->b ? "true" : "false"); break;
     }
@@ -455,22 +666,20 @@ static void put_field(line *l, bool json, const tg_log_field *f)
 
 /* ------------------------------------------------------------- entries */
 
-void tg_log_fields(tg_log_level level, const char *logger, const char *message,
-                   const tg_log_field *fields, size_t n)
+/* known_fields: bit i set when fields[i] is a known value (see
+ * put_str_value); logger_known as in line_begin. */
+static void write_line(tg_log_level level, const char *logger, const char *message,
+                       const tg_log_field *fields, size_t n, uint32_t known_fields, bool logger_known)
 {
-    if (!tg_log_enabled(level))
-        return;
     bool json = atomic_load_explicit(&log_format, memory_order_relaxed) == TG_LOG_JSON;
     line l;
-    if (message == NULL)
-        message = "";
-    line_begin(&l, json, level, logger ? logger : "", message, strlen(message));
+    line_begin(&l, json, level, logger, message, strlen(message), logger_known);
     /* A field that does not fit whole is left out (never cut mid-escape or
      * mid-string) and the line says so. */
     bool truncated = false;
     for (size_t i = 0; i < n; i++) {
         size_t start = l.len;
-        put_field(&l, json, &fields[i]);
+        put_field(&l, json, &fields[i], i < 32 && (known_fields >> i & 1));
         if (l.overflow) {
             l.len = start;
             l.overflow = false;
@@ -478,6 +687,14 @@ void tg_log_fields(tg_log_level level, const char *logger, const char *message,
         }
     }
     line_end(&l, json, truncated);
+}
+
+void tg_log_fields(tg_log_level level, const char *logger, const char *message,
+                   const tg_log_field *fields, size_t n)
+{
+    if (!tg_log_enabled(level))
+        return;
+    write_line(level, logger ? logger : "", message ? message : "", fields, n, 0, false);
 }
 
 void tg_log(tg_log_level level, const char *logger, const char *fmt, ...)
@@ -532,5 +749,11 @@ void tg_log_access(const tg_access_record *r)
         {.key = "cache_tier", .type = TG_LF_STR, .str = r->cache_tier},
         {.key = "ttft", .type = TG_LF_DOUBLE, .d = r->ttft_seconds < 0 ? NAN : r->ttft_seconds},
     };
-    tg_log_fields(level, "access", "request completed", f, sizeof(f) / sizeof(f[0]));
+    /* Values that can carry client text (request id, trace id, path) or
+     * come from outside the config (org id) are scanned for secrets; the
+     * method is one of the labels tollgate parsed it into, model, model_used
+     * and provider are configured names (an unknown model is "other"), and
+     * the cache tier one of the cache's labels, so those are only escaped. */
+    uint32_t known = 1u << 3 | 1u << 7 | 1u << 8 | 1u << 9 | 1u << 16;
+    write_line(level, "access", "request completed", f, sizeof(f) / sizeof(f[0]), known, true);
 }

@@ -5,11 +5,17 @@
  * per-thread buffer and written with a single write(2), so lines from
  * different worker threads never interleave and no line costs a malloc.
  *
+ * An event-loop thread may batch instead: its lines then collect in a
+ * per-thread buffer and go out with one write(2) per loop iteration
+ * (tg_log_flush), still whole lines (see log.c for why that is safe).
+ *
  * JSON line:  {"timestamp":"2026-11-22T18:00:00.123Z","level":"info",
  *              "logger":"access","message":"request completed",...fields}
  * Text line:  2026-11-22T18:00:00.123Z INFO access: request completed k=v ...
  *
- * Secrets never reach the output: every string value is scanned and
+ * Secrets never reach the output: every string value that can carry
+ * client or upstream text is scanned (the access line's labels and
+ * configured names are only escaped) and
  * "Bearer <token>", key-like tokens (sk-..., gsk_..., with a known key
  * prefix) and every value registered with tg_log_add_secret() are replaced
  * by "[REDACTED]"; a field whose key is authorization, api_key, key, token,
@@ -110,6 +116,14 @@ typedef struct tg_access_record {
 
 /* Writes the access line for one request. */
 void tg_log_access(const tg_access_record *r);
+
+/* Batching for an event-loop thread: after tg_log_batch_start(), this
+ * thread's lines are kept until tg_log_flush(), which the thread calls once
+ * per loop iteration, before it may block (a full batch is flushed on its
+ * own). tg_log_batch_stop() flushes and returns to one write per line. */
+void tg_log_batch_start(void);
+void tg_log_flush(void);
+void tg_log_batch_stop(void);
 
 /* Appends s (n bytes) to dst as JSON string content (no quotes), escaping
  * quotes, backslashes, control characters and invalid UTF-8 (as U+FFFD).

@@ -212,8 +212,15 @@ static void *worker_main(void *arg)
 
     atomic_fetch_add(&server->started, 1);
 
-    while (!w->stopping || (w->inflight != 0 && h2o_now(w->ctx.loop) < w->stop_deadline_ms))
+    /* The lines of one loop iteration (the access lines of every request
+     * finished in it) go out in one write(2), after the iteration and before
+     * the loop may block again: see tg_log_flush(). */
+    tg_log_batch_start();
+    while (!w->stopping || (w->inflight != 0 && h2o_now(w->ctx.loop) < w->stop_deadline_ms)) {
         h2o_evloop_run(w->ctx.loop, w->stopping ? 50 : INT32_MAX);
+        tg_log_flush();
+    }
+    tg_log_batch_stop();
 
     if (w->inflight != 0) {
         tg_log(TG_LOG_WARN, "server", "worker %u: %zu requests still running at the shutdown deadline", w->index,
