@@ -10,93 +10,20 @@
  */
 #include "metrics.h"
 
-#include <math.h>
+#include "health/score.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
-/* ------------------------------------------------------------ label names */
+/* ----------------------------------------------------------- the catalog */
 
-static const char *const route_templates[OBS_ROUTE_COUNT] = {
-    "/v1/chat/completions", "/v1/embeddings", "/v1/models", "/metrics",
-    "/analytics/prometheus", "/prometheus/metrics/{category}", "/health", "/ready", "other",
-};
-static const char *const method_names[OBS_METHOD_COUNT] = {
-    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "OTHER",
-};
-static const char *const operation_names[OBS_OP_COUNT] = {"chat", "embeddings"};
-static const char *const stream_mode_names[OBS_STREAM_MODE_COUNT] = {"non_streaming", "streaming"};
-static const char *const llm_status_names[OBS_LLM_STATUS_COUNT] = {
-    "success", "error", "timeout", "rate_limited", "client_disconnect",
-};
-static const char *const retry_reason_names[OBS_RETRY_REASON_COUNT] = {
-    "connect", "reset", "timeout", "status_5xx", "status_429", "bad_response",
-};
-static const char *const error_type_names[OBS_ERR_TYPE_COUNT] = {
-    "invalid_request_error", "authentication_error", "rate_limit_error", "upstream_error",
-    "internal_error",
-};
-static const char *const error_code_names[OBS_ERR_CODE_COUNT] = {
-    "invalid_json", "missing_model", "invalid_request", "body_too_large", "model_not_found",
-    "not_found", "method_not_allowed", "invalid_api_key", "upstream_unavailable",
-    "upstream_rate_limited", "upstream_timeout", "internal_error",
-};
 static const char *const token_types[] = {"prompt", "completion", "cached_prompt", "reasoning"};
 enum { TOKENS_PROMPT, TOKENS_COMPLETION, TOKENS_CACHED, TOKENS_REASONING, TOKEN_TYPE_COUNT };
 static const char *const breaker_states[] = {"closed", "open", "half_open"};
-
-#define NAME_OR_UNKNOWN(table, i, n) ((unsigned)(i) < (n) ? (table)[i] : "unknown")
-const char *obs_route_template(obs_route r) { return NAME_OR_UNKNOWN(route_templates, r, OBS_ROUTE_COUNT); }
-const char *obs_method_name(obs_method m) { return NAME_OR_UNKNOWN(method_names, m, OBS_METHOD_COUNT); }
-const char *obs_operation_name(obs_operation op) { return NAME_OR_UNKNOWN(operation_names, op, OBS_OP_COUNT); }
-const char *obs_stream_mode_name(obs_stream_mode m) { return NAME_OR_UNKNOWN(stream_mode_names, m, OBS_STREAM_MODE_COUNT); }
-const char *obs_llm_status_name(obs_llm_status s) { return NAME_OR_UNKNOWN(llm_status_names, s, OBS_LLM_STATUS_COUNT); }
-const char *obs_retry_reason_name(obs_retry_reason r) { return NAME_OR_UNKNOWN(retry_reason_names, r, OBS_RETRY_REASON_COUNT); }
-const char *obs_error_type_name(obs_error_type t) { return NAME_OR_UNKNOWN(error_type_names, t, OBS_ERR_TYPE_COUNT); }
-const char *obs_error_code_name(obs_error_code c) { return NAME_OR_UNKNOWN(error_code_names, c, OBS_ERR_CODE_COUNT); }
-
-obs_route obs_route_from_path(const char *path, size_t len, const char **category)
-{
-    static const char prom_prefix[] = "/prometheus/metrics/";
-    const char *q = memchr(path, '?', len);
-    if (q)
-        len = (size_t)(q - path);
-    if (category)
-        *category = NULL;
-    for (int r = 0; r < OBS_ROUTE_OTHER; r++) {
-        if (r == OBS_ROUTE_PROM_CATEGORY)
-            continue;
-        if (strlen(route_templates[r]) == len && memcmp(route_templates[r], path, len) == 0)
-            return (obs_route)r;
-    }
-    size_t plen = sizeof(prom_prefix) - 1;
-    if (len > plen && memcmp(path, prom_prefix, plen) == 0) {
-        const char *name = path + plen;
-        size_t name_len = len - plen;
-        static const char *const valid[] = {"all", "system", "providers", "models", "business",
-                                            "performance", "docs", "summary"};
-        for (size_t i = 0; category && i < sizeof(valid) / sizeof(valid[0]); i++)
-            if (strlen(valid[i]) == name_len && memcmp(valid[i], name, name_len) == 0)
-                *category = valid[i];
-        if (memchr(name, '/', name_len) == NULL)
-            return OBS_ROUTE_PROM_CATEGORY;
-    }
-    return OBS_ROUTE_OTHER;
-}
-
-obs_method obs_method_from_name(const char *method, size_t len)
-{
-    for (int m = 0; m < OBS_METHOD_OTHER; m++)
-        if (strlen(method_names[m]) == len && memcmp(method_names[m], method, len) == 0)
-            return (obs_method)m;
-    return OBS_METHOD_OTHER;
-}
-
-/* ----------------------------------------------------------- the catalog */
 
 enum family_id {
     F_HTTP_REQUESTS, F_HTTP_DURATION, F_HTTP_IN_PROGRESS, F_API_ERRORS, F_BUILD_INFO,
@@ -198,33 +125,13 @@ static const char *const anomaly_types[] = {"latency_spike", "error_surge", "unu
 static const char *const org_plans[] = {"trial", "paid", NULL};
 static const char *const ws_directions[] = {"inbound", "outbound", NULL};
 
-/* ------------------------------------------------------ windowed state */
-
-#define HEALTH_WINDOW_SECONDS 300
-#define HEALTH_SLOT_SECONDS 10
-#define HEALTH_SLOTS (HEALTH_WINDOW_SECONDS / HEALTH_SLOT_SECONDS)
-#define UPTIME_SLOTS 1440  /* one per minute over 24 h */
-/* latency_score: 1 at or below this mean attempt duration, falling linearly
- * to 0 at LATENCY_SCORE_ZERO seconds. */
-#define LATENCY_SCORE_FULL 1.0
-#define LATENCY_SCORE_ZERO 10.0
-
-/* One time slot of a rolling window. A writer that finds a stale epoch
- * resets the slot; a count racing that reset may land in the old or the
- * new period, which a health ratio tolerates. */
-typedef struct window_slot {
-    _Atomic uint64_t epoch;
-    _Atomic uint64_t total;
-    _Atomic uint64_t failures;      /* health: any failure; uptime: non-success */
-    _Atomic uint64_t unavailable;   /* health: failures other than 429 */
-    _Atomic uint64_t micros;        /* health: summed attempt durations */
-} window_slot;
+/* ------------------------------------------------- per-name health state */
 
 /* Per provider name, kept across reloads. */
 typedef struct provider_state {
     struct provider_state *next;
     char *name;
-    window_slot window[HEALTH_SLOTS];
+    health_window_slot window[HEALTH_SLOTS];   /* upstream attempts */
     atomic_int healthy;
     atomic_int breaker;
     atomic_int last_error;          /* obs_retry_reason + 1; 0 = none */
@@ -235,7 +142,7 @@ typedef struct provider_state {
 typedef struct model_state {
     struct model_state *next;
     char *name;
-    window_slot uptime[UPTIME_SLOTS];
+    health_window_slot uptime[UPTIME_SLOTS];   /* LLM calls */
     _Atomic uint64_t prompt_tokens;
     _Atomic uint64_t completion_tokens;
 } model_state;
@@ -298,15 +205,7 @@ struct tg_obs {
     _Atomic(tally_counter *) api_errors[OBS_ERR_TYPE_COUNT][OBS_ERR_CODE_COUNT][OBS_ROUTE_COUNT];
 };
 
-/* ---------------------------------------------------------------- time */
-
-/* CLOCK_MONOTONIC_COARSE is read from the vDSO: no syscall on the hot path. */
-static double now_coarse(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+/* ------------------------------------------------------------ collectors */
 
 double obs_uptime_seconds(const tg_obs *obs)
 {
@@ -316,72 +215,17 @@ double obs_uptime_seconds(const tg_obs *obs)
            (double)(ts.tv_nsec - obs->started.tv_nsec) / 1e9;
 }
 
-static window_slot *window_current(window_slot *slots, size_t n, uint64_t epoch)
+static health_ratios provider_ratios(const provider_state *ps)
 {
-    window_slot *s = &slots[epoch % n];
-    uint64_t seen = atomic_load_explicit(&s->epoch, memory_order_acquire);
-    if (seen != epoch && atomic_compare_exchange_strong(&s->epoch, &seen, epoch)) {
-        atomic_store_explicit(&s->total, 0, memory_order_relaxed);
-        atomic_store_explicit(&s->failures, 0, memory_order_relaxed);
-        atomic_store_explicit(&s->unavailable, 0, memory_order_relaxed);
-        atomic_store_explicit(&s->micros, 0, memory_order_relaxed);
-    }
-    return s;
+    health_window_sum w = health_window_totals(ps->window, HEALTH_SLOTS,
+                                               health_window_epoch(health_now(), HEALTH_SLOT_SECONDS));
+    return health_ratios_of(&w);
 }
-
-typedef struct window_sum {
-    uint64_t total, failures, unavailable, micros;
-} window_sum;
-
-/* Sums the slots whose epoch lies in (now - n, now]. */
-static window_sum window_totals(window_slot *slots, size_t n, uint64_t now_epoch)
-{
-    window_sum sum = {0};
-    for (size_t i = 0; i < n; i++) {
-        uint64_t e = atomic_load_explicit(&slots[i].epoch, memory_order_acquire);
-        if (e == 0 || e > now_epoch || now_epoch - e >= n)
-            continue;
-        sum.total += atomic_load_explicit(&slots[i].total, memory_order_relaxed);
-        sum.failures += atomic_load_explicit(&slots[i].failures, memory_order_relaxed);
-        sum.unavailable += atomic_load_explicit(&slots[i].unavailable, memory_order_relaxed);
-        sum.micros += atomic_load_explicit(&slots[i].micros, memory_order_relaxed);
-    }
-    return sum;
-}
-
-/* Epochs start at 1 (0 marks an unused slot). */
-static uint64_t health_epoch(void) { return (uint64_t)(now_coarse() / HEALTH_SLOT_SECONDS) + 1; }
-static uint64_t uptime_epoch(void) { return (uint64_t)(now_coarse() / 60) + 1; }
-
-/* ------------------------------------------------------------ collectors */
 
 enum {
     C_UPTIME, C_AVAILABILITY, C_ERROR_RATE, C_HEALTH_SCORE, C_MODEL_UPTIME, C_EFFICIENCY,
     C_COUNT
 };
-
-static void provider_ratios(provider_state *ps, double *availability, double *error_rate,
-                            double *latency_score)
-{
-    window_sum w = window_totals(ps->window, HEALTH_SLOTS, health_epoch());
-    if (w.total == 0) {
-        /* No traffic in the window: nothing speaks against the provider. */
-        *availability = 1;
-        *error_rate = 0;
-        *latency_score = 1;
-        return;
-    }
-    *availability = 1.0 - (double)w.unavailable / (double)w.total;
-    *error_rate = (double)w.failures / (double)w.total;
-    double mean = (double)w.micros / 1e6 / (double)w.total;
-    double score = (LATENCY_SCORE_ZERO - mean) / (LATENCY_SCORE_ZERO - LATENCY_SCORE_FULL);
-    *latency_score = score > 1 ? 1 : score < 0 ? 0 : score;
-}
-
-static double health_score(double availability, double error_rate, double latency_score)
-{
-    return 0.4 * availability + 0.3 * (1 - error_rate) + 0.3 * latency_score;
-}
 
 static void collect_system(tally_emit *e, void *user)
 {
@@ -397,9 +241,8 @@ static void collect_providers(tally_emit *e, void *user)
         for (size_t i = 0; i < v->provider_count; i++) {
             provider_state *ps = v->providers[i].state;
             const char *labels[] = {ps->name};
-            double a, er, ls;
-            provider_ratios(ps, &a, &er, &ls);
-            double value = family == 0 ? a : family == 1 ? er : health_score(a, er, ls);
+            health_ratios r = provider_ratios(ps);
+            double value = family == 0 ? r.availability : family == 1 ? r.error_rate : health_score(&r);
             tally_emit_gauge(e, family, labels, value);
         }
     }
@@ -409,12 +252,12 @@ static void collect_models(tally_emit *e, void *user)
 {
     tg_obs *obs = user;
     obs_view *v = atomic_load(&obs->current);
-    uint64_t now = uptime_epoch();
+    uint64_t now = health_window_epoch(health_now(), UPTIME_SLOT_SECONDS);
     for (size_t i = 0; v && i < v->model_count; i++) {
         model_state *ms = v->models[i];
         const char *labels[] = {ms->name};
-        window_sum w = window_totals(ms->uptime, UPTIME_SLOTS, now);
-        tally_emit_gauge(e, 0, labels, w.total ? 1.0 - (double)w.failures / (double)w.total : 1.0);
+        health_window_sum w = health_window_totals(ms->uptime, UPTIME_SLOTS, now);
+        tally_emit_gauge(e, 0, labels, health_uptime_ratio(&w));
     }
     for (size_t i = 0; v && i < v->model_count; i++) {
         model_state *ms = v->models[i];
@@ -686,10 +529,11 @@ static llm_children *llm_children_new(const obs_view *v, size_t provider, size_t
     for (int op = 0; op < OBS_OP_COUNT; op++) {
         for (int sm = 0; sm < OBS_STREAM_MODE_COUNT; sm++) {
             for (int st = 0; st < OBS_LLM_STATUS_COUNT; st++) {
-                const char *l[] = {p, m, operation_names[op], stream_mode_names[sm], llm_status_names[st]};
+                const char *l[] = {p, m, obs_operation_name(op), obs_stream_mode_name(sm),
+                                   obs_llm_status_name(st)};
                 ok &= (c->requests[op][sm][st] = tally_counter_with(obs->fam[F_LLM_REQUESTS], l)) != NULL;
             }
-            const char *l[] = {p, m, operation_names[op], stream_mode_names[sm]};
+            const char *l[] = {p, m, obs_operation_name(op), obs_stream_mode_name(sm)};
             ok &= (c->duration[op][sm] = tally_histogram_with(obs->fam[F_LLM_DURATION], l)) != NULL;
         }
     }
@@ -734,7 +578,7 @@ static bool bind_provider(tg_obs *obs, view_provider *vp, const char *name)
         (vp->response_time = tally_histogram_with(obs->fam[F_PROVIDER_RESPONSE_TIME], l)) == NULL)
         return false;
     for (int r = 0; r < OBS_RETRY_REASON_COUNT; r++) {
-        const char *lr[] = {name, retry_reason_names[r]};
+        const char *lr[] = {name, obs_retry_reason_name(r)};
         if ((vp->retries[r] = tally_counter_with(obs->fam[F_LLM_RETRIES], lr)) == NULL)
             return false;
     }
@@ -800,7 +644,7 @@ const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg)
  * per-child spinlock, which the other observations in that second skip. */
 static bool exemplar_due(_Atomic int64_t *last_second)
 {
-    int64_t now = (int64_t)now_coarse();
+    int64_t now = (int64_t)health_now();
     int64_t seen = atomic_load_explicit(last_second, memory_order_relaxed);
     return seen != now && atomic_compare_exchange_strong(last_second, &seen, now);
 }
@@ -838,7 +682,7 @@ static tally_counter *http_counter(tg_obs *obs, obs_route route, obs_method meth
      * family mutex only when it creates the child). */
     char status_text[12];
     snprintf(status_text, sizeof(status_text), "%d", status);
-    const char *labels[] = {method_names[method], route_templates[route], status_text};
+    const char *labels[] = {obs_method_name(method), obs_route_template(route), status_text};
     c = tally_counter_with(obs->fam[F_HTTP_REQUESTS], labels);
     if (cache)
         atomic_store_explicit(cache, c, memory_order_release);
@@ -850,7 +694,7 @@ static tally_histogram *http_histogram(tg_obs *obs, obs_route route, obs_method 
     _Atomic(tally_histogram *) *cache = &obs->http_duration[route][method];
     tally_histogram *h = atomic_load_explicit(cache, memory_order_acquire);
     if (h == NULL) {
-        const char *labels[] = {method_names[method], route_templates[route]};
+        const char *labels[] = {obs_method_name(method), obs_route_template(route)};
         h = tally_histogram_with(obs->fam[F_HTTP_DURATION], labels);
         atomic_store_explicit(cache, h, memory_order_release);
     }
@@ -862,7 +706,7 @@ static tally_gauge *http_gauge(tg_obs *obs, obs_route route, obs_method method)
     _Atomic(tally_gauge *) *cache = &obs->http_in_progress[route][method];
     tally_gauge *g = atomic_load_explicit(cache, memory_order_acquire);
     if (g == NULL) {
-        const char *labels[] = {method_names[method], route_templates[route]};
+        const char *labels[] = {obs_method_name(method), obs_route_template(route)};
         g = tally_gauge_with(obs->fam[F_HTTP_IN_PROGRESS], labels);
         atomic_store_explicit(cache, g, memory_order_release);
     }
@@ -923,12 +767,10 @@ void obs_record_llm(const obs_view *v, const obs_llm_result *r)
     model_state *ms = v->models[model_slot];
     atomic_fetch_add_explicit(&ms->prompt_tokens, r->prompt_tokens, memory_order_relaxed);
     atomic_fetch_add_explicit(&ms->completion_tokens, r->completion_tokens, memory_order_relaxed);
-    if (r->status != OBS_LLM_CLIENT_DISCONNECT) {
-        window_slot *s = window_current(ms->uptime, UPTIME_SLOTS, uptime_epoch());
-        atomic_fetch_add_explicit(&s->total, 1, memory_order_relaxed);
-        if (r->status != OBS_LLM_SUCCESS)
-            atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
-    }
+    if (r->status != OBS_LLM_CLIENT_DISCONNECT)
+        health_window_record(ms->uptime, UPTIME_SLOTS,
+                             health_window_epoch(health_now(), UPTIME_SLOT_SECONDS),
+                             r->status != OBS_LLM_SUCCESS, false, 0);
 }
 
 void obs_record_attempt(const obs_view *v, size_t provider, bool ok,
@@ -938,16 +780,16 @@ void obs_record_attempt(const obs_view *v, size_t provider, bool ok,
         return;
     view_provider *vp = &v->providers[provider];
     tally_histogram_observe(vp->response_time, seconds);
-    window_slot *s = window_current(vp->state->window, HEALTH_SLOTS, health_epoch());
-    atomic_fetch_add_explicit(&s->total, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->micros, seconds > 0 ? (uint64_t)(seconds * 1e6) : 0,
-                              memory_order_relaxed);
-    if (ok || (unsigned)reason >= OBS_RETRY_REASON_COUNT)
+    /* A failure with an unknown reason still counts as an attempt. */
+    bool failed = !ok && (unsigned)reason < OBS_RETRY_REASON_COUNT;
+    double now = health_now();
+    health_window_record(vp->state->window, HEALTH_SLOTS,
+                         health_window_epoch(now, HEALTH_SLOT_SECONDS), failed,
+                         failed && reason != OBS_RETRY_STATUS_429,
+                         seconds > 0 ? (uint64_t)(seconds * 1e6) : 0);
+    if (!failed)
         return;
-    atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
-    if (reason != OBS_RETRY_STATUS_429)
-        atomic_fetch_add_explicit(&s->unavailable, 1, memory_order_relaxed);
-    atomic_store_explicit(&vp->state->last_error_at, now_coarse(), memory_order_relaxed);
+    atomic_store_explicit(&vp->state->last_error_at, now, memory_order_relaxed);
     atomic_store_explicit(&vp->state->last_error, (int)reason + 1, memory_order_relaxed);
 }
 
@@ -983,8 +825,8 @@ void obs_record_error(const obs_view *v, obs_error_type type, obs_error_code cod
     _Atomic(tally_counter *) *cache = &v->obs->api_errors[type][code][route];
     tally_counter *c = atomic_load_explicit(cache, memory_order_acquire);
     if (c == NULL) {
-        const char *labels[] = {error_type_names[type], error_code_names[code],
-                                route_templates[route]};
+        const char *labels[] = {obs_error_type_name(type), obs_error_code_name(code),
+                                obs_route_template(route)};
         c = tally_counter_with(v->obs->fam[F_API_ERRORS], labels);
         atomic_store_explicit(cache, c, memory_order_release);
     }
@@ -1026,10 +868,13 @@ int obs_provider_status_get(const obs_view *v, size_t i, obs_provider_status *ou
     out->name = ps->name;
     out->healthy = atomic_load(&ps->healthy) != 0;
     out->breaker = (obs_breaker_state)atomic_load(&ps->breaker);
-    provider_ratios(ps, &out->availability, &out->error_rate, &out->latency_score);
-    out->health_score = health_score(out->availability, out->error_rate, out->latency_score);
+    health_ratios r = provider_ratios(ps);
+    out->availability = r.availability;
+    out->error_rate = r.error_rate;
+    out->latency_score = r.latency_score;
+    out->health_score = health_score(&r);
     int last = atomic_load(&ps->last_error);
-    out->last_error = last ? retry_reason_names[last - 1] : NULL;
-    out->last_error_age_seconds = last ? now_coarse() - atomic_load(&ps->last_error_at) : -1;
+    out->last_error = last ? obs_retry_reason_name(last - 1) : NULL;
+    out->last_error_age_seconds = last ? health_now() - atomic_load(&ps->last_error_at) : -1;
     return 0;
 }
