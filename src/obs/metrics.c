@@ -7,6 +7,9 @@
  * only exception is the first use of a label set that is not pre-bound
  * (an HTTP status or route/method pair seen for the first time): that one
  * lookup takes the family's mutex inside tally, then the handle is cached.
+ *
+ * The rolling windows and the health score they feed are health/'s; label
+ * strings and request classification are labels.c's.
  */
 #include "metrics.h"
 
@@ -125,7 +128,7 @@ static const char *const anomaly_types[] = {"latency_spike", "error_surge", "unu
 static const char *const org_plans[] = {"trial", "paid", NULL};
 static const char *const ws_directions[] = {"inbound", "outbound", NULL};
 
-/* ------------------------------------------------- per-name health state */
+/* ------------------------------------------ per-name state, views, tg_obs */
 
 /* Per provider name, kept across reloads. */
 typedef struct provider_state {
@@ -215,6 +218,7 @@ double obs_uptime_seconds(const tg_obs *obs)
            (double)(ts.tv_nsec - obs->started.tv_nsec) / 1e9;
 }
 
+/* A provider's ratios over its health window up to now (health/score.h). */
 static health_ratios provider_ratios(const provider_state *ps)
 {
     health_window_sum w = health_window_totals(ps->window, HEALTH_SLOTS,
