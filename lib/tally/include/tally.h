@@ -25,9 +25,10 @@
  * updates it without atomic read-modify-write; further threads share one
  * stripe with atomic RMW. Values are summed over stripes when read. (The
  * stripe index is an initial-exec TLS variable: link libtally into the
- * program or a library loaded at startup, not one opened with dlopen.) Child lookups that hit
- * take no lock and allocate nothing; creating a child takes the family's
- * mutex. Registration and rendering take the registry's mutex.
+ * program or a library loaded at startup, not one opened with dlopen.)
+ * Child lookups that hit take no lock and allocate nothing; creating a child
+ * takes the family's mutex. Registration and rendering take the registry's
+ * mutex.
  *
  * Errors: functions that can fail return a tally_err (0 on success) or NULL
  * with the reason in *err when err is not NULL. tally never aborts and never
@@ -180,6 +181,9 @@ tally_family *tally_histogram_family(tally_registry *reg, const char *name, cons
  * (TALLY_ERR_FORMAT); a family not in reg gives TALLY_ERR_NOT_FOUND. */
 tally_err tally_family_unregister(tally_registry *reg, tally_family *fam);
 
+/* A family's type, its name as exposed in OpenMetrics (a counter's without
+ * "_total", an info's without "_info"; NULL for a NULL family) and its
+ * number of label names (the state label of a stateset included). */
 tally_type  tally_family_type(const tally_family *fam);
 const char *tally_family_name(const tally_family *fam);
 size_t      tally_family_label_count(const tally_family *fam);
@@ -194,6 +198,8 @@ tally_err tally_family_remove(tally_family *fam, const char *const *label_values
  * (TALLY_ERR_INVALID_LABEL for a name the family does not have). */
 int       tally_family_remove_matching(tally_family *fam, const char *const *label_names,
                                        const char *const *label_values, size_t n);
+/* Removes every child (an unlabelled family's child comes back, at zero,
+ * at its next lookup). NULL is a no-op. */
 void      tally_family_clear(tally_family *fam);
 /* Applies expiry now (rendering does this too); returns children removed. */
 size_t    tally_registry_sweep(tally_registry *reg);
@@ -256,19 +262,27 @@ typedef struct tally_exemplar {
 
 /* Updates on a NULL handle (a refused lookup) do nothing; reads give 0 (or
  * NaN for quantiles), error-returning calls TALLY_ERR_FORMAT. */
+/* Counters: add 1, an integer, or a float (v < 0 or NaN:
+ * TALLY_ERR_INVALID_VALUE); add_exemplar adds v and records ex with it;
+ * value reads the sum over all threads' stripes. */
 void      tally_counter_inc(tally_counter *c);
 void      tally_counter_add_int(tally_counter *c, uint64_t n);
-tally_err tally_counter_add(tally_counter *c, double v);   /* v < 0 or NaN: TALLY_ERR_INVALID_VALUE */
+tally_err tally_counter_add(tally_counter *c, double v);
 tally_err tally_counter_add_exemplar(tally_counter *c, double v, const tally_exemplar *ex);
 double    tally_counter_value(const tally_counter *c);
+
+/* Gauges: set, +1, -1, add (v may be negative), set to the current Unix
+ * time in seconds (reads the vDSO clock), read. */
 
 void   tally_gauge_set(tally_gauge *g, double v);
 void   tally_gauge_inc(tally_gauge *g);
 void   tally_gauge_dec(tally_gauge *g);
 void   tally_gauge_add(tally_gauge *g, double v);
-void   tally_gauge_set_to_current_time(tally_gauge *g);   /* reads the vDSO clock */
+void   tally_gauge_set_to_current_time(tally_gauge *g);
 double tally_gauge_value(const tally_gauge *g);
 
+/* Histograms: count v in its bucket (and +Inf) and add it to the sum;
+ * observe_exemplar also records ex on that bucket. */
 void      tally_histogram_observe(tally_histogram *h, double v);
 tally_err tally_histogram_observe_exemplar(tally_histogram *h, double v, const tally_exemplar *ex);
 /* Snapshot for tests and collectors: cumulative counts per bucket (+Inf last,
@@ -277,10 +291,13 @@ tally_err tally_histogram_observe_exemplar(tally_histogram *h, double v, const t
 tally_err tally_histogram_snapshot(const tally_histogram *h, uint64_t *counts, size_t n,
                                    double *sum, uint64_t *count);
 
+/* Summaries: add v to the sum, count and (if configured) quantile window. */
 void   tally_summary_observe(tally_summary *s, double v);
 /* The current estimate of quantile q (must be one of the configured ones or
  * any q in [0,1] if quantiles are configured); NaN if the window is empty. */
 double tally_summary_quantile(tally_summary *s, double q);
+/* Sum and count of every observation so far (they never age); either
+ * pointer may be NULL. */
 void   tally_summary_totals(const tally_summary *s, double *sum, uint64_t *count);
 
 /* Info: sets the single child of an info family to these label values
@@ -391,6 +408,7 @@ typedef enum tally_format {
 tally_format tally_negotiate_format(const char *accept);
 /* true when an Accept-Encoding header allows gzip (q > 0). */
 bool tally_negotiate_gzip(const char *accept_encoding);
+/* TALLY_CONTENT_TYPE_OPENMETRICS for OpenMetrics, else TALLY_CONTENT_TYPE_TEXT. */
 const char *tally_content_type(tally_format fmt);
 
 /* A growable output buffer; tally_buf_free releases its memory. */
@@ -426,7 +444,9 @@ void tally_registry_visit(tally_registry *reg, tally_family_visit_fn fn, void *u
 /* ------------------------------------------------------- self-observation
  * Every registry exposes tally_series_overflow_total{family} (category
  * "system"): label sets folded into an overflow child because a family hit
- * max_children. */
+ * max_children: every lookup of a label set that did not fit counts once
+ * (a set looked up three times past the cap counts three), and each such
+ * lookup takes the family's mutex, so keep the handle it returns. */
 
 #ifdef __cplusplus
 }
