@@ -192,12 +192,33 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* A byte that JSON takes as it is: printable ASCII but quote and backslash. */
+static bool json_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+}
+
 size_t tg_json_escape(char *dst, size_t cap, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t out = 0;
     size_t i = 0;
     while (i < n) {
+        /* Runs of plain bytes (nearly everything logged) are copied at once. */
+        size_t run = i;
+        while (run < n && json_plain(u[run]))
+            run++;
+        if (run > i) {
+            size_t len = run - i;
+            if (len > cap - out)
+                len = cap - out;
+            memcpy(dst + out, s + i, len);
+            out += len;
+            i += len;
+            if (i < run)
+                break;  /* out of room */
+            continue;
+        }
         char esc[8];
         const char *piece = esc;
         size_t piece_len;
@@ -216,9 +237,6 @@ size_t tg_json_escape(char *dst, size_t cap, const char *s, size_t n)
         } else if (c < 0x20 || c == 0x7F) {
             snprintf(esc, sizeof(esc), "\\u%04x", c);
             piece_len = 6;
-        } else if (c < 0x80) {
-            piece = (const char *)u + i;
-            piece_len = 1;
         } else {
             size_t len = utf8_seq_len(u + i, n - i);
             if (len == 0) {
@@ -388,12 +406,16 @@ static void put_redacted(line *l, const char *s, size_t n)
 
 static bool key_is_secret(const char *key)
 {
-    static const char *const secret_keys[] = {
-        "authorization", "api_key", "apikey", "key", "token", "password", "secret",
-        "bearer_token", "x-api-key",
+    static const struct { const char *name; size_t len; } secret_keys[] = {
+#define SECRET_KEY(name) {name, sizeof(name) - 1}
+        SECRET_KEY("authorization"), SECRET_KEY("api_key"), SECRET_KEY("apikey"), SECRET_KEY("key"),
+        SECRET_KEY("token"), SECRET_KEY("password"), SECRET_KEY("secret"), SECRET_KEY("bearer_token"),
+        SECRET_KEY("x-api-key"),
+#undef SECRET_KEY
     };
+    size_t len = strlen(key);
     for (size_t i = 0; i < sizeof(secret_keys) / sizeof(secret_keys[0]); i++)
-        if (strcasecmp(key, secret_keys[i]) == 0)
+        if (secret_keys[i].len == len && strcasecmp(key, secret_keys[i].name) == 0)
             return true;
     return false;
 }
