@@ -13,16 +13,21 @@ void tg_sse_init(tg_sse_parser_t *p, size_t max_event_bytes, tg_sse_alloc_fn all
     p->alloc_ctx = alloc_ctx;
 }
 
-/* Offset just past the blank line that ends the first event in buf, or 0. */
+/* Offset just past the blank line that ends the first event in buf, or 0.
+ * An event has few line breaks: memchr jumps from one to the next. */
 static size_t event_end(const char *buf, size_t len, size_t from)
 {
-    for (size_t i = from; i + 1 < len; i++) {
-        if (buf[i] != '\n')
-            continue;
+    size_t i = from;
+    while (i + 1 < len) {
+        const char *nl = memchr(buf + i, '\n', len - 1 - i);
+        if (nl == NULL)
+            return 0;
+        i = (size_t)(nl - buf);
         if (buf[i + 1] == '\n')
             return i + 2;
         if (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n')
             return i + 3;
+        i++;
     }
     return 0;
 }
