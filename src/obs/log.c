@@ -192,10 +192,15 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
-/* A byte that JSON takes as it is: printable ASCII but quote and backslash. */
+/* Bytes that JSON takes as they are: printable ASCII but quote (0x22) and
+ * backslash (0x5C). A table: this test runs for every byte logged. */
+static const bool json_plain_byte[256] = {
+    [0x20 ... 0x21] = true, [0x23 ... 0x5B] = true, [0x5D ... 0x7E] = true,
+};
+
 static bool json_plain(unsigned char c)
 {
-    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+    return json_plain_byte[c];
 }
 
 size_t tg_json_escape(char *dst, size_t cap, const char *s, size_t n)
@@ -386,10 +391,12 @@ static void put_redacted(line *l, const char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
+        if (!pattern_start[c] && (count == 0 || !atomic_load_explicit(&registered_start[c], memory_order_relaxed))) {
+            i++;
+            continue;
+        }
         size_t skip = 0;
-        size_t secret = 0;
-        if (count != 0 && atomic_load_explicit(&registered_start[c], memory_order_relaxed))
-            secret = registered_at(s + i, n - i, count);
+        size_t secret = count != 0 ? registered_at(s + i, n - i, count) : 0;
         if (secret == 0 && pattern_start[c] && (i == 0 || !is_token_char(s[i - 1])))
             secret = secret_at(s + i, n - i, &skip);
         if (secret == 0) {
