@@ -9,12 +9,22 @@
 /* Index of the first bucket whose bound is >= v (+Inf, i.e. n, for NaN). */
 static inline size_t bucket_index(const double *b, size_t n, double v)
 {
+    if (TALLY_UNLIKELY(v != v))
+        return n; /* NaN compares false with every bound: +Inf bucket */
     if (n <= 16) {
-        /* branch-free: counts the bounds v is not within */
-        size_t i = 0;
-        for (size_t j = 0; j < n; j++)
-            i += !(v <= b[j]);
-        return i;
+        /* Branch-free, two bounds per SSE2 compare (the bounds array is
+         * padded with +Inf to an even length): a true lane is all ones, -1,
+         * so subtracting counts the bounds v is above. */
+        typedef double pair __attribute__((vector_size(16)));
+        typedef long long lanes __attribute__((vector_size(16)));
+        pair vv = {v, v};
+        lanes above = {0, 0};
+        for (size_t j = 0; j < n; j += 2) {
+            pair bb;
+            memcpy(&bb, b + j, sizeof bb);
+            above -= (lanes)(vv > bb);
+        }
+        return (size_t)(above[0] + above[1]);
     }
     size_t lo = 0, hi = n;
     while (lo < hi) {

@@ -138,13 +138,18 @@ static tally_err check_labels(tally_type type, const char *family_name,
     return TALLY_OK;
 }
 
+/* Copies n doubles into an array padded with +Inf to an even length (so
+ * histogram observe can compare bounds two at a time). */
 static tally_err copy_doubles(const double *src, size_t n, const double **dst)
 {
-    double *d = malloc((n ? n : 1) * sizeof *d);
+    size_t len = n + 1 + (n & 1);
+    double *d = malloc(len * sizeof *d);
     if (!d)
         return TALLY_ERR_NOMEM;
     if (n)
         memcpy(d, src, n * sizeof *d);
+    for (size_t i = n; i < len; i++)
+        d[i] = INFINITY;
     *dst = d;
     return TALLY_OK;
 }

@@ -74,6 +74,12 @@ static void test_histogram(void **state)
     assert_int_equal(counts[2], 6);
     assert_int_equal(counts[3], 8);
     assert_true(isnan(sum));
+    tally_histogram_observe(h, INFINITY);  /* above every bound and the +Inf padding */
+    tally_histogram_observe(h, -INFINITY); /* first bucket */
+    tally_histogram_snapshot(h, counts, 4, &sum, &count);
+    assert_int_equal(counts[0], 3);
+    assert_int_equal(counts[2], 7);
+    assert_int_equal(counts[3], 10);
     tally_registry_free(reg);
 }
 
