@@ -163,16 +163,23 @@ static bool looks_like_json_object(const char *s, size_t len)
     if (len < 2 || s[0] != '{' || s[len - 1] != '}')
         return false;
     int depth = 0;
-    bool in_string = false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
+        if (c == '"') {
+            /* Strings are most of a response: jump from quote to quote. A
+             * quote ends the string unless an odd run of backslashes
+             * escapes it. */
+            for (;;) {
+                const char *quote = memchr(s + i + 1, '"', len - i - 1);
+                if (quote == NULL)
+                    return false; /* unterminated string */
+                i = (size_t)(quote - s);
+                size_t backslashes = 0;
+                while (s[i - 1 - backslashes] == '\\')
+                    backslashes++;
+                if (backslashes % 2 == 0)
+                    break;
+            }
         } else if (c == '{' || c == '[') {
             depth++;
         } else if (c == '}' || c == ']') {
@@ -180,7 +187,7 @@ static bool looks_like_json_object(const char *s, size_t len)
                 return false;
         }
     }
-    return depth == 0 && !in_string;
+    return depth == 0;
 }
 
 static void send_buffered(tg_upstream_call_t *call)
