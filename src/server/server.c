@@ -100,6 +100,16 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_accept(accept_ctx, sock);
 }
 
+/* Tells the main thread this worker has handled a reload message, so that
+ * "configuration reloaded" is only logged once every worker serves it. */
+static void ack_reload(tg_server_t *server)
+{
+    pthread_mutex_lock(&server->stop_lock);
+    server->reloaded++;
+    pthread_cond_broadcast(&server->stop_cond);
+    pthread_mutex_unlock(&server->stop_lock);
+}
+
 static void apply_reload(tg_worker_t *w, tg_snapshot_t *snap)
 {
     tg_worker_snap_t *ws = worker_snap_new(w, snap);
@@ -107,6 +117,7 @@ static void apply_reload(tg_worker_t *w, tg_snapshot_t *snap)
         tg_log(TG_LOG_ERROR, "server", "worker %u: cannot set up upstream pools; keeping the previous configuration",
                w->index);
         tg_snapshot_release(snap);
+        ack_reload(w->server);
         return;
     }
     tg_worker_snap_t *old = w->current;
@@ -114,6 +125,7 @@ static void apply_reload(tg_worker_t *w, tg_snapshot_t *snap)
     old->next_retired = w->retired;
     w->retired = old;
     retire_if_idle(w, old);
+    ack_reload(w->server);
 }
 
 static void close_listener(h2o_socket_t **listener)
@@ -291,6 +303,22 @@ static void broadcast(tg_server_t *server, control_kind_t kind, tg_snapshot_t *s
     }
 }
 
+/* Waits (at most 5 s: a worker's loop never blocks, so this is a safety
+ * bound, not an expected wait) until every worker has taken the reload. */
+static bool wait_for_reload(tg_server_t *server)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    pthread_mutex_lock(&server->stop_lock);
+    while (server->reloaded < server->worker_count)
+        if (pthread_cond_timedwait(&server->stop_cond, &server->stop_lock, &deadline) != 0)
+            break;
+    bool all = server->reloaded >= server->worker_count;
+    pthread_mutex_unlock(&server->stop_lock);
+    return all;
+}
+
 static void reload(tg_server_t *server)
 {
     char *err = NULL;
@@ -308,10 +336,15 @@ static void reload(tg_server_t *server)
         return;
     }
     tg_log_configure(2, cfg->logging.format, cfg->logging.level);
+    pthread_mutex_lock(&server->stop_lock);
+    server->reloaded = 0;
+    pthread_mutex_unlock(&server->stop_lock);
     broadcast(server, CONTROL_RELOAD, snap);
     tg_snapshot_release(server->current);
     server->current = snap;
-    tg_log(TG_LOG_INFO, "config", "configuration reloaded from %s", server->config_path);
+    bool all = wait_for_reload(server);
+    tg_log(all ? TG_LOG_INFO : TG_LOG_WARN, "config", all ? "configuration reloaded from %s"
+           : "configuration reloaded from %s, but not every worker confirmed within 5 s", server->config_path);
 }
 
 static void log_listening(const char *what, const char *host, uint16_t port)

@@ -62,9 +62,11 @@ struct tg_server {
     unsigned worker_count;
     atomic_bool accepting;     /* /ready */
     atomic_uint started;       /* workers whose loop runs */
-    pthread_mutex_t stop_lock; /* guards `stopped`; used once, at shutdown */
+    pthread_mutex_t stop_lock; /* guards `stopped` and `reloaded`: used at
+                                  shutdown and once per worker per reload */
     pthread_cond_t stop_cond;
     unsigned stopped;          /* workers done draining */
+    unsigned reloaded;         /* workers that took the latest reload message */
     tg_snapshot_t *current;    /* the signal thread's reference */
 };
 

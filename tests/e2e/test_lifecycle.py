@@ -142,10 +142,14 @@ class ReloadTest(GatewayTestCase):
     def models(self):
         return sorted(m["id"] for m in self.tollgate.request("GET", "/v1/models").json()["data"])
 
-    def wait_for_models(self, expected):
+    def reload_and_wait(self):
+        """SIGHUP, then wait for the line tollgate logs once every worker
+        serves the new configuration (any worker may take the next request)."""
+        done = self.tollgate.logs().count("configuration reloaded")
+        self.tollgate.signal(signal.SIGHUP)
         deadline = time.time() + 5
-        while self.models() != expected:
-            self.assertLess(time.time(), deadline, "reload not applied: %r" % self.models())
+        while self.tollgate.logs().count("configuration reloaded") == done:
+            self.assertLess(time.time(), deadline, "reload not applied")
             time.sleep(0.05)
 
     def test_sighup_reload_without_dropping_requests(self):
@@ -158,8 +162,8 @@ class ReloadTest(GatewayTestCase):
 
         new_cfg = dict(self.cfg, models=self.cfg["models"] + [model("beta", [("mock", "gpt-4o")])])
         self.tollgate.write_config(new_cfg)
-        self.tollgate.signal(signal.SIGHUP)
-        self.wait_for_models(["alpha", "beta"])
+        self.reload_and_wait()
+        self.assertEqual(self.models(), ["alpha", "beta"])
         r = self.tollgate.chat(chat_body("beta"))
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json()["model"], "gpt-4o")
