@@ -415,7 +415,8 @@ int tg_server_run(const char *config_path, tg_config *cfg)
     pthread_mutex_init(&server.stop_lock, NULL);
     pthread_cond_init(&server.stop_cond, NULL);
     char *err = NULL;
-    tg_obs_opts opts = {.metric_namespace = cfg->metrics.metric_namespace, .version = TOLLGATE_VERSION};
+    tg_obs_opts opts = {.metric_namespace = cfg->metrics.metric_namespace, .version = TOLLGATE_VERSION,
+                        .revision = TOLLGATE_REVISION};
     server.obs = tg_obs_new(&opts, &err);
     if (server.obs == NULL) {
         tg_log(TG_LOG_ERROR, "server", "cannot create the metric registry: %s", err ? err : "unknown error");
