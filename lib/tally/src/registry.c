@@ -25,8 +25,8 @@ tally_registry *tally_registry_new(void)
     static const char *const labels[] = {"family"};
     tally_opts o = {
         .name = "tally_series_overflow_total",
-        .help = "Label sets folded into a family's overflow child because the family "
-                "reached its max_children.",
+        .help = "Lookups of a new label set folded into a family's overflow child "
+                "because the family had reached its max_children.",
         .category = "system",
         .label_names = labels,
         .label_count = 1,
