@@ -14,17 +14,7 @@
 
 #include "config.h"
 
-static char tmpdir[] = "/tmp/tg_config_test.XXXXXX";
-static char yaml_path[256];
-
-static const char *write_yaml(const char *text)
-{
-    FILE *f = fopen(yaml_path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    return yaml_path;
-}
+#include "yaml_fixture.h"
 
 /* Loads text, expects failure, and returns the error text (caller frees). */
 static char *load_error(const char *text)
@@ -359,16 +349,12 @@ static void test_syntax_error_and_check(void **state)
 
 static int setup(void **state)
 {
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
-    snprintf(yaml_path, sizeof(yaml_path), "%s/tollgate.yaml", tmpdir);
-    return 0;
+    return yaml_dir_create();
 }
 
 static int teardown(void **state)
 {
-    unlink(yaml_path);
-    rmdir(tmpdir);
+    yaml_dir_remove();
     return 0;
 }
 

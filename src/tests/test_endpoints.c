@@ -17,27 +17,20 @@
 
 #include "obs/endpoints.h"
 
-static char tmpdir[] = "/tmp/tg_endpoints_test.XXXXXX";
-static char yaml_path[256];
+#include "yaml_fixture.h"
 static tg_config *cfg;
 static tg_obs *obs;
 
 static int setup(void **state)
 {
-    if (mkdtemp(tmpdir) == NULL)
+    if (yaml_dir_create() != 0)
         return -1;
-    snprintf(yaml_path, sizeof(yaml_path), "%s/tollgate.yaml", tmpdir);
-    FILE *f = fopen(yaml_path, "w");
-    if (f == NULL)
-        return -1;
-    fputs("metrics: { bearer_token: s3cret }\n"
-          "providers:\n"
-          "  - { name: up, base_url: \"http://127.0.0.1:9\" }\n"
-          "  - { name: down, base_url: \"http://127.0.0.1:9\" }\n"
-          "models:\n"
-          "  - { name: m, routes: [ { provider: up }, { provider: down } ] }\n", f);
-    fclose(f);
-    cfg = tg_config_load(yaml_path, NULL);
+    cfg = load_yaml("metrics: { bearer_token: s3cret }\n"
+                    "providers:\n"
+                    "  - { name: up, base_url: \"http://127.0.0.1:9\" }\n"
+                    "  - { name: down, base_url: \"http://127.0.0.1:9\" }\n"
+                    "models:\n"
+                    "  - { name: m, routes: [ { provider: up }, { provider: down } ] }\n");
     tg_obs_opts o = {.metric_namespace = "gw", .version = "0.1.0"};
     obs = tg_obs_new(&o, NULL);
     return cfg && obs ? 0 : -1;
@@ -47,8 +40,7 @@ static int teardown(void **state)
 {
     tg_obs_free(obs);
     tg_config_free(cfg);
-    unlink(yaml_path);
-    rmdir(tmpdir);
+    yaml_dir_remove();
     return 0;
 }
 

@@ -17,8 +17,7 @@
 
 #include "obs/metrics.h"
 
-static char tmpdir[] = "/tmp/tg_metrics_test.XXXXXX";
-static char yaml_path[256];
+#include "yaml_fixture.h"
 
 static const char two_providers_yaml[] =
     "providers:\n"
@@ -30,19 +29,6 @@ static const char two_providers_yaml[] =
     "    pricing: { input: 1.0, cached_input: 0.5, output: 2.0 }\n"
     "  - name: m2\n"
     "    routes: [ { provider: b } ]\n";
-
-static tg_config *load(const char *text)
-{
-    FILE *f = fopen(yaml_path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    char *err = NULL;
-    tg_config *cfg = tg_config_load(yaml_path, &err);
-    if (cfg == NULL)
-        fail_msg("%s", err);
-    return cfg;
-}
 
 static tg_obs *new_obs(const char *ns)
 {
@@ -175,7 +161,7 @@ static void test_catalog_complete(void **state)
 static void test_empty_namespace_gives_bare_names(void **state)
 {
     tg_obs *obs = new_obs("");
-    tg_config *cfg = load(two_providers_yaml);
+    tg_config *cfg = load_yaml(two_providers_yaml);
     const obs_view *v = obs_bind(obs, cfg);
     obs_record_http(v, OBS_ROUTE_MODELS, OBS_METHOD_GET, 200, 0.001, NULL);
     char *text = render(obs, NULL);
@@ -192,7 +178,7 @@ static void test_empty_namespace_gives_bare_names(void **state)
 static void test_llm_recording(void **state)
 {
     tg_obs *obs = new_obs("tg");
-    tg_config *cfg = load(two_providers_yaml);
+    tg_config *cfg = load_yaml(two_providers_yaml);
     const obs_view *v = obs_bind(obs, cfg);
 
     /* Configured routes render at zero before any traffic. */
@@ -277,7 +263,7 @@ static void test_llm_recording(void **state)
 static void test_http_errors_retries_fallbacks(void **state)
 {
     tg_obs *obs = new_obs("tg");
-    tg_config *cfg = load(two_providers_yaml);
+    tg_config *cfg = load_yaml(two_providers_yaml);
     const obs_view *v = obs_bind(obs, cfg);
     obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 200, 0.02, "4bf92f3577b34da6a3ce929d0e0e4736");
     obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 200, 3.0, NULL);
@@ -330,7 +316,7 @@ static void test_http_errors_retries_fallbacks(void **state)
 static void test_provider_health(void **state)
 {
     tg_obs *obs = new_obs("tg");
-    tg_config *cfg = load(two_providers_yaml);
+    tg_config *cfg = load_yaml(two_providers_yaml);
     const obs_view *v = obs_bind(obs, cfg);
     obs_record_attempt(v, 0, true, 0, 0.5);
     obs_record_attempt(v, 0, true, 0, 0.5);
@@ -378,12 +364,12 @@ static void test_reload_keeps_state_by_name(void **state)
 {
     tg_obs *obs = new_obs("tg");
     assert_null(obs_current_view(obs));
-    tg_config *cfg1 = load(two_providers_yaml);
+    tg_config *cfg1 = load_yaml(two_providers_yaml);
     const obs_view *v1 = obs_bind(obs, cfg1);
     obs_record_attempt(v1, 1, false, OBS_RETRY_CONNECT, 0.1);
     obs_set_provider_health(v1, 1, false);
     /* The new config drops "a", keeps "b" (now index 0) and adds "c". */
-    tg_config *cfg2 = load("providers:\n"
+    tg_config *cfg2 = load_yaml("providers:\n"
                            "  - { name: b, base_url: \"http://127.0.0.1:9\" }\n"
                            "  - { name: c, base_url: \"http://127.0.0.1:9\" }\n"
                            "models:\n"
@@ -465,7 +451,7 @@ static void *scrape_many(void *arg)
 static void test_concurrent_recording(void **state)
 {
     tg_obs *obs = new_obs("tg");
-    tg_config *cfg = load(two_providers_yaml);
+    tg_config *cfg = load_yaml(two_providers_yaml);
     const obs_view *v = obs_bind(obs, cfg);
     pthread_t t[RECORD_THREADS + 1];
     for (int i = 0; i < RECORD_THREADS; i++)
@@ -504,16 +490,12 @@ static void test_concurrent_recording(void **state)
 
 static int setup(void **state)
 {
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
-    snprintf(yaml_path, sizeof(yaml_path), "%s/tollgate.yaml", tmpdir);
-    return 0;
+    return yaml_dir_create();
 }
 
 static int teardown(void **state)
 {
-    unlink(yaml_path);
-    rmdir(tmpdir);
+    yaml_dir_remove();
     return 0;
 }
 
