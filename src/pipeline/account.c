@@ -5,7 +5,7 @@
 
 #include "obs/log.h"
 
-void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out)
+void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_access_record *access)
 {
     memset(out, 0, sizeof(*out));
     uint64_t cached = 0, reasoning = 0;
@@ -43,7 +43,7 @@ void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out)
         obs_record_llm(in->view, &r);
     }
 
-    tg_access_record rec = {
+    *access = (tg_access_record){
         .request_id = in->request_id,
         .org_id = in->org_id,
         .trace_id = in->trace_id,
@@ -63,6 +63,11 @@ void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out)
         .cache_hit = false,
         .cache_tier = NULL,
     };
-    /* one write(2) per request: the access line is the product, not debug output */
-    tg_log_access(&rec);
+}
+
+void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out)
+{
+    tg_access_record access;
+    tg_account_record(in, out, &access);
+    tg_log_access(&access);
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "obs/log.h"
 #include "obs/metrics.h"
 #include "upstream/usage.h"
 
@@ -42,6 +43,13 @@ typedef struct tg_account_out {
     double cost;
 } tg_account_out_t;
 
+/* Records the LLM metrics and fills *access with the access line, for the
+ * caller to write (tg_log_access) when it suits it: the server writes it
+ * once the response is on its way, off the response's critical path. The
+ * record points into *in's strings. */
+void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_access_record *access);
+
+/* tg_account_record, then the access line written at once. */
 void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out);
 
 #endif

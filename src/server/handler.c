@@ -40,6 +40,8 @@ typedef struct tg_exchange {
     char trace_id[33];
     char path[LOG_PATH_MAX + 1]; /* copied: the log line may be written from dispose */
     tg_upstream_call_t call;
+    tg_access_record access; /* filled when finished, written by log_timer or dispose */
+    h2o_timeout_entry_t log_timer;
 } tg_exchange_t;
 
 static const char *status_reason(int status)
@@ -93,7 +95,13 @@ static const char *query_param(h2o_req_t *req, const char *name)
     return NULL;
 }
 
-/* Records the HTTP metrics and writes the access line, once. */
+static void on_log_timer(h2o_timeout_entry_t *entry)
+{
+    tg_exchange_t *ex = H2O_STRUCT_FROM_MEMBER(tg_exchange_t, log_timer, entry);
+    tg_log_access(&ex->access);
+}
+
+/* Records the HTTP metrics and schedules the access line, once. */
 static void finish_exchange(tg_exchange_t *ex, int status, const tg_upstream_result_t *res)
 {
     if (ex->finished)
@@ -131,7 +139,14 @@ static void finish_exchange(tg_exchange_t *ex, int status, const tg_upstream_res
         in.model_used = res->attempts > 0 ? res->model_used : NULL;
     }
     tg_account_out_t out;
-    tg_account_finish(&in, &out);
+    tg_account_record(&in, &out, &ex->access);
+    /* The metrics are recorded before the response goes out (a client that
+     * sees its response and then scrapes finds it counted); the access
+     * line, the costlier part, is built once the response is on its way:
+     * at the end of this loop iteration, or at dispose if that comes first.
+     * Its strings live in the exchange and the pinned config snapshot. */
+    ex->log_timer.cb = on_log_timer;
+    h2o_timeout_link(ex->worker->ctx.loop, &ex->worker->immediate, &ex->log_timer);
 }
 
 /* Sends an OpenAI-style error and counts it in api_errors_total. */
@@ -300,6 +315,10 @@ static void on_exchange_dispose(void *p)
         tg_upstream_dispose(&ex->call); /* reports a client disconnect if still running */
     if (!ex->finished)
         finish_exchange(ex, 499, NULL);
+    if (h2o_timeout_is_linked(&ex->log_timer)) { /* the exchange goes now: its line too */
+        h2o_timeout_unlink(&ex->log_timer);
+        tg_log_access(&ex->access);
+    }
     tg_worker_request_done(ex->worker, ex->ws);
 }
 
