@@ -1,7 +1,7 @@
 /*
  * test_log.c - the logger: JSON lines parse (jansson) with the contract's
  * fields, text format, levels, escaping, redaction of secrets, and whole
- * lines under concurrent writers.
+ * lines under concurrent writers and through per-thread batching.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -267,6 +267,101 @@ static void test_concurrent_lines_stay_whole(void **state)
     free(text);
 }
 
+/* Checks that text holds exactly `expected` whole JSON lines whose field
+ * "i" counts up from 0 (one writer's order kept). */
+static void assert_numbered_lines(const char *text, int expected)
+{
+    int lines = 0;
+    for (const char *line = text, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        json_error_t jerr;
+        json_t *o = json_loadb(line, (size_t)(nl - line), 0, &jerr);
+        if (o == NULL)
+            fail_msg("line %d not JSON: %.*s", lines, (int)(nl - line), line);
+        assert_int_equal(json_integer_value(json_object_get(o, "i")), lines);
+        json_decref(o);
+        lines++;
+    }
+    assert_int_equal(lines, expected);
+}
+
+static void log_numbered(int i, const char *padding)
+{
+    tg_log_field f[] = {{.key = "i", .type = TG_LF_INT, .i = i},
+                        {.key = "pad", .type = TG_LF_STR, .str = padding}};
+    tg_log_fields(TG_LOG_INFO, "batch", "batched line", f, 2);
+}
+
+static void test_batch_holds_lines_until_flush(void **state)
+{
+    tg_log_configure(fileno(sink), TG_LOG_JSON, TG_LOG_INFO);
+    tg_log_batch_start();
+    for (int i = 0; i < 3; i++)
+        log_numbered(i, "x");
+    char *text = drain();
+    assert_string_equal(text, "");  /* nothing written before the flush */
+    free(text);
+    tg_log_flush();
+    text = drain();
+    assert_numbered_lines(text, 3);
+    free(text);
+    tg_log_flush();  /* an empty batch writes nothing */
+    log_numbered(0, "y");
+    tg_log_batch_stop();  /* stop flushes what is left */
+    text = drain();
+    assert_numbered_lines(text, 1);
+    free(text);
+    log_numbered(0, "z");  /* unbatched again: written at once */
+    text = drain();
+    assert_numbered_lines(text, 1);
+    free(text);
+}
+
+/* A batch larger than the buffer flushes itself, whole lines only, in
+ * order; to a pipe it goes in pieces of whole lines. */
+static void test_batch_overflow_and_pipe(void **state)
+{
+    char pad[1001];
+    memset(pad, 'p', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+
+    tg_log_configure(fileno(sink), TG_LOG_JSON, TG_LOG_INFO);
+    tg_log_batch_start();
+    for (int i = 0; i < 100; i++)  /* ~110 KB: several times the batch buffer */
+        log_numbered(i, pad);
+    char *early = drain();
+    assert_true(strlen(early) > 0);  /* full batches went out on their own */
+    assert_true(early[strlen(early) - 1] == '\n');
+    tg_log_batch_stop();
+    char *rest = drain();
+    char *all = malloc(strlen(early) + strlen(rest) + 1);
+    assert_non_null(all);
+    strcpy(all, early);
+    strcat(all, rest);
+    assert_numbered_lines(all, 100);
+    free(early);
+    free(rest);
+    free(all);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    tg_log_configure(fds[1], TG_LOG_JSON, TG_LOG_INFO);
+    tg_log_batch_start();
+    for (int i = 0; i < 40; i++)  /* ~44 KB: within the pipe's capacity */
+        log_numbered(i, pad);
+    tg_log_batch_stop();
+    close(fds[1]);
+    size_t cap = 1 << 17, len = 0;
+    char *text = malloc(cap + 1);
+    assert_non_null(text);
+    for (ssize_t n; (n = read(fds[0], text + len, cap - len)) > 0;)
+        len += (size_t)n;
+    text[len] = '\0';
+    close(fds[0]);
+    assert_numbered_lines(text, 40);
+    free(text);
+    tg_log_configure(fileno(sink), TG_LOG_JSON, TG_LOG_INFO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +371,8 @@ int main(void)
         cmocka_unit_test(test_text_format_and_levels),
         cmocka_unit_test(test_oversized_line_stays_one_json_line),
         cmocka_unit_test(test_concurrent_lines_stay_whole),
+        cmocka_unit_test(test_batch_holds_lines_until_flush),
+        cmocka_unit_test(test_batch_overflow_and_pipe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
