@@ -19,7 +19,7 @@ for bin in "$tollgate" "$mock"; do
 done
 
 cd "$repo"
-mkdir -p data          # the example config keeps its SQLite file under ./data
+mkdir -p data          # where the SQLite ledger will live (a later issue)
 rundir=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-run.XXXXXX")
 mock_pid= tollgate_pid=
 
