@@ -347,17 +347,6 @@ static void test_syntax_error_and_check(void **state)
     free(err);
 }
 
-static int setup(void **state)
-{
-    return yaml_dir_create();
-}
-
-static int teardown(void **state)
-{
-    yaml_dir_remove();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,5 +365,5 @@ int main(void)
         cmocka_unit_test(test_env_expansion_errors),
         cmocka_unit_test(test_syntax_error_and_check),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, yaml_setup, yaml_teardown);
 }

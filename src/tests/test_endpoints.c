@@ -23,7 +23,7 @@ static tg_obs *obs;
 
 static int setup(void **state)
 {
-    if (yaml_dir_create() != 0)
+    if (yaml_setup(state) != 0)
         return -1;
     cfg = load_yaml("metrics: { bearer_token: s3cret }\n"
                     "providers:\n"
@@ -40,8 +40,7 @@ static int teardown(void **state)
 {
     tg_obs_free(obs);
     tg_config_free(cfg);
-    yaml_dir_remove();
-    return 0;
+    return yaml_teardown(state);
 }
 
 static char *body_text(const obs_response *r)

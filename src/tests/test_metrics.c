@@ -488,17 +488,6 @@ static void test_concurrent_recording(void **state)
     tg_config_free(cfg);
 }
 
-static int setup(void **state)
-{
-    return yaml_dir_create();
-}
-
-static int teardown(void **state)
-{
-    yaml_dir_remove();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,5 +500,5 @@ int main(void)
         cmocka_unit_test(test_route_and_method_classification),
         cmocka_unit_test(test_concurrent_recording),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, yaml_setup, yaml_teardown);
 }

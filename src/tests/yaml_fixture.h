@@ -13,8 +13,8 @@
 static char tmpdir[] = "/tmp/tg_test.XXXXXX";
 static char yaml_path[256];
 
-/* Creates the directory; call from a cmocka group setup. */
-static inline int yaml_dir_create(void)
+/* cmocka group setup: creates the directory. */
+static inline int yaml_setup(void **state)
 {
     if (mkdtemp(tmpdir) == NULL)
         return -1;
@@ -22,11 +22,12 @@ static inline int yaml_dir_create(void)
     return 0;
 }
 
-/* Removes the file and the directory; call from a group teardown. */
-static inline void yaml_dir_remove(void)
+/* cmocka group teardown: removes the file and the directory. */
+static inline int yaml_teardown(void **state)
 {
     unlink(yaml_path);
     rmdir(tmpdir);
+    return 0;
 }
 
 /* Writes text as the config file and returns its path. */
