@@ -5,7 +5,7 @@
 set -euo pipefail
 
 DEBS=(
-  build-essential cmake pkg-config clang
+  build-essential cmake pkg-config clang libclang-rt-14-dev
   libh2o-evloop-dev libjansson-dev libyaml-dev libsqlite3-dev zlib1g-dev
   libssl-dev libevent-dev libcmocka-dev
   prometheus python3 python3-prometheus-client curl
