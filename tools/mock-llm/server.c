@@ -54,28 +54,6 @@ struct held {
     h2o_req_t *req;
 };
 
-#ifdef __SANITIZE_ADDRESS__
-/* LeakSanitizer reads this at exit: the suppressions travel with the binary,
- * so every test that runs mock-llm under ASan gets them. h2o 2.2.5 recycles
- * freed pool chunks and socket buffers on per-thread free lists (__thread
- * h2o_mem_recycle_t); when a worker thread exits those lists die with its
- * thread-local storage and their chunks look leaked, though nothing of
- * mock-llm's is lost. Only allocations made by that recycler are covered. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:h2o_mem_alloc_recycle\n";
-}
-
-/* Keeps the report of used suppressions off stderr, where tests look for
- * sanitizer findings. */
-const char *__lsan_default_options(void);
-const char *__lsan_default_options(void)
-{
-    return "print_suppressions=0";
-}
-#endif
-
 static h2o_globalconf_t config;
 /* Global, so that the loops and everything they reference stay reachable
  * (for LeakSanitizer) when the process exits without tearing h2o down. */
