@@ -251,10 +251,16 @@ static tally__child *fold_into_overflow(tally_family *fam)
     return fam->overflow;
 }
 
+/* Family lock held. The overflow child is in `live` (it is rendered and
+ * sized like any other) but does not take a place under the cap. */
 static bool at_cap(const tally_family *fam)
 {
-    return fam->max_children &&
-           atomic_load_explicit(&fam->live, memory_order_relaxed) >= fam->max_children;
+    if (!fam->max_children)
+        return false;
+    size_t live = atomic_load_explicit(&fam->live, memory_order_relaxed);
+    if (fam->overflow && atomic_load_explicit(&fam->overflow->live, memory_order_relaxed))
+        live--;
+    return live >= fam->max_children;
 }
 
 static tally__child *lookup_slow(tally_family *fam, const char *const *values, const size_t *lens,

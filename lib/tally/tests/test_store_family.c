@@ -198,6 +198,27 @@ static void test_overflow(void **state)
     tally_registry_free(reg);
 }
 
+/* The overflow child is not counted against the cap: with it live, one
+ * removal still makes room for one new label set. */
+static void test_overflow_child_not_counted_against_cap(void **state)
+{
+    (void)state;
+    tally_registry *reg = tally_registry_new();
+    tally_family *f = three_labels(reg, 2, 0);
+    tally_counter *a = tally_counter_labels(f, "GET", "/a", "200");
+    tally_counter_labels(f, "GET", "/b", "200");
+    tally_counter *o = tally_counter_labels(f, "GET", "/c", "200");
+    assert_ptr_not_equal(o, a);
+    assert_int_equal(tally_family_remove(f, (const char *[]){"GET", "/a", "200"}), TALLY_OK);
+    tally_counter *d = tally_counter_labels(f, "GET", "/d", "200");
+    assert_non_null(d);
+    assert_ptr_not_equal(d, o);
+    assert_int_equal(tally_family_size(f), 3); /* /b, /d and the overflow child */
+    /* now full again: the next new set folds */
+    assert_ptr_equal(tally_counter_labels(f, "GET", "/e", "200"), o);
+    tally_registry_free(reg);
+}
+
 static void test_expiry(void **state)
 {
     (void)state;
@@ -236,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_remove_and_reattach),
         cmocka_unit_test(test_remove_matching_and_clear),
         cmocka_unit_test(test_overflow),
+        cmocka_unit_test(test_overflow_child_not_counted_against_cap),
         cmocka_unit_test(test_expiry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
