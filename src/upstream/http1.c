@@ -195,23 +195,36 @@ static void read_head(tg_http1_conn_t *conn, const char *err)
     const char *msg;
     size_t msg_len;
 
-    int head_len = phr_parse_response((*input)->bytes, (*input)->size, &minor, &status, &msg, &msg_len, headers,
+    int head_len;
+
+    /* Informational heads precede the real one; a loop, not recursion: one
+     * read can hold hundreds of thousands of them. */
+    for (;;) {
+        num_headers = MAX_HEADERS;
+        head_len = phr_parse_response((*input)->bytes, (*input)->size, &minor, &status, &msg, &msg_len, headers,
                                       &num_headers, 0);
-    if (head_len == -2) {
-        if (err != NULL)
-            fail_head(conn, "connection closed in the response head", OBS_RETRY_RESET);
-        else if ((*input)->size > MAX_HEAD_BYTES)
-            fail_head(conn, "response head too large", OBS_RETRY_BAD_RESPONSE);
-        return;
-    }
-    if (head_len < 0) {
-        fail_head(conn, "failed to parse the response", OBS_RETRY_BAD_RESPONSE);
-        return;
-    }
-    if (status >= 100 && status < 200) { /* informational: the real head follows */
+        if (head_len == -2) {
+            if (err != NULL)
+                fail_head(conn, "connection closed in the response head", OBS_RETRY_RESET);
+            else if ((*input)->size > MAX_HEAD_BYTES)
+                fail_head(conn, "response head too large", OBS_RETRY_BAD_RESPONSE);
+            return;
+        }
+        if (head_len < 0) {
+            fail_head(conn, "failed to parse the response", OBS_RETRY_BAD_RESPONSE);
+            return;
+        }
+        if (status < 100 || status > 199)
+            break;
         h2o_buffer_consume(input, (size_t)head_len);
-        if ((*input)->size != 0 || err != NULL)
-            read_head(conn, err);
+        if ((*input)->size == 0) {
+            if (err != NULL)
+                fail_head(conn, "connection closed before the response", OBS_RETRY_RESET);
+            return;
+        }
+    }
+    if (status < 100) { /* picohttpparser takes any three digits; 000-099 is no HTTP status */
+        fail_head(conn, "invalid response status", OBS_RETRY_BAD_RESPONSE);
         return;
     }
 

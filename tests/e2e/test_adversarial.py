@@ -1,0 +1,118 @@
+# End-to-end: hostile upstreams. A raw-socket fake provider in this process
+# answers each request with canned bytes chosen by the upstream model name
+# of the route, so every shape of broken response (impossible status codes,
+# endless informational heads) reaches the real tollgate. The bar: a clear
+# error or a bounded result, never a crash, and never a metric that breaks
+# the contract.
+
+import json
+import re
+import socket
+import threading
+
+import harness
+from harness import GatewayTestCase, free_port, gateway_config, model, provider
+
+OK_BODY = json.dumps({"id": "x", "object": "chat.completion",
+                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
+                      "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}).encode()
+
+
+def plain(status_line, body=OK_BODY):
+    return b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        status_line, len(body), body)
+
+
+# upstream model name -> the bytes the fake provider answers with
+ANSWERS = {
+    "status-000": plain(b"000 OK"),
+    "status-099": plain(b"099 OK"),
+    # ~4 MB of informational heads arrive in very few reads
+    "many-100": b"HTTP/1.1 100 Continue\r\n\r\n" * 160000 + plain(b"200 OK"),
+}
+
+
+class FakeProvider:
+    """Accepts connections, reads one request, answers ANSWERS[model] and
+    closes: each request is alone on its connection."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.base_url = "http://127.0.0.1:%d/v1" % self.port
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
+
+    def answer(self, conn):
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: *(\d+)", head, re.I).group(1))
+            while len(body) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                body += chunk
+            try:
+                conn.sendall(ANSWERS[json.loads(body)["model"]])
+                conn.shutdown(socket.SHUT_WR)
+                while conn.recv(65536):  # until tollgate closes its side
+                    pass
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+class AdversarialUpstreamTest(GatewayTestCase):
+    @classmethod
+    def start(cls):
+        cls.fake = FakeProvider()
+        providers = [provider("fake", cls.fake, max_retries=0, timeout_ms=5000)]
+        models = [model("m-" + name, [("fake", name)]) for name in ANSWERS]
+        cls.model_names = [m["name"] for m in models]
+        cls.tollgate = cls.start_tollgate(gateway_config(free_port(), providers, models))
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.fake.close()
+
+    def chat(self, name):
+        return self.tollgate.chat({"model": "m-" + name, "messages": [{"role": "user", "content": "x"}]})
+
+    def test_status_below_100_is_a_bad_response(self):
+        for name in ("status-000", "status-099"):
+            before = self.tollgate.metrics()
+            r = self.chat(name)
+            self.assertOpenAIError(r, 502, "upstream_error", "upstream_unavailable")
+            after = self.tollgate.metrics()
+            self.assertEqual(after.value("tollgate_llm_requests_total", model="m-" + name, status="error")
+                             - before.value("tollgate_llm_requests_total", model="m-" + name, status="error"), 1)
+            self.assertEqual(after.find("tollgate_http_requests_total", status="0"), [])
+            self.assertEqual(after.find("tollgate_http_requests_total", status="99"), [])
+
+    def test_endless_informational_heads_are_skipped_without_recursion(self):
+        r = self.chat("many-100")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json()["usage"]["completion_tokens"], 4)
+        self.assertIsNone(self.tollgate.proc.poll(), "tollgate died")
+
+
+if __name__ == "__main__":
+    harness.main()
