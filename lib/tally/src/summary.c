@@ -20,6 +20,9 @@
 
 #define SKETCH_MIN 1e-9
 #define SKETCH_MAX 1e9
+/* Shortest sub-window: epochs (monotonic seconds / width) then stay far
+ * inside int64 for any uptime, so their window index is never negative. */
+#define SKETCH_MIN_WIDTH 1e-6
 
 typedef struct window {
     _Atomic int64_t epoch;
@@ -45,6 +48,8 @@ tally__sketch *tally__sketch_new(double relative_error, double max_age, unsigned
     s->keys = (size_t)(ceil(log(SKETCH_MAX) / s->log_gamma) - s->min_key + 1);
     s->window_count = age_buckets;
     s->width = max_age / age_buckets;
+    if (!(s->width >= SKETCH_MIN_WIDTH))
+        s->width = SKETCH_MIN_WIDTH;
     s->windows = calloc(age_buckets, sizeof *s->windows);
     if (!s->windows) {
         free(s);
