@@ -253,6 +253,31 @@ static void test_usage_scan_plain_response(void **state)
     assert_int_equal(u.present, 0);
 }
 
+/* Hostile usage numbers: non-integers are refused, parts are capped by
+ * their totals. */
+static void test_usage_scan_hostile_numbers(void **state)
+{
+    (void)state;
+    static const char fraction[] = "{\"usage\":{\"prompt_tokens\":1e3,\"completion_tokens\":2}}";
+    static const char decimal[] = "{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2.5}}";
+    static const char negative[] = "{\"usage\":{\"prompt_tokens\":-1,\"completion_tokens\":2}}";
+    static const char huge[] = "{\"usage\":{\"prompt_tokens\":99999999999999999999999}}";
+    static const char parts[] = "{\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1,"
+                                "\"prompt_tokens_details\":{\"cached_tokens\":100},"
+                                "\"completion_tokens_details\":{\"reasoning_tokens\":50}}}";
+    tg_usage_t u;
+    assert_int_equal(tg_usage_scan(fraction, sizeof(fraction) - 1, &u), -1);
+    assert_int_equal(tg_usage_scan(decimal, sizeof(decimal) - 1, &u), -1);
+    assert_int_equal(tg_usage_scan(negative, sizeof(negative) - 1, &u), -1);
+    assert_int_equal(tg_usage_scan(huge, sizeof(huge) - 1, &u), -1);
+    assert_int_equal(u.present, 0);
+    assert_int_equal(tg_usage_scan(parts, sizeof(parts) - 1, &u), 1);
+    assert_int_equal(u.prompt_tokens, 2);
+    assert_int_equal(u.cached_tokens, 2);
+    assert_int_equal(u.completion_tokens, 1);
+    assert_int_equal(u.reasoning_tokens, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_callback_can_stop),
         cmocka_unit_test(test_random_input_passes_through_unchanged),
         cmocka_unit_test(test_usage_scan_plain_response),
+        cmocka_unit_test(test_usage_scan_hostile_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,7 +70,8 @@ static const char *object_end(const char *p, const char *end)
 }
 
 /* Reads a non-negative integer value of key name within [obj, end); a
- * missing key reads as 0, anything but digits as -1. */
+ * missing key reads as 0, anything but a plain integer (a sign, a fraction,
+ * an exponent, a string) as -1. */
 static long int_field(const char *obj, const char *end, const char *name)
 {
     const char *v = tg_json_find_key(obj, (size_t)(end - obj), name);
@@ -85,6 +86,8 @@ static long int_field(const char *obj, const char *end, const char *name)
             return -1;
         n = n * 10 + (*v - '0');
     }
+    if (v < end && (*v == '.' || *v == 'e' || *v == 'E'))
+        return -1; /* 1e3 or 2.5 would otherwise read as 1 and 2 */
     return n;
 }
 
@@ -109,6 +112,12 @@ int tg_usage_scan(const char *json, size_t len, tg_usage_t *out)
         memset(out, 0, sizeof(*out));
         return -1;
     }
+    /* The details are parts of their totals: a provider claiming more keeps
+     * the metrics' promise (prompt includes cached_prompt) only if capped. */
+    if (out->cached_tokens > out->prompt_tokens)
+        out->cached_tokens = out->prompt_tokens;
+    if (out->reasoning_tokens > out->completion_tokens)
+        out->reasoning_tokens = out->completion_tokens;
     out->present = 1;
     return 1;
 }

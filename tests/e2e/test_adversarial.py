@@ -1,9 +1,9 @@
 # End-to-end: hostile upstreams. A raw-socket fake provider in this process
 # answers each request with canned bytes chosen by the upstream model name
 # of the route, so every shape of broken response (impossible status codes,
-# endless informational heads) reaches the real tollgate. The bar: a clear
-# error or a bounded result, never a crash, and never a metric that breaks
-# the contract.
+# endless informational heads, usage numbers that contradict each other)
+# reaches the real tollgate. The bar: a clear error or a bounded result,
+# never a crash, and never a metric that breaks the contract.
 
 import json
 import re
@@ -23,12 +23,20 @@ def plain(status_line, body=OK_BODY):
         status_line, len(body), body)
 
 
+def with_usage(usage):
+    body = b'{"id":"x","choices":[{"index":0,"message":{"content":"hi"}}],"usage":' + usage + b"}"
+    return plain(b"200 OK", body)
+
+
 # upstream model name -> the bytes the fake provider answers with
 ANSWERS = {
     "status-000": plain(b"000 OK"),
     "status-099": plain(b"099 OK"),
     # ~4 MB of informational heads arrive in very few reads
     "many-100": b"HTTP/1.1 100 Continue\r\n\r\n" * 160000 + plain(b"200 OK"),
+    "cached-above-prompt": with_usage(b'{"prompt_tokens":2,"completion_tokens":1,'
+                                      b'"prompt_tokens_details":{"cached_tokens":100},'
+                                      b'"completion_tokens_details":{"reasoning_tokens":50}}'),
 }
 
 
@@ -112,6 +120,14 @@ class AdversarialUpstreamTest(GatewayTestCase):
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json()["usage"]["completion_tokens"], 4)
         self.assertIsNone(self.tollgate.proc.poll(), "tollgate died")
+
+    def test_usage_parts_never_exceed_their_totals(self):
+        r = self.chat("cached-above-prompt")
+        self.assertEqual(r.status, 200, r.body)
+        m = self.tollgate.metrics()
+        tokens = {t: m.value("tollgate_llm_tokens_total", model="m-cached-above-prompt", type=t)
+                  for t in ("prompt", "cached_prompt", "completion", "reasoning")}
+        self.assertEqual(tokens, {"prompt": 2, "cached_prompt": 2, "completion": 1, "reasoning": 1})
 
 
 if __name__ == "__main__":
