@@ -208,9 +208,16 @@ static void send_buffered(tg_upstream_call_t *call)
     obs_record_attempt(call->in.view, current_pool(call)->provider_index, true, OBS_RETRY_CONNECT,
                        tg_clock_seconds() - call->attempt_started_at);
 
+    /* A completion checked as JSON is labelled JSON whatever the upstream
+     * said (an SDK parses by the label); an error body keeps its label. */
+    static const char json_type[] = "application/json";
+    h2o_iovec_t content_type = call->content_type;
+    bool labelled_json = content_type.len >= sizeof(json_type) - 1 &&
+                         h2o_lcstris(content_type.base, sizeof(json_type) - 1, H2O_STRLIT(json_type));
+    if (content_type.len == 0 || (!call->passthrough_error && !labelled_json))
+        content_type = h2o_iovec_init(H2O_STRLIT(json_type));
     req->res.content_length = body.len;
-    add_header(req, H2O_STRLIT("content-type"),
-               call->content_type.len ? call->content_type : h2o_iovec_init(H2O_STRLIT("application/json")));
+    add_header(req, H2O_STRLIT("content-type"), content_type);
     add_route_headers(call, true);
     call->response_started = true;
     report(call);

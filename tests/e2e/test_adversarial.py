@@ -18,9 +18,9 @@ OK_BODY = json.dumps({"id": "x", "object": "chat.completion",
                       "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}).encode()
 
 
-def plain(status_line, body=OK_BODY):
-    return b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
-        status_line, len(body), body)
+def plain(status_line, body=OK_BODY, content_type=b"application/json"):
+    return b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s" % (
+        status_line, content_type, len(body), body)
 
 
 def with_usage(usage):
@@ -34,6 +34,8 @@ ANSWERS = {
     "status-099": plain(b"099 OK"),
     # ~4 MB of informational heads arrive in very few reads
     "many-100": b"HTTP/1.1 100 Continue\r\n\r\n" * 160000 + plain(b"200 OK"),
+    # a completion that claims to be a stream, to a client that asked for none
+    "json-labelled-sse": plain(b"200 OK", content_type=b"text/event-stream"),
     "cached-above-prompt": with_usage(b'{"prompt_tokens":2,"completion_tokens":1,'
                                       b'"prompt_tokens_details":{"cached_tokens":100},'
                                       b'"completion_tokens_details":{"reasoning_tokens":50}}'),
@@ -120,6 +122,12 @@ class AdversarialUpstreamTest(GatewayTestCase):
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json()["usage"]["completion_tokens"], 4)
         self.assertIsNone(self.tollgate.proc.poll(), "tollgate died")
+
+    def test_plain_completion_is_json_whatever_the_upstream_label(self):
+        r = self.chat("json-labelled-sse")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.header("Content-Type"), "application/json")
+        self.assertEqual(r.json()["usage"]["completion_tokens"], 4)
 
     def test_usage_parts_never_exceed_their_totals(self):
         r = self.chat("cached-above-prompt")
