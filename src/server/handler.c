@@ -169,10 +169,13 @@ static void send_error(tg_exchange_t *ex, const tg_error_t *e)
     h2o_send_inline(req, body, req->res.content_length);
 }
 
+/* Every response below is counted before it is sent (finish_exchange
+ * first): h2o may write it at once, and a client that reads it and scrapes
+ * /metrics on another worker must find it counted. */
 static void fail(tg_exchange_t *ex, const tg_error_t *e)
 {
-    send_error(ex, e);
     finish_exchange(ex, e->status, NULL);
+    send_error(ex, e);
 }
 
 static void send_obs_response(tg_exchange_t *ex, obs_response *r)
@@ -185,10 +188,10 @@ static void send_obs_response(tg_exchange_t *ex, obs_response *r)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL, r->content_encoding,
                        strlen(r->content_encoding));
     req->res.content_length = r->body_len;
-    h2o_send_inline(req, r->body != NULL ? r->body : "", r->body_len);
     if (r->status == 404)
         obs_record_error(ex->ws->snap->view, OBS_ERR_INVALID_REQUEST, OBS_CODE_NOT_FOUND, ex->route);
     finish_exchange(ex, r->status, NULL);
+    h2o_send_inline(req, r->body != NULL ? r->body : "", r->body_len);
     obs_response_free(r);
 }
 
@@ -242,16 +245,16 @@ static void handle_models(tg_exchange_t *ex)
     req->res.reason = "OK";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
     req->res.content_length = n;
-    h2o_send_inline(req, body, n);
     finish_exchange(ex, 200, NULL);
+    h2o_send_inline(req, body, n);
 }
 
 static void on_upstream_done(void *ctx, const tg_upstream_result_t *res)
 {
     tg_exchange_t *ex = ctx;
+    finish_exchange(ex, res->http_status, res);
     if (!res->client_gone && res->error.status != 0)
         send_error(ex, &res->error);
-    finish_exchange(ex, res->http_status, res);
 }
 
 static void handle_llm(tg_exchange_t *ex)
