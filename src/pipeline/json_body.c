@@ -152,10 +152,10 @@ static int literal(scanner_t *sc, const char *word)
     return 0;
 }
 
-static bool key_is(const scanner_t *sc, size_t key_start, size_t key_end, const char *name)
+static bool key_is(const char *key, size_t key_len, const char *name)
 {
     size_t n = strlen(name);
-    return key_end - key_start == n + 2 && memcmp(sc->s + key_start + 1, name, n) == 0;
+    return key_len == n && memcmp(key, name, n) == 0;
 }
 
 /* The span a member of interest is recorded in, or NULL. Only members of
@@ -163,19 +163,31 @@ static bool key_is(const scanner_t *sc, size_t key_start, size_t key_end, const 
 static tg_span_t *member_slot(scanner_t *sc, size_t key_start, size_t key_end, bool in_stream_options)
 {
     tg_json_body_t *o = sc->out;
-    if (in_stream_options)
-        return key_is(sc, key_start, key_end, "include_usage") ? &o->include_usage : NULL;
-    if (sc->depth != 1)
+    if (!in_stream_options && sc->depth != 1)
         return NULL;
-    if (key_is(sc, key_start, key_end, "model"))
+    const char *key = sc->s + key_start + 1;
+    size_t key_len = key_end - key_start - 2;
+    /* "mod\u0065l" is "model" to the provider's parser: compare decoded.
+     * Escaped keys are rare, so the plain ones pay only the memchr. */
+    char decoded[32];
+    if (memchr(key, '\\', key_len) != NULL) {
+        long n = tg_json_string_decode(sc->s, (tg_span_t){key_start, key_end - key_start}, decoded, sizeof(decoded));
+        if (n < 0)
+            return NULL; /* longer than any member of interest, or NUL-carrying */
+        key = decoded;
+        key_len = (size_t)n;
+    }
+    if (in_stream_options)
+        return key_is(key, key_len, "include_usage") ? &o->include_usage : NULL;
+    if (key_is(key, key_len, "model"))
         return &o->model;
-    if (key_is(sc, key_start, key_end, "stream"))
+    if (key_is(key, key_len, "stream"))
         return &o->stream;
-    if (key_is(sc, key_start, key_end, "stream_options"))
+    if (key_is(key, key_len, "stream_options"))
         return &o->stream_options;
-    if (key_is(sc, key_start, key_end, "messages"))
+    if (key_is(key, key_len, "messages"))
         return &o->messages;
-    if (key_is(sc, key_start, key_end, "input"))
+    if (key_is(key, key_len, "input"))
         return &o->input;
     return NULL;
 }

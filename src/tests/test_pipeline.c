@@ -95,6 +95,28 @@ static void test_parse_rejects_bad_bodies(void **state)
     expect_error("{\"model\":\"m\",\"messages\":[]}", OBS_OP_CHAT, 10, 413, OBS_CODE_BODY_TOO_LARGE);
 }
 
+/* A key spelt with escapes is the same key to the provider's JSON parser
+ * (which keeps the last duplicate): the gateway must see it too, or a
+ * client routes and is billed as one model while the provider runs
+ * another. */
+static void test_parse_sees_escaped_keys(void **state)
+{
+    expect_error("{\"model\":\"cheap\",\"mod\\u0065l\":\"dear\",\"messages\":[]}", OBS_OP_CHAT, 1024, 400,
+                 OBS_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"m\",\"messages\":[],\"stream\":false,\"str\\u0065am\":true}", OBS_OP_CHAT, 1024,
+                 400, OBS_CODE_INVALID_JSON);
+
+    tg_parse_out_t out;
+    assert_int_equal(parse("{\"mod\\u0065l\":\"gpt-4o\",\"m\\u0065ssages\":[],\"\\u0073tream\":true,"
+                           "\"stream_options\":{\"include\\u005fusage\":true}}",
+                           OBS_OP_CHAT, 1024, &out),
+                     0);
+    assert_int_equal(out.model_len, 6);
+    assert_memory_equal(out.model, "gpt-4o", 6);
+    assert_true(out.stream);
+    assert_true(out.usage_requested);
+}
+
 static void test_parse_reads_stream_flags(void **state)
 {
     tg_parse_out_t out;
@@ -385,6 +407,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_rejects_bad_bodies),
+        cmocka_unit_test(test_parse_sees_escaped_keys),
         cmocka_unit_test(test_parse_reads_stream_flags),
         cmocka_unit_test(test_upstream_body_rewrites_model_and_usage),
         cmocka_unit_test(test_validator_agrees_with_jansson),
