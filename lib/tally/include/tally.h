@@ -142,7 +142,7 @@ typedef struct tally_histogram_opts {
  * age. Cost: each child keeps age_buckets arrays of about
  * 2 * ln(1e18) / ln((1 + e) / (1 - e)) 8-byte bins (~33 KB for e = 0.01), so
  * keep quantile summaries to low-cardinality families. Options: 0 = default;
- * relative_error in (0, 1), max_age_seconds > 0, age_buckets <= 1000,
+ * relative_error in [1e-6, 1), max_age_seconds > 0, age_buckets <= 1000,
  * else TALLY_ERR_QUANTILES. */
 typedef struct tally_summary_opts {
     const double *quantiles;        /* each in [0,1] */

@@ -99,8 +99,10 @@ static tally_err summary_options(tally_family *fam, const tally_summary_opts *so
         fam->age_buckets = sopts->age_buckets;
     if (sopts->relative_error != 0)
         fam->relative_error = sopts->relative_error;
+    /* Below 1e-6 the sketch's bin keys overflow their integer types (and
+     * gamma rounds to 1 near 1e-16); its bins already take 330 MB there. */
     if (!(fam->max_age > 0) || isinf(fam->max_age) || fam->age_buckets > 1000 ||
-        !(fam->relative_error > 0 && fam->relative_error < 1))
+        !(fam->relative_error >= 1e-6 && fam->relative_error < 1))
         return TALLY_ERR_QUANTILES;
     return TALLY_OK;
 }

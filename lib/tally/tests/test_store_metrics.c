@@ -200,6 +200,15 @@ static void test_summary_bad_options(void **state)
     tally_summary_opts so3 = {.quantiles = good_q, .quantile_count = 1, .max_age_seconds = -1};
     assert_null(tally_family_new(reg, TALLY_SUMMARY, &o, NULL, &so3, &err));
     assert_int_equal(err, TALLY_ERR_QUANTILES);
+    /* so fine that gamma rounds to 1 (log_gamma 0: infinite bin keys) or that
+     * the bins would need gigabytes per child */
+    static const double too_fine[] = {1e-300, 1e-17, 1e-9, 9.9e-7};
+    for (size_t i = 0; i < sizeof too_fine / sizeof too_fine[0]; i++) {
+        tally_summary_opts so4 = {.quantiles = good_q, .quantile_count = 1,
+                                  .relative_error = too_fine[i]};
+        assert_null(tally_family_new(reg, TALLY_SUMMARY, &o, NULL, &so4, &err));
+        assert_int_equal(err, TALLY_ERR_QUANTILES);
+    }
     /* without quantiles: sum and count only, quantile is NaN */
     tally_summary *s = tally_summary_get(tally_family_new(reg, TALLY_SUMMARY, &o, NULL, NULL, &err));
     assert_non_null(s);
