@@ -436,7 +436,9 @@ size_t tally_family_size(const tally_family *fam)
     return fam ? atomic_load_explicit(&fam->live, memory_order_relaxed) : 0;
 }
 
-/* What expiry compares between sweeps: any update changes it. */
+/* What expiry compares between sweeps: any update changes it. For
+ * histograms and summaries that is the count alone: count + sum would stay
+ * put under observations of -1. */
 double tally__child_total(const tally_family *fam, const tally__child *c)
 {
     switch (fam->view.type) {
@@ -448,10 +450,10 @@ double tally__child_total(const tally_family *fam, const tally__child *c)
         uint64_t count = 0;
         for (size_t b = 0; b <= c->bound_count; b++)
             count += tally__sum_u64(c->cells, b);
-        return (double)count + tally__sum_double(c->cells, c->bound_count + 1);
+        return (double)count;
     }
     case TALLY_SUMMARY:
-        return (double)tally__sum_u64(c->cells, 0) + tally__sum_double(c->cells, 1);
+        return (double)tally__sum_u64(c->cells, 0);
     default:
         return 0;
     }

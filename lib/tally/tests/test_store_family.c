@@ -248,6 +248,39 @@ static void test_expiry(void **state)
     tally_registry_free(reg);
 }
 
+/* Observations of -1 raise the count and lower the sum by one: a child
+ * busy with them must still count as active. */
+static void test_expiry_sees_negative_observations(void **state)
+{
+    (void)state;
+    tally_registry *reg = tally_registry_new();
+    const char *labels[] = {"sensor"};
+    static const double qs[] = {0.5};
+    tally_opts ho = {.name = "delta_celsius", .help = "", .label_names = labels,
+                     .label_count = 1, .expire_after_seconds = 0.15};
+    tally_opts so = ho;
+    so.name = "drift_celsius";
+    tally_summary_opts sopts = {.quantiles = qs, .quantile_count = 1};
+    tally_family *hf = tally_family_new(reg, TALLY_HISTOGRAM, &ho, NULL, NULL, NULL);
+    tally_family *sf = tally_family_new(reg, TALLY_SUMMARY, &so, NULL, &sopts, NULL);
+    assert_non_null(hf);
+    assert_non_null(sf);
+    tally_histogram *h = tally_histogram_labels(hf, "a");
+    tally_summary *s = tally_summary_labels(sf, "a");
+    tally_histogram_observe(h, 1);
+    tally_summary_observe(s, 1);
+    tally_registry_sweep(reg);
+    for (int i = 0; i < 6; i++) {
+        sleep_ms(50);
+        tally_histogram_observe(h, -1);
+        tally_summary_observe(s, -1);
+        tally_registry_sweep(reg);
+    }
+    assert_int_equal(tally_family_size(hf), 1);
+    assert_int_equal(tally_family_size(sf), 1);
+    tally_registry_free(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_overflow),
         cmocka_unit_test(test_overflow_child_not_counted_against_cap),
         cmocka_unit_test(test_expiry),
+        cmocka_unit_test(test_expiry_sees_negative_observations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
