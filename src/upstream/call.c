@@ -11,6 +11,10 @@
 #define MAX_BUFFERED_RESPONSE (64u << 20)
 /* One SSE event bigger than this is garbage (real chunks are < 4 KB). */
 #define MAX_SSE_EVENT (1u << 20)
+/* Stream bytes received but not yet taken by the client: past this the
+ * client reads far slower than the provider writes, and holding more would
+ * let one stalled reader grow the process without bound. */
+#define MAX_UNSENT_STREAM (16u << 20)
 
 static void start_attempt(tg_upstream_call_t *call);
 static void flush_stream(tg_upstream_call_t *call);
@@ -304,6 +308,8 @@ static bool on_body_stream(void *ctx, const char *data, size_t len, bool done, c
 
     if (len != 0)
         rc = tg_sse_feed(&call->sse, data, len, on_sse_event, call);
+    if (rc == 0 && !done && errstr == NULL && call->response_started && call->pending->size > MAX_UNSENT_STREAM)
+        rc = -1; /* ends the stream as broken: what is held still goes out */
     if (rc == 0 && !done && errstr == NULL) {
         if (call->pending->size != 0) {
             if (!call->response_started)

@@ -42,6 +42,14 @@ ANSWERS = {
 }
 
 
+# ~40 MB of content events and [DONE], far more than a stalled client and
+# the kernel's socket buffers hold
+BIG_EVENT = b'data: {"choices":[{"index":0,"delta":{"content":"' + b"a" * 65536 + b'"}}]}\n\n'
+BIG_STREAM = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n" + BIG_EVENT * 640
+              + b"data: [DONE]\n\n")
+ANSWERS["big-stream"] = BIG_STREAM
+
+
 class FakeProvider:
     """Accepts connections, reads one request, answers ANSWERS[model] and
     closes: each request is alone on its connection."""
@@ -51,6 +59,7 @@ class FakeProvider:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
+        self.answered = threading.Event()  # set once an answer was sent or refused
         self.base_url = "http://127.0.0.1:%d/v1" % self.port
         threading.Thread(target=self.serve, daemon=True).start()
 
@@ -80,6 +89,10 @@ class FakeProvider:
             try:
                 conn.sendall(ANSWERS[json.loads(body)["model"]])
                 conn.shutdown(socket.SHUT_WR)
+            except OSError:  # tollgate stopped reading and closed
+                pass
+            self.answered.set()
+            try:
                 while conn.recv(65536):  # until tollgate closes its side
                     pass
             except OSError:
@@ -128,6 +141,33 @@ class AdversarialUpstreamTest(GatewayTestCase):
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.header("Content-Type"), "application/json")
         self.assertEqual(r.json()["usage"]["completion_tokens"], 4)
+
+    def test_stalled_stream_reader_does_not_grow_the_gateway_without_bound(self):
+        """The client reads nothing until tollgate has taken the provider's
+        40 MB or hung up on it; then the stream the client gets must be cut
+        short (no [DONE]) rather than all of it held for it."""
+        before = self.tollgate.metrics()
+        body = json.dumps({"model": "m-big-stream", "stream": True,
+                           "messages": [{"role": "user", "content": "x"}]}).encode()
+        self.fake.answered.clear()
+        with socket.create_connection(("127.0.0.1", self.tollgate.port), timeout=30) as s:
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            self.assertTrue(self.fake.answered.wait(30), "the provider's answer was neither read nor refused")
+            received = b""
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                received += chunk
+        # (no assert*In: a failure would print 40 MB)
+        self.assertTrue(received.startswith(b"HTTP/1.1 200"), received[:200])
+        self.assertFalse(b"[DONE]" in received, "the whole stream was held for a stalled client")
+        self.assertLess(len(received), len(BIG_STREAM) * 3 // 4)
+        after = self.tollgate.metrics()
+        labels = {"model": "m-big-stream", "status": "error"}
+        self.assertEqual(after.value("tollgate_llm_requests_total", **labels)
+                         - before.value("tollgate_llm_requests_total", **labels), 1)
 
     def test_usage_parts_never_exceed_their_totals(self):
         r = self.chat("cached-above-prompt")
