@@ -284,6 +284,14 @@ static bool is_token_char(char c)
     return token_char[(unsigned char)c];
 }
 
+/* Characters that join a word: a key prefix right after one of them is part
+ * of a longer word ("task-force" holds no "sk-" key), while after anything
+ * else ('=', '/', '?', a space...) it starts a key, even inside a URL. */
+static bool is_word_char(char c)
+{
+    return c == '_' || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
 static size_t token_len(const char *s, size_t n)
 {
     size_t i = 0;
@@ -397,7 +405,7 @@ static void put_redacted(line *l, const char *s, size_t n)
         }
         size_t skip = 0;
         size_t secret = count != 0 ? registered_at(s + i, n - i, count) : 0;
-        if (secret == 0 && pattern_start[c] && (i == 0 || !is_token_char(s[i - 1])))
+        if (secret == 0 && pattern_start[c] && (i == 0 || !is_word_char(s[i - 1])))
             secret = secret_at(s + i, n - i, &skip);
         if (secret == 0) {
             i++;

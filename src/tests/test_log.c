@@ -163,6 +163,22 @@ static void test_redaction(void **state)
     /* Plain hex ids stay readable. */
     assert_non_null(strstr(text, "trace 4bf92f3577b34da6"));
     free(text);
+
+    /* A key inside a URL (after '=' or '/') is still a key; a word that
+     * merely contains a prefix ("task-...") is not. */
+    tg_log_field path[] = {
+        {.key = "path", .type = TG_LF_STR, .str = "/v1/chat?key=sk-live-ABCDEFGHIJKLMN&x=1"},
+        {.key = "url", .type = TG_LF_STR, .str = "/keys/gsk_QRSTUVWXYZ123456/use"},
+        {.key = "note", .type = TG_LF_STR, .str = "task-force-alpha-bravo"},
+    };
+    tg_log_fields(TG_LOG_INFO, "test", "urls", path, 3);
+    text = drain();
+    assert_null(strstr(text, "ABCDEFGHIJKLMN"));
+    assert_null(strstr(text, "QRSTUVWXYZ"));
+    assert_non_null(strstr(text, "?key=[REDACTED]&x=1"));
+    assert_non_null(strstr(text, "/keys/[REDACTED]"));
+    assert_non_null(strstr(text, "task-force-alpha-bravo"));
+    free(text);
 }
 
 static void test_text_format_and_levels(void **state)
