@@ -337,7 +337,9 @@ tally_err tally_buckets_exponential(double *out, double start, double factor, si
  * families it declared, in declaration order (every sample of family 0,
  * then of family 1, ...; families may be skipped): the exposition formats
  * require a family's samples to be contiguous, so going back to an earlier
- * index is refused with TALLY_ERR_FORMAT. */
+ * index is refused with TALLY_ERR_FORMAT. Because it runs under the render
+ * lock, a callback must not render, sweep, register or unregister on its
+ * own registry (that would deadlock); updating metrics is fine. */
 
 typedef struct tally_emit tally_emit;
 

@@ -224,7 +224,9 @@ void tally__child_detach(tally_family *fam, tally__child *c)
 static void attach(tally_family *fam, tally__child *c)
 {
     tally__child_reset(fam, c);
-    atomic_store_explicit(&c->live, 1, memory_order_relaxed);
+    /* release: a lock-free lookup that sees live == 1 (acquire) also sees
+     * the zeroed cells and the new created time */
+    atomic_store_explicit(&c->live, 1, memory_order_release);
     atomic_fetch_add_explicit(&fam->live, 1, memory_order_relaxed);
 }
 
@@ -313,7 +315,7 @@ tally__child *tally__family_lookup(tally_family *fam, const char *const *values)
         return NULL;
     tally__table *t = atomic_load_explicit(&fam->table, memory_order_acquire);
     tally__child *c = probe(t, h, values, lens, fam->key_labels, key_len);
-    if (TALLY_LIKELY(c && atomic_load_explicit(&c->live, memory_order_relaxed)))
+    if (TALLY_LIKELY(c && atomic_load_explicit(&c->live, memory_order_acquire)))
         return c;
     return lookup_slow(fam, values, lens, h, key_len);
 }
@@ -322,7 +324,7 @@ tally__child *tally__family_lookup(tally_family *fam, const char *const *values)
 static tally__child *unlabelled(tally_family *fam)
 {
     tally__child *c = fam ? fam->unlabelled : NULL;
-    if (TALLY_LIKELY(c && atomic_load_explicit(&c->live, memory_order_relaxed)))
+    if (TALLY_LIKELY(c && atomic_load_explicit(&c->live, memory_order_acquire)))
         return c;
     return c ? tally__family_lookup(fam, NULL) : NULL;
 }
