@@ -138,12 +138,13 @@ static tally_err check_labels(tally_type type, const char *family_name,
     return TALLY_OK;
 }
 
-/* Copies n doubles into an array padded with +Inf to an even length (so
- * histogram observe can compare bounds two at a time). */
+/* Copies n doubles into an array padded with one +Inf to an even length
+ * when n is odd, so that histogram observe can compare bounds two at a time
+ * (quantile lists share the copy; they never read the padding). */
 static tally_err copy_doubles(const double *src, size_t n, const double **dst)
 {
-    size_t len = n + 1 + (n & 1);
-    double *d = malloc(len * sizeof *d);
+    size_t len = n + (n & 1);
+    double *d = malloc((len ? len : 1) * sizeof *d);
     if (!d)
         return TALLY_ERR_NOMEM;
     if (n)
