@@ -104,6 +104,16 @@ static size_t scan_name(line *l, bool metric)
     return l->i - start;
 }
 
+/* An OpenMetrics unit: one or more metricname-char ([a-zA-Z0-9_:]), a
+ * digit first included (the ABNF allows "1"); returns length. */
+static size_t scan_unit(line *l)
+{
+    size_t start = l->i;
+    while (l->i < l->n && name_char(l->s[l->i], false, true))
+        l->i++;
+    return l->i - start;
+}
+
 /* -?digits[.digits][e[+-]digits] | +Inf | -Inf | NaN, up to a space or
  * the end of the line. */
 static bool scan_number(line *l)
@@ -245,7 +255,7 @@ static void check_line(line *l, bool om, const allowed *a)
             fail("no space after name", l->s, l->n);
         if (kind == 'H' && !scan_escaped(l, '\0', om ? "\\n\"" : "\\n"))
             fail("bad HELP escaping", l->s, l->n);
-        if (kind == 'U' && scan_name(l, false) == 0)
+        if (kind == 'U' && scan_unit(l) == 0)
             fail("bad unit", l->s, l->n);
         if (kind == 'T') {
             static const char *const types[] = { "counter", "gauge", "histogram", "summary",
