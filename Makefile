@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 PORT ?= 8080
 
-.PHONY: all run test deps build build-asan bench clean
+.PHONY: all run test deps build build-asan build-tsan bench clean
 
 all: build
 
@@ -19,11 +19,18 @@ run: build
 	@PORT=$(PORT) scripts/run-local.sh build
 
 # ASan + UBSan build, then every test (unit, conformance, end-to-end, SDK).
+# The gateway's threads (workers, reloads) also run under ThreadSanitizer:
+# build-tsan makes that binary and e2e_reload_tsan in build-asan drives it.
 build-asan: deps
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTOLLGATE_SANITIZE=address >/dev/null
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTOLLGATE_SANITIZE=address \
+	       -DTOLLGATE_TSAN_BINARY=$(CURDIR)/build-tsan/src/tollgate >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 
-test: build-asan
+build-tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOLLGATE_SANITIZE=thread >/dev/null
+	@cmake --build build-tsan -j$(JOBS) --target tollgate
+
+test: build-asan build-tsan
 	@cd build-asan && ctest --output-on-failure -j$(JOBS)
 
 bench:

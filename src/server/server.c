@@ -1,7 +1,14 @@
 /* server.c: process-level server lifecycle. The main thread binds one
  * SO_REUSEPORT listener per worker (so the kernel spreads connections and
  * workers share no accept lock), starts the workers, then turns signals
- * into messages to the workers' loops: reload (a new snapshot) or stop. */
+ * into messages to the workers' loops: reload (a new snapshot) or stop.
+ *
+ * Everything h2o owns per loop (the loop, the context, its message queue,
+ * the listeners, h2o's configuration) is created on the worker's own
+ * thread: h2o 2.2.5 gives every socket the buffer prototype of the thread
+ * that created it, a thread-local recycling allocator with no lock, so a
+ * loop built on the main thread would share the main thread's allocator
+ * between workers (the reload crash of 2 workers). */
 #include "server/server.h"
 
 #include <errno.h>
@@ -10,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,9 +25,8 @@
 #include "server/worker.h"
 #include "upstream/call.h"
 
-/* Bodies beyond this are refused by h2o itself (plain 413) before the
- * handler can send the OpenAI-shaped one; below it the handler decides. */
-#define H2O_ENTITY_LIMIT_MIN (16u << 20)
+/* How long a listener rests after accept(2) ran out of descriptors. */
+#define ACCEPT_PAUSE_MS 100
 
 typedef enum control_kind { CONTROL_RELOAD, CONTROL_STOP } control_kind_t;
 
@@ -89,15 +96,57 @@ void tg_worker_request_done(tg_worker_t *w, tg_worker_snap_t *ws)
 
 /* ------------------------------------------------------------ the worker */
 
-static void on_accept(h2o_socket_t *listener, const char *err)
+/* h2o's body limit, one past ours: h2o then refuses a declared
+ * Content-Length over the limit before reading the body, and a chunked
+ * body as soon as it passes it (its check is >=); a body of exactly the
+ * limit reaches the handler. */
+static void apply_body_limit(tg_worker_t *w, const tg_config *cfg)
 {
-    h2o_accept_ctx_t *accept_ctx = listener->data;
-    h2o_socket_t *sock;
+    w->globalconf.max_request_entity_size = cfg->server.max_body_bytes + 1;
+}
+
+static void on_accept(h2o_socket_t *sock, const char *err);
+
+static void on_accept_resume(h2o_timeout_entry_t *entry)
+{
+    tg_listener_t *l = H2O_STRUCT_FROM_MEMBER(tg_listener_t, resume, entry);
+    h2o_socket_read_start(l->sock, on_accept);
+}
+
+/* accept(2) failed for want of a descriptor. The connection stays in the
+ * kernel's backlog and the listener stays readable, so reading on would
+ * spin the loop at 100% CPU: rest the listener instead and retry after
+ * ACCEPT_PAUSE_MS, when a closing connection may have freed one. */
+static void pause_accepting(tg_listener_t *l, int error)
+{
+    tg_worker_t *w = l->worker;
+    uint64_t now = h2o_now(w->ctx.loop);
+    w->accept_pauses++;
+    if (w->accept_pause_logged_ms == 0 || now - w->accept_pause_logged_ms >= 60000) {
+        tg_log(TG_LOG_ERROR, "server",
+               "worker %u: out of file descriptors (%s): accepting paused %d ms at a time until descriptors free up "
+               "(%llu pauses since the last report)",
+               w->index, strerror(error), ACCEPT_PAUSE_MS, (unsigned long long)w->accept_pauses);
+        w->accept_pause_logged_ms = now;
+        w->accept_pauses = 0;
+    }
+    h2o_socket_read_stop(l->sock);
+    h2o_timeout_link(w->ctx.loop, &w->accept_pause, &l->resume);
+}
+
+static void on_accept(h2o_socket_t *sock, const char *err)
+{
+    tg_listener_t *l = sock->data;
+    h2o_socket_t *conn;
 
     if (err != NULL)
         return;
-    if ((sock = h2o_evloop_socket_accept(listener)) != NULL)
-        h2o_accept(accept_ctx, sock);
+    if ((conn = h2o_evloop_socket_accept(sock)) != NULL) {
+        h2o_accept(&l->accept_ctx, conn);
+        return;
+    }
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        pause_accepting(l, errno);
 }
 
 /* Tells the main thread this worker has handled a reload message, so that
@@ -122,27 +171,33 @@ static void apply_reload(tg_worker_t *w, tg_snapshot_t *snap)
     }
     tg_worker_snap_t *old = w->current;
     w->current = ws;
+    apply_body_limit(w, snap->cfg);
     old->next_retired = w->retired;
     w->retired = old;
     retire_if_idle(w, old);
     ack_reload(w->server);
 }
 
-static void close_listener(h2o_socket_t **listener)
+static void close_listener(tg_listener_t *l)
 {
-    if (*listener == NULL)
+    if (l->sock == NULL)
         return;
-    h2o_socket_read_stop(*listener);
-    h2o_socket_close(*listener);
-    *listener = NULL;
+    if (h2o_timeout_is_linked(&l->resume))
+        h2o_timeout_unlink(&l->resume);
+    h2o_socket_read_stop(l->sock);
+    h2o_socket_close(l->sock);
+    l->sock = NULL;
 }
 
-static h2o_socket_t *open_listener(tg_worker_t *w, int fd, h2o_accept_ctx_t *accept_ctx)
+static void open_listener(tg_worker_t *w, tg_listener_t *l, h2o_hostconf_t **hosts)
 {
-    h2o_socket_t *listener = h2o_evloop_socket_create(w->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    listener->data = accept_ctx;
-    h2o_socket_read_start(listener, on_accept);
-    return listener;
+    l->worker = w;
+    l->accept_ctx.ctx = &w->ctx;
+    l->accept_ctx.hosts = hosts;
+    l->resume.cb = on_accept_resume;
+    l->sock = h2o_evloop_socket_create(w->ctx.loop, l->fd, H2O_SOCKET_FLAG_DONT_READ);
+    l->sock->data = l;
+    h2o_socket_read_start(l->sock, on_accept);
 }
 
 static void begin_stop(tg_worker_t *w)
@@ -151,8 +206,8 @@ static void begin_stop(tg_worker_t *w)
         return;
     w->stopping = true;
     w->stop_deadline_ms = h2o_now(w->ctx.loop) + w->current->snap->cfg->server.request_timeout_ms;
-    close_listener(&w->listener);
-    close_listener(&w->metrics_listener);
+    close_listener(&w->api);
+    close_listener(&w->metrics);
     /* closes idle keep-alive connections; busy ones close after their response */
     h2o_context_request_shutdown(&w->ctx);
 }
@@ -172,28 +227,40 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
     }
 }
 
-/* Runs on the main thread before the worker's thread exists: anything that
- * can fail is set up here, where failing is simple. */
+/* The worker's own h2o configuration: two hosts, each listener routed to
+ * its own. One per worker so that a reload can change the body limit from
+ * the worker's thread, the only one that reads it. */
+static void configure_h2o(tg_worker_t *w, const tg_config *cfg)
+{
+    h2o_globalconf_t *gc = &w->globalconf;
+    h2o_config_init(gc);
+    gc->server_name = h2o_iovec_init(H2O_STRLIT("tollgate/" TOLLGATE_VERSION));
+    gc->http1.req_timeout = cfg->server.header_timeout_ms;
+    gc->http2.idle_timeout = cfg->server.header_timeout_ms;
+    w->api_hosts[0] = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("api")), 65535);
+    w->metrics_hosts[0] = h2o_config_register_host(gc, h2o_iovec_init(H2O_STRLIT("metrics")), 65535);
+    tg_handler_register(w->api_hosts[0], false);
+    tg_handler_register(w->metrics_hosts[0], true);
+    apply_body_limit(w, cfg);
+}
+
+/* Runs on the worker's thread, before its loop (see the top of the file). */
 static int worker_init(tg_worker_t *w, tg_snapshot_t *snap)
 {
-    tg_server_t *server = w->server;
-
-    h2o_context_init(&w->ctx, h2o_evloop_create(), &server->globalconf);
+    configure_h2o(w, snap->cfg);
+    h2o_context_init(&w->ctx, h2o_evloop_create(), &w->globalconf);
     h2o_multithread_register_receiver(w->ctx.queue, &w->control, on_control);
     h2o_timeout_init(w->ctx.loop, &w->immediate, 0);
+    h2o_timeout_init(w->ctx.loop, &w->accept_pause, ACCEPT_PAUSE_MS);
     tg_rng_seed(&w->rng);
-    w->accept_ctx.ctx = &w->ctx;
-    w->accept_ctx.hosts = server->api_hosts;
-    w->metrics_accept_ctx.ctx = &w->ctx;
-    w->metrics_accept_ctx.hosts = server->metrics_hosts;
     tg_snapshot_retain(snap);
     if ((w->current = worker_snap_new(w, snap)) == NULL) {
         tg_snapshot_release(snap);
         return -1;
     }
-    w->listener = open_listener(w, w->listen_fd, &w->accept_ctx);
-    if (w->metrics_fd >= 0)
-        w->metrics_listener = open_listener(w, w->metrics_fd, &w->metrics_accept_ctx);
+    open_listener(w, &w->api, w->api_hosts);
+    if (w->metrics.fd >= 0)
+        open_listener(w, &w->metrics, w->metrics_hosts);
     return 0;
 }
 
@@ -217,12 +284,29 @@ static void wait_for_workers(tg_server_t *server)
     pthread_mutex_unlock(&server->stop_lock);
 }
 
+/* Tells the main thread whether this worker could set itself up. */
+static void report_started(tg_server_t *server, bool ok)
+{
+    pthread_mutex_lock(&server->stop_lock);
+    if (ok)
+        server->started++;
+    else
+        server->failed++;
+    pthread_cond_broadcast(&server->stop_cond);
+    pthread_mutex_unlock(&server->stop_lock);
+}
+
 static void *worker_main(void *arg)
 {
     tg_worker_t *w = arg;
     tg_server_t *server = w->server;
 
-    atomic_fetch_add(&server->started, 1);
+    if (worker_init(w, server->current) != 0) {
+        tg_log(TG_LOG_ERROR, "server", "cannot set up worker %u (upstream pools)", w->index);
+        report_started(server, false);
+        return NULL;
+    }
+    report_started(server, true);
 
     /* The lines of one loop iteration (the access lines of every request
      * finished in it) go out in one write(2), after the iteration and before
@@ -245,6 +329,7 @@ static void *worker_main(void *arg)
     w->current = NULL;
     worker_snap_free(w, last);
     h2o_timeout_dispose(w->ctx.loop, &w->immediate);
+    h2o_timeout_dispose(w->ctx.loop, &w->accept_pause);
     park_stopped_worker(server);
     return NULL;
 }
@@ -359,31 +444,54 @@ static int start_workers(tg_server_t *server, tg_config *cfg)
         tg_worker_t *w = &server->workers[i];
         w->server = server;
         w->index = i;
-        w->metrics_fd = -1;
-        if ((w->listen_fd = bind_listener(cfg->server.host, &port)) < 0)
+        w->metrics.fd = -1;
+        if ((w->api.fd = bind_listener(cfg->server.host, &port)) < 0)
             return -1;
     }
     if (cfg->metrics.has_listen &&
-        (server->workers[0].metrics_fd = bind_listener(cfg->metrics.listen_host, &metrics_port)) < 0)
+        (server->workers[0].metrics.fd = bind_listener(cfg->metrics.listen_host, &metrics_port)) < 0)
         return -1;
-    for (unsigned i = 0; i < server->worker_count; i++) {
-        if (worker_init(&server->workers[i], server->current) != 0) {
-            tg_log(TG_LOG_ERROR, "server", "cannot set up worker %u (upstream pools)", i);
-            return -1;
+    unsigned created = 0;
+    for (; created < server->worker_count; created++) {
+        if (pthread_create(&server->workers[created].thread, NULL, worker_main, &server->workers[created]) != 0) {
+            tg_log(TG_LOG_ERROR, "server", "cannot start worker thread %u", created);
+            break;
         }
     }
-    for (unsigned i = 0; i < server->worker_count; i++) {
-        if (pthread_create(&server->workers[i].thread, NULL, worker_main, &server->workers[i]) != 0) {
-            tg_log(TG_LOG_ERROR, "server", "cannot start worker thread %u", i);
-            return -1;
-        }
-    }
-    while (atomic_load(&server->started) < server->worker_count)
-        usleep(1000);
+    pthread_mutex_lock(&server->stop_lock);
+    while (server->started + server->failed < created)
+        pthread_cond_wait(&server->stop_cond, &server->stop_lock);
+    bool all = server->started == server->worker_count;
+    pthread_mutex_unlock(&server->stop_lock);
+    if (!all)
+        return -1;
     log_listening("listening", cfg->server.host, port);
     if (cfg->metrics.has_listen)
         log_listening("metrics served", cfg->metrics.listen_host, metrics_port);
     return 0;
+}
+
+/* A gateway holds two descriptors per proxied request (client and
+ * upstream) and more for idle keep-alive connections: the usual soft limit
+ * of 1,024 is reached at a few hundred clients. Take the hard limit. */
+static void raise_descriptor_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            tg_log(TG_LOG_WARN, "server", "cannot raise the descriptor limit from %llu to %llu: %s",
+                   (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
+            return;
+        }
+        tg_log(TG_LOG_INFO, "server", "descriptor limit raised from %llu to %llu (the hard limit)",
+               (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+        return;
+    }
+    tg_log(TG_LOG_INFO, "server", "descriptor limit %llu (already the hard limit)", (unsigned long long)was);
 }
 
 static SSL_CTX *client_tls_context(void)
@@ -402,6 +510,7 @@ int tg_server_run(const char *config_path, tg_config *cfg)
     int status = 1;
 
     tg_log_configure(2, cfg->logging.format, cfg->logging.level);
+    raise_descriptor_limit();
     signal(SIGPIPE, SIG_IGN);
     sigset_t signals;
     sigemptyset(&signals);
@@ -432,18 +541,6 @@ int tg_server_run(const char *config_path, tg_config *cfg)
         tg_config_free(cfg);
         goto Exit;
     }
-
-    h2o_config_init(&server.globalconf);
-    server.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tollgate/" TOLLGATE_VERSION));
-    server.globalconf.max_request_entity_size =
-        cfg->server.max_body_bytes * 4 > H2O_ENTITY_LIMIT_MIN ? cfg->server.max_body_bytes * 4 : H2O_ENTITY_LIMIT_MIN;
-    server.globalconf.http1.req_timeout = cfg->server.header_timeout_ms;
-    server.globalconf.http2.idle_timeout = cfg->server.header_timeout_ms;
-    /* two hosts of one global config, each listener routed to its own */
-    server.api_hosts[0] = h2o_config_register_host(&server.globalconf, h2o_iovec_init(H2O_STRLIT("api")), 65535);
-    server.metrics_hosts[0] = h2o_config_register_host(&server.globalconf, h2o_iovec_init(H2O_STRLIT("metrics")), 65535);
-    tg_handler_register(server.api_hosts[0], false);
-    tg_handler_register(server.metrics_hosts[0], true);
 
     server.worker_count = cfg->server.workers ? cfg->server.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     server.workers = calloc(server.worker_count, sizeof(*server.workers));

@@ -28,19 +28,31 @@ typedef struct tg_worker_snap {
 } tg_worker_snap_t;
 
 typedef struct tg_server tg_server_t;
+typedef struct tg_worker tg_worker_t;
 
-typedef struct tg_worker {
+/* One listening socket of a worker. */
+typedef struct tg_listener {
+    tg_worker_t *worker;
+    int fd;                        /* bound by the main thread; -1 when none */
+    h2o_socket_t *sock;            /* NULL until opened, and after closing */
+    h2o_accept_ctx_t accept_ctx;
+    h2o_timeout_entry_t resume;    /* linked while accepting is paused (EMFILE) */
+} tg_listener_t;
+
+struct tg_worker {
     tg_server_t *server;
     unsigned index;
     pthread_t thread;
+    /* h2o's configuration, context and loop: made on this worker's thread */
+    h2o_globalconf_t globalconf;
+    h2o_hostconf_t *api_hosts[2];     /* NULL-terminated: the API listener's host */
+    h2o_hostconf_t *metrics_hosts[2]; /* the metrics listener's host */
     h2o_context_t ctx;
-    h2o_accept_ctx_t accept_ctx;
-    int listen_fd;
-    h2o_socket_t *listener;
-    /* metrics.listen: only worker 0 serves it (scrapes are rare) */
-    h2o_accept_ctx_t metrics_accept_ctx;
-    int metrics_fd; /* -1 when none */
-    h2o_socket_t *metrics_listener;
+    tg_listener_t api;
+    tg_listener_t metrics; /* metrics.listen: only worker 0 serves it (scrapes are rare) */
+    h2o_timeout_t accept_pause;
+    uint64_t accept_pause_logged_ms; /* 0: never; the report is at most once a minute */
+    uint64_t accept_pauses;          /* since the last report */
     h2o_multithread_receiver_t control;
     tg_worker_snap_t *current;
     tg_worker_snap_t *retired;
@@ -49,21 +61,19 @@ typedef struct tg_worker {
     size_t inflight; /* all requests in progress on this worker */
     bool stopping;
     uint64_t stop_deadline_ms;
-} tg_worker_t;
+};
 
 struct tg_server {
     const char *config_path;
     tg_obs *obs;
-    h2o_globalconf_t globalconf;
-    h2o_hostconf_t *api_hosts[2];     /* NULL-terminated: the API listener's host */
-    h2o_hostconf_t *metrics_hosts[2]; /* the metrics listener's host */
     SSL_CTX *ssl_ctx;          /* upstream TLS */
     tg_worker_t *workers;
     unsigned worker_count;
     atomic_bool accepting;     /* /ready */
-    atomic_uint started;       /* workers whose loop runs */
-    pthread_mutex_t stop_lock; /* guards `stopped` and `reloaded`: used at
+    pthread_mutex_t stop_lock; /* guards the counts below: used at start,
                                   shutdown and once per worker per reload */
+    unsigned started;          /* workers whose loop runs */
+    unsigned failed;           /* workers that could not set themselves up */
     pthread_cond_t stop_cond;
     unsigned stopped;          /* workers done draining */
     unsigned reloaded;         /* workers that took the latest reload message */

@@ -33,7 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 TOLLGATE_BIN = None
 MOCK_BIN = None
 
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:",
                      "UndefinedBehaviorSanitizer")
 
 STARTUP_TIMEOUT_S = 20.0   # ASan builds on a loaded 2-core box start slowly
