@@ -2,10 +2,17 @@
  * route template, answers the observability and model-list endpoints, and
  * runs the LLM pipeline (parse -> auth -> route -> upstream -> account) for
  * chat completions and embeddings. Per-request state lives in the request's
- * memory pool; the only shared writes are the metric updates. */
+ * memory pool; the only shared writes are the metric updates.
+ *
+ * Requests h2o refuses itself, before any handler (a body over the limit,
+ * broken framing), are answered here too, by a filter on the host's
+ * fallback path: they get OpenAI's error JSON, are counted and logged like
+ * every other response. */
 #include <stdio.h>
 #include <string.h>
 
+#include "server/framing.h"
+#include "server/linger.h"
 #include "obs/endpoints.h"
 #include "obs/log.h"
 #include "pipeline/account.h"
@@ -30,6 +37,7 @@ typedef struct tg_exchange {
     obs_route route;
     obs_method method;
     obs_operation operation; /* OBS_OP_COUNT: not an LLM endpoint */
+    const char *category;    /* OBS_ROUTE_PROM_CATEGORY: the static name, or NULL */
     double started_at;
     const char *org_id;
     long model_index;
@@ -149,8 +157,9 @@ static void finish_exchange(tg_exchange_t *ex, int status, const tg_upstream_res
     h2o_timeout_link(ex->worker->ctx.loop, &ex->worker->immediate, &ex->log_timer);
 }
 
-/* Sends an OpenAI-style error and counts it in api_errors_total. */
-static void send_error(tg_exchange_t *ex, const tg_error_t *e)
+/* The OpenAI error JSON of e, in the request's pool; counts it in
+ * api_errors_total and sets the response's status, reason and type. */
+static h2o_iovec_t error_response(tg_exchange_t *ex, const tg_error_t *e)
 {
     h2o_req_t *req = ex->req;
     char param[64];
@@ -165,8 +174,15 @@ static void send_error(tg_exchange_t *ex, const tg_error_t *e)
     req->res.status = e->status;
     req->res.reason = status_reason(e->status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    req->res.content_length = (size_t)(len < 512 ? len : 511);
-    h2o_send_inline(req, body, req->res.content_length);
+    return h2o_iovec_init(body, (size_t)(len < 512 ? len : 511));
+}
+
+/* Sends an OpenAI-style error and counts it in api_errors_total. */
+static void send_error(tg_exchange_t *ex, const tg_error_t *e)
+{
+    h2o_iovec_t body = error_response(ex, e);
+    ex->req->res.content_length = body.len;
+    h2o_send_inline(ex->req, body.base, body.len);
 }
 
 /* Every response below is counted before it is sent (finish_exchange
@@ -338,7 +354,10 @@ static bool method_allowed(obs_route route, obs_method method, const char **allo
     return method == (post_only ? OBS_METHOD_POST : OBS_METHOD_GET);
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/* The exchange of a request that has just arrived (or that h2o refused):
+ * pins the worker's current snapshot, names the request (X-Request-ID,
+ * traceparent) and counts it in progress. */
+static tg_exchange_t *exchange_begin(h2o_req_t *req)
 {
     tg_worker_t *worker = H2O_STRUCT_FROM_MEMBER(tg_worker_t, ctx, req->conn->ctx);
     /* one pool allocation per request; its dispose ends the request's bookkeeping */
@@ -352,8 +371,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     ex->started_at = tg_clock_seconds();
     ex->model_index = -1;
 
-    const char *category = NULL;
-    ex->route = obs_route_from_path(req->path.base, req->path.len, &category);
+    ex->route = obs_route_from_path(req->path.base, req->path.len, &ex->category);
     ex->method = obs_method_from_name(req->method.base, req->method.len);
     ex->operation = ex->route == OBS_ROUTE_CHAT ? OBS_OP_CHAT : ex->route == OBS_ROUTE_EMBEDDINGS ? OBS_OP_EMBEDDINGS : OBS_OP_COUNT;
     size_t path_len = req->path.len < LOG_PATH_MAX ? req->path.len : LOG_PATH_MAX;
@@ -367,10 +385,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     tg_traceparent(&worker->rng, client_trace.base, client_trace.len, ex->traceparent, ex->trace_id);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, ex->request_id,
                           strlen(ex->request_id));
+    return ex;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    tg_exchange_t *ex = exchange_begin(req);
 
     const char *allow;
     tg_error_t err = {0};
-    if (ex->route == OBS_ROUTE_OTHER || (((tg_handler_t *)self)->metrics_only && !is_observability(ex->route))) {
+    if (tg_framing_check(req, &err) != 0) {
+        req->http1_is_persistent = 0; /* what follows on the connection cannot be trusted */
+        fail(ex, &err);
+    } else if (ex->route == OBS_ROUTE_OTHER || (((tg_handler_t *)self)->metrics_only && !is_observability(ex->route))) {
         tg_error_set(&err, 404, OBS_ERR_INVALID_REQUEST, OBS_CODE_NOT_FOUND, "Unknown request URL.", NULL);
         fail(ex, &err);
     } else if (!method_allowed(ex->route, ex->method, &allow)) {
@@ -383,9 +410,65 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     } else if (ex->route == OBS_ROUTE_MODELS) {
         handle_models(ex);
     } else {
-        handle_observability(ex, category);
+        handle_observability(ex, ex->category);
     }
     return 0;
+}
+
+/* ------------------------------------------- refusals made by h2o itself */
+
+typedef struct tg_refusal_ostream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+} tg_refusal_ostream_t;
+
+/* Swallows h2o's text/plain body and sends the JSON one in its place. */
+static void refusal_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt, h2o_send_state_t state)
+{
+    tg_refusal_ostream_t *os = (tg_refusal_ostream_t *)self;
+    if (h2o_send_state_is_in_progress(state)) {
+        h2o_ostream_send_next(self, req, NULL, 0, state);
+        return;
+    }
+    h2o_ostream_send_next(self, req, &os->body, 1, state);
+}
+
+/* The error of a status h2o answers before any handler runs. */
+static void refusal_error(int status, tg_error_t *e)
+{
+    switch (status) {
+    case 413:
+        tg_error_set(e, 413, OBS_ERR_INVALID_REQUEST, OBS_CODE_BODY_TOO_LARGE,
+                     "Request body is larger than the configured limit.", NULL);
+        break;
+    case 417:
+        tg_error_set(e, 417, OBS_ERR_INVALID_REQUEST, OBS_CODE_INVALID_REQUEST,
+                     "Only the 100-continue expectation is supported.", NULL);
+        break;
+    default:
+        tg_error_set(e, status, OBS_ERR_INVALID_REQUEST, OBS_CODE_INVALID_REQUEST,
+                     "The request's framing is invalid (Content-Length or Transfer-Encoding).", NULL);
+        break;
+    }
+}
+
+/* Only h2o's own refusals reach the fallback path: every request h2o
+ * hands on goes to the handler registered on "/". */
+static void on_refusal(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    tg_exchange_t *ex = exchange_begin(req);
+    tg_error_t err = {0};
+    refusal_error(req->res.status, &err);
+    memset(&req->res.headers, 0, sizeof(req->res.headers));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, ex->request_id,
+                          strlen(ex->request_id));
+    finish_exchange(ex, err.status, NULL);
+    tg_refusal_ostream_t *os = (tg_refusal_ostream_t *)h2o_add_ostream(req, sizeof(*os), slot);
+    os->super.do_send = refusal_send;
+    os->body = error_response(ex, &err);
+    req->res.content_length = os->body.len;
+    tg_linger_start(ex->worker, req);
+    h2o_setup_next_ostream(req, &os->super.next);
 }
 
 void tg_handler_register(h2o_hostconf_t *hostconf, bool metrics_only)
@@ -394,4 +477,5 @@ void tg_handler_register(h2o_hostconf_t *hostconf, bool metrics_only)
     tg_handler_t *handler = (tg_handler_t *)h2o_create_handler(pathconf, sizeof(*handler));
     handler->super.on_req = on_req;
     handler->metrics_only = metrics_only;
+    h2o_create_filter(&hostconf->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream = on_refusal;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "obs/log.h"
+#include "server/linger.h"
 #include "server/worker.h"
 #include "upstream/call.h"
 
@@ -121,14 +122,18 @@ static void pause_accepting(tg_listener_t *l, int error)
 {
     tg_worker_t *w = l->worker;
     uint64_t now = h2o_now(w->ctx.loop);
-    w->accept_pauses++;
-    if (w->accept_pause_logged_ms == 0 || now - w->accept_pause_logged_ms >= 60000) {
+    if (w->accept_pause_logged_ms == 0) {
         tg_log(TG_LOG_ERROR, "server",
-               "worker %u: out of file descriptors (%s): accepting paused %d ms at a time until descriptors free up "
-               "(%llu pauses since the last report)",
-               w->index, strerror(error), ACCEPT_PAUSE_MS, (unsigned long long)w->accept_pauses);
+               "worker %u: out of file descriptors (%s): accepting paused %d ms at a time until some free up",
+               w->index, strerror(error), ACCEPT_PAUSE_MS);
+        w->accept_pause_logged_ms = now;
+    } else if (now - w->accept_pause_logged_ms >= 60000) {
+        tg_log(TG_LOG_ERROR, "server", "worker %u: still out of file descriptors (%s): %llu pauses in the last minute",
+               w->index, strerror(error), (unsigned long long)w->accept_pauses + 1);
         w->accept_pause_logged_ms = now;
         w->accept_pauses = 0;
+    } else {
+        w->accept_pauses++;
     }
     h2o_socket_read_stop(l->sock);
     h2o_timeout_link(w->ctx.loop, &w->accept_pause, &l->resume);
@@ -252,6 +257,8 @@ static int worker_init(tg_worker_t *w, tg_snapshot_t *snap)
     h2o_multithread_register_receiver(w->ctx.queue, &w->control, on_control);
     h2o_timeout_init(w->ctx.loop, &w->immediate, 0);
     h2o_timeout_init(w->ctx.loop, &w->accept_pause, ACCEPT_PAUSE_MS);
+    h2o_timeout_init(w->ctx.loop, &w->linger_timeout, TG_LINGER_MS);
+    h2o_linklist_init_anchor(&w->lingering);
     tg_rng_seed(&w->rng);
     tg_snapshot_retain(snap);
     if ((w->current = worker_snap_new(w, snap)) == NULL) {
@@ -330,6 +337,8 @@ static void *worker_main(void *arg)
     worker_snap_free(w, last);
     h2o_timeout_dispose(w->ctx.loop, &w->immediate);
     h2o_timeout_dispose(w->ctx.loop, &w->accept_pause);
+    tg_linger_close_all(w);
+    h2o_timeout_dispose(w->ctx.loop, &w->linger_timeout);
     park_stopped_worker(server);
     return NULL;
 }

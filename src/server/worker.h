@@ -57,6 +57,8 @@ struct tg_worker {
     tg_worker_snap_t *current;
     tg_worker_snap_t *retired;
     h2o_timeout_t immediate;
+    h2o_timeout_t linger_timeout; /* TG_LINGER_MS */
+    h2o_linklist_t lingering;     /* refused connections still draining (linger.c) */
     tg_rng_t rng;
     size_t inflight; /* all requests in progress on this worker */
     bool stopping;

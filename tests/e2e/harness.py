@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -358,7 +359,7 @@ class Tollgate(_ChildProcess):
 
     name = "tollgate"
 
-    def __init__(self, workdir, cfg, env=None, port=None):
+    def __init__(self, workdir, cfg, env=None, port=None, max_fds=None):
         self.workdir = workdir
         self.port = port or int(cfg["server"]["listen"].rsplit(":", 1)[1])
         self.config_path = os.path.join(workdir, "tollgate-%d.yaml" % self.port)
@@ -371,8 +372,23 @@ class Tollgate(_ChildProcess):
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [TOLLGATE_BIN, "serve", "--config", self.config_path],
-                stdout=out, stderr=err, cwd=workdir, env=full_env)
+                stdout=out, stderr=err, cwd=workdir, env=full_env,
+                preexec_fn=None if max_fds is None else lambda: resource.setrlimit(
+                    resource.RLIMIT_NOFILE, max_fds if isinstance(max_fds, tuple) else (max_fds, max_fds)))
         self.wait_ready()
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+    def cpu_seconds(self):
+        """User + system CPU time the process has used so far."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def open_fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def write_config(self, cfg):
         tmp = self.config_path + ".tmp"
@@ -472,8 +488,8 @@ class GatewayTestCase(unittest.TestCase):
         return m
 
     @classmethod
-    def start_tollgate(cls, cfg, env=None, port=None):
-        t = Tollgate(cls.workdir, cfg, env, port)
+    def start_tollgate(cls, cfg, env=None, port=None, max_fds=None):
+        t = Tollgate(cls.workdir, cfg, env, port, max_fds)
         cls._procs.append(t)
         return t
 
