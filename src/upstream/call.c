@@ -417,22 +417,31 @@ static bool on_body(void *ctx, const char *data, size_t len, bool done, const ch
                              : on_body_buffered(ctx, data, len, done, errstr, reason);
 }
 
-/* Headers the client sent that must not reach the provider: hop-by-hop,
- * the ones tollgate sets itself, the client's own key, and compression
- * (the gateway reads the body). */
-static bool drop_request_header(const h2o_header_t *h)
+/* Whether a client header goes to the provider. An allow-list: whatever
+ * else a client sends (its own credentials, billing and routing headers
+ * such as OpenAI-Organization, a test provider's fault switches, or just
+ * enough headers to make the provider refuse the request) is not the
+ * provider's business. Content negotiation and the trace state always go
+ * (compression excepted: the gateway reads the body); host, content-type,
+ * authorization, traceparent and x-request-id are tollgate's own; anything
+ * else only when the provider's forward_headers names it. */
+static bool forward_request_header(const tg_upstream_pool_t *pool, const h2o_header_t *h)
 {
     if (h2o_iovec_is_token(h->name)) {
         const h2o_token_t *t = H2O_STRUCT_FROM_MEMBER(h2o_token_t, buf, h->name);
-        return t == H2O_TOKEN_HOST || t == H2O_TOKEN_CONTENT_LENGTH || t == H2O_TOKEN_CONNECTION ||
-               t == H2O_TOKEN_KEEP_ALIVE || t == H2O_TOKEN_TRANSFER_ENCODING || t == H2O_TOKEN_TE ||
-               t == H2O_TOKEN_UPGRADE || t == H2O_TOKEN_EXPECT || t == H2O_TOKEN_HTTP2_SETTINGS ||
-               t == H2O_TOKEN_AUTHORIZATION || t == H2O_TOKEN_ACCEPT_ENCODING || t == H2O_TOKEN_CONTENT_TYPE ||
-               t == H2O_TOKEN_COOKIE;
+        if (t == H2O_TOKEN_ACCEPT || t == H2O_TOKEN_ACCEPT_LANGUAGE)
+            return true;
+        for (size_t i = 0; i != pool->forward_token_count; i++)
+            if (pool->forward_tokens[i] == t)
+                return true;
+        return false;
     }
-    return h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("traceparent")) ||
-           h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("proxy-connection")) ||
-           h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("x-request-id"));
+    if (h2o_lcstris(h->name->base, h->name->len, H2O_STRLIT("tracestate")))
+        return true;
+    for (size_t i = 0; i != pool->forward_name_count; i++)
+        if (h2o_lcstris(h->name->base, h->name->len, pool->forward_names[i].base, pool->forward_names[i].len))
+            return true;
+    return false;
 }
 
 /* Builds the request line, headers and body for the current route in the
@@ -457,7 +466,8 @@ static void build_request(tg_upstream_call_t *call)
      * 128 bytes cover the literal parts and the length's digits */
     size_t head_cap = 128 + pool->path_prefix.len + suffix_len + pool->fixed_headers.len + traceparent_len + request_id_len;
     for (size_t i = 0; i != req->headers.size; i++)
-        head_cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+        if (forward_request_header(pool, &req->headers.entries[i]))
+            head_cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     char *head = h2o_mem_alloc_pool(&req->pool, head_cap);
     char *p = head;
     append(&p, H2O_STRLIT("POST "));
@@ -474,7 +484,7 @@ static void build_request(tg_upstream_call_t *call)
     append(&p, H2O_STRLIT("\r\n"));
     for (size_t i = 0; i != req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
-        if (drop_request_header(h))
+        if (!forward_request_header(pool, h))
             continue;
         append(&p, h->orig_name ? h->orig_name : h->name->base, h->name->len);
         append(&p, H2O_STRLIT(": "));
