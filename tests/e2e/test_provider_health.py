@@ -101,18 +101,25 @@ class ClientLeavesTest(GatewayTestCase):
         self.mock.configure(latency_ms=0, token_delay_ms=0)
 
     def test_reset_before_a_plain_response_is_a_client_disconnect(self):
+        self.leave_before_plain_response("e2e-reset-plain", reset=True)
+
+    def test_close_before_a_plain_response_is_a_client_disconnect(self):
+        self.leave_before_plain_response("e2e-close-plain", reset=False)
+
+    def leave_before_plain_response(self, request_id, reset):
         self.mock.configure(latency_ms=500)
         before = self.tollgate.metrics()
         chats = self.mock.stats()["chat"]
         s = socket.create_connection(("127.0.0.1", self.tollgate.port), timeout=10)
         s.sendall(raw_request({"model": "m", "messages": messages("never mind"),
-                               "max_tokens": 5}, "e2e-reset-plain"))
+                               "max_tokens": 5}, request_id))
         time.sleep(0.2)     # the request is with the provider now
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()           # RST
+        if reset:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()           # RST, or FIN
 
-        rec = self.tollgate.access_log("e2e-reset-plain", timeout=10)
-        self.assertIsNotNone(rec, "no access line for the reset request")
+        rec = self.tollgate.access_log(request_id, timeout=10)
+        self.assertIsNotNone(rec, "no access line for " + request_id)
         self.assertEqual(rec["status"], 499)
         self.assertEqual(rec["llm_status"], "client_disconnect")
         # the provider answered and bills it: real usage, not an estimate
@@ -158,6 +165,23 @@ class ClientLeavesTest(GatewayTestCase):
                                         provider="slow"), 1)
         self.assertEqual(after.value("tollgate_provider_error_rate_ratio", provider="slow"), 0.0)
         self.assertEqual(after.value("tollgate_provider_availability_ratio", provider="slow"), 1.0)
+
+    def test_pipelined_client_is_still_there(self):
+        """Bytes waiting on the connection (the next request) are a client
+        that is there, not one that left."""
+        self.mock.configure(latency_ms=200)
+        body = {"model": "m", "messages": messages("one"), "max_tokens": 2}
+        with socket.create_connection(("127.0.0.1", self.tollgate.port), timeout=10) as s:
+            s.sendall(raw_request(body, "e2e-pipe-1") + raw_request(body, "e2e-pipe-2"))
+            received = b""
+            while received.count(b"HTTP/1.1 200") < 2:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, "connection closed: %r" % received)
+                received += chunk
+        for request_id in ("e2e-pipe-1", "e2e-pipe-2"):
+            rec = self.tollgate.access_log(request_id)
+            self.assertEqual(rec["status"], 200)
+            self.assertEqual(rec["llm_status"], "success")
 
     def test_plain_answer_to_a_waiting_client_is_a_success(self):
         r = self.tollgate.chat({"model": "m", "messages": messages("hi")},
