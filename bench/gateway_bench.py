@@ -95,9 +95,10 @@ def peak_rss_mb(pid):
 UNITS_US = {"us": 1.0, "ms": 1000.0, "s": 1e6}
 
 # Time to first chunk: requests per target, and the mock's pause between
-# events (x-mock-token-delay-ms, passed on by both proxies), so that the
-# first event travels alone as from a real model instead of in one write
-# with the whole stream.
+# events (x-mock-token-delay-ms, passed on by both proxies: by tollgate
+# because its config lists it in forward_headers), so that the first event
+# travels alone as from a real model instead of in one write with the
+# whole stream.
 TTFT_REQUESTS = 300
 TTFT_TOKEN_DELAY_MS = 1
 STREAM_BODY = (b'{"model":"gpt-4o-mini","max_tokens":16,"messages":[{"role":"user",'
@@ -234,6 +235,7 @@ providers:
   - name: mock
     base_url: "http://127.0.0.1:%d/v1"
     max_connections: 256
+    forward_headers: [x-mock-token-delay-ms]
 models:
   - name: gpt-4o-mini
     routes:

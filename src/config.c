@@ -455,12 +455,95 @@ static void parse_auth(parse_ctx *c, const yaml_node_t *n)
         get_bool(c, v[0], "auth.allow_anonymous", &c->cfg->auth.allow_anonymous);
 }
 
+/* Headers forward_headers may not name, and why: the gateway frames the
+ * upstream request and sets these itself, or they carry the client's
+ * credentials, which must never reach a third party. */
+static const struct {
+    const char *name;
+    const char *why;
+} unforwardable_headers[] = {
+    {"host", "is set by the gateway"},
+    {"content-length", "is set by the gateway"},
+    {"content-type", "is set by the gateway"},
+    {"content-encoding", "would not describe the body the gateway sends"},
+    {"accept-encoding", "would let the provider compress what the gateway reads"},
+    {"transfer-encoding", "is hop-by-hop"},
+    {"connection", "is hop-by-hop"},
+    {"keep-alive", "is hop-by-hop"},
+    {"proxy-connection", "is hop-by-hop"},
+    {"te", "is hop-by-hop"},
+    {"trailer", "is hop-by-hop"},
+    {"upgrade", "is hop-by-hop"},
+    {"expect", "is hop-by-hop"},
+    {"http2-settings", "is hop-by-hop"},
+    {"traceparent", "is set by the gateway"},
+    {"x-request-id", "is set by the gateway"},
+    {"authorization", "carries client credentials"},
+    {"proxy-authorization", "carries client credentials"},
+    {"cookie", "carries client credentials"},
+    {"x-api-key", "carries client credentials"},
+    {"api-key", "carries client credentials"},
+    {"x-goog-api-key", "carries client credentials"},
+};
+
+/* RFC 9110 token characters: what a header name is made of. */
+static bool is_tchar(unsigned char ch)
+{
+    return isalnum(ch) || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* forward_headers: a list of header names, stored lower-cased. */
+static void parse_forward_headers(parse_ctx *c, const yaml_node_t *n, tg_provider_config *p)
+{
+    const char *provider = p->name ? p->name : "?";
+    if (n->type != YAML_SEQUENCE_NODE) {
+        add_error(c, node_line(n), "provider \"%s\": forward_headers must be a list", provider);
+        return;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    p->forward_headers = calloc(count ? count : 1, sizeof(*p->forward_headers));
+    if (p->forward_headers == NULL)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = node_at(c, n->data.sequence.items.start[i]);
+        char *name = scalar_text(c, item, "a forward_headers entry");
+        if (name == NULL)
+            continue;
+        bool valid = name[0] != '\0';
+        for (char *q = name; *q != '\0'; q++) {
+            valid &= is_tchar((unsigned char)*q);
+            *q = (char)tolower((unsigned char)*q);
+        }
+        const char *refused = NULL;
+        for (size_t k = 0; k < sizeof(unforwardable_headers) / sizeof(unforwardable_headers[0]); k++)
+            if (strcmp(name, unforwardable_headers[k].name) == 0)
+                refused = unforwardable_headers[k].why;
+        bool duplicate = false;
+        for (size_t k = 0; k < p->forward_header_count; k++)
+            duplicate |= strcmp(name, p->forward_headers[k]) == 0;
+        if (!valid)
+            add_error(c, node_line(item), "provider \"%s\": forward_headers: \"%s\" is not a valid header name",
+                      provider, name);
+        else if (refused != NULL)
+            add_error(c, node_line(item), "provider \"%s\": forward_headers: \"%s\" %s and is never forwarded",
+                      provider, name, refused);
+        else if (duplicate)
+            add_error(c, node_line(item), "provider \"%s\": forward_headers: \"%s\" is listed twice", provider,
+                      name);
+        else {
+            p->forward_headers[p->forward_header_count++] = name;
+            continue;
+        }
+        free(name);
+    }
+}
+
 static void parse_provider(parse_ctx *c, const yaml_node_t *n, tg_provider_config *p)
 {
-    enum { NAME, BASE_URL, KEY_ENV, TIMEOUT, RETRIES, BACKOFF, MAXCONN, NKEYS };
+    enum { NAME, BASE_URL, KEY_ENV, TIMEOUT, RETRIES, BACKOFF, MAXCONN, FORWARD, NKEYS };
     static const char *const keys[NKEYS] = {
         "name", "base_url", "api_key_env", "timeout_ms", "max_retries", "retry_backoff_ms",
-        "max_connections",
+        "max_connections", "forward_headers",
     };
     yaml_node_t *v[NKEYS];
     p->timeout_ms = DEFAULT_PROVIDER_TIMEOUT_MS;
@@ -495,6 +578,8 @@ static void parse_provider(parse_ctx *c, const yaml_node_t *n, tg_provider_confi
     }
     if (p->timeout_ms == 0 && v[TIMEOUT])
         add_error(c, node_line(v[TIMEOUT]), "timeout_ms must be positive");
+    if (v[FORWARD])
+        parse_forward_headers(c, v[FORWARD], p);
 }
 
 static void parse_route(parse_ctx *c, const yaml_node_t *n, const char *model, tg_route_config *r)
@@ -730,6 +815,9 @@ void tg_config_free(tg_config *cfg)
         free(p->host);
         free(p->path_prefix);
         free(p->api_key_env);
+        for (size_t h = 0; h < p->forward_header_count; h++)
+            free(p->forward_headers[h]);
+        free(p->forward_headers);
         if (p->api_key) {
             /* Scrub the key before handing the memory back. */
             explicit_bzero(p->api_key, strlen(p->api_key));

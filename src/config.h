@@ -37,6 +37,11 @@ typedef struct tg_provider_config {
     uint32_t max_retries;    /* retries on this provider before falling back */
     uint32_t retry_backoff_ms; /* backoff before retry k is this * 2^k */
     uint32_t max_connections;  /* upstream socket pool size per worker */
+    char **forward_headers;  /* client request headers passed on to this
+                                provider beyond the fixed allow-list:
+                                lower-cased, valid, never a credential or
+                                hop-by-hop header (docs/configuration.md) */
+    size_t forward_header_count;
 } tg_provider_config;
 
 /* One (provider, upstream model) step of a model's fallback chain. */

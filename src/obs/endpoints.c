@@ -320,20 +320,27 @@ static const char *provider_state_name(const obs_provider_status *st)
     return st->health_score < DEGRADED_SCORE ? "degraded" : "healthy";
 }
 
+/* The gateway's status from its providers': "ok" when every provider is
+ * healthy, "unhealthy" when none is up, else "degraded". The answer stays
+ * 200 whatever it says: /health is liveness, and restarting a gateway
+ * whose providers fail cures nothing (/ready is for traffic). */
 int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out)
 {
     memset(out, 0, sizeof(*out));
     const obs_view *v = obs_current_view(obs);
     json_t *providers = json_array();
-    bool all_healthy = true;
+    size_t count = 0, healthy = 0, unhealthy = 0;
     for (size_t i = 0; providers && i < obs_view_provider_count(v); i++) {
         obs_provider_status st;
         if (obs_provider_status_get(v, i, &st) != 0)
             continue;
-        all_healthy &= st.healthy;
+        const char *state = provider_state_name(&st);
+        count++;
+        healthy += strcmp(state, "healthy") == 0;
+        unhealthy += strcmp(state, "unhealthy") == 0;
         json_t *p = json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:o, s:o}",
                               "name", st.name,
-                              "state", provider_state_name(&st),
+                              "state", state,
                               "circuit_breaker", breaker_name(st.breaker),
                               "health_score", st.health_score,
                               "availability", st.availability,
@@ -344,7 +351,7 @@ int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out)
         json_array_append_new(providers, p);
     }
     json_t *body = json_pack("{s:s, s:s, s:f, s:o}",
-                             "status", all_healthy ? "ok" : "degraded",
+                             "status", healthy == count ? "ok" : unhealthy == count ? "unhealthy" : "degraded",
                              "version", version ? version : "unknown",
                              "uptime_seconds", obs_uptime_seconds(obs),
                              "providers", providers ? providers : json_array());

@@ -785,12 +785,13 @@ void tg_log_access(const tg_access_record *r)
         {.key = "cache_hit", .type = TG_LF_BOOL, .b = r->cache_hit},
         {.key = "cache_tier", .type = TG_LF_STR, .str = r->cache_tier},
         {.key = "ttft", .type = TG_LF_DOUBLE, .d = r->ttft_seconds < 0 ? NAN : r->ttft_seconds},
+        {.key = "llm_status", .type = TG_LF_STR, .str = r->llm_status},
     };
     /* Values that can carry client text (request id, trace id, path) or
      * come from outside the config (org id) are scanned for secrets; the
      * method is one of the labels tollgate parsed it into, model, model_used
      * and provider are configured names (an unknown model is "other"), and
-     * the cache tier one of the cache's labels, so those are only escaped. */
-    uint32_t known = 1u << 3 | 1u << 7 | 1u << 8 | 1u << 9 | 1u << 16;
+     * the cache tier and LLM status labels, so those are only escaped. */
+    uint32_t known = 1u << 3 | 1u << 7 | 1u << 8 | 1u << 9 | 1u << 16 | 1u << 18;
     write_line(level, "access", "request completed", f, sizeof(f) / sizeof(f[0]), known, true);
 }

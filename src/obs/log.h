@@ -112,6 +112,8 @@ typedef struct tg_access_record {
     double ttft_seconds;       /* streamed only; < 0 = not applicable */
     bool cache_hit;
     const char *cache_tier;    /* NULL until the cache exists */
+    const char *llm_status;    /* the LLM call's outcome, llm_requests_total's
+                                  status label; NULL = no upstream call */
 } tg_access_record;
 
 /* Writes the access line for one request. */

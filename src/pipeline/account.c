@@ -62,6 +62,7 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
         .ttft_seconds = in->stream_mode == OBS_STREAMING ? in->ttft_seconds : -1,
         .cache_hit = false,
         .cache_tier = NULL,
+        .llm_status = in->llm_called ? obs_llm_status_name(in->llm_status) : NULL,
     };
 }
 

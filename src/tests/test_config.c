@@ -347,6 +347,68 @@ static void test_syntax_error_and_check(void **state)
     free(err);
 }
 
+/* forward_headers: names lower-cased; invalid, credential, hop-by-hop
+ * and gateway-set names refused at their own line. */
+static void test_forward_headers(void **state)
+{
+    tg_config *cfg = load_yaml("providers:\n"
+                               "  - name: p\n"
+                               "    base_url: http://h\n"
+                               "    forward_headers: [OpenAI-Beta, user-agent, X-Mock-Token-Delay-Ms]\n"
+                               "  - name: q\n"
+                               "    base_url: http://h\n"
+                               "models:\n"
+                               "  - name: m\n"
+                               "    routes: [ { provider: p } ]\n");
+    tg_provider_config *p = &cfg->providers[0];
+    assert_int_equal(p->forward_header_count, 3);
+    assert_string_equal(p->forward_headers[0], "openai-beta");
+    assert_string_equal(p->forward_headers[1], "user-agent");
+    assert_string_equal(p->forward_headers[2], "x-mock-token-delay-ms");
+    assert_int_equal(cfg->providers[1].forward_header_count, 0);
+    tg_config_free(cfg);
+
+    static const struct {
+        const char *entry;
+        const char *message;
+    } bad[] = {
+        {"\"bad name\"", "\"bad name\" is not a valid header name"},
+        {"\"x:y\"", "\"x:y\" is not a valid header name"},
+        {"\"\"", "\"\" is not a valid header name"},
+        {"Authorization", "\"authorization\" carries client credentials and is never forwarded"},
+        {"proxy-authorization", "\"proxy-authorization\" carries client credentials and is never forwarded"},
+        {"X-Api-Key", "\"x-api-key\" carries client credentials and is never forwarded"},
+        {"cookie", "\"cookie\" carries client credentials and is never forwarded"},
+        {"Host", "\"host\" is set by the gateway and is never forwarded"},
+        {"content-length", "\"content-length\" is set by the gateway and is never forwarded"},
+        {"transfer-encoding", "\"transfer-encoding\" is hop-by-hop and is never forwarded"},
+        {"connection", "\"connection\" is hop-by-hop and is never forwarded"},
+        {"te", "\"te\" is hop-by-hop and is never forwarded"},
+        {"upgrade", "\"upgrade\" is hop-by-hop and is never forwarded"},
+        {"traceparent", "\"traceparent\" is set by the gateway and is never forwarded"},
+        {"{a: b}", "a forward_headers entry must be a scalar"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512], message[256];
+        snprintf(text, sizeof(text),
+                 "providers:\n  - name: p\n    base_url: http://h\n    forward_headers:\n"
+                 "      - openai-beta\n      - %s\n"
+                 "models:\n  - name: m\n    routes: [ { provider: p } ]\n", bad[i].entry);
+        if (strstr(bad[i].message, "scalar") != NULL)
+            snprintf(message, sizeof(message), "%s", bad[i].message);
+        else
+            snprintf(message, sizeof(message), "provider \"p\": forward_headers: %s", bad[i].message);
+        assert_error_line(text, 6, message);
+    }
+    assert_error_line("providers:\n  - name: p\n    base_url: http://h\n"
+                      "    forward_headers:\n      - openai-beta\n      - OpenAI-Beta\n" 
+                      "models:\n  - name: m\n    routes: [ { provider: p } ]\n",
+                      6, "provider \"p\": forward_headers: \"openai-beta\" is listed twice");
+    assert_error_line("providers:\n  - name: p\n    base_url: http://h\n    forward_headers: openai-beta\n"
+                      "models:\n  - name: m\n    routes: [ { provider: p } ]\n",
+                      4, "provider \"p\": forward_headers must be a list");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_bad_urls),
         cmocka_unit_test(test_env_expansion_errors),
         cmocka_unit_test(test_syntax_error_and_check),
+        cmocka_unit_test(test_forward_headers),
     };
     return cmocka_run_group_tests(tests, yaml_setup, yaml_teardown);
 }

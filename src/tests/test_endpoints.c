@@ -310,11 +310,22 @@ static void test_health(void **state)
     json_decref(o);
     obs_response_free(&r);
 
-    /* Marked healthy again but still failing: degraded, the process ok. */
+    /* Every provider unhealthy: the gateway is, and still answers 200. */
+    obs_set_provider_health(v, 0, false);
+    assert_int_equal(obs_endpoint_health(obs, "0.1.0", &r), 0);
+    assert_int_equal(r.status, 200);
+    o = json_loadb(r.body, r.body_len, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "unhealthy");
+    json_decref(o);
+    obs_response_free(&r);
+    obs_set_provider_health(v, 0, true);
+
+    /* Marked healthy again but still failing: degraded, and so is the
+     * gateway as a whole. */
     obs_set_provider_health(v, 1, true);
     assert_int_equal(obs_endpoint_health(obs, "0.1.0", &r), 0);
     o = json_loadb(r.body, r.body_len, 0, NULL);
-    assert_string_equal(json_string_value(json_object_get(o, "status")), "ok");
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "degraded");
     down = json_array_get(json_object_get(o, "providers"), 1);
     assert_string_equal(json_string_value(json_object_get(down, "state")), "degraded");
     json_decref(o);

@@ -72,6 +72,7 @@ static void test_access_line_json(void **state)
         .model = "gpt-4o-mini", .model_used = "gpt-4o-mini-2024", .provider = "mock",
         .attempts = 2, .prompt_tokens = 12, .completion_tokens = 34, .cost = 0.0000123,
         .tokens_estimated = true, .ttft_seconds = 0.05, .cache_hit = false, .cache_tier = NULL,
+        .llm_status = "error",
     };
     tg_log_access(&r);
     char *text = drain();
@@ -103,6 +104,7 @@ static void test_access_line_json(void **state)
     assert_true(json_is_false(json_object_get(o, "cache_hit")));
     assert_true(json_is_null(json_object_get(o, "cache_tier")));
     assert_true(json_number_value(json_object_get(o, "ttft")) == 0.05);
+    assert_string_equal(json_string_value(json_object_get(o, "llm_status")), "error");
     json_decref(o);
     free(text);
 
@@ -117,6 +119,7 @@ static void test_access_line_json(void **state)
     assert_true(json_is_null(json_object_get(o, "prompt_tokens")));
     assert_true(json_is_null(json_object_get(o, "cost")));
     assert_true(json_is_null(json_object_get(o, "ttft")));
+    assert_true(json_is_null(json_object_get(o, "llm_status")));
     assert_true(json_is_null(json_object_get(o, "request_id")));
     json_decref(o);
     free(text);

@@ -80,6 +80,7 @@ typedef struct tg_upstream_call {
     tg_http1_conn_t *client;   /* the attempt in progress */
     h2o_iovec_t reqbufs[2];    /* head and body of the current route */
     double attempt_started_at;
+    double first_byte_seconds; /* streams: the attempt's time to its first byte */
     h2o_iovec_t content_type;  /* of the upstream response */
     bool passthrough_error;    /* a non-retryable 4xx is relayed as is */
     bool stream_body;          /* pass the body through as SSE (else buffer it) */

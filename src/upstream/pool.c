@@ -66,6 +66,24 @@ int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_p
     pool->fixed_headers = h2o_iovec_init(headers, (size_t)hlen);
     pool->path_prefix = h2o_iovec_init(provider->path_prefix, strlen(provider->path_prefix));
 
+    size_t n = provider->forward_header_count;
+    pool->forward_tokens = malloc((n ? n : 1) * sizeof(*pool->forward_tokens));
+    pool->forward_names = malloc((n ? n : 1) * sizeof(*pool->forward_names));
+    if (pool->forward_tokens == NULL || pool->forward_names == NULL) {
+        free(pool->forward_tokens);
+        free(pool->forward_names);
+        free(headers);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *name = provider->forward_headers[i];
+        const h2o_token_t *token = h2o_lookup_token(name, strlen(name));
+        if (token != NULL)
+            pool->forward_tokens[pool->forward_token_count++] = token;
+        else
+            pool->forward_names[pool->forward_name_count++] = h2o_iovec_init(name, strlen(name));
+    }
+
     h2o_linklist_init_anchor(&pool->idle);
     h2o_timeout_init(loop, &pool->io_timeout, provider->timeout_ms);
     h2o_timeout_init(loop, &pool->idle_timeout, IDLE_CONNECTION_TIMEOUT_MS);
@@ -85,6 +103,8 @@ void tg_upstream_pool_dispose(tg_upstream_pool_t *pool)
     h2o_timeout_dispose(pool->loop, &pool->idle_timeout);
     h2o_timeout_dispose(pool->loop, &pool->io_timeout);
     free(pool->fixed_headers.base);
+    free(pool->forward_tokens);
+    free(pool->forward_names);
     memset(pool, 0, sizeof(*pool));
 }
 

@@ -38,6 +38,13 @@ typedef struct tg_upstream_pool {
     unsigned backoff_steps;
     h2o_iovec_t fixed_headers; /* host, connection, content-type, authorization */
     h2o_iovec_t path_prefix;
+    /* The provider's forward_headers, split for a cheap match per client
+     * header: names h2o knows are interned as tokens (compared by pointer),
+     * the others are compared by name (pointing into the config). */
+    const h2o_token_t **forward_tokens;
+    size_t forward_token_count;
+    h2o_iovec_t *forward_names;
+    size_t forward_name_count;
 } tg_upstream_pool_t;
 
 /* Resolves a provider's host and port (blocking: call at configuration
