@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <openssl/types.h>
+
 #include "obs/log.h"
 
 /* One upstream provider: any OpenAI-compatible base URL. */
@@ -37,6 +39,11 @@ typedef struct tg_provider_config {
     uint32_t max_retries;    /* retries on this provider before falling back */
     uint32_t retry_backoff_ms; /* backoff before retry k is this * 2^k */
     uint32_t max_connections;  /* upstream socket pool size per worker */
+    char *ca_file;           /* PEM CAs trusted instead of the system store,
+                                resolved against the file's directory; NULL
+                                when not configured */
+    SSL_CTX *tls_ctx;        /* https only: whom to trust and which name to
+                                expect (upstream/tls.h); NULL for http */
 } tg_provider_config;
 
 /* One (provider, upstream model) step of a model's fallback chain. */

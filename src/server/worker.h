@@ -9,7 +9,6 @@
 #include <stdbool.h>
 
 #include <h2o.h>
-#include <openssl/ssl.h>
 
 #include "obs/metrics.h"
 #include "server/ids.h"
@@ -57,7 +56,6 @@ struct tg_server {
     h2o_globalconf_t globalconf;
     h2o_hostconf_t *api_hosts[2];     /* NULL-terminated: the API listener's host */
     h2o_hostconf_t *metrics_hosts[2]; /* the metrics listener's host */
-    SSL_CTX *ssl_ctx;          /* upstream TLS */
     tg_worker_t *workers;
     unsigned worker_count;
     atomic_bool accepting;     /* /ready */
