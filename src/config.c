@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "upstream/tls.h"
+
 #define DEFAULT_HOST "127.0.0.1"
 #define DEFAULT_PORT 8080
 #define DEFAULT_MAX_BODY_BYTES (1024 * 1024)
@@ -35,6 +37,7 @@ typedef struct parse_ctx {
     size_t errors_len;
     bool failed;         /* set even when the message could not be stored */
     tg_config *cfg;
+    X509_STORE *system_trust; /* shared by the https providers without ca_file */
 } parse_ctx;
 
 static void add_error(parse_ctx *c, size_t line, const char *fmt, ...)
@@ -538,12 +541,47 @@ static void parse_forward_headers(parse_ctx *c, const yaml_node_t *n, tg_provide
     }
 }
 
+/* A relative path in the file is relative to the file's directory, so
+ * that a configuration and the files it names can move together whatever
+ * the working directory. */
+static char *resolve_path(const char *config_path, const char *file)
+{
+    const char *slash = strrchr(config_path, '/');
+    if (file[0] == '/' || slash == NULL)
+        return strdup(file);
+    size_t dir_len = (size_t)(slash - config_path) + 1, file_len = strlen(file);
+    char *out = malloc(dir_len + file_len + 1);
+    if (out != NULL) {
+        memcpy(out, config_path, dir_len);
+        memcpy(out + dir_len, file, file_len + 1);
+    }
+    return out;
+}
+
+/* The provider's TLS context: built here, not when serving, so that a bad
+ * ca_file is reported like any other error in the file. */
+static void setup_tls(parse_ctx *c, const yaml_node_t *base_url, const yaml_node_t *ca_file, tg_provider_config *p)
+{
+    const char *name = p->name ? p->name : "?";
+    if (p->host == NULL || (ca_file != NULL && p->ca_file == NULL))
+        return; /* base_url or ca_file missing or bad: already reported */
+    if (!p->tls) {
+        if (ca_file != NULL)
+            add_error(c, node_line(ca_file), "provider \"%s\": ca_file applies only to an https:// base_url", name);
+        return;
+    }
+    char err[300];
+    p->tls_ctx = tg_tls_client_new(p->host, p->ca_file, &c->system_trust, err, sizeof(err));
+    if (p->tls_ctx == NULL)
+        add_error(c, node_line(ca_file ? ca_file : base_url), "provider \"%s\": %s", name, err);
+}
+
 static void parse_provider(parse_ctx *c, const yaml_node_t *n, tg_provider_config *p)
 {
-    enum { NAME, BASE_URL, KEY_ENV, TIMEOUT, RETRIES, BACKOFF, MAXCONN, FORWARD, NKEYS };
+    enum { NAME, BASE_URL, KEY_ENV, TIMEOUT, RETRIES, BACKOFF, MAXCONN, FORWARD, CA_FILE, NKEYS };
     static const char *const keys[NKEYS] = {
         "name", "base_url", "api_key_env", "timeout_ms", "max_retries", "retry_backoff_ms",
-        "max_connections", "forward_headers",
+        "max_connections", "forward_headers", "ca_file",
     };
     yaml_node_t *v[NKEYS];
     p->timeout_ms = DEFAULT_PROVIDER_TIMEOUT_MS;
@@ -580,6 +618,15 @@ static void parse_provider(parse_ctx *c, const yaml_node_t *n, tg_provider_confi
         add_error(c, node_line(v[TIMEOUT]), "timeout_ms must be positive");
     if (v[FORWARD])
         parse_forward_headers(c, v[FORWARD], p);
+    char *ca_file = NULL;
+    if (v[CA_FILE] && get_string(c, v[CA_FILE], "ca_file", &ca_file)) {
+        if (ca_file[0] == '\0')
+            add_error(c, node_line(v[CA_FILE]), "ca_file must not be empty");
+        else if ((p->ca_file = resolve_path(c->path, ca_file)) == NULL)
+            add_error(c, node_line(v[CA_FILE]), "out of memory");
+        free(ca_file);
+    }
+    setup_tls(c, v[BASE_URL], v[CA_FILE], p);
 }
 
 static void parse_route(parse_ctx *c, const yaml_node_t *n, const char *model, tg_route_config *r)
@@ -790,6 +837,7 @@ tg_config *tg_config_load(const char *path, char **err_text)
         yaml_parser_delete(&parser);
         fclose(f);
     }
+    X509_STORE_free(c.system_trust); /* the contexts hold their references */
     if (!c.failed && (c.cfg->path == NULL || c.cfg->server.host == NULL ||
                               c.cfg->metrics.metric_namespace == NULL))
         add_error(&c, 0, "out of memory");
@@ -818,6 +866,8 @@ void tg_config_free(tg_config *cfg)
         for (size_t h = 0; h < p->forward_header_count; h++)
             free(p->forward_headers[h]);
         free(p->forward_headers);
+        free(p->ca_file);
+        SSL_CTX_free(p->tls_ctx);
         if (p->api_key) {
             /* Scrub the key before handing the memory back. */
             explicit_bzero(p->api_key, strlen(p->api_key));

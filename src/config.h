@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <openssl/types.h>
+
 #include "obs/log.h"
 
 /* One upstream provider: any OpenAI-compatible base URL. */
@@ -42,6 +44,11 @@ typedef struct tg_provider_config {
                                 lower-cased, valid, never a credential or
                                 hop-by-hop header (docs/configuration.md) */
     size_t forward_header_count;
+    char *ca_file;           /* PEM CAs trusted instead of the system store,
+                                resolved against the file's directory; NULL
+                                when not configured */
+    SSL_CTX *tls_ctx;        /* https only: whom to trust and which name to
+                                expect (upstream/tls.h); NULL for http */
 } tg_provider_config;
 
 /* One (provider, upstream model) step of a model's fallback chain. */

@@ -52,7 +52,7 @@ static tg_worker_snap_t *worker_snap_new(tg_worker_t *w, tg_snapshot_t *snap)
     }
     for (; ws->pool_count < cfg->provider_count; ws->pool_count++) {
         if (tg_upstream_pool_init(&ws->pools[ws->pool_count], w->ctx.loop, &cfg->providers[ws->pool_count],
-                                  ws->pool_count, &snap->addrs[ws->pool_count], w->server->ssl_ctx) != 0) {
+                                  ws->pool_count, &snap->addrs[ws->pool_count]) != 0) {
             while (ws->pool_count-- > 0)
                 tg_upstream_pool_dispose(&ws->pools[ws->pool_count]);
             free(ws->pools);
@@ -503,16 +503,6 @@ static void raise_descriptor_limit(void)
     tg_log(TG_LOG_INFO, "server", "descriptor limit %llu (already the hard limit)", (unsigned long long)was);
 }
 
-static SSL_CTX *client_tls_context(void)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL)
-        return NULL;
-    SSL_CTX_set_default_verify_paths(ctx);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    return ctx;
-}
-
 int tg_server_run(const char *config_path, tg_config *cfg)
 {
     static tg_server_t server; /* one per process: signals are process-wide */
@@ -544,8 +534,7 @@ int tg_server_run(const char *config_path, tg_config *cfg)
     }
     const obs_view *view = obs_bind(server.obs, cfg);
     server.current = view != NULL ? tg_snapshot_new(cfg, view) : NULL;
-    server.ssl_ctx = client_tls_context();
-    if (server.current == NULL || server.ssl_ctx == NULL) {
+    if (server.current == NULL) {
         tg_log(TG_LOG_ERROR, "server", "out of memory at start");
         tg_config_free(cfg);
         goto Exit;
@@ -577,8 +566,6 @@ int tg_server_run(const char *config_path, tg_config *cfg)
 Exit:
     /* workers are parked or were never started; their loops are left to exit() */
     tg_snapshot_release(server.current);
-    if (server.ssl_ctx != NULL)
-        SSL_CTX_free(server.ssl_ctx);
     tg_obs_free(server.obs);
     return status;
 }

@@ -9,7 +9,6 @@
 #include <stdbool.h>
 
 #include <h2o.h>
-#include <openssl/ssl.h>
 
 #include "obs/metrics.h"
 #include "server/ids.h"
@@ -68,7 +67,6 @@ struct tg_worker {
 struct tg_server {
     const char *config_path;
     tg_obs *obs;
-    SSL_CTX *ssl_ctx;          /* upstream TLS */
     tg_worker_t *workers;
     unsigned worker_count;
     atomic_bool accepting;     /* /ready */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <openssl/ssl.h>
 
 #include "config.h"
 
@@ -140,6 +141,35 @@ static void test_full_config(void **state)
     assert_int_equal(tg_config_find_model(cfg, "llam", 4), -1);
     assert_int_equal(tg_config_find_provider(cfg, "local"), 1);
     assert_int_equal(tg_config_find_provider(cfg, "nope"), -1);
+    tg_config_free(cfg);
+}
+
+/* https providers get a TLS context that expects their host: a DNS name,
+ * or an address for an IP literal; the system store is loaded once and
+ * shared. (tests/e2e/test_tls.py checks the handshakes themselves.) */
+static void test_tls_contexts(void **state)
+{
+    tg_config *cfg = load_yaml(
+        "providers:\n"
+        "  - { name: named, base_url: \"https://api.example.com/v1\" }\n"
+        "  - { name: v4, base_url: \"https://10.0.0.1:8443\" }\n"
+        "  - { name: v6, base_url: \"https://[fd00::1]\" }\n"
+        "  - { name: plain, base_url: \"http://localhost:11434\" }\n"
+        "models:\n"
+        "  - { name: m, routes: [ { provider: named } ] }\n");
+    const X509_VERIFY_PARAM *named = SSL_CTX_get0_param(cfg->providers[0].tls_ctx);
+    assert_string_equal(X509_VERIFY_PARAM_get0_host((X509_VERIFY_PARAM *)named, 0), "api.example.com");
+    for (int i = 1; i <= 2; i++) {
+        X509_VERIFY_PARAM *param = SSL_CTX_get0_param(cfg->providers[i].tls_ctx);
+        assert_null(X509_VERIFY_PARAM_get0_host(param, 0));
+        char *ip = X509_VERIFY_PARAM_get1_ip_asc(param);
+        assert_string_equal(ip, i == 1 ? "10.0.0.1" : "FD00:0:0:0:0:0:0:1");
+        OPENSSL_free(ip);
+    }
+    assert_ptr_equal(SSL_CTX_get_cert_store(cfg->providers[0].tls_ctx),
+                     SSL_CTX_get_cert_store(cfg->providers[1].tls_ctx));
+    assert_null(cfg->providers[3].tls_ctx);
+    assert_null(cfg->providers[0].ca_file);
     tg_config_free(cfg);
 }
 
@@ -413,6 +443,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_config),
+        cmocka_unit_test(test_tls_contexts),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_empty_sections_and_secrets),
         cmocka_unit_test(test_example_config_is_valid),

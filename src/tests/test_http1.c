@@ -168,7 +168,7 @@ static void client_init(client_t *c, uint16_t port, uint32_t timeout_ms)
     c->provider.timeout_ms = timeout_ms;
     tg_upstream_addr_t addr;
     tg_upstream_resolve(&c->provider, &addr);
-    assert_int_equal(tg_upstream_pool_init(&c->pool, c->loop, &c->provider, 0, &addr, NULL), 0);
+    assert_int_equal(tg_upstream_pool_init(&c->pool, c->loop, &c->provider, 0, &addr), 0);
 }
 
 static void client_free(client_t *c)

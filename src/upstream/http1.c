@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "obs/log.h"
 #include "upstream/pool.h"
+#include "upstream/tls.h"
 
 struct phr_header {
     const char *name;
@@ -323,10 +325,21 @@ static void send_request(tg_http1_conn_t *conn)
     h2o_socket_write(conn->sock, conn->bufs, 2, on_written);
 }
 
+/* A refused certificate is a configuration or security problem, not a
+ * passing fault: each one is logged, with OpenSSL's reason. */
+static void log_handshake_failure(const tg_provider_config *provider, const char *err)
+{
+    char reason[256];
+    tg_tls_failure_reason(err, reason, sizeof(reason));
+    tg_log(TG_LOG_WARN, "upstream", strchr(provider->host, ':') ? "provider %s: TLS handshake with [%s]:%u failed: %s"
+           : "provider %s: TLS handshake with %s:%u failed: %s", provider->name, provider->host, provider->port, reason);
+}
+
 static void on_handshake(h2o_socket_t *sock, const char *err)
 {
     tg_http1_conn_t *conn = sock->data;
     if (err != NULL) {
+        log_handshake_failure(conn->pool->provider, err);
         fail_head(conn, err, OBS_RETRY_CONNECT);
         return;
     }
@@ -342,7 +355,8 @@ static void on_connect(h2o_socket_t *sock, const char *err)
     }
     if (conn->pool->provider->tls) {
         conn->state = CONN_HANDSHAKING;
-        h2o_socket_ssl_handshake(sock, conn->pool->ssl_ctx, conn->pool->provider->host, on_handshake);
+        /* the host is the SNI and the name to verify: see tls.h */
+        h2o_socket_ssl_handshake(sock, conn->pool->provider->tls_ctx, conn->pool->provider->host, on_handshake);
         return;
     }
     send_request(conn);

@@ -34,13 +34,12 @@ void tg_upstream_resolve(const tg_provider_config *provider, tg_upstream_addr_t 
 }
 
 int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_provider_config *provider,
-                          size_t provider_index, const tg_upstream_addr_t *addr, SSL_CTX *ssl_ctx)
+                          size_t provider_index, const tg_upstream_addr_t *addr)
 {
     memset(pool, 0, sizeof(*pool));
     pool->provider = provider;
     pool->provider_index = provider_index;
     pool->loop = loop;
-    pool->ssl_ctx = ssl_ctx;
     pool->addr = addr->addr;
     pool->addr_len = addr->len;
 

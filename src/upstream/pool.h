@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 
 #include <h2o.h>
-#include <openssl/ssl.h>
 
 #include "config.h"
 
@@ -26,7 +25,6 @@ typedef struct tg_upstream_pool {
     const tg_provider_config *provider;
     size_t provider_index;
     h2o_loop_t *loop;
-    SSL_CTX *ssl_ctx;
     struct sockaddr_storage addr;
     socklen_t addr_len;
     h2o_linklist_t idle;        /* idle keep-alive connections, most recent first */
@@ -51,10 +49,9 @@ typedef struct tg_upstream_pool {
  * load, never on an event loop). */
 void tg_upstream_resolve(const tg_provider_config *provider, tg_upstream_addr_t *out);
 
-/* ssl_ctx: shared client TLS context, used for https providers. Returns 0
- * or -1. */
+/* Returns 0 or -1. */
 int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_provider_config *provider,
-                          size_t provider_index, const tg_upstream_addr_t *addr, SSL_CTX *ssl_ctx);
+                          size_t provider_index, const tg_upstream_addr_t *addr);
 
 /* Only when no request uses the pool any more. */
 void tg_upstream_pool_dispose(tg_upstream_pool_t *pool);
