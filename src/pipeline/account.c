@@ -1,5 +1,6 @@
 /* account.c: see account.h. */
 #include "pipeline/account.h"
+#include "pipeline/stages.h"
 
 #include <string.h>
 
@@ -71,4 +72,55 @@ void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out)
     tg_access_record access;
     tg_account_record(in, out, &access);
     tg_log_access(&access);
+}
+
+/* The status the client got, or would have: 499 for one that left first. */
+static int final_status(const tg_request_t *r)
+{
+    if (r->result != NULL)
+        return r->result->http_status;
+    if (r->error.status != 0)
+        return r->error.status;
+    if (r->reply.status != 0)
+        return r->reply.status;
+    return 499;
+}
+
+tg_stage_result_t tg_stage_account(tg_request_t *r)
+{
+    const tg_upstream_result_t *res = r->result;
+    double seconds = tg_clock_seconds() - r->started_at;
+    r->http_status = final_status(r);
+    obs_record_http(r->env.view, r->route, r->method, r->http_status, seconds, r->trace_id);
+    obs_http_in_progress(r->env.view, r->route, r->method, -1);
+
+    tg_account_in_t in = {
+        .cfg = r->env.cfg,
+        .view = r->env.view,
+        .llm_called = res != NULL && res->attempts > 0,
+        .model_index = r->model_index,
+        .operation = r->operation,
+        .stream_mode = r->upstream_started && r->parsed.stream ? OBS_STREAMING : OBS_NON_STREAMING,
+        .ttft_seconds = -1,
+        .duration_seconds = seconds,
+        .request_id = r->request_id,
+        .org_id = r->org_id,
+        .trace_id = r->trace_id,
+        .method = obs_method_name(r->method),
+        .path = r->path,
+        .http_status = r->http_status,
+    };
+    if (res != NULL) {
+        in.provider_index = res->provider_index;
+        in.llm_status = res->llm_status;
+        in.usage = res->usage;
+        in.content_events = res->content_events;
+        in.tokens_estimated = res->client_gone && r->parsed.stream && !res->usage.present;
+        in.ttft_seconds = res->ttft_seconds;
+        in.attempts = res->attempts;
+        in.model_used = res->attempts > 0 ? res->model_used : NULL;
+    }
+    tg_account_out_t out;
+    tg_account_record(&in, &out, &r->access);
+    return TG_STAGE_CONTINUE;
 }

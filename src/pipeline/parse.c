@@ -2,6 +2,7 @@
  * and searched in one pass without building a tree (json_body.c); the
  * upstream body is the client's bytes with at most two spans replaced. */
 #include "pipeline/parse.h"
+#include "pipeline/stages.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -127,4 +128,13 @@ size_t tg_parse_build_upstream_body(const char *body, size_t body_len, const tg_
     }
     put(&w, body + pos, body_len - pos);
     return w.len;
+}
+
+tg_stage_result_t tg_stage_parse(tg_request_t *r)
+{
+    tg_parse_in_t in = {r->req->entity.base, r->req->entity.len, r->env.cfg->server.max_body_bytes, r->operation};
+    if (tg_parse_request(&in, &r->parsed) == 0)
+        return TG_STAGE_CONTINUE;
+    r->error = r->parsed.error;
+    return TG_STAGE_RESPOND;
 }

@@ -1,6 +1,7 @@
 /* route.c: see route.h. Circuit breakers (a later issue) will skip open
  * providers here. */
 #include "pipeline/route.h"
+#include "pipeline/stages.h"
 
 #include <string.h>
 
@@ -17,4 +18,19 @@ int tg_route_select(const tg_route_in_t *in, tg_route_out_t *out)
     out->routes = m->routes;
     out->route_count = m->route_count;
     return 0;
+}
+
+tg_stage_result_t tg_stage_route(tg_request_t *r)
+{
+    tg_route_in_t in = {r->env.cfg, r->parsed.model, r->parsed.model_len};
+    tg_route_out_t out;
+    int rc = tg_route_select(&in, &out);
+    r->model_index = out.model_index;
+    if (rc != 0) {
+        r->error = out.error;
+        return TG_STAGE_RESPOND;
+    }
+    r->routes = out.routes;
+    r->route_count = out.route_count;
+    return TG_STAGE_CONTINUE;
 }

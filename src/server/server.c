@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "obs/log.h"
+#include "pipeline/runner.h"
 #include "server/linger.h"
 #include "server/worker.h"
 #include "upstream/call.h"
@@ -255,6 +256,7 @@ static int worker_init(tg_worker_t *w, tg_snapshot_t *snap)
     configure_h2o(w, snap->cfg);
     h2o_context_init(&w->ctx, h2o_evloop_create(), &w->globalconf);
     h2o_multithread_register_receiver(w->ctx.queue, &w->control, on_control);
+    h2o_multithread_register_receiver(w->ctx.queue, &w->answers, tg_wait_on_answers);
     h2o_timeout_init(w->ctx.loop, &w->immediate, 0);
     h2o_timeout_init(w->ctx.loop, &w->accept_pause, ACCEPT_PAUSE_MS);
     h2o_timeout_init(w->ctx.loop, &w->linger_timeout, TG_LINGER_MS);

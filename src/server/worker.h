@@ -53,6 +53,7 @@ struct tg_worker {
     uint64_t accept_pause_logged_ms; /* 0: never; the report is at most once a minute */
     uint64_t accept_pauses;          /* since the last report */
     h2o_multithread_receiver_t control;
+    h2o_multithread_receiver_t answers; /* other threads' answers to waiting requests (pipeline/runner.h) */
     tg_worker_snap_t *current;
     tg_worker_snap_t *retired;
     h2o_timeout_t immediate;

@@ -1,0 +1,123 @@
+/* request.h: the per-request context of the pipeline, from a request's
+ * arrival to its log line, and the contract of a stage.
+ *
+ * A stage is a function of the context. It returns
+ *   TG_STAGE_CONTINUE  the next stage runs;
+ *   TG_STAGE_RESPOND   the answer is decided (r->error, or a reply in
+ *                      r->reply): only the stages marked `always` still run
+ *                      (accounting: every request is counted and logged);
+ *   TG_STAGE_SUSPEND   the stage waits for an answer that comes later, on
+ *                      this worker's loop or from another thread
+ *                      (pipeline/runner.h); the request resumes with the
+ *                      next stage through tg_pipeline_resume().
+ *
+ * The server owns the context's memory (the h2o request's pool), fills in
+ * the arrival part, picks the endpoint's stage list from its route table
+ * and answers the client in `respond` once the last stage has run. Stages
+ * write only their own part of the context. */
+#ifndef TOLLGATE_PIPELINE_REQUEST_H
+#define TOLLGATE_PIPELINE_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <h2o.h>
+#include <h2o/multithread.h>
+
+#include "config.h"
+#include "obs/log.h"
+#include "obs/metrics.h"
+#include "pipeline/error.h"
+#include "pipeline/parse.h"
+#include "server/ids.h"
+#include "upstream/call.h"
+
+#define TG_LOG_PATH_MAX 256
+
+typedef struct tg_request tg_request_t;
+
+typedef enum tg_stage_result {
+    TG_STAGE_CONTINUE = 0,
+    TG_STAGE_RESPOND,
+    TG_STAGE_SUSPEND
+} tg_stage_result_t;
+
+typedef struct tg_stage {
+    const char *name;
+    tg_stage_result_t (*run)(tg_request_t *r);
+    bool always; /* runs after a RESPOND and after the client left, too */
+} tg_stage_t;
+
+/* Where the runner is (runner.c has the transition table). */
+typedef enum tg_request_state {
+    TG_REQ_NEW = 0,   /* not started */
+    TG_REQ_RUNNING,   /* inside a stage */
+    TG_REQ_SUSPENDED, /* a stage waits for an answer */
+    TG_REQ_FINISHED   /* every stage ran; respond() was called */
+} tg_request_state_t;
+
+typedef struct tg_wait tg_wait_t;
+
+/* What the worker lends a request: its configuration snapshot (pinned
+ * for the request's life), its loop and timers, its upstream pools. */
+typedef struct tg_request_env {
+    const tg_config *cfg;
+    const obs_view *view;
+    h2o_loop_t *loop;
+    h2o_timeout_t *immediate;          /* 0 ms */
+    h2o_timeout_t *deadline;           /* server.request_timeout_ms */
+    tg_upstream_pool_t *pools;         /* indexed like cfg->providers */
+    h2o_multithread_receiver_t *answers; /* answers from other threads (runner.h) */
+} tg_request_env_t;
+
+/* A reply decided by a stage, other than an error or the upstream's own
+ * answer (which upstream/ relays): the body of an endpoint. */
+typedef struct tg_reply {
+    int status;                    /* 0: none */
+    const char *content_type;
+    const char *content_encoding;  /* NULL: none */
+    h2o_iovec_t body;              /* lives as long as the request */
+} tg_reply_t;
+
+struct tg_request {
+    /* ---- arrival: set by the server */
+    h2o_req_t *req;
+    tg_request_env_t env;
+    obs_route route;
+    obs_method method;
+    obs_operation operation;     /* OBS_OP_COUNT: not an LLM endpoint */
+    const char *category;        /* /prometheus/metrics/{category}: static name or NULL */
+    double started_at;           /* tg_clock_seconds() */
+    char request_id[TG_REQUEST_ID_MAX + 1];
+    char traceparent[TG_TRACEPARENT_LEN + 1];
+    char trace_id[33];
+    char path[TG_LOG_PATH_MAX + 1]; /* copied: the log line may be written at dispose */
+    void (*respond)(tg_request_t *r); /* the server's: answers the client */
+
+    /* ---- the runner's (runner.c) */
+    const tg_stage_t *stages;
+    size_t stage_count;
+    size_t next_stage;
+    tg_request_state_t state;
+    bool responding;             /* a stage returned RESPOND: only `always` stages run */
+    bool client_gone;            /* the client left: nothing may be sent */
+    bool answered_early;         /* resumed before its stage returned SUSPEND */
+    tg_stage_result_t early_result;
+    tg_wait_t *wait;             /* the pending answer from another thread, if any */
+
+    /* ---- what the stages decide */
+    tg_error_t error;            /* error.status != 0: the answer is this error */
+    tg_reply_t reply;
+    tg_parse_out_t parsed;       /* parse */
+    const char *org_id;          /* auth */
+    long model_index;            /* route: into cfg->models; -1 = "other" */
+    const tg_route_config *routes;
+    size_t route_count;
+    bool upstream_started;       /* upstream */
+    tg_upstream_call_t call;
+    const tg_upstream_result_t *result; /* NULL until the call reported */
+    int http_status;             /* account: what the client got */
+    tg_access_record access;     /* account: the log line, written by the server */
+};
+
+#endif

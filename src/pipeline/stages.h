@@ -1,0 +1,22 @@
+/* stages.h: the pipeline's stages, one per file of pipeline/ (parse.c,
+ * auth.c, route.c, upstream.c, account.c). The server's route table
+ * (server/routes.c) strings them into each endpoint's stage list. */
+#ifndef TOLLGATE_PIPELINE_STAGES_H
+#define TOLLGATE_PIPELINE_STAGES_H
+
+#include "pipeline/request.h"
+
+/* parse.c: validates the body, finds model, stream and stream_options. */
+tg_stage_result_t tg_stage_parse(tg_request_t *r);
+/* auth.c: the caller's organisation, or 401. */
+tg_stage_result_t tg_stage_auth(tg_request_t *r);
+/* route.c: the requested model's routes, or 404. */
+tg_stage_result_t tg_stage_route(tg_request_t *r);
+/* upstream.c: the provider call; suspends until it reports. */
+tg_stage_result_t tg_stage_upstream(tg_request_t *r);
+/* upstream.c: at dispose, ends a call still running (the client left). */
+void tg_stage_upstream_dispose(tg_request_t *r);
+/* account.c (always): HTTP and LLM metrics, cost, the access record. */
+tg_stage_result_t tg_stage_account(tg_request_t *r);
+
+#endif

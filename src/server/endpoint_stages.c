@@ -1,0 +1,126 @@
+/* endpoint_stages.c: the stages of the gateway's own endpoints and of the
+ * checks every request passes first: framing, unknown path, wrong method,
+ * the model list, the metrics token, and the observability endpoints. The
+ * route table (routes.c) strings them into stage lists. */
+#include <stdio.h>
+#include <string.h>
+
+#include "obs/endpoints.h"
+#include "server/endpoint_stages.h"
+#include "server/framing.h"
+
+tg_stage_result_t tg_stage_framing(tg_request_t *r)
+{
+    if (tg_framing_check(r->req, &r->error) == 0)
+        return TG_STAGE_CONTINUE;
+    r->req->http1_is_persistent = 0; /* what follows on the connection cannot be trusted */
+    return TG_STAGE_RESPOND;
+}
+
+tg_stage_result_t tg_stage_not_found(tg_request_t *r)
+{
+    tg_error_set(&r->error, 404, OBS_ERR_INVALID_REQUEST, OBS_CODE_NOT_FOUND, "Unknown request URL.", NULL);
+    return TG_STAGE_RESPOND;
+}
+
+tg_stage_result_t tg_stage_method_not_allowed(tg_request_t *r)
+{
+    tg_error_set(&r->error, 405, OBS_ERR_INVALID_REQUEST, OBS_CODE_METHOD_NOT_ALLOWED,
+                 "Method not allowed for this URL.", NULL);
+    return TG_STAGE_RESPOND;
+}
+
+tg_stage_result_t tg_stage_models(tg_request_t *r)
+{
+    h2o_req_t *req = r->req;
+    const tg_config *cfg = r->env.cfg;
+    size_t cap = 64;
+    for (size_t i = 0; i < cfg->model_count; i++)
+        cap += 80 + 6 * strlen(cfg->models[i].name);
+    char *body = h2o_mem_alloc_pool(&req->pool, cap);
+    size_t n = (size_t)snprintf(body, cap, "{\"object\":\"list\",\"data\":[");
+    for (size_t i = 0; i < cfg->model_count; i++) {
+        n += (size_t)snprintf(body + n, cap - n, "%s{\"id\":\"", i ? "," : "");
+        n += tg_json_escape(body + n, cap - n, cfg->models[i].name, strlen(cfg->models[i].name));
+        n += (size_t)snprintf(body + n, cap - n, "\",\"object\":\"model\",\"created\":0,\"owned_by\":\"tollgate\"}");
+    }
+    n += (size_t)snprintf(body + n, cap - n, "]}\n");
+    r->reply = (tg_reply_t){200, "application/json", NULL, h2o_iovec_init(body, n)};
+    return TG_STAGE_RESPOND;
+}
+
+/* A header's value as a NUL-terminated pool string, or NULL. */
+static const char *header_value(h2o_req_t *req, const h2o_token_t *token)
+{
+    ssize_t i = h2o_find_header(&req->headers, token, -1);
+    if (i < 0)
+        return NULL;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    return h2o_strdup(&req->pool, v.base, v.len).base;
+}
+
+/* The value of query parameter `name` as a pool string, or NULL. */
+static const char *query_param(h2o_req_t *req, const char *name)
+{
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    const char *p = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t name_len = strlen(name);
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *param_end = amp != NULL ? amp : end;
+        if ((size_t)(param_end - p) > name_len && memcmp(p, name, name_len) == 0 && p[name_len] == '=')
+            return h2o_strdup(&req->pool, p + name_len + 1, (size_t)(param_end - p - name_len - 1)).base;
+        p = param_end + 1;
+    }
+    return NULL;
+}
+
+/* The obs endpoint's answer as r's reply: the body moves to the pool. */
+static tg_stage_result_t reply_with(tg_request_t *r, obs_response *o)
+{
+    if (o->status == 404)
+        obs_record_error(r->env.view, OBS_ERR_INVALID_REQUEST, OBS_CODE_NOT_FOUND, r->route);
+    r->reply = (tg_reply_t){o->status, o->content_type, o->content_encoding,
+                            h2o_strdup(&r->req->pool, o->body != NULL ? o->body : "", o->body_len)};
+    obs_response_free(o);
+    return TG_STAGE_RESPOND;
+}
+
+tg_stage_result_t tg_stage_metrics_token(tg_request_t *r)
+{
+    if (obs_metrics_authorized(r->env.cfg, header_value(r->req, H2O_TOKEN_AUTHORIZATION)))
+        return TG_STAGE_CONTINUE;
+    obs_response o;
+    obs_endpoint_unauthorized(&o);
+    return reply_with(r, &o);
+}
+
+tg_stage_result_t tg_stage_observability(tg_request_t *r)
+{
+    tg_exchange_t *ex = tg_exchange_of(r);
+    tg_server_t *server = ex->worker->server;
+    h2o_req_t *req = r->req;
+    const char *category = r->category;
+    obs_response o;
+
+    switch (r->route) {
+    case OBS_ROUTE_HEALTH:
+        obs_endpoint_health(server->obs, TOLLGATE_VERSION, &o);
+        break;
+    case OBS_ROUTE_READY:
+        obs_endpoint_ready(server->obs, atomic_load(&server->accepting) && !ex->worker->stopping, &o);
+        break;
+    default:
+        if (r->route == OBS_ROUTE_PROM_CATEGORY && category == NULL)
+            category = "unknown"; /* obs answers 404 naming the valid ones */
+        if (category != NULL && strcmp(category, "summary") == 0) {
+            obs_endpoint_summary(server->obs, query_param(req, "category"), &o);
+            break;
+        }
+        obs_endpoint_metrics(server->obs, r->route == OBS_ROUTE_PROM_CATEGORY ? category : NULL,
+                             header_value(req, H2O_TOKEN_ACCEPT), header_value(req, H2O_TOKEN_ACCEPT_ENCODING), &o);
+        break;
+    }
+    return reply_with(r, &o);
+}
