@@ -8,11 +8,27 @@
 #include "pipeline/request.h"
 #include "server/worker.h"
 
+/* A streamed answer on its way to the client (respond.c). */
+typedef enum tg_stream_state {
+    TG_STREAM_NONE = 0, /* no stream: no buffers */
+    TG_STREAM_OPEN,     /* events come from the upstream as they arrive */
+    TG_STREAM_CLOSING   /* the upstream part is over: the rest goes, then the end */
+} tg_stream_state_t;
+
+typedef struct tg_stream_out {
+    tg_stream_state_t state;
+    bool failed;               /* CLOSING: end it as broken (no clean end) */
+    h2o_generator_t generator;
+    h2o_buffer_t *pending;     /* events not yet handed to h2o */
+    h2o_doublebuffer_t sending;
+} tg_stream_out_t;
+
 typedef struct tg_exchange {
     tg_request_t r;
     tg_worker_t *worker;
     tg_worker_snap_t *ws;          /* pins the config snapshot until dispose */
     h2o_timeout_entry_t log_timer; /* the access line, after the response */
+    tg_stream_out_t stream;
 } tg_exchange_t;
 
 static inline tg_exchange_t *tg_exchange_of(tg_request_t *r)
@@ -31,6 +47,12 @@ h2o_iovec_t tg_respond_error_body(tg_request_t *r);
 
 /* respond.c: schedules the access line for the end of this loop iteration. */
 void tg_respond_log_later(tg_exchange_t *ex);
+
+/* respond.c: the sink of upstream streams (upstream/call.h). */
+extern const tg_upstream_sink_t tg_respond_sink;
+
+/* respond.c: frees what a streamed answer held (at dispose). */
+void tg_respond_dispose(tg_exchange_t *ex);
 
 /* respond.c: writes the access line now if it is still scheduled (at dispose). */
 void tg_respond_flush_log(tg_exchange_t *ex);

@@ -36,6 +36,7 @@ static void on_exchange_dispose(void *p)
     tg_stage_upstream_dispose(r); /* a call still running reports, and the request finishes */
     tg_pipeline_abandon(r);       /* a request still waiting finishes */
     tg_respond_flush_log(ex);     /* the request goes now: its line too */
+    tg_respond_dispose(ex);
     tg_worker_request_done(ex->worker, ex->ws);
 }
 
@@ -63,6 +64,8 @@ static tg_exchange_t *exchange_begin(h2o_req_t *req)
         .deadline = &ex->ws->deadline,
         .pools = ex->ws->pools,
         .answers = &worker->answers,
+        .sink = &tg_respond_sink,
+        .sink_ctx = ex,
     };
     r->respond = tg_respond;
     r->started_at = tg_clock_seconds();

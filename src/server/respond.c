@@ -1,7 +1,8 @@
 /* respond.c: answering the client, in one place for every endpoint:
- * OpenAI-shaped errors, the replies of the gateway's own endpoints, and the
- * access line that follows each response. (The upstream's answers, plain
- * and streamed, are still relayed by upstream/call.c itself.)
+ * OpenAI-shaped errors, the replies of the gateway's own endpoints, the
+ * upstream's answers (a plain body from the call's report; a stream, event
+ * by event, as the call's sink), the X-Tollgate-* headers, and the access
+ * line that follows each response.
  *
  * Every response is counted before it is sent (the account stage ran
  * first): h2o may write it at once, and a client that reads it and scrapes
@@ -57,6 +58,122 @@ static void send_whole(h2o_req_t *req, h2o_iovec_t body)
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 
+/* Writes v in decimal at out (room for 20 digits); returns the length.
+ * By hand: snprintf was a tenth of the request path's instructions. */
+static size_t format_decimal(char *out, size_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    return n;
+}
+
+static void add_header(h2o_req_t *req, const char *name, size_t name_len, h2o_iovec_t value)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, name_len, 1, NULL, value.base, value.len);
+}
+
+/* X-Tollgate-* response headers (docs/gateway-behaviour.md): how many
+ * attempts, and who answered, after whom. */
+static void add_route_headers(tg_request_t *r, const tg_upstream_result_t *res)
+{
+    h2o_req_t *req = r->req;
+    char buf[20];
+    size_t n = format_decimal(buf, (size_t)res->attempts);
+    add_header(req, H2O_STRLIT("x-tollgate-attempts"), h2o_strdup(&req->pool, buf, n));
+    if (!res->answered)
+        return;
+    const char *answering = r->env.cfg->providers[res->provider_index].name;
+    add_header(req, H2O_STRLIT("x-tollgate-provider"), h2o_iovec_init(answering, strlen(answering)));
+    if (res->fell_back) {
+        const char *first = r->env.cfg->providers[res->first_provider_index].name;
+        add_header(req, H2O_STRLIT("x-tollgate-fallback"),
+                   h2o_concat(&req->pool, h2o_iovec_init(first, strlen(first)), h2o_iovec_init(H2O_STRLIT("->")),
+                              h2o_iovec_init(answering, strlen(answering))));
+    }
+}
+
+/* ---------------------------------------------------------------- streams */
+
+static void stream_flush(void *ctx)
+{
+    tg_exchange_t *ex = ctx;
+    tg_stream_out_t *s = &ex->stream;
+    h2o_req_t *req = ex->r.req;
+    if (s->state == TG_STREAM_NONE || s->sending.bytes_inflight != 0 || ex->r.client_gone)
+        return;
+    h2o_iovec_t vec = h2o_doublebuffer_prepare(&s->sending, &s->pending, req->preferred_chunk_size);
+    bool last = s->state == TG_STREAM_CLOSING && s->pending->size == 0 && vec.len == s->sending.buf->size;
+    if (!last && vec.len == 0)
+        return;
+    h2o_send_state_t state = !last ? H2O_SEND_STATE_IN_PROGRESS : s->failed ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL;
+    h2o_send(req, &vec, vec.len != 0 ? 1 : 0, state);
+}
+
+static void on_stream_proceed(h2o_generator_t *generator, h2o_req_t *req)
+{
+    tg_exchange_t *ex = H2O_STRUCT_FROM_MEMBER(tg_exchange_t, stream.generator, generator);
+    h2o_doublebuffer_consume(&ex->stream.sending);
+    stream_flush(ex);
+}
+
+/* h2o calls stop when the client connection goes away mid-response. */
+static void on_stream_stop(h2o_generator_t *generator, h2o_req_t *req)
+{
+    tg_exchange_t *ex = H2O_STRUCT_FROM_MEMBER(tg_exchange_t, stream.generator, generator);
+    tg_upstream_cancel(&ex->r.call);
+}
+
+static void stream_begin(void *ctx, const tg_upstream_result_t *progress)
+{
+    tg_exchange_t *ex = ctx;
+    tg_stream_out_t *s = &ex->stream;
+    h2o_req_t *req = ex->r.req;
+    /* h2o buffers come from h2o's recycling allocator, not a fresh malloc per request */
+    h2o_buffer_init(&s->pending, &h2o_socket_buffer_prototype);
+    h2o_doublebuffer_init(&s->sending, &h2o_socket_buffer_prototype);
+    s->generator = (h2o_generator_t){on_stream_proceed, on_stream_stop};
+    s->state = TG_STREAM_OPEN;
+    req->res.status = progress->upstream_status;
+    req->res.reason = "OK";
+    add_header(req, H2O_STRLIT("content-type"), h2o_iovec_init(H2O_STRLIT("text/event-stream")));
+    add_header(req, H2O_STRLIT("cache-control"), h2o_iovec_init(H2O_STRLIT("no-cache")));
+    add_route_headers(&ex->r, progress);
+    h2o_start_response(req, &s->generator);
+}
+
+static void stream_write(void *ctx, const char *data, size_t len)
+{
+    tg_exchange_t *ex = ctx;
+    h2o_iovec_t room = h2o_buffer_reserve(&ex->stream.pending, len);
+    memcpy(room.base, data, len);
+    ex->stream.pending->size += len;
+}
+
+static size_t stream_unsent(void *ctx)
+{
+    tg_exchange_t *ex = ctx;
+    return ex->stream.pending->size;
+}
+
+const tg_upstream_sink_t tg_respond_sink = {stream_begin, stream_write, stream_flush, stream_unsent};
+
+void tg_respond_dispose(tg_exchange_t *ex)
+{
+    if (ex->stream.state == TG_STREAM_NONE)
+        return;
+    h2o_buffer_dispose(&ex->stream.pending);
+    h2o_doublebuffer_dispose(&ex->stream.sending);
+    ex->stream.state = TG_STREAM_NONE;
+}
+
+/* ---------------------------------------------------------------- answers */
+
 static void on_log_timer(h2o_timeout_entry_t *entry)
 {
     tg_exchange_t *ex = H2O_STRUCT_FROM_MEMBER(tg_exchange_t, log_timer, entry);
@@ -88,8 +205,21 @@ void tg_respond(tg_request_t *r)
         return;
     }
     h2o_req_t *req = r->req;
+    const tg_upstream_result_t *res = r->result;
     if (r->error.status != 0) {
+        if (res != NULL)
+            add_route_headers(r, res);
         send_whole(req, tg_respond_error_body(r));
+    } else if (res != NULL && res->streamed) {
+        ex->stream.state = TG_STREAM_CLOSING;
+        ex->stream.failed = res->llm_status != OBS_LLM_SUCCESS;
+        stream_flush(ex);
+    } else if (res != NULL) {
+        req->res.status = res->upstream_status;
+        req->res.reason = res->upstream_status < 300 ? "OK" : "Upstream Error";
+        add_header(req, H2O_STRLIT("content-type"), res->content_type);
+        add_route_headers(r, res);
+        send_whole(req, res->body);
     } else if (r->reply.status != 0) {
         req->res.status = r->reply.status;
         req->res.reason = status_reason(r->reply.status);
@@ -100,6 +230,5 @@ void tg_respond(tg_request_t *r)
                            strlen(r->reply.content_encoding));
         send_whole(req, r->reply.body);
     }
-    /* else the upstream call relays its answer itself, right after this */
     tg_respond_log_later(ex);
 }

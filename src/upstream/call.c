@@ -1,11 +1,31 @@
 /* call.c: see call.h. The transport is http1.c: on_head sees the status
  * (or why there is none), on_body gets the body as it arrives. Everything
- * runs on the worker's loop, so no state here is shared. */
+ * runs on the worker's loop, so no state here is shared.
+ *
+ * The call's state (tg_call_state_t) moves only so:
+ *
+ *   from          event                                        to
+ *   IDLE          tg_upstream_start                            SENDING
+ *   SENDING       head 2xx, plain; or 4xx to relay             BUFFERING
+ *   SENDING       head 2xx, stream                             STREAM_OPEN
+ *   SENDING       connect/reset/timeout, 5xx, 429              BACKOFF, or REPORTED when no
+ *                                                              route is left (502/504/429)
+ *   BACKOFF       retry timer                                  SENDING
+ *   BUFFERING     body complete, a JSON object (or relayed)    REPORTED
+ *   BUFFERING     broken off, too big, not JSON                BACKOFF or REPORTED
+ *   STREAM_OPEN   first event to hand on, or a clean end       STREAMING
+ *   STREAM_OPEN   broken off before any event                  BACKOFF or REPORTED
+ *   STREAMING     [DONE] and the end; a cut; garbage; the
+ *                 client too slow; the deadline                REPORTED
+ *   not REPORTED  the request deadline                         REPORTED
+ *   not IDLE      tg_upstream_dispose (reports a client
+ *                 disconnect first if not REPORTED)            IDLE
+ *
+ * Only SENDING, BUFFERING and STREAM_OPEN have an upstream connection, and
+ * only BACKOFF a retry timer. */
 #include "upstream/call.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "pipeline/parse.h"
 
@@ -19,7 +39,6 @@
 #define MAX_UNSENT_STREAM (16u << 20)
 
 static void start_attempt(tg_upstream_call_t *call);
-static void flush_stream(tg_upstream_call_t *call);
 
 static const tg_route_config *current_route(tg_upstream_call_t *call)
 {
@@ -58,39 +77,37 @@ static void append(char **p, const char *s, size_t n)
     *p += n;
 }
 
-static void add_header(h2o_req_t *req, const char *name, size_t name_len, h2o_iovec_t value)
+/* Who is answering: read by the sink when a stream begins, and by the
+ * server from the report. */
+static void note_route(tg_upstream_call_t *call)
 {
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, name_len, 1, NULL, value.base, value.len);
+    call->result.provider_index = current_route(call)->provider;
+    call->result.first_provider_index = call->in.routes[0].provider;
+    call->result.fell_back = call->route != 0;
+    call->result.model_used = current_route(call)->upstream_model;
 }
 
-/* X-Tollgate-* response headers (docs/gateway-behaviour.md). */
-static void add_route_headers(tg_upstream_call_t *call, bool answered)
+static void drop_connection(tg_upstream_call_t *call)
 {
-    h2o_req_t *req = call->in.req;
-    char buf[20];
-    size_t n = format_decimal(buf, call->result.attempts);
-    add_header(req, H2O_STRLIT("x-tollgate-attempts"), h2o_strdup(&req->pool, buf, n));
-    if (!answered)
-        return;
-    const tg_provider_config *answering = current_pool(call)->provider;
-    add_header(req, H2O_STRLIT("x-tollgate-provider"), h2o_iovec_init(answering->name, strlen(answering->name)));
-    if (call->route != 0) {
-        const tg_provider_config *first = call->in.pools[call->in.routes[0].provider].provider;
-        add_header(req, H2O_STRLIT("x-tollgate-fallback"),
-                   h2o_concat(&req->pool, h2o_iovec_init(first->name, strlen(first->name)), h2o_iovec_init(H2O_STRLIT("->")),
-                              h2o_iovec_init(answering->name, strlen(answering->name))));
+    if (call->client != NULL) {
+        tg_http1_cancel(call->client);
+        call->client = NULL;
     }
+}
+
+static void stop_timers(tg_upstream_call_t *call)
+{
+    if (h2o_timeout_is_linked(&call->retry_timer))
+        h2o_timeout_unlink(&call->retry_timer);
+    if (h2o_timeout_is_linked(&call->deadline_timer))
+        h2o_timeout_unlink(&call->deadline_timer);
 }
 
 static void report(tg_upstream_call_t *call)
 {
-    if (call->reported)
-        return;
-    call->reported = true;
-    if (h2o_timeout_is_linked(&call->deadline_timer))
-        h2o_timeout_unlink(&call->deadline_timer);
-    call->result.provider_index = current_route(call)->provider;
-    call->result.model_used = current_route(call)->upstream_model;
+    call->state = TG_CALL_REPORTED;
+    stop_timers(call);
+    note_route(call);
     call->in.done(call->in.done_ctx, &call->result);
 }
 
@@ -111,7 +128,6 @@ static void fail_all(tg_upstream_call_t *call, bool deadline)
                      "Every provider for this model failed.", NULL);
     }
     r->http_status = r->error.status;
-    add_route_headers(call, false);
     report(call);
 }
 
@@ -127,11 +143,11 @@ static void attempt_failed(tg_upstream_call_t *call, obs_retry_reason reason)
 {
     tg_upstream_pool_t *pool = current_pool(call);
     obs_record_attempt(call->in.view, pool->provider_index, false, reason, tg_clock_seconds() - call->attempt_started_at);
+    call->client = NULL;
     call->failures++;
     call->failures_429 += reason == OBS_RETRY_STATUS_429;
     call->failures_timeout += reason == OBS_RETRY_TIMEOUT;
-    if (call->buffered != NULL)
-        h2o_buffer_consume(&call->buffered, call->buffered->size);
+    h2o_buffer_consume(&call->buffered, call->buffered->size);
 
     h2o_timeout_t *wait;
     if (call->retries_on_route < pool->provider->max_retries) {
@@ -150,6 +166,7 @@ static void attempt_failed(tg_upstream_call_t *call, obs_retry_reason reason)
         return;
     }
     /* always through the loop: the failing connection is still on the stack */
+    call->state = TG_CALL_BACKOFF;
     call->retry_timer.cb = on_retry_timer;
     h2o_timeout_link(current_pool(call)->loop, wait != NULL ? wait : call->in.immediate, &call->retry_timer);
 }
@@ -196,82 +213,46 @@ static bool looks_like_json_object(const char *s, size_t len)
     return depth == 0;
 }
 
-/* Whether the client closed or reset its connection while the upstream
- * call ran. h2o 2.2.5 stops reading an HTTP/1 connection while its request
- * is handled, so nobody noticed; HTTP/2 reads on and reports a disconnect
- * through the generator's stop and the request's dispose. A FIN counts as
- * gone: HTTP/1.1 has no half-close, and h2o ends the connection on one.
- * Pending bytes (a pipelined request) mean the client is there.
- * Cost: one recv(2) per plain HTTP/1 response, 0.35 us (1e6 calls on an
- * idle loopback socket, the 2-core EPYC of bench/RESULTS.md): under 2% of
- * the 18-23 us of CPU a plain proxied request costs there. */
-static bool client_gone(h2o_req_t *req)
+/* The whole body is in: check it, and report it for the server to send. */
+static void finish_buffered(tg_upstream_call_t *call)
 {
-    if (req->version >= 0x200)
-        return false;
-    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-    if (sock == NULL)
-        return false;
-    char byte;
-    ssize_t n = recv(h2o_socket_get_fd(sock), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
-static void send_buffered(tg_upstream_call_t *call)
-{
-    h2o_req_t *req = call->in.req;
+    tg_upstream_result_t *r = &call->result;
     h2o_iovec_t body = h2o_iovec_init(call->buffered->bytes, call->buffered->size);
+    bool relayed_error = r->http_status >= 300;
 
-    if (!call->passthrough_error) {
+    if (!relayed_error) {
         if (!looks_like_json_object(body.base, body.len)) {
             attempt_failed(call, OBS_RETRY_BAD_RESPONSE);
             return;
         }
-        tg_usage_scan(body.base, body.len, &call->result.usage);
-        call->result.llm_status = OBS_LLM_SUCCESS;
+        tg_usage_scan(body.base, body.len, &r->usage);
+        r->llm_status = OBS_LLM_SUCCESS;
     } else {
-        call->result.llm_status = OBS_LLM_ERROR;
+        r->llm_status = OBS_LLM_ERROR;
     }
     obs_record_attempt(call->in.view, current_pool(call)->provider_index, true, OBS_RETRY_CONNECT,
                        tg_clock_seconds() - call->attempt_started_at);
-    if (client_gone(req)) {
-        /* The provider answered (and bills the usage, which stays
-         * counted); only the client is not there to read it. The response
-         * still goes to h2o, whose write then fails and closes the
-         * connection. */
-        call->result.llm_status = OBS_LLM_CLIENT_DISCONNECT;
-        call->result.http_status = 499;
-    }
 
     /* A completion checked as JSON is labelled JSON whatever the upstream
      * said (an SDK parses by the label); an error body keeps its label. */
     static const char json_type[] = "application/json";
-    h2o_iovec_t content_type = call->content_type;
-    bool labelled_json = content_type.len >= sizeof(json_type) - 1 &&
-                         h2o_lcstris(content_type.base, sizeof(json_type) - 1, H2O_STRLIT(json_type));
-    if (content_type.len == 0 || (!call->passthrough_error && !labelled_json))
-        content_type = h2o_iovec_init(H2O_STRLIT(json_type));
-    req->res.content_length = body.len;
-    add_header(req, H2O_STRLIT("content-type"), content_type);
-    add_route_headers(call, true);
-    call->response_started = true;
+    bool labelled_json = r->content_type.len >= sizeof(json_type) - 1 &&
+                         h2o_lcstris(r->content_type.base, sizeof(json_type) - 1, H2O_STRLIT(json_type));
+    if (r->content_type.len == 0 || (!relayed_error && !labelled_json))
+        r->content_type = h2o_iovec_init(H2O_STRLIT(json_type));
+    r->body = body;
+    r->answered = true;
     report(call);
-    h2o_start_response(req, &call->generator);
-    h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 
-static bool on_body_buffered(void *ctx, const char *data, size_t len, bool done, const char *errstr,
+static bool on_body_buffered(tg_upstream_call_t *call, const char *data, size_t len, bool done, const char *errstr,
                              obs_retry_reason reason)
 {
-    tg_upstream_call_t *call = ctx;
-
     if (errstr != NULL) {
-        call->client = NULL;
         attempt_failed(call, reason);
         return false;
     }
     if (call->buffered->size + len > MAX_BUFFERED_RESPONSE) {
-        call->client = NULL;
         attempt_failed(call, OBS_RETRY_BAD_RESPONSE);
         return false;
     }
@@ -282,12 +263,22 @@ static bool on_body_buffered(void *ctx, const char *data, size_t len, bool done,
     }
     if (done) {
         call->client = NULL;
-        send_buffered(call);
+        finish_buffered(call);
     }
     return true;
 }
 
 /* ---------------------------------------------------------------- stream */
+
+static void begin_stream(tg_upstream_call_t *call)
+{
+    call->state = TG_CALL_STREAMING;
+    call->first_byte_seconds = tg_clock_seconds() - call->attempt_started_at;
+    call->result.answered = true;
+    call->result.streamed = true;
+    note_route(call);
+    call->in.sink->stream_begin(call->in.sink_ctx, &call->result);
+}
 
 static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
 {
@@ -303,21 +294,10 @@ static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
     }
     if (ev->usage_only && call->in.strip_usage)
         return 0;
-    h2o_iovec_t room = h2o_buffer_reserve(&call->pending, ev->raw_len);
-    memcpy(room.base, ev->raw, ev->raw_len);
-    call->pending->size += ev->raw_len;
+    if (call->state == TG_CALL_STREAM_OPEN)
+        begin_stream(call);
+    call->in.sink->stream_write(call->in.sink_ctx, ev->raw, ev->raw_len);
     return 0;
-}
-
-static void start_stream_response(tg_upstream_call_t *call)
-{
-    h2o_req_t *req = call->in.req;
-    call->first_byte_seconds = tg_clock_seconds() - call->attempt_started_at;
-    add_header(req, H2O_STRLIT("content-type"), h2o_iovec_init(H2O_STRLIT("text/event-stream")));
-    add_header(req, H2O_STRLIT("cache-control"), h2o_iovec_init(H2O_STRLIT("no-cache")));
-    add_route_headers(call, true);
-    call->response_started = true;
-    h2o_start_response(req, &call->generator);
 }
 
 /* A streamed attempt is judged when the stream ends, not at its first
@@ -330,103 +310,60 @@ static void record_stream_attempt(tg_upstream_call_t *call, bool ok, obs_retry_r
     obs_record_attempt(call->in.view, current_pool(call)->provider_index, ok, reason, call->first_byte_seconds);
 }
 
-/* The upstream stream is over (cleanly or not) after events were sent;
- * provider_ok: the provider did its part (the stream ended cleanly, or the
- * gateway ended it because of the client), else `failure` says how it
+/* The upstream stream is over (cleanly or not) after events were handed
+ * on; provider_ok: the provider did its part (the stream ended cleanly, or
+ * the gateway ended it because of the client), else `failure` says how it
  * failed. */
 static void finish_stream(tg_upstream_call_t *call, obs_llm_status status, bool provider_ok, obs_retry_reason failure)
 {
     record_stream_attempt(call, provider_ok, failure);
-    call->upstream_finished = true;
-    call->stream_failed = status != OBS_LLM_SUCCESS;
     call->result.llm_status = status;
     report(call);
-    flush_stream(call);
 }
 
-static bool on_body_stream(void *ctx, const char *data, size_t len, bool done, const char *errstr,
+/* Back to a fresh parser for the next attempt: nothing of this one counts. */
+static void forget_stream(tg_upstream_call_t *call)
+{
+    tg_sse_init(&call->sse, MAX_SSE_EVENT, pool_alloc, &call->in.req->pool);
+    call->result.usage.present = 0;
+    call->result.content_events = 0;
+    call->result.ttft_seconds = -1;
+    call->saw_done = false;
+}
+
+static bool on_body_stream(tg_upstream_call_t *call, const char *data, size_t len, bool done, const char *errstr,
                            obs_retry_reason reason)
 {
-    tg_upstream_call_t *call = ctx;
     int rc = 0;
 
     if (len != 0)
         rc = tg_sse_feed(&call->sse, data, len, on_sse_event, call);
     /* a stalled client ends the stream as broken (what is held still goes
      * out), which is no fault of the provider's */
-    bool stalled = rc == 0 && !done && errstr == NULL && call->response_started &&
-                   call->pending->size > MAX_UNSENT_STREAM;
+    bool stalled = rc == 0 && !done && errstr == NULL && call->state == TG_CALL_STREAMING &&
+                   call->in.sink->stream_unsent(call->in.sink_ctx) > MAX_UNSENT_STREAM;
     if (rc == 0 && !done && errstr == NULL && !stalled) {
-        if (call->pending->size != 0) {
-            if (!call->response_started)
-                start_stream_response(call);
-            flush_stream(call);
-        }
+        if (call->state == TG_CALL_STREAMING)
+            call->in.sink->stream_flush(call->in.sink_ctx);
         return true;
     }
 
     /* the upstream side is over: complete, broken off, or garbage we refuse */
     call->client = NULL;
     bool clean = rc == 0 && done && call->saw_done;
-    if (!call->response_started) {
-        if (clean || call->pending->size != 0) {
-            start_stream_response(call);
-        } else {
-            tg_sse_init(&call->sse, MAX_SSE_EVENT, pool_alloc, &call->in.req->pool);
-            call->result.usage.present = 0;
-            call->result.content_events = 0;
-            call->result.ttft_seconds = -1;
-            call->saw_done = false;
+    if (call->state == TG_CALL_STREAM_OPEN) {
+        if (!clean) {
+            forget_stream(call);
             attempt_failed(call, errstr != NULL ? reason : OBS_RETRY_BAD_RESPONSE);
             return false;
         }
+        begin_stream(call);
     }
     obs_llm_status status = OBS_LLM_SUCCESS;
     if (!clean)
         status = errstr != NULL && reason == OBS_RETRY_TIMEOUT ? OBS_LLM_TIMEOUT : OBS_LLM_ERROR;
     finish_stream(call, status, clean || stalled, errstr != NULL ? reason : OBS_RETRY_BAD_RESPONSE);
     return rc == 0 && !stalled;
-}
-
-static void flush_stream(tg_upstream_call_t *call)
-{
-    if (call->sending.bytes_inflight != 0 || !call->response_started)
-        return;
-    h2o_req_t *req = call->in.req;
-    h2o_iovec_t vec = h2o_doublebuffer_prepare(&call->sending, &call->pending, req->preferred_chunk_size);
-    bool last = call->upstream_finished && call->pending->size == 0 && vec.len == call->sending.buf->size;
-    if (!last && vec.len == 0)
-        return;
-    h2o_send_state_t state = !last ? H2O_SEND_STATE_IN_PROGRESS
-                                   : call->stream_failed ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL;
-    h2o_send(req, &vec, vec.len != 0 ? 1 : 0, state);
-}
-
-static void on_proceed(h2o_generator_t *generator, h2o_req_t *req)
-{
-    tg_upstream_call_t *call = H2O_STRUCT_FROM_MEMBER(tg_upstream_call_t, generator, generator);
-    if (call->buffers_ready && call->in.stream && !call->passthrough_error) {
-        h2o_doublebuffer_consume(&call->sending);
-        flush_stream(call);
-    }
-}
-
-static void cancel_upstream(tg_upstream_call_t *call)
-{
-    if (call->client != NULL) {
-        tg_http1_cancel(call->client);
-        call->client = NULL;
-    }
-    if (h2o_timeout_is_linked(&call->retry_timer))
-        h2o_timeout_unlink(&call->retry_timer);
-    if (h2o_timeout_is_linked(&call->deadline_timer))
-        h2o_timeout_unlink(&call->deadline_timer);
-}
-
-/* h2o calls stop when the client connection goes away mid-response. */
-static void on_stop(h2o_generator_t *generator, h2o_req_t *req)
-{
-    cancel_upstream(H2O_STRUCT_FROM_MEMBER(tg_upstream_call_t, generator, generator));
 }
 
 /* ---------------------------------------------------------- the attempt */
@@ -436,31 +373,27 @@ static bool on_head(void *ctx, const char *errstr, obs_retry_reason reason, int 
     tg_upstream_call_t *call = ctx;
 
     if (errstr != NULL) {
-        call->client = NULL;
         attempt_failed(call, reason);
         return false;
     }
     if (status >= 500 || status == 429) {
-        call->client = NULL;
         attempt_failed(call, status == 429 ? OBS_RETRY_STATUS_429 : OBS_RETRY_STATUS_5XX);
         return false;
     }
     h2o_req_t *req = call->in.req;
     call->result.http_status = status;
-    req->res.status = status;
-    req->res.reason = status < 300 ? "OK" : "Upstream Error";
-    call->passthrough_error = status >= 300;
-    call->content_type = content_type.len ? h2o_strdup(&req->pool, content_type.base, content_type.len)
-                                          : h2o_iovec_init(NULL, 0);
-    call->stream_body = call->in.stream && !call->passthrough_error;
+    call->result.upstream_status = status;
+    call->result.content_type = content_type.len ? h2o_strdup(&req->pool, content_type.base, content_type.len)
+                                                 : h2o_iovec_init(NULL, 0);
+    call->state = call->in.stream && status < 300 ? TG_CALL_STREAM_OPEN : TG_CALL_BUFFERING;
     return true;
 }
 
 static bool on_body(void *ctx, const char *data, size_t len, bool done, const char *errstr, obs_retry_reason reason)
 {
     tg_upstream_call_t *call = ctx;
-    return call->stream_body ? on_body_stream(ctx, data, len, done, errstr, reason)
-                             : on_body_buffered(ctx, data, len, done, errstr, reason);
+    return call->state == TG_CALL_BUFFERING ? on_body_buffered(call, data, len, done, errstr, reason)
+                                            : on_body_stream(call, data, len, done, errstr, reason);
 }
 
 /* Whether a client header goes to the provider. An allow-list: whatever
@@ -549,6 +482,7 @@ static void start_attempt(tg_upstream_call_t *call)
         build_request(call);
     call->result.attempts++;
     call->attempt_started_at = tg_clock_seconds();
+    call->state = TG_CALL_SENDING;
     call->client = tg_http1_send(current_pool(call), call->reqbufs[0], call->reqbufs[1], on_head, on_body, call);
     if (call->client == NULL) {
         call->result.attempts--;
@@ -564,30 +498,25 @@ static void on_deadline(h2o_timeout_entry_t *entry)
 {
     tg_upstream_call_t *call = H2O_STRUCT_FROM_MEMBER(tg_upstream_call_t, deadline_timer, entry);
     bool had_client = call->client != NULL;
-    cancel_upstream(call);
-    if (!call->response_started) {
-        if (had_client)
-            obs_record_attempt(call->in.view, current_pool(call)->provider_index, false, OBS_RETRY_TIMEOUT,
-                               tg_clock_seconds() - call->attempt_started_at);
-        fail_all(call, true);
-    } else if (!call->upstream_finished) {
+    drop_connection(call);
+    if (call->state == TG_CALL_STREAMING) {
         finish_stream(call, OBS_LLM_TIMEOUT, false, OBS_RETRY_TIMEOUT);
+        return;
     }
+    if (had_client)
+        obs_record_attempt(call->in.view, current_pool(call)->provider_index, false, OBS_RETRY_TIMEOUT,
+                           tg_clock_seconds() - call->attempt_started_at);
+    fail_all(call, true);
 }
 
 void tg_upstream_start(tg_upstream_call_t *call, const tg_upstream_in_t *in)
 {
     memset(call, 0, sizeof(*call));
     call->in = *in;
-    call->generator.proceed = on_proceed;
-    call->generator.stop = on_stop;
     call->result.ttft_seconds = -1;
     call->result.llm_status = OBS_LLM_ERROR;
     /* h2o buffers come from h2o's recycling allocator, not a fresh malloc per request */
     h2o_buffer_init(&call->buffered, &h2o_socket_buffer_prototype);
-    h2o_buffer_init(&call->pending, &h2o_socket_buffer_prototype);
-    h2o_doublebuffer_init(&call->sending, &h2o_socket_buffer_prototype);
-    call->buffers_ready = true;
     tg_sse_init(&call->sse, MAX_SSE_EVENT, pool_alloc, &in->req->pool);
 
     call->deadline_timer.cb = on_deadline;
@@ -595,21 +524,26 @@ void tg_upstream_start(tg_upstream_call_t *call, const tg_upstream_in_t *in)
     start_attempt(call);
 }
 
+void tg_upstream_cancel(tg_upstream_call_t *call)
+{
+    drop_connection(call);
+    stop_timers(call);
+}
+
 void tg_upstream_dispose(tg_upstream_call_t *call)
 {
-    if (!call->buffers_ready)
+    if (call->state == TG_CALL_IDLE)
         return;
-    cancel_upstream(call);
-    if (call->stream_body && call->response_started && !call->upstream_finished)
-        record_stream_attempt(call, true, OBS_RETRY_CONNECT); /* the client left, not the provider */
-    if (!call->reported) {
-        call->result.client_gone = true;
-        call->result.llm_status = OBS_LLM_CLIENT_DISCONNECT;
-        call->result.http_status = call->response_started ? call->result.http_status : 499;
+    tg_upstream_cancel(call);
+    if (call->state != TG_CALL_REPORTED) {
+        if (call->state == TG_CALL_STREAMING)
+            record_stream_attempt(call, true, OBS_RETRY_CONNECT); /* the client left, not the provider */
+        tg_upstream_result_t *r = &call->result;
+        r->client_gone = true;
+        r->llm_status = OBS_LLM_CLIENT_DISCONNECT;
+        r->http_status = call->state == TG_CALL_STREAMING ? r->http_status : 499;
         report(call);
     }
     h2o_buffer_dispose(&call->buffered);
-    h2o_buffer_dispose(&call->pending);
-    h2o_doublebuffer_dispose(&call->sending);
-    call->buffers_ready = false;
+    call->state = TG_CALL_IDLE;
 }

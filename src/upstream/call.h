@@ -1,13 +1,15 @@
-/* call.h: one proxied LLM request, from the first upstream attempt to the
- * last byte sent to the client. Tries the model's routes in order with
- * retries and backoff (docs/gateway-behaviour.md, "Routing, retries,
- * fallback") while nothing has been sent to the client, then either
- * buffers a plain response or passes a stream through event by event.
+/* call.h: the upstream part of one proxied LLM request. Tries the model's
+ * routes in order with retries and backoff (docs/gateway-behaviour.md,
+ * "Routing, retries, fallback") while nothing has reached the client, then
+ * relays the provider's answer: a plain body, buffered and checked, or a
+ * stream, event by event.
  *
- * The call is embedded in the server's per-request object (allocated from
- * the request's pool) and reports exactly once through `done`: when the
- * upstream part is over, or from tg_upstream_dispose() if the client went
- * away first. */
+ * The call never answers the client itself. A stream's events go to its
+ * sink (the server's responder) as they come; everything else, the plain
+ * body included, is in the result it reports exactly once through `done`:
+ * when the upstream part is over, or from tg_upstream_dispose() if the
+ * client went away first. The call is embedded in the request's context
+ * (allocated from the request's pool). */
 #ifndef TOLLGATE_UPSTREAM_CALL_H
 #define TOLLGATE_UPSTREAM_CALL_H
 
@@ -37,9 +39,16 @@ typedef struct tg_upstream_result {
     tg_error_t error;          /* every route failed and nothing was sent: send this */
     obs_llm_status llm_status;
     size_t provider_index;     /* the provider that answered, or the last tried */
+    size_t first_provider_index; /* the first route's: X-Tollgate-Fallback */
+    bool fell_back;            /* the answer came from a later route */
+    bool answered;             /* a provider answered (body or stream) */
+    bool streamed;             /* ... as a stream, through the sink */
     const char *model_used;    /* its upstream model name */
     int attempts;
     int http_status;           /* what the client got (or gets: error.status) */
+    int upstream_status;       /* answered: the provider's status, relayed */
+    h2o_iovec_t content_type;  /* plain answers: of the body below */
+    h2o_iovec_t body;          /* plain answers: the whole body, held by the call */
     tg_usage_t usage;
     long content_events;
     double ttft_seconds;       /* < 0 = no content chunk */
@@ -48,8 +57,20 @@ typedef struct tg_upstream_result {
 
 typedef void (*tg_upstream_done_cb)(void *ctx, const tg_upstream_result_t *res);
 
+/* Where a stream's events go: the server's responder. */
+typedef struct tg_upstream_sink {
+    /* The first event is ready: the response starts (status 200). */
+    void (*stream_begin)(void *ctx, const tg_upstream_result_t *progress);
+    /* An event to pass on, in order; the sink copies it. */
+    void (*stream_write)(void *ctx, const char *data, size_t len);
+    /* What was written so far may go out now. */
+    void (*stream_flush)(void *ctx);
+    /* Bytes written but not yet taken by the client. */
+    size_t (*stream_unsent)(void *ctx);
+} tg_upstream_sink_t;
+
 typedef struct tg_upstream_in {
-    h2o_req_t *req;
+    h2o_req_t *req;            /* the client's request: headers, pool */
     const obs_view *view;
     tg_upstream_pool_t *pools; /* this worker's, indexed like cfg->providers */
     const tg_route_config *routes;
@@ -65,15 +86,27 @@ typedef struct tg_upstream_in {
     double started_at;         /* tg_clock_seconds() at request arrival */
     h2o_timeout_t *immediate;  /* 0 ms timer list: next route without backoff */
     h2o_timeout_t *deadline;   /* whole-request timeout */
+    const tg_upstream_sink_t *sink;
+    void *sink_ctx;
     tg_upstream_done_cb done;
     void *done_ctx;
 } tg_upstream_in_t;
 
-typedef struct tg_upstream_call {
-    h2o_generator_t generator;
-    tg_upstream_in_t in;
-    tg_upstream_result_t result;
+/* The call's state: the transition table is at the top of call.c. */
+typedef enum tg_call_state {
+    TG_CALL_IDLE = 0,    /* not started, or disposed: no buffers */
+    TG_CALL_SENDING,     /* an attempt is out, waiting for the response head */
+    TG_CALL_BACKOFF,     /* between attempts */
+    TG_CALL_BUFFERING,   /* a plain body (or an error body to relay) arrives */
+    TG_CALL_STREAM_OPEN, /* a stream's head came; nothing handed on yet */
+    TG_CALL_STREAMING,   /* events handed to the sink: no retry any more */
+    TG_CALL_REPORTED     /* over and reported; the body stays until dispose */
+} tg_call_state_t;
 
+typedef struct tg_upstream_call {
+    tg_upstream_in_t in;
+    tg_call_state_t state;
+    tg_upstream_result_t result;
     size_t route;              /* index into in.routes */
     unsigned retries_on_route;
     int failures, failures_429, failures_timeout;
@@ -81,26 +114,18 @@ typedef struct tg_upstream_call {
     h2o_iovec_t reqbufs[2];    /* head and body of the current route */
     double attempt_started_at;
     double first_byte_seconds; /* streams: the attempt's time to its first byte */
-    h2o_iovec_t content_type;  /* of the upstream response */
-    bool passthrough_error;    /* a non-retryable 4xx is relayed as is */
-    bool stream_body;          /* pass the body through as SSE (else buffer it) */
-
     h2o_buffer_t *buffered;    /* plain responses: the whole body */
     tg_sse_parser_t sse;
-    h2o_buffer_t *pending;     /* stream events not yet handed to h2o */
-    h2o_doublebuffer_t sending;
-    bool saw_done;
-    bool response_started;
-    bool upstream_finished;
-    bool stream_failed;
-    bool reported;
-    bool buffers_ready;
-
+    bool saw_done;             /* the stream's [DONE] came */
     h2o_timeout_entry_t retry_timer;
     h2o_timeout_entry_t deadline_timer;
 } tg_upstream_call_t;
 
 void tg_upstream_start(tg_upstream_call_t *call, const tg_upstream_in_t *in);
+
+/* The client stopped reading a response in progress: closes the upstream
+ * side; the report comes from dispose. */
+void tg_upstream_cancel(tg_upstream_call_t *call);
 
 /* From the request's pool dispose: cancels what is still running and, if
  * the call has not reported yet, reports a client disconnect. */
