@@ -77,8 +77,10 @@ static h2o_iovec_t header_by_name(h2o_req_t *req, const char *name, size_t len)
     return i < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
 }
 
-/* The value of query parameter `name` as a pool string, or NULL. Values
- * are category names: no percent-decoding needed. */
+/* The value of query parameter `name` as a pool string, or NULL. Not
+ * percent-decoded: the only parameter is ?category=, whose values are
+ * plain names matched byte for byte like the /prometheus/metrics/{category}
+ * path segment (also raw); an unknown value is echoed back as sent. */
 static const char *query_param(h2o_req_t *req, const char *name)
 {
     if (req->query_at == SIZE_MAX)
@@ -93,6 +95,17 @@ static const char *query_param(h2o_req_t *req, const char *name)
         p = param_end + 1;
     }
     return NULL;
+}
+
+/* The last segment of the path, before any query, as a pool string: the
+ * {category} of /prometheus/metrics/{category}. */
+static const char *path_segment(h2o_req_t *req)
+{
+    size_t len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    const char *start = req->path.base + len;
+    while (start > req->path.base && start[-1] != '/')
+        start--;
+    return h2o_strdup(&req->pool, start, len - (size_t)(start - req->path.base)).base;
 }
 
 static void on_log_timer(h2o_timeout_entry_t *entry)
@@ -214,7 +227,7 @@ static void handle_observability(tg_exchange_t *ex, const char *category)
             break;
         }
         if (ex->route == OBS_ROUTE_PROM_CATEGORY && category == NULL)
-            category = "unknown"; /* obs answers 404 naming the valid ones */
+            category = path_segment(req); /* unknown: obs answers 404 naming it */
         if (category != NULL && strcmp(category, "summary") == 0) {
             obs_endpoint_summary(server->obs, query_param(req, "category"), &r);
             break;
