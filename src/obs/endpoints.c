@@ -58,15 +58,33 @@ static int set_json(obs_response *out, int status, json_t *obj)
     return 0;
 }
 
+/* Bytes of an unknown category echoed in its 404: enough to recognise a
+ * typo, and the message stays one short line. */
+#define CATEGORY_ECHO_MAX 64
+
+/* The 404 names what was asked for. category is client bytes, any of them:
+ * tg_json_escape turns invalid UTF-8 into U+FFFD, and a cut is moved back
+ * to the start of the character it would split (a UTF-8 character is at
+ * most 4 bytes), so the body is always valid JSON. */
 static int not_found_category(obs_response *out, const char *category)
 {
-    char message[256];
-    snprintf(message, sizeof(message),
-             "unknown metrics category \"%.64s\"; valid: all, system, providers, models, "
-             "business, performance, summary, docs", category);
-    json_t *err = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message,
-                            "type", "invalid_request_error", "param", "code", "not_found");
-    return set_json(out, 404, err);
+    size_t len = strlen(category);
+    bool cut = len > CATEGORY_ECHO_MAX;
+    if (cut) {
+        len = CATEGORY_ECHO_MAX;
+        for (int back = 0; back < 3 && len > 0 && ((unsigned char)category[len] & 0xC0) == 0x80; back++)
+            len--;
+    }
+    char echoed[CATEGORY_ECHO_MAX * 6];  /* an escape is at most 6 bytes */
+    size_t echoed_len = tg_json_escape(echoed, sizeof(echoed), category, len);
+    char body[sizeof(echoed) + 256];
+    snprintf(body, sizeof(body),
+             "{\"error\":{\"message\":\"unknown metrics category \\\"%.*s%s\\\"; valid: all, "
+             "system, providers, models, business, performance, summary, docs\",\"type\":"
+             "\"invalid_request_error\",\"param\":null,\"code\":\"not_found\"}}",
+             (int)echoed_len, echoed, cut ? "..." : "");
+    set_static(out, 404, JSON_TYPE, body);
+    return out->body ? 0 : -1;
 }
 
 /* One family's section of the generated Markdown. */

@@ -592,6 +592,16 @@ static bool bind_provider(tg_obs *obs, view_provider *vp, const char *name)
     return tally_stateset_set(obs->fam[F_BREAKER_STATESET], l, breaker_states[breaker]) == TALLY_OK;
 }
 
+/* Every configured route renders from the start (at zero). */
+static bool bind_routes(const obs_view *v, const tg_config *cfg)
+{
+    for (size_t m = 0; m < cfg->model_count; m++)
+        for (size_t r = 0; r < cfg->models[m].route_count; r++)
+            if (llm_children_get(v, cfg->models[m].routes[r].provider, m) == NULL)
+                return false;
+    return true;
+}
+
 static obs_view *view_new(tg_obs *obs, const tg_config *cfg)
 {
     obs_view *v = calloc(1, sizeof(*v));
@@ -618,26 +628,53 @@ static obs_view *view_new(tg_obs *obs, const tg_config *cfg)
         if (i < cfg->model_count)
             v->pricing[i] = cfg->models[i].pricing;
     }
-    /* Every configured route renders from the start (at zero). */
-    for (size_t m = 0; m < cfg->model_count; m++)
-        for (size_t r = 0; r < cfg->models[m].route_count; r++)
-            if (llm_children_get(v, cfg->models[m].routes[r].provider, m) == NULL)
-                goto fail;
+    if (!bind_routes(v, cfg))
+        goto fail;
     return v;
 fail:
     view_free(v);
     return NULL;
 }
 
+/* Whether v serves cfg: a view depends only on the provider and model
+ * names, in order, and the prices (routes only pick the children created
+ * up front; any other pair gets its children on first use). */
+static bool view_matches(const obs_view *v, const tg_config *cfg)
+{
+    if (v->provider_count != cfg->provider_count || v->model_count != cfg->model_count)
+        return false;
+    for (size_t i = 0; i < cfg->provider_count; i++)
+        if (strcmp(v->providers[i].state->name, cfg->providers[i].name) != 0)
+            return false;
+    for (size_t i = 0; i < cfg->model_count; i++) {
+        const tg_pricing *a = &v->pricing[i], *b = &cfg->models[i].pricing;
+        if (strcmp(v->models[i]->name, cfg->models[i].name) != 0 || a->input != b->input ||
+            a->cached_input != b->cached_input || a->output != b->output)
+            return false;
+    }
+    return true;
+}
+
 const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg)
 {
     pthread_mutex_lock(&obs->bind_lock);
-    obs_view *v = view_new(obs, cfg);
-    if (v) {
-        v->older = obs->views;
-        obs->views = v;
-        atomic_store(&obs->current, v);
+    /* Views are never freed (snapshots and requests hold them uncounted), so
+     * a reload reuses a view bound to the same names and prices, as most
+     * reloads are (timeouts, retries, URLs, keys): memory grows only with
+     * the distinct provider/model/price sets ever loaded. */
+    obs_view *v = obs->views;
+    while (v != NULL && !view_matches(v, cfg))
+        v = v->older;
+    if (v == NULL) {
+        if ((v = view_new(obs, cfg)) != NULL) {
+            v->older = obs->views;
+            obs->views = v;
+        }
+    } else if (!bind_routes(v, cfg)) {
+        v = NULL;
     }
+    if (v)
+        atomic_store(&obs->current, v);
     pthread_mutex_unlock(&obs->bind_lock);
     return v;
 }

@@ -11,9 +11,11 @@
  *   obs_view     the child handles pre-bound for one config snapshot: every
  *                configured provider, model and route, indexed by the same
  *                indices as tg_config. Recording is plain array indexing:
- *                no hashing, no lock, no allocation. Created by obs_bind()
- *                for each loaded snapshot; owned by tg_obs and freed with it
- *                (so a scrape never races a reload; a view is a few KB).
+ *                no hashing, no lock, no allocation. Made by obs_bind()
+ *                once per distinct set of provider names, model names and
+ *                prices (a reload that keeps them reuses the view); owned
+ *                by tg_obs and freed with it (so a scrape never races a
+ *                reload; a view is a few KB).
  *
  * Per-provider health windows and per-model uptime counters are kept by
  * name inside tg_obs, so they survive a reload that keeps the name.
@@ -60,9 +62,11 @@ tally_registry *tg_obs_registry(tg_obs *obs);
 
 /* Pre-binds every child for this config snapshot and makes the view the one
  * /health and the scrape-time collectors report on. Call once per loaded
- * snapshot (at start and after each successful reload). The returned view
- * is owned by obs; it stays valid until tg_obs_free(). NULL on allocation
- * failure (the previous view stays current). */
+ * snapshot (at start and after each successful reload). A view bound
+ * before to the same provider names, model names (in order) and prices is
+ * returned again, with the children of any new route added. The returned
+ * view is owned by obs; it stays valid until tg_obs_free(). NULL on
+ * allocation failure (the previous view stays current). */
 const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg);
 
 /* The view most recently bound (NULL before the first obs_bind). */

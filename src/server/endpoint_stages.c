@@ -59,7 +59,10 @@ static const char *header_value(h2o_req_t *req, const h2o_token_t *token)
     return h2o_strdup(&req->pool, v.base, v.len).base;
 }
 
-/* The value of query parameter `name` as a pool string, or NULL. */
+/* The value of query parameter `name` as a pool string, or NULL. Not
+ * percent-decoded: the only parameter is ?category=, whose values are
+ * plain names matched byte for byte like the /prometheus/metrics/{category}
+ * path segment (also raw); an unknown value is echoed back as sent. */
 static const char *query_param(h2o_req_t *req, const char *name)
 {
     if (req->query_at == SIZE_MAX)
@@ -74,6 +77,17 @@ static const char *query_param(h2o_req_t *req, const char *name)
         p = param_end + 1;
     }
     return NULL;
+}
+
+/* The last segment of the path, before any query, as a pool string: the
+ * {category} of /prometheus/metrics/{category}. */
+static const char *path_segment(h2o_req_t *req)
+{
+    size_t len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    const char *start = req->path.base + len;
+    while (start > req->path.base && start[-1] != '/')
+        start--;
+    return h2o_strdup(&req->pool, start, len - (size_t)(start - req->path.base)).base;
 }
 
 /* The obs endpoint's answer as r's reply: the body moves to the pool. */
@@ -113,7 +127,7 @@ tg_stage_result_t tg_stage_observability(tg_request_t *r)
         break;
     default:
         if (r->route == OBS_ROUTE_PROM_CATEGORY && category == NULL)
-            category = "unknown"; /* obs answers 404 naming the valid ones */
+            category = path_segment(req); /* unknown: obs answers 404 naming it */
         if (category != NULL && strcmp(category, "summary") == 0) {
             obs_endpoint_summary(server->obs, query_param(req, "category"), &o);
             break;

@@ -1,5 +1,6 @@
 /*
- * test_endpoints.c - /metrics (formats, gzip, categories, unknown category),
+ * test_endpoints.c - /metrics (formats, gzip, categories, unknown category
+ * named in valid JSON whatever its bytes),
  * /health JSON, /ready and the metrics bearer token check.
  */
 #define _GNU_SOURCE  /* memmem */
@@ -148,6 +149,48 @@ static void test_metrics_categories(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "bogus\""));
     json_decref(o);
     obs_response_free(&r);
+}
+
+/* The 404 of an unknown category echoes it as valid JSON (jansson's
+ * loader rejects invalid UTF-8): bad bytes as U+FFFD, a cut at 64 bytes
+ * never inside a character. */
+static void test_unknown_category_echo(void **state)
+{
+    char cut2[80], cut4[80], exact[80];
+    memset(cut2, 'a', 63);
+    strcpy(cut2 + 63, "\xc3\xa9");           /* é over bytes 63-64 */
+    memset(cut4, 'b', 62);
+    strcpy(cut4 + 62, "\xf0\x9f\x98\x80z");  /* U+1F600 over bytes 62-65 */
+    memset(exact, 'c', 62);
+    strcpy(exact + 62, "\xc3\xa9");          /* exactly 64 bytes: no cut */
+    char want_cut2[96], want_cut4[96], want_exact[96];
+    snprintf(want_cut2, sizeof(want_cut2), "\"%.63s...\";", cut2);
+    snprintf(want_cut4, sizeof(want_cut4), "\"%.62s...\";", cut4);
+    snprintf(want_exact, sizeof(want_exact), "\"%s\";", exact);
+    static const char bad[] = "x\xff\xc3(\x80";
+    const struct { const char *category; const char *shown; } cases[] = {
+        {bad, "\"x\xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd\";"},
+        {cut2, want_cut2},
+        {cut4, want_cut4},
+        {exact, want_exact},
+        {"q\"\\\n", "\"q\"\\\n\";"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        obs_response r;
+        assert_int_equal(obs_endpoint_summary(obs, cases[i].category, &r), 0);
+        assert_int_equal(r.status, 404);
+        json_error_t jerr;
+        json_t *o = json_loadb(r.body, r.body_len, 0, &jerr);
+        if (o == NULL)
+            fail_msg("case %zu: %s in %.*s", i, jerr.text, (int)r.body_len, r.body);
+        json_t *err = json_object_get(o, "error");
+        assert_string_equal(json_string_value(json_object_get(err, "code")), "not_found");
+        const char *message = json_string_value(json_object_get(err, "message"));
+        if (strstr(message, cases[i].shown) == NULL)
+            fail_msg("case %zu: %s lacks %s", i, message, cases[i].shown);
+        json_decref(o);
+        obs_response_free(&r);
+    }
 }
 
 static void test_docs(void **state)
@@ -357,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_ready_before_and_after_bind),
         cmocka_unit_test(test_metrics_text_openmetrics_gzip),
         cmocka_unit_test(test_metrics_categories),
+        cmocka_unit_test(test_unknown_category_echo),
         cmocka_unit_test(test_docs),
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_summary_odd_label_values),

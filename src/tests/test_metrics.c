@@ -397,6 +397,55 @@ static void test_reload_keeps_state_by_name(void **state)
     tg_config_free(cfg2);
 }
 
+/* A view is kept for the life of the process, so a reload that keeps the
+ * provider and model names and the prices (nearly all do) must get the
+ * view it already has, not a new one: each held ~1.75 KB for good. */
+static void test_reload_reuses_views(void **state)
+{
+    tg_obs *obs = new_obs("tg");
+    tg_config *cfg1 = load_yaml(two_providers_yaml);
+    const obs_view *v1 = obs_bind(obs, cfg1);
+    assert_non_null(v1);
+    char *text = render(obs, NULL);
+    assert_no_line_starting(text, "tg_llm_tokens_total{provider=\"a\",model=\"m2\"");
+    free(text);
+    /* Other URLs and timeouts, and a new route: the same view, which gains
+     * the new route's children. */
+    tg_config *same = load_yaml("providers:\n"
+                                "  - { name: a, base_url: \"http://127.0.0.1:10/v1\", timeout_ms: 7 }\n"
+                                "  - { name: b, base_url: \"http://127.0.0.1:11/v1\" }\n"
+                                "models:\n"
+                                "  - name: m1\n"
+                                "    routes: [ { provider: b } ]\n"
+                                "    pricing: { input: 1.0, cached_input: 0.5, output: 2.0 }\n"
+                                "  - name: m2\n"
+                                "    routes: [ { provider: b }, { provider: a } ]\n");
+    assert_ptr_equal(obs_bind(obs, same), v1);
+    text = render(obs, NULL);
+    assert_line(text, "tg_llm_tokens_total{provider=\"a\",model=\"m2\",type=\"prompt\"} 0");
+    free(text);
+    /* A new price is a new view; going back finds the first one again. */
+    tg_config *dearer = load_yaml("providers:\n"
+                                  "  - { name: a, base_url: \"http://127.0.0.1:9/v1\" }\n"
+                                  "  - { name: b, base_url: \"http://127.0.0.1:9/v1\" }\n"
+                                  "models:\n"
+                                  "  - name: m1\n"
+                                  "    routes: [ { provider: a } ]\n"
+                                  "    pricing: { input: 1.0, cached_input: 0.5, output: 3.0 }\n"
+                                  "  - name: m2\n"
+                                  "    routes: [ { provider: b } ]\n");
+    const obs_view *v2 = obs_bind(obs, dearer);
+    assert_non_null(v2);
+    assert_ptr_not_equal(v2, v1);
+    assert_ptr_equal(obs_current_view(obs), v2);
+    assert_ptr_equal(obs_bind(obs, cfg1), v1);
+    assert_ptr_equal(obs_current_view(obs), v1);
+    tg_obs_free(obs);
+    tg_config_free(cfg1);
+    tg_config_free(same);
+    tg_config_free(dearer);
+}
+
 static void test_route_and_method_classification(void **state)
 {
     const char *cat = "x";
@@ -497,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_http_errors_retries_fallbacks),
         cmocka_unit_test(test_provider_health),
         cmocka_unit_test(test_reload_keeps_state_by_name),
+        cmocka_unit_test(test_reload_reuses_views),
         cmocka_unit_test(test_route_and_method_classification),
         cmocka_unit_test(test_concurrent_recording),
     };

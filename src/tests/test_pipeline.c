@@ -117,6 +117,25 @@ static void test_parse_sees_escaped_keys(void **state)
     assert_true(out.usage_requested);
 }
 
+/* Only the members the gateway reads must be unique (docs/gateway-behaviour.md);
+ * any other repeated key, top-level or nested, goes to the provider as sent,
+ * whose parser decides what it means. A message object's "model" is not the
+ * top-level one. */
+static void test_parse_passes_other_duplicates(void **state)
+{
+    tg_parse_out_t out;
+    assert_int_equal(parse("{\"model\":\"m\",\"temperature\":1,\"temperature\":2,"
+                           "\"messages\":[{\"role\":\"user\",\"role\":\"system\",\"content\":\"x\","
+                           "\"model\":\"a\",\"model\":\"b\"}],\"metadata\":{\"k\":1,\"k\":2}}",
+                           OBS_OP_CHAT, 1024, &out),
+                     0);
+    assert_int_equal(out.model_len, 1);
+    assert_memory_equal(out.model, "m", 1);
+    expect_error("{\"model\":\"m\",\"messages\":[],\"stream\":true,"
+                 "\"stream_options\":{\"include_usage\":false,\"include_usage\":true}}",
+                 OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
+}
+
 static void test_parse_reads_stream_flags(void **state)
 {
     tg_parse_out_t out;
@@ -408,6 +427,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_rejects_bad_bodies),
         cmocka_unit_test(test_parse_sees_escaped_keys),
+        cmocka_unit_test(test_parse_passes_other_duplicates),
         cmocka_unit_test(test_parse_reads_stream_flags),
         cmocka_unit_test(test_upstream_body_rewrites_model_and_usage),
         cmocka_unit_test(test_validator_agrees_with_jansson),

@@ -4,6 +4,7 @@
 # healthy.
 
 import http.client
+import json
 import socket
 import time
 
@@ -15,6 +16,21 @@ MAX_BODY = 4096
 HEADER_TIMEOUT_MS = 500
 CONFIGURED_MODELS = {"gpt-4o-mini", "text-embedding-3-small"}
 CHAT = "/v1/chat/completions"
+
+
+def raw_get(port, target):
+    """GET with the request target sent as the given bytes (http.client
+    wants ASCII); returns (status, body) of the one response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        received = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
 
 
 class BadInputTest(GatewayTestCase):
@@ -124,6 +140,25 @@ class BadInputTest(GatewayTestCase):
         self.assertNotIn(invented, after.text)
         self.check("POST", "/v2/chat/completions", {"model": "gpt-4o-mini"}, 404,
                    "not_found", "other")
+
+    def test_unknown_metrics_category_is_named(self):
+        """The 404 names the category asked for, in valid JSON whatever
+        bytes it holds: invalid UTF-8 shows as U+FFFD, and a character cut
+        by the 64-byte echo limit is left out whole."""
+        template = "/prometheus/metrics/{category}"
+        for path, asked in (("/prometheus/metrics/bogus-e2e", "bogus-e2e"),
+                            ("/prometheus/metrics/summary?category=nope", "nope")):
+            r, _ = self.check("GET", path, None, 404, "not_found", template)
+            self.assertIn('category "%s";' % asked, r.json()["error"]["message"])
+        for raw, shown in ((b"\xff\xfe", "\ufffd\ufffd"),
+                           (b"a" * 63 + "\u00e9".encode(), "a" * 63 + "...")):
+            for target in (b"/prometheus/metrics/summary?category=" + raw,
+                           b"/prometheus/metrics/" + raw):
+                status, body = raw_get(self.tollgate.port, target)
+                self.assertEqual(status, 404, body)
+                err = json.loads(body)["error"]   # strict: the body must be UTF-8
+                self.assertEqual(err["code"], "not_found")
+                self.assertIn('category "%s";' % shown, err["message"])
 
     def test_slow_headers_are_cut_off(self):
         """A client that never finishes its request head (slowloris) loses

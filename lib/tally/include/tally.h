@@ -64,7 +64,7 @@ typedef enum tally_err {
     TALLY_ERR_LABEL_COUNT = -10,   /* wrong number of label values, or more than 32 labels */
     TALLY_ERR_INVALID_VALUE = -11, /* negative counter add, NaN where not allowed... */
     TALLY_ERR_BUCKETS = -12,       /* buckets not strictly increasing, NaN, empty, > 1000 */
-    TALLY_ERR_QUANTILES = -13,     /* quantile outside [0,1] or bad window */
+    TALLY_ERR_QUANTILES = -13,     /* quantile outside [0,1], over 1000 of them, or bad window */
     TALLY_ERR_EXEMPLAR = -14,      /* exemplar labels longer than 128 UTF-8 chars, more than
                                       8 labels, bad name, value not UTF-8 */
     TALLY_ERR_NOT_FOUND = -15,     /* removal of a child that does not exist */
@@ -145,7 +145,7 @@ typedef struct tally_histogram_opts {
  * relative_error in [1e-6, 1), max_age_seconds > 0, age_buckets <= 1000,
  * else TALLY_ERR_QUANTILES. */
 typedef struct tally_summary_opts {
-    const double *quantiles;        /* each in [0,1] */
+    const double *quantiles;        /* each in [0,1], at most 1000 */
     size_t quantile_count;
     double max_age_seconds;
     unsigned age_buckets;

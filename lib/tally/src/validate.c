@@ -140,11 +140,18 @@ static tally_err check_labels(tally_type type, const char *family_name,
 
 /* Copies n doubles into an array padded with one +Inf to an even length
  * when n is odd, so that histogram observe can compare bounds two at a time
- * (quantile lists share the copy; they never read the padding). */
+ * (quantile lists share the copy; they never read the padding). The callers
+ * bound n by TALLY_MAX_BUCKETS or TALLY_MAX_QUANTILES; the overflow check
+ * states here that the sizes cannot wrap (without it, GCC's
+ * -Wstringop-overflow follows n == SIZE_MAX, where len wraps to 0, to a
+ * memcpy of 2^64 - 8 bytes). */
 static tally_err copy_doubles(const double *src, size_t n, const double **dst)
 {
     size_t len = n + (n & 1);
-    double *d = malloc((len ? len : 1) * sizeof *d);
+    size_t bytes;
+    if (len < n || __builtin_mul_overflow(len ? len : 1, sizeof(double), &bytes))
+        return TALLY_ERR_NOMEM;
+    double *d = malloc(bytes);
     if (!d)
         return TALLY_ERR_NOMEM;
     if (n)
@@ -246,7 +253,10 @@ tally_err tally__view_build(tally__family_view *v, tally_type type, const char *
         v->bucket_count = bucket_count;
     }
     if (type == TALLY_SUMMARY && quantile_count) {
-        if (!quantiles)
+        /* Bounded like buckets, and before the array is read: a garbage
+         * count (a negative int passed as size_t) is an error, not a read
+         * past the caller's array. */
+        if (!quantiles || quantile_count > TALLY_MAX_QUANTILES)
             return TALLY_ERR_QUANTILES;
         for (size_t i = 0; i < quantile_count; i++)
             if (!(quantiles[i] >= 0 && quantiles[i] <= 1))

@@ -209,6 +209,20 @@ static void test_summary_bad_options(void **state)
         assert_null(tally_family_new(reg, TALLY_SUMMARY, &o, NULL, &so4, &err));
         assert_int_equal(err, TALLY_ERR_QUANTILES);
     }
+    /* A garbage count (a negative int passed as size_t) is refused before
+     * the array is read (ASan would see the read), as is one over 1000. */
+    tally_summary_opts so5 = {.quantiles = good_q, .quantile_count = (size_t)-1};
+    assert_null(tally_family_new(reg, TALLY_SUMMARY, &o, NULL, &so5, &err));
+    assert_int_equal(err, TALLY_ERR_QUANTILES);
+    static double many_q[1001];
+    for (size_t i = 0; i < 1001; i++)
+        many_q[i] = i / 1000.0;
+    tally_summary_opts so6 = {.quantiles = many_q, .quantile_count = 1001};
+    assert_null(tally_family_new(reg, TALLY_SUMMARY, &o, NULL, &so6, &err));
+    assert_int_equal(err, TALLY_ERR_QUANTILES);
+    so6.quantile_count = 1000;
+    tally_opts o_many = {.name = "s_many", .help = ""};
+    assert_non_null(tally_family_new(reg, TALLY_SUMMARY, &o_many, NULL, &so6, &err));
     /* without quantiles: sum and count only, quantile is NaN */
     tally_summary *s = tally_summary_get(tally_family_new(reg, TALLY_SUMMARY, &o, NULL, NULL, &err));
     assert_non_null(s);
