@@ -1,7 +1,7 @@
 /*
  * endpoints.h - bodies of the observability endpoints, independent of HTTP.
  *
- * The server (src/server/) classifies the path with obs_route_from_path(),
+ * The server (src/server/) classifies the path with tg_route_from_path(),
  * calls one of these with the request's header values, and sends
  * status + content_type + content_encoding + body as given. Each call
  * allocates the body (a scrape is not a hot path); obs_response_free()

@@ -137,7 +137,7 @@ typedef struct provider_state {
     health_window_slot window[HEALTH_SLOTS];   /* upstream attempts */
     atomic_int healthy;
     atomic_int breaker;
-    atomic_int last_error;          /* obs_retry_reason + 1; 0 = none */
+    atomic_int last_error;          /* tg_retry_reason_t + 1; 0 = none */
     _Atomic double last_error_at;   /* monotonic seconds */
 } provider_state;
 
@@ -152,8 +152,8 @@ typedef struct model_state {
 
 /* Children of one (provider, model) pair. */
 typedef struct llm_children {
-    tally_counter *requests[OBS_OP_COUNT][OBS_STREAM_MODE_COUNT][OBS_LLM_STATUS_COUNT];
-    tally_histogram *duration[OBS_OP_COUNT][OBS_STREAM_MODE_COUNT];
+    tally_counter *requests[TG_OP_COUNT][TG_STREAM_MODE_COUNT][TG_LLM_STATUS_COUNT];
+    tally_histogram *duration[TG_OP_COUNT][TG_STREAM_MODE_COUNT];
     tally_histogram *ttft;
     tally_counter *tokens[TOKEN_TYPE_COUNT];
     tally_summary *cost;
@@ -165,7 +165,7 @@ typedef struct view_provider {
     tally_gauge *health_status;
     tally_gauge *breaker_state;
     tally_histogram *response_time;
-    tally_counter *retries[OBS_RETRY_REASON_COUNT];
+    tally_counter *retries[TG_RETRY_REASON_COUNT];
 } view_provider;
 
 struct obs_view {
@@ -201,11 +201,11 @@ struct tg_obs {
     model_state *model_states;
 
     /* HTTP children do not depend on the config: shared by every view. */
-    _Atomic(tally_counter *) http_requests[OBS_ROUTE_COUNT][OBS_METHOD_COUNT][STATUS_SLOTS];
-    _Atomic(tally_histogram *) http_duration[OBS_ROUTE_COUNT][OBS_METHOD_COUNT];
-    _Atomic(int64_t) http_exemplar_second[OBS_ROUTE_COUNT][OBS_METHOD_COUNT];
-    _Atomic(tally_gauge *) http_in_progress[OBS_ROUTE_COUNT][OBS_METHOD_COUNT];
-    _Atomic(tally_counter *) api_errors[OBS_ERR_TYPE_COUNT][OBS_ERR_CODE_COUNT][OBS_ROUTE_COUNT];
+    _Atomic(tally_counter *) http_requests[TG_ROUTE_COUNT][TG_METHOD_COUNT][STATUS_SLOTS];
+    _Atomic(tally_histogram *) http_duration[TG_ROUTE_COUNT][TG_METHOD_COUNT];
+    _Atomic(int64_t) http_exemplar_second[TG_ROUTE_COUNT][TG_METHOD_COUNT];
+    _Atomic(tally_gauge *) http_in_progress[TG_ROUTE_COUNT][TG_METHOD_COUNT];
+    _Atomic(tally_counter *) api_errors[TG_ERR_TYPE_COUNT][TG_ERR_CODE_COUNT][TG_ROUTE_COUNT];
 };
 
 /* ------------------------------------------------------------ collectors */
@@ -327,8 +327,8 @@ static tally_err register_collectors(tg_obs *obs)
 
 /* ------------------------------------------------------------ lifecycle */
 
-static tally_histogram *http_histogram(tg_obs *obs, obs_route route, obs_method method);
-static tally_gauge *http_gauge(tg_obs *obs, obs_route route, obs_method method);
+static tally_histogram *http_histogram(tg_obs *obs, tg_route_t route, tg_method_t method);
+static tally_gauge *http_gauge(tg_obs *obs, tg_route_t route, tg_method_t method);
 
 static tally_family *register_family(tg_obs *obs, const family_spec *spec, tally_err *err)
 {
@@ -398,10 +398,10 @@ static tally_err populate_catalog(tg_obs *obs, const tg_obs_opts *opts)
     tally_gauge_get(obs->fam[F_WS_CONNECTIONS]);
     /* Every route template renders its latency and in-progress series (at
      * zero) from the start, under the method it serves. */
-    for (int r = 0; r < OBS_ROUTE_OTHER; r++) {
-        obs_method m = r == OBS_ROUTE_CHAT || r == OBS_ROUTE_EMBEDDINGS ? OBS_METHOD_POST
-                                                                         : OBS_METHOD_GET;
-        if (http_histogram(obs, (obs_route)r, m) == NULL || http_gauge(obs, (obs_route)r, m) == NULL)
+    for (int r = 0; r < TG_ROUTE_OTHER; r++) {
+        tg_method_t m = r == TG_ROUTE_CHAT || r == TG_ROUTE_EMBEDDINGS ? TG_METHOD_POST
+                                                                         : TG_METHOD_GET;
+        if (http_histogram(obs, (tg_route_t)r, m) == NULL || http_gauge(obs, (tg_route_t)r, m) == NULL)
             return TALLY_ERR_NOMEM;
     }
     if ((rc = register_collectors(obs)) != TALLY_OK)
@@ -530,14 +530,14 @@ static llm_children *llm_children_new(const obs_view *v, size_t provider, size_t
     const char *p = v->providers[provider].state->name;
     const char *m = v->models[model_slot]->name;
     bool ok = true;
-    for (int op = 0; op < OBS_OP_COUNT; op++) {
-        for (int sm = 0; sm < OBS_STREAM_MODE_COUNT; sm++) {
-            for (int st = 0; st < OBS_LLM_STATUS_COUNT; st++) {
-                const char *l[] = {p, m, obs_operation_name(op), obs_stream_mode_name(sm),
-                                   obs_llm_status_name(st)};
+    for (int op = 0; op < TG_OP_COUNT; op++) {
+        for (int sm = 0; sm < TG_STREAM_MODE_COUNT; sm++) {
+            for (int st = 0; st < TG_LLM_STATUS_COUNT; st++) {
+                const char *l[] = {p, m, tg_operation_name(op), tg_stream_mode_name(sm),
+                                   tg_llm_status_name(st)};
                 ok &= (c->requests[op][sm][st] = tally_counter_with(obs->fam[F_LLM_REQUESTS], l)) != NULL;
             }
-            const char *l[] = {p, m, obs_operation_name(op), obs_stream_mode_name(sm)};
+            const char *l[] = {p, m, tg_operation_name(op), tg_stream_mode_name(sm)};
             ok &= (c->duration[op][sm] = tally_histogram_with(obs->fam[F_LLM_DURATION], l)) != NULL;
         }
     }
@@ -581,8 +581,8 @@ static bool bind_provider(tg_obs *obs, view_provider *vp, const char *name)
         (vp->breaker_state = tally_gauge_with(obs->fam[F_BREAKER_STATE], l)) == NULL ||
         (vp->response_time = tally_histogram_with(obs->fam[F_PROVIDER_RESPONSE_TIME], l)) == NULL)
         return false;
-    for (int r = 0; r < OBS_RETRY_REASON_COUNT; r++) {
-        const char *lr[] = {name, obs_retry_reason_name(r)};
+    for (int r = 0; r < TG_RETRY_REASON_COUNT; r++) {
+        const char *lr[] = {name, tg_retry_reason_name(r)};
         if ((vp->retries[r] = tally_counter_with(obs->fam[F_LLM_RETRIES], lr)) == NULL)
             return false;
     }
@@ -712,7 +712,7 @@ static int status_slot(int status)
 }
 
 /* The counter of one (route, method, status); cached for common statuses. */
-static tally_counter *http_counter(tg_obs *obs, obs_route route, obs_method method, int status)
+static tally_counter *http_counter(tg_obs *obs, tg_route_t route, tg_method_t method, int status)
 {
     int slot = status_slot(status);
     _Atomic(tally_counter *) *cache = slot >= 0 ? &obs->http_requests[route][method][slot] : NULL;
@@ -723,41 +723,41 @@ static tally_counter *http_counter(tg_obs *obs, obs_route route, obs_method meth
      * family mutex only when it creates the child). */
     char status_text[12];
     snprintf(status_text, sizeof(status_text), "%d", status);
-    const char *labels[] = {obs_method_name(method), obs_route_template(route), status_text};
+    const char *labels[] = {tg_method_name(method), tg_route_template(route), status_text};
     c = tally_counter_with(obs->fam[F_HTTP_REQUESTS], labels);
     if (cache)
         atomic_store_explicit(cache, c, memory_order_release);
     return c;
 }
 
-static tally_histogram *http_histogram(tg_obs *obs, obs_route route, obs_method method)
+static tally_histogram *http_histogram(tg_obs *obs, tg_route_t route, tg_method_t method)
 {
     _Atomic(tally_histogram *) *cache = &obs->http_duration[route][method];
     tally_histogram *h = atomic_load_explicit(cache, memory_order_acquire);
     if (h == NULL) {
-        const char *labels[] = {obs_method_name(method), obs_route_template(route)};
+        const char *labels[] = {tg_method_name(method), tg_route_template(route)};
         h = tally_histogram_with(obs->fam[F_HTTP_DURATION], labels);
         atomic_store_explicit(cache, h, memory_order_release);
     }
     return h;
 }
 
-static tally_gauge *http_gauge(tg_obs *obs, obs_route route, obs_method method)
+static tally_gauge *http_gauge(tg_obs *obs, tg_route_t route, tg_method_t method)
 {
     _Atomic(tally_gauge *) *cache = &obs->http_in_progress[route][method];
     tally_gauge *g = atomic_load_explicit(cache, memory_order_acquire);
     if (g == NULL) {
-        const char *labels[] = {obs_method_name(method), obs_route_template(route)};
+        const char *labels[] = {tg_method_name(method), tg_route_template(route)};
         g = tally_gauge_with(obs->fam[F_HTTP_IN_PROGRESS], labels);
         atomic_store_explicit(cache, g, memory_order_release);
     }
     return g;
 }
 
-void obs_record_http(const obs_view *v, obs_route route, obs_method method,
+void obs_record_http(const obs_view *v, tg_route_t route, tg_method_t method,
                      int status, double seconds, const char *trace_id)
 {
-    if (v == NULL || (unsigned)route >= OBS_ROUTE_COUNT || (unsigned)method >= OBS_METHOD_COUNT)
+    if (v == NULL || (unsigned)route >= TG_ROUTE_COUNT || (unsigned)method >= TG_METHOD_COUNT)
         return;
     tally_counter *c = http_counter(v->obs, route, method, status);
     if (c)
@@ -767,9 +767,9 @@ void obs_record_http(const obs_view *v, obs_route route, obs_method method,
         observe_traced(h, seconds, trace_id, &v->obs->http_exemplar_second[route][method]);
 }
 
-void obs_http_in_progress(const obs_view *v, obs_route route, obs_method method, int delta)
+void obs_http_in_progress(const obs_view *v, tg_route_t route, tg_method_t method, int delta)
 {
-    if (v == NULL || (unsigned)route >= OBS_ROUTE_COUNT || (unsigned)method >= OBS_METHOD_COUNT)
+    if (v == NULL || (unsigned)route >= TG_ROUTE_COUNT || (unsigned)method >= TG_METHOD_COUNT)
         return;
     tally_gauge *g = http_gauge(v->obs, route, method);
     if (g)
@@ -779,9 +779,9 @@ void obs_http_in_progress(const obs_view *v, obs_route route, obs_method method,
 void obs_record_llm(const obs_view *v, const obs_llm_result *r)
 {
     if (v == NULL || r == NULL || r->provider >= v->provider_count ||
-        r->model >= (long)v->model_count || (unsigned)r->operation >= OBS_OP_COUNT ||
-        (unsigned)r->stream_mode >= OBS_STREAM_MODE_COUNT ||
-        (unsigned)r->status >= OBS_LLM_STATUS_COUNT)
+        r->model >= (long)v->model_count || (unsigned)r->operation >= TG_OP_COUNT ||
+        (unsigned)r->stream_mode >= TG_STREAM_MODE_COUNT ||
+        (unsigned)r->status >= TG_LLM_STATUS_COUNT)
         return;
     size_t model_slot = r->model < 0 ? v->model_count : (size_t)r->model;
     llm_children *c = llm_children_get(v, r->provider, model_slot);
@@ -802,31 +802,31 @@ void obs_record_llm(const obs_view *v, const obs_llm_result *r)
                                         r->cached_prompt_tokens, r->completion_tokens);
     /* A failed call that used no tokens cost nothing; observing its zero
      * would only drag the cost quantiles down. */
-    if (r->status == OBS_LLM_SUCCESS || r->prompt_tokens || r->completion_tokens)
+    if (r->status == TG_LLM_SUCCESS || r->prompt_tokens || r->completion_tokens)
         tally_summary_observe(c->cost, cost);
 
     model_state *ms = v->models[model_slot];
     atomic_fetch_add_explicit(&ms->prompt_tokens, r->prompt_tokens, memory_order_relaxed);
     atomic_fetch_add_explicit(&ms->completion_tokens, r->completion_tokens, memory_order_relaxed);
-    if (r->status != OBS_LLM_CLIENT_DISCONNECT)
+    if (r->status != TG_LLM_CLIENT_DISCONNECT)
         health_window_record(ms->uptime, UPTIME_SLOTS,
                              health_window_epoch(health_now(), UPTIME_SLOT_SECONDS),
-                             r->status != OBS_LLM_SUCCESS, false, 0);
+                             r->status != TG_LLM_SUCCESS, false, 0);
 }
 
 void obs_record_attempt(const obs_view *v, size_t provider, bool ok,
-                        obs_retry_reason reason, double seconds)
+                        tg_retry_reason_t reason, double seconds)
 {
     if (v == NULL || provider >= v->provider_count)
         return;
     view_provider *vp = &v->providers[provider];
     tally_histogram_observe(vp->response_time, seconds);
     /* A failure with an unknown reason still counts as an attempt. */
-    bool failed = !ok && (unsigned)reason < OBS_RETRY_REASON_COUNT;
+    bool failed = !ok && (unsigned)reason < TG_RETRY_REASON_COUNT;
     double now = health_now();
     health_window_record(vp->state->window, HEALTH_SLOTS,
                          health_window_epoch(now, HEALTH_SLOT_SECONDS), failed,
-                         failed && reason != OBS_RETRY_STATUS_429,
+                         failed && reason != TG_RETRY_STATUS_429,
                          seconds > 0 ? (uint64_t)(seconds * 1e6) : 0);
     if (!failed)
         return;
@@ -834,9 +834,9 @@ void obs_record_attempt(const obs_view *v, size_t provider, bool ok,
     atomic_store_explicit(&vp->state->last_error, (int)reason + 1, memory_order_relaxed);
 }
 
-void obs_record_retry(const obs_view *v, size_t provider, obs_retry_reason reason)
+void obs_record_retry(const obs_view *v, size_t provider, tg_retry_reason_t reason)
 {
-    if (v && provider < v->provider_count && (unsigned)reason < OBS_RETRY_REASON_COUNT)
+    if (v && provider < v->provider_count && (unsigned)reason < TG_RETRY_REASON_COUNT)
         tally_counter_inc(v->providers[provider].retries[reason]);
 }
 
@@ -857,17 +857,17 @@ void obs_record_fallback(const obs_view *v, size_t from_provider, size_t to_prov
         tally_counter_inc(c);
 }
 
-void obs_record_error(const obs_view *v, obs_error_type type, obs_error_code code,
-                      obs_route route)
+void obs_record_error(const obs_view *v, tg_error_type_t type, tg_error_code_t code,
+                      tg_route_t route)
 {
-    if (v == NULL || (unsigned)type >= OBS_ERR_TYPE_COUNT || (unsigned)code >= OBS_ERR_CODE_COUNT ||
-        (unsigned)route >= OBS_ROUTE_COUNT)
+    if (v == NULL || (unsigned)type >= TG_ERR_TYPE_COUNT || (unsigned)code >= TG_ERR_CODE_COUNT ||
+        (unsigned)route >= TG_ROUTE_COUNT)
         return;
     _Atomic(tally_counter *) *cache = &v->obs->api_errors[type][code][route];
     tally_counter *c = atomic_load_explicit(cache, memory_order_acquire);
     if (c == NULL) {
-        const char *labels[] = {obs_error_type_name(type), obs_error_code_name(code),
-                                obs_route_template(route)};
+        const char *labels[] = {tg_error_type_name(type), tg_error_code_name(code),
+                                tg_route_template(route)};
         c = tally_counter_with(v->obs->fam[F_API_ERRORS], labels);
         atomic_store_explicit(cache, c, memory_order_release);
     }
@@ -915,7 +915,7 @@ int obs_provider_status_get(const obs_view *v, size_t i, obs_provider_status *ou
     out->latency_score = r.latency_score;
     out->health_score = health_score(&r);
     int last = atomic_load(&ps->last_error);
-    out->last_error = last ? obs_retry_reason_name(last - 1) : NULL;
+    out->last_error = last ? tg_retry_reason_name(last - 1) : NULL;
     out->last_error_age_seconds = last ? health_now() - atomic_load(&ps->last_error_at) : -1;
     return 0;
 }

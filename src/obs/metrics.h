@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 #include "../config.h"
-#include "labels.h"  /* the label enums every record call takes */
+#include "core/words.h"  /* the label enums every record call takes */
 #include "tally.h"
 
 typedef struct tg_obs tg_obs;
@@ -80,11 +80,11 @@ double obs_uptime_seconds(const tg_obs *obs);
 /* One finished HTTP request: http_requests_total{method,path,status} and
  * http_request_duration_seconds{method,path} (with a trace_id exemplar when
  * trace_id is not NULL). */
-void obs_record_http(const obs_view *v, obs_route route, obs_method method,
+void obs_record_http(const obs_view *v, tg_route_t route, tg_method_t method,
                      int status, double seconds, const char *trace_id);
 
 /* http_requests_in_progress{method,path}: +1 at request start, -1 at end. */
-void obs_http_in_progress(const obs_view *v, obs_route route, obs_method method,
+void obs_http_in_progress(const obs_view *v, tg_route_t route, tg_method_t method,
                           int delta);
 
 /* One LLM call as the client saw it (after retries and fallback): the
@@ -92,9 +92,9 @@ void obs_http_in_progress(const obs_view *v, obs_route route, obs_method method,
 typedef struct obs_llm_result {
     size_t provider;            /* index into cfg->providers */
     long model;                 /* index into cfg->models; -1 = "other" */
-    obs_operation operation;
-    obs_stream_mode stream_mode;
-    obs_llm_status status;
+    tg_operation_t operation;
+    tg_stream_mode_t stream_mode;
+    tg_llm_status_t status;
     double duration_seconds;    /* request arrival to last byte */
     double ttft_seconds;        /* streamed: arrival to first content chunk; < 0 = none */
     uint64_t prompt_tokens;     /* all prompt tokens, cached included */
@@ -116,17 +116,17 @@ void obs_record_llm(const obs_view *v, const obs_llm_result *r);
  * provider_response_time_seconds. ok = the provider answered usably. On
  * failure, `reason` becomes the provider's last_error in /health. */
 void obs_record_attempt(const obs_view *v, size_t provider, bool ok,
-                        obs_retry_reason reason, double seconds);
+                        tg_retry_reason_t reason, double seconds);
 
 /* llm_retries_total{provider,reason}. */
-void obs_record_retry(const obs_view *v, size_t provider, obs_retry_reason reason);
+void obs_record_retry(const obs_view *v, size_t provider, tg_retry_reason_t reason);
 
 /* llm_fallbacks_total{from,to}. */
 void obs_record_fallback(const obs_view *v, size_t from_provider, size_t to_provider);
 
 /* api_errors_total{error_type,error_code,path}. */
-void obs_record_error(const obs_view *v, obs_error_type type, obs_error_code code,
-                      obs_route route);
+void obs_record_error(const obs_view *v, tg_error_type_t type, tg_error_code_t code,
+                      tg_route_t route);
 
 /* provider_health_status (1 healthy / 0 not) and the circuit breaker gauge +
  * stateset. Until circuit breakers exist, providers stay healthy/closed. */

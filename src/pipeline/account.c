@@ -52,7 +52,7 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
         .path = in->path,
         .status = in->http_status,
         .latency_seconds = in->duration_seconds,
-        .model = in->operation == OBS_OP_COUNT ? NULL : model_name,
+        .model = in->operation == TG_OP_COUNT ? NULL : model_name,
         .model_used = in->model_used,
         .provider = in->llm_called ? in->cfg->providers[in->provider_index].name : NULL,
         .attempts = in->attempts,
@@ -60,10 +60,10 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
         .completion_tokens = in->llm_called ? (int64_t)out->completion_tokens : -1,
         .cost = in->llm_called ? out->cost : -1,
         .tokens_estimated = in->tokens_estimated,
-        .ttft_seconds = in->stream_mode == OBS_STREAMING ? in->ttft_seconds : -1,
+        .ttft_seconds = in->stream_mode == TG_STREAMING ? in->ttft_seconds : -1,
         .cache_hit = false,
         .cache_tier = NULL,
-        .llm_status = in->llm_called ? obs_llm_status_name(in->llm_status) : NULL,
+        .llm_status = in->llm_called ? tg_llm_status_name(in->llm_status) : NULL,
     };
 }
 
@@ -100,13 +100,13 @@ tg_stage_result_t tg_stage_account(tg_request_t *r)
         .llm_called = res != NULL && res->attempts > 0,
         .model_index = r->model_index,
         .operation = r->operation,
-        .stream_mode = r->upstream_started && r->parsed.stream ? OBS_STREAMING : OBS_NON_STREAMING,
+        .stream_mode = r->upstream_started && r->parsed.stream ? TG_STREAMING : TG_NON_STREAMING,
         .ttft_seconds = -1,
         .duration_seconds = seconds,
         .request_id = r->request_id,
         .org_id = r->org_id,
         .trace_id = r->trace_id,
-        .method = obs_method_name(r->method),
+        .method = tg_method_name(r->method),
         .path = r->path,
         .http_status = r->http_status,
     };

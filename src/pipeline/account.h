@@ -17,9 +17,9 @@ typedef struct tg_account_in {
     bool llm_called;         /* an upstream was tried: record LLM metrics */
     long model_index;        /* -1 = other */
     size_t provider_index;   /* the provider that answered or was tried last */
-    obs_operation operation; /* OBS_OP_COUNT: not an LLM path (no model logged) */
-    obs_stream_mode stream_mode;
-    obs_llm_status llm_status;
+    tg_operation_t operation; /* TG_OP_COUNT: not an LLM path (no model logged) */
+    tg_stream_mode_t stream_mode;
+    tg_llm_status_t llm_status;
     tg_usage_t usage;        /* usage.present = the provider reported it */
     long content_events;     /* streamed content deltas seen: the estimate */
     bool tokens_estimated;   /* the client disconnected mid-stream */

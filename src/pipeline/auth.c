@@ -11,7 +11,7 @@ int tg_auth_check(const tg_auth_in_t *in, tg_auth_out_t *out)
         out->org_id = "anonymous";
         return 0;
     }
-    tg_error_set(&out->error, 401, OBS_ERR_AUTHENTICATION, OBS_CODE_INVALID_API_KEY,
+    tg_error_set(&out->error, 401, TG_ERR_AUTHENTICATION, TG_CODE_INVALID_API_KEY,
                  in->authorization == NULL ? "You didn't provide an API key." : "Incorrect API key provided.", NULL);
     return -1;
 }

@@ -8,13 +8,13 @@
 
 typedef struct tg_error {
     int status; /* 0 = no error */
-    obs_error_type type;
-    obs_error_code code;
+    tg_error_type_t type;
+    tg_error_code_t code;
     const char *message; /* static text */
     const char *param;   /* static, or NULL */
 } tg_error_t;
 
-static inline void tg_error_set(tg_error_t *e, int status, obs_error_type type, obs_error_code code, const char *message,
+static inline void tg_error_set(tg_error_t *e, int status, tg_error_type_t type, tg_error_code_t code, const char *message,
                                 const char *param)
 {
     e->status = status;

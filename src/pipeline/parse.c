@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static int fail(tg_parse_out_t *out, int status, obs_error_code code, const char *message, const char *param)
+static int fail(tg_parse_out_t *out, int status, tg_error_code_t code, const char *message, const char *param)
 {
-    tg_error_set(&out->error, status, OBS_ERR_INVALID_REQUEST, code, message, param);
+    tg_error_set(&out->error, status, TG_ERR_INVALID_REQUEST, code, message, param);
     return -1;
 }
 
@@ -22,15 +22,15 @@ int tg_parse_request(const tg_parse_in_t *in, tg_parse_out_t *out)
 {
     memset(out, 0, offsetof(tg_parse_out_t, model_buf));
     if (in->body_len > in->max_body_bytes)
-        return fail(out, 413, OBS_CODE_BODY_TOO_LARGE, "Request body is larger than the configured limit.", NULL);
+        return fail(out, 413, TG_CODE_BODY_TOO_LARGE, "Request body is larger than the configured limit.", NULL);
 
     const char *body = in->body != NULL ? in->body : "";
     tg_json_body_t *m = &out->members;
     if (tg_json_body_scan(body, in->body_len, m) != 0 || m->duplicate)
-        return fail(out, 400, OBS_CODE_INVALID_JSON, "We could not parse the JSON body of your request.", NULL);
+        return fail(out, 400, TG_CODE_INVALID_JSON, "We could not parse the JSON body of your request.", NULL);
 
     if (m->model.len < 3 || body[m->model.off] != '"')
-        return fail(out, 400, OBS_CODE_MISSING_MODEL, "You must provide a model parameter as a string.", "model");
+        return fail(out, 400, TG_CODE_MISSING_MODEL, "You must provide a model parameter as a string.", "model");
     if (memchr(body + m->model.off, '\\', m->model.len) == NULL) {
         out->model = body + m->model.off + 1;
         out->model_len = m->model.len - 2;
@@ -41,13 +41,13 @@ int tg_parse_request(const tg_parse_in_t *in, tg_parse_out_t *out)
         out->model_len = n > 0 ? (size_t)n : 0;
     }
 
-    if (in->operation == OBS_OP_CHAT) {
+    if (in->operation == TG_OP_CHAT) {
         if (m->messages.len == 0 || body[m->messages.off] != '[')
-            return fail(out, 400, OBS_CODE_INVALID_REQUEST, "'messages' is a required array.", "messages");
+            return fail(out, 400, TG_CODE_INVALID_REQUEST, "'messages' is a required array.", "messages");
         out->stream = is_true(body, m->stream);
         out->usage_requested = is_true(body, m->include_usage);
     } else if (m->input.len == 0) {
-        return fail(out, 400, OBS_CODE_INVALID_REQUEST, "'input' is a required property.", "input");
+        return fail(out, 400, TG_CODE_INVALID_REQUEST, "'input' is a required property.", "input");
     }
     return 0;
 }

@@ -16,7 +16,7 @@ typedef struct tg_parse_in {
     const char *body;
     size_t body_len;
     size_t max_body_bytes;
-    obs_operation operation;
+    tg_operation_t operation;
 } tg_parse_in_t;
 
 typedef struct tg_parse_out {

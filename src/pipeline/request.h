@@ -85,9 +85,9 @@ struct tg_request {
     /* ---- arrival: set by the server */
     h2o_req_t *req;
     tg_request_env_t env;
-    obs_route route;
-    obs_method method;
-    obs_operation operation;     /* OBS_OP_COUNT: not an LLM endpoint */
+    tg_route_t route;
+    tg_method_t method;
+    tg_operation_t operation;     /* TG_OP_COUNT: not an LLM endpoint */
     const char *category;        /* /prometheus/metrics/{category}: static name or NULL */
     double started_at;           /* tg_clock_seconds() */
     char request_id[TG_REQUEST_ID_MAX + 1];

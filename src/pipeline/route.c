@@ -10,7 +10,7 @@ int tg_route_select(const tg_route_in_t *in, tg_route_out_t *out)
     memset(out, 0, sizeof(*out));
     out->model_index = tg_config_find_model(in->cfg, in->model, in->model_len);
     if (out->model_index < 0) {
-        tg_error_set(&out->error, 404, OBS_ERR_INVALID_REQUEST, OBS_CODE_MODEL_NOT_FOUND,
+        tg_error_set(&out->error, 404, TG_ERR_INVALID_REQUEST, TG_CODE_MODEL_NOT_FOUND,
                      "The model does not exist or you do not have access to it.", "model");
         return -1;
     }

@@ -37,7 +37,7 @@ static void on_call_done(void *ctx, const tg_upstream_result_t *res)
          * counted); only the client is not there to read it. The response
          * still goes to h2o, whose write then fails and closes the
          * connection. */
-        r->call.result.llm_status = OBS_LLM_CLIENT_DISCONNECT;
+        r->call.result.llm_status = TG_LLM_CLIENT_DISCONNECT;
         r->call.result.http_status = 499;
     }
     if (!res->client_gone && res->error.status != 0) {

@@ -19,13 +19,13 @@ tg_stage_result_t tg_stage_framing(tg_request_t *r)
 
 tg_stage_result_t tg_stage_not_found(tg_request_t *r)
 {
-    tg_error_set(&r->error, 404, OBS_ERR_INVALID_REQUEST, OBS_CODE_NOT_FOUND, "Unknown request URL.", NULL);
+    tg_error_set(&r->error, 404, TG_ERR_INVALID_REQUEST, TG_CODE_NOT_FOUND, "Unknown request URL.", NULL);
     return TG_STAGE_RESPOND;
 }
 
 tg_stage_result_t tg_stage_method_not_allowed(tg_request_t *r)
 {
-    tg_error_set(&r->error, 405, OBS_ERR_INVALID_REQUEST, OBS_CODE_METHOD_NOT_ALLOWED,
+    tg_error_set(&r->error, 405, TG_ERR_INVALID_REQUEST, TG_CODE_METHOD_NOT_ALLOWED,
                  "Method not allowed for this URL.", NULL);
     return TG_STAGE_RESPOND;
 }
@@ -94,7 +94,7 @@ static const char *path_segment(h2o_req_t *req)
 static tg_stage_result_t reply_with(tg_request_t *r, obs_response *o)
 {
     if (o->status == 404)
-        obs_record_error(r->env.view, OBS_ERR_INVALID_REQUEST, OBS_CODE_NOT_FOUND, r->route);
+        obs_record_error(r->env.view, TG_ERR_INVALID_REQUEST, TG_CODE_NOT_FOUND, r->route);
     r->reply = (tg_reply_t){o->status, o->content_type, o->content_encoding,
                             h2o_strdup(&r->req->pool, o->body != NULL ? o->body : "", o->body_len)};
     obs_response_free(o);
@@ -119,20 +119,20 @@ tg_stage_result_t tg_stage_observability(tg_request_t *r)
     obs_response o;
 
     switch (r->route) {
-    case OBS_ROUTE_HEALTH:
+    case TG_ROUTE_HEALTH:
         obs_endpoint_health(server->obs, TOLLGATE_VERSION, &o);
         break;
-    case OBS_ROUTE_READY:
+    case TG_ROUTE_READY:
         obs_endpoint_ready(server->obs, atomic_load(&server->accepting) && !ex->worker->stopping, &o);
         break;
     default:
-        if (r->route == OBS_ROUTE_PROM_CATEGORY && category == NULL)
+        if (r->route == TG_ROUTE_PROM_CATEGORY && category == NULL)
             category = path_segment(req); /* unknown: obs answers 404 naming it */
         if (category != NULL && strcmp(category, "summary") == 0) {
             obs_endpoint_summary(server->obs, query_param(req, "category"), &o);
             break;
         }
-        obs_endpoint_metrics(server->obs, r->route == OBS_ROUTE_PROM_CATEGORY ? category : NULL,
+        obs_endpoint_metrics(server->obs, r->route == TG_ROUTE_PROM_CATEGORY ? category : NULL,
                              header_value(req, H2O_TOKEN_ACCEPT), header_value(req, H2O_TOKEN_ACCEPT_ENCODING), &o);
         break;
     }

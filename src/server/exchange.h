@@ -59,7 +59,7 @@ void tg_respond_flush_log(tg_exchange_t *ex);
 
 /* routes.c: the stage list of a request, from its route and method. On a
  * method the route does not take, *allow is set to the one it does. */
-const tg_stage_t *tg_routes_stages(obs_route route, obs_method method, bool metrics_listener, size_t *count,
+const tg_stage_t *tg_routes_stages(tg_route_t route, tg_method_t method, bool metrics_listener, size_t *count,
                                    const char **allow);
 
 #endif

@@ -77,7 +77,7 @@ int tg_framing_check(h2o_req_t *req, tg_error_t *err)
     size_t len = sock->input->size < H2O_MAX_REQLEN ? sock->input->size : H2O_MAX_REQLEN;
     if (tg_framing_check_head(sock->input->bytes, len) == 0)
         return 0;
-    tg_error_set(err, 400, OBS_ERR_INVALID_REQUEST, OBS_CODE_INVALID_REQUEST,
+    tg_error_set(err, 400, TG_ERR_INVALID_REQUEST, TG_CODE_INVALID_REQUEST,
                  "Conflicting Content-Length or Transfer-Encoding headers.", NULL);
     return -1;
 }

@@ -70,9 +70,9 @@ static tg_exchange_t *exchange_begin(h2o_req_t *req)
     r->respond = tg_respond;
     r->started_at = tg_clock_seconds();
     r->model_index = -1;
-    r->route = obs_route_from_path(req->path.base, req->path.len, &r->category);
-    r->method = obs_method_from_name(req->method.base, req->method.len);
-    r->operation = r->route == OBS_ROUTE_CHAT ? OBS_OP_CHAT : r->route == OBS_ROUTE_EMBEDDINGS ? OBS_OP_EMBEDDINGS : OBS_OP_COUNT;
+    r->route = tg_route_from_path(req->path.base, req->path.len, &r->category);
+    r->method = tg_method_from_name(req->method.base, req->method.len);
+    r->operation = r->route == TG_ROUTE_CHAT ? TG_OP_CHAT : r->route == TG_ROUTE_EMBEDDINGS ? TG_OP_EMBEDDINGS : TG_OP_COUNT;
     size_t path_len = req->path.len < TG_LOG_PATH_MAX ? req->path.len : TG_LOG_PATH_MAX;
     memcpy(r->path, req->path.base, path_len);
     r->path[path_len] = '\0';
@@ -122,15 +122,15 @@ static void refusal_error(int status, tg_error_t *e)
 {
     switch (status) {
     case 413:
-        tg_error_set(e, 413, OBS_ERR_INVALID_REQUEST, OBS_CODE_BODY_TOO_LARGE,
+        tg_error_set(e, 413, TG_ERR_INVALID_REQUEST, TG_CODE_BODY_TOO_LARGE,
                      "Request body is larger than the configured limit.", NULL);
         break;
     case 417:
-        tg_error_set(e, 417, OBS_ERR_INVALID_REQUEST, OBS_CODE_INVALID_REQUEST,
+        tg_error_set(e, 417, TG_ERR_INVALID_REQUEST, TG_CODE_INVALID_REQUEST,
                      "Only the 100-continue expectation is supported.", NULL);
         break;
     default:
-        tg_error_set(e, status, OBS_ERR_INVALID_REQUEST, OBS_CODE_INVALID_REQUEST,
+        tg_error_set(e, status, TG_ERR_INVALID_REQUEST, TG_CODE_INVALID_REQUEST,
                      "The request's framing is invalid (Content-Length or Transfer-Encoding).", NULL);
         break;
     }

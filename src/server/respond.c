@@ -41,7 +41,7 @@ h2o_iovec_t tg_respond_error_body(tg_request_t *r)
         strcpy(param, "null");
     char *body = h2o_mem_alloc_pool(&req->pool, 512);
     int len = snprintf(body, 512, "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":%s,\"code\":\"%s\"}}\n",
-                       e->message, obs_error_type_name(e->type), param, obs_error_code_name(e->code));
+                       e->message, tg_error_type_name(e->type), param, tg_error_code_name(e->code));
     obs_record_error(r->env.view, e->type, e->code, r->route);
     req->res.status = e->status;
     req->res.reason = status_reason(e->status);
@@ -212,7 +212,7 @@ void tg_respond(tg_request_t *r)
         send_whole(req, tg_respond_error_body(r));
     } else if (res != NULL && res->streamed) {
         ex->stream.state = TG_STREAM_CLOSING;
-        ex->stream.failed = res->llm_status != OBS_LLM_SUCCESS;
+        ex->stream.failed = res->llm_status != TG_LLM_SUCCESS;
         stream_flush(ex);
     } else if (res != NULL) {
         req->res.status = res->upstream_status;

@@ -20,7 +20,7 @@ static const tg_stage_t not_found_stages[] = {STAGE(framing), STAGE(not_found), 
 static const tg_stage_t wrong_method_stages[] = {STAGE(framing), STAGE(method_not_allowed), ALWAYS(account)};
 
 typedef struct tg_route_entry {
-    obs_method method;       /* the one it takes */
+    tg_method_t method;       /* the one it takes */
     bool metrics_listener;   /* served on metrics.listen too */
     const tg_stage_t *stages;
     size_t stage_count;
@@ -28,29 +28,29 @@ typedef struct tg_route_entry {
 
 #define STAGES(list) list, sizeof(list) / sizeof(list[0])
 
-/* Indexed by obs_route; its templates are the `path` label's values. */
-static const tg_route_entry_t routes[OBS_ROUTE_COUNT] = {
-    [OBS_ROUTE_CHAT] = {OBS_METHOD_POST, false, STAGES(llm_stages)},
-    [OBS_ROUTE_EMBEDDINGS] = {OBS_METHOD_POST, false, STAGES(llm_stages)},
-    [OBS_ROUTE_MODELS] = {OBS_METHOD_GET, false, STAGES(models_stages)},
-    [OBS_ROUTE_METRICS] = {OBS_METHOD_GET, true, STAGES(metrics_stages)},
-    [OBS_ROUTE_ANALYTICS] = {OBS_METHOD_GET, true, STAGES(metrics_stages)},
-    [OBS_ROUTE_PROM_CATEGORY] = {OBS_METHOD_GET, true, STAGES(metrics_stages)},
-    [OBS_ROUTE_HEALTH] = {OBS_METHOD_GET, true, STAGES(health_stages)},
-    [OBS_ROUTE_READY] = {OBS_METHOD_GET, true, STAGES(health_stages)},
-    [OBS_ROUTE_OTHER] = {OBS_METHOD_OTHER, false, STAGES(not_found_stages)},
+/* Indexed by tg_route_t; its templates are the `path` label's values. */
+static const tg_route_entry_t routes[TG_ROUTE_COUNT] = {
+    [TG_ROUTE_CHAT] = {TG_METHOD_POST, false, STAGES(llm_stages)},
+    [TG_ROUTE_EMBEDDINGS] = {TG_METHOD_POST, false, STAGES(llm_stages)},
+    [TG_ROUTE_MODELS] = {TG_METHOD_GET, false, STAGES(models_stages)},
+    [TG_ROUTE_METRICS] = {TG_METHOD_GET, true, STAGES(metrics_stages)},
+    [TG_ROUTE_ANALYTICS] = {TG_METHOD_GET, true, STAGES(metrics_stages)},
+    [TG_ROUTE_PROM_CATEGORY] = {TG_METHOD_GET, true, STAGES(metrics_stages)},
+    [TG_ROUTE_HEALTH] = {TG_METHOD_GET, true, STAGES(health_stages)},
+    [TG_ROUTE_READY] = {TG_METHOD_GET, true, STAGES(health_stages)},
+    [TG_ROUTE_OTHER] = {TG_METHOD_OTHER, false, STAGES(not_found_stages)},
 };
 
-const tg_stage_t *tg_routes_stages(obs_route route, obs_method method, bool metrics_listener, size_t *count,
+const tg_stage_t *tg_routes_stages(tg_route_t route, tg_method_t method, bool metrics_listener, size_t *count,
                                    const char **allow)
 {
-    const tg_route_entry_t *e = &routes[route < OBS_ROUTE_COUNT ? route : OBS_ROUTE_OTHER];
-    if (route >= OBS_ROUTE_OTHER || (metrics_listener && !e->metrics_listener)) {
+    const tg_route_entry_t *e = &routes[route < TG_ROUTE_COUNT ? route : TG_ROUTE_OTHER];
+    if (route >= TG_ROUTE_OTHER || (metrics_listener && !e->metrics_listener)) {
         *count = sizeof(not_found_stages) / sizeof(not_found_stages[0]);
         return not_found_stages;
     }
     if (method != e->method) {
-        *allow = obs_method_name(e->method);
+        *allow = tg_method_name(e->method);
         *count = sizeof(wrong_method_stages) / sizeof(wrong_method_stages[0]);
         return wrong_method_stages;
     }

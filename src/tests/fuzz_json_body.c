@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ours != theirs && !may_differ(data, size))
         __builtin_trap();
 
-    tg_parse_in_t in = {(const char *)data, size, size, OBS_OP_CHAT};
+    tg_parse_in_t in = {(const char *)data, size, size, TG_OP_CHAT};
     tg_parse_out_t out;
     if (tg_parse_request(&in, &out) != 0)
         return 0;

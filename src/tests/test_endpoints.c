@@ -72,7 +72,7 @@ static void test_ready_before_and_after_bind(void **state)
 static void test_metrics_text_openmetrics_gzip(void **state)
 {
     const obs_view *v = obs_current_view(obs);
-    obs_record_http(v, OBS_ROUTE_METRICS, OBS_METHOD_GET, 200, 0.003, NULL);
+    obs_record_http(v, TG_ROUTE_METRICS, TG_METHOD_GET, 200, 0.003, NULL);
     obs_response r;
     assert_int_equal(obs_endpoint_metrics(obs, NULL, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
@@ -196,8 +196,8 @@ static void test_unknown_category_echo(void **state)
 static void test_docs(void **state)
 {
     const char *category = NULL;
-    assert_int_equal(obs_route_from_path("/prometheus/metrics/docs", 24, &category),
-                     OBS_ROUTE_PROM_CATEGORY);
+    assert_int_equal(tg_route_from_path("/prometheus/metrics/docs", 24, &category),
+                     TG_ROUTE_PROM_CATEGORY);
     assert_string_equal(category, "docs");
     obs_response r;
     assert_int_equal(obs_endpoint_metrics(obs, category, NULL, "gzip", &r), 0);
@@ -233,9 +233,9 @@ static void test_summary(void **state)
     tg_obs_opts o = {.metric_namespace = "sm", .version = "0.1.0"};
     tg_obs *own = tg_obs_new(&o, NULL);
     const obs_view *v = obs_bind(own, cfg);
-    obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 200, 0.5, NULL);
-    obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 502, 1.5, NULL);
-    obs_llm_result r = {.provider = 0, .model = 0, .status = OBS_LLM_SUCCESS,
+    obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 0.5, NULL);
+    obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 502, 1.5, NULL);
+    obs_llm_result r = {.provider = 0, .model = 0, .status = TG_LLM_SUCCESS,
                         .duration_seconds = 1, .prompt_tokens = 10, .completion_tokens = 5,
                         .cost_dollars = 0.5, .ttft_seconds = -1};
     obs_record_llm(v, &r);
@@ -299,7 +299,7 @@ static void test_summary_odd_label_values(void **state)
     tg_obs_opts o = {.metric_namespace = "odd"};
     tg_obs *own = tg_obs_new(&o, NULL);
     const obs_view *v = obs_bind(own, odd);
-    obs_llm_result r = {.provider = 0, .model = 0, .status = OBS_LLM_SUCCESS,
+    obs_llm_result r = {.provider = 0, .model = 0, .status = TG_LLM_SUCCESS,
                         .prompt_tokens = 7, .completion_tokens = 3, .ttft_seconds = -1,
                         .cost_dollars = -1};
     obs_record_llm(v, &r);
@@ -319,7 +319,7 @@ static void test_summary_odd_label_values(void **state)
 static void test_health(void **state)
 {
     const obs_view *v = obs_current_view(obs);
-    obs_record_attempt(v, 1, false, OBS_RETRY_TIMEOUT, 2.0);
+    obs_record_attempt(v, 1, false, TG_RETRY_TIMEOUT, 2.0);
     obs_set_provider_health(v, 1, false);
     obs_response r;
     assert_int_equal(obs_endpoint_health(obs, "0.1.0", &r), 0);

@@ -118,7 +118,7 @@ typedef struct outcome {
     int heads;
     int status;
     const char *head_error;
-    obs_retry_reason reason;
+    tg_http1_failure_t reason;
     char body[1024];
     size_t body_len;
     int done;
@@ -126,7 +126,7 @@ typedef struct outcome {
     int finished;
 } outcome_t;
 
-static bool on_head(void *ctx, const char *errstr, obs_retry_reason reason, int status, h2o_iovec_t content_type)
+static bool on_head(void *ctx, const char *errstr, tg_http1_failure_t reason, int status, h2o_iovec_t content_type)
 {
     outcome_t *o = ctx;
     o->heads++;
@@ -137,7 +137,7 @@ static bool on_head(void *ctx, const char *errstr, obs_retry_reason reason, int 
     return true;
 }
 
-static bool on_body(void *ctx, const char *data, size_t len, bool done, const char *errstr, obs_retry_reason reason)
+static bool on_body(void *ctx, const char *data, size_t len, bool done, const char *errstr, tg_http1_failure_t reason)
 {
     outcome_t *o = ctx;
     if (len != 0)
@@ -248,23 +248,23 @@ static void test_failures_carry_their_reason(void **state)
 
     request(&c, &o); /* body cut short */
     assert_non_null(o.body_error);
-    assert_int_equal(o.reason, OBS_RETRY_RESET);
+    assert_int_equal(o.reason, TG_HTTP1_RESET);
 
     request(&c, &o); /* garbage head */
     assert_non_null(o.head_error);
-    assert_int_equal(o.reason, OBS_RETRY_BAD_RESPONSE);
+    assert_int_equal(o.reason, TG_HTTP1_BAD_RESPONSE);
 
     request(&c, &o); /* closed without a response */
     assert_non_null(o.head_error);
-    assert_int_equal(o.reason, OBS_RETRY_RESET);
+    assert_int_equal(o.reason, TG_HTTP1_RESET);
 
     request(&c, &o); /* broken chunk size */
     assert_non_null(o.body_error);
-    assert_int_equal(o.reason, OBS_RETRY_BAD_RESPONSE);
+    assert_int_equal(o.reason, TG_HTTP1_BAD_RESPONSE);
 
     request(&c, &o); /* no answer within timeout_ms */
     assert_non_null(o.head_error);
-    assert_int_equal(o.reason, OBS_RETRY_TIMEOUT);
+    assert_int_equal(o.reason, TG_HTTP1_TIMEOUT);
 
     server_stop(&s);
     client_free(&c);
@@ -272,7 +272,7 @@ static void test_failures_carry_their_reason(void **state)
     /* nobody listening: a connect failure, reported through the loop */
     client_init(&c, s.port, 200);
     request(&c, &o);
-    assert_int_equal(o.reason, OBS_RETRY_CONNECT);
+    assert_int_equal(o.reason, TG_HTTP1_CONNECT);
     client_free(&c);
 }
 

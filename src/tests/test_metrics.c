@@ -163,7 +163,7 @@ static void test_empty_namespace_gives_bare_names(void **state)
     tg_obs *obs = new_obs("");
     tg_config *cfg = load_yaml(two_providers_yaml);
     const obs_view *v = obs_bind(obs, cfg);
-    obs_record_http(v, OBS_ROUTE_MODELS, OBS_METHOD_GET, 200, 0.001, NULL);
+    obs_record_http(v, TG_ROUTE_MODELS, TG_METHOD_GET, 200, 0.001, NULL);
     char *text = render(obs, NULL);
     assert_line(text, "http_requests_total{method=\"GET\",path=\"/v1/models\",status=\"200\"} 1");
     assert_line(text, "build_info{version=\"1.2.3\",revision=\"abc123\"} 1");
@@ -189,16 +189,16 @@ static void test_llm_recording(void **state)
     free(text);
 
     obs_llm_result r = {
-        .provider = 0, .model = 0, .operation = OBS_OP_CHAT, .stream_mode = OBS_STREAMING,
-        .status = OBS_LLM_SUCCESS, .duration_seconds = 0.75, .ttft_seconds = 0.04,
+        .provider = 0, .model = 0, .operation = TG_OP_CHAT, .stream_mode = TG_STREAMING,
+        .status = TG_LLM_SUCCESS, .duration_seconds = 0.75, .ttft_seconds = 0.04,
         .prompt_tokens = 1000, .completion_tokens = 500, .cached_prompt_tokens = 200,
         .reasoning_tokens = 7, .cost_dollars = -1,
         .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
     };
     obs_record_llm(v, &r);
     obs_record_llm(v, &r);
-    r.status = OBS_LLM_ERROR;
-    r.stream_mode = OBS_NON_STREAMING;
+    r.status = TG_LLM_ERROR;
+    r.stream_mode = TG_NON_STREAMING;
     r.ttft_seconds = -1;
     r.prompt_tokens = r.completion_tokens = r.cached_prompt_tokens = r.reasoning_tokens = 0;
     obs_record_llm(v, &r);
@@ -249,8 +249,8 @@ static void test_llm_recording(void **state)
     free(text);
 
     /* An explicit cost wins over the price table. */
-    r = (obs_llm_result){.provider = 1, .model = 1, .status = OBS_LLM_SUCCESS,
-                         .operation = OBS_OP_EMBEDDINGS, .prompt_tokens = 10,
+    r = (obs_llm_result){.provider = 1, .model = 1, .status = TG_LLM_SUCCESS,
+                         .operation = TG_OP_EMBEDDINGS, .prompt_tokens = 10,
                          .cost_dollars = 0.25, .ttft_seconds = -1};
     obs_record_llm(v, &r);
     text = render(obs, "business");
@@ -265,18 +265,18 @@ static void test_http_errors_retries_fallbacks(void **state)
     tg_obs *obs = new_obs("tg");
     tg_config *cfg = load_yaml(two_providers_yaml);
     const obs_view *v = obs_bind(obs, cfg);
-    obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 200, 0.02, "4bf92f3577b34da6a3ce929d0e0e4736");
-    obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 200, 3.0, NULL);
-    obs_record_http(v, OBS_ROUTE_OTHER, OBS_METHOD_GET, 418, 0.001, NULL);
-    obs_record_http(v, OBS_ROUTE_COUNT, OBS_METHOD_GET, 200, 1, NULL);
-    obs_http_in_progress(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 1);
-    obs_http_in_progress(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 1);
-    obs_http_in_progress(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, -1);
-    obs_record_error(v, OBS_ERR_INVALID_REQUEST, OBS_CODE_BODY_TOO_LARGE, OBS_ROUTE_CHAT);
-    obs_record_error(v, OBS_ERR_INVALID_REQUEST, OBS_CODE_BODY_TOO_LARGE, OBS_ROUTE_CHAT);
-    obs_record_error(v, OBS_ERR_TYPE_COUNT, OBS_CODE_BODY_TOO_LARGE, OBS_ROUTE_CHAT);
-    obs_record_retry(v, 0, OBS_RETRY_STATUS_5XX);
-    obs_record_retry(v, 7, OBS_RETRY_STATUS_5XX);
+    obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 0.02, "4bf92f3577b34da6a3ce929d0e0e4736");
+    obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 3.0, NULL);
+    obs_record_http(v, TG_ROUTE_OTHER, TG_METHOD_GET, 418, 0.001, NULL);
+    obs_record_http(v, TG_ROUTE_COUNT, TG_METHOD_GET, 200, 1, NULL);
+    obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, 1);
+    obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, 1);
+    obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, -1);
+    obs_record_error(v, TG_ERR_INVALID_REQUEST, TG_CODE_BODY_TOO_LARGE, TG_ROUTE_CHAT);
+    obs_record_error(v, TG_ERR_INVALID_REQUEST, TG_CODE_BODY_TOO_LARGE, TG_ROUTE_CHAT);
+    obs_record_error(v, TG_ERR_TYPE_COUNT, TG_CODE_BODY_TOO_LARGE, TG_ROUTE_CHAT);
+    obs_record_retry(v, 0, TG_RETRY_STATUS_5XX);
+    obs_record_retry(v, 7, TG_RETRY_STATUS_5XX);
     obs_record_fallback(v, 0, 1);
     obs_record_fallback(v, 0, 1);
     obs_record_fallback(v, 0, 2);
@@ -320,8 +320,8 @@ static void test_provider_health(void **state)
     const obs_view *v = obs_bind(obs, cfg);
     obs_record_attempt(v, 0, true, 0, 0.5);
     obs_record_attempt(v, 0, true, 0, 0.5);
-    obs_record_attempt(v, 0, false, OBS_RETRY_STATUS_5XX, 1.0);
-    obs_record_attempt(v, 0, false, OBS_RETRY_STATUS_429, 1.0);
+    obs_record_attempt(v, 0, false, TG_RETRY_STATUS_5XX, 1.0);
+    obs_record_attempt(v, 0, false, TG_RETRY_STATUS_429, 1.0);
     /* provider b: slow, mean 5.5 s -> latency_score (10 - 5.5) / 9 = 0.5 */
     obs_record_attempt(v, 1, true, 0, 5.5);
 
@@ -366,7 +366,7 @@ static void test_reload_keeps_state_by_name(void **state)
     assert_null(obs_current_view(obs));
     tg_config *cfg1 = load_yaml(two_providers_yaml);
     const obs_view *v1 = obs_bind(obs, cfg1);
-    obs_record_attempt(v1, 1, false, OBS_RETRY_CONNECT, 0.1);
+    obs_record_attempt(v1, 1, false, TG_RETRY_CONNECT, 0.1);
     obs_set_provider_health(v1, 1, false);
     /* The new config drops "a", keeps "b" (now index 0) and adds "c". */
     tg_config *cfg2 = load_yaml("providers:\n"
@@ -385,7 +385,7 @@ static void test_reload_keeps_state_by_name(void **state)
     assert_true(st.error_rate == 1.0);
     assert_string_equal(st.last_error, "connect");
     /* The old view still works for requests still running on it. */
-    obs_record_retry(v1, 0, OBS_RETRY_RESET);
+    obs_record_retry(v1, 0, TG_RETRY_RESET);
     char *text = render(obs, NULL);
     assert_line(text, "tg_provider_health_score{provider=\"c\"} 1");
     assert_no_line_starting(text, "tg_provider_health_score{provider=\"a\"}");
@@ -449,23 +449,23 @@ static void test_reload_reuses_views(void **state)
 static void test_route_and_method_classification(void **state)
 {
     const char *cat = "x";
-    assert_int_equal(obs_route_from_path("/v1/chat/completions", 20, &cat), OBS_ROUTE_CHAT);
+    assert_int_equal(tg_route_from_path("/v1/chat/completions", 20, &cat), TG_ROUTE_CHAT);
     assert_null(cat);
-    assert_int_equal(obs_route_from_path("/metrics?x=1", 12, NULL), OBS_ROUTE_METRICS);
-    assert_int_equal(obs_route_from_path("/analytics/prometheus", 21, NULL), OBS_ROUTE_ANALYTICS);
-    assert_int_equal(obs_route_from_path("/prometheus/metrics/models", 26, &cat), OBS_ROUTE_PROM_CATEGORY);
+    assert_int_equal(tg_route_from_path("/metrics?x=1", 12, NULL), TG_ROUTE_METRICS);
+    assert_int_equal(tg_route_from_path("/analytics/prometheus", 21, NULL), TG_ROUTE_ANALYTICS);
+    assert_int_equal(tg_route_from_path("/prometheus/metrics/models", 26, &cat), TG_ROUTE_PROM_CATEGORY);
     assert_string_equal(cat, "models");
-    assert_int_equal(obs_route_from_path("/prometheus/metrics/bogus", 25, &cat), OBS_ROUTE_PROM_CATEGORY);
+    assert_int_equal(tg_route_from_path("/prometheus/metrics/bogus", 25, &cat), TG_ROUTE_PROM_CATEGORY);
     assert_null(cat);
-    assert_int_equal(obs_route_from_path("/prometheus/metrics/", 20, &cat), OBS_ROUTE_OTHER);
-    assert_int_equal(obs_route_from_path("/v1/chat/completionsX", 21, NULL), OBS_ROUTE_OTHER);
-    assert_int_equal(obs_route_from_path("/health", 6, NULL), OBS_ROUTE_OTHER);  /* length counts */
-    assert_int_equal(obs_method_from_name("POST", 4), OBS_METHOD_POST);
-    assert_int_equal(obs_method_from_name("POSTX", 5), OBS_METHOD_OTHER);
-    assert_string_equal(obs_route_template(OBS_ROUTE_PROM_CATEGORY), "/prometheus/metrics/{category}");
-    assert_string_equal(obs_llm_status_name(OBS_LLM_CLIENT_DISCONNECT), "client_disconnect");
-    assert_string_equal(obs_error_code_name(OBS_CODE_UPSTREAM_TIMEOUT), "upstream_timeout");
-    assert_string_equal(obs_error_type_name((obs_error_type)42), "unknown");
+    assert_int_equal(tg_route_from_path("/prometheus/metrics/", 20, &cat), TG_ROUTE_OTHER);
+    assert_int_equal(tg_route_from_path("/v1/chat/completionsX", 21, NULL), TG_ROUTE_OTHER);
+    assert_int_equal(tg_route_from_path("/health", 6, NULL), TG_ROUTE_OTHER);  /* length counts */
+    assert_int_equal(tg_method_from_name("POST", 4), TG_METHOD_POST);
+    assert_int_equal(tg_method_from_name("POSTX", 5), TG_METHOD_OTHER);
+    assert_string_equal(tg_route_template(TG_ROUTE_PROM_CATEGORY), "/prometheus/metrics/{category}");
+    assert_string_equal(tg_llm_status_name(TG_LLM_CLIENT_DISCONNECT), "client_disconnect");
+    assert_string_equal(tg_error_code_name(TG_CODE_UPSTREAM_TIMEOUT), "upstream_timeout");
+    assert_string_equal(tg_error_type_name((tg_error_type_t)42), "unknown");
 }
 
 #define RECORD_THREADS 4
@@ -476,14 +476,14 @@ static void *record_many(void *arg)
     const obs_view *v = arg;
     for (int i = 0; i < RECORDS_PER_THREAD; i++) {
         obs_llm_result r = {.provider = (size_t)(i & 1), .model = i % 3 == 2 ? -1 : 0,
-                            .status = OBS_LLM_SUCCESS, .duration_seconds = 0.3,
+                            .status = TG_LLM_SUCCESS, .duration_seconds = 0.3,
                             .prompt_tokens = 3, .completion_tokens = 1, .cost_dollars = -1,
                             .ttft_seconds = -1, .trace_id = "0af7651916cd43dd8448eb211c80319c"};
         obs_record_llm(v, &r);
-        obs_record_http(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, i % 2 ? 200 : 418, 0.3, r.trace_id);
-        obs_record_attempt(v, r.provider, i % 4 != 0, OBS_RETRY_RESET, 0.3);
-        obs_http_in_progress(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, 1);
-        obs_http_in_progress(v, OBS_ROUTE_CHAT, OBS_METHOD_POST, -1);
+        obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, i % 2 ? 200 : 418, 0.3, r.trace_id);
+        obs_record_attempt(v, r.provider, i % 4 != 0, TG_RETRY_RESET, 0.3);
+        obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, 1);
+        obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, -1);
     }
     return NULL;
 }

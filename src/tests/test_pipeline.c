@@ -62,37 +62,37 @@ static tg_config *load_config(bool anonymous)
 
 /* ------------------------------------------------------------------ parse */
 
-static int parse(const char *body, obs_operation op, size_t limit, tg_parse_out_t *out)
+static int parse(const char *body, tg_operation_t op, size_t limit, tg_parse_out_t *out)
 {
     tg_parse_in_t in = {body, strlen(body), limit, op};
     return tg_parse_request(&in, out);
 }
 
-static void expect_error(const char *body, obs_operation op, size_t limit, int status, obs_error_code code)
+static void expect_error(const char *body, tg_operation_t op, size_t limit, int status, tg_error_code_t code)
 {
     tg_parse_out_t out;
     assert_int_equal(parse(body, op, limit, &out), -1);
     assert_int_equal(out.error.status, status);
     assert_int_equal(out.error.code, code);
-    assert_int_equal(out.error.type, OBS_ERR_INVALID_REQUEST);
+    assert_int_equal(out.error.type, TG_ERR_INVALID_REQUEST);
 }
 
 static void test_parse_rejects_bad_bodies(void **state)
 {
-    expect_error("", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
-    expect_error("{bad", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
-    expect_error("[1,2]", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
-    expect_error("{\"model\":\"a\",\"model\":\"b\",\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
-    expect_error("{\"model\":\"m\",\"messages\":[]} x", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
-    expect_error("{\"model\":\"m\",\"messages\":[01]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
-    expect_error("{\"model\":\"\xff\",\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
-    expect_error("{\"model\":\"\",\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_MISSING_MODEL);
-    expect_error("{\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_MISSING_MODEL);
-    expect_error("{\"model\":7,\"messages\":[]}", OBS_OP_CHAT, 1024, 400, OBS_CODE_MISSING_MODEL);
-    expect_error("{\"model\":\"m\"}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_REQUEST);
-    expect_error("{\"model\":\"m\",\"messages\":\"hi\"}", OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_REQUEST);
-    expect_error("{\"model\":\"m\"}", OBS_OP_EMBEDDINGS, 1024, 400, OBS_CODE_INVALID_REQUEST);
-    expect_error("{\"model\":\"m\",\"messages\":[]}", OBS_OP_CHAT, 10, 413, OBS_CODE_BODY_TOO_LARGE);
+    expect_error("", TG_OP_CHAT, 1024, 400, TG_CODE_INVALID_JSON);
+    expect_error("{bad", TG_OP_CHAT, 1024, 400, TG_CODE_INVALID_JSON);
+    expect_error("[1,2]", TG_OP_CHAT, 1024, 400, TG_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"a\",\"model\":\"b\",\"messages\":[]}", TG_OP_CHAT, 1024, 400, TG_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"m\",\"messages\":[]} x", TG_OP_CHAT, 1024, 400, TG_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"m\",\"messages\":[01]}", TG_OP_CHAT, 1024, 400, TG_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"\xff\",\"messages\":[]}", TG_OP_CHAT, 1024, 400, TG_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"\",\"messages\":[]}", TG_OP_CHAT, 1024, 400, TG_CODE_MISSING_MODEL);
+    expect_error("{\"messages\":[]}", TG_OP_CHAT, 1024, 400, TG_CODE_MISSING_MODEL);
+    expect_error("{\"model\":7,\"messages\":[]}", TG_OP_CHAT, 1024, 400, TG_CODE_MISSING_MODEL);
+    expect_error("{\"model\":\"m\"}", TG_OP_CHAT, 1024, 400, TG_CODE_INVALID_REQUEST);
+    expect_error("{\"model\":\"m\",\"messages\":\"hi\"}", TG_OP_CHAT, 1024, 400, TG_CODE_INVALID_REQUEST);
+    expect_error("{\"model\":\"m\"}", TG_OP_EMBEDDINGS, 1024, 400, TG_CODE_INVALID_REQUEST);
+    expect_error("{\"model\":\"m\",\"messages\":[]}", TG_OP_CHAT, 10, 413, TG_CODE_BODY_TOO_LARGE);
 }
 
 /* A key spelt with escapes is the same key to the provider's JSON parser
@@ -101,15 +101,15 @@ static void test_parse_rejects_bad_bodies(void **state)
  * another. */
 static void test_parse_sees_escaped_keys(void **state)
 {
-    expect_error("{\"model\":\"cheap\",\"mod\\u0065l\":\"dear\",\"messages\":[]}", OBS_OP_CHAT, 1024, 400,
-                 OBS_CODE_INVALID_JSON);
-    expect_error("{\"model\":\"m\",\"messages\":[],\"stream\":false,\"str\\u0065am\":true}", OBS_OP_CHAT, 1024,
-                 400, OBS_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"cheap\",\"mod\\u0065l\":\"dear\",\"messages\":[]}", TG_OP_CHAT, 1024, 400,
+                 TG_CODE_INVALID_JSON);
+    expect_error("{\"model\":\"m\",\"messages\":[],\"stream\":false,\"str\\u0065am\":true}", TG_OP_CHAT, 1024,
+                 400, TG_CODE_INVALID_JSON);
 
     tg_parse_out_t out;
     assert_int_equal(parse("{\"mod\\u0065l\":\"gpt-4o\",\"m\\u0065ssages\":[],\"\\u0073tream\":true,"
                            "\"stream_options\":{\"include\\u005fusage\":true}}",
-                           OBS_OP_CHAT, 1024, &out),
+                           TG_OP_CHAT, 1024, &out),
                      0);
     assert_int_equal(out.model_len, 6);
     assert_memory_equal(out.model, "gpt-4o", 6);
@@ -127,42 +127,42 @@ static void test_parse_passes_other_duplicates(void **state)
     assert_int_equal(parse("{\"model\":\"m\",\"temperature\":1,\"temperature\":2,"
                            "\"messages\":[{\"role\":\"user\",\"role\":\"system\",\"content\":\"x\","
                            "\"model\":\"a\",\"model\":\"b\"}],\"metadata\":{\"k\":1,\"k\":2}}",
-                           OBS_OP_CHAT, 1024, &out),
+                           TG_OP_CHAT, 1024, &out),
                      0);
     assert_int_equal(out.model_len, 1);
     assert_memory_equal(out.model, "m", 1);
     expect_error("{\"model\":\"m\",\"messages\":[],\"stream\":true,"
                  "\"stream_options\":{\"include_usage\":false,\"include_usage\":true}}",
-                 OBS_OP_CHAT, 1024, 400, OBS_CODE_INVALID_JSON);
+                 TG_OP_CHAT, 1024, 400, TG_CODE_INVALID_JSON);
 }
 
 static void test_parse_reads_stream_flags(void **state)
 {
     tg_parse_out_t out;
-    assert_int_equal(parse("{\"model\":\"gpt-4o-mini\",\"messages\":[],\"stream\":true}", OBS_OP_CHAT, 1024, &out), 0);
+    assert_int_equal(parse("{\"model\":\"gpt-4o-mini\",\"messages\":[],\"stream\":true}", TG_OP_CHAT, 1024, &out), 0);
     assert_int_equal(out.model_len, 11);
     assert_memory_equal(out.model, "gpt-4o-mini", 11);
     assert_true(out.stream);
     assert_false(out.usage_requested);
 
     assert_int_equal(parse("{\"model\":\"m\",\"messages\":[],\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
-                           OBS_OP_CHAT, 1024, &out),
+                           TG_OP_CHAT, 1024, &out),
                      0);
     assert_true(out.usage_requested);
 
     /* escapes in the name are decoded for routing */
-    assert_int_equal(parse("{\"model\":\"gpt\\u002d4o\",\"messages\":[]}", OBS_OP_CHAT, 1024, &out), 0);
+    assert_int_equal(parse("{\"model\":\"gpt\\u002d4o\",\"messages\":[]}", TG_OP_CHAT, 1024, &out), 0);
     assert_int_equal(out.model_len, 6);
     assert_memory_equal(out.model, "gpt-4o", 6);
 
-    assert_int_equal(parse("{\"model\":\"m\",\"input\":[\"a\",\"b\"]}", OBS_OP_EMBEDDINGS, 1024, &out), 0);
+    assert_int_equal(parse("{\"model\":\"m\",\"input\":[\"a\",\"b\"]}", TG_OP_EMBEDDINGS, 1024, &out), 0);
     assert_false(out.stream);
 }
 
 static void expect_upstream_body(const char *client, bool add_usage, const char *expected)
 {
     tg_parse_out_t out;
-    assert_int_equal(parse(client, OBS_OP_CHAT, 4096, &out), 0);
+    assert_int_equal(parse(client, TG_OP_CHAT, 4096, &out), 0);
     char small[8], buf[512];
     size_t need = tg_parse_build_upstream_body(client, strlen(client), &out.members, "up\"model", add_usage, small,
                                                sizeof(small));
@@ -263,14 +263,14 @@ static void test_auth_and_route(void **state)
     assert_int_equal(tg_route_select(&rin, &rout), -1);
     assert_int_equal(rout.model_index, -1);
     assert_int_equal(rout.error.status, 404);
-    assert_int_equal(rout.error.code, OBS_CODE_MODEL_NOT_FOUND);
+    assert_int_equal(rout.error.code, TG_CODE_MODEL_NOT_FOUND);
     tg_config_free(cfg);
 
     cfg = load_config(false);
     ain.cfg = cfg;
     assert_int_equal(tg_auth_check(&ain, &aout), -1);
     assert_int_equal(aout.error.status, 401);
-    assert_int_equal(aout.error.code, OBS_CODE_INVALID_API_KEY);
+    assert_int_equal(aout.error.code, TG_CODE_INVALID_API_KEY);
     tg_config_free(cfg);
 }
 
@@ -299,9 +299,9 @@ static void test_account_records_tokens_cost_and_log(void **state)
         .llm_called = true,
         .model_index = 0,
         .provider_index = 1,
-        .operation = OBS_OP_CHAT,
-        .stream_mode = OBS_STREAMING,
-        .llm_status = OBS_LLM_SUCCESS,
+        .operation = TG_OP_CHAT,
+        .stream_mode = TG_STREAMING,
+        .llm_status = TG_LLM_SUCCESS,
         .usage = {.prompt_tokens = 1000, .completion_tokens = 200, .cached_tokens = 400, .present = 1},
         .duration_seconds = 0.25,
         .ttft_seconds = 0.05,
@@ -324,7 +324,7 @@ static void test_account_records_tokens_cost_and_log(void **state)
     in.usage = (tg_usage_t){0};
     in.tokens_estimated = true;
     in.content_events = 7;
-    in.llm_status = OBS_LLM_CLIENT_DISCONNECT;
+    in.llm_status = TG_LLM_CLIENT_DISCONNECT;
     tg_account_finish(&in, &out);
     assert_int_equal(out.completion_tokens, 7);
     assert_int_equal(out.prompt_tokens, 0);

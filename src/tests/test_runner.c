@@ -46,7 +46,7 @@ static tg_stage_result_t stage_b(tg_request_t *r) { note('b'); return TG_STAGE_C
 static tg_stage_result_t stage_fail(tg_request_t *r)
 {
     note('f');
-    tg_error_set(&r->error, 400, OBS_ERR_INVALID_REQUEST, OBS_CODE_INVALID_JSON, "bad", NULL);
+    tg_error_set(&r->error, 400, TG_ERR_INVALID_REQUEST, TG_CODE_INVALID_JSON, "bad", NULL);
     return TG_STAGE_RESPOND;
 }
 static tg_stage_result_t stage_account(tg_request_t *r) { note('z'); return TG_STAGE_CONTINUE; }

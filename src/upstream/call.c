@@ -27,6 +27,7 @@
 
 #include <string.h>
 
+#include "obs/log.h"
 #include "pipeline/parse.h"
 
 /* A plain response bigger than this is treated as a broken upstream. */
@@ -116,15 +117,15 @@ static void fail_all(tg_upstream_call_t *call, bool deadline)
 {
     tg_upstream_result_t *r = &call->result;
     if (call->failures > 0 && call->failures_429 == call->failures) {
-        r->llm_status = OBS_LLM_RATE_LIMITED;
-        tg_error_set(&r->error, 429, OBS_ERR_RATE_LIMIT, OBS_CODE_UPSTREAM_RATE_LIMITED,
+        r->llm_status = TG_LLM_RATE_LIMITED;
+        tg_error_set(&r->error, 429, TG_ERR_RATE_LIMIT, TG_CODE_UPSTREAM_RATE_LIMITED,
                      "Every provider for this model is rate limiting requests.", NULL);
     } else if (deadline || (call->failures > 0 && call->failures_timeout == call->failures)) {
-        r->llm_status = OBS_LLM_TIMEOUT;
-        tg_error_set(&r->error, 504, OBS_ERR_UPSTREAM, OBS_CODE_UPSTREAM_TIMEOUT, "The upstream provider timed out.", NULL);
+        r->llm_status = TG_LLM_TIMEOUT;
+        tg_error_set(&r->error, 504, TG_ERR_UPSTREAM, TG_CODE_UPSTREAM_TIMEOUT, "The upstream provider timed out.", NULL);
     } else {
-        r->llm_status = OBS_LLM_ERROR;
-        tg_error_set(&r->error, 502, OBS_ERR_UPSTREAM, OBS_CODE_UPSTREAM_UNAVAILABLE,
+        r->llm_status = TG_LLM_ERROR;
+        tg_error_set(&r->error, 502, TG_ERR_UPSTREAM, TG_CODE_UPSTREAM_UNAVAILABLE,
                      "Every provider for this model failed.", NULL);
     }
     r->http_status = r->error.status;
@@ -139,14 +140,14 @@ static void on_retry_timer(h2o_timeout_entry_t *entry)
 
 /* The current attempt failed in a retryable way; the client has seen
  * nothing. The upstream connection is already gone. */
-static void attempt_failed(tg_upstream_call_t *call, obs_retry_reason reason)
+static void attempt_failed(tg_upstream_call_t *call, tg_retry_reason_t reason)
 {
     tg_upstream_pool_t *pool = current_pool(call);
     obs_record_attempt(call->in.view, pool->provider_index, false, reason, tg_clock_seconds() - call->attempt_started_at);
     call->client = NULL;
     call->failures++;
-    call->failures_429 += reason == OBS_RETRY_STATUS_429;
-    call->failures_timeout += reason == OBS_RETRY_TIMEOUT;
+    call->failures_429 += reason == TG_RETRY_STATUS_429;
+    call->failures_timeout += reason == TG_RETRY_TIMEOUT;
     h2o_buffer_consume(&call->buffered, call->buffered->size);
 
     h2o_timeout_t *wait;
@@ -222,15 +223,15 @@ static void finish_buffered(tg_upstream_call_t *call)
 
     if (!relayed_error) {
         if (!looks_like_json_object(body.base, body.len)) {
-            attempt_failed(call, OBS_RETRY_BAD_RESPONSE);
+            attempt_failed(call, TG_RETRY_BAD_RESPONSE);
             return;
         }
         tg_usage_scan(body.base, body.len, &r->usage);
-        r->llm_status = OBS_LLM_SUCCESS;
+        r->llm_status = TG_LLM_SUCCESS;
     } else {
-        r->llm_status = OBS_LLM_ERROR;
+        r->llm_status = TG_LLM_ERROR;
     }
-    obs_record_attempt(call->in.view, current_pool(call)->provider_index, true, OBS_RETRY_CONNECT,
+    obs_record_attempt(call->in.view, current_pool(call)->provider_index, true, TG_RETRY_CONNECT,
                        tg_clock_seconds() - call->attempt_started_at);
 
     /* A completion checked as JSON is labelled JSON whatever the upstream
@@ -246,14 +247,14 @@ static void finish_buffered(tg_upstream_call_t *call)
 }
 
 static bool on_body_buffered(tg_upstream_call_t *call, const char *data, size_t len, bool done, const char *errstr,
-                             obs_retry_reason reason)
+                             tg_retry_reason_t reason)
 {
     if (errstr != NULL) {
         attempt_failed(call, reason);
         return false;
     }
     if (call->buffered->size + len > MAX_BUFFERED_RESPONSE) {
-        attempt_failed(call, OBS_RETRY_BAD_RESPONSE);
+        attempt_failed(call, TG_RETRY_BAD_RESPONSE);
         return false;
     }
     if (len != 0) {
@@ -305,7 +306,7 @@ static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
  * deadline failed, though the client got a 200. Its response time is the
  * time to its first byte, so that a long generation does not read as a
  * slow provider. */
-static void record_stream_attempt(tg_upstream_call_t *call, bool ok, obs_retry_reason reason)
+static void record_stream_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t reason)
 {
     obs_record_attempt(call->in.view, current_pool(call)->provider_index, ok, reason, call->first_byte_seconds);
 }
@@ -314,7 +315,7 @@ static void record_stream_attempt(tg_upstream_call_t *call, bool ok, obs_retry_r
  * on; provider_ok: the provider did its part (the stream ended cleanly, or
  * the gateway ended it because of the client), else `failure` says how it
  * failed. */
-static void finish_stream(tg_upstream_call_t *call, obs_llm_status status, bool provider_ok, obs_retry_reason failure)
+static void finish_stream(tg_upstream_call_t *call, tg_llm_status_t status, bool provider_ok, tg_retry_reason_t failure)
 {
     record_stream_attempt(call, provider_ok, failure);
     call->result.llm_status = status;
@@ -332,7 +333,7 @@ static void forget_stream(tg_upstream_call_t *call)
 }
 
 static bool on_body_stream(tg_upstream_call_t *call, const char *data, size_t len, bool done, const char *errstr,
-                           obs_retry_reason reason)
+                           tg_retry_reason_t reason)
 {
     int rc = 0;
 
@@ -354,30 +355,51 @@ static bool on_body_stream(tg_upstream_call_t *call, const char *data, size_t le
     if (call->state == TG_CALL_STREAM_OPEN) {
         if (!clean) {
             forget_stream(call);
-            attempt_failed(call, errstr != NULL ? reason : OBS_RETRY_BAD_RESPONSE);
+            attempt_failed(call, errstr != NULL ? reason : TG_RETRY_BAD_RESPONSE);
             return false;
         }
         begin_stream(call);
     }
-    obs_llm_status status = OBS_LLM_SUCCESS;
+    tg_llm_status_t status = TG_LLM_SUCCESS;
     if (!clean)
-        status = errstr != NULL && reason == OBS_RETRY_TIMEOUT ? OBS_LLM_TIMEOUT : OBS_LLM_ERROR;
-    finish_stream(call, status, clean || stalled, errstr != NULL ? reason : OBS_RETRY_BAD_RESPONSE);
+        status = errstr != NULL && reason == TG_RETRY_TIMEOUT ? TG_LLM_TIMEOUT : TG_LLM_ERROR;
+    finish_stream(call, status, clean || stalled, errstr != NULL ? reason : TG_RETRY_BAD_RESPONSE);
     return rc == 0 && !stalled;
 }
 
 /* ---------------------------------------------------------- the attempt */
 
-static bool on_head(void *ctx, const char *errstr, obs_retry_reason reason, int status, h2o_iovec_t content_type)
+/* What a transport failure means for retries and health: a refused TLS
+ * handshake is a connect failure, and a configuration or security
+ * problem, not a passing fault: each one is logged with OpenSSL's reason. */
+static tg_retry_reason_t retry_reason(tg_upstream_call_t *call, tg_http1_failure_t failure, const char *errstr)
+{
+    switch (failure) {
+    case TG_HTTP1_TLS: {
+        const tg_provider_config *p = current_pool(call)->provider;
+        tg_log(TG_LOG_WARN, "upstream", strchr(p->host, ':') ? "provider %s: TLS handshake with [%s]:%u failed: %s"
+               : "provider %s: TLS handshake with %s:%u failed: %s", p->name, p->host, p->port, errstr);
+        return TG_RETRY_CONNECT;
+    }
+    case TG_HTTP1_RESET: return TG_RETRY_RESET;
+    case TG_HTTP1_TIMEOUT: return TG_RETRY_TIMEOUT;
+    case TG_HTTP1_BAD_RESPONSE: return TG_RETRY_BAD_RESPONSE;
+    case TG_HTTP1_OK:
+    case TG_HTTP1_CONNECT: break;
+    }
+    return TG_RETRY_CONNECT;
+}
+
+static bool on_head(void *ctx, const char *errstr, tg_http1_failure_t failure, int status, h2o_iovec_t content_type)
 {
     tg_upstream_call_t *call = ctx;
 
     if (errstr != NULL) {
-        attempt_failed(call, reason);
+        attempt_failed(call, retry_reason(call, failure, errstr));
         return false;
     }
     if (status >= 500 || status == 429) {
-        attempt_failed(call, status == 429 ? OBS_RETRY_STATUS_429 : OBS_RETRY_STATUS_5XX);
+        attempt_failed(call, status == 429 ? TG_RETRY_STATUS_429 : TG_RETRY_STATUS_5XX);
         return false;
     }
     h2o_req_t *req = call->in.req;
@@ -389,9 +411,10 @@ static bool on_head(void *ctx, const char *errstr, obs_retry_reason reason, int 
     return true;
 }
 
-static bool on_body(void *ctx, const char *data, size_t len, bool done, const char *errstr, obs_retry_reason reason)
+static bool on_body(void *ctx, const char *data, size_t len, bool done, const char *errstr, tg_http1_failure_t failure)
 {
     tg_upstream_call_t *call = ctx;
+    tg_retry_reason_t reason = errstr != NULL ? retry_reason(call, failure, errstr) : TG_RETRY_CONNECT;
     return call->state == TG_CALL_BUFFERING ? on_body_buffered(call, data, len, done, errstr, reason)
                                             : on_body_stream(call, data, len, done, errstr, reason);
 }
@@ -438,7 +461,7 @@ static void build_request(tg_upstream_call_t *call)
     tg_parse_build_upstream_body(call->in.body, call->in.body_len, &call->in.members, model, add_usage, body, body_len);
 
     static const char chat_path[] = "/chat/completions", embeddings_path[] = "/embeddings";
-    const char *suffix = call->in.operation == OBS_OP_CHAT ? chat_path : embeddings_path;
+    const char *suffix = call->in.operation == TG_OP_CHAT ? chat_path : embeddings_path;
     size_t suffix_len = strlen(suffix), traceparent_len = strlen(call->in.traceparent),
            request_id_len = strlen(call->in.request_id);
     /* request line, fixed headers, content-length, traceparent, x-request-id:
@@ -486,8 +509,8 @@ static void start_attempt(tg_upstream_call_t *call)
     call->client = tg_http1_send(current_pool(call), call->reqbufs[0], call->reqbufs[1], on_head, on_body, call);
     if (call->client == NULL) {
         call->result.attempts--;
-        call->result.llm_status = OBS_LLM_ERROR;
-        tg_error_set(&call->result.error, 500, OBS_ERR_INTERNAL, OBS_CODE_INTERNAL_ERROR,
+        call->result.llm_status = TG_LLM_ERROR;
+        tg_error_set(&call->result.error, 500, TG_ERR_INTERNAL, TG_CODE_INTERNAL_ERROR,
                      "The gateway is out of memory.", NULL);
         call->result.http_status = 500;
         report(call);
@@ -500,11 +523,11 @@ static void on_deadline(h2o_timeout_entry_t *entry)
     bool had_client = call->client != NULL;
     drop_connection(call);
     if (call->state == TG_CALL_STREAMING) {
-        finish_stream(call, OBS_LLM_TIMEOUT, false, OBS_RETRY_TIMEOUT);
+        finish_stream(call, TG_LLM_TIMEOUT, false, TG_RETRY_TIMEOUT);
         return;
     }
     if (had_client)
-        obs_record_attempt(call->in.view, current_pool(call)->provider_index, false, OBS_RETRY_TIMEOUT,
+        obs_record_attempt(call->in.view, current_pool(call)->provider_index, false, TG_RETRY_TIMEOUT,
                            tg_clock_seconds() - call->attempt_started_at);
     fail_all(call, true);
 }
@@ -514,7 +537,7 @@ void tg_upstream_start(tg_upstream_call_t *call, const tg_upstream_in_t *in)
     memset(call, 0, sizeof(*call));
     call->in = *in;
     call->result.ttft_seconds = -1;
-    call->result.llm_status = OBS_LLM_ERROR;
+    call->result.llm_status = TG_LLM_ERROR;
     /* h2o buffers come from h2o's recycling allocator, not a fresh malloc per request */
     h2o_buffer_init(&call->buffered, &h2o_socket_buffer_prototype);
     tg_sse_init(&call->sse, MAX_SSE_EVENT, pool_alloc, &in->req->pool);
@@ -537,10 +560,10 @@ void tg_upstream_dispose(tg_upstream_call_t *call)
     tg_upstream_cancel(call);
     if (call->state != TG_CALL_REPORTED) {
         if (call->state == TG_CALL_STREAMING)
-            record_stream_attempt(call, true, OBS_RETRY_CONNECT); /* the client left, not the provider */
+            record_stream_attempt(call, true, TG_RETRY_CONNECT); /* the client left, not the provider */
         tg_upstream_result_t *r = &call->result;
         r->client_gone = true;
-        r->llm_status = OBS_LLM_CLIENT_DISCONNECT;
+        r->llm_status = TG_LLM_CLIENT_DISCONNECT;
         r->http_status = call->state == TG_CALL_STREAMING ? r->http_status : 499;
         report(call);
     }

@@ -37,7 +37,7 @@ static inline double tg_clock_seconds(void)
 
 typedef struct tg_upstream_result {
     tg_error_t error;          /* every route failed and nothing was sent: send this */
-    obs_llm_status llm_status;
+    tg_llm_status_t llm_status;
     size_t provider_index;     /* the provider that answered, or the last tried */
     size_t first_provider_index; /* the first route's: X-Tollgate-Fallback */
     bool fell_back;            /* the answer came from a later route */
@@ -78,7 +78,7 @@ typedef struct tg_upstream_in {
     const char *body;          /* the client's body (h2o keeps it for the request) */
     size_t body_len;
     tg_json_body_t members;    /* where model and stream_options are in it */
-    obs_operation operation;
+    tg_operation_t operation;
     bool stream;
     bool strip_usage;          /* include_usage added by us: hide the usage chunk */
     const char *traceparent;   /* forwarded upstream */

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "obs/log.h"
 #include "upstream/pool.h"
 #include "upstream/tls.h"
 
@@ -97,20 +96,20 @@ static void release(tg_http1_conn_t *conn)
     arm_timeout(conn, &conn->pool->idle_timeout);
 }
 
-static void fail_head(tg_http1_conn_t *conn, const char *errstr, obs_retry_reason reason)
+static void fail_head(tg_http1_conn_t *conn, const char *errstr, tg_http1_failure_t failure)
 {
     tg_http1_head_cb cb = conn->on_head;
     void *ctx = conn->ctx;
     close_conn(conn);
-    cb(ctx, errstr, reason, 0, h2o_iovec_init(NULL, 0));
+    cb(ctx, errstr, failure, 0, h2o_iovec_init(NULL, 0));
 }
 
-static void fail_body(tg_http1_conn_t *conn, const char *errstr, obs_retry_reason reason)
+static void fail_body(tg_http1_conn_t *conn, const char *errstr, tg_http1_failure_t failure)
 {
     tg_http1_body_cb cb = conn->on_body;
     void *ctx = conn->ctx;
     close_conn(conn);
-    cb(ctx, NULL, 0, false, errstr, reason);
+    cb(ctx, NULL, 0, false, errstr, failure);
 }
 
 static void on_timeout(h2o_timeout_entry_t *entry)
@@ -119,7 +118,7 @@ static void on_timeout(h2o_timeout_entry_t *entry)
     if (conn->state == CONN_IDLE)
         close_conn(conn);
     else /* connecting, handshaking or waiting for the head */
-        fail_head(conn, "I/O timeout", OBS_RETRY_TIMEOUT);
+        fail_head(conn, "I/O timeout", TG_HTTP1_TIMEOUT);
 }
 
 static bool header_is(const struct phr_header *h, const char *name)
@@ -157,7 +156,7 @@ static void read_body(tg_http1_conn_t *conn, const char *err)
     case BODY_CHUNKED: {
         ssize_t r = phr_decode_chunked(&conn->chunked, (*input)->bytes, &len);
         if (r == -1) {
-            fail_body(conn, "malformed chunked encoding", OBS_RETRY_BAD_RESPONSE);
+            fail_body(conn, "malformed chunked encoding", TG_HTTP1_BAD_RESPONSE);
             return;
         }
         if (r >= 0) {
@@ -171,13 +170,13 @@ static void read_body(tg_http1_conn_t *conn, const char *err)
         break;
     }
     if (!done && err != NULL) {
-        fail_body(conn, "connection closed in the body", OBS_RETRY_RESET);
+        fail_body(conn, "connection closed in the body", TG_HTTP1_RESET);
         return;
     }
     /* decoded data sits at the start of the buffer; anything left is dropped */
     tg_http1_body_cb cb = conn->on_body;
     void *ctx = conn->ctx;
-    bool keep_going = cb(ctx, (*input)->bytes, len, done, NULL, OBS_RETRY_CONNECT);
+    bool keep_going = cb(ctx, (*input)->bytes, len, done, NULL, TG_HTTP1_OK);
     h2o_buffer_consume(input, done ? (*input)->size : (conn->framing == BODY_CHUNKED ? (*input)->size : len));
     if (done) {
         if (!keep_going)
@@ -207,13 +206,13 @@ static void read_head(tg_http1_conn_t *conn, const char *err)
                                       &num_headers, 0);
         if (head_len == -2) {
             if (err != NULL)
-                fail_head(conn, "connection closed in the response head", OBS_RETRY_RESET);
+                fail_head(conn, "connection closed in the response head", TG_HTTP1_RESET);
             else if ((*input)->size > MAX_HEAD_BYTES)
-                fail_head(conn, "response head too large", OBS_RETRY_BAD_RESPONSE);
+                fail_head(conn, "response head too large", TG_HTTP1_BAD_RESPONSE);
             return;
         }
         if (head_len < 0) {
-            fail_head(conn, "failed to parse the response", OBS_RETRY_BAD_RESPONSE);
+            fail_head(conn, "failed to parse the response", TG_HTTP1_BAD_RESPONSE);
             return;
         }
         if (status < 100 || status > 199)
@@ -221,12 +220,12 @@ static void read_head(tg_http1_conn_t *conn, const char *err)
         h2o_buffer_consume(input, (size_t)head_len);
         if ((*input)->size == 0) {
             if (err != NULL)
-                fail_head(conn, "connection closed before the response", OBS_RETRY_RESET);
+                fail_head(conn, "connection closed before the response", TG_HTTP1_RESET);
             return;
         }
     }
     if (status < 100) { /* picohttpparser takes any three digits; 000-099 is no HTTP status */
-        fail_head(conn, "invalid response status", OBS_RETRY_BAD_RESPONSE);
+        fail_head(conn, "invalid response status", TG_HTTP1_BAD_RESPONSE);
         return;
     }
 
@@ -240,7 +239,7 @@ static void read_head(tg_http1_conn_t *conn, const char *err)
         } else if (header_is(h, "content-length")) {
             size_t n = h2o_strtosize(h->value, h->value_len);
             if (n == SIZE_MAX) {
-                fail_head(conn, "invalid content-length", OBS_RETRY_BAD_RESPONSE);
+                fail_head(conn, "invalid content-length", TG_HTTP1_BAD_RESPONSE);
                 return;
             }
             if (conn->framing != BODY_CHUNKED) {
@@ -249,7 +248,7 @@ static void read_head(tg_http1_conn_t *conn, const char *err)
             }
         } else if (header_is(h, "transfer-encoding")) {
             if (!value_has_token(h, "chunked")) {
-                fail_head(conn, "unexpected transfer-encoding", OBS_RETRY_BAD_RESPONSE);
+                fail_head(conn, "unexpected transfer-encoding", TG_HTTP1_BAD_RESPONSE);
                 return;
             }
             conn->framing = BODY_CHUNKED;
@@ -274,7 +273,7 @@ static void read_head(tg_http1_conn_t *conn, const char *err)
     if (h2o_timeout_is_linked(&conn->timeout))
         h2o_timeout_unlink(&conn->timeout);
     conn->state = CONN_BODY;
-    bool keep_going = conn->on_head(conn->ctx, NULL, OBS_RETRY_CONNECT, status, content_type);
+    bool keep_going = conn->on_head(conn->ctx, NULL, TG_HTTP1_OK, status, content_type);
     h2o_buffer_consume(input, (size_t)head_len);
     if (!keep_going) {
         close_conn(conn);
@@ -299,7 +298,7 @@ static void on_read(h2o_socket_t *sock, const char *err)
             return;
         }
         if (err != NULL)
-            fail_head(conn, "connection closed before the response", OBS_RETRY_RESET);
+            fail_head(conn, "connection closed before the response", TG_HTTP1_RESET);
         return;
     case CONN_BODY:
         read_body(conn, err);
@@ -314,7 +313,7 @@ static void on_written(h2o_socket_t *sock, const char *err)
     tg_http1_conn_t *conn = sock->data;
     if (err == NULL || conn->state != CONN_WAITING_HEAD)
         return;
-    fail_head(conn, "I/O error (send request)", OBS_RETRY_RESET);
+    fail_head(conn, "I/O error (send request)", TG_HTTP1_RESET);
 }
 
 static void send_request(tg_http1_conn_t *conn)
@@ -325,22 +324,13 @@ static void send_request(tg_http1_conn_t *conn)
     h2o_socket_write(conn->sock, conn->bufs, 2, on_written);
 }
 
-/* A refused certificate is a configuration or security problem, not a
- * passing fault: each one is logged, with OpenSSL's reason. */
-static void log_handshake_failure(const tg_provider_config *provider, const char *err)
-{
-    char reason[256];
-    tg_tls_failure_reason(err, reason, sizeof(reason));
-    tg_log(TG_LOG_WARN, "upstream", strchr(provider->host, ':') ? "provider %s: TLS handshake with [%s]:%u failed: %s"
-           : "provider %s: TLS handshake with %s:%u failed: %s", provider->name, provider->host, provider->port, reason);
-}
-
 static void on_handshake(h2o_socket_t *sock, const char *err)
 {
     tg_http1_conn_t *conn = sock->data;
     if (err != NULL) {
-        log_handshake_failure(conn->pool->provider, err);
-        fail_head(conn, err, OBS_RETRY_CONNECT);
+        char reason[256]; /* OpenSSL's, for the caller to log */
+        tg_tls_failure_reason(err, reason, sizeof(reason));
+        fail_head(conn, reason, TG_HTTP1_TLS);
         return;
     }
     send_request(conn);
@@ -350,7 +340,7 @@ static void on_connect(h2o_socket_t *sock, const char *err)
 {
     tg_http1_conn_t *conn = sock->data;
     if (err != NULL) {
-        fail_head(conn, err, OBS_RETRY_CONNECT);
+        fail_head(conn, err, TG_HTTP1_CONNECT);
         return;
     }
     if (conn->pool->provider->tls) {
@@ -365,7 +355,7 @@ static void on_connect(h2o_socket_t *sock, const char *err)
 static void on_connect_failed_now(h2o_timeout_entry_t *entry)
 {
     tg_http1_conn_t *conn = H2O_STRUCT_FROM_MEMBER(tg_http1_conn_t, timeout, entry);
-    fail_head(conn, "connection failed", OBS_RETRY_CONNECT);
+    fail_head(conn, "connection failed", TG_HTTP1_CONNECT);
 }
 
 static void start_request(tg_http1_conn_t *conn)

@@ -18,22 +18,31 @@
 
 #include <h2o.h>
 
-#include "obs/metrics.h"
-
 struct tg_upstream_pool;
 typedef struct tg_http1_conn tg_http1_conn_t;
 
+/* Why an exchange with the provider failed (the caller decides what that
+ * means for retries and health). */
+typedef enum tg_http1_failure {
+    TG_HTTP1_OK = 0,       /* no failure */
+    TG_HTTP1_CONNECT,      /* no connection */
+    TG_HTTP1_TLS,          /* the TLS handshake failed: errstr says why (OpenSSL's reason) */
+    TG_HTTP1_RESET,        /* the connection closed or broke */
+    TG_HTTP1_TIMEOUT,      /* nothing within the provider's timeout */
+    TG_HTTP1_BAD_RESPONSE  /* a response that does not parse */
+} tg_http1_failure_t;
+
 /* Called once: the response head, or the failure that prevented it (errstr
- * set, reason the retry label). Return false to abandon the response (the
+ * set, failure its kind). Return false to abandon the response (the
  * connection is then closed). */
-typedef bool (*tg_http1_head_cb)(void *ctx, const char *errstr, obs_retry_reason reason, int status,
+typedef bool (*tg_http1_head_cb)(void *ctx, const char *errstr, tg_http1_failure_t failure, int status,
                                  h2o_iovec_t content_type);
 
 /* Body bytes as they arrive (len may be 0 at the end). done: the response
- * is complete; errstr: it broke off (reason says how). After done or an
+ * is complete; errstr: it broke off (failure says how). After done or an
  * error no further call comes. Return false to abandon the response. */
 typedef bool (*tg_http1_body_cb)(void *ctx, const char *data, size_t len, bool done, const char *errstr,
-                                 obs_retry_reason reason);
+                                 tg_http1_failure_t failure);
 
 /* Sends head+body (both must stay valid until the response head arrives)
  * on an idle connection of the pool or a new one. Never calls back before

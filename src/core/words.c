@@ -1,0 +1,62 @@
+/* words.c: the strings of core/words.h, made from the same lists, and the
+ * classification of request paths and methods. */
+#include "core/words.h"
+
+#include <string.h>
+
+#define TG_WORD_LABEL(name, label) label,
+static const char *const route_templates[] = {TG_ROUTE_MAP(TG_WORD_LABEL)};
+static const char *const method_names[] = {TG_METHOD_MAP(TG_WORD_LABEL)};
+static const char *const operation_names[] = {TG_OPERATION_MAP(TG_WORD_LABEL)};
+static const char *const stream_mode_names[] = {TG_STREAM_MODE_MAP(TG_WORD_LABEL)};
+static const char *const llm_status_names[] = {TG_LLM_STATUS_MAP(TG_WORD_LABEL)};
+static const char *const retry_reason_names[] = {TG_RETRY_REASON_MAP(TG_WORD_LABEL)};
+static const char *const error_type_names[] = {TG_ERROR_TYPE_MAP(TG_WORD_LABEL)};
+static const char *const error_code_names[] = {TG_ERROR_CODE_MAP(TG_WORD_LABEL)};
+
+#define NAME_OR_UNKNOWN(table, i) ((unsigned)(i) < sizeof(table) / sizeof(table[0]) ? (table)[i] : "unknown")
+const char *tg_route_template(tg_route_t r) { return NAME_OR_UNKNOWN(route_templates, r); }
+const char *tg_method_name(tg_method_t m) { return NAME_OR_UNKNOWN(method_names, m); }
+const char *tg_operation_name(tg_operation_t op) { return NAME_OR_UNKNOWN(operation_names, op); }
+const char *tg_stream_mode_name(tg_stream_mode_t m) { return NAME_OR_UNKNOWN(stream_mode_names, m); }
+const char *tg_llm_status_name(tg_llm_status_t s) { return NAME_OR_UNKNOWN(llm_status_names, s); }
+const char *tg_retry_reason_name(tg_retry_reason_t r) { return NAME_OR_UNKNOWN(retry_reason_names, r); }
+const char *tg_error_type_name(tg_error_type_t t) { return NAME_OR_UNKNOWN(error_type_names, t); }
+const char *tg_error_code_name(tg_error_code_t c) { return NAME_OR_UNKNOWN(error_code_names, c); }
+
+tg_route_t tg_route_from_path(const char *path, size_t len, const char **category)
+{
+    static const char prom_prefix[] = "/prometheus/metrics/";
+    const char *q = memchr(path, '?', len);
+    if (q)
+        len = (size_t)(q - path);
+    if (category)
+        *category = NULL;
+    for (int r = 0; r < TG_ROUTE_OTHER; r++) {
+        if (r == TG_ROUTE_PROM_CATEGORY)
+            continue;
+        if (strlen(route_templates[r]) == len && memcmp(route_templates[r], path, len) == 0)
+            return (tg_route_t)r;
+    }
+    size_t plen = sizeof(prom_prefix) - 1;
+    if (len > plen && memcmp(path, prom_prefix, plen) == 0) {
+        const char *name = path + plen;
+        size_t name_len = len - plen;
+        static const char *const valid[] = {"all", "system", "providers", "models", "business",
+                                            "performance", "docs", "summary"};
+        for (size_t i = 0; category && i < sizeof(valid) / sizeof(valid[0]); i++)
+            if (strlen(valid[i]) == name_len && memcmp(valid[i], name, name_len) == 0)
+                *category = valid[i];
+        if (memchr(name, '/', name_len) == NULL)
+            return TG_ROUTE_PROM_CATEGORY;
+    }
+    return TG_ROUTE_OTHER;
+}
+
+tg_method_t tg_method_from_name(const char *method, size_t len)
+{
+    for (int m = 0; m < TG_METHOD_OTHER; m++)
+        if (strlen(method_names[m]) == len && memcmp(method_names[m], method, len) == 0)
+            return (tg_method_t)m;
+    return TG_METHOD_OTHER;
+}

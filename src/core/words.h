@@ -1,0 +1,94 @@
+/* words.h: the domain words every layer of the gateway shares: routes
+ * and methods, operations, stream modes, the outcome of an LLM call, the
+ * kinds of upstream failure, and the kinds and codes of client errors.
+ *
+ * Each is one X-macro list, and both the enum and its strings (the label
+ * values of the metric catalog, the error JSON's type and code) are made
+ * from it, as libuv's UV_ERRNO_MAP does, so that they cannot drift apart.
+ * Every name function returns "unknown" for an out-of-range value. */
+#ifndef TOLLGATE_CORE_WORDS_H
+#define TOLLGATE_CORE_WORDS_H
+
+#include <stddef.h>
+
+/* Route templates: the `path` label. server/routes.c gives each its
+ * method, flags and stage list. */
+#define TG_ROUTE_MAP(X)                                     \
+    X(CHAT, "/v1/chat/completions")                         \
+    X(EMBEDDINGS, "/v1/embeddings")                         \
+    X(MODELS, "/v1/models")                                 \
+    X(METRICS, "/metrics")                                  \
+    X(ANALYTICS, "/analytics/prometheus")                   \
+    X(PROM_CATEGORY, "/prometheus/metrics/{category}")      \
+    X(HEALTH, "/health")                                    \
+    X(READY, "/ready")                                      \
+    X(OTHER, "other")
+
+#define TG_METHOD_MAP(X) \
+    X(GET, "GET") X(POST, "POST") X(PUT, "PUT") X(DELETE, "DELETE") X(PATCH, "PATCH") X(HEAD, "HEAD") \
+    X(OPTIONS, "OPTIONS") X(OTHER, "OTHER")
+
+#define TG_OPERATION_MAP(X) X(CHAT, "chat") X(EMBEDDINGS, "embeddings")
+
+#define TG_STREAM_MODE_MAP(X) X(NON_STREAMING, "non_streaming") X(STREAMING, "streaming")
+
+/* llm_requests_total.status */
+#define TG_LLM_STATUS_MAP(X) \
+    X(SUCCESS, "success") X(ERROR, "error") X(TIMEOUT, "timeout") X(RATE_LIMITED, "rate_limited") \
+    X(CLIENT_DISCONNECT, "client_disconnect")
+
+/* Why an upstream attempt failed: llm_retries_total.reason, a provider's
+ * last_error in /health. */
+#define TG_RETRY_REASON_MAP(X) \
+    X(CONNECT, "connect") X(RESET, "reset") X(TIMEOUT, "timeout") X(STATUS_5XX, "status_5xx") \
+    X(STATUS_429, "status_429") X(BAD_RESPONSE, "bad_response")
+
+/* api_errors_total.error_type, the error JSON's type */
+#define TG_ERROR_TYPE_MAP(X) \
+    X(INVALID_REQUEST, "invalid_request_error") X(AUTHENTICATION, "authentication_error") \
+    X(RATE_LIMIT, "rate_limit_error") X(UPSTREAM, "upstream_error") X(INTERNAL, "internal_error")
+
+/* api_errors_total.error_code, the error JSON's code */
+#define TG_ERROR_CODE_MAP(X) \
+    X(INVALID_JSON, "invalid_json") X(MISSING_MODEL, "missing_model") X(INVALID_REQUEST, "invalid_request") \
+    X(BODY_TOO_LARGE, "body_too_large") X(MODEL_NOT_FOUND, "model_not_found") X(NOT_FOUND, "not_found") \
+    X(METHOD_NOT_ALLOWED, "method_not_allowed") X(INVALID_API_KEY, "invalid_api_key") \
+    X(UPSTREAM_UNAVAILABLE, "upstream_unavailable") X(UPSTREAM_RATE_LIMITED, "upstream_rate_limited") \
+    X(UPSTREAM_TIMEOUT, "upstream_timeout") X(INTERNAL_ERROR, "internal_error")
+
+
+#define TG_ROUTE_ENUM(name, label) TG_ROUTE_##name,
+typedef enum tg_route { TG_ROUTE_MAP(TG_ROUTE_ENUM) TG_ROUTE_COUNT } tg_route_t;
+#define TG_METHOD_ENUM(name, label) TG_METHOD_##name,
+typedef enum tg_method { TG_METHOD_MAP(TG_METHOD_ENUM) TG_METHOD_COUNT } tg_method_t;
+#define TG_OPERATION_ENUM(name, label) TG_OP_##name,
+typedef enum tg_operation { TG_OPERATION_MAP(TG_OPERATION_ENUM) TG_OP_COUNT } tg_operation_t;
+#define TG_STREAM_MODE_ENUM(name, label) TG_##name,
+typedef enum tg_stream_mode { TG_STREAM_MODE_MAP(TG_STREAM_MODE_ENUM) TG_STREAM_MODE_COUNT } tg_stream_mode_t;
+#define TG_LLM_STATUS_ENUM(name, label) TG_LLM_##name,
+typedef enum tg_llm_status { TG_LLM_STATUS_MAP(TG_LLM_STATUS_ENUM) TG_LLM_STATUS_COUNT } tg_llm_status_t;
+#define TG_RETRY_REASON_ENUM(name, label) TG_RETRY_##name,
+typedef enum tg_retry_reason { TG_RETRY_REASON_MAP(TG_RETRY_REASON_ENUM) TG_RETRY_REASON_COUNT } tg_retry_reason_t;
+#define TG_ERROR_TYPE_ENUM(name, label) TG_ERR_##name,
+typedef enum tg_error_type { TG_ERROR_TYPE_MAP(TG_ERROR_TYPE_ENUM) TG_ERR_TYPE_COUNT } tg_error_type_t;
+#define TG_ERROR_CODE_ENUM(name, label) TG_CODE_##name,
+typedef enum tg_error_code { TG_ERROR_CODE_MAP(TG_ERROR_CODE_ENUM) TG_ERR_CODE_COUNT } tg_error_code_t;
+
+const char *tg_route_template(tg_route_t r);
+const char *tg_method_name(tg_method_t m);
+const char *tg_operation_name(tg_operation_t op);
+const char *tg_stream_mode_name(tg_stream_mode_t m);
+const char *tg_llm_status_name(tg_llm_status_t s);
+const char *tg_retry_reason_name(tg_retry_reason_t r);
+const char *tg_error_type_name(tg_error_type_t t);
+const char *tg_error_code_name(tg_error_code_t c);
+
+/* Classifies a request. path need not be NUL-terminated; a query string
+ * ("?...") is ignored. For TG_ROUTE_PROM_CATEGORY, *category (when not
+ * NULL) is set to the static category name if it is one of all, system,
+ * providers, models, business, performance, docs, summary, else to NULL
+ * (-> 404). */
+tg_route_t tg_route_from_path(const char *path, size_t len, const char **category);
+tg_method_t tg_method_from_name(const char *method, size_t len);
+
+#endif
