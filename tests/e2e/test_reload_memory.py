@@ -37,14 +37,13 @@ class ReloadMemoryTest(GatewayTestCase):
         cls.mock = cls.start_mock()
         names = ["p%d" % i for i in range(PROVIDERS)]
         # Enough providers, models and routes that a kept view stands out.
-        # One worker: with two, both use the main thread's thread-local
-        # h2o socket-buffer pool (h2o 2.2.5 binds it to the thread that
-        # created their loops' sockets) and a reload can corrupt the heap.
+        # Two workers: every reload reaches both loops at once (the crash
+        # of issue 6 came from that).
         cfg = gateway_config(
             free_port(), [provider(n, cls.mock) for n in names],
             [model("m%d" % m, [(names[(m + k) % PROVIDERS], "gpt-4o-mini") for k in range(3)])
              for m in range(MODELS)],
-            server={"workers": 1})
+            server={"workers": 2})
         # ASan's quarantine keeps every freed block for a while (each
         # reload frees a whole config): without it RSS counts only what
         # the gateway keeps.
