@@ -5,7 +5,12 @@
 #include <string.h>
 
 #define TG_WORD_LABEL(name, label) label,
-static const char *const route_templates[] = {TG_ROUTE_MAP(TG_WORD_LABEL)};
+#define TG_ROUTE_TEMPLATE(name, template, method, metrics_listener) template,
+#define TG_ROUTE_METHOD(name, template, method, metrics_listener) TG_METHOD_##method,
+#define TG_ROUTE_LISTENER(name, template, method, metrics_listener) metrics_listener,
+static const char *const route_templates[] = {TG_ROUTE_MAP(TG_ROUTE_TEMPLATE)};
+static const tg_method_t route_methods[] = {TG_ROUTE_MAP(TG_ROUTE_METHOD)};
+static const bool route_metrics_listener[] = {TG_ROUTE_MAP(TG_ROUTE_LISTENER)};
 static const char *const method_names[] = {TG_METHOD_MAP(TG_WORD_LABEL)};
 static const char *const operation_names[] = {TG_OPERATION_MAP(TG_WORD_LABEL)};
 static const char *const stream_mode_names[] = {TG_STREAM_MODE_MAP(TG_WORD_LABEL)};
@@ -16,6 +21,16 @@ static const char *const error_code_names[] = {TG_ERROR_CODE_MAP(TG_WORD_LABEL)}
 
 #define NAME_OR_UNKNOWN(table, i) ((unsigned)(i) < sizeof(table) / sizeof(table[0]) ? (table)[i] : "unknown")
 const char *tg_route_template(tg_route_t r) { return NAME_OR_UNKNOWN(route_templates, r); }
+tg_method_t tg_route_method(tg_route_t r)
+{
+    return (unsigned)r < TG_ROUTE_COUNT ? route_methods[r] : TG_METHOD_OTHER;
+}
+
+bool tg_route_on_metrics_listener(tg_route_t r)
+{
+    return (unsigned)r < TG_ROUTE_COUNT && route_metrics_listener[r];
+}
+
 const char *tg_method_name(tg_method_t m) { return NAME_OR_UNKNOWN(method_names, m); }
 const char *tg_operation_name(tg_operation_t op) { return NAME_OR_UNKNOWN(operation_names, op); }
 const char *tg_stream_mode_name(tg_stream_mode_t m) { return NAME_OR_UNKNOWN(stream_mode_names, m); }

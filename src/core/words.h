@@ -9,20 +9,22 @@
 #ifndef TOLLGATE_CORE_WORDS_H
 #define TOLLGATE_CORE_WORDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-/* Route templates: the `path` label. server/routes.c gives each its
- * method, flags and stage list. */
-#define TG_ROUTE_MAP(X)                                     \
-    X(CHAT, "/v1/chat/completions")                         \
-    X(EMBEDDINGS, "/v1/embeddings")                         \
-    X(MODELS, "/v1/models")                                 \
-    X(METRICS, "/metrics")                                  \
-    X(ANALYTICS, "/analytics/prometheus")                   \
-    X(PROM_CATEGORY, "/prometheus/metrics/{category}")      \
-    X(HEALTH, "/health")                                    \
-    X(READY, "/ready")                                      \
-    X(OTHER, "other")
+/* The routes: template (the `path` label), the one method each takes,
+ * and whether the metrics listener (metrics.listen) serves it too.
+ * server/routes.c gives each its stage list. */
+#define TG_ROUTE_MAP(X)                                                        \
+    X(CHAT, "/v1/chat/completions", POST, false)                               \
+    X(EMBEDDINGS, "/v1/embeddings", POST, false)                               \
+    X(MODELS, "/v1/models", GET, false)                                        \
+    X(METRICS, "/metrics", GET, true)                                          \
+    X(ANALYTICS, "/analytics/prometheus", GET, true)                           \
+    X(PROM_CATEGORY, "/prometheus/metrics/{category}", GET, true)              \
+    X(HEALTH, "/health", GET, true)                                            \
+    X(READY, "/ready", GET, true)                                              \
+    X(OTHER, "other", OTHER, false)
 
 #define TG_METHOD_MAP(X) \
     X(GET, "GET") X(POST, "POST") X(PUT, "PUT") X(DELETE, "DELETE") X(PATCH, "PATCH") X(HEAD, "HEAD") \
@@ -57,7 +59,7 @@
     X(UPSTREAM_TIMEOUT, "upstream_timeout") X(INTERNAL_ERROR, "internal_error")
 
 
-#define TG_ROUTE_ENUM(name, label) TG_ROUTE_##name,
+#define TG_ROUTE_ENUM(name, template, method, metrics_listener) TG_ROUTE_##name,
 typedef enum tg_route { TG_ROUTE_MAP(TG_ROUTE_ENUM) TG_ROUTE_COUNT } tg_route_t;
 #define TG_METHOD_ENUM(name, label) TG_METHOD_##name,
 typedef enum tg_method { TG_METHOD_MAP(TG_METHOD_ENUM) TG_METHOD_COUNT } tg_method_t;
@@ -75,6 +77,8 @@ typedef enum tg_error_type { TG_ERROR_TYPE_MAP(TG_ERROR_TYPE_ENUM) TG_ERR_TYPE_C
 typedef enum tg_error_code { TG_ERROR_CODE_MAP(TG_ERROR_CODE_ENUM) TG_ERR_CODE_COUNT } tg_error_code_t;
 
 const char *tg_route_template(tg_route_t r);
+tg_method_t tg_route_method(tg_route_t r);       /* TG_METHOD_OTHER for TG_ROUTE_OTHER */
+bool tg_route_on_metrics_listener(tg_route_t r);
 const char *tg_method_name(tg_method_t m);
 const char *tg_operation_name(tg_operation_t op);
 const char *tg_stream_mode_name(tg_stream_mode_t m);

@@ -399,8 +399,7 @@ static tally_err populate_catalog(tg_obs *obs, const tg_obs_opts *opts)
     /* Every route template renders its latency and in-progress series (at
      * zero) from the start, under the method it serves. */
     for (int r = 0; r < TG_ROUTE_OTHER; r++) {
-        tg_method_t m = r == TG_ROUTE_CHAT || r == TG_ROUTE_EMBEDDINGS ? TG_METHOD_POST
-                                                                         : TG_METHOD_GET;
+        tg_method_t m = tg_route_method((tg_route_t)r);
         if (http_histogram(obs, (tg_route_t)r, m) == NULL || http_gauge(obs, (tg_route_t)r, m) == NULL)
             return TALLY_ERR_NOMEM;
     }
