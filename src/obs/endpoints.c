@@ -2,6 +2,7 @@
  * endpoints.c - bodies of /metrics, /prometheus/metrics/{category},
  * /health and /ready, built from the tally registry and the current view.
  */
+#include "core/json.h"
 #include "endpoints.h"
 
 #include <jansson.h>

@@ -127,10 +127,4 @@ void tg_log_batch_start(void);
 void tg_log_flush(void);
 void tg_log_batch_stop(void);
 
-/* Appends s (n bytes) to dst as JSON string content (no quotes), escaping
- * quotes, backslashes, control characters and invalid UTF-8 (as U+FFFD).
- * Writes at most cap bytes and returns the number written; stops early
- * rather than split an escape. Exposed for the endpoints and the tests. */
-size_t tg_json_escape(char *dst, size_t cap, const char *s, size_t n);
-
 #endif /* TG_OBS_LOG_H */

@@ -5,7 +5,7 @@
 #define TOLLGATE_PIPELINE_AUTH_H
 
 #include "config.h"
-#include "pipeline/error.h"
+#include "core/error.h"
 
 typedef struct tg_auth_in {
     const tg_config *cfg;

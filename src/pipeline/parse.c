@@ -2,6 +2,8 @@
  * and searched in one pass without building a tree (json_body.c); the
  * upstream body is the client's bytes with at most two spans replaced. */
 #include "pipeline/parse.h"
+
+#include "core/json.h"
 #include "pipeline/stages.h"
 
 #include <stdio.h>
@@ -68,20 +70,9 @@ static void put(writer_t *w, const char *s, size_t n)
 
 static void put_json_string(writer_t *w, const char *s)
 {
+    char escaped[TG_MODEL_NAME_MAX * 6]; /* model names: an escape is at most 6 bytes */
     put(w, "\"", 1);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            put(w, esc, 2);
-        } else if (c < 0x20) {
-            char esc[8];
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            put(w, esc, 6);
-        } else {
-            put(w, (const char *)&c, 1);
-        }
-    }
+    put(w, escaped, tg_json_escape(escaped, sizeof(escaped), s, strlen(s)));
     put(w, "\"", 1);
 }
 

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "pipeline/error.h"
+#include "core/error.h"
 #include "pipeline/json_body.h"
 
 #define TG_MODEL_NAME_MAX 256

@@ -27,7 +27,7 @@
 #include "config.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
-#include "pipeline/error.h"
+#include "core/error.h"
 #include "pipeline/parse.h"
 #include "server/ids.h"
 #include "upstream/call.h"

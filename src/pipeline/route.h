@@ -3,7 +3,7 @@
 #define TOLLGATE_PIPELINE_ROUTE_H
 
 #include "config.h"
-#include "pipeline/error.h"
+#include "core/error.h"
 
 typedef struct tg_route_in {
     const tg_config *cfg;

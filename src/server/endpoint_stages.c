@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "obs/endpoints.h"
 #include "server/endpoint_stages.h"
 #include "server/framing.h"

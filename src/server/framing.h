@@ -12,7 +12,7 @@
 
 #include <h2o.h>
 
-#include "pipeline/error.h"
+#include "core/error.h"
 
 /* 0 when req's framing is unambiguous (always for HTTP/2); otherwise -1
  * with a 400 in *err. The caller must close the connection after the

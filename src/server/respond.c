@@ -7,7 +7,6 @@
  * Every response is counted before it is sent (the account stage ran
  * first): h2o may write it at once, and a client that reads it and scrapes
  * /metrics on another worker must find it counted. */
-#include <stdio.h>
 #include <string.h>
 
 #include "server/exchange.h"
@@ -34,19 +33,13 @@ h2o_iovec_t tg_respond_error_body(tg_request_t *r)
 {
     h2o_req_t *req = r->req;
     const tg_error_t *e = &r->error;
-    char param[64];
-    if (e->param != NULL)
-        snprintf(param, sizeof(param), "\"%s\"", e->param);
-    else
-        strcpy(param, "null");
-    char *body = h2o_mem_alloc_pool(&req->pool, 512);
-    int len = snprintf(body, 512, "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":%s,\"code\":\"%s\"}}\n",
-                       e->message, tg_error_type_name(e->type), param, tg_error_code_name(e->code));
+    char *body = h2o_mem_alloc_pool(&req->pool, TG_ERROR_JSON_MAX);
+    size_t len = tg_error_json(body, TG_ERROR_JSON_MAX, e);
     obs_record_error(r->env.view, e->type, e->code, r->route);
     req->res.status = e->status;
     req->res.reason = status_reason(e->status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    return h2o_iovec_init(body, (size_t)(len < 512 ? len : 511));
+    return h2o_iovec_init(body, len);
 }
 
 /* Sends body (in the request's pool, or static) as the whole response. */

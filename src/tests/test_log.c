@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "core/json.h"
 #include "obs/log.h"
 
 static FILE *sink;

@@ -27,6 +27,7 @@
 
 #include <string.h>
 
+#include "core/json.h"
 #include "obs/log.h"
 #include "pipeline/parse.h"
 
@@ -174,44 +175,17 @@ static void attempt_failed(tg_upstream_call_t *call, tg_retry_reason_t reason)
 
 /* ------------------------------------------------------------ plain body */
 
-/* Cheap structural check of a JSON object: balanced braces outside
- * strings. Full validation would cost a parse of every response. */
+/* Cheap structural check of a JSON object: one object, its brackets
+ * balanced outside strings, nothing after it but whitespace. Full
+ * validation would cost a parse of every response. */
 static bool looks_like_json_object(const char *s, size_t len)
 {
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == '\t'))
-        len--;
-    while (len > 0 && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t')) {
+    const char *end = s + len;
+    while (end > s && (end[-1] == ' ' || end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\t'))
+        end--;
+    while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
         s++;
-        len--;
-    }
-    if (len < 2 || s[0] != '{' || s[len - 1] != '}')
-        return false;
-    int depth = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '"') {
-            /* Strings are most of a response: jump from quote to quote. A
-             * quote ends the string unless an odd run of backslashes
-             * escapes it. */
-            for (;;) {
-                const char *quote = memchr(s + i + 1, '"', len - i - 1);
-                if (quote == NULL)
-                    return false; /* unterminated string */
-                i = (size_t)(quote - s);
-                size_t backslashes = 0;
-                while (s[i - 1 - backslashes] == '\\')
-                    backslashes++;
-                if (backslashes % 2 == 0)
-                    break;
-            }
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if (c == '}' || c == ']') {
-            if (--depth < 0 || (depth == 0 && i != len - 1))
-                return false;
-        }
-    }
-    return depth == 0;
+    return s < end && *s == '{' && tg_json_container_end(s, end) == end;
 }
 
 /* The whole body is in: check it, and report it for the server to send. */

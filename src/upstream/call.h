@@ -14,26 +14,18 @@
 #define TOLLGATE_UPSTREAM_CALL_H
 
 #include <stdbool.h>
-#include <time.h>
 
 #include <h2o.h>
 
 #include "config.h"
+#include "core/clock.h"
+#include "core/error.h"
 #include "obs/metrics.h"
-#include "pipeline/error.h"
 #include "pipeline/json_body.h"
 #include "upstream/http1.h"
 #include "upstream/pool.h"
 #include "upstream/sse.h"
 #include "upstream/usage.h"
-
-static inline double tg_clock_seconds(void)
-{
-    /* vDSO: no system call */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 typedef struct tg_upstream_result {
     tg_error_t error;          /* every route failed and nothing was sent: send this */

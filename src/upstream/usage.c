@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "core/json.h"
+
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -44,31 +46,6 @@ const char *tg_json_find_key(const char *json, size_t len, const char *name)
     return NULL;
 }
 
-/* Returns the end (one past the closing brace) of the object starting at p,
- * or NULL if it is not closed within end. */
-static const char *object_end(const char *p, const char *end)
-{
-    int depth = 0, in_string = 0;
-
-    for (; p < end; p++) {
-        char c = *p;
-        if (in_string) {
-            if (c == '\\')
-                p++;
-            else if (c == '"')
-                in_string = 0;
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if (c == '}' || c == ']') {
-            if (--depth == 0)
-                return p + 1;
-        }
-    }
-    return NULL;
-}
-
 /* Reads a non-negative integer value of key name within [obj, end); a
  * missing key reads as 0, anything but a plain integer (a sign, a fraction,
  * an exponent, a string) as -1. */
@@ -101,7 +78,7 @@ int tg_usage_scan(const char *json, size_t len, tg_usage_t *out)
         return 0;
     if (*obj != '{')
         return -1;
-    const char *obj_end = object_end(obj, end);
+    const char *obj_end = tg_json_container_end(obj, end);
     if (obj_end == NULL)
         return -1;
     out->prompt_tokens = int_field(obj, obj_end, "prompt_tokens");
