@@ -132,3 +132,16 @@ size_t tg_json_escape(char *dst, size_t cap, const char *s, size_t n)
     }
     return out;
 }
+
+size_t tg_format_decimal(char *out, size_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    return n;
+}

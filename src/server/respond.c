@@ -9,6 +9,7 @@
  * /metrics on another worker must find it counted. */
 #include <string.h>
 
+#include "core/json.h"
 #include "server/exchange.h"
 
 static const char *status_reason(int status)
@@ -51,21 +52,6 @@ static void send_whole(h2o_req_t *req, h2o_iovec_t body)
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 
-/* Writes v in decimal at out (room for 20 digits); returns the length.
- * By hand: snprintf was a tenth of the request path's instructions. */
-static size_t format_decimal(char *out, size_t v)
-{
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        out[i] = digits[n - 1 - i];
-    return n;
-}
-
 static void add_header(h2o_req_t *req, const char *name, size_t name_len, h2o_iovec_t value)
 {
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, name_len, 1, NULL, value.base, value.len);
@@ -77,7 +63,7 @@ static void add_route_headers(tg_request_t *r, const tg_upstream_result_t *res)
 {
     h2o_req_t *req = r->req;
     char buf[20];
-    size_t n = format_decimal(buf, (size_t)res->attempts);
+    size_t n = tg_format_decimal(buf, (size_t)res->attempts);
     add_header(req, H2O_STRLIT("x-tollgate-attempts"), h2o_strdup(&req->pool, buf, n));
     if (!res->answered)
         return;

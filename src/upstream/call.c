@@ -57,21 +57,6 @@ static void *pool_alloc(void *ctx, size_t size)
     return h2o_mem_alloc_pool((h2o_mem_pool_t *)ctx, size);
 }
 
-/* Writes v in decimal at out (room for 20 digits); returns the length.
- * By hand: snprintf was a tenth of the request path's instructions. */
-static size_t format_decimal(char *out, size_t v)
-{
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        out[i] = digits[n - 1 - i];
-    return n;
-}
-
 /* Appends n bytes at *p and advances it. */
 static void append(char **p, const char *s, size_t n)
 {
@@ -452,7 +437,7 @@ static void build_request(tg_upstream_call_t *call)
     append(&p, H2O_STRLIT(" HTTP/1.1\r\n"));
     append(&p, pool->fixed_headers.base, pool->fixed_headers.len);
     append(&p, H2O_STRLIT("content-length: "));
-    p += format_decimal(p, body_len);
+    p += tg_format_decimal(p, body_len);
     append(&p, H2O_STRLIT("\r\ntraceparent: "));
     append(&p, call->in.traceparent, traceparent_len);
     append(&p, H2O_STRLIT("\r\nx-request-id: "));
