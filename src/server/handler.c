@@ -38,7 +38,7 @@ typedef struct tg_exchange {
     char request_id[TG_REQUEST_ID_MAX + 1];
     char traceparent[TG_TRACEPARENT_LEN + 1];
     char trace_id[33];
-    char path[LOG_PATH_MAX + 1]; /* copied: the log line may be written from dispose */
+    char path[LOG_PATH_MAX + 1]; /* redacted copy: the log line may be written from dispose */
     tg_upstream_call_t call;
     tg_access_record access; /* filled when finished, written by log_timer or dispose */
     h2o_timeout_entry_t log_timer;
@@ -356,9 +356,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     ex->route = obs_route_from_path(req->path.base, req->path.len, &category);
     ex->method = obs_method_from_name(req->method.base, req->method.len);
     ex->operation = ex->route == OBS_ROUTE_CHAT ? OBS_OP_CHAT : ex->route == OBS_ROUTE_EMBEDDINGS ? OBS_OP_EMBEDDINGS : OBS_OP_COUNT;
-    size_t path_len = req->path.len < LOG_PATH_MAX ? req->path.len : LOG_PATH_MAX;
-    memcpy(ex->path, req->path.base, path_len);
-    ex->path[path_len] = '\0';
+    tg_log_redact_copy(ex->path, sizeof(ex->path), req->path.base, req->path.len);
     obs_http_in_progress(ex->ws->snap->view, ex->route, ex->method, 1);
 
     h2o_iovec_t client_id = header_by_name(req, H2O_STRLIT("x-request-id"));
