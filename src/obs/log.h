@@ -15,11 +15,23 @@
  *
  * Secrets never reach the output: every string value that can carry
  * client or upstream text is scanned (the access line's labels and
- * configured names are only escaped) and
- * "Bearer <token>", key-like tokens (sk-..., gsk_..., with a known key
- * prefix) and every value registered with tg_log_add_secret() are replaced
- * by "[REDACTED]"; a field whose key is authorization, api_key, key, token,
- * password or secret is always redacted.
+ * configured names are only escaped) and these are replaced by
+ * "[REDACTED]":
+ *  - by name: the value of a parameter, header or JSON member whose name,
+ *    or its last part after '_', '-' or '.', is one of key, apikey, token,
+ *    secret, password, passwd, pwd, passphrase, auth, authorization,
+ *    credential(s), signature, sig (any case, percent-encoded or not):
+ *    api_key=v, "client_secret": "v", X-Api-Key: v;
+ *  - by shape: the token after "Bearer " or "Basic ", a token with a
+ *    provider's key prefix (sk-, sk-proj-, gsk_, xai-, AIza, ghp_, tg_...),
+ *    a JWT (eyJ...), a word of 32 or more hex digits (letters and digits
+ *    both), a run of 32 or more
+ *    base64 characters that looks random (mixed case and digits), the
+ *    user:password in scheme://user:password@host;
+ *  - every value registered with tg_log_add_secret().
+ * A field whose key is a secret's name is redacted whole. Fields named
+ * request_id, trace_id, span_id and org_id hold ids logged on purpose:
+ * there long hex and random runs are left alone (the other rules apply).
  *
  * Levels and format may be changed at any time (config reload); the change
  * is an atomic store, seen by the next line on every thread.
@@ -98,7 +110,7 @@ typedef struct tg_access_record {
     const char *org_id;
     const char *trace_id;
     const char *method;
-    const char *path;          /* raw path; truncated to 256 bytes on output */
+    const char *path;          /* raw path; redacted, then cut to 256 bytes on output */
     int status;
     double latency_seconds;
     const char *model;         /* requested, bounded: configured name or "other" */
@@ -126,5 +138,14 @@ void tg_log_access(const tg_access_record *r);
 void tg_log_batch_start(void);
 void tg_log_flush(void);
 void tg_log_batch_stop(void);
+
+/* Copies src (len bytes) into dst (cap bytes) with every secret replaced by
+ * "[REDACTED]" as in a logged string, NUL-terminated. The whole of src is
+ * redacted first, then the result is cut to fit: a cut copy ends in "..."
+ * and never in part of a "[REDACTED]" (nor, where it can help it, inside a
+ * UTF-8 character). For text kept past the life of its source, such as a
+ * request's path written at the end of the request. Returns the length
+ * written, without the NUL; cap 0 writes nothing. */
+size_t tg_log_redact_copy(char *dst, size_t cap, const char *src, size_t len);
 
 #endif /* TG_OBS_LOG_H */

@@ -93,7 +93,7 @@ struct tg_request {
     char request_id[TG_REQUEST_ID_MAX + 1];
     char traceparent[TG_TRACEPARENT_LEN + 1];
     char trace_id[33];
-    char path[TG_LOG_PATH_MAX + 1]; /* copied: the log line may be written at dispose */
+    char path[TG_LOG_PATH_MAX + 1]; /* redacted copy: the log line may be written at dispose */
     void (*respond)(tg_request_t *r); /* the server's: answers the client */
 
     /* ---- the runner's (runner.c) */

@@ -3,6 +3,7 @@
  * fields, text format, levels, escaping, redaction of secrets, and whole
  * lines under concurrent writers and through per-thread batching.
  */
+#define _GNU_SOURCE  /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -183,6 +184,326 @@ static void test_redaction(void **state)
     assert_non_null(strstr(text, "/keys/[REDACTED]"));
     assert_non_null(strstr(text, "task-force-alpha-bravo"));
     free(text);
+}
+
+/* --------------------------------------------- redaction: shapes x positions */
+
+/* A secret as it shows up in text: by name (name=value, "name": "value",
+ * Name: value) or, with no name, by its shape alone. The first `shown`
+ * bytes of the value may stay ("sk-", "Bearer "); no 4 bytes of the rest
+ * may show anywhere. */
+typedef struct secret_shape {
+    const char *name;
+    const char *value;
+    size_t shown;
+} secret_shape;
+
+#define JWT "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+
+static const secret_shape shapes[] = {
+    {NULL, "sk-PROBE9q8w7e6r5t4y3u2i1o", 3},
+    {NULL, "sk-proj-Zx81Cv72Bn63Mm54Lk45", 8},
+    {NULL, "Bearer Qm4Tn8Vp2Xr6Zs0Wk3Yj", 7},
+    {NULL, JWT, 0},
+    {NULL, "a4494df4dcba7acf501d9bbf55e581ddb0de921d", 0},      /* hex, 40 */
+    {NULL, "KJegp+INQzICORG/yzxdT41YkxQQDeUN8VE6pPlcn+w=", 0},  /* base64, 44 */
+    {NULL, "CdVctTPL47aGsvmR65JGXoWb4k9S9vTeDpTmKLrTSkA", 0},   /* base64url, 43 */
+    {NULL, "regist3red-Value-x9", 0},                            /* tg_log_add_secret */
+    {NULL, "https://alice:pa55w0rdXYZ@", 8},                     /* URL user info */
+    {"api_key", "hunter2-a1b2", 0},
+    {"key", "opensesame77", 0},
+    {"token", "t0k3n-v4lu3", 0},
+    {"secret", "s3cr3tsauce9", 0},
+    {"password", "correcthorse42", 0},
+    {"passwd", "l3tm31n-now", 0},
+    {"access_token", "acc3ss-t0k", 0},
+    {"client_secret", "cl1ent-s3c", 0},
+    {"X-Api-Key", "h3ad3rkey7", 0},
+    {"X-Amz-Signature", "5igvalu3xyz9", 0},
+    {"api%5Fkey", "pct3ncoded55", 0},
+    {"API_KEY", "upp3rcase66", 0},
+};
+
+/* Where it shows up: a printf format for a named secret (name, value) and
+ * one for a bare value; `path`: through the access line's path as well. */
+typedef struct secret_position {
+    const char *named;
+    const char *bare;
+    bool path;
+} secret_position;
+
+/* The issue's reproduction: a key whose start falls before byte 256 and
+ * whose rest after it. */
+#define P10 "pppppppppp"
+#define P50 P10 P10 P10 P10 P10
+#define PAD231 P50 P50 P50 P50 P10 P10 P10 "p"
+
+static const secret_position positions[] = {
+    {"/v1/models?%s=%s&limit=10", "/v1/models?%s&limit=10", true},                /* query start */
+    {"/v1/models?limit=10&%s=%s&order=desc", "/v1/models?limit=10&q=%s&order=desc", true},
+    {"/v1/models?limit=10&%s=%s", "/v1/models?limit=10&q=%s", true},              /* query end */
+    {"/v1/files/%s=%s/content", "/v1/files/%s/content", true},                    /* path segment */
+    {"/v1/models?" PAD231 "&%s=%s", "/v1/models?" PAD231 "&k=%s", true},          /* across the cut */
+    {"%s: %s", "X-Upstream-Ref: %s", false},                                      /* header-like */
+    {NULL, "X-Api-Key: %s", false},
+    {"{\"error\":{\"message\":\"invalid\",\"%s\":\"%s\"}}",
+     "{\"error\":{\"message\":\"invalid key %s given\"}}", false},                 /* JSON-ish */
+    {"{\"%s\": \"%s\", \"model\": \"gpt-4o-mini\"}", "{\"detail\": \"%s\"}", false},
+    {"upstream rejected %s=%s, retrying", "upstream rejected %s, retrying", false},
+};
+
+/* Fails when any 4 bytes of the hidden part of `shape` show in `out`, or
+ * its first hidden byte right after what precedes it in `in` (a cut that
+ * kept "pppp&k=sk-P"). */
+static void assert_hidden(const char *out, const char *in, const secret_shape *shape)
+{
+    const char *hidden = shape->value + shape->shown;
+    size_t n = strlen(hidden);
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (memmem(out, strlen(out), hidden + i, 4) != NULL)
+            fail_msg("\"%.4s\" of %s shows:\n  in:  %s\n  out: %s", hidden + i, shape->value, in, out);
+    const char *v = strstr(in, shape->value);
+    assert_non_null(v);
+    const char *from = v - in >= 8 ? v - 8 : in;
+    size_t probe = (size_t)(v - from) + shape->shown + 1;
+    if (memmem(out, strlen(out), from, probe) != NULL)
+        fail_msg("\"%.*s\" shows:\n  in:  %s\n  out: %s", (int)probe, from, in, out);
+}
+
+static void render(char *buf, size_t cap, const secret_position *pos, const secret_shape *shape)
+{
+    if (shape->name != NULL && pos->named != NULL)
+        snprintf(buf, cap, pos->named, shape->name, shape->value);
+    else
+        snprintf(buf, cap, pos->bare, shape->value);
+}
+
+static void test_redaction_table(void **state)
+{
+    tg_log_add_secret("regist3red-Value-x9");
+    char in[1024], copy[257], again[257];
+    for (size_t p = 0; p < sizeof(positions) / sizeof(positions[0]); p++) {
+        for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+            const secret_shape *shape = &shapes[k];
+            render(in, sizeof(in), &positions[p], shape);
+
+            /* As the handler keeps the path: redacted whole, then cut. */
+            size_t len = tg_log_redact_copy(copy, sizeof(copy), in, strlen(in));
+            assert_true(len <= 256 && len == strlen(copy));
+            assert_hidden(copy, in, shape);
+            /* Redacting the copy again changes nothing (tg_log_access does). */
+            tg_log_redact_copy(again, sizeof(again), copy, len);
+            assert_string_equal(again, copy);
+
+            /* The access line, from the raw path and from the handler's copy. */
+            tg_log_configure(fileno(sink), TG_LOG_JSON, TG_LOG_INFO);
+            if (positions[p].path) {
+                tg_access_record r = {.method = "GET", .path = in, .status = 404,
+                                      .prompt_tokens = -1, .completion_tokens = -1, .cost = -1,
+                                      .ttft_seconds = -1};
+                tg_log_access(&r);
+                r.path = copy;
+                tg_log_access(&r);
+            }
+            /* A message and a field, in both formats. */
+            tg_log_field f = {.key = "detail", .type = TG_LF_STR, .str = in};
+            tg_log_fields(TG_LOG_INFO, "upstream", in, &f, 1);
+            tg_log_configure(fileno(sink), TG_LOG_TEXT, TG_LOG_INFO);
+            tg_log(TG_LOG_WARN, "upstream", "%s", in);
+            tg_log_fields(TG_LOG_INFO, "upstream", "failed", &f, 1);
+            char *text = drain();
+            assert_hidden(text, in, shape);
+            free(text);
+        }
+    }
+}
+
+/* Every cut point: the key starts anywhere from well before byte 256 to
+ * past it, and nothing of it shows. */
+static void test_redaction_across_the_cut(void **state)
+{
+    char in[600], copy[257], whole[600];
+    for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+        for (size_t pad = 200; pad <= 270; pad++) {
+            const secret_shape *shape = &shapes[k];
+            int n = snprintf(in, sizeof(in), "/v1/models?%.*s&%s=%s", (int)pad, PAD231 PAD231,
+                             shape->name ? shape->name : "k", shape->value);
+            size_t len = tg_log_redact_copy(copy, sizeof(copy), in, (size_t)n);
+            assert_true(len <= 256);
+            assert_hidden(copy, in, shape);
+            /* A marker is whole or absent; a copy is cut only when the
+             * redacted text does not fit, and then says so. */
+            for (const char *m = copy; (m = strchr(m, '[')) != NULL; m++)
+                assert_memory_equal(m, "[REDACTED]", 10);
+            if (tg_log_redact_copy(whole, sizeof(whole), in, (size_t)n) > 256)
+                assert_string_equal(copy + len - 3, "...");
+            else
+                assert_string_equal(copy, whole);
+        }
+    }
+}
+
+static void test_redaction_issue_reproduction(void **state)
+{
+    /* 11 + 231 + 3 bytes before the key: cut at 256 first, the line ended
+     * "&k=sk-PROBE-SE". Redacted first, it fits whole. */
+    const char *in = "/v1/models?" PAD231 "&k=sk-PROBE-SECRET-0123456789abcdef";
+    char copy[257];
+    tg_log_redact_copy(copy, sizeof(copy), in, strlen(in));
+    assert_string_equal(copy, "/v1/models?" PAD231 "&k=[REDACTED]");
+
+    tg_log_configure(fileno(sink), TG_LOG_JSON, TG_LOG_INFO);
+    tg_access_record r = {.method = "GET", .path = in, .status = 404, .prompt_tokens = -1,
+                          .completion_tokens = -1, .cost = -1, .ttft_seconds = -1};
+    tg_log_access(&r);
+    char *text = drain();
+    json_t *o = parse_one_line(text);
+    assert_string_equal(json_string_value(json_object_get(o, "path")), copy);
+    json_decref(o);
+    free(text);
+}
+
+/* Around a secret: a registered value may hold any byte, spaces included:
+ * one that starts inside what a rule hides, or among the bytes a rule
+ * steps over, is hidden whole; so is one in a URL's user name. And what
+ * follows a hidden secret is judged afresh (here a key after another
+ * key's padding, which ends in a letter). */
+static void test_redaction_around_a_secret(void **state)
+{
+    tg_log_add_secret("Zq9 spaced s3cret");
+    tg_log_add_secret("Bearer abc d3f-xyz");
+    tg_log_add_secret("regist3red-Value-x9");
+    static const struct { const char *in, *out; } cases[] = {
+        {"token=abcZq9 spaced s3cret here", "token=[REDACTED] here"},
+        {"auth: Bearer abc d3f-xyz here", "auth: [REDACTED] here"},
+        {"https://regist3red-Value-x9:p@host/x", "https://[REDACTED]@host/x"},
+        {"/files/KJegp+INQzICORG/yzxdT41YkxQQDeUN8VE6pPlcn+w=%3D/CdVctTPL47aGsvmR65JGXoWb4k9S9vTeDpTmKLrTSkA",
+         "[REDACTED][REDACTED]"},
+    };
+    char copy[257];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tg_log_redact_copy(copy, sizeof(copy), cases[i].in, strlen(cases[i].in));
+        assert_string_equal(copy, cases[i].out);
+    }
+}
+
+/* Text that holds no secret stays as it is, in every channel. */
+static void test_redaction_keeps_readable_text(void **state)
+{
+    static const char *const plain[] = {
+        "/v1/chat/completions",
+        "/v1/models?limit=10&order=desc&after=model_abc123",
+        "/v1/organizations/acme-corporation/projects/default-project/settings",
+        "task-force-alpha-bravo",
+        "gpt-4o-mini",
+        "mistralai/Mixtral-8x7B-Instruct-v0.1",
+        "meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo",
+        "/v1/files/9f8e7d6c-5b4a-3210-fedc-ba9876543210",
+        "request req_01HZX5K2M9QWERTY failed",
+        "trace 4bf92f3577b34da6",
+        "prompt_tokens=12 max_tokens=100 monkey=banana keyboard=qwerty",
+        "listening on http://127.0.0.1:8080",
+        "configuration reloaded from /etc/tollgate/tollgate.yaml",
+        "unknown key \"foo\" in providers",
+    };
+    char copy[257];
+    tg_log_configure(fileno(sink), TG_LOG_JSON, TG_LOG_INFO);
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        tg_log_redact_copy(copy, sizeof(copy), plain[i], strlen(plain[i]));
+        assert_string_equal(copy, plain[i]);
+        tg_log_field f = {.key = "detail", .type = TG_LF_STR, .str = plain[i]};
+        tg_log_fields(TG_LOG_INFO, "test", plain[i], &f, 1);
+        char *text = drain();
+        json_t *o = parse_one_line(text);
+        assert_string_equal(json_string_value(json_object_get(o, "message")), plain[i]);
+        assert_string_equal(json_string_value(json_object_get(o, "detail")), plain[i]);
+        json_decref(o);
+        free(text);
+    }
+
+    /* Ids are logged on purpose in their own fields; a 32-hex trace id
+     * elsewhere (a path, a message) cannot be told from a hex key. */
+    const char *hex32 = "4bf92f3577b34da6a3ce929d0e0e4736";
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/traces/%s", hex32);
+    tg_access_record r = {.request_id = hex32, .trace_id = hex32, .org_id = "org_0123456789abcdef0123456789abcdef",
+                          .method = "GET", .path = path, .status = 404, .prompt_tokens = -1,
+                          .completion_tokens = -1, .cost = -1, .ttft_seconds = -1};
+    tg_log_access(&r);
+    char *text = drain();
+    json_t *o = parse_one_line(text);
+    assert_string_equal(json_string_value(json_object_get(o, "request_id")), hex32);
+    assert_string_equal(json_string_value(json_object_get(o, "trace_id")), hex32);
+    assert_string_equal(json_string_value(json_object_get(o, "org_id")), r.org_id);
+    assert_string_equal(json_string_value(json_object_get(o, "path")), "/v1/traces/[REDACTED]");
+    json_decref(o);
+    free(text);
+
+    /* An id field still hides a key that a client put there. */
+    r.request_id = "sk-PROBE9q8w7e6r5t4y3u2i1o";
+    tg_log_access(&r);
+    text = drain();
+    assert_null(strstr(text, "PROBE"));
+    free(text);
+}
+
+/* The cut: at most cap - 1 bytes, "..." at the end, never part of a
+ * marker or of a UTF-8 character; tiny buffers work. */
+static void test_redact_copy_cut(void **state)
+{
+    char big[600];
+    memset(big, 'a', sizeof(big) - 1);
+    big[0] = '/';
+    big[sizeof(big) - 1] = '\0';
+    char copy[257];
+    assert_int_equal(tg_log_redact_copy(copy, sizeof(copy), big, strlen(big)), 256);
+    assert_memory_equal(copy, big, 253);
+    assert_string_equal(copy + 253, "...");
+
+    /* The marker would straddle byte 253: it goes, whole. */
+    char in[400];
+    int n = snprintf(in, sizeof(in), "/%.*s&k=sk-PROBE9q8w7e6r5t4y3u2i1o&more=1", 245, PAD231 PAD231);
+    size_t len = tg_log_redact_copy(copy, sizeof(copy), in, (size_t)n);
+    assert_int_equal(len, 1 + 245 + 3 + 3);
+    assert_string_equal(copy + 246, "&k=...");
+
+    /* Two-byte characters: the cut does not split one. */
+    char utf8[601];
+    for (size_t i = 0; i < 600; i += 2)
+        memcpy(utf8 + i, "\xc3\xa9", 2);
+    len = tg_log_redact_copy(copy, sizeof(copy), utf8, 600);
+    assert_int_equal(len, 252 + 3);
+    assert_string_equal(copy + 252, "...");
+
+    char tiny[4];
+    assert_int_equal(tg_log_redact_copy(tiny, 4, "abcdef", 6), 3);
+    assert_string_equal(tiny, "...");
+    assert_int_equal(tg_log_redact_copy(tiny, 1, "abcdef", 6), 0);
+    assert_string_equal(tiny, "");
+    assert_int_equal(tg_log_redact_copy(tiny, 4, "abc", 3), 3);
+    assert_string_equal(tiny, "abc");
+    tiny[0] = 'x';
+    assert_int_equal(tg_log_redact_copy(tiny, 0, "abc", 3), 0);
+    assert_int_equal(tiny[0], 'x');
+}
+
+/* A hostile path of any shape costs time linear in its length: a
+ * quadratic scan of these 64 KiB inputs would run into the test's time
+ * limit (it takes milliseconds). */
+static void test_redaction_is_linear(void **state)
+{
+    static const char *const units[] = {"s/", "sk-/", "a=", "key=\"", "://", "q7Vz3Kp9", "%2F", "eyJ/", "-", "9"};
+    size_t n = 1 << 16;
+    char *in = malloc(n);
+    assert_non_null(in);
+    char copy[257];
+    for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+        size_t l = strlen(units[u]), k = 0;
+        for (; k + l <= n; k += l)
+            memcpy(in + k, units[u], l);
+        assert_true(tg_log_redact_copy(copy, sizeof(copy), in, k) <= 256);
+    }
+    free(in);
 }
 
 static void test_text_format_and_levels(void **state)
@@ -388,6 +709,13 @@ int main(void)
         cmocka_unit_test(test_access_line_json),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_redaction),
+        cmocka_unit_test(test_redaction_table),
+        cmocka_unit_test(test_redaction_across_the_cut),
+        cmocka_unit_test(test_redaction_issue_reproduction),
+        cmocka_unit_test(test_redaction_around_a_secret),
+        cmocka_unit_test(test_redaction_keeps_readable_text),
+        cmocka_unit_test(test_redact_copy_cut),
+        cmocka_unit_test(test_redaction_is_linear),
         cmocka_unit_test(test_text_format_and_levels),
         cmocka_unit_test(test_oversized_line_stays_one_json_line),
         cmocka_unit_test(test_concurrent_lines_stay_whole),
