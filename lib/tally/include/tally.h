@@ -102,8 +102,20 @@ typedef enum tally_type {
 
 typedef struct tally_family tally_family;
 
-/* Options common to every family. Zero-initialise and fill what you need. */
+/* Options common to every family. Zero-initialise and fill what you need.
+ *
+ * Names (after client_golang's Opts): the family's full name is
+ * namespace_subsystem_name, each part and its "_" left out when NULL or
+ * empty, so an empty namespace gives the bare name. The full name is what
+ * is validated, exposed, checked for clashes and returned by
+ * tally_family_name: namespace "app" with name "9lives" is fine
+ * ("app_9lives"), namespace "1app" is not. The suffix rules below apply to
+ * it as a whole too (namespace "app", counter "jobs_total" exposes
+ * app_jobs_total). (`namespace_` has its underscore because namespace is
+ * a C++ keyword.) */
 typedef struct tally_opts {
+    const char *namespace_;         /* optional first part of the full name */
+    const char *subsystem;          /* optional second part */
     const char *name;               /* required. Counters: "x" or "x_total"; both expose x_total */
     const char *help;               /* may be NULL (rendered as empty) */
     const char *unit;               /* optional; name must then end in "_<unit>" */
@@ -155,7 +167,9 @@ typedef struct tally_summary_opts {
 /* Registers a family. Returns NULL and sets *err on a validation error.
  * hopts only for TALLY_HISTOGRAM, sopts only for TALLY_SUMMARY (may be NULL
  * for defaults). For TALLY_STATESET, one label must be named like the family
- * itself (OpenMetrics rule); its values are the states (see
+ * itself (OpenMetrics rule): like its full name, or like opts->name alone,
+ * which is then exposed under the full name (so a namespace needs no
+ * change to the label list); its values are the states (see
  * tally_stateset_set). For TALLY_INFO, name is without "_info" (exposed as
  * name_info with value 1; a trailing "_info" is dropped). At most 32 labels.
  * TALLY_UNTYPED is only for collectors (TALLY_ERR_FORMAT here). Families
@@ -345,6 +359,8 @@ typedef struct tally_emit tally_emit;
 
 typedef struct tally_desc {
     tally_type type;
+    const char *namespace_;         /* full name namespace_subsystem_name, as in tally_opts */
+    const char *subsystem;
     const char *name;
     const char *help;
     const char *unit;
