@@ -156,22 +156,29 @@ static int render_docs(tg_obs *obs, obs_response *out)
     return 0;
 }
 
-/* Accumulates one family of the text rendering for the summary. */
+/* One family's statistics for the summary, gathered from its samples. The
+ * name is copied: tally_gather's descriptions last only for the call. */
 typedef struct family_stats {
-    char name[160];
-    char type[16];
+    char name[512];   /* as in the text exposition; "" before the first family */
+    const char *type;
+    bool distribution;
     size_t series;
     double total;     /* counters and gauges: sum over series */
     double count;     /* histograms and summaries */
     double sum;
 } family_stats;
 
+typedef struct summary_state {
+    json_t *families;
+    family_stats f;
+} summary_state;
+
 static void stats_to_json(json_t *families, const family_stats *f)
 {
     if (f->name[0] == '\0')
         return;
     json_t *o;
-    if (strcmp(f->type, "histogram") == 0 || strcmp(f->type, "summary") == 0)
+    if (f->distribution)
         o = json_pack("{s:s, s:s, s:I, s:f, s:f, s:o}", "name", f->name, "type", f->type,
                       "series", (json_int_t)f->series, "count", f->count, "sum", f->sum,
                       "mean", f->count > 0 ? json_real(f->sum / f->count) : json_null());
@@ -181,53 +188,39 @@ static void stats_to_json(json_t *families, const family_stats *f)
     json_array_append_new(families, o);
 }
 
-/* The sample's metric name ends at '{' or ' '; its value follows the label
- * set (label values are quoted and may contain '}' or spaces). */
-static bool parse_sample(const char *line, const char *end, size_t *name_len, double *value)
+/* Ends the previous family and starts this one, named and typed as in the
+ * text exposition, which Prometheus stores (a counter with _total, an info
+ * with _info, info and stateset as gauges), so the summary names what a
+ * query would. */
+static void summary_family(const tally_desc *family, void *user)
 {
-    const char *p = line;
-    while (p < end && *p != '{' && *p != ' ')
-        p++;
-    *name_len = (size_t)(p - line);
-    if (p < end && *p == '{') {
-        bool quoted = false;
-        for (p++; p < end && (quoted || *p != '}'); p++) {
-            if (quoted && *p == '\\')
-                p++;
-            else if (*p == '"')
-                quoted = !quoted;
-        }
-        p++;
-    }
-    if (p >= end || *p != ' ')
-        return false;
-    char *num_end;
-    *value = strtod(p + 1, &num_end);
-    return num_end > p + 1;
+    static const char *const type_words[] = {"counter", "gauge", "histogram", "summary",
+                                             "gauge", "gauge", "untyped"};
+    summary_state *st = user;
+    stats_to_json(st->families, &st->f);
+    memset(&st->f, 0, sizeof(st->f));
+    snprintf(st->f.name, sizeof(st->f.name), "%s%s", family->name,
+             family->type == TALLY_COUNTER ? "_total" : family->type == TALLY_INFO ? "_info" : "");
+    st->f.type = type_words[family->type];
+    st->f.distribution = family->type == TALLY_HISTOGRAM || family->type == TALLY_SUMMARY;
 }
 
-static bool name_is(const char *name, size_t len, const char *family, const char *suffix)
+/* A series is a distribution's _count or any other family's sample; NaN
+ * values count for nothing (JSON has no NaN). */
+static void summary_sample(const tally_desc *family, const tally_sample *s, void *user)
 {
-    size_t flen = strlen(family);
-    size_t slen = strlen(suffix);
-    return len == flen + slen && memcmp(name, family, flen) == 0 &&
-           memcmp(name + flen, suffix, slen) == 0;
-}
-
-static void stats_add_sample(family_stats *f, const char *name, size_t len, double v)
-{
-    if (isnan(v))
+    family_stats *f = &((summary_state *)user)->f;
+    (void)family;
+    if (isnan(s->value))
         return;
-    bool distribution = strcmp(f->type, "histogram") == 0 || strcmp(f->type, "summary") == 0;
-    if (distribution && name_is(name, len, f->name, "_count")) {
+    if (!f->distribution) {
         f->series++;
-        f->count += v;
-    } else if (distribution && name_is(name, len, f->name, "_sum")) {
-        f->sum += v;
-    } else if (!distribution && (name_is(name, len, f->name, "") ||
-                                 name_is(name, len, f->name, "_total"))) {
+        f->total += s->value;
+    } else if (strcmp(s->suffix, "_count") == 0) {
         f->series++;
-        f->total += v;
+        f->count += s->value;
+    } else if (strcmp(s->suffix, "_sum") == 0) {
+        f->sum += s->value;
     }
 }
 
@@ -238,43 +231,17 @@ int obs_endpoint_summary(tg_obs *obs, const char *category, obs_response *out)
         category = NULL;
     if (category && !known_category(category))
         return not_found_category(out, category);
-    tally_buf buf = {0};
-    if (tally_render(tg_obs_registry(obs), TALLY_FORMAT_TEXT, category, &buf) != TALLY_OK) {
-        tally_buf_free(&buf);
+    summary_state st = {.families = json_array()};
+    if (st.families == NULL ||
+        tally_gather(tg_obs_registry(obs), category, summary_family, summary_sample, &st) !=
+            TALLY_OK) {
+        json_decref(st.families);
         set_static(out, 500, JSON_TYPE, "{\"error\":\"metrics rendering failed\"}");
         return -1;
     }
-    /* Reading back our own text rendering keeps this independent of tally's
-     * internals; a summary is requested by people, not scraped. */
-    json_t *families = json_array();
-    family_stats f;
-    memset(&f, 0, sizeof(f));
-    const char *p = buf.data;
-    const char *end = buf.data + buf.len;
-    while (families && p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = nl ? nl : end;
-        char name[160];
-        char type[16];
-        size_t len;
-        double v;
-        if (strncmp(p, "# TYPE ", 7) == 0) {
-            if (sscanf(p + 7, "%159s %15s", name, type) == 2) {
-                stats_to_json(families, &f);
-                memset(&f, 0, sizeof(f));
-                memcpy(f.name, name, sizeof(name));
-                memcpy(f.type, type, sizeof(type));
-            }
-        } else if (*p != '#' && parse_sample(p, line_end, &len, &v)) {
-            stats_add_sample(&f, p, len, v);
-        }
-        p = line_end + 1;
-    }
-    stats_to_json(families, &f);
-    tally_buf_free(&buf);
+    stats_to_json(st.families, &st.f);
     json_t *body = json_pack("{s:s, s:f, s:o}", "category", category ? category : "all",
-                             "uptime_seconds", obs_uptime_seconds(obs),
-                             "families", families ? families : json_array());
+                             "uptime_seconds", obs_uptime_seconds(obs), "families", st.families);
     return set_json(out, 200, body);
 }
 

@@ -189,9 +189,7 @@ static const int cached_statuses[] = {
 
 struct tg_obs {
     tally_registry *reg;
-    char *ns;                        /* namespace, "" for none */
     tally_family *fam[F_COUNT];
-    char *collector_names[6];        /* namespaced names of collector families */
     struct timespec started;
 
     pthread_mutex_t bind_lock;       /* obs_bind only: reloads are rare */
@@ -273,16 +271,7 @@ static void collect_models(tally_emit *e, void *user)
     }
 }
 
-static char *prefixed(const char *ns, const char *name)
-{
-    size_t n = strlen(ns) + strlen(name) + 2;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s%s%s", ns, ns[0] ? "_" : "", name);
-    return s;
-}
-
-static tally_err register_collectors(tg_obs *obs)
+static tally_err register_collectors(tg_obs *obs, const char *ns)
 {
     static const char *const bare[C_COUNT] = {
         "uptime_seconds", "provider_availability_ratio", "provider_error_rate_ratio",
@@ -297,14 +286,12 @@ static tally_err register_collectors(tg_obs *obs)
         "Share of successful LLM calls per model over the last 24 hours.",
         "Completion tokens per prompt token per model since start.",
     };
-    for (int i = 0; i < C_COUNT; i++)
-        if ((obs->collector_names[i] = prefixed(obs->ns, bare[i])) == NULL)
-            return TALLY_ERR_NOMEM;
     static const char *const provider_label[] = {"provider"};
     static const char *const model_label[] = {"model"};
     tally_desc d[C_COUNT];
     for (int i = 0; i < C_COUNT; i++) {
-        d[i] = (tally_desc){.type = TALLY_GAUGE, .name = obs->collector_names[i], .help = help[i]};
+        d[i] = (tally_desc){.type = TALLY_GAUGE, .namespace_ = ns, .name = bare[i],
+                            .help = help[i]};
         if (i >= C_AVAILABILITY && i <= C_HEALTH_SCORE) {
             d[i].label_names = provider_label;
             d[i].label_count = 1;
@@ -330,34 +317,28 @@ static tally_err register_collectors(tg_obs *obs)
 static tally_histogram *http_histogram(tg_obs *obs, tg_route_t route, tg_method_t method);
 static tally_gauge *http_gauge(tg_obs *obs, tg_route_t route, tg_method_t method);
 
-static tally_family *register_family(tg_obs *obs, const family_spec *spec, tally_err *err)
+static tally_family *register_family(tg_obs *obs, const char *ns, const family_spec *spec,
+                                     tally_err *err)
 {
-    char *name = prefixed(obs->ns, spec->name);
-    if (name == NULL) {
-        *err = TALLY_ERR_NOMEM;
-        return NULL;
-    }
     const char *labels[MAX_LABELS + 1];
     size_t n = 0;
     while (n < MAX_LABELS && spec->labels[n])
         labels[n] = spec->labels[n], n++;
-    /* OpenMetrics: a stateset's state label is named like the family. */
+    /* OpenMetrics: a stateset's state label is named like the family (tally
+     * exposes it under the namespaced name). */
     if (spec->type == TALLY_STATESET)
-        labels[n++] = name;
-    size_t len = strlen(name);
+        labels[n++] = spec->name;
+    size_t len = strlen(spec->name);
     tally_opts o = {
-        .name = name, .help = spec->help, .category = spec->category,
-        .label_names = n ? labels : NULL, .label_count = n,
-        .unit = len > 8 && strcmp(name + len - 8, "_seconds") == 0 ? "seconds" : NULL,
+        .namespace_ = ns, .name = spec->name, .help = spec->help,
+        .category = spec->category, .label_names = n ? labels : NULL, .label_count = n,
+        .unit = len > 8 && strcmp(spec->name + len - 8, "_seconds") == 0 ? "seconds" : NULL,
     };
     tally_histogram_opts h = {.buckets = spec->buckets, .bucket_count = spec->bucket_count};
     tally_summary_opts s = {.quantiles = cost_quantiles, .quantile_count = 3,
                             .max_age_seconds = 600, .age_buckets = 5};
-    tally_family *fam = tally_family_new(obs->reg, spec->type, &o,
-                                         spec->type == TALLY_HISTOGRAM ? &h : NULL,
-                                         spec->type == TALLY_SUMMARY ? &s : NULL, err);
-    free(name);
-    return fam;
+    return tally_family_new(obs->reg, spec->type, &o, spec->type == TALLY_HISTOGRAM ? &h : NULL,
+                            spec->type == TALLY_SUMMARY ? &s : NULL, err);
 }
 
 /* Creates one child per value so the family renders at zero. */
@@ -374,9 +355,11 @@ static void precreate(tally_family *fam, const char *const *values)
 
 static tally_err populate_catalog(tg_obs *obs, const tg_obs_opts *opts)
 {
+    /* tally copies the names: the namespace is not kept */
+    const char *ns = opts->metric_namespace ? opts->metric_namespace : "tollgate";
     tally_err rc = TALLY_OK;
     for (int i = 0; i < F_COUNT; i++)
-        if ((obs->fam[i] = register_family(obs, &catalog[i], &rc)) == NULL)
+        if ((obs->fam[i] = register_family(obs, ns, &catalog[i], &rc)) == NULL)
             return rc;
     if ((rc = tally_stateset_declare(obs->fam[F_BREAKER_STATESET], breaker_states, 3)) != TALLY_OK)
         return rc;
@@ -403,7 +386,7 @@ static tally_err populate_catalog(tg_obs *obs, const tg_obs_opts *opts)
         if (http_histogram(obs, (tg_route_t)r, m) == NULL || http_gauge(obs, (tg_route_t)r, m) == NULL)
             return TALLY_ERR_NOMEM;
     }
-    if ((rc = register_collectors(obs)) != TALLY_OK)
+    if ((rc = register_collectors(obs, ns)) != TALLY_OK)
         return rc;
     return tally_process_collector_register(obs->reg, "system");
 }
@@ -417,9 +400,8 @@ tg_obs *tg_obs_new(const tg_obs_opts *opts, char **err_text)
         goto nomem;
     clock_gettime(CLOCK_MONOTONIC, &obs->started);
     pthread_mutex_init(&obs->bind_lock, NULL);
-    obs->ns = strdup(opts && opts->metric_namespace ? opts->metric_namespace : "tollgate");
     obs->reg = tally_registry_new();
-    if (obs->ns == NULL || obs->reg == NULL)
+    if (obs->reg == NULL)
         goto nomem;
     static const tg_obs_opts no_opts;
     tally_err rc = populate_catalog(obs, opts ? opts : &no_opts);
@@ -468,9 +450,6 @@ void tg_obs_free(tg_obs *obs)
         free(m->name);
         free(m);
     }
-    for (int i = 0; i < C_COUNT; i++)
-        free(obs->collector_names[i]);
-    free(obs->ns);
     pthread_mutex_destroy(&obs->bind_lock);
     free(obs);
 }

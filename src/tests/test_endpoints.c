@@ -282,6 +282,51 @@ static void test_summary(void **state)
     tg_obs_free(own);
 }
 
+/* The exact JSON of families of each kind: the text format's names and type
+ * words (a stateset is a "gauge" of one series per state), a series whose
+ * sum is NaN adds nothing to the family's sum (its count still counts),
+ * families without a series are left out. */
+static void test_summary_entries(void **state)
+{
+    tg_obs_opts o = {.metric_namespace = "ex", .version = "0.1.0"};
+    tg_obs *own = tg_obs_new(&o, NULL);
+    const obs_view *v = obs_bind(own, cfg);
+    obs_set_breaker_state(v, 1, OBS_BREAKER_OPEN);
+    obs_record_attempt(v, 0, true, OBS_RETRY_TIMEOUT, 0.25);
+    obs_record_attempt(v, 0, true, OBS_RETRY_TIMEOUT, 0.0 / 0.0);
+    obs_record_attempt(v, 1, true, OBS_RETRY_TIMEOUT, 1.5);
+    obs_llm_result r = {.provider = 1, .model = 0, .status = OBS_LLM_SUCCESS,
+                        .duration_seconds = 2, .prompt_tokens = 4, .completion_tokens = 2,
+                        .cost_dollars = 0.25, .ttft_seconds = -1};
+    obs_record_llm(v, &r);
+    obs_response resp;
+    assert_int_equal(obs_endpoint_summary(own, NULL, &resp), 0);
+    char *body = body_text(&resp);
+    static const char *const want[] = {
+        "{\"name\":\"ex_provider_circuit_breaker\",\"type\":\"gauge\",\"series\":6,"
+        "\"total\":2.0}",
+        "{\"name\":\"ex_provider_response_time_seconds\",\"type\":\"histogram\","
+        "\"series\":2,\"count\":3.0,\"sum\":1.5,\"mean\":0.5}",
+        "{\"name\":\"ex_llm_cost_dollars\",\"type\":\"summary\",\"series\":2,\"count\":1.0,"
+        "\"sum\":0.25,\"mean\":0.25}",
+        "{\"name\":\"ex_llm_ttft_seconds\",\"type\":\"histogram\",\"series\":2,\"count\":0.0,"
+        "\"sum\":0.0,\"mean\":null}",
+        "{\"name\":\"ex_llm_tokens_total\",\"type\":\"counter\",\"series\":8,\"total\":6.0}",
+        "{\"name\":\"ex_build_info\",\"type\":\"gauge\",\"series\":1,\"total\":1.0}",
+        "{\"name\":\"process_cpu_seconds_total\",\"type\":\"counter\",\"series\":1,",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (strstr(body, want[i]) == NULL)
+            fail_msg("%s\nnot in\n%s", want[i], body);
+    /* no series yet: not listed */
+    assert_null(strstr(body, "tally_series_overflow_total"));
+    assert_null(strstr(body, "ex_db_query_duration_seconds"));
+    assert_null(strstr(body, "ex_llm_fallbacks_total"));
+    free(body);
+    obs_response_free(&resp);
+    tg_obs_free(own);
+}
+
 static void test_summary_odd_label_values(void **state)
 {
     /* Label values with a quote, a brace, a space and a backslash. */
@@ -403,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_unknown_category_echo),
         cmocka_unit_test(test_docs),
         cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_summary_entries),
         cmocka_unit_test(test_summary_odd_label_values),
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_bearer_token),

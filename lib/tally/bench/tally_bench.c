@@ -200,6 +200,28 @@ static void render(void *arg, long n)
     }
 }
 
+/* Visits every sample as a value; the sum keeps the visits from being
+ * optimised away. */
+static void add_value(const tally_desc *f, const tally_sample *s, void *user)
+{
+    (void)f;
+    *(double *)user += s->value;
+}
+
+static void gather(void *arg, long n)
+{
+    render_case *rc = arg;
+    for (long i = 0; i < n; i++) {
+        double total = 0;
+        tally_err err = tally_gather(rc->reg, NULL, NULL, add_value, &total);
+        if (err != TALLY_OK) {
+            fprintf(stderr, "gather failed: %s\n", tally_strerror(err));
+            exit(1);
+        }
+        *(volatile double *)&total = total;
+    }
+}
+
 /* 100,000 counter series (a0..a999 x b0..b99) plus 1,000 histograms of 10
  * buckets: about 100,000 + 13,000 sample lines. */
 static tally_registry *render_registry(void)
@@ -266,6 +288,7 @@ int main(void)
     rc.fmt = TALLY_FORMAT_TEXT;
     rc.gzip = true;
     run_case("render_100k_text_gzip", render, &rc);
+    run_case("gather_100k", gather, &rc);
     tally_registry_free(rc.reg);
     return 0;
 }

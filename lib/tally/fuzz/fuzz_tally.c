@@ -1,17 +1,20 @@
 /*
  * fuzz_tally.c - libFuzzer target: arbitrary names, help strings, units,
  * label names and values, exemplars and values go through registration,
- * updates and rendering in both formats. The output must pass a small
- * strict line checker of the exposition grammar, may only name families
- * that registration accepted, must be valid UTF-8 and, for OpenMetrics, end
- * in "# EOF". ASan/UBSan/LSan catch crashes and leaks.
+ * updates, rendering in both formats and gathering. The output must pass a
+ * small strict line checker of the exposition grammar, may only name
+ * families that registration accepted, must be valid UTF-8 and, for
+ * OpenMetrics, end in "# EOF"; tally_gather must visit exactly the samples
+ * of the text rendering, under accepted names. ASan/UBSan/LSan catch
+ * crashes and leaks.
  *
  * Input: a sequence of operations. Each is one selector byte followed by
  * NUL-separated strings and raw 8-byte doubles, consumed as the operation
  * needs them (running out just yields empty strings and zeros). Selector
  * bits 0-2: counter, gauge, histogram, summary, info, stateset, collector
  * (7 = stateset too); 0x80: a unit follows; 0x40: one label; 0x20: cap of
- * two children; 0x10: the collector's family is a counter.
+ * two children; 0x10: the collector's family is a counter; 0x08: a
+ * namespace follows (not for collectors).
  */
 #include <math.h>
 #include <stdio.h>
@@ -373,8 +376,10 @@ static void run_op(tally_registry *reg, input *in, allowed *a)
     const char *help = take_str(in);
     const char *label = take_str(in);
     const char *value = take_str(in);
-    tally_opts opts = { .name = name, .help = help,
-                        .unit = (op & 0x80) ? take_str(in) : NULL,
+    const char *unit = (op & 0x80) ? take_str(in) : NULL;
+    const char *ns = (op & 0x08) ? take_str(in) : NULL;
+    tally_opts opts = { .namespace_ = (op & 0x07) == 6 ? NULL : ns, .name = name, .help = help,
+                        .unit = unit,
                         .label_names = &label, .label_count = (op & 0x40) ? 1 : 0,
                         .max_children = (op & 0x20) ? 2 : 0 };
     const char *values[] = { value };
@@ -437,7 +442,8 @@ static void run_op(tally_registry *reg, input *in, allowed *a)
         }
         break;
     default: {
-        /* The state label must be named like the family. */
+        /* The state label must be named like the family (the name as given
+         * stands for the full one under a namespace). */
         const char *names[] = { label, name };
         opts.label_names = names;
         opts.label_count = 1 + ((op & 0x40) ? 1 : 0);
@@ -451,6 +457,35 @@ static void run_op(tally_registry *reg, input *in, allowed *a)
     }
     }
     remember(a, fam);
+}
+
+/* What tally_gather visited. */
+typedef struct gathered {
+    const allowed *a;
+    size_t samples;
+} gathered;
+
+static void gathered_sample(const tally_desc *f, const tally_sample *s, void *user)
+{
+    gathered *g = user;
+    char name[1024];
+    int n = snprintf(name, sizeof(name), "%s%s", f->name, s->suffix);
+    if (n < 0 || (size_t)n >= sizeof(name) || !name_allowed(g->a, name, (size_t)n))
+        fail("gathered a name registration did not accept", name, strlen(name));
+    for (size_t i = 0; i < s->label_count; i++)
+        if (!valid_utf8((const unsigned char *)s->label_values[i], strlen(s->label_values[i])))
+            fail("gathered a label value that is not UTF-8", name, strlen(name));
+    g->samples++;
+}
+
+/* The text rendering's sample lines: every line but comments. */
+static size_t sample_lines(const tally_buf *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->len; i++)
+        if ((i == 0 || b->data[i - 1] == '\n') && b->data[i] != '#')
+            n++;
+    return n;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -469,6 +504,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (tally_render(reg, (tally_format)fmt, NULL, &out) != TALLY_OK)
             fail("render failed", "", 0);
         check_document(&out, fmt == TALLY_FORMAT_OPENMETRICS, &a);
+        if (fmt == TALLY_FORMAT_TEXT) {
+            gathered g = { &a, 0 };
+            if (tally_gather(reg, NULL, NULL, gathered_sample, &g) != TALLY_OK)
+                fail("gather failed", "", 0);
+            if (g.samples != sample_lines(&out))
+                fail("gather and the text rendering differ in samples", "", 0);
+        }
         tally_buf_free(&out);
     }
     tally_registry_free(reg);

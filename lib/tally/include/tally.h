@@ -2,10 +2,11 @@
  * tally.h - a lock-free Prometheus client library for C.
  *
  * tally keeps metrics in a registry and renders them in the Prometheus text
- * format 0.0.4 or OpenMetrics 1.0.0. It depends on libc, pthreads and zlib.
+ * format 0.0.4 or OpenMetrics 1.0.0, or hands their values to callbacks
+ * (tally_gather). It depends on libc, pthreads and zlib.
  *
  * Shape (after client_golang):
- *   registry  -> owns families and collectors, renders them.
+ *   registry  -> owns families and collectors, renders or gathers them.
  *   family    -> one metric name, type, help, unit, label names, category.
  *   child     -> one label-value set of a family; a stable handle the caller
  *                may keep for the life of the registry.
@@ -27,8 +28,8 @@
  * stripe index is an initial-exec TLS variable: link libtally into the
  * program or a library loaded at startup, not one opened with dlopen.)
  * Child lookups that hit take no lock and allocate nothing; creating a child
- * takes the family's mutex. Registration and rendering take the registry's
- * mutex.
+ * takes the family's mutex. Registration, rendering and gathering take the
+ * registry's mutex.
  *
  * Errors: functions that can fail return a tally_err (0 on success) or NULL
  * with the reason in *err when err is not NULL. tally never aborts and never
@@ -102,8 +103,20 @@ typedef enum tally_type {
 
 typedef struct tally_family tally_family;
 
-/* Options common to every family. Zero-initialise and fill what you need. */
+/* Options common to every family. Zero-initialise and fill what you need.
+ *
+ * Names (after client_golang's Opts): the family's full name is
+ * namespace_subsystem_name, each part and its "_" left out when NULL or
+ * empty, so an empty namespace gives the bare name. The full name is what
+ * is validated, exposed, checked for clashes and returned by
+ * tally_family_name: namespace "app" with name "9lives" is fine
+ * ("app_9lives"), namespace "1app" is not. The suffix rules below apply to
+ * it as a whole too (namespace "app", counter "jobs_total" exposes
+ * app_jobs_total). (`namespace_` has its underscore because namespace is
+ * a C++ keyword.) */
 typedef struct tally_opts {
+    const char *namespace_;         /* optional first part of the full name */
+    const char *subsystem;          /* optional second part */
     const char *name;               /* required. Counters: "x" or "x_total"; both expose x_total */
     const char *help;               /* may be NULL (rendered as empty) */
     const char *unit;               /* optional; name must then end in "_<unit>" */
@@ -155,7 +168,9 @@ typedef struct tally_summary_opts {
 /* Registers a family. Returns NULL and sets *err on a validation error.
  * hopts only for TALLY_HISTOGRAM, sopts only for TALLY_SUMMARY (may be NULL
  * for defaults). For TALLY_STATESET, one label must be named like the family
- * itself (OpenMetrics rule); its values are the states (see
+ * itself (OpenMetrics rule): like its full name, or like opts->name alone,
+ * which is then exposed under the full name (so a namespace needs no
+ * change to the label list); its values are the states (see
  * tally_stateset_set). For TALLY_INFO, name is without "_info" (exposed as
  * name_info with value 1; a trailing "_info" is dropped). At most 32 labels.
  * TALLY_UNTYPED is only for collectors (TALLY_ERR_FORMAT here). Families
@@ -345,6 +360,8 @@ typedef struct tally_emit tally_emit;
 
 typedef struct tally_desc {
     tally_type type;
+    const char *namespace_;         /* full name namespace_subsystem_name, as in tally_opts */
+    const char *subsystem;
     const char *name;
     const char *help;
     const char *unit;
@@ -442,6 +459,64 @@ typedef void (*tally_family_visit_fn)(const char *name, tally_type type, const c
                                       const char *const *label_names, size_t label_count,
                                       void *user);
 void tally_registry_visit(tally_registry *reg, tally_family_visit_fn fn, void *user);
+
+/* -------------------------------------------------------------- gathering
+ * The registry's samples as values rather than text, for a program that
+ * wants numbers (a JSON summary, a push elsewhere, a test): the families
+ * and samples a text 0.0.4 rendering would write, in the same order, read
+ * the same way (under the render lock, expiry applied first, each child
+ * read once: a histogram's buckets are cumulative and +Inf == _count as in
+ * a rendering; collectors run), plus what only OpenMetrics shows
+ * (exemplars, creation times) as fields of the samples. */
+
+/* One sample: one line "<family name><suffix>{labels} value" of a text
+ * rendering. */
+typedef struct tally_sample {
+    const char *suffix;              /* "_total" (counter), "_info" (info), "_bucket",
+                                        "_sum", "_count" (histogram; summary: "_sum",
+                                        "_count"), "" (gauge, stateset, untyped, summary
+                                        quantile) */
+    const char *const *label_names;  /* the family's labels, then "le" for a bucket or
+                                        "quantile" for a quantile; a stateset's state
+                                        label is last and its value is the state */
+    const char *const *label_values; /* raw UTF-8 (not escaped); le and quantile as text
+                                        0.0.4 writes them ("0.25", "1", "+Inf") */
+    size_t label_count;
+    double value;                    /* _bucket, _count: the count as a double (exact up
+                                        to 2^53); info: 1; stateset: 1 or 0 */
+    double created;                  /* counters, histograms, summaries: when the series
+                                        was (re)created, seconds since the epoch
+                                        (OpenMetrics' _created); 0 = none (other types,
+                                        collectors' samples) */
+    const tally_exemplar *exemplar;  /* counter _total, histogram _bucket: the latest
+                                        exemplar (its timestamp always set); NULL = none */
+    double exemplar_value;           /* the value recorded with it */
+} tally_sample;
+
+/* `family` describes the family being visited: type, name (the full name,
+ * without a counter's "_total" or an info's "_info", as tally_family_name
+ * gives it; namespace_ and subsystem are NULL), help ("" if none), unit
+ * (NULL if none), label names (a stateset's state label last), buckets
+ * (histograms, without +Inf) and quantiles (summaries). */
+typedef void (*tally_gather_family_fn)(const tally_desc *family, void *user);
+typedef void (*tally_gather_sample_fn)(const tally_desc *family, const tally_sample *sample,
+                                       void *user);
+
+/* Visits every family (category NULL) or only those tagged `category`, in
+ * registration order: on_family once before the family's first sample, then
+ * on_sample for each of its samples. Either callback may be NULL, not both
+ * (TALLY_ERR_FORMAT, as for a NULL reg). As in a rendering, a family with no
+ * sample (no live child, an info never set, a collector family not emitted)
+ * is not visited, nor is a removed or expired child; an overflow child is.
+ * What the callbacks receive is valid during the call only. They run under
+ * the render lock, like a collector: they must not render, gather, sweep,
+ * register or unregister on this registry (that would deadlock); updating
+ * metrics is fine. Nothing is allocated per sample (the store's per-family
+ * scratch is reused across renders and gathers): TALLY_ERR_NOMEM only when
+ * that scratch must grow and cannot. */
+tally_err tally_gather(tally_registry *reg, const char *category,
+                       tally_gather_family_fn on_family, tally_gather_sample_fn on_sample,
+                       void *user);
 
 /* ------------------------------------------------------- self-observation
  * Every registry exposes tally_series_overflow_total{family} (category

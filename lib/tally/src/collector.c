@@ -35,9 +35,9 @@ tally_err tally_collector_register(tally_registry *reg, const char *category,
             err = TALLY_ERR_BUCKETS;
             break;
         }
-        err = tally__view_build(&views[i], d->type, d->name, d->help, d->unit, d->label_names,
-                                d->label_count, d->buckets, d->bucket_count, d->quantiles,
-                                d->quantile_count);
+        err = tally__view_build(&views[i], d->type, d->namespace_, d->subsystem, d->name,
+                                d->help, d->unit, d->label_names, d->label_count, d->buckets,
+                                d->bucket_count, d->quantiles, d->quantile_count);
         for (size_t j = 0; j < i && err == TALLY_OK; j++)
             err = tally__views_clash(&views[i], &views[j]);
     }

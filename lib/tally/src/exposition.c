@@ -15,9 +15,6 @@
 
 #include "internal.h"
 
-/* Longest token fmt_double can produce ("-1.2345678901234567e-308" is 24). */
-#define NUM_MAX 40
-
 /* 2^53: below it every integer is exact in a double. */
 #define EXACT_INT_LIMIT 9007199254740992.0
 
@@ -144,8 +141,9 @@ static size_t fmt_fixed(char *out, double v)
 /* Canonical float: +Inf, -Inf, NaN, integers exactly, otherwise the
  * shortest decimal that strtod maps back to v. `om_canonical` renders
  * integral values as "1.0", as OpenMetrics wants for le and quantile.
- * out must hold NUM_MAX bytes. */
-static size_t fmt_double(char *out, double v, bool om_canonical)
+ * The longest token is 24 bytes ("-1.2345678901234567e-308"); out must
+ * hold TALLY_NUM_MAX. The gatherer writes le and quantile values with it. */
+size_t tally__format_double(char *out, double v, bool om_canonical)
 {
     if (isnan(v)) {
         memcpy(out, "NaN", 3);
@@ -178,7 +176,7 @@ static size_t fmt_double(char *out, double v, bool om_canonical)
             return n;
     }
     for (int prec = 15; prec <= 17; prec++) {
-        int n = snprintf(out, NUM_MAX, "%.*g", prec, v);
+        int n = snprintf(out, TALLY_NUM_MAX, "%.*g", prec, v);
         if (prec == 17 || strtod(out, NULL) == v)
             return (size_t)n;
     }
@@ -187,9 +185,9 @@ static size_t fmt_double(char *out, double v, bool om_canonical)
 
 static void put_double(tally_emit *e, double v, bool om_canonical)
 {
-    if (!reserve(e, NUM_MAX))
+    if (!reserve(e, TALLY_NUM_MAX))
         return;
-    e->out->len += fmt_double(e->out->data + e->out->len, v, om_canonical);
+    e->out->len += tally__format_double(e->out->data + e->out->len, v, om_canonical);
 }
 
 static void put_u64(tally_emit *e, uint64_t v)
@@ -398,11 +396,11 @@ static void put_sum_count(tally_emit *e, const tally__family_view *f, const tall
 static void emit_histogram(tally_emit *e, const tally__family_view *f, const tally__sample_view *s)
 {
     bool om = e->fmt == TALLY_FORMAT_OPENMETRICS;
-    char le[NUM_MAX + 1];
+    char le[TALLY_NUM_MAX + 1];
     extra_label extra = { "le", le, SIZE_MAX };
     for (size_t i = 0; i <= f->bucket_count; i++) {
         if (i < f->bucket_count)
-            le[fmt_double(le, f->buckets[i], om)] = '\0';
+            le[tally__format_double(le, f->buckets[i], om)] = '\0';
         else
             memcpy(le, "+Inf", 5);
         put_series(e, f, "_bucket", s, &extra);
@@ -416,10 +414,10 @@ static void emit_histogram(tally_emit *e, const tally__family_view *f, const tal
 
 static void emit_summary(tally_emit *e, const tally__family_view *f, const tally__sample_view *s)
 {
-    char q[NUM_MAX + 1];
+    char q[TALLY_NUM_MAX + 1];
     extra_label extra = { "quantile", q, SIZE_MAX };
     for (size_t i = 0; i < f->quantile_count; i++) {
-        q[fmt_double(q, f->quantiles[i], e->fmt == TALLY_FORMAT_OPENMETRICS)] = '\0';
+        q[tally__format_double(q, f->quantiles[i], e->fmt == TALLY_FORMAT_OPENMETRICS)] = '\0';
         put_series(e, f, "", s, &extra);
         put_double(e, s->quantile_values[i], false);
         put(e, "\n", 1);
@@ -445,7 +443,7 @@ static void emit_stateset(tally_emit *e, const tally__family_view *f, const tall
     }
 }
 
-void tally__emit_sample(tally_emit *e, const tally__family_view *f, const tally__sample_view *s)
+void tally__render_sample(tally_emit *e, const tally__family_view *f, const tally__sample_view *s)
 {
     if (e->err)
         return;

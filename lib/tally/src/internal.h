@@ -1,16 +1,19 @@
 /*
- * internal.h - the seam between tally's metric store and its renderers.
+ * internal.h - the seam between tally's metric store and its sinks.
  *
  * The store (registry, families, children, collectors) walks what it holds
- * and describes each family and each child to the renderer through the two
- * view structs below; the renderer (text 0.0.4 or OpenMetrics) turns views
- * into bytes. Neither side sees the other's data structures: the store never
- * formats a byte, the renderer never touches an atomic.
+ * and describes each family and each child to a sink through the two view
+ * structs below. Two sinks: the renderer (text 0.0.4 or OpenMetrics) turns
+ * views into bytes, the gatherer (tally_gather) into callbacks with values.
+ * Neither side sees the other's data structures: the store never formats a
+ * byte, a sink never touches an atomic.
  */
 #ifndef TALLY_INTERNAL_H
 #define TALLY_INTERNAL_H
 
 #include "tally.h"
+
+#define TALLY_MAX_LABELS 32
 
 /* One family, as the renderer needs it. Strings are NUL-terminated and
  * already validated (names) or arbitrary UTF-8 (help: the renderer escapes). */
@@ -59,26 +62,43 @@ typedef struct tally__sample_view {
     const tally__exemplar_view *exemplars;
 } tally__sample_view;
 
-/* The renderer's state. The store fills `views`/`view_count` while a
- * collector runs (so tally_emit_* can map a desc index to a view); the rest
- * belongs to the renderer. */
+/* A sink's state. The store fills `views`/`view_count` while a collector
+ * runs (so tally_emit_* can map a desc index to a view); the rest belongs
+ * to the sink. */
 struct tally_emit {
     const tally__family_view *views;
     size_t view_count;
     size_t min_index;        /* a collector emits its families in declaration
                                 order: an index below this one would split a
                                 family in two and is refused */
+    /* sink-owned. Samples of one family arrive contiguously; a change of
+     * `f` ends the previous family and starts the new one. A family with
+     * no samples is never seen. */
+    void (*sink)(tally_emit *e, const tally__family_view *f, const tally__sample_view *s);
+    const tally__family_view *current; /* family whose samples came last */
+    int err;
     /* renderer-owned */
     tally_format fmt;
     tally_buf *out;
-    const tally__family_view *current; /* family whose header was written last */
-    int err;
 };
 
-/* Renderer side (exposition). Samples of one family arrive contiguously; a
- * change of `f` ends the previous family and writes the new one's header.
- * A family with no samples is not rendered. */
-void tally__emit_sample(tally_emit *e, const tally__family_view *f, const tally__sample_view *s);
+/* The store hands every sample to the sink it was given. */
+static inline void tally__emit_sample(tally_emit *e, const tally__family_view *f,
+                                      const tally__sample_view *s)
+{
+    e->sink(e, f, s);
+}
+
+/* The renderer's sink (exposition.c): writes the header at a family change,
+ * then the sample's lines in e->fmt. */
+void tally__render_sample(tally_emit *e, const tally__family_view *f, const tally__sample_view *s);
+
+/* Canonical float text as the renderer writes it: +Inf, -Inf, NaN,
+ * integers exactly, else the shortest decimal that reads back as v;
+ * `om_canonical` writes integral values as "1.0" (OpenMetrics le and
+ * quantile). out holds TALLY_NUM_MAX bytes; returns the length (no NUL). */
+#define TALLY_NUM_MAX 40
+size_t tally__format_double(char *out, double v, bool om_canonical);
 
 /* Store side: walks every family (category NULL = all) and collector, in
  * registration order, applying expiry first, and calls tally__emit_sample.

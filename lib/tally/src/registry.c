@@ -124,7 +124,8 @@ static tally_family *register_family(tally_registry *reg, tally_type type, const
         err = TALLY_ERR_BUCKETS;
         goto fail;
     }
-    err = tally__view_build(&fam->view, type, opts->name, opts->help, opts->unit,
+    err = tally__view_build(&fam->view, type, opts->namespace_, opts->subsystem, opts->name,
+                            opts->help, opts->unit,
                             opts->label_names, opts->label_count,
                             hopts ? hopts->buckets : NULL, hopts ? hopts->bucket_count : 0,
                             sopts ? sopts->quantiles : NULL, sopts ? sopts->quantile_count : 0);

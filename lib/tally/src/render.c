@@ -14,7 +14,7 @@ tally_err tally_render(tally_registry *reg, tally_format fmt, const char *catego
         (fmt != TALLY_FORMAT_TEXT && fmt != TALLY_FORMAT_OPENMETRICS))
         return TALLY_ERR_FORMAT;
     size_t start = out->len;
-    tally_emit e = { .fmt = fmt, .out = out };
+    tally_emit e = { .sink = tally__render_sample, .fmt = fmt, .out = out };
     tally_err rc = tally__registry_collect(reg, category, &e);
     if (rc == TALLY_OK && e.err != 0)
         rc = (tally_err)e.err;

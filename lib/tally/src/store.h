@@ -25,7 +25,6 @@
 #endif
 #define TALLY_SHARED_STRIPE (TALLY_STRIPES - 1)
 #define TALLY_CHUNK_BYTES 16384
-#define TALLY_MAX_LABELS 32
 #define TALLY_MAX_BUCKETS 1000
 #define TALLY_MAX_QUANTILES 1000
 #define TALLY_EXEMPLAR_MAX_CHARS 128
@@ -228,10 +227,12 @@ bool tally__valid_label_name(const char *s);
 bool tally__valid_utf8(const char *s, size_t len, size_t *chars);
 char *tally__strdup(const char *s);
 void tally__view_free(tally__family_view *v);
-/* Fills a family view from the registration arguments (copying strings and
- * normalising names); validates everything but clashes with other families.
- * On error the caller still releases v with tally__view_free. */
-tally_err tally__view_build(tally__family_view *v, tally_type type, const char *name,
+/* Fills a family view from the registration arguments (copying strings,
+ * joining namespace, subsystem and name, normalising the result);
+ * validates everything but clashes with other families. On error the
+ * caller still releases v with tally__view_free. */
+tally_err tally__view_build(tally__family_view *v, tally_type type, const char *ns,
+                            const char *subsystem, const char *name,
                             const char *help, const char *unit,
                             const char *const *label_names, size_t label_count,
                             const double *buckets, size_t bucket_count,

@@ -113,11 +113,9 @@ void tally__view_free(tally__family_view *v)
     memset(v, 0, sizeof *v);
 }
 
-static tally_err check_labels(tally_type type, const char *family_name,
-                              const char *const *names, size_t n)
+/* names[0..n) are at most TALLY_MAX_LABELS, all present. */
+static tally_err check_labels(tally_type type, const char *const *names, size_t n)
 {
-    if (n > TALLY_MAX_LABELS || (n && !names))
-        return TALLY_ERR_LABEL_COUNT;
     for (size_t i = 0; i < n; i++) {
         if (!tally__valid_label_name(names[i]))
             return TALLY_ERR_INVALID_LABEL;
@@ -129,13 +127,47 @@ static tally_err check_labels(tally_type type, const char *family_name,
             if (strcmp(names[i], names[j]) == 0)
                 return TALLY_ERR_DUPLICATE_LABEL;
     }
-    if (type == TALLY_STATESET) {
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(names[i], family_name) == 0)
-                return TALLY_OK;
-        return TALLY_ERR_INVALID_LABEL; /* a stateset needs its state label */
-    }
     return TALLY_OK;
+}
+
+/* namespace_subsystem_name, leaving out empty parts as client_golang's
+ * BuildFQName does; malloc'd. */
+static char *full_name(const char *ns, const char *subsystem, const char *name)
+{
+    const char *parts[] = {ns, subsystem, name};
+    size_t len = 0;
+    for (size_t i = 0; i < 3; i++)
+        if (parts[i] && *parts[i])
+            len += strlen(parts[i]) + 1;
+    char *full = malloc(len ? len : 1), *p = full;
+    if (!full)
+        return NULL;
+    for (size_t i = 0; i < 3; i++) {
+        if (!parts[i] || !*parts[i])
+            continue;
+        if (p != full)
+            *p++ = '_';
+        size_t n = strlen(parts[i]);
+        memcpy(p, parts[i], n);
+        p += n;
+    }
+    *p = '\0';
+    return full;
+}
+
+/* A stateset's state label: the one named like the family's full name,
+ * else the one named like the name it was registered with (without
+ * namespace and subsystem); n if neither. */
+static size_t state_label(const char *const *names, size_t n, const char *fname,
+                          const char *given)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], fname) == 0)
+            return i;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], given) == 0)
+            return i;
+    return n;
 }
 
 /* Copies n doubles into an array padded with one +Inf to an even length
@@ -182,7 +214,8 @@ static tally_err check_buckets(const double **buckets, size_t *count)
     return TALLY_OK;
 }
 
-tally_err tally__view_build(tally__family_view *v, tally_type type, const char *name,
+tally_err tally__view_build(tally__family_view *v, tally_type type, const char *ns,
+                            const char *subsystem, const char *name,
                             const char *help, const char *unit,
                             const char *const *label_names, size_t label_count,
                             const double *buckets, size_t bucket_count,
@@ -192,21 +225,22 @@ tally_err tally__view_build(tally__family_view *v, tally_type type, const char *
     v->type = type;
     if (type < TALLY_COUNTER || type > TALLY_UNTYPED)
         return TALLY_ERR_FORMAT;
-    if (!tally__valid_metric_name(name))
+    if (!name || !*name)
+        return TALLY_ERR_INVALID_NAME; /* a namespace alone is no name */
+    char *fname = full_name(ns, subsystem, name);
+    if (!fname)
+        return TALLY_ERR_NOMEM;
+    v->name = fname;
+    if (!tally__valid_metric_name(fname))
         return TALLY_ERR_INVALID_NAME;
-    size_t name_len = strlen(name);
-    if (type == TALLY_COUNTER && ends_with(name, "_total"))
+    size_t name_len = strlen(fname);
+    if (type == TALLY_COUNTER && ends_with(fname, "_total"))
         name_len -= 6;
-    else if (type == TALLY_INFO && ends_with(name, "_info"))
+    else if (type == TALLY_INFO && ends_with(fname, "_info"))
         name_len -= 5;
     if (name_len == 0)
         return TALLY_ERR_INVALID_NAME;
-    char *fname = malloc(name_len + 1);
-    if (!fname)
-        return TALLY_ERR_NOMEM;
-    memcpy(fname, name, name_len);
     fname[name_len] = '\0';
-    v->name = fname;
 
     tally_err err = TALLY_OK;
     if (type != TALLY_COUNTER &&
@@ -222,7 +256,22 @@ tally_err tally__view_build(tally__family_view *v, tally_type type, const char *
             memcmp(fname + name_len - ul, unit, ul) != 0)
             return TALLY_ERR_UNIT;
     }
-    if ((err = check_labels(type, fname, label_names, label_count)) != TALLY_OK)
+    if (label_count > TALLY_MAX_LABELS || (label_count && !label_names))
+        return TALLY_ERR_LABEL_COUNT;
+    /* The labels as exposed: a stateset's state label under the full name. */
+    const char *exposed[TALLY_MAX_LABELS];
+    for (size_t i = 0; i < label_count; i++)
+        exposed[i] = label_names[i];
+    size_t state = label_count;
+    if (type == TALLY_STATESET) {
+        for (size_t i = 0; i < label_count; i++)
+            if (!label_names[i])
+                return TALLY_ERR_INVALID_LABEL;
+        if ((state = state_label(label_names, label_count, fname, name)) == label_count)
+            return TALLY_ERR_INVALID_LABEL; /* a stateset needs its state label */
+        exposed[state] = fname;
+    }
+    if ((err = check_labels(type, exposed, label_count)) != TALLY_OK)
         return err;
 
     v->help = tally__strdup(help ? help : "");
@@ -237,10 +286,9 @@ tally_err tally__view_build(tally__family_view *v, tally_type type, const char *
     size_t out = 0;
     for (size_t pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < label_count; i++) {
-            bool is_state = type == TALLY_STATESET && strcmp(label_names[i], fname) == 0;
-            if (is_state != (pass == 1))
+            if ((i == state) != (pass == 1))
                 continue;
-            if (!(names[out] = tally__strdup(label_names[i])))
+            if (!(names[out] = tally__strdup(exposed[i])))
                 return TALLY_ERR_NOMEM;
             v->label_count = ++out;
         }

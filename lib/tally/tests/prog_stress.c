@@ -5,9 +5,10 @@
  * Writers in two waves (more threads than private stripes, so the shared
  * stripe and stripe reuse after thread exit are both exercised) update kept
  * handles, look up and create children, remove and re-attach children and
- * record exemplars, while a reader renders and snapshots without pause and
- * checks the histogram invariants on every pass: cumulative buckets never
- * decrease and +Inf equals _count, in the snapshot and in the rendered text.
+ * record exemplars, while a reader renders, gathers and snapshots without
+ * pause and checks the histogram invariants on every pass: cumulative
+ * buckets never decrease and +Inf equals _count, in the snapshot, in the
+ * rendered text and in what tally_gather visits.
  * At the end every total must be exact. Exit status 0 = all good.
  */
 #include <math.h>
@@ -125,6 +126,31 @@ static void check_text(shared *s, const char *text, const char *name, bool requi
         fail(s, "no histogram found in the rendering");
 }
 
+/* The same invariants on tally_gather's samples: per series, _bucket
+ * values (+Inf last), then _sum, then _count. */
+typedef struct gather_check {
+    shared *s;
+    double prev, inf;
+    int series;
+} gather_check;
+
+static void check_gathered(const tally_desc *f, const tally_sample *smp, void *user)
+{
+    gather_check *g = user;
+    if (f->type != TALLY_HISTOGRAM)
+        return;
+    if (strcmp(smp->suffix, "_bucket") == 0) {
+        if (smp->value < g->prev)
+            fail(g->s, "gathered buckets not cumulative");
+        g->prev = g->inf = smp->value;
+    } else if (strcmp(smp->suffix, "_count") == 0) {
+        if (smp->value != g->inf)
+            fail(g->s, "gathered +Inf bucket != _count");
+        g->prev = -1;
+        g->series++;
+    }
+}
+
 static void *read_loop(void *arg)
 {
     shared *s = arg;
@@ -149,6 +175,10 @@ static void *read_loop(void *arg)
             free(text);
         }
         tally_buf_free(&out);
+        gather_check g = {.s = s, .prev = -1};
+        if (tally_gather(s->reg, NULL, NULL, check_gathered, &g) != TALLY_OK || g.series == 0)
+            fail(s, "gather failed or found no histogram");
+        atomic_fetch_add(&s->checks, 1);
         out = (tally_buf){0};
         if (tally_render(s->reg, TALLY_FORMAT_OPENMETRICS, NULL, &out) != TALLY_OK)
             fail(s, "openmetrics render failed");

@@ -1,6 +1,6 @@
 /*
  * test_expo_format.c - the exposition writers on their own: views built by
- * hand go through tally__emit_sample and the bytes must match exactly, for
+ * hand go through tally__render_sample and the bytes must match exactly, for
  * text 0.0.4 and OpenMetrics 1.0.0 (escaping, suffixes, float formatting,
  * exemplars, _created, info, stateset).
  */
@@ -17,7 +17,7 @@ static char *render_family(tally_format fmt, const tally__family_view *f,
     tally_buf out = { 0 };
     tally_emit e = { .fmt = fmt, .out = &out };
     for (size_t i = 0; i < n; i++)
-        tally__emit_sample(&e, f, &samples[i]);
+        tally__render_sample(&e, f, &samples[i]);
     assert_int_equal(e.err, 0);
     return buf_to_string(&out);
 }
@@ -240,16 +240,16 @@ static void test_untyped_and_family_change(void **state)
     tally__sample_view s1 = { .value = 1 }, s2 = { .value = 2 };
     tally_buf out = { 0 };
     tally_emit e = { .fmt = TALLY_FORMAT_OPENMETRICS, .out = &out };
-    tally__emit_sample(&e, &a, &s1);
-    tally__emit_sample(&e, &a, &s2);
-    tally__emit_sample(&e, &b, &s2);
+    tally__render_sample(&e, &a, &s1);
+    tally__render_sample(&e, &a, &s2);
+    tally__render_sample(&e, &b, &s2);
     const char *want = "# TYPE a unknown\na 1\na 2\n# TYPE b gauge\nb 2\n";
     assert_int_equal(out.len, strlen(want));
     assert_memory_equal(out.data, want, out.len);
     tally_buf_free(&out);
 
     e = (tally_emit){ .fmt = TALLY_FORMAT_TEXT, .out = &out };
-    tally__emit_sample(&e, &a, &s1);
+    tally__render_sample(&e, &a, &s1);
     assert_int_equal(out.len, strlen("# TYPE a untyped\na 1\n"));
     assert_memory_equal(out.data, "# TYPE a untyped\na 1\n", out.len);
     tally_buf_free(&out);

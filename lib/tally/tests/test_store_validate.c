@@ -1,7 +1,8 @@
 /*
  * test_store_validate.c - registration rules (names, labels, reserved names
- * and suffixes, units, UTF-8, duplicates and clashes), collectors and their
- * emitters, category filtering, visiting order and unregistering.
+ * and suffixes, units, UTF-8, duplicates and clashes, namespace and
+ * subsystem), collectors and their emitters, category filtering, visiting
+ * order and unregistering.
  */
 #include <math.h>
 
@@ -145,6 +146,161 @@ static void test_buckets_validation(void **state)
     tally_registry_free(reg);
 }
 
+/* Registers namespace_subsystem_name; on success *full is its name. */
+static tally_err try_full(tally_registry *reg, tally_type type, const char *ns,
+                          const char *subsystem, const char *name, const char *unit,
+                          const char *const *labels, size_t n, const char **full)
+{
+    tally_opts o = {.namespace_ = ns, .subsystem = subsystem, .name = name, .help = "h",
+                    .unit = unit, .label_names = labels, .label_count = n};
+    tally_err err = -99;
+    tally_family *f = tally_family_new(reg, type, &o, NULL, NULL, &err);
+    assert_true((f != NULL) == (err == TALLY_OK));
+    if (full)
+        *full = tally_family_name(f);
+    return err;
+}
+
+static void test_namespace(void **state)
+{
+    (void)state;
+    tally_registry *reg = tally_registry_new();
+    const char *full;
+    assert_int_equal(try_full(reg, TALLY_COUNTER, "app", "http", "requests", NULL, NULL, 0, &full),
+                     TALLY_OK);
+    assert_string_equal(full, "app_http_requests");
+    /* _total is stripped from the whole name, never doubled */
+    assert_int_equal(try_full(reg, TALLY_COUNTER, "app", NULL, "jobs_total", NULL, NULL, 0, &full),
+                     TALLY_OK);
+    assert_string_equal(full, "app_jobs");
+    assert_int_equal(try_full(reg, TALLY_GAUGE, NULL, "db", "open", NULL, NULL, 0, &full), TALLY_OK);
+    assert_string_equal(full, "db_open");
+    /* empty parts are left out with their "_": empty namespace = bare name */
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "", "", "bare", NULL, NULL, 0, &full), TALLY_OK);
+    assert_string_equal(full, "bare");
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "", "sub", "g", NULL, NULL, 0, &full), TALLY_OK);
+    assert_string_equal(full, "sub_g");
+    assert_int_equal(try_full(reg, TALLY_INFO, "app", NULL, "build_info", NULL, NULL, 0, &full),
+                     TALLY_OK);
+    assert_string_equal(full, "app_build");
+    /* validated as a whole: a part need not be a valid name on its own... */
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "app", NULL, "9lives", NULL, NULL, 0, &full),
+                     TALLY_OK);
+    assert_string_equal(full, "app_9lives");
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "ns:", NULL, "x", NULL, NULL, 0, &full), TALLY_OK);
+    assert_string_equal(full, "ns:_x");
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "app", NULL, "seconds", "seconds", NULL, 0, &full),
+                     TALLY_OK);
+    /* ...but the whole must be */
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "1app", NULL, "x", NULL, NULL, 0, NULL),
+                     TALLY_ERR_INVALID_NAME);
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "a-b", NULL, "x", NULL, NULL, 0, NULL),
+                     TALLY_ERR_INVALID_NAME);
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "app", "s p", "x", NULL, NULL, 0, NULL),
+                     TALLY_ERR_INVALID_NAME);
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "app", "db", "", NULL, NULL, 0, NULL),
+                     TALLY_ERR_INVALID_NAME);
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "app", NULL, NULL, NULL, NULL, 0, NULL),
+                     TALLY_ERR_INVALID_NAME);
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "app", NULL, "x_total", NULL, NULL, 0, NULL),
+                     TALLY_ERR_RESERVED_SUFFIX);
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "app", NULL, "size", "bytes", NULL, 0, NULL),
+                     TALLY_ERR_UNIT);
+    char longer[300];
+    memset(longer, 'n', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    assert_int_equal(try_full(reg, TALLY_GAUGE, longer, NULL, longer + 100, NULL, NULL, 0, NULL),
+                     TALLY_ERR_INVALID_NAME); /* 499 characters as a whole */
+    /* clashes are between whole names */
+    assert_int_equal(try_full(reg, TALLY_GAUGE, NULL, NULL, "app_http_requests", NULL, NULL, 0,
+                              NULL), TALLY_ERR_DUPLICATE);
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "app", NULL, "http_requests_created", NULL, NULL, 0,
+                              NULL), TALLY_ERR_RESERVED_SUFFIX);
+    assert_int_equal(try_full(reg, TALLY_GAUGE, "app_http", NULL, "requests", NULL, NULL, 0, NULL),
+                     TALLY_ERR_DUPLICATE);
+    assert_true(rendering_has(reg, TALLY_FORMAT_TEXT, NULL, "\napp_http_requests_total 0\n"));
+    assert_true(rendering_has(reg, TALLY_FORMAT_TEXT, NULL, "\napp_jobs_total 0\n"));
+    assert_true(rendering_has(reg, TALLY_FORMAT_OPENMETRICS, NULL, "# UNIT app_seconds seconds\n"));
+    tally_registry_free(reg);
+}
+
+static void collect_namespaced(tally_emit *e, void *user)
+{
+    (void)user;
+    tally_emit_gauge(e, 0, NULL, 3);
+}
+
+static void test_namespace_stateset_and_collector(void **state)
+{
+    (void)state;
+    tally_registry *reg = tally_registry_new();
+    /* the state label may be named like the short name: it is exposed
+     * under the full one */
+    const char *short_label[] = {"provider", "breaker"};
+    const char *full;
+    assert_int_equal(try_full(reg, TALLY_STATESET, "app", NULL, "breaker", NULL, short_label, 2,
+                              &full), TALLY_OK);
+    assert_string_equal(full, "app_breaker");
+    const char *full_label[] = {"app_door", "room"};
+    assert_int_equal(try_full(reg, TALLY_STATESET, "app", NULL, "door", NULL, full_label, 2, NULL),
+                     TALLY_OK);
+    const char *neither[] = {"provider"};
+    assert_int_equal(try_full(reg, TALLY_STATESET, "app", NULL, "fan", NULL, neither, 1, NULL),
+                     TALLY_ERR_INVALID_LABEL);
+    /* a label name cannot hold ':', so neither can the state label */
+    const char *colon[] = {"fan"};
+    assert_int_equal(try_full(reg, TALLY_STATESET, "a:b", NULL, "fan", NULL, colon, 1, NULL),
+                     TALLY_ERR_INVALID_LABEL);
+    const char *null_label[] = {NULL};
+    assert_int_equal(try_full(reg, TALLY_STATESET, "app", NULL, "fan", NULL, null_label, 1, NULL),
+                     TALLY_ERR_INVALID_LABEL);
+    static const char *const states[] = {"closed", "open"};
+    const char *breaker2[] = {"breaker2", "provider"};
+    tally_opts o = {.namespace_ = "app", .name = "breaker2", .label_names = breaker2,
+                    .label_count = 2};
+    tally_family *ss = tally_family_new(reg, TALLY_STATESET, &o, NULL, NULL, NULL);
+    assert_non_null(ss);
+    assert_int_equal(tally_family_label_count(ss), 2);
+    assert_int_equal(tally_stateset_declare(ss, states, 2), TALLY_OK);
+    const char *p1[] = {"p1"};
+    assert_int_equal(tally_stateset_set(ss, p1, "open"), TALLY_OK);
+    assert_true(rendering_has(reg, TALLY_FORMAT_TEXT, NULL,
+                              "app_breaker2{provider=\"p1\",app_breaker2=\"open\"} 1\n"));
+    /* the full name wins over the short one, which stays an ordinary label */
+    const char *lamp_labels[] = {"lamp", "app_lamp"};
+    o = (tally_opts){.namespace_ = "app", .name = "lamp", .label_names = lamp_labels,
+                     .label_count = 2};
+    tally_family *lamp = tally_family_new(reg, TALLY_STATESET, &o, NULL, NULL, NULL);
+    assert_non_null(lamp);
+    assert_int_equal(tally_stateset_declare(lamp, states, 2), TALLY_OK);
+    const char *desk[] = {"desk"};
+    assert_int_equal(tally_stateset_set(lamp, desk, "closed"), TALLY_OK);
+    assert_true(rendering_has(reg, TALLY_FORMAT_TEXT, NULL,
+                              "app_lamp{lamp=\"desk\",app_lamp=\"closed\"} 1\n"));
+
+    /* collectors' descriptions take the same parts */
+    tally_desc d[] = {{.type = TALLY_GAUGE, .namespace_ = "app", .subsystem = "pool",
+                       .name = "size", .help = "S."},
+                      {.type = TALLY_COUNTER, .namespace_ = "app", .name = "breaker"}};
+    assert_int_equal(tally_collector_register(reg, NULL, d, 1, collect_namespaced, NULL, NULL),
+                     TALLY_OK);
+    assert_true(rendering_has(reg, TALLY_FORMAT_TEXT, NULL, "# TYPE app_pool_size gauge\n"
+                                                            "app_pool_size 3\n"));
+    assert_int_equal(tally_collector_register(reg, NULL, &d[1], 1, collect_namespaced, NULL, NULL),
+                     TALLY_ERR_DUPLICATE);
+
+    /* the overflow self-metric names a capped family by its full name */
+    const char *who[] = {"who"};
+    tally_opts capped = {.namespace_ = "app", .name = "capped", .label_names = who,
+                         .label_count = 1, .max_children = 1};
+    tally_family *c = tally_family_new(reg, TALLY_COUNTER, &capped, NULL, NULL, NULL);
+    tally_counter_labels(c, "a");
+    tally_counter_labels(c, "b");
+    assert_true(rendering_has(reg, TALLY_FORMAT_TEXT, NULL,
+                              "tally_series_overflow_total{family=\"app_capped\"} 1\n"));
+    tally_registry_free(reg);
+}
+
 typedef struct fixture {
     int calls;
     double value;
@@ -270,6 +426,8 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_labels),
         cmocka_unit_test(test_units),
+        cmocka_unit_test(test_namespace),
+        cmocka_unit_test(test_namespace_stateset_and_collector),
         cmocka_unit_test(test_clashes),
         cmocka_unit_test(test_buckets_validation),
         cmocka_unit_test(test_collectors),
