@@ -292,10 +292,10 @@ static void test_summary_entries(void **state)
     tg_obs *own = tg_obs_new(&o, NULL);
     const obs_view *v = obs_bind(own, cfg);
     obs_set_breaker_state(v, 1, OBS_BREAKER_OPEN);
-    obs_record_attempt(v, 0, true, OBS_RETRY_TIMEOUT, 0.25);
-    obs_record_attempt(v, 0, true, OBS_RETRY_TIMEOUT, 0.0 / 0.0);
-    obs_record_attempt(v, 1, true, OBS_RETRY_TIMEOUT, 1.5);
-    obs_llm_result r = {.provider = 1, .model = 0, .status = OBS_LLM_SUCCESS,
+    obs_record_attempt(v, 0, true, TG_RETRY_TIMEOUT, 0.25);
+    obs_record_attempt(v, 0, true, TG_RETRY_TIMEOUT, 0.0 / 0.0);
+    obs_record_attempt(v, 1, true, TG_RETRY_TIMEOUT, 1.5);
+    obs_llm_result r = {.provider = 1, .model = 0, .status = TG_LLM_SUCCESS,
                         .duration_seconds = 2, .prompt_tokens = 4, .completion_tokens = 2,
                         .cost_dollars = 0.25, .ttft_seconds = -1};
     obs_record_llm(v, &r);
