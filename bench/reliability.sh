@@ -7,5 +7,6 @@
 #   bench/reliability.sh BUILD_DIR [--only ITEMS] [--requests N] [--reloads N]   (a Release build)
 set -euo pipefail
 [[ $# -ge 1 ]] || { echo "usage: bench/reliability.sh BUILD_DIR [--only ITEMS] [--requests N] [--reloads N]" >&2; exit 2; }
-# Debian's python3 (prometheus_client for the e2e harness), whatever python3 comes first on PATH.
-exec /usr/bin/python3 "$(dirname "$0")/reliability.py" "$@"
+# Debian's python3 (prometheus_client for the e2e harness), whatever python3
+# comes first on PATH; -B: no __pycache__ next to the modules it imports.
+exec /usr/bin/python3 -B "$(dirname "$0")/reliability.py" "$@"
