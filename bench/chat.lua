@@ -9,3 +9,19 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model":"gpt-4o-mini","max_tokens":16,'
     .. '"messages":[{"role":"user","content":"Say hello to the benchmark"}]'
     .. (stream and ',"stream":true' or '') .. '}'
+
+-- WRK_STOP_AFTER=N (bench/reliability.py): after N responses, create the
+-- file named by WRK_DONE_FILE and stop; wrk itself waits out its -d, so
+-- the caller then ends it with SIGINT, which prints the statistics. Unset
+-- (the gateway benchmark), wrk calls no Lua per response.
+local stop_after = tonumber(os.getenv("WRK_STOP_AFTER") or "")
+if stop_after then
+    local done = 0
+    function response()
+        done = done + 1
+        if done == stop_after then
+            io.open(os.getenv("WRK_DONE_FILE"), "w"):close()
+            wrk.thread:stop()
+        end
+    end
+end

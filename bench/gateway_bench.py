@@ -411,10 +411,12 @@ def report(results, args):
 
 
 def write_section(section):
-    """Replace the "## Gateway" section of RESULTS.md (up to the next "## "
-    heading), or append it; every other section stays as it was."""
+    """Replace the section of RESULTS.md that has section's "## " heading
+    (its first line; up to the next "## " heading), or append it; every
+    other section stays as it was."""
     text = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results\n\n"
-    pattern = re.compile(r"^## Gateway\n.*?(?=^## |\Z)", re.M | re.S)
+    heading = section.split("\n", 1)[0]
+    pattern = re.compile(r"^%s\n.*?(?=^## |\Z)" % re.escape(heading), re.M | re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _: section + "\n", text, count=1)
     else:
