@@ -144,6 +144,24 @@ def parse_wrk(out):
             "socket_errors": socket_errors.group(1).strip() if socket_errors else ""}
 
 
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    return values[len(values) // 2] if values else None
+
+
+def combine_rounds(runs):
+    """One cell from a target's runs at one connection count: requests/s
+    averaged, latencies the median run's, CPU per request from the summed
+    CPU time and requests (with one round: that run's figures)."""
+    requests = sum(r["requests"] for r in runs)
+    return {"rps": sum(r["rps"] for r in runs) / len(runs), "requests": requests,
+            "p50": median(r["p50"] for r in runs), "p99": median(r["p99"] for r in runs),
+            "errors": sum(r["errors"] for r in runs),
+            "socket_errors": "; ".join(r["socket_errors"] for r in runs if r["socket_errors"]),
+            "cpu_ms_per_1k": (sum(r["cpu_s"] for r in runs) * 1e6 / requests) if requests else None,
+            "cpu_rounds": [r["cpu_ms_per_1k"] for r in runs]}
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -268,20 +286,24 @@ models:
                 self.wrk(port, 8, 1, stream, "warmup")
             # Targets take turns at each connection count, so that all of
             # them meet about the same background load on a shared machine.
+            # With --rounds N they take N turns, each cell adding up its
+            # rounds: a burst of other work then falls on several targets'
+            # short runs instead of on one target's long one.
             for conns in (1, 32, 64):
-                for target, (port, proc_name) in targets.items():
-                    pid = self.procs[proc_name].pid
-                    cpu_before = cpu_seconds(pid)
-                    r = self.wrk(port, conns, self.args.seconds, stream,
-                                 "%s-%s-c%d" % (mode, target, conns))
-                    r["cpu_ms_per_1k"] = ((cpu_seconds(pid) - cpu_before) * 1000.0
-                                          / r["requests"] * 1000.0) if r["requests"] else None
-                    results.setdefault((mode, target), {})[conns] = r
-                    print("%-6s %-17s c=%-2d %9.0f req/s  p50 %8.1f us  p99 %8.1f us  "
-                          "cpu %6.1f ms/1k  errors %d %s" % (
-                              mode, TARGET_NAMES[target], conns, r["rps"], r["p50"] or 0, r["p99"] or 0,
-                              r["cpu_ms_per_1k"] or 0, r["errors"], r["socket_errors"]),
-                          flush=True)
+                rounds = {}
+                for i in range(self.args.rounds):
+                    for target, (port, proc_name) in targets.items():
+                        r = self.measured_wrk(port, conns, stream, proc_name, "%s-%s-c%d%s" % (
+                            mode, target, conns, "-r%d" % (i + 1) if self.args.rounds > 1 else ""))
+                        rounds.setdefault(target, []).append(r)
+                        print("%-6s %-17s c=%-2d %9.0f req/s  p50 %8.1f us  p99 %8.1f us  "
+                              "cpu %6.1f ms/1k  errors %d %s" % (
+                                  mode, TARGET_NAMES[target], conns, r["rps"], r["p50"] or 0,
+                                  r["p99"] or 0, r["cpu_ms_per_1k"] or 0, r["errors"],
+                                  r["socket_errors"]),
+                              flush=True)
+                for target, runs in rounds.items():
+                    results.setdefault((mode, target), {})[conns] = combine_rounds(runs)
             if stream:
                 for target, ttft in self.first_chunk_times(targets).items():
                     results[(mode, target)]["ttft_p50"] = ttft
@@ -290,6 +312,15 @@ models:
             for target, (_, proc_name) in targets.items():
                 results[(mode, target)]["rss_mb"] = peak_rss_mb(self.procs[proc_name].pid)
         return results
+
+    def measured_wrk(self, port, connections, stream, proc_name, label):
+        """One wrk run, with the CPU time the target's processes spent in it."""
+        pid = self.procs[proc_name].pid
+        cpu_before = cpu_seconds(pid)
+        r = self.wrk(port, connections, self.args.seconds, stream, label)
+        r["cpu_s"] = cpu_seconds(pid) - cpu_before
+        r["cpu_ms_per_1k"] = r["cpu_s"] * 1e6 / r["requests"] if r["requests"] else None
+        return r
 
     def first_chunk_times(self, targets):
         """Median time to the first chunk per target, at one connection;
@@ -330,12 +361,14 @@ def fmt(v, spec="%.0f"):
 def report(results, args, without_forward_headers):
     targets = [t for t in TARGET_NAMES if (("plain", t) in results)]
     lines = ["## Gateway", "",
-             "`bench/run.sh %s%s`, %s UTC. Machine: %s. Every run: wrk 1 thread, %d s, "
-             "POST %s (16 completion tokens); proxies run %d worker(s) and the mock %d "
+             "`bench/run.sh %s`, %s UTC. Machine: %s. Every run: wrk 1 thread, %d s, "
+             "POST %s (16 completion tokens)%s; proxies run %d worker(s) and the mock %d "
              "thread(s), all on this machine. Raw wrk output in bench/out/."
-             % (args.build_dir, " --baseline %s" % args.baseline if args.baseline else "",
-                time.strftime("%Y-%m-%d %H:%M", time.gmtime()), machine(),
-                args.seconds, PATH, args.workers, args.workers), ""]
+             % (" ".join(sys.argv[1:]), time.strftime("%Y-%m-%d %H:%M", time.gmtime()), machine(),
+                args.seconds, PATH,
+                "; %d rounds of turns per cell: CPU per request from their sums, requests/s "
+                "their mean, latencies the median round's" % args.rounds if args.rounds > 1 else "",
+                args.workers, args.workers), ""]
     for mode in ("plain", "stream"):
         direct = results[(mode, "direct")]
         lines += ["### %s" % ("Plain (JSON)" if mode == "plain" else "Streamed (SSE)"), "",
@@ -429,7 +462,15 @@ def baseline_report(results, args, without_forward_headers):
     lines += ["| new / before (<= %.2f) | %s |" % (MAX_CPU_RATIO_BASELINE,
                                                     ratios("tollgate", "before", True)),
               "| new / nginx | %s |" % ratios("tollgate", "nginx", False),
-              "| before / nginx | %s |" % ratios("before", "nginx", False), ""]
+              "| before / nginx | %s |" % ratios("before", "nginx", False)]
+    if args.rounds > 1:
+        spread = []
+        for mode, conns in cols:
+            per_round = [x / y for x, y in zip(results[(mode, "tollgate")][conns]["cpu_rounds"],
+                                               results[(mode, "before")][conns]["cpu_rounds"]) if x and y]
+            spread.append("%.2f .. %.2f" % (min(per_round), max(per_round)) if per_round else "n/a")
+        lines.append("| new / before, each round (min .. max) | %s |" % " | ".join(spread))
+    lines.append("")
     if without_forward_headers:
         lines += ["The baseline predates `forward_headers` (it passed every client header on, "
                   "`X-Mock-Token-Delay-Ms` included), so its config leaves that key out; "
@@ -443,6 +484,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1,
                         help="nginx worker processes = tollgate workers = mock threads")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="turns the targets take at each connection count, each cell "
+                             "adding up its rounds")
     parser.add_argument("--baseline", metavar="PATH",
                         help="a tollgate binary (Release) built from an earlier commit, "
                              "measured as a fifth target")
