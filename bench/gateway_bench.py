@@ -288,11 +288,14 @@ models:
             # them meet about the same background load on a shared machine.
             # With --rounds N they take N turns, each cell adding up its
             # rounds: a burst of other work then falls on several targets'
-            # short runs instead of on one target's long one.
+            # short runs instead of on one target's long one. Each round
+            # starts with the next target, so none always follows the same.
+            order = list(targets.items())
             for conns in (1, 32, 64):
                 rounds = {}
                 for i in range(self.args.rounds):
-                    for target, (port, proc_name) in targets.items():
+                    shift = i % len(order)
+                    for target, (port, proc_name) in order[shift:] + order[:shift]:
                         r = self.measured_wrk(port, conns, stream, proc_name, "%s-%s-c%d%s" % (
                             mode, target, conns, "-r%d" % (i + 1) if self.args.rounds > 1 else ""))
                         rounds.setdefault(target, []).append(r)
