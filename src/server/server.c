@@ -424,8 +424,9 @@ static void reload(tg_server_t *server)
         free(err);
         return;
     }
-    const obs_view *view = obs_bind(server->obs, cfg);
-    tg_snapshot_t *snap = view != NULL ? tg_snapshot_new(cfg, view) : NULL;
+    const tg_health_view_t *health = tg_health_bind(server->health, cfg);
+    const obs_view *view = health != NULL ? obs_bind(server->obs, cfg, health) : NULL;
+    tg_snapshot_t *snap = view != NULL ? tg_snapshot_new(cfg, view, health) : NULL;
     if (snap == NULL) {
         tg_log(TG_LOG_ERROR, "config", "reload failed: out of memory");
         tg_config_free(cfg);
@@ -534,8 +535,10 @@ int tg_server_run(const char *config_path, tg_config *cfg)
         tg_config_free(cfg);
         return 1;
     }
-    const obs_view *view = obs_bind(server.obs, cfg);
-    server.current = view != NULL ? tg_snapshot_new(cfg, view) : NULL;
+    server.health = tg_health_new();
+    const tg_health_view_t *health = server.health != NULL ? tg_health_bind(server.health, cfg) : NULL;
+    const obs_view *view = health != NULL ? obs_bind(server.obs, cfg, health) : NULL;
+    server.current = view != NULL ? tg_snapshot_new(cfg, view, health) : NULL;
     if (server.current == NULL) {
         tg_log(TG_LOG_ERROR, "server", "out of memory at start");
         tg_config_free(cfg);
@@ -569,5 +572,6 @@ Exit:
     /* workers are parked or were never started; their loops are left to exit() */
     tg_snapshot_release(server.current);
     tg_obs_free(server.obs);
+    tg_health_free(server.health); /* after obs: its collectors read health/ */
     return status;
 }

@@ -10,6 +10,7 @@
 
 #include <h2o.h>
 
+#include "health/provider.h"
 #include "obs/metrics.h"
 #include "server/ids.h"
 #include "server/snapshot.h"
@@ -68,6 +69,7 @@ struct tg_worker {
 struct tg_server {
     const char *config_path;
     tg_obs *obs;
+    tg_health_t *health;       /* provider state, for the process's life */
     tg_worker_t *workers;
     unsigned worker_count;
     atomic_bool accepting;     /* /ready */

@@ -19,6 +19,7 @@
 #include <h2o.h>
 
 #include "config.h"
+#include "health/provider.h"
 #include "obs/metrics.h"
 #include "pipeline/error.h"
 #include "pipeline/json_body.h"
@@ -72,6 +73,7 @@ typedef struct tg_upstream_sink {
 typedef struct tg_upstream_in {
     h2o_req_t *req;            /* the client's request: headers, pool */
     const obs_view *view;
+    const tg_health_view_t *health; /* where each attempt's outcome goes */
     tg_upstream_pool_t *pools; /* this worker's, indexed like cfg->providers */
     const tg_route_config *routes;
     size_t route_count;
