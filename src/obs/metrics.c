@@ -39,6 +39,7 @@ enum family_id {
     F_PROVIDER_RESPONSE_TIME,
     F_LLM_COST, F_CACHE_SAVED, F_RATE_LIMITED, F_ACTIVE_KEYS, F_ORGS,
     F_CACHE_HITS, F_CACHE_MISSES, F_ANOMALIES, F_DB_QUERY, F_DB_CONNECTIONS,
+    F_HOUSEKEEPING,
     F_COUNT
 };
 
@@ -49,6 +50,9 @@ static const double http_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 static const double llm_buckets[] = {0.25, 0.5, 1, 2, 5, 10, 30, 60, 120};
 static const double ttft_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 static const double db_buckets[] = {0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1};
+/* Housekeeping: a tick is microseconds; 0.1 s is a whole tick period
+ * (server/housekeeping.c), so the upper buckets show overruns. */
+static const double housekeeping_buckets[] = {0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1};
 static const double cost_quantiles[] = {0.5, 0.9, 0.99};
 
 #define MAX_LABELS 5
@@ -121,6 +125,9 @@ static const family_spec catalog[F_COUNT] = {
         "Store query duration by operation (no store yet: no samples).", {"operation"}, B(db_buckets)},
     [F_DB_CONNECTIONS] = {TALLY_GAUGE, "db_connections_active", "performance",
         "Open store connections (no store yet: 0).", {NULL}},
+    [F_HOUSEKEEPING] = {TALLY_HISTOGRAM, "housekeeping_duration_seconds", "system",
+        "Duration of each run of a housekeeping task, and of each whole tick (task=\"tick\").",
+        {"task"}, B(housekeeping_buckets)},
 };
 
 /* Bounded label values of the families of later subsystems, pre-created so
@@ -849,4 +856,12 @@ void tg_obs_sync_provider_state(tg_obs *obs)
         if (tg_health_provider_status(v->health, i, &st) == 0)
             show_provider_state(obs, &v->providers[i], &st);
     }
+}
+
+void tg_obs_record_housekeeping(tg_obs *obs, const char *task, double seconds)
+{
+    const char *labels[] = {task};
+    tally_histogram *h = tally_histogram_with(obs->fam[F_HOUSEKEEPING], labels);
+    if (h)
+        tally_histogram_observe(h, seconds);
 }

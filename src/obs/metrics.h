@@ -136,4 +136,9 @@ void obs_record_error(const obs_view *v, tg_error_type_t type, tg_error_code_t c
  * each evaluation), from one thread at a time. */
 void tg_obs_sync_provider_state(tg_obs *obs);
 
+/* housekeeping_duration_seconds{task}: one run of a housekeeping task, or
+ * of a whole tick (task "tick"). Task names are the housekeeping table's
+ * (a bounded set); the child is looked up by name, a few times a second. */
+void tg_obs_record_housekeeping(tg_obs *obs, const char *task, double seconds);
+
 #endif /* TOLLGATE_OBS_METRICS_H */

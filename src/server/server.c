@@ -544,6 +544,11 @@ int tg_server_run(const char *config_path, tg_config *cfg)
         tg_config_free(cfg);
         goto Exit;
     }
+    server.housekeeping = tg_housekeeping_start(&(tg_housekeeping_ctx_t){.health = server.health, .obs = server.obs});
+    if (server.housekeeping == NULL) {
+        tg_log(TG_LOG_ERROR, "server", "cannot start the housekeeping thread");
+        goto Exit;
+    }
 
     server.worker_count = cfg->server.workers ? cfg->server.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     server.workers = calloc(server.worker_count, sizeof(*server.workers));
@@ -563,6 +568,7 @@ int tg_server_run(const char *config_path, tg_config *cfg)
         atomic_store(&server.accepting, false);
         broadcast(&server, CONTROL_STOP, NULL);
         wait_for_workers(&server);
+        tg_housekeeping_stop(server.housekeeping);
         tg_log(TG_LOG_INFO, "server", "stopped");
         status = 0;
         break;

@@ -127,6 +127,7 @@ static void test_catalog_complete(void **state)
         "tg_detected_anomalies counter performance type",
         "tg_db_query_duration_seconds histogram performance operation",
         "tg_db_connections_active gauge performance",
+        "tg_housekeeping_duration_seconds histogram system task",
         "process_cpu_seconds counter system",
         "process_resident_memory_bytes gauge system",
         "process_open_fds gauge system",
@@ -366,6 +367,23 @@ static void test_provider_state_from_health(void **state)
     tg_config_free(cfg);
 }
 
+static void test_housekeeping_durations(void **state)
+{
+    tg_obs *obs = new_obs("tg");
+    tg_obs_record_housekeeping(obs, "tick", 0.00002);
+    tg_obs_record_housekeeping(obs, "tick", 0.2);
+    tg_obs_record_housekeeping(obs, "provider_health", 0.003);
+    char *text = render(obs, "system");
+    assert_line(text, "tg_housekeeping_duration_seconds_count{task=\"tick\"} 2");
+    assert_line(text, "tg_housekeeping_duration_seconds_bucket{task=\"tick\",le=\"0.0001\"} 1");
+    assert_line(text, "tg_housekeeping_duration_seconds_bucket{task=\"tick\",le=\"0.1\"} 1");
+    assert_line(text, "tg_housekeeping_duration_seconds_bucket{task=\"tick\",le=\"0.5\"} 2");
+    assert_line(text, "tg_housekeeping_duration_seconds_bucket{task=\"provider_health\",le=\"0.005\"} 1");
+    assert_line(text, "tg_housekeeping_duration_seconds_sum{task=\"provider_health\"} 0.003");
+    free(text);
+    tg_obs_free(obs);
+}
+
 static void test_reload_keeps_state_by_name(void **state)
 {
     tg_obs *obs = new_obs("tg");
@@ -555,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_llm_recording),
         cmocka_unit_test(test_http_errors_retries_fallbacks),
         cmocka_unit_test(test_provider_state_from_health),
+        cmocka_unit_test(test_housekeeping_durations),
         cmocka_unit_test(test_reload_keeps_state_by_name),
         cmocka_unit_test(test_reload_reuses_views),
         cmocka_unit_test(test_route_and_method_classification),
