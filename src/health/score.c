@@ -1,33 +1,38 @@
 /*
- * score.c - provider health score and model uptime from window sums
- * (score.h).
+ * score.c - provider health score, healthy verdict and model uptime from
+ * window sums (health/score.h).
  */
-#include "score.h"
+#include "health/score.h"
 
-double health_latency_score(double mean_seconds)
+double tg_health_latency_score(double mean_seconds)
 {
-    double score = (HEALTH_LATENCY_ZERO - mean_seconds) / (HEALTH_LATENCY_ZERO - HEALTH_LATENCY_FULL);
+    double score = (TG_HEALTH_LATENCY_ZERO - mean_seconds) / (TG_HEALTH_LATENCY_ZERO - TG_HEALTH_LATENCY_FULL);
     return score > 1 ? 1 : score < 0 ? 0 : score;
 }
 
-health_ratios health_ratios_of(const health_window_sum *w)
+tg_health_ratios_t tg_health_ratios_of(const tg_window_sum_t *w)
 {
     if (w->total == 0)
-        return (health_ratios){.availability = 1, .error_rate = 0, .latency_score = 1};
+        return (tg_health_ratios_t){.availability = 1, .error_rate = 0, .latency_score = 1};
     double total = (double)w->total;
-    return (health_ratios){
+    return (tg_health_ratios_t){
         .availability = 1.0 - (double)w->unavailable / total,
         .error_rate = (double)w->failures / total,
-        .latency_score = health_latency_score((double)w->micros / 1e6 / total),
+        .latency_score = tg_health_latency_score((double)w->micros / 1e6 / total),
     };
 }
 
-double health_score(const health_ratios *r)
+double tg_health_score(const tg_health_ratios_t *r)
 {
     return 0.4 * r->availability + 0.3 * (1 - r->error_rate) + 0.3 * r->latency_score;
 }
 
-double health_uptime_ratio(const health_window_sum *w)
+bool tg_health_verdict(const tg_window_sum_t *last_minute)
+{
+    return last_minute->total < TG_HEALTH_MIN_ATTEMPTS || 2 * last_minute->unavailable < last_minute->total;
+}
+
+double tg_health_uptime_ratio(const tg_window_sum_t *w)
 {
     return w->total ? 1.0 - (double)w->failures / (double)w->total : 1.0;
 }

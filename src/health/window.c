@@ -1,28 +1,28 @@
 /*
  * window.c - rolling time windows of lock-free per-slot counters (window.h).
  */
-#include "window.h"
+#include "health/window.h"
 
 #include <stdatomic.h>
 #include <time.h>
 
-double health_now(void)
+double tg_window_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-uint64_t health_window_epoch(double now_seconds, unsigned slot_seconds)
+uint64_t tg_window_epoch(double now_seconds, unsigned slot_seconds)
 {
     return (uint64_t)(now_seconds / slot_seconds) + 1;
 }
 
 /* The slot of `epoch`, emptied first if it still holds an older period.
  * Only the writer that wins the compare-exchange resets it. */
-static health_window_slot *slot_for(health_window_slot *slots, size_t n, uint64_t epoch)
+static tg_window_slot_t *slot_for(tg_window_slot_t *slots, size_t n, uint64_t epoch)
 {
-    health_window_slot *s = &slots[epoch % n];
+    tg_window_slot_t *s = &slots[epoch % n];
     uint64_t seen = atomic_load_explicit(&s->epoch, memory_order_acquire);
     if (seen != epoch && atomic_compare_exchange_strong(&s->epoch, &seen, epoch)) {
         atomic_store_explicit(&s->total, 0, memory_order_relaxed);
@@ -33,10 +33,10 @@ static health_window_slot *slot_for(health_window_slot *slots, size_t n, uint64_
     return s;
 }
 
-void health_window_record(health_window_slot *slots, size_t n, uint64_t epoch,
-                          bool failed, bool unavailable, uint64_t micros)
+void tg_window_record(tg_window_slot_t *slots, size_t n, uint64_t epoch,
+                      bool failed, bool unavailable, uint64_t micros)
 {
-    health_window_slot *s = slot_for(slots, n, epoch);
+    tg_window_slot_t *s = slot_for(slots, n, epoch);
     atomic_fetch_add_explicit(&s->total, 1, memory_order_relaxed);
     /* Zero adds are skipped: each is a locked instruction on a shared line. */
     if (failed)
@@ -47,13 +47,13 @@ void health_window_record(health_window_slot *slots, size_t n, uint64_t epoch,
         atomic_fetch_add_explicit(&s->micros, micros, memory_order_relaxed);
 }
 
-health_window_sum health_window_totals(const health_window_slot *slots, size_t n,
-                                       uint64_t now_epoch)
+tg_window_sum_t tg_window_totals(const tg_window_slot_t *slots, size_t n, uint64_t now_epoch,
+                                 size_t span)
 {
-    health_window_sum sum = {0};
+    tg_window_sum_t sum = {0};
     for (size_t i = 0; i < n; i++) {
         uint64_t e = atomic_load_explicit(&slots[i].epoch, memory_order_acquire);
-        if (e == 0 || e > now_epoch || now_epoch - e >= n)
+        if (e == 0 || e > now_epoch || now_epoch - e >= span)
             continue;
         sum.total += atomic_load_explicit(&slots[i].total, memory_order_relaxed);
         sum.failures += atomic_load_explicit(&slots[i].failures, memory_order_relaxed);

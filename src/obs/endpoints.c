@@ -2,8 +2,7 @@
  * endpoints.c - bodies of /metrics, /prometheus/metrics/{category},
  * /health and /ready, built from the tally registry and the current view.
  */
-#include "core/json.h"
-#include "endpoints.h"
+#include "obs/endpoints.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -11,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "core/json.h"
+#include "obs/log.h"
 
 #define JSON_TYPE "application/json"
 
@@ -286,24 +286,15 @@ int obs_endpoint_metrics(tg_obs *obs, const char *category, const char *accept,
     return 0;
 }
 
-static const char *breaker_name(obs_breaker_state s)
-{
-    switch (s) {
-    case OBS_BREAKER_OPEN: return "open";
-    case OBS_BREAKER_HALF_OPEN: return "half_open";
-    default: return "closed";
-    }
-}
-
 /* Below this health score a provider is "degraded" (seed 002 alerts on
  * provider_health_score < 0.7). */
 #define DEGRADED_SCORE 0.7
 
-static const char *provider_state_name(const obs_provider_status *st)
+static const char *provider_state_name(const tg_provider_status_t *st, double health_score)
 {
     if (!st->healthy)
         return "unhealthy";
-    return st->health_score < DEGRADED_SCORE ? "degraded" : "healthy";
+    return health_score < DEGRADED_SCORE ? "degraded" : "healthy";
 }
 
 /* The gateway's status from its providers': "ok" when every provider is
@@ -313,27 +304,30 @@ static const char *provider_state_name(const obs_provider_status *st)
 int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out)
 {
     memset(out, 0, sizeof(*out));
-    const obs_view *v = obs_current_view(obs);
+    const tg_health_view_t *health = tg_obs_view_health(obs_current_view(obs));
+    double now = tg_window_now();
     json_t *providers = json_array();
     size_t count = 0, healthy = 0, unhealthy = 0;
-    for (size_t i = 0; providers && i < obs_view_provider_count(v); i++) {
-        obs_provider_status st;
-        if (obs_provider_status_get(v, i, &st) != 0)
+    for (size_t i = 0; providers && i < tg_health_provider_count(health); i++) {
+        tg_provider_status_t st;
+        if (tg_health_provider_status(health, i, &st) != 0)
             continue;
-        const char *state = provider_state_name(&st);
+        tg_health_ratios_t r = tg_health_provider_ratios(health, i, now);
+        double score = tg_health_score(&r);
+        const char *state = provider_state_name(&st, score);
         count++;
         healthy += strcmp(state, "healthy") == 0;
         unhealthy += strcmp(state, "unhealthy") == 0;
         json_t *p = json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:o, s:o}",
                               "name", st.name,
                               "state", state,
-                              "circuit_breaker", breaker_name(st.breaker),
-                              "health_score", st.health_score,
-                              "availability", st.availability,
-                              "error_rate", st.error_rate,
+                              "circuit_breaker", tg_breaker_state_name(st.breaker),
+                              "health_score", score,
+                              "availability", r.availability,
+                              "error_rate", r.error_rate,
                               "last_error", st.last_error ? json_string(st.last_error) : json_null(),
-                              "last_error_age_seconds", st.last_error_age_seconds >= 0
-                                  ? json_real(st.last_error_age_seconds) : json_null());
+                              "last_error_age_seconds", st.last_error
+                                  ? json_real(now - st.last_error_at) : json_null());
         json_array_append_new(providers, p);
     }
     json_t *body = json_pack("{s:s, s:s, s:f, s:o}",

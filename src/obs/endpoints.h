@@ -15,13 +15,13 @@
  *   GET /health                              obs_endpoint_health
  *   GET /ready                               obs_endpoint_ready
  */
-#ifndef TG_OBS_ENDPOINTS_H
-#define TG_OBS_ENDPOINTS_H
+#ifndef TOLLGATE_OBS_ENDPOINTS_H
+#define TOLLGATE_OBS_ENDPOINTS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "metrics.h"
+#include "obs/metrics.h"
 
 typedef struct obs_response {
     int status;                   /* 200, 401, 404, 500, 503 */
@@ -55,10 +55,11 @@ int obs_endpoint_summary(tg_obs *obs, const char *category, obs_response *out);
  * "circuit_breaker":"closed"|"open"|"half_open","health_score":..,
  * "availability":..,"error_rate":..,"last_error":null|"...",
  * "last_error_age_seconds":null|N}]}.
- * A provider is "unhealthy" when marked so (obs_set_provider_health, e.g. an
- * open breaker), else "degraded" when its 5-minute health score is below
- * 0.7. status is "degraded" (HTTP 200 still: the process is alive) when any
- * provider is unhealthy. */
+ * The providers are the current view's, their state health/'s: a provider
+ * is "unhealthy" when its last verdict says so (tg_health_evaluate), else
+ * "degraded" when its 5-minute health score is below 0.7. status is "ok"
+ * when every provider is healthy, "unhealthy" when all are, else
+ * "degraded" (HTTP 200 whatever it says: the process is alive). */
 int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out);
 
 /* /ready: 200 {"status":"ready"} once a config view is bound and `accepting`
@@ -73,4 +74,4 @@ int  obs_endpoint_unauthorized(obs_response *out);
 
 void obs_response_free(obs_response *out);
 
-#endif /* TG_OBS_ENDPOINTS_H */
+#endif /* TOLLGATE_OBS_ENDPOINTS_H */

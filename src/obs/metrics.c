@@ -8,10 +8,12 @@
  * (an HTTP status or route/method pair seen for the first time): that one
  * lookup takes the family's mutex inside tally, then the handle is cached.
  *
- * The rolling windows and the health score they feed are health/'s; label
- * strings and request classification are labels.c's.
+ * Provider state is health/'s (health/provider.h): the providers collector
+ * reads its windows at scrape time, tg_obs_sync_provider_state copies its
+ * flags into the provider state families. The rolling windows and scores
+ * are health/'s too; label strings are core/words.h's.
  */
-#include "metrics.h"
+#include "obs/metrics.h"
 
 #include "health/score.h"
 
@@ -26,7 +28,8 @@
 
 static const char *const token_types[] = {"prompt", "completion", "cached_prompt", "reasoning"};
 enum { TOKENS_PROMPT, TOKENS_COMPLETION, TOKENS_CACHED, TOKENS_REASONING, TOKEN_TYPE_COUNT };
-static const char *const breaker_states[] = {"closed", "open", "half_open"};
+#define BREAKER_STATE_LABEL(name, label) label,
+static const char *const breaker_states[] = {TG_BREAKER_STATE_MAP(BREAKER_STATE_LABEL)};
 
 enum family_id {
     F_HTTP_REQUESTS, F_HTTP_DURATION, F_HTTP_IN_PROGRESS, F_API_ERRORS, F_BUILD_INFO,
@@ -36,6 +39,7 @@ enum family_id {
     F_PROVIDER_RESPONSE_TIME,
     F_LLM_COST, F_CACHE_SAVED, F_RATE_LIMITED, F_ACTIVE_KEYS, F_ORGS,
     F_CACHE_HITS, F_CACHE_MISSES, F_ANOMALIES, F_DB_QUERY, F_DB_CONNECTIONS,
+    F_HOUSEKEEPING,
     F_COUNT
 };
 
@@ -46,6 +50,9 @@ static const double http_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 static const double llm_buckets[] = {0.25, 0.5, 1, 2, 5, 10, 30, 60, 120};
 static const double ttft_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 static const double db_buckets[] = {0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1};
+/* Housekeeping: a tick is microseconds; 0.1 s is a whole tick period
+ * (server/housekeeping.c), so the upper buckets show overruns. */
+static const double housekeeping_buckets[] = {0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1};
 static const double cost_quantiles[] = {0.5, 0.9, 0.99};
 
 #define MAX_LABELS 5
@@ -118,6 +125,9 @@ static const family_spec catalog[F_COUNT] = {
         "Store query duration by operation (no store yet: no samples).", {"operation"}, B(db_buckets)},
     [F_DB_CONNECTIONS] = {TALLY_GAUGE, "db_connections_active", "performance",
         "Open store connections (no store yet: 0).", {NULL}},
+    [F_HOUSEKEEPING] = {TALLY_HISTOGRAM, "housekeeping_duration_seconds", "system",
+        "Duration of each run of a housekeeping task, and of each whole tick (task=\"tick\").",
+        {"task"}, B(housekeeping_buckets)},
 };
 
 /* Bounded label values of the families of later subsystems, pre-created so
@@ -130,22 +140,11 @@ static const char *const ws_directions[] = {"inbound", "outbound", NULL};
 
 /* ------------------------------------------ per-name state, views, tg_obs */
 
-/* Per provider name, kept across reloads. */
-typedef struct provider_state {
-    struct provider_state *next;
-    char *name;
-    health_window_slot window[HEALTH_SLOTS];   /* upstream attempts */
-    atomic_int healthy;
-    atomic_int breaker;
-    atomic_int last_error;          /* tg_retry_reason_t + 1; 0 = none */
-    _Atomic double last_error_at;   /* monotonic seconds */
-} provider_state;
-
 /* Per model name (and "other"), kept across reloads. */
 typedef struct model_state {
     struct model_state *next;
     char *name;
-    health_window_slot uptime[UPTIME_SLOTS];   /* LLM calls */
+    tg_window_slot_t uptime[TG_UPTIME_SLOTS];   /* LLM calls */
     _Atomic uint64_t prompt_tokens;
     _Atomic uint64_t completion_tokens;
 } model_state;
@@ -161,7 +160,7 @@ typedef struct llm_children {
 } llm_children;
 
 typedef struct view_provider {
-    provider_state *state;
+    char *name;
     tally_gauge *health_status;
     tally_gauge *breaker_state;
     tally_histogram *response_time;
@@ -171,6 +170,7 @@ typedef struct view_provider {
 struct obs_view {
     tg_obs *obs;
     struct obs_view *older;         /* every view ever bound, freed with obs */
+    const tg_health_view_t *health; /* the same providers' state (health/) */
     size_t provider_count;
     size_t model_count;             /* configured models; "other" is index model_count */
     view_provider *providers;
@@ -195,7 +195,6 @@ struct tg_obs {
     pthread_mutex_t bind_lock;       /* obs_bind only: reloads are rare */
     _Atomic(obs_view *) current;
     obs_view *views;
-    provider_state *provider_states;
     model_state *model_states;
 
     /* HTTP children do not depend on the config: shared by every view. */
@@ -216,14 +215,6 @@ double obs_uptime_seconds(const tg_obs *obs)
            (double)(ts.tv_nsec - obs->started.tv_nsec) / 1e9;
 }
 
-/* A provider's ratios over its health window up to now (health/score.h). */
-static health_ratios provider_ratios(const provider_state *ps)
-{
-    health_window_sum w = health_window_totals(ps->window, HEALTH_SLOTS,
-                                               health_window_epoch(health_now(), HEALTH_SLOT_SECONDS));
-    return health_ratios_of(&w);
-}
-
 enum {
     C_UPTIME, C_AVAILABILITY, C_ERROR_RATE, C_HEALTH_SCORE, C_MODEL_UPTIME, C_EFFICIENCY,
     C_COUNT
@@ -239,12 +230,12 @@ static void collect_providers(tally_emit *e, void *user)
 {
     tg_obs *obs = user;
     obs_view *v = atomic_load(&obs->current);
+    double now = tg_window_now();
     for (size_t family = 0; v && family < 3; family++) {
         for (size_t i = 0; i < v->provider_count; i++) {
-            provider_state *ps = v->providers[i].state;
-            const char *labels[] = {ps->name};
-            health_ratios r = provider_ratios(ps);
-            double value = family == 0 ? r.availability : family == 1 ? r.error_rate : health_score(&r);
+            const char *labels[] = {v->providers[i].name};
+            tg_health_ratios_t r = tg_health_provider_ratios(v->health, i, now);
+            double value = family == 0 ? r.availability : family == 1 ? r.error_rate : tg_health_score(&r);
             tally_emit_gauge(e, family, labels, value);
         }
     }
@@ -254,12 +245,12 @@ static void collect_models(tally_emit *e, void *user)
 {
     tg_obs *obs = user;
     obs_view *v = atomic_load(&obs->current);
-    uint64_t now = health_window_epoch(health_now(), UPTIME_SLOT_SECONDS);
+    uint64_t now = tg_window_epoch(tg_window_now(), TG_UPTIME_SLOT_SECONDS);
     for (size_t i = 0; v && i < v->model_count; i++) {
         model_state *ms = v->models[i];
         const char *labels[] = {ms->name};
-        health_window_sum w = health_window_totals(ms->uptime, UPTIME_SLOTS, now);
-        tally_emit_gauge(e, 0, labels, health_uptime_ratio(&w));
+        tg_window_sum_t w = tg_window_totals(ms->uptime, TG_UPTIME_SLOTS, now, TG_UPTIME_SLOTS);
+        tally_emit_gauge(e, 0, labels, tg_health_uptime_ratio(&w));
     }
     for (size_t i = 0; v && i < v->model_count; i++) {
         model_state *ms = v->models[i];
@@ -423,6 +414,8 @@ static void view_free(obs_view *v)
 {
     for (size_t i = 0; v->llm && i < v->provider_count * (v->model_count + 1); i++)
         free(atomic_load(&v->llm[i]));
+    for (size_t i = 0; v->providers && i < v->provider_count; i++)
+        free(v->providers[i].name);
     free(v->llm);
     free(v->fallbacks);
     free(v->providers);
@@ -439,11 +432,6 @@ void tg_obs_free(tg_obs *obs)
     for (obs_view *v = obs->views, *next; v; v = next) {
         next = v->older;
         view_free(v);
-    }
-    for (provider_state *p = obs->provider_states, *next; p; p = next) {
-        next = p->next;
-        free(p->name);
-        free(p);
     }
     for (model_state *m = obs->model_states, *next; m; m = next) {
         next = m->next;
@@ -464,24 +452,12 @@ const obs_view *obs_current_view(tg_obs *obs)
     return atomic_load(&obs->current);
 }
 
-/* ---------------------------------------------------------------- binding */
-
-static provider_state *provider_state_for(tg_obs *obs, const char *name)
+const tg_health_view_t *tg_obs_view_health(const obs_view *v)
 {
-    for (provider_state *p = obs->provider_states; p; p = p->next)
-        if (strcmp(p->name, name) == 0)
-            return p;
-    provider_state *p = calloc(1, sizeof(*p));
-    if (p == NULL || (p->name = strdup(name)) == NULL) {
-        free(p);
-        return NULL;
-    }
-    atomic_store(&p->healthy, 1);
-    atomic_store(&p->breaker, OBS_BREAKER_CLOSED);
-    p->next = obs->provider_states;
-    obs->provider_states = p;
-    return p;
+    return v ? v->health : NULL;
 }
+
+/* ---------------------------------------------------------------- binding */
 
 static model_state *model_state_for(tg_obs *obs, const char *name)
 {
@@ -505,7 +481,7 @@ static llm_children *llm_children_new(const obs_view *v, size_t provider, size_t
     llm_children *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
-    const char *p = v->providers[provider].state->name;
+    const char *p = v->providers[provider].name;
     const char *m = v->models[model_slot]->name;
     bool ok = true;
     for (int op = 0; op < TG_OP_COUNT; op++) {
@@ -551,10 +527,20 @@ static llm_children *llm_children_get(const obs_view *v, size_t provider, size_t
     return c;
 }
 
-static bool bind_provider(tg_obs *obs, view_provider *vp, const char *name)
+/* The provider state families of one provider, from health/'s status. */
+static tally_err show_provider_state(tg_obs *obs, const view_provider *vp, const tg_provider_status_t *st)
+{
+    tally_gauge_set(vp->health_status, st->healthy ? 1 : 0);
+    tally_gauge_set(vp->breaker_state, st->breaker);
+    const char *labels[] = {vp->name};
+    return tally_stateset_set(obs->fam[F_BREAKER_STATESET], labels, breaker_states[st->breaker]);
+}
+
+static bool bind_provider(tg_obs *obs, view_provider *vp, const char *name,
+                          const tg_health_view_t *health, size_t index)
 {
     const char *l[] = {name};
-    if ((vp->state = provider_state_for(obs, name)) == NULL ||
+    if ((vp->name = strdup(name)) == NULL ||
         (vp->health_status = tally_gauge_with(obs->fam[F_PROVIDER_HEALTH], l)) == NULL ||
         (vp->breaker_state = tally_gauge_with(obs->fam[F_BREAKER_STATE], l)) == NULL ||
         (vp->response_time = tally_histogram_with(obs->fam[F_PROVIDER_RESPONSE_TIME], l)) == NULL)
@@ -564,10 +550,11 @@ static bool bind_provider(tg_obs *obs, view_provider *vp, const char *name)
         if ((vp->retries[r] = tally_counter_with(obs->fam[F_LLM_RETRIES], lr)) == NULL)
             return false;
     }
-    int breaker = atomic_load(&vp->state->breaker);
-    tally_gauge_set(vp->health_status, atomic_load(&vp->state->healthy) ? 1 : 0);
-    tally_gauge_set(vp->breaker_state, breaker);
-    return tally_stateset_set(obs->fam[F_BREAKER_STATESET], l, breaker_states[breaker]) == TALLY_OK;
+    /* Without health state (a test's NULL view) a provider is as new: healthy, closed. */
+    tg_provider_status_t st;
+    if (tg_health_provider_status(health, index, &st) != 0)
+        st = (tg_provider_status_t){.name = name, .healthy = true, .breaker = TG_BREAKER_CLOSED};
+    return show_provider_state(obs, vp, &st) == TALLY_OK;
 }
 
 /* Every configured route renders from the start (at zero). */
@@ -580,12 +567,13 @@ static bool bind_routes(const obs_view *v, const tg_config *cfg)
     return true;
 }
 
-static obs_view *view_new(tg_obs *obs, const tg_config *cfg)
+static obs_view *view_new(tg_obs *obs, const tg_config *cfg, const tg_health_view_t *health)
 {
     obs_view *v = calloc(1, sizeof(*v));
     if (v == NULL)
         return NULL;
     v->obs = obs;
+    v->health = health;
     v->provider_count = cfg->provider_count;
     v->model_count = cfg->model_count;
     size_t slots = cfg->model_count + 1;
@@ -597,7 +585,7 @@ static obs_view *view_new(tg_obs *obs, const tg_config *cfg)
     if (!v->providers || !v->models || !v->pricing || !v->llm || !v->fallbacks)
         goto fail;
     for (size_t i = 0; i < cfg->provider_count; i++)
-        if (!bind_provider(obs, &v->providers[i], cfg->providers[i].name))
+        if (!bind_provider(obs, &v->providers[i], cfg->providers[i].name, health, i))
             goto fail;
     for (size_t i = 0; i < slots; i++) {
         v->models[i] = model_state_for(obs, i < cfg->model_count ? cfg->models[i].name : "other");
@@ -622,7 +610,7 @@ static bool view_matches(const obs_view *v, const tg_config *cfg)
     if (v->provider_count != cfg->provider_count || v->model_count != cfg->model_count)
         return false;
     for (size_t i = 0; i < cfg->provider_count; i++)
-        if (strcmp(v->providers[i].state->name, cfg->providers[i].name) != 0)
+        if (strcmp(v->providers[i].name, cfg->providers[i].name) != 0)
             return false;
     for (size_t i = 0; i < cfg->model_count; i++) {
         const tg_pricing *a = &v->pricing[i], *b = &cfg->models[i].pricing;
@@ -633,18 +621,20 @@ static bool view_matches(const obs_view *v, const tg_config *cfg)
     return true;
 }
 
-const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg)
+const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg, const tg_health_view_t *health)
 {
     pthread_mutex_lock(&obs->bind_lock);
     /* Views are never freed (snapshots and requests hold them uncounted), so
      * a reload reuses a view bound to the same names and prices, as most
      * reloads are (timeouts, retries, URLs, keys): memory grows only with
-     * the distinct provider/model/price sets ever loaded. */
+     * the distinct provider/model/price sets ever loaded. A view found again
+     * keeps the health view it was made with: health/ keeps one view per
+     * list of provider names, so that is the `health` given now. */
     obs_view *v = obs->views;
     while (v != NULL && !view_matches(v, cfg))
         v = v->older;
     if (v == NULL) {
-        if ((v = view_new(obs, cfg)) != NULL) {
+        if ((v = view_new(obs, cfg, health)) != NULL) {
             v->older = obs->views;
             obs->views = v;
         }
@@ -663,7 +653,7 @@ const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg)
  * per-child spinlock, which the other observations in that second skip. */
 static bool exemplar_due(_Atomic int64_t *last_second)
 {
-    int64_t now = (int64_t)health_now();
+    int64_t now = (int64_t)tg_window_now();
     int64_t seen = atomic_load_explicit(last_second, memory_order_relaxed);
     return seen != now && atomic_compare_exchange_strong(last_second, &seen, now);
 }
@@ -787,29 +777,14 @@ void obs_record_llm(const obs_view *v, const obs_llm_result *r)
     atomic_fetch_add_explicit(&ms->prompt_tokens, r->prompt_tokens, memory_order_relaxed);
     atomic_fetch_add_explicit(&ms->completion_tokens, r->completion_tokens, memory_order_relaxed);
     if (r->status != TG_LLM_CLIENT_DISCONNECT)
-        health_window_record(ms->uptime, UPTIME_SLOTS,
-                             health_window_epoch(health_now(), UPTIME_SLOT_SECONDS),
-                             r->status != TG_LLM_SUCCESS, false, 0);
+        tg_window_record(ms->uptime, TG_UPTIME_SLOTS, tg_window_epoch(tg_window_now(), TG_UPTIME_SLOT_SECONDS),
+                         r->status != TG_LLM_SUCCESS, false, 0);
 }
 
-void obs_record_attempt(const obs_view *v, size_t provider, bool ok,
-                        tg_retry_reason_t reason, double seconds)
+void obs_record_attempt(const obs_view *v, size_t provider, double seconds)
 {
-    if (v == NULL || provider >= v->provider_count)
-        return;
-    view_provider *vp = &v->providers[provider];
-    tally_histogram_observe(vp->response_time, seconds);
-    /* A failure with an unknown reason still counts as an attempt. */
-    bool failed = !ok && (unsigned)reason < TG_RETRY_REASON_COUNT;
-    double now = health_now();
-    health_window_record(vp->state->window, HEALTH_SLOTS,
-                         health_window_epoch(now, HEALTH_SLOT_SECONDS), failed,
-                         failed && reason != TG_RETRY_STATUS_429,
-                         seconds > 0 ? (uint64_t)(seconds * 1e6) : 0);
-    if (!failed)
-        return;
-    atomic_store_explicit(&vp->state->last_error_at, now, memory_order_relaxed);
-    atomic_store_explicit(&vp->state->last_error, (int)reason + 1, memory_order_relaxed);
+    if (v != NULL && provider < v->provider_count)
+        tally_histogram_observe(v->providers[provider].response_time, seconds);
 }
 
 void obs_record_retry(const obs_view *v, size_t provider, tg_retry_reason_t reason)
@@ -826,8 +801,7 @@ void obs_record_fallback(const obs_view *v, size_t from_provider, size_t to_prov
     tally_counter *c = atomic_load_explicit(cache, memory_order_acquire);
     if (c == NULL) {
         /* First fallback between these two: a hashed lookup, then cached. */
-        const char *labels[] = {v->providers[from_provider].state->name,
-                                v->providers[to_provider].state->name};
+        const char *labels[] = {v->providers[from_provider].name, v->providers[to_provider].name};
         c = tally_counter_with(v->obs->fam[F_LLM_FALLBACKS], labels);
         atomic_store_explicit(cache, c, memory_order_release);
     }
@@ -853,47 +827,20 @@ void obs_record_error(const obs_view *v, tg_error_type_t type, tg_error_code_t c
         tally_counter_inc(c);
 }
 
-void obs_set_provider_health(const obs_view *v, size_t provider, bool healthy)
+void tg_obs_sync_provider_state(tg_obs *obs)
 {
-    if (v == NULL || provider >= v->provider_count)
-        return;
-    atomic_store(&v->providers[provider].state->healthy, healthy ? 1 : 0);
-    tally_gauge_set(v->providers[provider].health_status, healthy ? 1 : 0);
+    obs_view *v = atomic_load(&obs->current);
+    for (size_t i = 0; v && i < v->provider_count; i++) {
+        tg_provider_status_t st;
+        if (tg_health_provider_status(v->health, i, &st) == 0)
+            show_provider_state(obs, &v->providers[i], &st);
+    }
 }
 
-void obs_set_breaker_state(const obs_view *v, size_t provider, obs_breaker_state state)
+void tg_obs_record_housekeeping(tg_obs *obs, const char *task, double seconds)
 {
-    if (v == NULL || provider >= v->provider_count || (unsigned)state > OBS_BREAKER_HALF_OPEN)
-        return;
-    view_provider *vp = &v->providers[provider];
-    atomic_store(&vp->state->breaker, (int)state);
-    tally_gauge_set(vp->breaker_state, state);
-    const char *labels[] = {vp->state->name};
-    tally_stateset_set(v->obs->fam[F_BREAKER_STATESET], labels, breaker_states[state]);
-}
-
-/* --------------------------------------------------------------- /health */
-
-size_t obs_view_provider_count(const obs_view *v)
-{
-    return v ? v->provider_count : 0;
-}
-
-int obs_provider_status_get(const obs_view *v, size_t i, obs_provider_status *out)
-{
-    if (v == NULL || i >= v->provider_count)
-        return -1;
-    provider_state *ps = v->providers[i].state;
-    out->name = ps->name;
-    out->healthy = atomic_load(&ps->healthy) != 0;
-    out->breaker = (obs_breaker_state)atomic_load(&ps->breaker);
-    health_ratios r = provider_ratios(ps);
-    out->availability = r.availability;
-    out->error_rate = r.error_rate;
-    out->latency_score = r.latency_score;
-    out->health_score = health_score(&r);
-    int last = atomic_load(&ps->last_error);
-    out->last_error = last ? tg_retry_reason_name(last - 1) : NULL;
-    out->last_error_age_seconds = last ? health_now() - atomic_load(&ps->last_error_at) : -1;
-    return 0;
+    const char *labels[] = {task};
+    tally_histogram *h = tally_histogram_with(obs->fam[F_HOUSEKEEPING], labels);
+    if (h)
+        tally_histogram_observe(h, seconds);
 }

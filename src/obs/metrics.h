@@ -17,32 +17,28 @@
  *                by tg_obs and freed with it (so a scrape never races a
  *                reload; a view is a few KB).
  *
- * Per-provider health windows and per-model uptime counters are kept by
- * name inside tg_obs, so they survive a reload that keeps the name.
+ * Provider state (windows, healthy verdict, breaker, last error) is
+ * health/'s (health/provider.h): a view reads it through the snapshot's
+ * health view, at scrape time. Per-model uptime counters are kept by name
+ * inside tg_obs, so they survive a reload that keeps the name.
  *
  * All record functions are safe from any thread and ignore out-of-range
  * indices (they never abort).
  */
-#ifndef TG_OBS_METRICS_H
-#define TG_OBS_METRICS_H
+#ifndef TOLLGATE_OBS_METRICS_H
+#define TOLLGATE_OBS_METRICS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../config.h"
+#include "config.h"
 #include "core/words.h"  /* the label enums every record call takes */
+#include "health/provider.h"
 #include "tally.h"
 
 typedef struct tg_obs tg_obs;
 typedef struct obs_view obs_view;
-
-/* provider_circuit_breaker_state values (and the stateset's states). */
-typedef enum obs_breaker_state {
-    OBS_BREAKER_CLOSED = 0,
-    OBS_BREAKER_OPEN = 1,
-    OBS_BREAKER_HALF_OPEN = 2
-} obs_breaker_state;
 
 /* ----------------------------------------------------------- lifecycle */
 
@@ -61,16 +57,22 @@ void    tg_obs_free(tg_obs *obs);
 tally_registry *tg_obs_registry(tg_obs *obs);
 
 /* Pre-binds every child for this config snapshot and makes the view the one
- * /health and the scrape-time collectors report on. Call once per loaded
- * snapshot (at start and after each successful reload). A view bound
- * before to the same provider names, model names (in order) and prices is
- * returned again, with the children of any new route added. The returned
- * view is owned by obs; it stays valid until tg_obs_free(). NULL on
- * allocation failure (the previous view stays current). */
-const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg);
+ * /health and the scrape-time collectors report on; `health` is the
+ * snapshot's health view (tg_health_bind of the same cfg), whose provider
+ * state they read. Call once per loaded snapshot (at start and after each
+ * successful reload). A view bound before to the same provider names,
+ * model names (in order) and prices is returned again, with the children
+ * of any new route added. The returned view is owned by obs; it stays
+ * valid until tg_obs_free(). NULL on allocation failure (the previous view
+ * stays current). */
+const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg, const tg_health_view_t *health);
 
 /* The view most recently bound (NULL before the first obs_bind). */
 const obs_view *obs_current_view(tg_obs *obs);
+
+/* The health view v was bound with (NULL for a NULL v): its providers are
+ * v's, in the same order. */
+const tg_health_view_t *tg_obs_view_health(const obs_view *v);
 
 /* Seconds since tg_obs_new (monotonic clock). */
 double obs_uptime_seconds(const tg_obs *obs);
@@ -111,12 +113,10 @@ typedef struct obs_llm_result {
  * as neither). */
 void obs_record_llm(const obs_view *v, const obs_llm_result *r);
 
-/* One upstream attempt (every try, including retries): feeds the provider's
- * 5-minute health window (availability, error rate, latency) and
- * provider_response_time_seconds. ok = the provider answered usably. On
- * failure, `reason` becomes the provider's last_error in /health. */
-void obs_record_attempt(const obs_view *v, size_t provider, bool ok,
-                        tg_retry_reason_t reason, double seconds);
+/* One upstream attempt (every try, including retries):
+ * provider_response_time_seconds. Its outcome is health/'s
+ * (tg_health_report_attempt). */
+void obs_record_attempt(const obs_view *v, size_t provider, double seconds);
 
 /* llm_retries_total{provider,reason}. */
 void obs_record_retry(const obs_view *v, size_t provider, tg_retry_reason_t reason);
@@ -128,28 +128,17 @@ void obs_record_fallback(const obs_view *v, size_t from_provider, size_t to_prov
 void obs_record_error(const obs_view *v, tg_error_type_t type, tg_error_code_t code,
                       tg_route_t route);
 
-/* provider_health_status (1 healthy / 0 not) and the circuit breaker gauge +
- * stateset. Until circuit breakers exist, providers stay healthy/closed. */
-void obs_set_provider_health(const obs_view *v, size_t provider, bool healthy);
-void obs_set_breaker_state(const obs_view *v, size_t provider, obs_breaker_state state);
+/* provider_health_status, provider_circuit_breaker_state and the
+ * provider_circuit_breaker stateset of the current view's providers, set
+ * from health/'s state: a tally collector cannot emit a stateset, so these
+ * stay families that mirror health/ rather than being computed at scrape
+ * time. Call after health/ changed them (the housekeeping tick does, after
+ * each evaluation), from one thread at a time. */
+void tg_obs_sync_provider_state(tg_obs *obs);
 
-/* ------------------------------------------------------------- /health */
+/* housekeeping_duration_seconds{task}: one run of a housekeeping task, or
+ * of a whole tick (task "tick"). Task names are the housekeeping table's
+ * (a bounded set); the child is looked up by name, a few times a second. */
+void tg_obs_record_housekeeping(tg_obs *obs, const char *task, double seconds);
 
-/* A provider's state as /health reports it. */
-typedef struct obs_provider_status {
-    const char *name;
-    bool healthy;
-    obs_breaker_state breaker;
-    double availability;        /* 5-minute window; 1 with no traffic */
-    double error_rate;          /* 5-minute window; 0 with no traffic */
-    double latency_score;       /* see docs/metrics.md */
-    double health_score;        /* 0.4*availability + 0.3*(1-error_rate) + 0.3*latency_score */
-    const char *last_error;     /* static reason name, NULL if none yet */
-    double last_error_age_seconds; /* < 0 if none */
-} obs_provider_status;
-
-size_t obs_view_provider_count(const obs_view *v);
-/* Fills *out for provider i of the view; -1 if out of range. */
-int obs_provider_status_get(const obs_view *v, size_t i, obs_provider_status *out);
-
-#endif /* TG_OBS_METRICS_H */
+#endif /* TOLLGATE_OBS_METRICS_H */

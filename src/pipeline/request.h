@@ -25,6 +25,7 @@
 #include <h2o/multithread.h>
 
 #include "config.h"
+#include "health/provider.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "core/error.h"
@@ -59,10 +60,12 @@ typedef enum tg_request_state {
 typedef struct tg_wait tg_wait_t;
 
 /* What the worker lends a request: its configuration snapshot (pinned
- * for the request's life), its loop and timers, its upstream pools. */
+ * for the request's life) with the snapshot's metric and health views,
+ * its loop and timers, its upstream pools. */
 typedef struct tg_request_env {
     const tg_config *cfg;
     const obs_view *view;
+    const tg_health_view_t *health;    /* cfg's providers' state (health/provider.h) */
     h2o_loop_t *loop;
     h2o_timeout_t *immediate;          /* 0 ms */
     h2o_timeout_t *deadline;           /* server.request_timeout_ms */

@@ -1,5 +1,5 @@
-/* route.c: see route.h. Circuit breakers (a later issue) will skip open
- * providers here. */
+/* route.c: see route.h. The stage then leaves out the routes whose
+ * provider health/ rules out (tg_health_provider_usable). */
 #include "pipeline/route.h"
 #include "pipeline/stages.h"
 
@@ -20,6 +20,31 @@ int tg_route_select(const tg_route_in_t *in, tg_route_out_t *out)
     return 0;
 }
 
+/* Keeps the routes whose provider health/ does not rule out, in order
+ * (today only an open circuit breaker rules one out, and nothing opens one
+ * yet). When that would leave none, every route stays: a provider ruled
+ * out may still answer, and a certain failure helps nobody. The kept list
+ * is copied into the request's pool only when a route is left out. */
+static void skip_unusable_routes(tg_request_t *r)
+{
+    const tg_health_view_t *health = r->env.health;
+    size_t usable = 0;
+    for (size_t i = 0; i < r->route_count; i++)
+        usable += tg_health_provider_usable(health, r->routes[i].provider);
+    if (usable == 0 || usable == r->route_count)
+        return;
+    tg_route_config *kept = h2o_mem_alloc_pool(&r->req->pool, usable * sizeof(*kept));
+    size_t n = 0;
+    /* a breaker may move between the two passes: never past `usable` */
+    for (size_t i = 0; i < r->route_count && n < usable; i++)
+        if (tg_health_provider_usable(health, r->routes[i].provider))
+            kept[n++] = r->routes[i];
+    if (n == 0)
+        return;
+    r->routes = kept;
+    r->route_count = n;
+}
+
 tg_stage_result_t tg_stage_route(tg_request_t *r)
 {
     tg_route_in_t in = {r->env.cfg, r->parsed.model, r->parsed.model_len};
@@ -32,5 +57,6 @@ tg_stage_result_t tg_stage_route(tg_request_t *r)
     }
     r->routes = out.routes;
     r->route_count = out.route_count;
+    skip_unusable_routes(r);
     return TG_STAGE_CONTINUE;
 }

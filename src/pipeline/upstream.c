@@ -54,6 +54,7 @@ tg_stage_result_t tg_stage_upstream(tg_request_t *r)
     tg_upstream_in_t in = {
         .req = req,
         .view = r->env.view,
+        .health = r->env.health,
         .pools = r->env.pools,
         .routes = r->routes,
         .route_count = r->route_count,

@@ -59,6 +59,7 @@ static tg_exchange_t *exchange_begin(h2o_req_t *req)
     r->env = (tg_request_env_t){
         .cfg = ex->ws->snap->cfg,
         .view = ex->ws->snap->view,
+        .health = ex->ws->snap->health,
         .loop = worker->ctx.loop,
         .immediate = &worker->immediate,
         .deadline = &ex->ws->deadline,

@@ -432,8 +432,9 @@ static void reload(tg_server_t *server)
         free(err);
         return;
     }
-    const obs_view *view = obs_bind(server->obs, cfg);
-    tg_snapshot_t *snap = view != NULL ? tg_snapshot_new(cfg, view) : NULL;
+    const tg_health_view_t *health = tg_health_bind(server->health, cfg);
+    const obs_view *view = health != NULL ? obs_bind(server->obs, cfg, health) : NULL;
+    tg_snapshot_t *snap = view != NULL ? tg_snapshot_new(cfg, view, health) : NULL;
     if (snap == NULL) {
         tg_log(TG_LOG_ERROR, "config", "reload failed: out of memory");
         tg_config_free(cfg);
@@ -542,11 +543,18 @@ int tg_server_run(const char *config_path, tg_config *cfg)
         tg_config_free(cfg);
         return 1;
     }
-    const obs_view *view = obs_bind(server.obs, cfg);
-    server.current = view != NULL ? tg_snapshot_new(cfg, view) : NULL;
+    server.health = tg_health_new();
+    const tg_health_view_t *health = server.health != NULL ? tg_health_bind(server.health, cfg) : NULL;
+    const obs_view *view = health != NULL ? obs_bind(server.obs, cfg, health) : NULL;
+    server.current = view != NULL ? tg_snapshot_new(cfg, view, health) : NULL;
     if (server.current == NULL) {
         tg_log(TG_LOG_ERROR, "server", "out of memory at start");
         tg_config_free(cfg);
+        goto Exit;
+    }
+    server.housekeeping = tg_housekeeping_start(&(tg_housekeeping_ctx_t){.health = server.health, .obs = server.obs});
+    if (server.housekeeping == NULL) {
+        tg_log(TG_LOG_ERROR, "server", "cannot start the housekeeping thread");
         goto Exit;
     }
 
@@ -568,6 +576,7 @@ int tg_server_run(const char *config_path, tg_config *cfg)
         atomic_store(&server.accepting, false);
         broadcast(&server, CONTROL_STOP, NULL);
         wait_for_workers(&server);
+        tg_housekeeping_stop(server.housekeeping);
         tg_log(TG_LOG_INFO, "server", "stopped");
         status = 0;
         break;
@@ -577,5 +586,6 @@ Exit:
     /* workers are parked or were never started; their loops are left to exit() */
     tg_snapshot_release(server.current);
     tg_obs_free(server.obs);
+    tg_health_free(server.health); /* after obs: its collectors read health/ */
     return status;
 }

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-tg_snapshot_t *tg_snapshot_new(tg_config *cfg, const obs_view *view)
+tg_snapshot_t *tg_snapshot_new(tg_config *cfg, const obs_view *view, const tg_health_view_t *health)
 {
     tg_snapshot_t *snap = malloc(sizeof(*snap));
     if (snap == NULL)
@@ -17,6 +17,7 @@ tg_snapshot_t *tg_snapshot_new(tg_config *cfg, const obs_view *view)
         tg_upstream_resolve(&cfg->providers[i], &snap->addrs[i]);
     snap->cfg = cfg;
     snap->view = view;
+    snap->health = health;
     atomic_init(&snap->refs, 1);
     return snap;
 }

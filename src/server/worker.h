@@ -10,7 +10,9 @@
 
 #include <h2o.h>
 
+#include "health/provider.h"
 #include "obs/metrics.h"
+#include "server/housekeeping.h"
 #include "server/ids.h"
 #include "server/snapshot.h"
 #include "upstream/pool.h"
@@ -68,6 +70,8 @@ struct tg_worker {
 struct tg_server {
     const char *config_path;
     tg_obs *obs;
+    tg_health_t *health;       /* provider state, for the process's life */
+    tg_housekeeping_t *housekeeping; /* the tick: started before the workers, stopped after */
     tg_worker_t *workers;
     unsigned worker_count;
     atomic_bool accepting;     /* /ready */

@@ -16,11 +16,13 @@
 #include <jansson.h>
 #include <zlib.h>
 
+#include "health/provider.h"
 #include "obs/endpoints.h"
 
 #include "yaml_fixture.h"
 static tg_config *cfg;
 static tg_obs *obs;
+static tg_health_t *health;
 
 static int setup(void **state)
 {
@@ -34,12 +36,14 @@ static int setup(void **state)
                     "  - { name: m, routes: [ { provider: up }, { provider: down } ] }\n");
     tg_obs_opts o = {.metric_namespace = "gw", .version = "0.1.0"};
     obs = tg_obs_new(&o, NULL);
-    return cfg && obs ? 0 : -1;
+    health = tg_health_new();
+    return cfg && obs && health ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     tg_obs_free(obs);
+    tg_health_free(health);
     tg_config_free(cfg);
     return yaml_teardown(state);
 }
@@ -55,7 +59,7 @@ static void test_ready_before_and_after_bind(void **state)
     assert_int_equal(obs_endpoint_ready(obs, true, &r), 0);
     assert_int_equal(r.status, 503);
     obs_response_free(&r);
-    assert_non_null(obs_bind(obs, cfg));
+    assert_non_null(obs_bind(obs, cfg, tg_health_bind(health, cfg)));
     assert_int_equal(obs_endpoint_ready(obs, true, &r), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.content_type, "application/json");
@@ -232,7 +236,7 @@ static void test_summary(void **state)
 {
     tg_obs_opts o = {.metric_namespace = "sm", .version = "0.1.0"};
     tg_obs *own = tg_obs_new(&o, NULL);
-    const obs_view *v = obs_bind(own, cfg);
+    const obs_view *v = obs_bind(own, cfg, NULL);
     obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 0.5, NULL);
     obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 502, 1.5, NULL);
     obs_llm_result r = {.provider = 0, .model = 0, .status = TG_LLM_SUCCESS,
@@ -290,11 +294,10 @@ static void test_summary_entries(void **state)
 {
     tg_obs_opts o = {.metric_namespace = "ex", .version = "0.1.0"};
     tg_obs *own = tg_obs_new(&o, NULL);
-    const obs_view *v = obs_bind(own, cfg);
-    obs_set_breaker_state(v, 1, OBS_BREAKER_OPEN);
-    obs_record_attempt(v, 0, true, TG_RETRY_TIMEOUT, 0.25);
-    obs_record_attempt(v, 0, true, TG_RETRY_TIMEOUT, 0.0 / 0.0);
-    obs_record_attempt(v, 1, true, TG_RETRY_TIMEOUT, 1.5);
+    const obs_view *v = obs_bind(own, cfg, NULL);
+    obs_record_attempt(v, 0, 0.25);
+    obs_record_attempt(v, 0, 0.0 / 0.0);
+    obs_record_attempt(v, 1, 1.5);
     obs_llm_result r = {.provider = 1, .model = 0, .status = TG_LLM_SUCCESS,
                         .duration_seconds = 2, .prompt_tokens = 4, .completion_tokens = 2,
                         .cost_dollars = 0.25, .ttft_seconds = -1};
@@ -343,7 +346,7 @@ static void test_summary_odd_label_values(void **state)
         fail_msg("%s", err);
     tg_obs_opts o = {.metric_namespace = "odd"};
     tg_obs *own = tg_obs_new(&o, NULL);
-    const obs_view *v = obs_bind(own, odd);
+    const obs_view *v = obs_bind(own, odd, NULL);
     obs_llm_result r = {.provider = 0, .model = 0, .status = TG_LLM_SUCCESS,
                         .prompt_tokens = 7, .completion_tokens = 3, .ttft_seconds = -1,
                         .cost_dollars = -1};
@@ -361,11 +364,19 @@ static void test_summary_odd_label_values(void **state)
     unlink(path);
 }
 
+static void report_failures(size_t provider, tg_retry_reason_t reason, double seconds)
+{
+    const tg_health_view_t *hv = tg_obs_view_health(obs_current_view(obs));
+    for (int i = 0; i < TG_HEALTH_MIN_ATTEMPTS; i++)
+        tg_health_report_attempt(hv, provider, false, reason, seconds);
+}
+
 static void test_health(void **state)
 {
-    const obs_view *v = obs_current_view(obs);
-    obs_record_attempt(v, 1, false, TG_RETRY_TIMEOUT, 2.0);
-    obs_set_provider_health(v, 1, false);
+    /* "down" times out on every attempt: unhealthy from the next evaluation */
+    report_failures(1, TG_RETRY_TIMEOUT, 2.0);
+    double now = tg_window_now();
+    tg_health_evaluate(health, now, NULL, NULL);
     obs_response r;
     assert_int_equal(obs_endpoint_health(obs, "0.1.0", &r), 0);
     assert_int_equal(r.status, 200);
@@ -390,7 +401,7 @@ static void test_health(void **state)
     json_t *down = json_array_get(providers, 1);
     assert_string_equal(json_string_value(json_object_get(down, "state")), "unhealthy");
     assert_string_equal(json_string_value(json_object_get(down, "last_error")), "timeout");
-    /* one failed 2 s attempt: availability 0, error rate 1, latency score 8/9 */
+    /* failed 2 s attempts only: availability 0, error rate 1, latency score 8/9 */
     assert_true(json_number_value(json_object_get(down, "availability")) == 0.0);
     assert_true(json_number_value(json_object_get(down, "error_rate")) == 1.0);
     double score = json_number_value(json_object_get(down, "health_score"));
@@ -399,18 +410,19 @@ static void test_health(void **state)
     obs_response_free(&r);
 
     /* Every provider unhealthy: the gateway is, and still answers 200. */
-    obs_set_provider_health(v, 0, false);
+    report_failures(0, TG_RETRY_RESET, 0.1);
+    tg_health_evaluate(health, now, NULL, NULL);
     assert_int_equal(obs_endpoint_health(obs, "0.1.0", &r), 0);
     assert_int_equal(r.status, 200);
     o = json_loadb(r.body, r.body_len, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "status")), "unhealthy");
     json_decref(o);
     obs_response_free(&r);
-    obs_set_provider_health(v, 0, true);
 
-    /* Marked healthy again but still failing: degraded, and so is the
+    /* A minute on the failures have left the verdict's window but not the
+     * 5-minute score's: healthy again, still degraded, and so is the
      * gateway as a whole. */
-    obs_set_provider_health(v, 1, true);
+    tg_health_evaluate(health, now + 60, NULL, NULL);
     assert_int_equal(obs_endpoint_health(obs, "0.1.0", &r), 0);
     o = json_loadb(r.body, r.body_len, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "status")), "degraded");

@@ -1,23 +1,30 @@
 /*
- * test_health.c - the rolling windows (health/window.h) and the provider
- * health score (health/score.h) on their own, with explicit epochs and
- * window sums so every expected number is exact and no test waits on a
- * clock.
+ * test_health.c - health/: the rolling windows (health/window.h), the
+ * provider health score and healthy verdict (health/score.h) with explicit
+ * epochs and window sums so every expected number is exact, and the
+ * provider registry (health/provider.h): state kept by name across
+ * reloads, attempt reporting, usability, and the evaluation at and just
+ * below its threshold.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include "config.h"
+#include "health/provider.h"
 #include "health/score.h"
 #include "health/window.h"
 
+#include "yaml_fixture.h"
+
 #define SLOTS 4
 
-static void assert_sum(health_window_sum got, uint64_t total, uint64_t failures,
+static void assert_sum(tg_window_sum_t got, uint64_t total, uint64_t failures,
                        uint64_t unavailable, uint64_t micros)
 {
     assert_int_equal(got.total, total);
@@ -35,35 +42,35 @@ static void assert_near(double got, double want)
 static void test_epochs_start_at_one(void **state)
 {
     (void)state;
-    assert_int_equal(health_window_epoch(0, 10), 1);
-    assert_int_equal(health_window_epoch(9.999, 10), 1);
-    assert_int_equal(health_window_epoch(10, 10), 2);
-    assert_int_equal(health_window_epoch(125, 60), 3);
-    double a = health_now(), b = health_now();
+    assert_int_equal(tg_window_epoch(0, 10), 1);
+    assert_int_equal(tg_window_epoch(9.999, 10), 1);
+    assert_int_equal(tg_window_epoch(10, 10), 2);
+    assert_int_equal(tg_window_epoch(125, 60), 3);
+    double a = tg_window_now(), b = tg_window_now();
     assert_true(a > 0 && b >= a);
 }
 
 static void test_empty_window_sums_to_zero(void **state)
 {
     (void)state;
-    health_window_slot w[SLOTS];
+    tg_window_slot_t w[SLOTS];
     memset(w, 0, sizeof(w));
-    assert_sum(health_window_totals(w, SLOTS, 1), 0, 0, 0, 0);
-    assert_sum(health_window_totals(w, SLOTS, 1000), 0, 0, 0, 0);
+    assert_sum(tg_window_totals(w, SLOTS, 1, SLOTS), 0, 0, 0, 0);
+    assert_sum(tg_window_totals(w, SLOTS, 1000, SLOTS), 0, 0, 0, 0);
 }
 
 static void test_record_and_totals(void **state)
 {
     (void)state;
-    health_window_slot w[SLOTS];
+    tg_window_slot_t w[SLOTS];
     memset(w, 0, sizeof(w));
-    health_window_record(w, SLOTS, 5, false, false, 250000);
-    health_window_record(w, SLOTS, 5, true, true, 1000000);
-    health_window_record(w, SLOTS, 6, true, false, 0);      /* a 429: failed, available */
-    health_window_record(w, SLOTS, 7, false, false, 750000);
+    tg_window_record(w, SLOTS, 5, false, false, 250000);
+    tg_window_record(w, SLOTS, 5, true, true, 1000000);
+    tg_window_record(w, SLOTS, 6, true, false, 0);      /* a 429: failed, available */
+    tg_window_record(w, SLOTS, 7, false, false, 750000);
     /* Epochs 5..7 are all within the last 4 as seen from 7 and from 8. */
-    assert_sum(health_window_totals(w, SLOTS, 7), 4, 2, 1, 2000000);
-    assert_sum(health_window_totals(w, SLOTS, 8), 4, 2, 1, 2000000);
+    assert_sum(tg_window_totals(w, SLOTS, 7, SLOTS), 4, 2, 1, 2000000);
+    assert_sum(tg_window_totals(w, SLOTS, 8, SLOTS), 4, 2, 1, 2000000);
     /* Each epoch has its own slot. */
     assert_int_equal(w[5 % SLOTS].total, 2);
     assert_int_equal(w[6 % SLOTS].total, 1);
@@ -73,92 +80,92 @@ static void test_record_and_totals(void **state)
 static void test_old_slots_age_out(void **state)
 {
     (void)state;
-    health_window_slot w[SLOTS];
+    tg_window_slot_t w[SLOTS];
     memset(w, 0, sizeof(w));
-    health_window_record(w, SLOTS, 5, true, true, 10);
-    health_window_record(w, SLOTS, 6, false, false, 20);
-    health_window_record(w, SLOTS, 8, false, false, 40);
+    tg_window_record(w, SLOTS, 5, true, true, 10);
+    tg_window_record(w, SLOTS, 6, false, false, 20);
+    tg_window_record(w, SLOTS, 8, false, false, 40);
     /* The window seen from epoch e is (e - 4, e]. */
-    assert_sum(health_window_totals(w, SLOTS, 8), 3, 1, 1, 70);
-    assert_sum(health_window_totals(w, SLOTS, 9), 2, 0, 0, 60);    /* 5 aged out */
-    assert_sum(health_window_totals(w, SLOTS, 11), 1, 0, 0, 40);   /* 6 too */
-    assert_sum(health_window_totals(w, SLOTS, 12), 0, 0, 0, 0);    /* all gone */
+    assert_sum(tg_window_totals(w, SLOTS, 8, SLOTS), 3, 1, 1, 70);
+    assert_sum(tg_window_totals(w, SLOTS, 9, SLOTS), 2, 0, 0, 60);    /* 5 aged out */
+    assert_sum(tg_window_totals(w, SLOTS, 11, SLOTS), 1, 0, 0, 40);   /* 6 too */
+    assert_sum(tg_window_totals(w, SLOTS, 12, SLOTS), 0, 0, 0, 0);    /* all gone */
     /* A slot ahead of the reader's epoch is not counted yet. */
-    assert_sum(health_window_totals(w, SLOTS, 6), 2, 1, 1, 30);
+    assert_sum(tg_window_totals(w, SLOTS, 6, SLOTS), 2, 1, 1, 30);
 }
 
 static void test_rotation_resets_a_reused_slot(void **state)
 {
     (void)state;
-    health_window_slot w[SLOTS];
+    tg_window_slot_t w[SLOTS];
     memset(w, 0, sizeof(w));
-    health_window_record(w, SLOTS, 2, true, true, 100);
-    health_window_record(w, SLOTS, 2, true, false, 100);
+    tg_window_record(w, SLOTS, 2, true, true, 100);
+    tg_window_record(w, SLOTS, 2, true, false, 100);
     /* Epoch 6 maps to the same slot as 2: the old counts are dropped, not
      * added to. */
-    health_window_record(w, SLOTS, 6, false, false, 7);
+    tg_window_record(w, SLOTS, 6, false, false, 7);
     assert_int_equal(w[2].epoch, 6);
-    assert_sum(health_window_totals(w, SLOTS, 6), 1, 0, 0, 7);
+    assert_sum(tg_window_totals(w, SLOTS, 6, SLOTS), 1, 0, 0, 7);
     /* Recording again in the current epoch keeps adding. */
-    health_window_record(w, SLOTS, 6, true, false, 3);
-    assert_sum(health_window_totals(w, SLOTS, 6), 2, 1, 0, 10);
+    tg_window_record(w, SLOTS, 6, true, false, 3);
+    assert_sum(tg_window_totals(w, SLOTS, 6, SLOTS), 2, 1, 0, 10);
 }
 
 static void test_latency_score(void **state)
 {
     (void)state;
-    assert_true(health_latency_score(0) == 1.0);
-    assert_true(health_latency_score(HEALTH_LATENCY_FULL) == 1.0);
-    assert_true(health_latency_score(5.5) == 0.5);            /* (10 - 5.5) / 9 */
-    assert_near(health_latency_score(4), 6.0 / 9.0);
-    assert_true(health_latency_score(HEALTH_LATENCY_ZERO) == 0.0);
-    assert_true(health_latency_score(60) == 0.0);
+    assert_true(tg_health_latency_score(0) == 1.0);
+    assert_true(tg_health_latency_score(TG_HEALTH_LATENCY_FULL) == 1.0);
+    assert_true(tg_health_latency_score(5.5) == 0.5);            /* (10 - 5.5) / 9 */
+    assert_near(tg_health_latency_score(4), 6.0 / 9.0);
+    assert_true(tg_health_latency_score(TG_HEALTH_LATENCY_ZERO) == 0.0);
+    assert_true(tg_health_latency_score(60) == 0.0);
 }
 
 static void test_ratios_of_window(void **state)
 {
     (void)state;
     /* 8 attempts: 3 failed, 1 of them a 429; 20 s in all, mean 2.5 s. */
-    health_window_sum w = {.total = 8, .failures = 3, .unavailable = 2, .micros = 20000000};
-    health_ratios r = health_ratios_of(&w);
+    tg_window_sum_t w = {.total = 8, .failures = 3, .unavailable = 2, .micros = 20000000};
+    tg_health_ratios_t r = tg_health_ratios_of(&w);
     assert_true(r.availability == 0.75);
     assert_true(r.error_rate == 0.375);
     assert_near(r.latency_score, 7.5 / 9.0);
     /* 0.4 * 0.75 + 0.3 * 0.625 + 0.3 * 7.5/9 = 0.3 + 0.1875 + 0.25 */
-    assert_near(health_score(&r), 0.7375);
+    assert_near(tg_health_score(&r), 0.7375);
 }
 
 static void test_no_traffic_scores_one(void **state)
 {
     (void)state;
-    health_window_sum w = {0};
-    health_ratios r = health_ratios_of(&w);
+    tg_window_sum_t w = {0};
+    tg_health_ratios_t r = tg_health_ratios_of(&w);
     assert_true(r.availability == 1.0);
     assert_true(r.error_rate == 0.0);
     assert_true(r.latency_score == 1.0);
-    assert_true(health_score(&r) == 1.0);
+    assert_true(tg_health_score(&r) == 1.0);
 }
 
 static void test_score_weights(void **state)
 {
     (void)state;
     /* Each term alone at 1 shows its weight. */
-    assert_near(health_score(&(health_ratios){1, 1, 0}), 0.4);
-    assert_near(health_score(&(health_ratios){0, 0, 0}), 0.3);
-    assert_near(health_score(&(health_ratios){0, 1, 1}), 0.3);
-    assert_true(health_score(&(health_ratios){0, 1, 0}) == 0.0);
-    assert_near(health_score(&(health_ratios){0.5, 0.25, 0.5}), 0.2 + 0.225 + 0.15);
+    assert_near(tg_health_score(&(tg_health_ratios_t){1, 1, 0}), 0.4);
+    assert_near(tg_health_score(&(tg_health_ratios_t){0, 0, 0}), 0.3);
+    assert_near(tg_health_score(&(tg_health_ratios_t){0, 1, 1}), 0.3);
+    assert_true(tg_health_score(&(tg_health_ratios_t){0, 1, 0}) == 0.0);
+    assert_near(tg_health_score(&(tg_health_ratios_t){0.5, 0.25, 0.5}), 0.2 + 0.225 + 0.15);
 }
 
 static void test_uptime_ratio(void **state)
 {
     (void)state;
-    health_window_sum none = {0};
-    assert_true(health_uptime_ratio(&none) == 1.0);
-    health_window_sum some = {.total = 4, .failures = 1};
-    assert_true(health_uptime_ratio(&some) == 0.75);
-    health_window_sum all_failed = {.total = 3, .failures = 3};
-    assert_true(health_uptime_ratio(&all_failed) == 0.0);
+    tg_window_sum_t none = {0};
+    assert_true(tg_health_uptime_ratio(&none) == 1.0);
+    tg_window_sum_t some = {.total = 4, .failures = 1};
+    assert_true(tg_health_uptime_ratio(&some) == 0.75);
+    tg_window_sum_t all_failed = {.total = 3, .failures = 3};
+    assert_true(tg_health_uptime_ratio(&all_failed) == 0.0);
 }
 
 /* A provider's window end to end: attempts over more than 5 minutes of
@@ -166,22 +173,329 @@ static void test_uptime_ratio(void **state)
 static void test_provider_window_over_time(void **state)
 {
     (void)state;
-    static health_window_slot w[HEALTH_SLOTS];
+    static tg_window_slot_t w[TG_HEALTH_SLOTS];
     double t0 = 1000;  /* seconds */
-    uint64_t e0 = health_window_epoch(t0, HEALTH_SLOT_SECONDS);
-    health_window_record(w, HEALTH_SLOTS, e0, true, true, 2000000);   /* 5xx, 2 s */
-    uint64_t e1 = health_window_epoch(t0 + 60, HEALTH_SLOT_SECONDS);
-    health_window_record(w, HEALTH_SLOTS, e1, false, false, 1000000); /* ok, 1 s */
-    health_window_sum s = health_window_totals(w, HEALTH_SLOTS, e1);
-    health_ratios r = health_ratios_of(&s);
+    uint64_t e0 = tg_window_epoch(t0, TG_HEALTH_SLOT_SECONDS);
+    tg_window_record(w, TG_HEALTH_SLOTS, e0, true, true, 2000000);   /* 5xx, 2 s */
+    uint64_t e1 = tg_window_epoch(t0 + 60, TG_HEALTH_SLOT_SECONDS);
+    tg_window_record(w, TG_HEALTH_SLOTS, e1, false, false, 1000000); /* ok, 1 s */
+    tg_window_sum_t s = tg_window_totals(w, TG_HEALTH_SLOTS, e1, TG_HEALTH_SLOTS);
+    tg_health_ratios_t r = tg_health_ratios_of(&s);
     assert_true(r.availability == 0.5 && r.error_rate == 0.5);
     assert_near(r.latency_score, 8.5 / 9.0);  /* mean 1.5 s */
     /* 5 minutes after the failure it has aged out; the success remains. */
-    uint64_t later = health_window_epoch(t0 + 300, HEALTH_SLOT_SECONDS);
-    s = health_window_totals(w, HEALTH_SLOTS, later);
+    uint64_t later = tg_window_epoch(t0 + 300, TG_HEALTH_SLOT_SECONDS);
+    s = tg_window_totals(w, TG_HEALTH_SLOTS, later, TG_HEALTH_SLOTS);
     assert_sum(s, 1, 0, 0, 1000000);
-    r = health_ratios_of(&s);
-    assert_true(health_score(&r) == 1.0);
+    r = tg_health_ratios_of(&s);
+    assert_true(tg_health_score(&r) == 1.0);
+}
+
+/* The verdict's span: only the last epochs count. */
+static void test_span_sums_the_last_epochs(void **state)
+{
+    (void)state;
+    tg_window_slot_t w[SLOTS];
+    memset(w, 0, sizeof(w));
+    tg_window_record(w, SLOTS, 5, true, true, 10);
+    tg_window_record(w, SLOTS, 6, false, false, 20);
+    tg_window_record(w, SLOTS, 8, false, false, 40);
+    assert_sum(tg_window_totals(w, SLOTS, 8, 1), 1, 0, 0, 40);
+    assert_sum(tg_window_totals(w, SLOTS, 8, 2), 1, 0, 0, 40);   /* 7 is empty */
+    assert_sum(tg_window_totals(w, SLOTS, 8, 3), 2, 0, 0, 60);
+    assert_sum(tg_window_totals(w, SLOTS, 8, SLOTS), 3, 1, 1, 70);
+}
+
+static tg_window_sum_t attempts(uint64_t total, uint64_t failures, uint64_t unavailable)
+{
+    return (tg_window_sum_t){.total = total, .failures = failures, .unavailable = unavailable};
+}
+
+/* Unhealthy from half of at least TG_HEALTH_MIN_ATTEMPTS attempts failed
+ * by the provider; healthy just below either bound. */
+static void test_verdict_threshold(void **state)
+{
+    (void)state;
+    assert_int_equal(TG_HEALTH_MIN_ATTEMPTS, 5);
+    tg_window_sum_t w;
+    w = attempts(0, 0, 0);
+    assert_true(tg_health_verdict(&w));       /* no traffic: nothing against it */
+    w = attempts(4, 4, 4);
+    assert_true(tg_health_verdict(&w));       /* every attempt failed, but too few */
+    w = attempts(5, 5, 5);
+    assert_false(tg_health_verdict(&w));
+    w = attempts(6, 3, 3);
+    assert_false(tg_health_verdict(&w));      /* exactly half */
+    w = attempts(7, 3, 3);
+    assert_true(tg_health_verdict(&w));       /* just below half */
+    w = attempts(5, 3, 3);
+    assert_false(tg_health_verdict(&w));
+    w = attempts(5, 2, 2);
+    assert_true(tg_health_verdict(&w));
+    w = attempts(1000, 500, 500);
+    assert_false(tg_health_verdict(&w));
+    w = attempts(1000, 499, 499);
+    assert_true(tg_health_verdict(&w));
+    w = attempts(10, 10, 0);
+    assert_true(tg_health_verdict(&w));       /* all 429: the provider answers */
+    w = attempts(10, 10, 5);
+    assert_false(tg_health_verdict(&w));
+}
+
+/* ------------------------------------------------------- the registry */
+
+static const char ab_yaml[] =
+    "providers:\n"
+    "  - { name: a, base_url: \"http://127.0.0.1:9/v1\" }\n"
+    "  - { name: b, base_url: \"http://127.0.0.1:9/v1\" }\n"
+    "models:\n"
+    "  - { name: m, routes: [ { provider: a }, { provider: b } ] }\n";
+
+typedef struct verdicts {
+    int calls;
+    char provider[16];
+    bool healthy;
+    tg_window_sum_t last_minute;
+} verdicts;
+
+static void note_verdict(void *ctx, const char *provider, bool healthy, const tg_window_sum_t *last_minute)
+{
+    verdicts *v = ctx;
+    v->calls++;
+    snprintf(v->provider, sizeof(v->provider), "%s", provider);
+    v->healthy = healthy;
+    v->last_minute = *last_minute;
+}
+
+static void report_n(const tg_health_view_t *v, size_t provider, int n, bool ok, tg_retry_reason_t reason)
+{
+    for (int i = 0; i < n; i++)
+        tg_health_report_attempt(v, provider, ok, reason, 0.1);
+}
+
+static void test_report_attempt(void **state)
+{
+    tg_config *cfg = load_yaml(ab_yaml);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *v = tg_health_bind(h, cfg);
+    assert_non_null(v);
+    assert_int_equal(tg_health_provider_count(v), 2);
+
+    tg_provider_status_t st;
+    assert_int_equal(tg_health_provider_status(v, 0, &st), 0);
+    assert_string_equal(st.name, "a");
+    assert_true(st.healthy);
+    assert_int_equal(st.breaker, TG_BREAKER_CLOSED);
+    assert_null(st.last_error);
+
+    double before = tg_window_now();
+    tg_health_report_attempt(v, 0, true, TG_RETRY_CONNECT, 0.5);
+    tg_health_report_attempt(v, 0, true, TG_RETRY_CONNECT, 0.5);
+    tg_health_report_attempt(v, 0, false, TG_RETRY_STATUS_5XX, 1.0);
+    tg_health_report_attempt(v, 0, false, TG_RETRY_STATUS_429, 1.0);
+    /* b: slow, mean 5.5 s -> latency_score (10 - 5.5) / 9 = 0.5 */
+    tg_health_report_attempt(v, 1, true, TG_RETRY_CONNECT, 5.5);
+    double now = tg_window_now();
+
+    tg_health_ratios_t r = tg_health_provider_ratios(v, 0, now);
+    assert_true(r.availability == 0.75);    /* 429 does not count against it */
+    assert_true(r.error_rate == 0.5);
+    assert_true(r.latency_score == 1.0);    /* mean 0.75 s */
+    assert_near(tg_health_score(&r), 0.75);
+    assert_int_equal(tg_health_provider_status(v, 0, &st), 0);
+    assert_string_equal(st.last_error, "status_429");
+    assert_true(st.last_error_at >= before && st.last_error_at <= now);
+    r = tg_health_provider_ratios(v, 1, now);
+    assert_near(r.latency_score, 0.5);
+    assert_int_equal(tg_health_provider_status(v, 1, &st), 0);
+    assert_null(st.last_error);
+    /* 5 minutes on, the window is empty again. */
+    r = tg_health_provider_ratios(v, 0, now + TG_HEALTH_SLOTS * TG_HEALTH_SLOT_SECONDS);
+    assert_true(r.availability == 1.0 && r.error_rate == 0.0);
+
+    /* Out of range, or no view: ignored, never a crash. */
+    tg_health_report_attempt(v, 2, false, TG_RETRY_RESET, 1);
+    tg_health_report_attempt(NULL, 0, false, TG_RETRY_RESET, 1);
+    tg_health_report_attempt(v, 1, false, (tg_retry_reason_t)99, 1);  /* counted, not as a failure */
+    assert_int_equal(tg_health_provider_status(v, 2, &st), -1);
+    assert_int_equal(tg_health_provider_status(NULL, 0, &st), -1);
+    assert_int_equal(tg_health_provider_count(NULL), 0);
+    r = tg_health_provider_ratios(v, 1, now);
+    assert_true(r.error_rate == 0.0);
+    r = tg_health_provider_ratios(NULL, 0, now);
+    assert_true(r.availability == 1.0 && r.error_rate == 0.0 && r.latency_score == 1.0);
+
+    tg_health_free(h);
+    tg_config_free(cfg);
+}
+
+/* Routing may use a provider unless its breaker is open. */
+static void test_usable_follows_the_breaker(void **state)
+{
+    tg_config *cfg = load_yaml(ab_yaml);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *v = tg_health_bind(h, cfg);
+    assert_true(tg_health_provider_usable(v, 0));
+    /* failing does not take it out of routing: breakers will */
+    report_n(v, 0, 10, false, TG_RETRY_STATUS_5XX);
+    tg_health_evaluate(h, tg_window_now(), NULL, NULL);
+    tg_provider_status_t st;
+    tg_health_provider_status(v, 0, &st);
+    assert_false(st.healthy);
+    assert_true(tg_health_provider_usable(v, 0));
+    tg_health_set_breaker(v, 0, TG_BREAKER_OPEN);
+    assert_false(tg_health_provider_usable(v, 0));
+    assert_true(tg_health_provider_usable(v, 1));
+    tg_health_set_breaker(v, 0, TG_BREAKER_HALF_OPEN);
+    assert_true(tg_health_provider_usable(v, 0));
+    tg_health_set_breaker(v, 0, (tg_breaker_state_t)7);  /* ignored */
+    tg_health_provider_status(v, 0, &st);
+    assert_int_equal(st.breaker, TG_BREAKER_HALF_OPEN);
+    assert_true(tg_health_provider_usable(NULL, 0));
+    assert_true(tg_health_provider_usable(v, 9));
+    tg_health_free(h);
+    tg_config_free(cfg);
+}
+
+/* A reload that keeps a provider's name keeps its state; the same list of
+ * names gets the same view back. */
+static void test_state_survives_reload_by_name(void **state)
+{
+    tg_config *cfg1 = load_yaml(ab_yaml);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *v1 = tg_health_bind(h, cfg1);
+    report_n(v1, 1, 5, false, TG_RETRY_STATUS_5XX);
+    tg_health_set_breaker(v1, 1, TG_BREAKER_OPEN);
+    tg_health_evaluate(h, tg_window_now(), NULL, NULL);
+    /* "a" goes, "b" stays (now index 0), "c" comes. */
+    tg_config *cfg2 = load_yaml("providers:\n"
+                                "  - { name: b, base_url: \"http://127.0.0.1:10\" }\n"
+                                "  - { name: c, base_url: \"http://127.0.0.1:10\" }\n"
+                                "models:\n"
+                                "  - { name: m, routes: [ { provider: c } ] }\n");
+    const tg_health_view_t *v2 = tg_health_bind(h, cfg2);
+    assert_non_null(v2);
+    assert_ptr_not_equal(v2, v1);
+    tg_provider_status_t st;
+    assert_int_equal(tg_health_provider_status(v2, 0, &st), 0);
+    assert_string_equal(st.name, "b");
+    assert_false(st.healthy);
+    assert_int_equal(st.breaker, TG_BREAKER_OPEN);
+    assert_string_equal(st.last_error, "status_5xx");
+    assert_true(tg_health_provider_ratios(v2, 0, tg_window_now()).error_rate == 1.0);
+    assert_int_equal(tg_health_provider_status(v2, 1, &st), 0);
+    assert_string_equal(st.name, "c");
+    assert_true(st.healthy);
+    assert_null(st.last_error);
+    /* The old view still serves requests that started before the reload,
+     * on the same state. */
+    tg_health_report_attempt(v1, 1, true, TG_RETRY_CONNECT, 0.1);
+    assert_true(tg_health_provider_ratios(v2, 0, tg_window_now()).error_rate == 5.0 / 6.0);
+    /* Other URLs, same names: the same view. */
+    tg_config *cfg3 = load_yaml("providers:\n"
+                                "  - { name: a, base_url: \"http://127.0.0.1:11/v1\", timeout_ms: 7 }\n"
+                                "  - { name: b, base_url: \"http://127.0.0.1:12/v1\" }\n"
+                                "models:\n"
+                                "  - { name: x, routes: [ { provider: b } ] }\n");
+    assert_ptr_equal(tg_health_bind(h, cfg3), v1);
+    assert_ptr_equal(tg_health_bind(h, cfg2), v2);
+    tg_health_free(h);
+    tg_config_free(cfg1);
+    tg_config_free(cfg2);
+    tg_config_free(cfg3);
+}
+
+/* The evaluation at its threshold and just below, its report of changes,
+ * and the last minute aging out. */
+static void test_evaluation(void **state)
+{
+    tg_config *cfg = load_yaml(ab_yaml);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *v = tg_health_bind(h, cfg);
+    verdicts seen = {0};
+    tg_provider_status_t st;
+
+    double before = tg_window_now();
+    report_n(v, 0, 3, true, TG_RETRY_CONNECT);
+    report_n(v, 0, 3, false, TG_RETRY_TIMEOUT);   /* 3 of 6: exactly half */
+    tg_health_evaluate(h, tg_window_now(), note_verdict, &seen);
+    assert_int_equal(seen.calls, 1);
+    assert_string_equal(seen.provider, "a");
+    assert_false(seen.healthy);
+    assert_int_equal(seen.last_minute.total, 6);
+    assert_int_equal(seen.last_minute.unavailable, 3);
+    tg_health_provider_status(v, 0, &st);
+    assert_false(st.healthy);
+    tg_health_provider_status(v, 1, &st);
+    assert_true(st.healthy);
+
+    /* unchanged: not reported again */
+    tg_health_evaluate(h, tg_window_now(), note_verdict, &seen);
+    assert_int_equal(seen.calls, 1);
+
+    report_n(v, 0, 1, true, TG_RETRY_CONNECT);    /* 3 of 7: just below */
+    tg_health_evaluate(h, tg_window_now(), note_verdict, &seen);
+    assert_int_equal(seen.calls, 2);
+    assert_true(seen.healthy);
+    tg_health_provider_status(v, 0, &st);
+    assert_true(st.healthy);
+
+    /* 429s are not the provider failing */
+    report_n(v, 1, 10, false, TG_RETRY_STATUS_429);
+    tg_health_evaluate(h, tg_window_now(), note_verdict, &seen);
+    assert_int_equal(seen.calls, 2);
+
+    report_n(v, 0, 5, false, TG_RETRY_RESET);     /* 8 of 12 */
+    double after = tg_window_now();
+    tg_health_evaluate(h, after, note_verdict, &seen);
+    assert_int_equal(seen.calls, 3);
+    assert_false(seen.healthy);
+    /* 50 s on, every attempt is still in the last minute (6 slots of 10 s) */
+    tg_health_evaluate(h, before + 50, note_verdict, &seen);
+    assert_int_equal(seen.calls, 3);
+    /* a minute on, they have aged out: no evidence, healthy again */
+    tg_health_evaluate(h, after + 60, note_verdict, &seen);
+    assert_int_equal(seen.calls, 4);
+    assert_true(seen.healthy);
+    assert_int_equal(seen.last_minute.total, 0);
+    tg_health_free(h);
+    tg_config_free(cfg);
+}
+
+#define REPORT_THREADS 4
+#define REPORTS_PER_THREAD 5000
+
+static void *report_many(void *arg)
+{
+    const tg_health_view_t *v = arg;
+    for (int i = 0; i < REPORTS_PER_THREAD; i++)
+        tg_health_report_attempt(v, (size_t)(i & 1), i % 4 != 0, TG_RETRY_RESET, 0.3);
+    return NULL;
+}
+
+/* Workers reporting while the tick evaluates: every count lands. */
+static void test_concurrent_reports(void **state)
+{
+    tg_config *cfg = load_yaml(ab_yaml);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *v = tg_health_bind(h, cfg);
+    pthread_t t[REPORT_THREADS];
+    for (int i = 0; i < REPORT_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, report_many, (void *)v), 0);
+    for (int i = 0; i < 200; i++)
+        tg_health_evaluate(h, tg_window_now(), NULL, NULL);
+    for (int i = 0; i < REPORT_THREADS; i++)
+        pthread_join(t[i], NULL);
+    /* i % 4 == 0 failed, and those are all even: provider a failed half */
+    double now = tg_window_now();
+    assert_true(tg_health_provider_ratios(v, 0, now).error_rate == 0.5);
+    assert_true(tg_health_provider_ratios(v, 1, now).error_rate == 0.0);
+    tg_health_evaluate(h, now, NULL, NULL);
+    tg_provider_status_t st;
+    tg_health_provider_status(v, 0, &st);
+    assert_false(st.healthy);
+    tg_health_free(h);
+    tg_config_free(cfg);
 }
 
 int main(void)
@@ -198,6 +512,13 @@ int main(void)
         cmocka_unit_test(test_score_weights),
         cmocka_unit_test(test_uptime_ratio),
         cmocka_unit_test(test_provider_window_over_time),
+        cmocka_unit_test(test_span_sums_the_last_epochs),
+        cmocka_unit_test(test_verdict_threshold),
+        cmocka_unit_test(test_report_attempt),
+        cmocka_unit_test(test_usable_follows_the_breaker),
+        cmocka_unit_test(test_state_survives_reload_by_name),
+        cmocka_unit_test(test_evaluation),
+        cmocka_unit_test(test_concurrent_reports),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, yaml_setup, yaml_teardown);
 }

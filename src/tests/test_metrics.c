@@ -1,7 +1,8 @@
 /*
  * test_metrics.c - the metric catalog as tally sees it (every family, type,
  * category and label set), and recording through pre-bound views: exact
- * values in the rendered text, health windows, reload continuity.
+ * values in the rendered text, provider state read from health/, reload
+ * continuity.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "health/provider.h"
 #include "obs/metrics.h"
 
 #include "yaml_fixture.h"
@@ -125,6 +127,7 @@ static void test_catalog_complete(void **state)
         "tg_detected_anomalies counter performance type",
         "tg_db_query_duration_seconds histogram performance operation",
         "tg_db_connections_active gauge performance",
+        "tg_housekeeping_duration_seconds histogram system task",
         "process_cpu_seconds counter system",
         "process_resident_memory_bytes gauge system",
         "process_open_fds gauge system",
@@ -162,7 +165,7 @@ static void test_empty_namespace_gives_bare_names(void **state)
 {
     tg_obs *obs = new_obs("");
     tg_config *cfg = load_yaml(two_providers_yaml);
-    const obs_view *v = obs_bind(obs, cfg);
+    const obs_view *v = obs_bind(obs, cfg, NULL);
     obs_record_http(v, TG_ROUTE_MODELS, TG_METHOD_GET, 200, 0.001, NULL);
     char *text = render(obs, NULL);
     assert_line(text, "http_requests_total{method=\"GET\",path=\"/v1/models\",status=\"200\"} 1");
@@ -179,7 +182,7 @@ static void test_llm_recording(void **state)
 {
     tg_obs *obs = new_obs("tg");
     tg_config *cfg = load_yaml(two_providers_yaml);
-    const obs_view *v = obs_bind(obs, cfg);
+    const obs_view *v = obs_bind(obs, cfg, NULL);
 
     /* Configured routes render at zero before any traffic. */
     char *text = render(obs, "models");
@@ -264,7 +267,7 @@ static void test_http_errors_retries_fallbacks(void **state)
 {
     tg_obs *obs = new_obs("tg");
     tg_config *cfg = load_yaml(two_providers_yaml);
-    const obs_view *v = obs_bind(obs, cfg);
+    const obs_view *v = obs_bind(obs, cfg, NULL);
     obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 0.02, "4bf92f3577b34da6a3ce929d0e0e4736");
     obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 3.0, NULL);
     obs_record_http(v, TG_ROUTE_OTHER, TG_METHOD_GET, 418, 0.001, NULL);
@@ -313,61 +316,84 @@ static void test_http_errors_retries_fallbacks(void **state)
     tg_config_free(cfg);
 }
 
-static void test_provider_health(void **state)
+/* The provider families read health/: its windows at scrape time, its
+ * flags once synced. */
+static void test_provider_state_from_health(void **state)
 {
     tg_obs *obs = new_obs("tg");
     tg_config *cfg = load_yaml(two_providers_yaml);
-    const obs_view *v = obs_bind(obs, cfg);
-    obs_record_attempt(v, 0, true, 0, 0.5);
-    obs_record_attempt(v, 0, true, 0, 0.5);
-    obs_record_attempt(v, 0, false, TG_RETRY_STATUS_5XX, 1.0);
-    obs_record_attempt(v, 0, false, TG_RETRY_STATUS_429, 1.0);
-    /* provider b: slow, mean 5.5 s -> latency_score (10 - 5.5) / 9 = 0.5 */
-    obs_record_attempt(v, 1, true, 0, 5.5);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *hv = tg_health_bind(h, cfg);
+    const obs_view *v = obs_bind(obs, cfg, hv);
+    assert_ptr_equal(tg_obs_view_health(v), hv);
+    static const struct { size_t provider; bool ok; tg_retry_reason_t reason; double seconds; } attempts[] = {
+        {0, true, 0, 0.5}, {0, true, 0, 0.5}, {0, false, TG_RETRY_STATUS_5XX, 1.0},
+        {0, false, TG_RETRY_STATUS_429, 1.0},
+        {1, false, TG_RETRY_STATUS_5XX, 1.0}, {1, false, TG_RETRY_STATUS_5XX, 1.0},
+        {1, false, TG_RETRY_STATUS_5XX, 1.0}, {1, false, TG_RETRY_STATUS_5XX, 1.0},
+        {1, false, TG_RETRY_STATUS_5XX, 1.0},
+    };
+    for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) {
+        tg_health_report_attempt(hv, attempts[i].provider, attempts[i].ok, attempts[i].reason, attempts[i].seconds);
+        obs_record_attempt(v, attempts[i].provider, attempts[i].seconds);
+    }
+    obs_record_attempt(v, 7, 1.0);  /* out of range: ignored */
+    tg_health_evaluate(h, tg_window_now(), NULL, NULL);
+    tg_health_set_breaker(hv, 1, TG_BREAKER_OPEN);
 
-    obs_provider_status st;
-    assert_int_equal(obs_provider_status_get(v, 0, &st), 0);
-    assert_string_equal(st.name, "a");
-    assert_true(st.healthy);
-    assert_int_equal(st.breaker, OBS_BREAKER_CLOSED);
-    assert_true(st.availability == 0.75);    /* 429 does not count against it */
-    assert_true(st.error_rate == 0.5);
-    assert_true(st.latency_score == 1.0);    /* mean 0.75 s */
-    assert_true(fabs(st.health_score - 0.75) < 1e-12);
-    assert_string_equal(st.last_error, "status_429");
-    assert_true(st.last_error_age_seconds >= 0 && st.last_error_age_seconds < 5);
-    assert_int_equal(obs_provider_status_get(v, 1, &st), 0);
-    assert_true(fabs(st.latency_score - 0.5) < 1e-9);
-    assert_true(fabs(st.health_score - (0.4 + 0.3 + 0.15)) < 1e-9);
-    assert_null(st.last_error);
-    assert_int_equal(obs_provider_status_get(v, 2, &st), -1);
-
-    obs_set_provider_health(v, 1, false);
-    obs_set_breaker_state(v, 1, OBS_BREAKER_OPEN);
+    /* The ratios are read at scrape time; the flags show as bound until synced. */
     char *text = render(obs, "providers");
     assert_line(text, "tg_provider_health_score{provider=\"a\"} 0.75");
     assert_line(text, "tg_provider_availability_ratio{provider=\"a\"} 0.75");
     assert_line(text, "tg_provider_error_rate_ratio{provider=\"a\"} 0.5");
+    assert_line(text, "tg_provider_availability_ratio{provider=\"b\"} 0");
+    assert_line(text, "tg_provider_health_status{provider=\"b\"} 1");
+    assert_line(text, "tg_provider_circuit_breaker_state{provider=\"b\"} 0");
+    free(text);
+    tg_obs_sync_provider_state(obs);
+    text = render(obs, "providers");
     assert_line(text, "tg_provider_health_status{provider=\"a\"} 1");
     assert_line(text, "tg_provider_health_status{provider=\"b\"} 0");
+    assert_line(text, "tg_provider_circuit_breaker_state{provider=\"a\"} 0");
     assert_line(text, "tg_provider_circuit_breaker_state{provider=\"b\"} 1");
     assert_line(text, "tg_provider_circuit_breaker{provider=\"b\",tg_provider_circuit_breaker=\"open\"} 1");
     assert_line(text, "tg_provider_circuit_breaker{provider=\"b\",tg_provider_circuit_breaker=\"closed\"} 0");
     assert_line(text, "tg_provider_response_time_seconds_count{provider=\"a\"} 4");
+    assert_line(text, "tg_provider_response_time_seconds_count{provider=\"b\"} 5");
     assert_no_line_starting(text, "tg_http_requests_total");
     free(text);
     tg_obs_free(obs);
+    tg_health_free(h);
     tg_config_free(cfg);
+}
+
+static void test_housekeeping_durations(void **state)
+{
+    tg_obs *obs = new_obs("tg");
+    tg_obs_record_housekeeping(obs, "tick", 0.00002);
+    tg_obs_record_housekeeping(obs, "tick", 0.2);
+    tg_obs_record_housekeeping(obs, "provider_health", 0.003);
+    char *text = render(obs, "system");
+    assert_line(text, "tg_housekeeping_duration_seconds_count{task=\"tick\"} 2");
+    assert_line(text, "tg_housekeeping_duration_seconds_bucket{task=\"tick\",le=\"0.0001\"} 1");
+    assert_line(text, "tg_housekeeping_duration_seconds_bucket{task=\"tick\",le=\"0.1\"} 1");
+    assert_line(text, "tg_housekeeping_duration_seconds_bucket{task=\"tick\",le=\"0.5\"} 2");
+    assert_line(text, "tg_housekeeping_duration_seconds_bucket{task=\"provider_health\",le=\"0.005\"} 1");
+    assert_line(text, "tg_housekeeping_duration_seconds_sum{task=\"provider_health\"} 0.003");
+    free(text);
+    tg_obs_free(obs);
 }
 
 static void test_reload_keeps_state_by_name(void **state)
 {
     tg_obs *obs = new_obs("tg");
     assert_null(obs_current_view(obs));
+    tg_health_t *h = tg_health_new();
     tg_config *cfg1 = load_yaml(two_providers_yaml);
-    const obs_view *v1 = obs_bind(obs, cfg1);
-    obs_record_attempt(v1, 1, false, TG_RETRY_CONNECT, 0.1);
-    obs_set_provider_health(v1, 1, false);
+    const obs_view *v1 = obs_bind(obs, cfg1, tg_health_bind(h, cfg1));
+    for (int i = 0; i < TG_HEALTH_MIN_ATTEMPTS; i++)
+        tg_health_report_attempt(tg_obs_view_health(v1), 1, false, TG_RETRY_CONNECT, 0.1);
+    tg_health_evaluate(h, tg_window_now(), NULL, NULL);
     /* The new config drops "a", keeps "b" (now index 0) and adds "c". */
     tg_config *cfg2 = load_yaml("providers:\n"
                            "  - { name: b, base_url: \"http://127.0.0.1:9\" }\n"
@@ -375,24 +401,23 @@ static void test_reload_keeps_state_by_name(void **state)
                            "models:\n"
                            "  - name: m3\n"
                            "    routes: [ { provider: c } ]\n");
-    const obs_view *v2 = obs_bind(obs, cfg2);
+    const obs_view *v2 = obs_bind(obs, cfg2, tg_health_bind(h, cfg2));
     assert_ptr_equal(obs_current_view(obs), v2);
-    assert_int_equal(obs_view_provider_count(v2), 2);
-    obs_provider_status st;
-    assert_int_equal(obs_provider_status_get(v2, 0, &st), 0);
-    assert_string_equal(st.name, "b");
-    assert_false(st.healthy);
-    assert_true(st.error_rate == 1.0);
-    assert_string_equal(st.last_error, "connect");
+    assert_int_equal(tg_health_provider_count(tg_obs_view_health(v2)), 2);
     /* The old view still works for requests still running on it. */
     obs_record_retry(v1, 0, TG_RETRY_RESET);
     char *text = render(obs, NULL);
+    /* "b" keeps its state: shown at bind, before any sync */
+    assert_line(text, "tg_provider_health_status{provider=\"b\"} 0");
+    assert_line(text, "tg_provider_error_rate_ratio{provider=\"b\"} 1");
+    assert_line(text, "tg_provider_health_status{provider=\"c\"} 1");
     assert_line(text, "tg_provider_health_score{provider=\"c\"} 1");
     assert_no_line_starting(text, "tg_provider_health_score{provider=\"a\"}");
     assert_line(text, "tg_llm_retries_total{provider=\"a\",reason=\"reset\"} 1");
     assert_line(text, "tg_model_uptime_24h_ratio{model=\"m3\"} 1");
     free(text);
     tg_obs_free(obs);
+    tg_health_free(h);
     tg_config_free(cfg1);
     tg_config_free(cfg2);
 }
@@ -404,7 +429,7 @@ static void test_reload_reuses_views(void **state)
 {
     tg_obs *obs = new_obs("tg");
     tg_config *cfg1 = load_yaml(two_providers_yaml);
-    const obs_view *v1 = obs_bind(obs, cfg1);
+    const obs_view *v1 = obs_bind(obs, cfg1, NULL);
     assert_non_null(v1);
     char *text = render(obs, NULL);
     assert_no_line_starting(text, "tg_llm_tokens_total{provider=\"a\",model=\"m2\"");
@@ -420,7 +445,7 @@ static void test_reload_reuses_views(void **state)
                                 "    pricing: { input: 1.0, cached_input: 0.5, output: 2.0 }\n"
                                 "  - name: m2\n"
                                 "    routes: [ { provider: b }, { provider: a } ]\n");
-    assert_ptr_equal(obs_bind(obs, same), v1);
+    assert_ptr_equal(obs_bind(obs, same, NULL), v1);
     text = render(obs, NULL);
     assert_line(text, "tg_llm_tokens_total{provider=\"a\",model=\"m2\",type=\"prompt\"} 0");
     free(text);
@@ -434,11 +459,11 @@ static void test_reload_reuses_views(void **state)
                                   "    pricing: { input: 1.0, cached_input: 0.5, output: 3.0 }\n"
                                   "  - name: m2\n"
                                   "    routes: [ { provider: b } ]\n");
-    const obs_view *v2 = obs_bind(obs, dearer);
+    const obs_view *v2 = obs_bind(obs, dearer, NULL);
     assert_non_null(v2);
     assert_ptr_not_equal(v2, v1);
     assert_ptr_equal(obs_current_view(obs), v2);
-    assert_ptr_equal(obs_bind(obs, cfg1), v1);
+    assert_ptr_equal(obs_bind(obs, cfg1, NULL), v1);
     assert_ptr_equal(obs_current_view(obs), v1);
     tg_obs_free(obs);
     tg_config_free(cfg1);
@@ -481,7 +506,8 @@ static void *record_many(void *arg)
                             .ttft_seconds = -1, .trace_id = "0af7651916cd43dd8448eb211c80319c"};
         obs_record_llm(v, &r);
         obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, i % 2 ? 200 : 418, 0.3, r.trace_id);
-        obs_record_attempt(v, r.provider, i % 4 != 0, TG_RETRY_RESET, 0.3);
+        tg_health_report_attempt(tg_obs_view_health(v), r.provider, i % 4 != 0, TG_RETRY_RESET, 0.3);
+        obs_record_attempt(v, r.provider, 0.3);
         obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, 1);
         obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, -1);
     }
@@ -501,7 +527,8 @@ static void test_concurrent_recording(void **state)
 {
     tg_obs *obs = new_obs("tg");
     tg_config *cfg = load_yaml(two_providers_yaml);
-    const obs_view *v = obs_bind(obs, cfg);
+    tg_health_t *h = tg_health_new();
+    const obs_view *v = obs_bind(obs, cfg, tg_health_bind(h, cfg));
     pthread_t t[RECORD_THREADS + 1];
     for (int i = 0; i < RECORD_THREADS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, record_many, (void *)v), 0);
@@ -534,6 +561,7 @@ static void test_concurrent_recording(void **state)
     assert_line(text, "tg_provider_error_rate_ratio{provider=\"a\"} 0.5");
     free(text);
     tg_obs_free(obs);
+    tg_health_free(h);
     tg_config_free(cfg);
 }
 
@@ -544,7 +572,8 @@ int main(void)
         cmocka_unit_test(test_empty_namespace_gives_bare_names),
         cmocka_unit_test(test_llm_recording),
         cmocka_unit_test(test_http_errors_retries_fallbacks),
-        cmocka_unit_test(test_provider_health),
+        cmocka_unit_test(test_provider_state_from_health),
+        cmocka_unit_test(test_housekeeping_durations),
         cmocka_unit_test(test_reload_keeps_state_by_name),
         cmocka_unit_test(test_reload_reuses_views),
         cmocka_unit_test(test_route_and_method_classification),

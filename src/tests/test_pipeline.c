@@ -1,6 +1,6 @@
 /* test_pipeline.c: unit tests of the request-path stages: parse + validate
  * (every 400/413 case of the contract, upstream body rewriting), auth,
- * route, account (exact token, cost and log numbers through the real
+ * route (and the routes health/ rules out), account (exact token, cost and log numbers through the real
  * metric registry) and the request-id / traceparent helpers. */
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
@@ -22,6 +22,7 @@
 #include "pipeline/auth.h"
 #include "pipeline/parse.h"
 #include "pipeline/route.h"
+#include "pipeline/stages.h"
 #include "server/ids.h"
 
 static const char config_yaml[] = "server:\n"
@@ -274,6 +275,44 @@ static void test_auth_and_route(void **state)
     tg_config_free(cfg);
 }
 
+/* The route stage leaves out a provider health/ rules out (an open
+ * breaker), and keeps every route when that would leave none. */
+static void test_route_skips_unusable_providers(void **state)
+{
+    tg_config *cfg = load_config(true);
+    tg_health_t *health = tg_health_new();
+    const tg_health_view_t *hv = tg_health_bind(health, cfg);
+    h2o_req_t req;
+    memset(&req, 0, sizeof(req));
+    h2o_mem_init_pool(&req.pool);
+    tg_request_t r;
+    memset(&r, 0, sizeof(r));
+    r.req = &req;
+    r.env.cfg = cfg;
+    r.env.health = hv;
+    r.parsed.model = "gpt-4o-mini";
+    r.parsed.model_len = 11;
+
+    assert_int_equal(tg_stage_route(&r), TG_STAGE_CONTINUE);
+    assert_ptr_equal(r.routes, cfg->models[0].routes);  /* nothing ruled out: no copy */
+    assert_int_equal(r.route_count, 2);
+
+    tg_health_set_breaker(hv, 0, TG_BREAKER_OPEN);
+    assert_int_equal(tg_stage_route(&r), TG_STAGE_CONTINUE);
+    assert_int_equal(r.route_count, 1);
+    assert_int_equal(r.routes[0].provider, 1);
+    assert_string_equal(r.routes[0].upstream_model, "other-mini");
+
+    tg_health_set_breaker(hv, 1, TG_BREAKER_OPEN);
+    assert_int_equal(tg_stage_route(&r), TG_STAGE_CONTINUE);
+    assert_int_equal(r.route_count, 2);
+    assert_ptr_equal(r.routes, cfg->models[0].routes);
+
+    h2o_mem_clear_pool(&req.pool);
+    tg_health_free(health);
+    tg_config_free(cfg);
+}
+
 /* ---------------------------------------------------------------- account */
 
 static void assert_metric(const char *body, const char *line)
@@ -288,7 +327,7 @@ static void test_account_records_tokens_cost_and_log(void **state)
     tg_obs_opts opts = {.metric_namespace = "tg", .version = "test"};
     tg_obs *obs = tg_obs_new(&opts, NULL);
     assert_non_null(obs);
-    const obs_view *view = obs_bind(obs, cfg);
+    const obs_view *view = obs_bind(obs, cfg, NULL);
     int pipefd[2];
     assert_int_equal(pipe(pipefd), 0);
     tg_log_configure(pipefd[1], TG_LOG_JSON, TG_LOG_INFO);
@@ -432,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_upstream_body_rewrites_model_and_usage),
         cmocka_unit_test(test_validator_agrees_with_jansson),
         cmocka_unit_test(test_auth_and_route),
+        cmocka_unit_test(test_route_skips_unusable_providers),
         cmocka_unit_test(test_account_records_tokens_cost_and_log),
         cmocka_unit_test(test_request_id),
         cmocka_unit_test(test_traceparent),

@@ -124,12 +124,21 @@ static void on_retry_timer(h2o_timeout_entry_t *entry)
     start_attempt(call);
 }
 
+/* One attempt of the current route is over: its outcome is the provider's
+ * health (health/), its duration also a response time metric. */
+static void report_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t reason, double seconds)
+{
+    size_t provider = current_pool(call)->provider_index;
+    tg_health_report_attempt(call->in.health, provider, ok, reason, seconds);
+    obs_record_attempt(call->in.view, provider, seconds);
+}
+
 /* The current attempt failed in a retryable way; the client has seen
  * nothing. The upstream connection is already gone. */
 static void attempt_failed(tg_upstream_call_t *call, tg_retry_reason_t reason)
 {
     tg_upstream_pool_t *pool = current_pool(call);
-    obs_record_attempt(call->in.view, pool->provider_index, false, reason, tg_clock_seconds() - call->attempt_started_at);
+    report_attempt(call, false, reason, tg_clock_seconds() - call->attempt_started_at);
     call->client = NULL;
     call->failures++;
     call->failures_429 += reason == TG_RETRY_STATUS_429;
@@ -190,8 +199,7 @@ static void finish_buffered(tg_upstream_call_t *call)
     } else {
         r->llm_status = TG_LLM_ERROR;
     }
-    obs_record_attempt(call->in.view, current_pool(call)->provider_index, true, TG_RETRY_CONNECT,
-                       tg_clock_seconds() - call->attempt_started_at);
+    report_attempt(call, true, TG_RETRY_CONNECT, tg_clock_seconds() - call->attempt_started_at);
 
     /* A completion checked as JSON is labelled JSON whatever the upstream
      * said (an SDK parses by the label); an error body keeps its label. */
@@ -267,7 +275,7 @@ static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
  * slow provider. */
 static void record_stream_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t reason)
 {
-    obs_record_attempt(call->in.view, current_pool(call)->provider_index, ok, reason, call->first_byte_seconds);
+    report_attempt(call, ok, reason, call->first_byte_seconds);
 }
 
 /* The upstream stream is over (cleanly or not) after events were handed
@@ -486,8 +494,7 @@ static void on_deadline(h2o_timeout_entry_t *entry)
         return;
     }
     if (had_client)
-        obs_record_attempt(call->in.view, current_pool(call)->provider_index, false, TG_RETRY_TIMEOUT,
-                           tg_clock_seconds() - call->attempt_started_at);
+        report_attempt(call, false, TG_RETRY_TIMEOUT, tg_clock_seconds() - call->attempt_started_at);
     fail_all(call, true);
 }
 

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "health/provider.h"
 #include "obs/metrics.h"
 #include "pipeline/json_body.h"
 #include "upstream/http1.h"
@@ -64,6 +65,7 @@ typedef struct tg_upstream_sink {
 typedef struct tg_upstream_in {
     h2o_req_t *req;            /* the client's request: headers, pool */
     const obs_view *view;
+    const tg_health_view_t *health; /* where each attempt's outcome goes */
     tg_upstream_pool_t *pools; /* this worker's, indexed like cfg->providers */
     const tg_route_config *routes;
     size_t route_count;

@@ -1,8 +1,9 @@
 # End-to-end: provider health sees failures that happen after the status
 # line went out, and the gateway's /health reports them. A stream the
 # provider cuts after its first byte is the provider failing (error rate up,
-# availability down, /health "degraded"), though the client got a 200; the
-# access line says so in llm_status. A client that leaves mid-stream is no
+# availability down, and at the next evaluation "unhealthy" in /health and
+# provider_health_status 0), though the client got a 200; the access line
+# says so in llm_status. A client that leaves mid-stream is no
 # fault of the provider's. A client that resets its connection before a
 # plain response is ready is a client disconnect (499), whose tokens the
 # provider still bills.
@@ -79,10 +80,15 @@ class TruncatedStreamTest(GatewayTestCase):
                                      provider="cut")
                          - before.value("tollgate_provider_response_time_seconds_count",
                                         provider="cut"), TRUNCATED_STREAMS)
+        # the housekeeping tick judges the provider within a second or so
+        deadline = time.monotonic() + 2.5
+        while self.tollgate.metrics().value("tollgate_provider_health_status", provider="cut") != 0:
+            self.assertLess(time.monotonic(), deadline, "the cut provider never became unhealthy")
+            time.sleep(0.05)
         health = self.health()
-        self.assertEqual(health["status"], "degraded")
+        self.assertEqual(health["status"], "unhealthy")   # its only provider is
         cut = health["providers"][0]
-        self.assertEqual(cut["state"], "degraded")
+        self.assertEqual(cut["state"], "unhealthy")
         self.assertEqual(cut["error_rate"], 1.0)
         self.assertIsNotNone(cut["last_error"])
 

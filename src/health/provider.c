@@ -1,0 +1,213 @@
+/*
+ * provider.c - the registry of provider state (health/provider.h).
+ *
+ * Providers live in one list, newest first, that only grows: tg_health_bind
+ * prepends under bind_lock and publishes the new head with a release store,
+ * and a node's `next` never changes after that, so the tick walks the list
+ * without a lock while a reload binds. Views are kept in their own list
+ * (bind only) and freed with the registry.
+ */
+#include "health/provider.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct tg_provider_health {
+    struct tg_provider_health *next;   /* immutable once published */
+    char *name;
+    tg_window_slot_t window[TG_HEALTH_SLOTS]; /* upstream attempts */
+    atomic_bool healthy;               /* written by tg_health_evaluate only */
+    atomic_int breaker;                /* tg_breaker_state_t */
+    atomic_int last_error;             /* tg_retry_reason_t + 1; 0 = none */
+    _Atomic double last_error_at;      /* tg_window_now() seconds */
+} tg_provider_health_t;
+
+struct tg_health_view {
+    struct tg_health_view *older;
+    size_t count;
+    tg_provider_health_t **providers;  /* count, indexed like cfg->providers */
+};
+
+struct tg_health {
+    pthread_mutex_t bind_lock;         /* bind and free only: reloads are rare */
+    _Atomic(tg_provider_health_t *) providers;
+    tg_health_view_t *views;
+};
+
+/* ----------------------------------------------------------- lifecycle */
+
+tg_health_t *tg_health_new(void)
+{
+    tg_health_t *health = calloc(1, sizeof(*health));
+    if (health != NULL)
+        pthread_mutex_init(&health->bind_lock, NULL);
+    return health;
+}
+
+static void view_free(tg_health_view_t *v)
+{
+    free(v->providers);
+    free(v);
+}
+
+void tg_health_free(tg_health_t *health)
+{
+    if (health == NULL)
+        return;
+    for (tg_health_view_t *v = health->views, *older; v; v = older) {
+        older = v->older;
+        view_free(v);
+    }
+    for (tg_provider_health_t *p = atomic_load(&health->providers), *next; p; p = next) {
+        next = p->next;
+        free(p->name);
+        free(p);
+    }
+    pthread_mutex_destroy(&health->bind_lock);
+    free(health);
+}
+
+/* Under bind_lock: the state of `name`, made on first sight. */
+static tg_provider_health_t *provider_for(tg_health_t *health, const char *name)
+{
+    tg_provider_health_t *head = atomic_load_explicit(&health->providers, memory_order_relaxed);
+    for (tg_provider_health_t *p = head; p; p = p->next)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    tg_provider_health_t *p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->name = strdup(name)) == NULL) {
+        free(p);
+        return NULL;
+    }
+    atomic_init(&p->healthy, true);
+    atomic_init(&p->breaker, TG_BREAKER_CLOSED);
+    p->next = head;
+    atomic_store_explicit(&health->providers, p, memory_order_release);
+    return p;
+}
+
+static bool view_matches(const tg_health_view_t *v, const tg_config *cfg)
+{
+    if (v->count != cfg->provider_count)
+        return false;
+    for (size_t i = 0; i < v->count; i++)
+        if (strcmp(v->providers[i]->name, cfg->providers[i].name) != 0)
+            return false;
+    return true;
+}
+
+static tg_health_view_t *view_new(tg_health_t *health, const tg_config *cfg)
+{
+    tg_health_view_t *v = calloc(1, sizeof(*v));
+    if (v == NULL || (v->providers = calloc(cfg->provider_count ? cfg->provider_count : 1,
+                                            sizeof(*v->providers))) == NULL) {
+        free(v);
+        return NULL;
+    }
+    v->count = cfg->provider_count;
+    for (size_t i = 0; i < v->count; i++) {
+        if ((v->providers[i] = provider_for(health, cfg->providers[i].name)) == NULL) {
+            view_free(v);  /* providers already made stay in the registry */
+            return NULL;
+        }
+    }
+    return v;
+}
+
+const tg_health_view_t *tg_health_bind(tg_health_t *health, const tg_config *cfg)
+{
+    pthread_mutex_lock(&health->bind_lock);
+    tg_health_view_t *v = health->views;
+    while (v != NULL && !view_matches(v, cfg))
+        v = v->older;
+    if (v == NULL && (v = view_new(health, cfg)) != NULL) {
+        v->older = health->views;
+        health->views = v;
+    }
+    pthread_mutex_unlock(&health->bind_lock);
+    return v;
+}
+
+size_t tg_health_provider_count(const tg_health_view_t *v)
+{
+    return v ? v->count : 0;
+}
+
+/* ------------------------------------------------------------ hot path */
+
+static tg_provider_health_t *provider_at(const tg_health_view_t *v, size_t i)
+{
+    return v != NULL && i < v->count ? v->providers[i] : NULL;
+}
+
+void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool ok,
+                              tg_retry_reason_t reason, double seconds)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    if (p == NULL)
+        return;
+    /* A failure with an unknown reason still counts as an attempt. */
+    bool failed = !ok && (unsigned)reason < TG_RETRY_REASON_COUNT;
+    double now = tg_window_now();
+    tg_window_record(p->window, TG_HEALTH_SLOTS, tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS), failed,
+                     failed && reason != TG_RETRY_STATUS_429, seconds > 0 ? (uint64_t)(seconds * 1e6) : 0);
+    if (!failed)
+        return;
+    atomic_store_explicit(&p->last_error_at, now, memory_order_relaxed);
+    atomic_store_explicit(&p->last_error, (int)reason + 1, memory_order_relaxed);
+}
+
+bool tg_health_provider_usable(const tg_health_view_t *v, size_t provider)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    return p == NULL || atomic_load_explicit(&p->breaker, memory_order_relaxed) != TG_BREAKER_OPEN;
+}
+
+void tg_health_set_breaker(const tg_health_view_t *v, size_t provider, tg_breaker_state_t state)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    if (p != NULL && (unsigned)state < TG_BREAKER_STATE_COUNT)
+        atomic_store_explicit(&p->breaker, (int)state, memory_order_relaxed);
+}
+
+/* -------------------------------------------------------------- readers */
+
+int tg_health_provider_status(const tg_health_view_t *v, size_t provider, tg_provider_status_t *out)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    if (p == NULL)
+        return -1;
+    out->name = p->name;
+    out->healthy = atomic_load_explicit(&p->healthy, memory_order_relaxed);
+    out->breaker = (tg_breaker_state_t)atomic_load_explicit(&p->breaker, memory_order_relaxed);
+    int last = atomic_load_explicit(&p->last_error, memory_order_relaxed);
+    out->last_error = last ? tg_retry_reason_name((tg_retry_reason_t)(last - 1)) : NULL;
+    out->last_error_at = last ? atomic_load_explicit(&p->last_error_at, memory_order_relaxed) : 0;
+    return 0;
+}
+
+tg_health_ratios_t tg_health_provider_ratios(const tg_health_view_t *v, size_t provider, double now)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    tg_window_sum_t w = {0};
+    if (p != NULL)
+        w = tg_window_totals(p->window, TG_HEALTH_SLOTS, tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS),
+                             TG_HEALTH_SLOTS);
+    return tg_health_ratios_of(&w);
+}
+
+/* ---------------------------------------------------------- evaluation */
+
+void tg_health_evaluate(tg_health_t *health, double now, tg_health_change_fn changed, void *ctx)
+{
+    uint64_t epoch = tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS);
+    for (tg_provider_health_t *p = atomic_load_explicit(&health->providers, memory_order_acquire); p;
+         p = p->next) {
+        tg_window_sum_t last_minute = tg_window_totals(p->window, TG_HEALTH_SLOTS, epoch, TG_HEALTH_VERDICT_SLOTS);
+        bool healthy = tg_health_verdict(&last_minute);
+        if (atomic_exchange_explicit(&p->healthy, healthy, memory_order_relaxed) != healthy && changed)
+            changed(ctx, p->name, healthy, &last_minute);
+    }
+}

@@ -1,0 +1,104 @@
+/*
+ * provider.h - health/ owns the state of every upstream provider: its
+ * rolling window of attempts, its healthy verdict, its circuit breaker
+ * state and its last error.
+ *
+ * Two objects:
+ *   tg_health_t       the registry, one per process (the server owns it).
+ *                     It keeps each provider's state by name for the life
+ *                     of the process, so the state survives a reload that
+ *                     keeps the name.
+ *   tg_health_view_t  the providers of one config snapshot, indexed like
+ *                     cfg->providers: how a request (routing, the upstream
+ *                     call), the metric collectors and /health reach the
+ *                     state. Made by tg_health_bind() once per distinct list
+ *                     of provider names (a reload that keeps them gets the
+ *                     same view) and owned by the registry until
+ *                     tg_health_free(), so no reader races a reload.
+ *
+ * Who writes what: the workers report each upstream attempt (the window
+ * and the last error); the housekeeping tick gives the healthy verdict
+ * (tg_health_evaluate); circuit breakers (a later issue) will set the
+ * breaker state. Every reader only loads atomics. Nothing here takes a lock
+ * or allocates but tg_health_bind() and tg_health_free(), and every
+ * function taking a view ignores a NULL view or an out-of-range index.
+ */
+#ifndef TOLLGATE_HEALTH_PROVIDER_H
+#define TOLLGATE_HEALTH_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "core/words.h"
+#include "health/score.h"
+#include "health/window.h"
+
+typedef struct tg_health tg_health_t;
+typedef struct tg_health_view tg_health_view_t;
+
+/* ----------------------------------------------------------- lifecycle */
+
+tg_health_t *tg_health_new(void);  /* NULL on ENOMEM */
+void tg_health_free(tg_health_t *health);
+
+/* The view of cfg's providers, made or found again (by the names, in
+ * order). A provider seen for the first time starts healthy, its breaker
+ * closed, its window empty. NULL on ENOMEM. */
+const tg_health_view_t *tg_health_bind(tg_health_t *health, const tg_config *cfg);
+
+size_t tg_health_provider_count(const tg_health_view_t *v);
+
+/* ------------------------------------------------------------ hot path */
+
+/* One upstream attempt of provider i: ok = the provider answered usably,
+ * else `reason` says how it failed and becomes its last error. `seconds`
+ * is the attempt's duration (the latency score's input). Lock-free: a few
+ * atomic adds on the provider's current window slot. */
+void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool ok,
+                              tg_retry_reason_t reason, double seconds);
+
+/* Whether routing may send provider i a request: false only while its
+ * circuit breaker is open. The healthy verdict does not take a provider
+ * out of routing (it is what /health and provider_health_status report);
+ * circuit breakers will. */
+bool tg_health_provider_usable(const tg_health_view_t *v, size_t provider);
+
+/* Sets provider i's circuit breaker state (for the circuit breakers to
+ * come; tests). */
+void tg_health_set_breaker(const tg_health_view_t *v, size_t provider, tg_breaker_state_t state);
+
+/* -------------------------------------------------------------- readers */
+
+/* A provider's state, as /health and the metrics report it. */
+typedef struct tg_provider_status {
+    const char *name;
+    bool healthy;               /* the last verdict; true before the first */
+    tg_breaker_state_t breaker;
+    const char *last_error;     /* static reason name; NULL if none yet */
+    double last_error_at;       /* tg_window_now() seconds, when last_error */
+} tg_provider_status_t;
+
+/* Fills *out for provider i; -1 if out of range. */
+int tg_health_provider_status(const tg_health_view_t *v, size_t provider, tg_provider_status_t *out);
+
+/* Provider i's ratios over its 5-minute window as of `now` (tg_window_now()
+ * seconds): availability, error rate, latency score (health/score.h).
+ * Those of a provider with no traffic when out of range. */
+tg_health_ratios_t tg_health_provider_ratios(const tg_health_view_t *v, size_t provider, double now);
+
+/* ---------------------------------------------------------- evaluation */
+
+/* Told of each provider whose verdict changed: its name, the new verdict
+ * and the last minute's sums it was given on. */
+typedef void (*tg_health_change_fn)(void *ctx, const char *provider, bool healthy,
+                                    const tg_window_sum_t *last_minute);
+
+/* Gives every provider ever bound its healthy verdict (tg_health_verdict)
+ * on the last minute of its window as of `now`, and calls `changed` (when
+ * not NULL) for each one whose verdict changed. Reads the windows with
+ * atomic loads while workers record; call from one thread at a time (the
+ * housekeeping tick). */
+void tg_health_evaluate(tg_health_t *health, double now, tg_health_change_fn changed, void *ctx);
+
+#endif /* TOLLGATE_HEALTH_PROVIDER_H */
