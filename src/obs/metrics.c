@@ -130,41 +130,40 @@ static const family_spec catalog[F_COUNT] = {
         {"task"}, B(housekeeping_buckets)},
 };
 
-/* Bounded label values of the families of later subsystems, pre-created so
- * that the catalog renders complete (at zero) before they exist. */
-static const char *const cache_tiers[] = {"memory", "sqlite", NULL};
-static const char *const limit_reasons[] = {"rpm", "tpm", "budget", NULL};
-static const char *const anomaly_types[] = {"latency_spike", "error_surge", "unusual_pattern", NULL};
-static const char *const org_plans[] = {"trial", "paid", NULL};
-static const char *const ws_directions[] = {"inbound", "outbound", NULL};
-
 /* ------------------------------------------ per-name state, views, tg_obs */
 
 /* Per model name (and "other"), kept across reloads. */
 typedef struct model_state {
     struct model_state *next;
     char *name;
-    tg_window_slot_t uptime[TG_UPTIME_SLOTS];   /* LLM calls */
+    /* LLM calls over 24 hours: 56 KB, so allocated by the model's first
+     * call (500 configured models would hold 28 MB from the start). */
+    _Atomic(tg_window_slot_t *) uptime;
     _Atomic uint64_t prompt_tokens;
     _Atomic uint64_t completion_tokens;
 } model_state;
 
-/* Children of one (provider, model) pair. */
+/* A child handle made on first use: see lazy_child(). */
+typedef _Atomic(void *) lazy_slot;
+
+/* Children of one (provider, model) pair, each made by the first event
+ * that needs it (the pair itself too: see llm_children_get). */
 typedef struct llm_children {
-    tally_counter *requests[TG_OP_COUNT][TG_STREAM_MODE_COUNT][TG_LLM_STATUS_COUNT];
-    tally_histogram *duration[TG_OP_COUNT][TG_STREAM_MODE_COUNT];
-    tally_histogram *ttft;
-    tally_counter *tokens[TOKEN_TYPE_COUNT];
-    tally_summary *cost;
+    const char *provider, *model;  /* label values: the view's names */
+    lazy_slot requests[TG_OP_COUNT][TG_STREAM_MODE_COUNT][TG_LLM_STATUS_COUNT];
+    lazy_slot duration[TG_OP_COUNT][TG_STREAM_MODE_COUNT];
+    lazy_slot ttft;
+    lazy_slot tokens[TOKEN_TYPE_COUNT];
+    lazy_slot cost;
     _Atomic int64_t last_exemplar_second;
 } llm_children;
 
 typedef struct view_provider {
     char *name;
-    tally_gauge *health_status;
+    tally_gauge *health_status;     /* provider state: every configured provider has one */
     tally_gauge *breaker_state;
-    tally_histogram *response_time;
-    tally_counter *retries[TG_RETRY_REASON_COUNT];
+    lazy_slot response_time;
+    lazy_slot retries[TG_RETRY_REASON_COUNT];
 } view_provider;
 
 struct obs_view {
@@ -249,8 +248,11 @@ static void collect_models(tally_emit *e, void *user)
     for (size_t i = 0; v && i < v->model_count; i++) {
         model_state *ms = v->models[i];
         const char *labels[] = {ms->name};
-        tg_window_sum_t w = tg_window_totals(ms->uptime, TG_UPTIME_SLOTS, now, TG_UPTIME_SLOTS);
-        tally_emit_gauge(e, 0, labels, tg_health_uptime_ratio(&w));
+        tg_window_slot_t *uptime = atomic_load_explicit(&ms->uptime, memory_order_acquire);
+        tg_window_sum_t w = uptime ? tg_window_totals(uptime, TG_UPTIME_SLOTS, now, TG_UPTIME_SLOTS)
+                                   : (tg_window_sum_t){0};
+        if (w.total > 0) /* no calls in 24 hours: no uptime to speak of, no series */
+            tally_emit_gauge(e, 0, labels, tg_health_uptime_ratio(&w));
     }
     for (size_t i = 0; v && i < v->model_count; i++) {
         model_state *ms = v->models[i];
@@ -332,18 +334,6 @@ static tally_family *register_family(tg_obs *obs, const char *ns, const family_s
                             spec->type == TALLY_SUMMARY ? &s : NULL, err);
 }
 
-/* Creates one child per value so the family renders at zero. */
-static void precreate(tally_family *fam, const char *const *values)
-{
-    for (; *values; values++) {
-        const char *label[] = {*values};
-        if (tally_family_type(fam) == TALLY_GAUGE)
-            tally_gauge_with(fam, label);
-        else
-            tally_counter_with(fam, label);
-    }
-}
-
 static tally_err populate_catalog(tg_obs *obs, const tg_obs_opts *opts)
 {
     /* tally copies the names: the namespace is not kept */
@@ -360,23 +350,10 @@ static tally_err populate_catalog(tg_obs *obs, const tg_obs_opts *opts)
     if (info == NULL)
         return TALLY_ERR_NOMEM;
     tally_gauge_set(info, 1);
-    precreate(obs->fam[F_CACHE_HITS], cache_tiers);
-    precreate(obs->fam[F_CACHE_MISSES], cache_tiers);
-    precreate(obs->fam[F_CACHE_SAVED], cache_tiers);
-    precreate(obs->fam[F_RATE_LIMITED], limit_reasons);
-    precreate(obs->fam[F_ANOMALIES], anomaly_types);
-    precreate(obs->fam[F_ORGS], org_plans);
-    precreate(obs->fam[F_WS_MESSAGES], ws_directions);
-    tally_gauge_get(obs->fam[F_ACTIVE_KEYS]);
-    tally_gauge_get(obs->fam[F_DB_CONNECTIONS]);
-    tally_gauge_get(obs->fam[F_WS_CONNECTIONS]);
-    /* Every route template renders its latency and in-progress series (at
-     * zero) from the start, under the method it serves. */
-    for (int r = 0; r < TG_ROUTE_OTHER; r++) {
-        tg_method_t m = tg_route_method((tg_route_t)r);
-        if (http_histogram(obs, (tg_route_t)r, m) == NULL || http_gauge(obs, (tg_route_t)r, m) == NULL)
-            return TALLY_ERR_NOMEM;
-    }
+    /* Every other series is made by the first event that needs it (lazy.c
+     * style below): a family of a subsystem that does not exist yet, a
+     * route nobody called, a (provider, model, operation, ...) combination
+     * traffic never used, has no series, however large the configuration. */
     if ((rc = register_collectors(obs, ns)) != TALLY_OK)
         return rc;
     return tally_process_collector_register(obs->reg, "system");
@@ -436,6 +413,7 @@ void tg_obs_free(tg_obs *obs)
     for (model_state *m = obs->model_states, *next; m; m = next) {
         next = m->next;
         free(m->name);
+        free(atomic_load(&m->uptime));
         free(m);
     }
     pthread_mutex_destroy(&obs->bind_lock);
@@ -474,56 +452,43 @@ static model_state *model_state_for(tg_obs *obs, const char *name)
     return m;
 }
 
-/* Looks up every child of one (provider, model) pair; NULL on failure. */
-static llm_children *llm_children_new(const obs_view *v, size_t provider, size_t model_slot)
+/* The child of `fam` with these label values, made the first time and
+ * kept in *slot: the first event pays one tally lookup (under its family's
+ * mutex), every later one a load. Threads that race to make it get the same
+ * child back from tally, so the slot needs no compare-and-swap. NULL only
+ * when tally is out of memory (the event is then not recorded). */
+static void *lazy_child(lazy_slot *slot, tally_family *fam, const char *const *labels)
 {
-    tg_obs *obs = v->obs;
-    llm_children *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return NULL;
-    const char *p = v->providers[provider].name;
-    const char *m = v->models[model_slot]->name;
-    bool ok = true;
-    for (int op = 0; op < TG_OP_COUNT; op++) {
-        for (int sm = 0; sm < TG_STREAM_MODE_COUNT; sm++) {
-            for (int st = 0; st < TG_LLM_STATUS_COUNT; st++) {
-                const char *l[] = {p, m, tg_operation_name(op), tg_stream_mode_name(sm),
-                                   tg_llm_status_name(st)};
-                ok &= (c->requests[op][sm][st] = tally_counter_with(obs->fam[F_LLM_REQUESTS], l)) != NULL;
-            }
-            const char *l[] = {p, m, tg_operation_name(op), tg_stream_mode_name(sm)};
-            ok &= (c->duration[op][sm] = tally_histogram_with(obs->fam[F_LLM_DURATION], l)) != NULL;
-        }
+    void *child = atomic_load_explicit(slot, memory_order_acquire);
+    if (child != NULL)
+        return child;
+    switch (tally_family_type(fam)) {
+    case TALLY_COUNTER: child = tally_counter_with(fam, labels); break;
+    case TALLY_GAUGE: child = tally_gauge_with(fam, labels); break;
+    case TALLY_HISTOGRAM: child = tally_histogram_with(fam, labels); break;
+    case TALLY_SUMMARY: child = tally_summary_with(fam, labels); break;
+    default: return NULL;
     }
-    const char *pm[] = {p, m};
-    ok &= (c->ttft = tally_histogram_with(obs->fam[F_LLM_TTFT], pm)) != NULL;
-    ok &= (c->cost = tally_summary_with(obs->fam[F_LLM_COST], pm)) != NULL;
-    for (int t = 0; t < TOKEN_TYPE_COUNT; t++) {
-        const char *l[] = {p, m, token_types[t]};
-        ok &= (c->tokens[t] = tally_counter_with(obs->fam[F_LLM_TOKENS], l)) != NULL;
-    }
-    if (!ok) {
-        free(c);
-        return NULL;
-    }
-    return c;
+    atomic_store_explicit(slot, child, memory_order_release);
+    return child;
 }
 
-/* The children of a pair, created on first use when the pair is not a
- * configured route (only possible for unusual request-path choices). */
+/* The children of a pair, allocated by its first call (a few hundred
+ * bytes; no series yet). */
 static llm_children *llm_children_get(const obs_view *v, size_t provider, size_t model_slot)
 {
     _Atomic(llm_children *) *slot = &v->llm[provider * (v->model_count + 1) + model_slot];
     llm_children *c = atomic_load_explicit(slot, memory_order_acquire);
     if (c)
         return c;
-    /* First use of an unrouted pair: lookups take tally's family mutex. */
-    llm_children *fresh = llm_children_new(v, provider, model_slot);
+    llm_children *fresh = calloc(1, sizeof(*fresh));
     if (fresh == NULL)
         return NULL;
+    fresh->provider = v->providers[provider].name;
+    fresh->model = v->models[model_slot]->name;
     if (atomic_compare_exchange_strong(slot, &c, fresh))
         return fresh;
-    free(fresh);  /* another thread won; it holds the same tally children */
+    free(fresh);  /* another thread's is in place */
     return c;
 }
 
@@ -542,29 +507,13 @@ static bool bind_provider(tg_obs *obs, view_provider *vp, const char *name,
     const char *l[] = {name};
     if ((vp->name = strdup(name)) == NULL ||
         (vp->health_status = tally_gauge_with(obs->fam[F_PROVIDER_HEALTH], l)) == NULL ||
-        (vp->breaker_state = tally_gauge_with(obs->fam[F_BREAKER_STATE], l)) == NULL ||
-        (vp->response_time = tally_histogram_with(obs->fam[F_PROVIDER_RESPONSE_TIME], l)) == NULL)
+        (vp->breaker_state = tally_gauge_with(obs->fam[F_BREAKER_STATE], l)) == NULL)
         return false;
-    for (int r = 0; r < TG_RETRY_REASON_COUNT; r++) {
-        const char *lr[] = {name, tg_retry_reason_name(r)};
-        if ((vp->retries[r] = tally_counter_with(obs->fam[F_LLM_RETRIES], lr)) == NULL)
-            return false;
-    }
     /* Without health state (a test's NULL view) a provider is as new: healthy, closed. */
     tg_provider_status_t st;
     if (tg_health_provider_status(health, index, &st) != 0)
         st = (tg_provider_status_t){.name = name, .healthy = true, .breaker = TG_BREAKER_CLOSED};
     return show_provider_state(obs, vp, &st) == TALLY_OK;
-}
-
-/* Every configured route renders from the start (at zero). */
-static bool bind_routes(const obs_view *v, const tg_config *cfg)
-{
-    for (size_t m = 0; m < cfg->model_count; m++)
-        for (size_t r = 0; r < cfg->models[m].route_count; r++)
-            if (llm_children_get(v, cfg->models[m].routes[r].provider, m) == NULL)
-                return false;
-    return true;
 }
 
 static obs_view *view_new(tg_obs *obs, const tg_config *cfg, const tg_health_view_t *health)
@@ -594,8 +543,6 @@ static obs_view *view_new(tg_obs *obs, const tg_config *cfg, const tg_health_vie
         if (i < cfg->model_count)
             v->pricing[i] = cfg->models[i].pricing;
     }
-    if (!bind_routes(v, cfg))
-        goto fail;
     return v;
 fail:
     view_free(v);
@@ -603,8 +550,7 @@ fail:
 }
 
 /* Whether v serves cfg: a view depends only on the provider and model
- * names, in order, and the prices (routes only pick the children created
- * up front; any other pair gets its children on first use). */
+ * names, in order, and the prices (every child is made on first use). */
 static bool view_matches(const obs_view *v, const tg_config *cfg)
 {
     if (v->provider_count != cfg->provider_count || v->model_count != cfg->model_count)
@@ -638,8 +584,6 @@ const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg, const tg_health_view
             v->older = obs->views;
             obs->views = v;
         }
-    } else if (!bind_routes(v, cfg)) {
-        v = NULL;
     }
     if (v)
         atomic_store(&obs->current, v);
@@ -744,6 +688,21 @@ void obs_http_in_progress(const obs_view *v, tg_route_t route, tg_method_t metho
         tally_gauge_add(g, delta);
 }
 
+/* A model's uptime window, allocated by its first call. */
+static tg_window_slot_t *model_uptime(model_state *ms)
+{
+    tg_window_slot_t *w = atomic_load_explicit(&ms->uptime, memory_order_acquire);
+    if (w != NULL)
+        return w;
+    tg_window_slot_t *fresh = calloc(TG_UPTIME_SLOTS, sizeof(*fresh));
+    if (fresh == NULL)
+        return NULL;
+    if (atomic_compare_exchange_strong(&ms->uptime, &w, fresh))
+        return fresh;
+    free(fresh); /* another thread's is in place */
+    return w;
+}
+
 void obs_record_llm(const obs_view *v, const obs_llm_result *r)
 {
     if (v == NULL || r == NULL || r->provider >= v->provider_count ||
@@ -755,15 +714,28 @@ void obs_record_llm(const obs_view *v, const obs_llm_result *r)
     llm_children *c = llm_children_get(v, r->provider, model_slot);
     if (c == NULL)
         return;
-    tally_counter_inc(c->requests[r->operation][r->stream_mode][r->status]);
-    observe_traced(c->duration[r->operation][r->stream_mode], r->duration_seconds, r->trace_id,
-                   &c->last_exemplar_second);
+    /* Updates on a NULL handle (tally out of memory) do nothing. */
+    tally_family *const *fam = v->obs->fam;
+    const char *op = tg_operation_name(r->operation), *mode = tg_stream_mode_name(r->stream_mode);
+    const char *request_labels[] = {c->provider, c->model, op, mode, tg_llm_status_name(r->status)};
+    tally_counter_inc(lazy_child(&c->requests[r->operation][r->stream_mode][r->status], fam[F_LLM_REQUESTS],
+                                 request_labels));
+    const char *duration_labels[] = {c->provider, c->model, op, mode};
+    observe_traced(lazy_child(&c->duration[r->operation][r->stream_mode], fam[F_LLM_DURATION], duration_labels),
+                   r->duration_seconds, r->trace_id, &c->last_exemplar_second);
+    const char *pair[] = {c->provider, c->model};
     if (r->ttft_seconds >= 0)
-        tally_histogram_observe(c->ttft, r->ttft_seconds);
-    tally_counter_add_int(c->tokens[TOKENS_PROMPT], r->prompt_tokens);
-    tally_counter_add_int(c->tokens[TOKENS_COMPLETION], r->completion_tokens);
-    tally_counter_add_int(c->tokens[TOKENS_CACHED], r->cached_prompt_tokens);
-    tally_counter_add_int(c->tokens[TOKENS_REASONING], r->reasoning_tokens);
+        tally_histogram_observe(lazy_child(&c->ttft, fam[F_LLM_TTFT], pair), r->ttft_seconds);
+    const uint64_t tokens[TOKEN_TYPE_COUNT] = {
+        [TOKENS_PROMPT] = r->prompt_tokens, [TOKENS_COMPLETION] = r->completion_tokens,
+        [TOKENS_CACHED] = r->cached_prompt_tokens, [TOKENS_REASONING] = r->reasoning_tokens,
+    };
+    for (int t = 0; t < TOKEN_TYPE_COUNT; t++) {
+        if (tokens[t] == 0)
+            continue; /* a token type a provider never reports gets no series */
+        const char *token_labels[] = {c->provider, c->model, token_types[t]};
+        tally_counter_add_int(lazy_child(&c->tokens[t], fam[F_LLM_TOKENS], token_labels), tokens[t]);
+    }
     double cost = r->cost_dollars >= 0
                       ? r->cost_dollars
                       : tg_pricing_cost(&v->pricing[model_slot], r->prompt_tokens,
@@ -771,26 +743,33 @@ void obs_record_llm(const obs_view *v, const obs_llm_result *r)
     /* A failed call that used no tokens cost nothing; observing its zero
      * would only drag the cost quantiles down. */
     if (r->status == TG_LLM_SUCCESS || r->prompt_tokens || r->completion_tokens)
-        tally_summary_observe(c->cost, cost);
+        tally_summary_observe(lazy_child(&c->cost, fam[F_LLM_COST], pair), cost);
 
     model_state *ms = v->models[model_slot];
     atomic_fetch_add_explicit(&ms->prompt_tokens, r->prompt_tokens, memory_order_relaxed);
     atomic_fetch_add_explicit(&ms->completion_tokens, r->completion_tokens, memory_order_relaxed);
-    if (r->status != TG_LLM_CLIENT_DISCONNECT)
-        tg_window_record(ms->uptime, TG_UPTIME_SLOTS, tg_window_epoch(tg_window_now(), TG_UPTIME_SLOT_SECONDS),
+    tg_window_slot_t *uptime = r->status != TG_LLM_CLIENT_DISCONNECT ? model_uptime(ms) : NULL;
+    if (uptime != NULL)
+        tg_window_record(uptime, TG_UPTIME_SLOTS, tg_window_epoch(tg_window_now(), TG_UPTIME_SLOT_SECONDS),
                          r->status != TG_LLM_SUCCESS, false, 0);
 }
 
 void obs_record_attempt(const obs_view *v, size_t provider, double seconds)
 {
-    if (v != NULL && provider < v->provider_count)
-        tally_histogram_observe(v->providers[provider].response_time, seconds);
+    if (v == NULL || provider >= v->provider_count)
+        return;
+    view_provider *vp = &v->providers[provider];
+    const char *labels[] = {vp->name};
+    tally_histogram_observe(lazy_child(&vp->response_time, v->obs->fam[F_PROVIDER_RESPONSE_TIME], labels), seconds);
 }
 
 void obs_record_retry(const obs_view *v, size_t provider, tg_retry_reason_t reason)
 {
-    if (v && provider < v->provider_count && (unsigned)reason < TG_RETRY_REASON_COUNT)
-        tally_counter_inc(v->providers[provider].retries[reason]);
+    if (v == NULL || provider >= v->provider_count || (unsigned)reason >= TG_RETRY_REASON_COUNT)
+        return;
+    view_provider *vp = &v->providers[provider];
+    const char *labels[] = {vp->name, tg_retry_reason_name(reason)};
+    tally_counter_inc(lazy_child(&vp->retries[reason], v->obs->fam[F_LLM_RETRIES], labels));
 }
 
 void obs_record_fallback(const obs_view *v, size_t from_provider, size_t to_provider)
