@@ -81,7 +81,7 @@ static const family_spec catalog[F_COUNT] = {
     [F_WS_CONNECTIONS] = {TALLY_GAUGE, "ws_connections_active", "system",
         "Open WebSocket connections (no WebSocket endpoint yet: 0).", {NULL}},
     [F_WS_MESSAGES] = {TALLY_COUNTER, "ws_messages_total", "system",
-        "WebSocket messages by direction (no WebSocket endpoint yet: 0).", {"direction"}},
+        "WebSocket messages by direction (no WebSocket endpoint yet: no series).", {"direction"}},
     [F_LLM_REQUESTS] = {TALLY_COUNTER, "llm_requests_total", "models",
         "LLM calls as the client saw them, after retries and fallback.",
         {"provider", "model", "operation", "stream_mode", "status"}},
@@ -108,21 +108,21 @@ static const family_spec catalog[F_COUNT] = {
     [F_LLM_COST] = {TALLY_SUMMARY, "llm_cost_dollars", "business",
         "Cost of each LLM call in dollars, from the configured price table.", {"provider", "model"}},
     [F_CACHE_SAVED] = {TALLY_COUNTER, "cache_saved_dollars_total", "business",
-        "Dollars not spent thanks to cache hits (no cache yet: 0).", {"tier"}},
+        "Dollars not spent thanks to cache hits (no cache yet: no series).", {"tier"}},
     [F_RATE_LIMITED] = {TALLY_COUNTER, "rate_limited_requests_total", "business",
-        "Requests refused by a limit (no limits yet: 0).", {"reason"}},
+        "Requests refused by a limit (no limits yet: no series).", {"reason"}},
     [F_ACTIVE_KEYS] = {TALLY_GAUGE, "active_api_keys", "business",
         "API keys that are not revoked (no key store yet: 0).", {NULL}},
     [F_ORGS] = {TALLY_GAUGE, "orgs", "business",
-        "Organisations by plan (no org store yet: 0).", {"plan"}},
+        "Organisations by plan (no org store yet: no series).", {"plan"}},
     [F_CACHE_HITS] = {TALLY_COUNTER, "cache_hits_total", "performance",
-        "Response cache hits by tier (no cache yet: 0).", {"tier"}},
+        "Response cache hits by tier (no cache yet: no series).", {"tier"}},
     [F_CACHE_MISSES] = {TALLY_COUNTER, "cache_misses_total", "performance",
-        "Response cache misses by tier (no cache yet: 0).", {"tier"}},
+        "Response cache misses by tier (no cache yet: no series).", {"tier"}},
     [F_ANOMALIES] = {TALLY_COUNTER, "detected_anomalies_total", "performance",
-        "Anomalies detected by type (no detector yet: 0).", {"type"}},
+        "Anomalies detected by type (no detector yet: no series).", {"type"}},
     [F_DB_QUERY] = {TALLY_HISTOGRAM, "db_query_duration_seconds", "performance",
-        "Store query duration by operation (no store yet: no samples).", {"operation"}, B(db_buckets)},
+        "Store query duration by operation (no store yet: no series).", {"operation"}, B(db_buckets)},
     [F_DB_CONNECTIONS] = {TALLY_GAUGE, "db_connections_active", "performance",
         "Open store connections (no store yet: 0).", {NULL}},
     [F_HOUSEKEEPING] = {TALLY_HISTOGRAM, "housekeeping_duration_seconds", "system",
@@ -350,8 +350,8 @@ static tally_err populate_catalog(tg_obs *obs, const tg_obs_opts *opts)
     if (info == NULL)
         return TALLY_ERR_NOMEM;
     tally_gauge_set(info, 1);
-    /* Every other series is made by the first event that needs it (lazy.c
-     * style below): a family of a subsystem that does not exist yet, a
+    /* Every other series is made by the first event that needs it (lazy_child
+     * below): a family of a subsystem that does not exist yet, a
      * route nobody called, a (provider, model, operation, ...) combination
      * traffic never used, has no series, however large the configuration. */
     if ((rc = register_collectors(obs, ns)) != TALLY_OK)
