@@ -1,5 +1,5 @@
 /*
- * config.c - YAML (libyaml document API) -> validated, immutable tg_config.
+ * config.c - YAML (libyaml document API) -> validated, immutable tg_config_t.
  *
  * Validation does not stop at the first problem: every error found is
  * reported as its own "FILE:LINE: message" line, so one run of
@@ -36,13 +36,13 @@ typedef struct parse_ctx {
     char *errors;        /* accumulated "FILE:LINE: message\n" lines */
     size_t errors_len;
     bool failed;         /* set even when the message could not be stored */
-    tg_config *cfg;
+    tg_config_t *cfg;
     X509_STORE *system_trust; /* shared by the https providers without ca_file */
-} parse_ctx;
+} parse_ctx_t;
 
-static void add_error(parse_ctx *c, size_t line, const char *fmt, ...)
+static void add_error(parse_ctx_t *c, size_t line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void add_error(parse_ctx *c, size_t line, const char *fmt, ...)
+static void add_error(parse_ctx_t *c, size_t line, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -65,7 +65,7 @@ static size_t node_line(const yaml_node_t *n)
     return n ? n->start_mark.line + 1 : 0;
 }
 
-static yaml_node_t *node_at(parse_ctx *c, int index)
+static yaml_node_t *node_at(parse_ctx_t *c, int index)
 {
     return yaml_document_get_node(&c->doc, index);
 }
@@ -74,7 +74,7 @@ static yaml_node_t *node_at(parse_ctx *c, int index)
 
 /* Expands ${VAR} and ${VAR:-default} in s; NULL (with an error) if a
  * reference is malformed or names an unset variable without a default. */
-static char *expand_env(parse_ctx *c, const yaml_node_t *n, const char *s)
+static char *expand_env(parse_ctx_t *c, const yaml_node_t *n, const char *s)
 {
     size_t cap = strlen(s) + 1;
     size_t len = 0;
@@ -142,7 +142,7 @@ static char *expand_env(parse_ctx *c, const yaml_node_t *n, const char *s)
 }
 
 /* The expanded text of a scalar node; NULL (with an error) otherwise. */
-static char *scalar_text(parse_ctx *c, const yaml_node_t *n, const char *what)
+static char *scalar_text(parse_ctx_t *c, const yaml_node_t *n, const char *what)
 {
     if (n == NULL || n->type != YAML_SCALAR_NODE) {
         add_error(c, node_line(n), "%s must be a scalar", what);
@@ -151,7 +151,7 @@ static char *scalar_text(parse_ctx *c, const yaml_node_t *n, const char *what)
     return expand_env(c, n, (const char *)n->data.scalar.value);
 }
 
-static bool get_string(parse_ctx *c, const yaml_node_t *n, const char *what, char **out)
+static bool get_string(parse_ctx_t *c, const yaml_node_t *n, const char *what, char **out)
 {
     char *s = scalar_text(c, n, what);
     if (s == NULL)
@@ -161,7 +161,7 @@ static bool get_string(parse_ctx *c, const yaml_node_t *n, const char *what, cha
     return true;
 }
 
-static bool get_uint(parse_ctx *c, const yaml_node_t *n, const char *what,
+static bool get_uint(parse_ctx_t *c, const yaml_node_t *n, const char *what,
                      uint64_t max, uint64_t *out)
 {
     char *s = scalar_text(c, n, what);
@@ -193,14 +193,14 @@ static bool get_uint(parse_ctx *c, const yaml_node_t *n, const char *what,
     return ok;
 }
 
-static void get_u32(parse_ctx *c, const yaml_node_t *n, const char *what, uint32_t *out)
+static void get_u32(parse_ctx_t *c, const yaml_node_t *n, const char *what, uint32_t *out)
 {
     uint64_t v;
     if (get_uint(c, n, what, UINT32_MAX, &v))
         *out = (uint32_t)v;
 }
 
-static void get_price(parse_ctx *c, const yaml_node_t *n, const char *what, double *out)
+static void get_price(parse_ctx_t *c, const yaml_node_t *n, const char *what, double *out)
 {
     char *s = scalar_text(c, n, what);
     if (s == NULL)
@@ -217,7 +217,7 @@ static void get_price(parse_ctx *c, const yaml_node_t *n, const char *what, doub
     free(s);
 }
 
-static void get_bool(parse_ctx *c, const yaml_node_t *n, const char *what, bool *out)
+static void get_bool(parse_ctx_t *c, const yaml_node_t *n, const char *what, bool *out)
 {
     char *s = scalar_text(c, n, what);
     if (s == NULL)
@@ -232,7 +232,7 @@ static void get_bool(parse_ctx *c, const yaml_node_t *n, const char *what, bool 
 }
 
 /* "host:port" or "[v6]:port" -> host (malloc'd) and port. */
-static bool parse_listen(parse_ctx *c, const yaml_node_t *n, const char *what,
+static bool parse_listen(parse_ctx_t *c, const yaml_node_t *n, const char *what,
                          char **host, uint16_t *port)
 {
     char *s = scalar_text(c, n, what);
@@ -261,7 +261,7 @@ static bool parse_listen(parse_ctx *c, const yaml_node_t *n, const char *what,
 }
 
 /* http[s]://host[:port][/path] -> the provider's connection fields. */
-static bool parse_base_url(parse_ctx *c, const yaml_node_t *n, tg_provider_config *p)
+static bool parse_base_url(parse_ctx_t *c, const yaml_node_t *n, tg_provider_config_t *p)
 {
     const char *url = p->base_url;
     const char *rest;
@@ -327,7 +327,7 @@ bad:
 /* Looks up the value nodes of `keys` in mapping n (values[i] = NULL when
  * absent) and reports unknown and duplicate keys. false if n is not a
  * mapping. */
-static bool map_fields(parse_ctx *c, const yaml_node_t *n, const char *section,
+static bool map_fields(parse_ctx_t *c, const yaml_node_t *n, const char *section,
                        const char *const *keys, size_t key_count, yaml_node_t **values)
 {
     memset(values, 0, key_count * sizeof(*values));
@@ -363,7 +363,7 @@ static bool is_null_node(const yaml_node_t *n)
             strcmp((const char *)n->data.scalar.value, "null") == 0);
 }
 
-static void require(parse_ctx *c, const yaml_node_t *parent, const yaml_node_t *value,
+static void require(parse_ctx_t *c, const yaml_node_t *parent, const yaml_node_t *value,
                     const char *key, const char *section)
 {
     if (value == NULL)
@@ -372,7 +372,7 @@ static void require(parse_ctx *c, const yaml_node_t *parent, const yaml_node_t *
 
 /* ------------------------------------------------------------ sections */
 
-static void parse_server(parse_ctx *c, const yaml_node_t *n)
+static void parse_server(parse_ctx_t *c, const yaml_node_t *n)
 {
     enum { LISTEN, WORKERS, MAX_BODY, REQ_TIMEOUT, HDR_TIMEOUT, NKEYS };
     static const char *const keys[NKEYS] = {
@@ -381,7 +381,7 @@ static void parse_server(parse_ctx *c, const yaml_node_t *n)
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, n, "server", keys, NKEYS, v))
         return;
-    tg_config *cfg = c->cfg;
+    tg_config_t *cfg = c->cfg;
     if (v[LISTEN])
         parse_listen(c, v[LISTEN], "server.listen", &cfg->server.host, &cfg->server.port);
     uint64_t u;
@@ -399,7 +399,7 @@ static void parse_server(parse_ctx *c, const yaml_node_t *n)
         get_u32(c, v[HDR_TIMEOUT], "server.header_timeout_ms", &cfg->server.header_timeout_ms);
 }
 
-static void parse_logging(parse_ctx *c, const yaml_node_t *n)
+static void parse_logging(parse_ctx_t *c, const yaml_node_t *n)
 {
     enum { FORMAT, LEVEL, NKEYS };
     static const char *const keys[NKEYS] = {"format", "level"};
@@ -420,14 +420,14 @@ static void parse_logging(parse_ctx *c, const yaml_node_t *n)
     }
 }
 
-static void parse_metrics(parse_ctx *c, const yaml_node_t *n)
+static void parse_metrics(parse_ctx_t *c, const yaml_node_t *n)
 {
     enum { NAMESPACE, LISTEN, BEARER, NKEYS };
     static const char *const keys[NKEYS] = {"namespace", "listen", "bearer_token"};
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, n, "metrics", keys, NKEYS, v))
         return;
-    tg_config *cfg = c->cfg;
+    tg_config_t *cfg = c->cfg;
     if (v[NAMESPACE] && get_string(c, v[NAMESPACE], "metrics.namespace", &cfg->metrics.metric_namespace)) {
         const char *ns = cfg->metrics.metric_namespace;
         bool ok = ns[0] == '\0' || isalpha((unsigned char)ns[0]) || ns[0] == '_';
@@ -450,7 +450,7 @@ static void parse_metrics(parse_ctx *c, const yaml_node_t *n)
         tg_log_add_secret(cfg->metrics.bearer_token);
 }
 
-static void parse_auth(parse_ctx *c, const yaml_node_t *n)
+static void parse_auth(parse_ctx_t *c, const yaml_node_t *n)
 {
     static const char *const keys[] = {"allow_anonymous"};
     yaml_node_t *v[1];
@@ -496,7 +496,7 @@ static bool is_tchar(unsigned char ch)
 }
 
 /* forward_headers: a list of header names, stored lower-cased. */
-static void parse_forward_headers(parse_ctx *c, const yaml_node_t *n, tg_provider_config *p)
+static void parse_forward_headers(parse_ctx_t *c, const yaml_node_t *n, tg_provider_config_t *p)
 {
     const char *provider = p->name ? p->name : "?";
     if (n->type != YAML_SEQUENCE_NODE) {
@@ -560,7 +560,7 @@ static char *resolve_path(const char *config_path, const char *file)
 
 /* The provider's TLS context: built here, not when serving, so that a bad
  * ca_file is reported like any other error in the file. */
-static void setup_tls(parse_ctx *c, const yaml_node_t *base_url, const yaml_node_t *ca_file, tg_provider_config *p)
+static void setup_tls(parse_ctx_t *c, const yaml_node_t *base_url, const yaml_node_t *ca_file, tg_provider_config_t *p)
 {
     const char *name = p->name ? p->name : "?";
     if (p->host == NULL || (ca_file != NULL && p->ca_file == NULL))
@@ -576,7 +576,7 @@ static void setup_tls(parse_ctx *c, const yaml_node_t *base_url, const yaml_node
         add_error(c, node_line(ca_file ? ca_file : base_url), "provider \"%s\": %s", name, err);
 }
 
-static void parse_provider(parse_ctx *c, const yaml_node_t *n, tg_provider_config *p)
+static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_config_t *p)
 {
     enum { NAME, BASE_URL, KEY_ENV, TIMEOUT, RETRIES, BACKOFF, MAXCONN, FORWARD, CA_FILE, NKEYS };
     static const char *const keys[NKEYS] = {
@@ -629,7 +629,7 @@ static void parse_provider(parse_ctx *c, const yaml_node_t *n, tg_provider_confi
     setup_tls(c, v[BASE_URL], v[CA_FILE], p);
 }
 
-static void parse_route(parse_ctx *c, const yaml_node_t *n, const char *model, tg_route_config *r)
+static void parse_route(parse_ctx_t *c, const yaml_node_t *n, const char *model, tg_route_config_t *r)
 {
     enum { PROVIDER, MODEL, NKEYS };
     static const char *const keys[NKEYS] = {"provider", "model"};
@@ -654,7 +654,7 @@ static void parse_route(parse_ctx *c, const yaml_node_t *n, const char *model, t
         r->upstream_model = strdup(model);
 }
 
-static void parse_pricing(parse_ctx *c, const yaml_node_t *n, tg_pricing *p)
+static void parse_pricing(parse_ctx_t *c, const yaml_node_t *n, tg_pricing_t *p)
 {
     enum { INPUT, CACHED, OUTPUT, NKEYS };
     static const char *const keys[NKEYS] = {"input", "cached_input", "output"};
@@ -671,7 +671,7 @@ static void parse_pricing(parse_ctx *c, const yaml_node_t *n, tg_pricing *p)
         get_price(c, v[CACHED], "pricing.cached_input", &p->cached_input);
 }
 
-static void parse_model(parse_ctx *c, const yaml_node_t *n, tg_model_config *m)
+static void parse_model(parse_ctx_t *c, const yaml_node_t *n, tg_model_config_t *m)
 {
     enum { NAME, ROUTES, PRICING, NKEYS };
     static const char *const keys[NKEYS] = {"name", "routes", "pricing"};
@@ -704,7 +704,7 @@ static void parse_model(parse_ctx *c, const yaml_node_t *n, tg_model_config *m)
 }
 
 /* Allocates *items for the list node n and returns its length. */
-static size_t list_items(parse_ctx *c, const yaml_node_t *n, const char *what, size_t item_size,
+static size_t list_items(parse_ctx_t *c, const yaml_node_t *n, const char *what, size_t item_size,
                          void **items)
 {
     if (n->type != YAML_SEQUENCE_NODE) {
@@ -720,10 +720,10 @@ static size_t list_items(parse_ctx *c, const yaml_node_t *n, const char *what, s
     return *items ? count : 0;
 }
 
-static void parse_providers(parse_ctx *c, const yaml_node_t *n)
+static void parse_providers(parse_ctx_t *c, const yaml_node_t *n)
 {
-    tg_config *cfg = c->cfg;
-    size_t count = list_items(c, n, "providers", sizeof(tg_provider_config), (void **)&cfg->providers);
+    tg_config_t *cfg = c->cfg;
+    size_t count = list_items(c, n, "providers", sizeof(tg_provider_config_t), (void **)&cfg->providers);
     for (size_t i = 0; i < count; i++) {
         const yaml_node_t *item = node_at(c, n->data.sequence.items.start[i]);
         parse_provider(c, item, &cfg->providers[i]);
@@ -737,10 +737,10 @@ static void parse_providers(parse_ctx *c, const yaml_node_t *n)
     }
 }
 
-static void parse_models(parse_ctx *c, const yaml_node_t *n)
+static void parse_models(parse_ctx_t *c, const yaml_node_t *n)
 {
-    tg_config *cfg = c->cfg;
-    size_t count = list_items(c, n, "models", sizeof(tg_model_config), (void **)&cfg->models);
+    tg_config_t *cfg = c->cfg;
+    size_t count = list_items(c, n, "models", sizeof(tg_model_config_t), (void **)&cfg->models);
     for (size_t i = 0; i < count; i++) {
         const yaml_node_t *item = node_at(c, n->data.sequence.items.start[i]);
         parse_model(c, item, &cfg->models[i]);
@@ -752,7 +752,7 @@ static void parse_models(parse_ctx *c, const yaml_node_t *n)
     }
 }
 
-static void set_defaults(tg_config *cfg)
+static void set_defaults(tg_config_t *cfg)
 {
     cfg->server.host = strdup(DEFAULT_HOST);
     cfg->server.port = DEFAULT_PORT;
@@ -766,7 +766,7 @@ static void set_defaults(tg_config *cfg)
     cfg->auth.allow_anonymous = false;
 }
 
-static void parse_root(parse_ctx *c, const yaml_node_t *root)
+static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
 {
     enum { SERVER, LOGGING, METRICS, AUTH, PROVIDERS, MODELS, NKEYS };
     static const char *const keys[NKEYS] = {
@@ -802,9 +802,9 @@ static void parse_root(parse_ctx *c, const yaml_node_t *root)
 
 /* --------------------------------------------------------------- public */
 
-tg_config *tg_config_load(const char *path, char **err_text)
+tg_config_t *tg_config_load(const char *path, char **err_text)
 {
-    parse_ctx c = {.path = path};
+    parse_ctx_t c = {.path = path};
     if (err_text)
         *err_text = NULL;
     c.cfg = calloc(1, sizeof(*c.cfg));
@@ -852,12 +852,12 @@ tg_config *tg_config_load(const char *path, char **err_text)
     return c.cfg;
 }
 
-void tg_config_free(tg_config *cfg)
+void tg_config_free(tg_config_t *cfg)
 {
     if (cfg == NULL)
         return;
     for (size_t i = 0; i < cfg->provider_count; i++) {
-        tg_provider_config *p = &cfg->providers[i];
+        tg_provider_config_t *p = &cfg->providers[i];
         free(p->name);
         free(p->base_url);
         free(p->host);
@@ -876,7 +876,7 @@ void tg_config_free(tg_config *cfg)
     }
     free(cfg->providers);
     for (size_t i = 0; i < cfg->model_count; i++) {
-        tg_model_config *m = &cfg->models[i];
+        tg_model_config_t *m = &cfg->models[i];
         for (size_t r = 0; r < m->route_count; r++)
             free(m->routes[r].upstream_model);
         free(m->routes);
@@ -894,7 +894,7 @@ void tg_config_free(tg_config *cfg)
 int tg_config_check(const char *path, FILE *out)
 {
     char *err = NULL;
-    tg_config *cfg = tg_config_load(path, &err);
+    tg_config_t *cfg = tg_config_load(path, &err);
     if (cfg == NULL) {
         fputs(err ? err : "out of memory\n", out);
         free(err);
@@ -905,7 +905,7 @@ int tg_config_check(const char *path, FILE *out)
     return 0;
 }
 
-long tg_config_find_model(const tg_config *cfg, const char *name, size_t len)
+long tg_config_find_model(const tg_config_t *cfg, const char *name, size_t len)
 {
     for (size_t i = 0; i < cfg->model_count; i++) {
         const char *m = cfg->models[i].name;
@@ -915,7 +915,7 @@ long tg_config_find_model(const tg_config *cfg, const char *name, size_t len)
     return -1;
 }
 
-long tg_config_find_provider(const tg_config *cfg, const char *name)
+long tg_config_find_provider(const tg_config_t *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->provider_count; i++)
         if (cfg->providers[i].name && strcmp(cfg->providers[i].name, name) == 0)
@@ -923,7 +923,7 @@ long tg_config_find_provider(const tg_config *cfg, const char *name)
     return -1;
 }
 
-double tg_pricing_cost(const tg_pricing *p, uint64_t prompt_tokens,
+double tg_pricing_cost(const tg_pricing_t *p, uint64_t prompt_tokens,
                        uint64_t cached_tokens, uint64_t completion_tokens)
 {
     if (cached_tokens > prompt_tokens)

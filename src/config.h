@@ -2,7 +2,7 @@
  * config.h - the tollgate YAML configuration as an immutable snapshot.
  *
  * tg_config_load() parses and validates a YAML file (libyaml) into one
- * tg_config. Nothing in a snapshot changes after load, so worker threads read
+ * tg_config_t. Nothing in a snapshot changes after load, so worker threads read
  * it without locks; a reload (SIGHUP) loads a new snapshot and swaps the
  * pointer, and the old one is freed once no request uses it.
  *
@@ -12,8 +12,8 @@
  * Errors are reported as "FILE:LINE: message" lines naming the YAML line of
  * the offending key or value. See docs/configuration.md for every key.
  */
-#ifndef TG_CONFIG_H
-#define TG_CONFIG_H
+#ifndef TOLLGATE_CONFIG_H
+#define TOLLGATE_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -49,27 +49,27 @@ typedef struct tg_provider_config {
                                 when not configured */
     SSL_CTX *tls_ctx;        /* https only: whom to trust and which name to
                                 expect (upstream/tls.h); NULL for http */
-} tg_provider_config;
+} tg_provider_config_t;
 
 /* One (provider, upstream model) step of a model's fallback chain. */
 typedef struct tg_route_config {
-    size_t provider;         /* index into tg_config.providers */
+    size_t provider;         /* index into tg_config_t.providers */
     char *upstream_model;    /* the name sent to the provider */
-} tg_route_config;
+} tg_route_config_t;
 
 /* Dollars per million tokens. */
 typedef struct tg_pricing {
     double input;
     double cached_input;
     double output;
-} tg_pricing;
+} tg_pricing_t;
 
 typedef struct tg_model_config {
     char *name;              /* the name clients send */
-    tg_route_config *routes; /* at least one, tried in order */
+    tg_route_config_t *routes; /* at least one, tried in order */
     size_t route_count;
-    tg_pricing pricing;
-} tg_model_config;
+    tg_pricing_t pricing;
+} tg_model_config_t;
 
 typedef struct tg_config {
     char *path;              /* the file it was loaded from */
@@ -84,8 +84,8 @@ typedef struct tg_config {
     } server;
 
     struct {
-        tg_log_format format;    /* LOG_FORMAT=json in the environment wins */
-        tg_log_level level;
+        tg_log_format_t format;    /* LOG_FORMAT=json in the environment wins */
+        tg_log_level_t level;
     } logging;
 
     struct {
@@ -100,20 +100,20 @@ typedef struct tg_config {
         bool allow_anonymous;
     } auth;
 
-    tg_provider_config *providers;
+    tg_provider_config_t *providers;
     size_t provider_count;
-    tg_model_config *models;
+    tg_model_config_t *models;
     size_t model_count;
-} tg_config;
+} tg_config_t;
 
 /* Loads and validates `path`. On success returns the snapshot and sets
  * *err_text to NULL. On failure returns NULL and sets *err_text (when
  * err_text is not NULL) to a malloc'd string of one or more "FILE:LINE:
  * message\n" lines; the caller frees it. */
-tg_config *tg_config_load(const char *path, char **err_text);
+tg_config_t *tg_config_load(const char *path, char **err_text);
 
 /* Frees a snapshot (NULL is fine). */
-void tg_config_free(tg_config *cfg);
+void tg_config_free(tg_config_t *cfg);
 
 /* `tollgate check-config`: loads `path`, prints "ok\n" to out on success or
  * the error lines on failure. Returns 0 when valid, 1 when not. */
@@ -121,15 +121,15 @@ int tg_config_check(const char *path, FILE *out);
 
 /* Index of the model named name[0..len) or -1. A linear scan: model lists
  * are short (tens) and strncmp over them is faster than hashing. */
-long tg_config_find_model(const tg_config *cfg, const char *name, size_t len);
+long tg_config_find_model(const tg_config_t *cfg, const char *name, size_t len);
 
 /* Index of the provider with this name or -1. */
-long tg_config_find_provider(const tg_config *cfg, const char *name);
+long tg_config_find_provider(const tg_config_t *cfg, const char *name);
 
 /* Dollars for one request: ((prompt - cached) * input + cached * cached_input
  * + completion * output) / 1e6. `prompt` includes the cached tokens; cached
  * larger than prompt is clamped to prompt. */
-double tg_pricing_cost(const tg_pricing *p, uint64_t prompt_tokens,
+double tg_pricing_cost(const tg_pricing_t *p, uint64_t prompt_tokens,
                        uint64_t cached_tokens, uint64_t completion_tokens);
 
-#endif /* TG_CONFIG_H */
+#endif /* TOLLGATE_CONFIG_H */

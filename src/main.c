@@ -20,7 +20,7 @@ static int usage(FILE *out)
 static int serve(const char *path)
 {
     char *err = NULL;
-    tg_config *cfg = tg_config_load(path, &err);
+    tg_config_t *cfg = tg_config_load(path, &err);
     if (cfg == NULL) {
         fputs(err != NULL ? err : "cannot load the configuration\n", stderr);
         free(err);

@@ -88,7 +88,7 @@ static tg_provider_health_t *provider_for(tg_health_t *health, const char *name)
     return p;
 }
 
-static bool view_matches(const tg_health_view_t *v, const tg_config *cfg)
+static bool view_matches(const tg_health_view_t *v, const tg_config_t *cfg)
 {
     if (v->count != cfg->provider_count)
         return false;
@@ -98,7 +98,7 @@ static bool view_matches(const tg_health_view_t *v, const tg_config *cfg)
     return true;
 }
 
-static tg_health_view_t *view_new(tg_health_t *health, const tg_config *cfg)
+static tg_health_view_t *view_new(tg_health_t *health, const tg_config_t *cfg)
 {
     tg_health_view_t *v = calloc(1, sizeof(*v));
     if (v == NULL || (v->providers = calloc(cfg->provider_count ? cfg->provider_count : 1,
@@ -116,7 +116,7 @@ static tg_health_view_t *view_new(tg_health_t *health, const tg_config *cfg)
     return v;
 }
 
-const tg_health_view_t *tg_health_bind(tg_health_t *health, const tg_config *cfg)
+const tg_health_view_t *tg_health_bind(tg_health_t *health, const tg_config_t *cfg)
 {
     pthread_mutex_lock(&health->bind_lock);
     tg_health_view_t *v = health->views;

@@ -45,7 +45,7 @@ void tg_health_free(tg_health_t *health);
 /* The view of cfg's providers, made or found again (by the names, in
  * order). A provider seen for the first time starts healthy, its breaker
  * closed, its window empty. NULL on ENOMEM. */
-const tg_health_view_t *tg_health_bind(tg_health_t *health, const tg_config *cfg);
+const tg_health_view_t *tg_health_bind(tg_health_t *health, const tg_config_t *cfg);
 
 size_t tg_health_provider_count(const tg_health_view_t *v);
 

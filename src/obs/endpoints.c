@@ -27,7 +27,7 @@ static bool known_category(const char *category)
     return false;
 }
 
-static void set_static(obs_response *out, int status, const char *content_type, const char *body)
+static void set_static(tg_obs_response_t *out, int status, const char *content_type, const char *body)
 {
     out->status = status;
     out->content_type = content_type;
@@ -42,7 +42,7 @@ static void set_static(obs_response *out, int status, const char *content_type, 
 }
 
 /* Fills out with the JSON text of obj (stolen); -1 on failure. */
-static int set_json(obs_response *out, int status, json_t *obj)
+static int set_json(tg_obs_response_t *out, int status, json_t *obj)
 {
     /* 9 significant digits: ratios and seconds without float noise. */
     char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
@@ -67,7 +67,7 @@ static int set_json(obs_response *out, int status, json_t *obj)
  * tg_json_escape turns invalid UTF-8 into U+FFFD, and a cut is moved back
  * to the start of the character it would split (a UTF-8 character is at
  * most 4 bytes), so the body is always valid JSON. */
-static int not_found_category(obs_response *out, const char *category)
+static int not_found_category(tg_obs_response_t *out, const char *category)
 {
     size_t len = strlen(category);
     bool cut = len > CATEGORY_ECHO_MAX;
@@ -131,7 +131,7 @@ static void docs_family(const char *name, tally_type type, const char *help, con
 }
 
 /* /prometheus/metrics/docs: every registered family, from the live registry. */
-static int render_docs(tg_obs *obs, obs_response *out)
+static int render_docs(tg_obs_t *obs, tg_obs_response_t *out)
 {
     char *text = NULL;
     size_t len = 0;
@@ -166,14 +166,14 @@ typedef struct family_stats {
     double total;     /* counters and gauges: sum over series */
     double count;     /* histograms and summaries */
     double sum;
-} family_stats;
+} family_stats_t;
 
 typedef struct summary_state {
     json_t *families;
-    family_stats f;
-} summary_state;
+    family_stats_t f;
+} summary_state_t;
 
-static void stats_to_json(json_t *families, const family_stats *f)
+static void stats_to_json(json_t *families, const family_stats_t *f)
 {
     if (f->name[0] == '\0')
         return;
@@ -196,7 +196,7 @@ static void summary_family(const tally_desc *family, void *user)
 {
     static const char *const type_words[] = {"counter", "gauge", "histogram", "summary",
                                              "gauge", "gauge", "untyped"};
-    summary_state *st = user;
+    summary_state_t *st = user;
     stats_to_json(st->families, &st->f);
     memset(&st->f, 0, sizeof(st->f));
     snprintf(st->f.name, sizeof(st->f.name), "%s%s", family->name,
@@ -209,7 +209,7 @@ static void summary_family(const tally_desc *family, void *user)
  * values count for nothing (JSON has no NaN). */
 static void summary_sample(const tally_desc *family, const tally_sample *s, void *user)
 {
-    family_stats *f = &((summary_state *)user)->f;
+    family_stats_t *f = &((summary_state_t *)user)->f;
     (void)family;
     if (isnan(s->value))
         return;
@@ -224,14 +224,14 @@ static void summary_sample(const tally_desc *family, const tally_sample *s, void
     }
 }
 
-int obs_endpoint_summary(tg_obs *obs, const char *category, obs_response *out)
+int tg_obs_endpoint_summary(tg_obs_t *obs, const char *category, tg_obs_response_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (category && strcmp(category, "all") == 0)
         category = NULL;
     if (category && !known_category(category))
         return not_found_category(out, category);
-    summary_state st = {.families = json_array()};
+    summary_state_t st = {.families = json_array()};
     if (st.families == NULL ||
         tally_gather(tg_obs_registry(obs), category, summary_family, summary_sample, &st) !=
             TALLY_OK) {
@@ -241,18 +241,18 @@ int obs_endpoint_summary(tg_obs *obs, const char *category, obs_response *out)
     }
     stats_to_json(st.families, &st.f);
     json_t *body = json_pack("{s:s, s:f, s:o}", "category", category ? category : "all",
-                             "uptime_seconds", obs_uptime_seconds(obs), "families", st.families);
+                             "uptime_seconds", tg_obs_uptime_seconds(obs), "families", st.families);
     return set_json(out, 200, body);
 }
 
-int obs_endpoint_metrics(tg_obs *obs, const char *category, const char *accept,
-                         const char *accept_encoding, obs_response *out)
+int tg_obs_endpoint_metrics(tg_obs_t *obs, const char *category, const char *accept,
+                         const char *accept_encoding, tg_obs_response_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (category && strcmp(category, "docs") == 0)
         return render_docs(obs, out);
     if (category && strcmp(category, "summary") == 0)
-        return obs_endpoint_summary(obs, NULL, out);
+        return tg_obs_endpoint_summary(obs, NULL, out);
     if (category && strcmp(category, "all") == 0)
         category = NULL;
     if (category && !known_category(category))
@@ -268,7 +268,7 @@ int obs_endpoint_metrics(tg_obs *obs, const char *category, const char *accept,
         set_static(out, 500, "text/plain; charset=utf-8", "metrics rendering failed\n");
         return -1;
     }
-    /* The body is copied so that obs_response owns plain malloc'd memory
+    /* The body is copied so that tg_obs_response_t owns plain malloc'd memory
      * whatever tally_buf does inside; a scrape is not a hot path. */
     out->body = malloc(buf.len ? buf.len : 1);
     if (out->body == NULL) {
@@ -301,10 +301,10 @@ static const char *provider_state_name(const tg_provider_status_t *st, double he
  * healthy, "unhealthy" when none is up, else "degraded". The answer stays
  * 200 whatever it says: /health is liveness, and restarting a gateway
  * whose providers fail cures nothing (/ready is for traffic). */
-int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out)
+int tg_obs_endpoint_health(tg_obs_t *obs, const char *version, tg_obs_response_t *out)
 {
     memset(out, 0, sizeof(*out));
-    const tg_health_view_t *health = tg_obs_view_health(obs_current_view(obs));
+    const tg_health_view_t *health = tg_obs_view_health(tg_obs_current_view(obs));
     double now = tg_window_now();
     json_t *providers = json_array();
     size_t count = 0, healthy = 0, unhealthy = 0;
@@ -333,21 +333,21 @@ int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out)
     json_t *body = json_pack("{s:s, s:s, s:f, s:o}",
                              "status", healthy == count ? "ok" : unhealthy == count ? "unhealthy" : "degraded",
                              "version", version ? version : "unknown",
-                             "uptime_seconds", obs_uptime_seconds(obs),
+                             "uptime_seconds", tg_obs_uptime_seconds(obs),
                              "providers", providers ? providers : json_array());
     return set_json(out, 200, body);
 }
 
-int obs_endpoint_ready(tg_obs *obs, bool accepting, obs_response *out)
+int tg_obs_endpoint_ready(tg_obs_t *obs, bool accepting, tg_obs_response_t *out)
 {
     memset(out, 0, sizeof(*out));
-    bool ready = accepting && obs_current_view(obs) != NULL;
+    bool ready = accepting && tg_obs_current_view(obs) != NULL;
     set_static(out, ready ? 200 : 503, JSON_TYPE,
                ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not_ready\"}");
     return out->body ? 0 : -1;
 }
 
-bool obs_metrics_authorized(const tg_config *cfg, const char *authorization)
+bool tg_obs_metrics_authorized(const tg_config_t *cfg, const char *authorization)
 {
     const char *token = cfg ? cfg->metrics.bearer_token : NULL;
     if (token == NULL)
@@ -365,7 +365,7 @@ bool obs_metrics_authorized(const tg_config *cfg, const char *authorization)
     return diff == 0;
 }
 
-int obs_endpoint_unauthorized(obs_response *out)
+int tg_obs_endpoint_unauthorized(tg_obs_response_t *out)
 {
     memset(out, 0, sizeof(*out));
     set_static(out, 401, JSON_TYPE,
@@ -375,7 +375,7 @@ int obs_endpoint_unauthorized(obs_response *out)
     return out->body ? 0 : -1;
 }
 
-void obs_response_free(obs_response *out)
+void tg_obs_response_free(tg_obs_response_t *out)
 {
     if (out == NULL)
         return;

@@ -4,16 +4,16 @@
  * The server (src/server/) classifies the path with tg_route_from_path(),
  * calls one of these with the request's header values, and sends
  * status + content_type + content_encoding + body as given. Each call
- * allocates the body (a scrape is not a hot path); obs_response_free()
+ * allocates the body (a scrape is not a hot path); tg_obs_response_free()
  * releases it.
  *
- *   GET /metrics, /analytics/prometheus      obs_endpoint_metrics(category NULL)
- *   GET /prometheus/metrics/{category}       obs_endpoint_metrics(category)
- *   GET /prometheus/metrics/docs             obs_endpoint_metrics("docs")
- *   GET /prometheus/metrics/summary          obs_endpoint_metrics("summary"), or
- *                                            obs_endpoint_summary(?category=)
- *   GET /health                              obs_endpoint_health
- *   GET /ready                               obs_endpoint_ready
+ *   GET /metrics, /analytics/prometheus      tg_obs_endpoint_metrics(category NULL)
+ *   GET /prometheus/metrics/{category}       tg_obs_endpoint_metrics(category)
+ *   GET /prometheus/metrics/docs             tg_obs_endpoint_metrics("docs")
+ *   GET /prometheus/metrics/summary          tg_obs_endpoint_metrics("summary"), or
+ *                                            tg_obs_endpoint_summary(?category=)
+ *   GET /health                              tg_obs_endpoint_health
+ *   GET /ready                               tg_obs_endpoint_ready
  */
 #ifndef TOLLGATE_OBS_ENDPOINTS_H
 #define TOLLGATE_OBS_ENDPOINTS_H
@@ -23,13 +23,13 @@
 
 #include "obs/metrics.h"
 
-typedef struct obs_response {
+typedef struct tg_obs_response {
     int status;                   /* 200, 401, 404, 500, 503 */
     const char *content_type;     /* static string */
     const char *content_encoding; /* "gzip" or NULL */
     char *body;                   /* malloc'd, body_len bytes; may be NULL if 0 */
     size_t body_len;
-} obs_response;
+} tg_obs_response_t;
 
 /* Renders the registry. category: NULL or "all" for everything, else one of
  * system, providers, models, business, performance; "docs" gives Markdown
@@ -39,16 +39,16 @@ typedef struct obs_response {
  * and accept_encoding are the request's header values (NULL if absent): text
  * 0.0.4 or OpenMetrics by Accept, gzip by Accept-Encoding. Returns 0, or -1
  * on allocation failure (out->status is then 500 with a static body). */
-int obs_endpoint_metrics(tg_obs *obs, const char *category, const char *accept,
-                         const char *accept_encoding, obs_response *out);
+int tg_obs_endpoint_metrics(tg_obs_t *obs, const char *category, const char *accept,
+                         const char *accept_encoding, tg_obs_response_t *out);
 
 /* /prometheus/metrics/summary[?category=C]: JSON statistics per family of
  * the category (NULL or "all" = every family):
  * {"category":..,"uptime_seconds":..,"families":[{"name","type","series",
  *  "total"} for counters and gauges, {"name","type","series","count","sum",
  *  "mean"} for histograms and summaries]}. Unknown category: 404 as above.
- * obs_endpoint_metrics(obs, "summary", ...) answers with the whole registry. */
-int obs_endpoint_summary(tg_obs *obs, const char *category, obs_response *out);
+ * tg_obs_endpoint_metrics(obs, "summary", ...) answers with the whole registry. */
+int tg_obs_endpoint_summary(tg_obs_t *obs, const char *category, tg_obs_response_t *out);
 
 /* /health: {"status":"ok","version":"...","uptime_seconds":N,
  * "providers":[{"name":..,"state":"healthy"|"degraded"|"unhealthy",
@@ -60,18 +60,18 @@ int obs_endpoint_summary(tg_obs *obs, const char *category, obs_response *out);
  * "degraded" when its 5-minute health score is below 0.7. status is "ok"
  * when every provider is healthy, "unhealthy" when all are, else
  * "degraded" (HTTP 200 whatever it says: the process is alive). */
-int obs_endpoint_health(tg_obs *obs, const char *version, obs_response *out);
+int tg_obs_endpoint_health(tg_obs_t *obs, const char *version, tg_obs_response_t *out);
 
 /* /ready: 200 {"status":"ready"} once a config view is bound and `accepting`
  * is true, else 503 {"status":"not_ready"}. */
-int obs_endpoint_ready(tg_obs *obs, bool accepting, obs_response *out);
+int tg_obs_endpoint_ready(tg_obs_t *obs, bool accepting, tg_obs_response_t *out);
 
 /* The metrics bearer token check: true when cfg has no metrics.bearer_token
  * or `authorization` is exactly "Bearer <token>" (constant-time compare).
- * When false, send obs_endpoint_unauthorized(). */
-bool obs_metrics_authorized(const tg_config *cfg, const char *authorization);
-int  obs_endpoint_unauthorized(obs_response *out);
+ * When false, send tg_obs_endpoint_unauthorized(). */
+bool tg_obs_metrics_authorized(const tg_config_t *cfg, const char *authorization);
+int  tg_obs_endpoint_unauthorized(tg_obs_response_t *out);
 
-void obs_response_free(obs_response *out);
+void tg_obs_response_free(tg_obs_response_t *out);
 
 #endif /* TOLLGATE_OBS_ENDPOINTS_H */

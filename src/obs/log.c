@@ -49,10 +49,10 @@ static _Thread_local bool batching;
 /* Most bytes a log message may take inside a line, leaving room for fields. */
 #define MESSAGE_MAX 4096
 
-void tg_log_configure(int fd, tg_log_format format, tg_log_level level)
+void tg_log_configure(int fd, tg_log_format_t format, tg_log_level_t level)
 {
     const char *env = getenv("LOG_FORMAT");
-    tg_log_format from_env;
+    tg_log_format_t from_env;
     if (env && tg_log_format_parse(env, &from_env) == 0)
         format = from_env;
     struct stat st;
@@ -62,9 +62,9 @@ void tg_log_configure(int fd, tg_log_format format, tg_log_level level)
     atomic_store(&log_level, level);
 }
 
-int tg_log_level_parse(const char *s, tg_log_level *out)
+int tg_log_level_parse(const char *s, tg_log_level_t *out)
 {
-    static const struct { const char *name; tg_log_level level; } names[] = {
+    static const struct { const char *name; tg_log_level_t level; } names[] = {
         {"debug", TG_LOG_DEBUG}, {"info", TG_LOG_INFO}, {"warn", TG_LOG_WARN},
         {"warning", TG_LOG_WARN}, {"error", TG_LOG_ERROR},
     };
@@ -77,7 +77,7 @@ int tg_log_level_parse(const char *s, tg_log_level *out)
     return -1;
 }
 
-int tg_log_format_parse(const char *s, tg_log_format *out)
+int tg_log_format_parse(const char *s, tg_log_format_t *out)
 {
     if (s && strcasecmp(s, "json") == 0) {
         *out = TG_LOG_JSON;
@@ -90,12 +90,12 @@ int tg_log_format_parse(const char *s, tg_log_format *out)
     return -1;
 }
 
-bool tg_log_enabled(tg_log_level level)
+bool tg_log_enabled(tg_log_level_t level)
 {
     return (int)level >= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
-static const char *level_name(tg_log_level level, bool upper)
+static const char *level_name(tg_log_level_t level, bool upper)
 {
     static const char *const lower_names[] = {"debug", "info", "warn", "error"};
     static const char *const upper_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
@@ -127,7 +127,7 @@ static void put_text(tg_log_line_t *l, const char *s, size_t n, bool known)
 
 /* logger_known: the logger and message are the caller's constants, which
  * carry no secret (the access line's), so they are only escaped. */
-static void line_begin(tg_log_line_t *l, bool json, tg_log_level level, const char *logger,
+static void line_begin(tg_log_line_t *l, bool json, tg_log_level_t level, const char *logger,
                        const char *message, size_t message_len, bool logger_known)
 {
     l->p = line_start();
@@ -241,8 +241,8 @@ void tg_log_flush(void)
 
 /* known_fields: bit i set when fields[i] is a known value (see
  * put_str_value); logger_known as in line_begin. */
-static void write_line(tg_log_level level, const char *logger, const char *message,
-                       const tg_log_field *fields, size_t n, uint32_t known_fields, bool logger_known)
+static void write_line(tg_log_level_t level, const char *logger, const char *message,
+                       const tg_log_field_t *fields, size_t n, uint32_t known_fields, bool logger_known)
 {
     bool json = atomic_load_explicit(&log_format, memory_order_relaxed) == TG_LOG_JSON;
     tg_log_line_t l;
@@ -262,15 +262,15 @@ static void write_line(tg_log_level level, const char *logger, const char *messa
     line_end(&l, json, truncated);
 }
 
-void tg_log_fields(tg_log_level level, const char *logger, const char *message,
-                   const tg_log_field *fields, size_t n)
+void tg_log_fields(tg_log_level_t level, const char *logger, const char *message,
+                   const tg_log_field_t *fields, size_t n)
 {
     if (!tg_log_enabled(level))
         return;
     write_line(level, logger ? logger : "", message ? message : "", fields, n, 0, false);
 }
 
-void tg_log(tg_log_level level, const char *logger, const char *fmt, ...)
+void tg_log(tg_log_level_t level, const char *logger, const char *fmt, ...)
 {
     if (!tg_log_enabled(level))
         return;
@@ -285,9 +285,9 @@ void tg_log(tg_log_level level, const char *logger, const char *fmt, ...)
     tg_log_fields(level, logger, message, NULL, 0);
 }
 
-void tg_log_access(const tg_access_record *r)
+void tg_log_access(const tg_access_record_t *r)
 {
-    tg_log_level level = r->status >= 500 ? TG_LOG_WARN : TG_LOG_INFO;
+    tg_log_level_t level = r->status >= 500 ? TG_LOG_WARN : TG_LOG_INFO;
     if (!tg_log_enabled(level))
         return;
     /* The path is redacted whole, then cut (a cut first could leave a
@@ -300,7 +300,7 @@ void tg_log_access(const tg_access_record *r)
     }
     /* A negative token count is "not applicable": rendered as null through
      * a NULL string field. */
-    tg_log_field f[] = {
+    tg_log_field_t f[] = {
         {.key = "request_id", .type = TG_LF_STR, .str = r->request_id},
         {.key = "org_id", .type = TG_LF_STR, .str = r->org_id},
         {.key = "trace_id", .type = TG_LF_STR, .str = r->trace_id},

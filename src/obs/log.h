@@ -36,8 +36,8 @@
  * Levels and format may be changed at any time (config reload); the change
  * is an atomic store, seen by the next line on every thread.
  */
-#ifndef TG_OBS_LOG_H
-#define TG_OBS_LOG_H
+#ifndef TOLLGATE_OBS_LOG_H
+#define TOLLGATE_OBS_LOG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,24 +46,24 @@
 typedef enum tg_log_format {
     TG_LOG_TEXT = 0,
     TG_LOG_JSON
-} tg_log_format;
+} tg_log_format_t;
 
 typedef enum tg_log_level {
     TG_LOG_DEBUG = 0,
     TG_LOG_INFO,
     TG_LOG_WARN,
     TG_LOG_ERROR
-} tg_log_level;
+} tg_log_level_t;
 
 /* Sets where and how lines are written. Defaults before any call: fd 2,
  * text, info. If the environment has LOG_FORMAT=json (or text), it overrides
  * `format`. */
-void tg_log_configure(int fd, tg_log_format format, tg_log_level level);
+void tg_log_configure(int fd, tg_log_format_t format, tg_log_level_t level);
 
 /* Parses "debug"/"info"/"warn"/"warning"/"error" and "text"/"json";
  * return 0 on success, -1 when unknown (out untouched). */
-int tg_log_level_parse(const char *s, tg_log_level *out);
-int tg_log_format_parse(const char *s, tg_log_format *out);
+int tg_log_level_parse(const char *s, tg_log_level_t *out);
+int tg_log_format_parse(const char *s, tg_log_format_t *out);
 
 /* Registers a value that must never appear in a line (a provider key, the
  * metrics token): from then on it is replaced by "[REDACTED]" wherever it
@@ -73,7 +73,7 @@ int tg_log_format_parse(const char *s, tg_log_format *out);
 void tg_log_add_secret(const char *secret);
 
 /* true when lines at `level` are currently written (skip building fields). */
-bool tg_log_enabled(tg_log_level level);
+bool tg_log_enabled(tg_log_level_t level);
 
 /* One extra field of a log line. */
 typedef enum tg_log_field_type {
@@ -81,25 +81,25 @@ typedef enum tg_log_field_type {
     TG_LF_INT,      /* i */
     TG_LF_DOUBLE,   /* d; NaN/Inf render as null */
     TG_LF_BOOL      /* b */
-} tg_log_field_type;
+} tg_log_field_type_t;
 
 typedef struct tg_log_field {
     const char *key;
-    tg_log_field_type type;
+    tg_log_field_type_t type;
     const char *str;
     int64_t i;
     double d;
     bool b;
-} tg_log_field;
+} tg_log_field_t;
 
 /* Writes one line with a printf-formatted message and no extra fields.
  * `logger` names the subsystem ("server", "config", "upstream"...). */
-void tg_log(tg_log_level level, const char *logger, const char *fmt, ...)
+void tg_log(tg_log_level_t level, const char *logger, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Writes one line with a fixed message and `n` extra fields. */
-void tg_log_fields(tg_log_level level, const char *logger, const char *message,
-                   const tg_log_field *fields, size_t n);
+void tg_log_fields(tg_log_level_t level, const char *logger, const char *message,
+                   const tg_log_field_t *fields, size_t n);
 
 /* What the request path knows at the end of a request; written as the
  * access line (logger "access", message "request completed", level info,
@@ -126,10 +126,10 @@ typedef struct tg_access_record {
     const char *cache_tier;    /* NULL until the cache exists */
     const char *llm_status;    /* the LLM call's outcome, llm_requests_total's
                                   status label; NULL = no upstream call */
-} tg_access_record;
+} tg_access_record_t;
 
 /* Writes the access line for one request. */
-void tg_log_access(const tg_access_record *r);
+void tg_log_access(const tg_access_record_t *r);
 
 /* Batching for an event-loop thread: after tg_log_batch_start(), this
  * thread's lines are kept until tg_log_flush(), which the thread calls once
@@ -148,4 +148,4 @@ void tg_log_batch_stop(void);
  * written, without the NUL; cap 0 writes nothing. */
 size_t tg_log_redact_copy(char *dst, size_t cap, const char *src, size_t len);
 
-#endif /* TG_OBS_LOG_H */
+#endif /* TOLLGATE_OBS_LOG_H */

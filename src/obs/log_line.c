@@ -215,7 +215,7 @@ static void put_double_value(tg_log_line_t *l, double d)
     }
 }
 
-void tg_line_put_field(tg_log_line_t *l, bool json, const tg_log_field *f, bool known)
+void tg_line_put_field(tg_log_line_t *l, bool json, const tg_log_field_t *f, bool known)
 {
     put_key(l, json, f->key);
     switch (f->type) {

@@ -45,6 +45,6 @@ void tg_line_put_redacted(tg_log_line_t *l, const char *s, size_t n, tg_redact_m
 void tg_line_put_timestamp(tg_log_line_t *l);
 /* One field: key and value, JSON or text. known: a label or configured
  * name under a key that is no secret's: escaped, not scanned. */
-void tg_line_put_field(tg_log_line_t *l, bool json, const tg_log_field *f, bool known);
+void tg_line_put_field(tg_log_line_t *l, bool json, const tg_log_field_t *f, bool known);
 
 #endif

@@ -64,10 +64,10 @@ typedef struct family_spec {
     const char *labels[MAX_LABELS + 1];  /* NULL-terminated; stateset: state label added */
     const double *buckets;
     size_t bucket_count;
-} family_spec;
+} family_spec_t;
 
 #define B(arr) arr, sizeof(arr) / sizeof(arr[0])
-static const family_spec catalog[F_COUNT] = {
+static const family_spec_t catalog[F_COUNT] = {
     [F_HTTP_REQUESTS] = {TALLY_COUNTER, "http_requests_total", "system",
         "HTTP requests by method, route template and status.", {"method", "path", "status"}},
     [F_HTTP_DURATION] = {TALLY_HISTOGRAM, "http_request_duration_seconds", "system",
@@ -130,7 +130,7 @@ static const family_spec catalog[F_COUNT] = {
         {"task"}, B(housekeeping_buckets)},
 };
 
-/* ------------------------------------------ per-name state, views, tg_obs */
+/* ------------------------------------------ per-name state, views, tg_obs_t */
 
 /* Per model name (and "other"), kept across reloads. */
 typedef struct model_state {
@@ -141,41 +141,41 @@ typedef struct model_state {
     _Atomic(tg_window_slot_t *) uptime;
     _Atomic uint64_t prompt_tokens;
     _Atomic uint64_t completion_tokens;
-} model_state;
+} model_state_t;
 
 /* A child handle made on first use: see lazy_child(). */
-typedef _Atomic(void *) lazy_slot;
+typedef _Atomic(void *) lazy_slot_t;
 
 /* Children of one (provider, model) pair, each made by the first event
  * that needs it (the pair itself too: see llm_children_get). */
 typedef struct llm_children {
     const char *provider, *model;  /* label values: the view's names */
-    lazy_slot requests[TG_OP_COUNT][TG_STREAM_MODE_COUNT][TG_LLM_STATUS_COUNT];
-    lazy_slot duration[TG_OP_COUNT][TG_STREAM_MODE_COUNT];
-    lazy_slot ttft;
-    lazy_slot tokens[TOKEN_TYPE_COUNT];
-    lazy_slot cost;
+    lazy_slot_t requests[TG_OP_COUNT][TG_STREAM_MODE_COUNT][TG_LLM_STATUS_COUNT];
+    lazy_slot_t duration[TG_OP_COUNT][TG_STREAM_MODE_COUNT];
+    lazy_slot_t ttft;
+    lazy_slot_t tokens[TOKEN_TYPE_COUNT];
+    lazy_slot_t cost;
     _Atomic int64_t last_exemplar_second;
-} llm_children;
+} llm_children_t;
 
 typedef struct view_provider {
     char *name;
     tally_gauge *health_status;     /* provider state: every configured provider has one */
     tally_gauge *breaker_state;
-    lazy_slot response_time;
-    lazy_slot retries[TG_RETRY_REASON_COUNT];
-} view_provider;
+    lazy_slot_t response_time;
+    lazy_slot_t retries[TG_RETRY_REASON_COUNT];
+} view_provider_t;
 
-struct obs_view {
-    tg_obs *obs;
-    struct obs_view *older;         /* every view ever bound, freed with obs */
+struct tg_obs_view {
+    tg_obs_t *obs;
+    struct tg_obs_view *older;         /* every view ever bound, freed with obs */
     const tg_health_view_t *health; /* the same providers' state (health/) */
     size_t provider_count;
     size_t model_count;             /* configured models; "other" is index model_count */
-    view_provider *providers;
-    model_state **models;           /* model_count + 1 */
-    tg_pricing *pricing;            /* model_count + 1 ("other" costs 0) */
-    _Atomic(llm_children *) *llm;   /* provider_count * (model_count + 1) */
+    view_provider_t *providers;
+    model_state_t **models;           /* model_count + 1 */
+    tg_pricing_t *pricing;            /* model_count + 1 ("other" costs 0) */
+    _Atomic(llm_children_t *) *llm;   /* provider_count * (model_count + 1) */
     _Atomic(tally_counter *) *fallbacks; /* provider_count * provider_count */
 };
 
@@ -191,10 +191,10 @@ struct tg_obs {
     tally_family *fam[F_COUNT];
     struct timespec started;
 
-    pthread_mutex_t bind_lock;       /* obs_bind only: reloads are rare */
-    _Atomic(obs_view *) current;
-    obs_view *views;
-    model_state *model_states;
+    pthread_mutex_t bind_lock;       /* tg_obs_bind only: reloads are rare */
+    _Atomic(tg_obs_view_t *) current;
+    tg_obs_view_t *views;
+    model_state_t *model_states;
 
     /* HTTP children do not depend on the config: shared by every view. */
     _Atomic(tally_counter *) http_requests[TG_ROUTE_COUNT][TG_METHOD_COUNT][STATUS_SLOTS];
@@ -206,7 +206,7 @@ struct tg_obs {
 
 /* ------------------------------------------------------------ collectors */
 
-double obs_uptime_seconds(const tg_obs *obs)
+double tg_obs_uptime_seconds(const tg_obs_t *obs)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -221,14 +221,14 @@ enum {
 
 static void collect_system(tally_emit *e, void *user)
 {
-    tally_emit_gauge(e, 0, NULL, obs_uptime_seconds(user));
+    tally_emit_gauge(e, 0, NULL, tg_obs_uptime_seconds(user));
 }
 
 /* tally wants each family's samples contiguous: one pass per family. */
 static void collect_providers(tally_emit *e, void *user)
 {
-    tg_obs *obs = user;
-    obs_view *v = atomic_load(&obs->current);
+    tg_obs_t *obs = user;
+    tg_obs_view_t *v = atomic_load(&obs->current);
     double now = tg_window_now();
     for (size_t family = 0; v && family < 3; family++) {
         for (size_t i = 0; i < v->provider_count; i++) {
@@ -242,11 +242,11 @@ static void collect_providers(tally_emit *e, void *user)
 
 static void collect_models(tally_emit *e, void *user)
 {
-    tg_obs *obs = user;
-    obs_view *v = atomic_load(&obs->current);
+    tg_obs_t *obs = user;
+    tg_obs_view_t *v = atomic_load(&obs->current);
     uint64_t now = tg_window_epoch(tg_window_now(), TG_UPTIME_SLOT_SECONDS);
     for (size_t i = 0; v && i < v->model_count; i++) {
-        model_state *ms = v->models[i];
+        model_state_t *ms = v->models[i];
         const char *labels[] = {ms->name};
         tg_window_slot_t *uptime = atomic_load_explicit(&ms->uptime, memory_order_acquire);
         tg_window_sum_t w = uptime ? tg_window_totals(uptime, TG_UPTIME_SLOTS, now, TG_UPTIME_SLOTS)
@@ -255,7 +255,7 @@ static void collect_models(tally_emit *e, void *user)
             tally_emit_gauge(e, 0, labels, tg_health_uptime_ratio(&w));
     }
     for (size_t i = 0; v && i < v->model_count; i++) {
-        model_state *ms = v->models[i];
+        model_state_t *ms = v->models[i];
         const char *labels[] = {ms->name};
         uint64_t prompt = atomic_load_explicit(&ms->prompt_tokens, memory_order_relaxed);
         uint64_t completion = atomic_load_explicit(&ms->completion_tokens, memory_order_relaxed);
@@ -264,7 +264,7 @@ static void collect_models(tally_emit *e, void *user)
     }
 }
 
-static tally_err register_collectors(tg_obs *obs, const char *ns)
+static tally_err register_collectors(tg_obs_t *obs, const char *ns)
 {
     static const char *const bare[C_COUNT] = {
         "uptime_seconds", "provider_availability_ratio", "provider_error_rate_ratio",
@@ -307,10 +307,10 @@ static tally_err register_collectors(tg_obs *obs, const char *ns)
 
 /* ------------------------------------------------------------ lifecycle */
 
-static tally_histogram *http_histogram(tg_obs *obs, tg_route_t route, tg_method_t method);
-static tally_gauge *http_gauge(tg_obs *obs, tg_route_t route, tg_method_t method);
+static tally_histogram *http_histogram(tg_obs_t *obs, tg_route_t route, tg_method_t method);
+static tally_gauge *http_gauge(tg_obs_t *obs, tg_route_t route, tg_method_t method);
 
-static tally_family *register_family(tg_obs *obs, const char *ns, const family_spec *spec,
+static tally_family *register_family(tg_obs_t *obs, const char *ns, const family_spec_t *spec,
                                      tally_err *err)
 {
     const char *labels[MAX_LABELS + 1];
@@ -334,7 +334,7 @@ static tally_family *register_family(tg_obs *obs, const char *ns, const family_s
                             spec->type == TALLY_SUMMARY ? &s : NULL, err);
 }
 
-static tally_err populate_catalog(tg_obs *obs, const tg_obs_opts *opts)
+static tally_err populate_catalog(tg_obs_t *obs, const tg_obs_opts_t *opts)
 {
     /* tally copies the names: the namespace is not kept */
     const char *ns = opts->metric_namespace ? opts->metric_namespace : "tollgate";
@@ -359,11 +359,11 @@ static tally_err populate_catalog(tg_obs *obs, const tg_obs_opts *opts)
     return tally_process_collector_register(obs->reg, "system");
 }
 
-tg_obs *tg_obs_new(const tg_obs_opts *opts, char **err_text)
+tg_obs_t *tg_obs_new(const tg_obs_opts_t *opts, char **err_text)
 {
     if (err_text)
         *err_text = NULL;
-    tg_obs *obs = calloc(1, sizeof(*obs));
+    tg_obs_t *obs = calloc(1, sizeof(*obs));
     if (obs == NULL)
         goto nomem;
     clock_gettime(CLOCK_MONOTONIC, &obs->started);
@@ -371,7 +371,7 @@ tg_obs *tg_obs_new(const tg_obs_opts *opts, char **err_text)
     obs->reg = tally_registry_new();
     if (obs->reg == NULL)
         goto nomem;
-    static const tg_obs_opts no_opts;
+    static const tg_obs_opts_t no_opts;
     tally_err rc = populate_catalog(obs, opts ? opts : &no_opts);
     if (rc != TALLY_OK) {
         if (err_text && (*err_text = malloc(128)) != NULL)
@@ -387,7 +387,7 @@ nomem:
     return NULL;
 }
 
-static void view_free(obs_view *v)
+static void view_free(tg_obs_view_t *v)
 {
     for (size_t i = 0; v->llm && i < v->provider_count * (v->model_count + 1); i++)
         free(atomic_load(&v->llm[i]));
@@ -401,16 +401,16 @@ static void view_free(obs_view *v)
     free(v);
 }
 
-void tg_obs_free(tg_obs *obs)
+void tg_obs_free(tg_obs_t *obs)
 {
     if (obs == NULL)
         return;
     tally_registry_free(obs->reg);
-    for (obs_view *v = obs->views, *next; v; v = next) {
+    for (tg_obs_view_t *v = obs->views, *next; v; v = next) {
         next = v->older;
         view_free(v);
     }
-    for (model_state *m = obs->model_states, *next; m; m = next) {
+    for (model_state_t *m = obs->model_states, *next; m; m = next) {
         next = m->next;
         free(m->name);
         free(atomic_load(&m->uptime));
@@ -420,29 +420,29 @@ void tg_obs_free(tg_obs *obs)
     free(obs);
 }
 
-tally_registry *tg_obs_registry(tg_obs *obs)
+tally_registry *tg_obs_registry(tg_obs_t *obs)
 {
     return obs->reg;
 }
 
-const obs_view *obs_current_view(tg_obs *obs)
+const tg_obs_view_t *tg_obs_current_view(tg_obs_t *obs)
 {
     return atomic_load(&obs->current);
 }
 
-const tg_health_view_t *tg_obs_view_health(const obs_view *v)
+const tg_health_view_t *tg_obs_view_health(const tg_obs_view_t *v)
 {
     return v ? v->health : NULL;
 }
 
 /* ---------------------------------------------------------------- binding */
 
-static model_state *model_state_for(tg_obs *obs, const char *name)
+static model_state_t *model_state_for(tg_obs_t *obs, const char *name)
 {
-    for (model_state *m = obs->model_states; m; m = m->next)
+    for (model_state_t *m = obs->model_states; m; m = m->next)
         if (strcmp(m->name, name) == 0)
             return m;
-    model_state *m = calloc(1, sizeof(*m));
+    model_state_t *m = calloc(1, sizeof(*m));
     if (m == NULL || (m->name = strdup(name)) == NULL) {
         free(m);
         return NULL;
@@ -457,7 +457,7 @@ static model_state *model_state_for(tg_obs *obs, const char *name)
  * mutex), every later one a load. Threads that race to make it get the same
  * child back from tally, so the slot needs no compare-and-swap. NULL only
  * when tally is out of memory (the event is then not recorded). */
-static void *lazy_child(lazy_slot *slot, tally_family *fam, const char *const *labels)
+static void *lazy_child(lazy_slot_t *slot, tally_family *fam, const char *const *labels)
 {
     void *child = atomic_load_explicit(slot, memory_order_acquire);
     if (child != NULL)
@@ -475,13 +475,13 @@ static void *lazy_child(lazy_slot *slot, tally_family *fam, const char *const *l
 
 /* The children of a pair, allocated by its first call (a few hundred
  * bytes; no series yet). */
-static llm_children *llm_children_get(const obs_view *v, size_t provider, size_t model_slot)
+static llm_children_t *llm_children_get(const tg_obs_view_t *v, size_t provider, size_t model_slot)
 {
-    _Atomic(llm_children *) *slot = &v->llm[provider * (v->model_count + 1) + model_slot];
-    llm_children *c = atomic_load_explicit(slot, memory_order_acquire);
+    _Atomic(llm_children_t *) *slot = &v->llm[provider * (v->model_count + 1) + model_slot];
+    llm_children_t *c = atomic_load_explicit(slot, memory_order_acquire);
     if (c)
         return c;
-    llm_children *fresh = calloc(1, sizeof(*fresh));
+    llm_children_t *fresh = calloc(1, sizeof(*fresh));
     if (fresh == NULL)
         return NULL;
     fresh->provider = v->providers[provider].name;
@@ -493,7 +493,7 @@ static llm_children *llm_children_get(const obs_view *v, size_t provider, size_t
 }
 
 /* The provider state families of one provider, from health/'s status. */
-static tally_err show_provider_state(tg_obs *obs, const view_provider *vp, const tg_provider_status_t *st)
+static tally_err show_provider_state(tg_obs_t *obs, const view_provider_t *vp, const tg_provider_status_t *st)
 {
     tally_gauge_set(vp->health_status, st->healthy ? 1 : 0);
     tally_gauge_set(vp->breaker_state, st->breaker);
@@ -501,7 +501,7 @@ static tally_err show_provider_state(tg_obs *obs, const view_provider *vp, const
     return tally_stateset_set(obs->fam[F_BREAKER_STATESET], labels, breaker_states[st->breaker]);
 }
 
-static bool bind_provider(tg_obs *obs, view_provider *vp, const char *name,
+static bool bind_provider(tg_obs_t *obs, view_provider_t *vp, const char *name,
                           const tg_health_view_t *health, size_t index)
 {
     const char *l[] = {name};
@@ -516,9 +516,9 @@ static bool bind_provider(tg_obs *obs, view_provider *vp, const char *name,
     return show_provider_state(obs, vp, &st) == TALLY_OK;
 }
 
-static obs_view *view_new(tg_obs *obs, const tg_config *cfg, const tg_health_view_t *health)
+static tg_obs_view_t *view_new(tg_obs_t *obs, const tg_config_t *cfg, const tg_health_view_t *health)
 {
-    obs_view *v = calloc(1, sizeof(*v));
+    tg_obs_view_t *v = calloc(1, sizeof(*v));
     if (v == NULL)
         return NULL;
     v->obs = obs;
@@ -551,7 +551,7 @@ fail:
 
 /* Whether v serves cfg: a view depends only on the provider and model
  * names, in order, and the prices (every child is made on first use). */
-static bool view_matches(const obs_view *v, const tg_config *cfg)
+static bool view_matches(const tg_obs_view_t *v, const tg_config_t *cfg)
 {
     if (v->provider_count != cfg->provider_count || v->model_count != cfg->model_count)
         return false;
@@ -559,7 +559,7 @@ static bool view_matches(const obs_view *v, const tg_config *cfg)
         if (strcmp(v->providers[i].name, cfg->providers[i].name) != 0)
             return false;
     for (size_t i = 0; i < cfg->model_count; i++) {
-        const tg_pricing *a = &v->pricing[i], *b = &cfg->models[i].pricing;
+        const tg_pricing_t *a = &v->pricing[i], *b = &cfg->models[i].pricing;
         if (strcmp(v->models[i]->name, cfg->models[i].name) != 0 || a->input != b->input ||
             a->cached_input != b->cached_input || a->output != b->output)
             return false;
@@ -567,7 +567,7 @@ static bool view_matches(const obs_view *v, const tg_config *cfg)
     return true;
 }
 
-const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg, const tg_health_view_t *health)
+const tg_obs_view_t *tg_obs_bind(tg_obs_t *obs, const tg_config_t *cfg, const tg_health_view_t *health)
 {
     pthread_mutex_lock(&obs->bind_lock);
     /* Views are never freed (snapshots and requests hold them uncounted), so
@@ -576,7 +576,7 @@ const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg, const tg_health_view
      * the distinct provider/model/price sets ever loaded. A view found again
      * keeps the health view it was made with: health/ keeps one view per
      * list of provider names, so that is the `health` given now. */
-    obs_view *v = obs->views;
+    tg_obs_view_t *v = obs->views;
     while (v != NULL && !view_matches(v, cfg))
         v = v->older;
     if (v == NULL) {
@@ -624,7 +624,7 @@ static int status_slot(int status)
 }
 
 /* The counter of one (route, method, status); cached for common statuses. */
-static tally_counter *http_counter(tg_obs *obs, tg_route_t route, tg_method_t method, int status)
+static tally_counter *http_counter(tg_obs_t *obs, tg_route_t route, tg_method_t method, int status)
 {
     int slot = status_slot(status);
     _Atomic(tally_counter *) *cache = slot >= 0 ? &obs->http_requests[route][method][slot] : NULL;
@@ -642,7 +642,7 @@ static tally_counter *http_counter(tg_obs *obs, tg_route_t route, tg_method_t me
     return c;
 }
 
-static tally_histogram *http_histogram(tg_obs *obs, tg_route_t route, tg_method_t method)
+static tally_histogram *http_histogram(tg_obs_t *obs, tg_route_t route, tg_method_t method)
 {
     _Atomic(tally_histogram *) *cache = &obs->http_duration[route][method];
     tally_histogram *h = atomic_load_explicit(cache, memory_order_acquire);
@@ -654,7 +654,7 @@ static tally_histogram *http_histogram(tg_obs *obs, tg_route_t route, tg_method_
     return h;
 }
 
-static tally_gauge *http_gauge(tg_obs *obs, tg_route_t route, tg_method_t method)
+static tally_gauge *http_gauge(tg_obs_t *obs, tg_route_t route, tg_method_t method)
 {
     _Atomic(tally_gauge *) *cache = &obs->http_in_progress[route][method];
     tally_gauge *g = atomic_load_explicit(cache, memory_order_acquire);
@@ -666,7 +666,7 @@ static tally_gauge *http_gauge(tg_obs *obs, tg_route_t route, tg_method_t method
     return g;
 }
 
-void obs_record_http(const obs_view *v, tg_route_t route, tg_method_t method,
+void tg_obs_record_http(const tg_obs_view_t *v, tg_route_t route, tg_method_t method,
                      int status, double seconds, const char *trace_id)
 {
     if (v == NULL || (unsigned)route >= TG_ROUTE_COUNT || (unsigned)method >= TG_METHOD_COUNT)
@@ -679,7 +679,7 @@ void obs_record_http(const obs_view *v, tg_route_t route, tg_method_t method,
         observe_traced(h, seconds, trace_id, &v->obs->http_exemplar_second[route][method]);
 }
 
-void obs_http_in_progress(const obs_view *v, tg_route_t route, tg_method_t method, int delta)
+void tg_obs_http_in_progress(const tg_obs_view_t *v, tg_route_t route, tg_method_t method, int delta)
 {
     if (v == NULL || (unsigned)route >= TG_ROUTE_COUNT || (unsigned)method >= TG_METHOD_COUNT)
         return;
@@ -689,7 +689,7 @@ void obs_http_in_progress(const obs_view *v, tg_route_t route, tg_method_t metho
 }
 
 /* A model's uptime window, allocated by its first call. */
-static tg_window_slot_t *model_uptime(model_state *ms)
+static tg_window_slot_t *model_uptime(model_state_t *ms)
 {
     tg_window_slot_t *w = atomic_load_explicit(&ms->uptime, memory_order_acquire);
     if (w != NULL)
@@ -703,7 +703,7 @@ static tg_window_slot_t *model_uptime(model_state *ms)
     return w;
 }
 
-void obs_record_llm(const obs_view *v, const obs_llm_result *r)
+void tg_obs_record_llm(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
 {
     if (v == NULL || r == NULL || r->provider >= v->provider_count ||
         r->model >= (long)v->model_count || (unsigned)r->operation >= TG_OP_COUNT ||
@@ -711,7 +711,7 @@ void obs_record_llm(const obs_view *v, const obs_llm_result *r)
         (unsigned)r->status >= TG_LLM_STATUS_COUNT)
         return;
     size_t model_slot = r->model < 0 ? v->model_count : (size_t)r->model;
-    llm_children *c = llm_children_get(v, r->provider, model_slot);
+    llm_children_t *c = llm_children_get(v, r->provider, model_slot);
     if (c == NULL)
         return;
     /* Updates on a NULL handle (tally out of memory) do nothing. */
@@ -745,7 +745,7 @@ void obs_record_llm(const obs_view *v, const obs_llm_result *r)
     if (r->status == TG_LLM_SUCCESS || r->prompt_tokens || r->completion_tokens)
         tally_summary_observe(lazy_child(&c->cost, fam[F_LLM_COST], pair), cost);
 
-    model_state *ms = v->models[model_slot];
+    model_state_t *ms = v->models[model_slot];
     atomic_fetch_add_explicit(&ms->prompt_tokens, r->prompt_tokens, memory_order_relaxed);
     atomic_fetch_add_explicit(&ms->completion_tokens, r->completion_tokens, memory_order_relaxed);
     tg_window_slot_t *uptime = r->status != TG_LLM_CLIENT_DISCONNECT ? model_uptime(ms) : NULL;
@@ -754,25 +754,25 @@ void obs_record_llm(const obs_view *v, const obs_llm_result *r)
                          r->status != TG_LLM_SUCCESS, false, 0);
 }
 
-void obs_record_attempt(const obs_view *v, size_t provider, double seconds)
+void tg_obs_record_attempt(const tg_obs_view_t *v, size_t provider, double seconds)
 {
     if (v == NULL || provider >= v->provider_count)
         return;
-    view_provider *vp = &v->providers[provider];
+    view_provider_t *vp = &v->providers[provider];
     const char *labels[] = {vp->name};
     tally_histogram_observe(lazy_child(&vp->response_time, v->obs->fam[F_PROVIDER_RESPONSE_TIME], labels), seconds);
 }
 
-void obs_record_retry(const obs_view *v, size_t provider, tg_retry_reason_t reason)
+void tg_obs_record_retry(const tg_obs_view_t *v, size_t provider, tg_retry_reason_t reason)
 {
     if (v == NULL || provider >= v->provider_count || (unsigned)reason >= TG_RETRY_REASON_COUNT)
         return;
-    view_provider *vp = &v->providers[provider];
+    view_provider_t *vp = &v->providers[provider];
     const char *labels[] = {vp->name, tg_retry_reason_name(reason)};
     tally_counter_inc(lazy_child(&vp->retries[reason], v->obs->fam[F_LLM_RETRIES], labels));
 }
 
-void obs_record_fallback(const obs_view *v, size_t from_provider, size_t to_provider)
+void tg_obs_record_fallback(const tg_obs_view_t *v, size_t from_provider, size_t to_provider)
 {
     if (v == NULL || from_provider >= v->provider_count || to_provider >= v->provider_count)
         return;
@@ -788,7 +788,7 @@ void obs_record_fallback(const obs_view *v, size_t from_provider, size_t to_prov
         tally_counter_inc(c);
 }
 
-void obs_record_error(const obs_view *v, tg_error_type_t type, tg_error_code_t code,
+void tg_obs_record_error(const tg_obs_view_t *v, tg_error_type_t type, tg_error_code_t code,
                       tg_route_t route)
 {
     if (v == NULL || (unsigned)type >= TG_ERR_TYPE_COUNT || (unsigned)code >= TG_ERR_CODE_COUNT ||
@@ -806,9 +806,9 @@ void obs_record_error(const obs_view *v, tg_error_type_t type, tg_error_code_t c
         tally_counter_inc(c);
 }
 
-void tg_obs_sync_provider_state(tg_obs *obs)
+void tg_obs_sync_provider_state(tg_obs_t *obs)
 {
-    obs_view *v = atomic_load(&obs->current);
+    tg_obs_view_t *v = atomic_load(&obs->current);
     for (size_t i = 0; v && i < v->provider_count; i++) {
         tg_provider_status_t st;
         if (tg_health_provider_status(v->health, i, &st) == 0)
@@ -816,7 +816,7 @@ void tg_obs_sync_provider_state(tg_obs *obs)
     }
 }
 
-void tg_obs_record_housekeeping(tg_obs *obs, const char *task, double seconds)
+void tg_obs_record_housekeeping(tg_obs_t *obs, const char *task, double seconds)
 {
     const char *labels[] = {task};
     tally_histogram *h = tally_histogram_with(obs->fam[F_HOUSEKEEPING], labels);

@@ -2,25 +2,25 @@
  * metrics.h - the tollgate metric catalog (DESIGN.md) on a tally registry.
  *
  * Two objects:
- *   tg_obs       the registry with every catalog family registered under the
+ *   tg_obs_t       the registry with every catalog family registered under the
  *                config's namespace, the process collector, build_info and
  *                the scrape-time collectors (uptime, provider health ratios,
  *                model uptime and token efficiency). One per process; its
  *                namespace is fixed at creation (a namespace change in a
  *                reloaded config needs a restart).
- *   obs_view     the child handles pre-bound for one config snapshot: every
+ *   tg_obs_view_t     the child handles pre-bound for one config snapshot: every
  *                configured provider, model and route, indexed by the same
- *                indices as tg_config. Recording is plain array indexing:
- *                no hashing, no lock, no allocation. Made by obs_bind()
+ *                indices as tg_config_t. Recording is plain array indexing:
+ *                no hashing, no lock, no allocation. Made by tg_obs_bind()
  *                once per distinct set of provider names, model names and
  *                prices (a reload that keeps them reuses the view); owned
- *                by tg_obs and freed with it (so a scrape never races a
+ *                by tg_obs_t and freed with it (so a scrape never races a
  *                reload; a view is a few KB).
  *
  * Provider state (windows, healthy verdict, breaker, last error) is
  * health/'s (health/provider.h): a view reads it through the snapshot's
  * health view, at scrape time. Per-model uptime counters are kept by name
- * inside tg_obs, so they survive a reload that keeps the name.
+ * inside tg_obs_t, so they survive a reload that keeps the name.
  *
  * All record functions are safe from any thread and ignore out-of-range
  * indices (they never abort).
@@ -37,8 +37,8 @@
 #include "health/provider.h"
 #include "tally.h"
 
-typedef struct tg_obs tg_obs;
-typedef struct obs_view obs_view;
+typedef struct tg_obs tg_obs_t;
+typedef struct tg_obs_view tg_obs_view_t;
 
 /* ----------------------------------------------------------- lifecycle */
 
@@ -46,15 +46,15 @@ typedef struct tg_obs_opts {
     const char *metric_namespace;  /* "" = bare names; NULL = "tollgate" */
     const char *version;           /* build_info{version} */
     const char *revision;          /* build_info{revision}; NULL = "unknown" */
-} tg_obs_opts;
+} tg_obs_opts_t;
 
 /* Creates the registry and registers the whole catalog. NULL on failure,
  * with a malloc'd reason in *err_text (caller frees) when not NULL. */
-tg_obs *tg_obs_new(const tg_obs_opts *opts, char **err_text);
-void    tg_obs_free(tg_obs *obs);
+tg_obs_t *tg_obs_new(const tg_obs_opts_t *opts, char **err_text);
+void    tg_obs_free(tg_obs_t *obs);
 
 /* The registry, for rendering (endpoints.h) and tests. */
-tally_registry *tg_obs_registry(tg_obs *obs);
+tally_registry *tg_obs_registry(tg_obs_t *obs);
 
 /* Pre-binds every child for this config snapshot and makes the view the one
  * /health and the scrape-time collectors report on; `health` is the
@@ -65,33 +65,33 @@ tally_registry *tg_obs_registry(tg_obs *obs);
  * of any new route added. The returned view is owned by obs; it stays
  * valid until tg_obs_free(). NULL on allocation failure (the previous view
  * stays current). */
-const obs_view *obs_bind(tg_obs *obs, const tg_config *cfg, const tg_health_view_t *health);
+const tg_obs_view_t *tg_obs_bind(tg_obs_t *obs, const tg_config_t *cfg, const tg_health_view_t *health);
 
-/* The view most recently bound (NULL before the first obs_bind). */
-const obs_view *obs_current_view(tg_obs *obs);
+/* The view most recently bound (NULL before the first tg_obs_bind). */
+const tg_obs_view_t *tg_obs_current_view(tg_obs_t *obs);
 
 /* The health view v was bound with (NULL for a NULL v): its providers are
  * v's, in the same order. */
-const tg_health_view_t *tg_obs_view_health(const obs_view *v);
+const tg_health_view_t *tg_obs_view_health(const tg_obs_view_t *v);
 
 /* Seconds since tg_obs_new (monotonic clock). */
-double obs_uptime_seconds(const tg_obs *obs);
+double tg_obs_uptime_seconds(const tg_obs_t *obs);
 
 /* -------------------------------------------------------- request path */
 
 /* One finished HTTP request: http_requests_total{method,path,status} and
  * http_request_duration_seconds{method,path} (with a trace_id exemplar when
  * trace_id is not NULL). */
-void obs_record_http(const obs_view *v, tg_route_t route, tg_method_t method,
+void tg_obs_record_http(const tg_obs_view_t *v, tg_route_t route, tg_method_t method,
                      int status, double seconds, const char *trace_id);
 
 /* http_requests_in_progress{method,path}: +1 at request start, -1 at end. */
-void obs_http_in_progress(const obs_view *v, tg_route_t route, tg_method_t method,
+void tg_obs_http_in_progress(const tg_obs_view_t *v, tg_route_t route, tg_method_t method,
                           int delta);
 
 /* One LLM call as the client saw it (after retries and fallback): the
  * provider that answered (or the last tried) and the configured model. */
-typedef struct obs_llm_result {
+typedef struct tg_obs_llm_result {
     size_t provider;            /* index into cfg->providers */
     long model;                 /* index into cfg->models; -1 = "other" */
     tg_operation_t operation;
@@ -105,27 +105,27 @@ typedef struct obs_llm_result {
     uint64_t reasoning_tokens;
     double cost_dollars;        /* < 0 = compute from the model's pricing */
     const char *trace_id;       /* 32 hex, for exemplars; NULL = none */
-} obs_llm_result;
+} tg_obs_llm_result_t;
 
 /* llm_requests_total, llm_request_duration_seconds, llm_ttft_seconds,
  * llm_tokens_total{type}, llm_cost_dollars, and the model's 24 h uptime
  * window (success vs. error/timeout/rate_limited; client_disconnect counts
  * as neither). */
-void obs_record_llm(const obs_view *v, const obs_llm_result *r);
+void tg_obs_record_llm(const tg_obs_view_t *v, const tg_obs_llm_result_t *r);
 
 /* One upstream attempt (every try, including retries):
  * provider_response_time_seconds. Its outcome is health/'s
  * (tg_health_report_attempt). */
-void obs_record_attempt(const obs_view *v, size_t provider, double seconds);
+void tg_obs_record_attempt(const tg_obs_view_t *v, size_t provider, double seconds);
 
 /* llm_retries_total{provider,reason}. */
-void obs_record_retry(const obs_view *v, size_t provider, tg_retry_reason_t reason);
+void tg_obs_record_retry(const tg_obs_view_t *v, size_t provider, tg_retry_reason_t reason);
 
 /* llm_fallbacks_total{from,to}. */
-void obs_record_fallback(const obs_view *v, size_t from_provider, size_t to_provider);
+void tg_obs_record_fallback(const tg_obs_view_t *v, size_t from_provider, size_t to_provider);
 
 /* api_errors_total{error_type,error_code,path}. */
-void obs_record_error(const obs_view *v, tg_error_type_t type, tg_error_code_t code,
+void tg_obs_record_error(const tg_obs_view_t *v, tg_error_type_t type, tg_error_code_t code,
                       tg_route_t route);
 
 /* provider_health_status, provider_circuit_breaker_state and the
@@ -134,11 +134,11 @@ void obs_record_error(const obs_view *v, tg_error_type_t type, tg_error_code_t c
  * stay families that mirror health/ rather than being computed at scrape
  * time. Call after health/ changed them (the housekeeping tick does, after
  * each evaluation), from one thread at a time. */
-void tg_obs_sync_provider_state(tg_obs *obs);
+void tg_obs_sync_provider_state(tg_obs_t *obs);
 
 /* housekeeping_duration_seconds{task}: one run of a housekeeping task, or
  * of a whole tick (task "tick"). Task names are the housekeeping table's
  * (a bounded set); the child is looked up by name, a few times a second. */
-void tg_obs_record_housekeeping(tg_obs *obs, const char *task, double seconds);
+void tg_obs_record_housekeeping(tg_obs_t *obs, const char *task, double seconds);
 
 #endif /* TOLLGATE_OBS_METRICS_H */

@@ -3,7 +3,7 @@
  * token after "Bearer "/"Basic ", a token with a provider's key prefix, a
  * JWT, a long hex word, a long random-looking base64 run, a URL's user
  * and password, and every registered value. Each rule looks at whole words
- * or runs and every byte is looked at a bounded number of times, so a scan
+ * or runs and every byte is looked at a bounded number of times, so a scan_t
  * is linear in its input whatever the input. */
 #include "obs/redact.h"
 
@@ -90,7 +90,7 @@ static const char *const key_prefixes[] = {
 #define KEY_MIN_LEN 12
 
 /* First bytes of a key prefix or of "Bearer"/"Basic" (either case): the
- * scan tries the patterns only where one of these starts a word. */
+ * scan_t tries the patterns only where one of these starts a word. */
 static const bool pattern_start[256] = {
     ['s'] = true, ['r'] = true, ['p'] = true, ['g'] = true, ['x'] = true, ['A'] = true,
     ['t'] = true, ['e'] = true, ['b'] = true, ['B'] = true,
@@ -371,7 +371,7 @@ static __attribute__((noinline)) size_t registered_at(const char *s, size_t n, s
     return 0;
 }
 
-/* A scan of s[0..n): what the rules that judge whole runs remember. Each
+/* A scan_t of s[0..n): what the rules that judge whole runs remember. Each
  * run of base64 characters ('/' included) and each of its '/'-segments is
  * judged once: a random run is hidden whole, and where a path is not random
  * as a whole, a key in one of its segments still is. */
@@ -382,15 +382,15 @@ typedef struct scan {
     size_t run_stop;      /* end of the run judged last */
     size_t segment_stop;  /* end of the segment judged last */
     bool run_has_slash;   /* that run is long enough and has segments */
-} scan;
+} scan_t;
 
 /* The rules for a secret starting at s[i], a byte that does not continue a
  * word (`before` is the class of the byte before it, 0 at the start of a
- * scan): sets *at and returns
+ * scan_t): sets *at and returns
  * the secret's length, 0 if none. Kept out of line, as is registered_at,
  * so that find_secret's loop over the bytes inside words stays in
  * registers (inlined, it cost twice the instructions per byte). */
-static __attribute__((noinline)) size_t rules_at(scan *sc, size_t i, unsigned before, size_t *at)
+static __attribute__((noinline)) size_t rules_at(scan_t *sc, size_t i, unsigned before, size_t *at)
 {
     const char *s = sc->s;
     size_t n = sc->n;
@@ -464,7 +464,7 @@ static size_t settle(const char *s, size_t n, size_t i, size_t *at, size_t len, 
 size_t tg_redact_find(const char *s, size_t n, size_t from, size_t stop, tg_redact_mode_t mode, size_t *at)
 {
     size_t count = atomic_load_explicit(&registered_count, memory_order_acquire);
-    scan sc = {.s = s, .n = n, .mode = mode, .run_stop = from, .segment_stop = from};
+    scan_t sc = {.s = s, .n = n, .mode = mode, .run_stop = from, .segment_stop = from};
     unsigned prev = 0;
     for (size_t i = from; i < stop; i++) {
         unsigned before = prev;

@@ -6,7 +6,7 @@
 
 #include "obs/log.h"
 
-void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_access_record *access)
+void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_access_record_t *access)
 {
     memset(out, 0, sizeof(*out));
     uint64_t cached = 0, reasoning = 0;
@@ -26,7 +26,7 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
         if (in->model_index >= 0)
             out->cost = tg_pricing_cost(&in->cfg->models[in->model_index].pricing, out->prompt_tokens, cached,
                                         out->completion_tokens);
-        obs_llm_result r = {
+        tg_obs_llm_result_t r = {
             .provider = in->provider_index,
             .model = in->model_index,
             .operation = in->operation,
@@ -41,10 +41,10 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
             .cost_dollars = out->cost,
             .trace_id = in->trace_id,
         };
-        obs_record_llm(in->view, &r);
+        tg_obs_record_llm(in->view, &r);
     }
 
-    *access = (tg_access_record){
+    *access = (tg_access_record_t){
         .request_id = in->request_id,
         .org_id = in->org_id,
         .trace_id = in->trace_id,
@@ -69,7 +69,7 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
 
 void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out)
 {
-    tg_access_record access;
+    tg_access_record_t access;
     tg_account_record(in, out, &access);
     tg_log_access(&access);
 }
@@ -91,8 +91,8 @@ tg_stage_result_t tg_stage_account(tg_request_t *r)
     const tg_upstream_result_t *res = r->result;
     double seconds = tg_clock_seconds() - r->started_at;
     r->http_status = final_status(r);
-    obs_record_http(r->env.view, r->route, r->method, r->http_status, seconds, r->trace_id);
-    obs_http_in_progress(r->env.view, r->route, r->method, -1);
+    tg_obs_record_http(r->env.view, r->route, r->method, r->http_status, seconds, r->trace_id);
+    tg_obs_http_in_progress(r->env.view, r->route, r->method, -1);
 
     tg_account_in_t in = {
         .cfg = r->env.cfg,

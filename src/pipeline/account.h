@@ -12,8 +12,8 @@
 #include "upstream/usage.h"
 
 typedef struct tg_account_in {
-    const tg_config *cfg;
-    const obs_view *view;
+    const tg_config_t *cfg;
+    const tg_obs_view_t *view;
     bool llm_called;         /* an upstream was tried: record LLM metrics */
     long model_index;        /* -1 = other */
     size_t provider_index;   /* the provider that answered or was tried last */
@@ -47,7 +47,7 @@ typedef struct tg_account_out {
  * caller to write (tg_log_access) when it suits it: the server writes it
  * once the response is on its way, off the response's critical path. The
  * record points into *in's strings. */
-void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_access_record *access);
+void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_access_record_t *access);
 
 /* tg_account_record, then the access line written at once. */
 void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out);

@@ -8,7 +8,7 @@
 #include "core/error.h"
 
 typedef struct tg_auth_in {
-    const tg_config *cfg;
+    const tg_config_t *cfg;
     const char *authorization; /* header value or NULL; never logged */
     size_t authorization_len;
 } tg_auth_in_t;

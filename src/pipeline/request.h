@@ -63,8 +63,8 @@ typedef struct tg_wait tg_wait_t;
  * for the request's life) with the snapshot's metric and health views,
  * its loop and timers, its upstream pools. */
 typedef struct tg_request_env {
-    const tg_config *cfg;
-    const obs_view *view;
+    const tg_config_t *cfg;
+    const tg_obs_view_t *view;
     const tg_health_view_t *health;    /* cfg's providers' state (health/provider.h) */
     h2o_loop_t *loop;
     h2o_timeout_t *immediate;          /* 0 ms */
@@ -116,13 +116,13 @@ struct tg_request {
     tg_parse_out_t parsed;       /* parse */
     const char *org_id;          /* auth */
     long model_index;            /* route: into cfg->models; -1 = "other" */
-    const tg_route_config *routes;
+    const tg_route_config_t *routes;
     size_t route_count;
     bool upstream_started;       /* upstream */
     tg_upstream_call_t call;
     const tg_upstream_result_t *result; /* NULL until the call reported */
     int http_status;             /* account: what the client got */
-    tg_access_record access;     /* account: the log line, written by the server */
+    tg_access_record_t access;     /* account: the log line, written by the server */
 };
 
 #endif

@@ -14,7 +14,7 @@ int tg_route_select(const tg_route_in_t *in, tg_route_out_t *out)
                      "The model does not exist or you do not have access to it.", "model");
         return -1;
     }
-    const tg_model_config *m = &in->cfg->models[out->model_index];
+    const tg_model_config_t *m = &in->cfg->models[out->model_index];
     out->routes = m->routes;
     out->route_count = m->route_count;
     return 0;
@@ -33,7 +33,7 @@ static void skip_unusable_routes(tg_request_t *r)
         usable += tg_health_provider_usable(health, r->routes[i].provider);
     if (usable == 0 || usable == r->route_count)
         return;
-    tg_route_config *kept = h2o_mem_alloc_pool(&r->req->pool, usable * sizeof(*kept));
+    tg_route_config_t *kept = h2o_mem_alloc_pool(&r->req->pool, usable * sizeof(*kept));
     size_t n = 0;
     /* a breaker may move between the two passes: never past `usable` */
     for (size_t i = 0; i < r->route_count && n < usable; i++)

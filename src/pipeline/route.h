@@ -6,14 +6,14 @@
 #include "core/error.h"
 
 typedef struct tg_route_in {
-    const tg_config *cfg;
+    const tg_config_t *cfg;
     const char *model;
     size_t model_len;
 } tg_route_in_t;
 
 typedef struct tg_route_out {
     long model_index; /* into cfg->models; -1 when unknown (label "other") */
-    const tg_route_config *routes;
+    const tg_route_config_t *routes;
     size_t route_count;
     tg_error_t error;
 } tg_route_out_t;

@@ -34,7 +34,7 @@ tg_stage_result_t tg_stage_method_not_allowed(tg_request_t *r)
 tg_stage_result_t tg_stage_models(tg_request_t *r)
 {
     h2o_req_t *req = r->req;
-    const tg_config *cfg = r->env.cfg;
+    const tg_config_t *cfg = r->env.cfg;
     size_t cap = 64;
     for (size_t i = 0; i < cfg->model_count; i++)
         cap += 80 + 6 * strlen(cfg->models[i].name);
@@ -92,22 +92,22 @@ static const char *path_segment(h2o_req_t *req)
 }
 
 /* The obs endpoint's answer as r's reply: the body moves to the pool. */
-static tg_stage_result_t reply_with(tg_request_t *r, obs_response *o)
+static tg_stage_result_t reply_with(tg_request_t *r, tg_obs_response_t *o)
 {
     if (o->status == 404)
-        obs_record_error(r->env.view, TG_ERR_INVALID_REQUEST, TG_CODE_NOT_FOUND, r->route);
+        tg_obs_record_error(r->env.view, TG_ERR_INVALID_REQUEST, TG_CODE_NOT_FOUND, r->route);
     r->reply = (tg_reply_t){o->status, o->content_type, o->content_encoding,
                             h2o_strdup(&r->req->pool, o->body != NULL ? o->body : "", o->body_len)};
-    obs_response_free(o);
+    tg_obs_response_free(o);
     return TG_STAGE_RESPOND;
 }
 
 tg_stage_result_t tg_stage_metrics_token(tg_request_t *r)
 {
-    if (obs_metrics_authorized(r->env.cfg, header_value(r->req, H2O_TOKEN_AUTHORIZATION)))
+    if (tg_obs_metrics_authorized(r->env.cfg, header_value(r->req, H2O_TOKEN_AUTHORIZATION)))
         return TG_STAGE_CONTINUE;
-    obs_response o;
-    obs_endpoint_unauthorized(&o);
+    tg_obs_response_t o;
+    tg_obs_endpoint_unauthorized(&o);
     return reply_with(r, &o);
 }
 
@@ -117,23 +117,23 @@ tg_stage_result_t tg_stage_observability(tg_request_t *r)
     tg_server_t *server = ex->worker->server;
     h2o_req_t *req = r->req;
     const char *category = r->category;
-    obs_response o;
+    tg_obs_response_t o;
 
     switch (r->route) {
     case TG_ROUTE_HEALTH:
-        obs_endpoint_health(server->obs, TOLLGATE_VERSION, &o);
+        tg_obs_endpoint_health(server->obs, TOLLGATE_VERSION, &o);
         break;
     case TG_ROUTE_READY:
-        obs_endpoint_ready(server->obs, atomic_load(&server->accepting) && !ex->worker->stopping, &o);
+        tg_obs_endpoint_ready(server->obs, atomic_load(&server->accepting) && !ex->worker->stopping, &o);
         break;
     default:
         if (r->route == TG_ROUTE_PROM_CATEGORY && category == NULL)
             category = path_segment(req); /* unknown: obs answers 404 naming it */
         if (category != NULL && strcmp(category, "summary") == 0) {
-            obs_endpoint_summary(server->obs, query_param(req, "category"), &o);
+            tg_obs_endpoint_summary(server->obs, query_param(req, "category"), &o);
             break;
         }
-        obs_endpoint_metrics(server->obs, r->route == TG_ROUTE_PROM_CATEGORY ? category : NULL,
+        tg_obs_endpoint_metrics(server->obs, r->route == TG_ROUTE_PROM_CATEGORY ? category : NULL,
                              header_value(req, H2O_TOKEN_ACCEPT), header_value(req, H2O_TOKEN_ACCEPT_ENCODING), &o);
         break;
     }

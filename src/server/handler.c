@@ -75,7 +75,7 @@ static tg_exchange_t *exchange_begin(h2o_req_t *req)
     r->method = tg_method_from_name(req->method.base, req->method.len);
     r->operation = r->route == TG_ROUTE_CHAT ? TG_OP_CHAT : r->route == TG_ROUTE_EMBEDDINGS ? TG_OP_EMBEDDINGS : TG_OP_COUNT;
     tg_log_redact_copy(r->path, sizeof(r->path), req->path.base, req->path.len);
-    obs_http_in_progress(r->env.view, r->route, r->method, 1);
+    tg_obs_http_in_progress(r->env.view, r->route, r->method, 1);
 
     h2o_iovec_t client_id = header_by_name(req, H2O_STRLIT("x-request-id"));
     tg_request_id(&worker->rng, client_id.base, client_id.len, r->request_id);

@@ -27,7 +27,7 @@ typedef struct tg_housekeeping_task {
 static void log_verdict(void *ctx, const char *provider, bool healthy, const tg_window_sum_t *last_minute)
 {
     (void)ctx;
-    tg_log_field fields[] = {
+    tg_log_field_t fields[] = {
         {.key = "provider", .type = TG_LF_STR, .str = provider},
         {.key = "attempts_last_minute", .type = TG_LF_INT, .i = (int64_t)last_minute->total},
         {.key = "provider_failures_last_minute", .type = TG_LF_INT, .i = (int64_t)last_minute->unavailable},

@@ -26,7 +26,7 @@ typedef struct tg_housekeeping tg_housekeeping_t;
  * outlive the tick. */
 typedef struct tg_housekeeping_ctx {
     tg_health_t *health;
-    tg_obs *obs;
+    tg_obs_t *obs;
 } tg_housekeeping_ctx_t;
 
 /* Starts the tick's thread; every task runs at the first tick. NULL when

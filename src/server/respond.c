@@ -36,7 +36,7 @@ h2o_iovec_t tg_respond_error_body(tg_request_t *r)
     const tg_error_t *e = &r->error;
     char *body = h2o_mem_alloc_pool(&req->pool, TG_ERROR_JSON_MAX);
     size_t len = tg_error_json(body, TG_ERROR_JSON_MAX, e);
-    obs_record_error(r->env.view, e->type, e->code, r->route);
+    tg_obs_record_error(r->env.view, e->type, e->code, r->route);
     req->res.status = e->status;
     req->res.reason = status_reason(e->status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));

@@ -49,7 +49,7 @@ typedef struct control_msg {
 
 static tg_worker_snap_t *worker_snap_new(tg_worker_t *w, tg_snapshot_t *snap)
 {
-    const tg_config *cfg = snap->cfg;
+    const tg_config_t *cfg = snap->cfg;
     tg_worker_snap_t *ws = calloc(1, sizeof(*ws));
     if (ws == NULL)
         return NULL;
@@ -109,7 +109,7 @@ void tg_worker_request_done(tg_worker_t *w, tg_worker_snap_t *ws)
  * Content-Length over the limit before reading the body, and a chunked
  * body as soon as it passes it (its check is >=); a body of exactly the
  * limit reaches the handler. */
-static void apply_body_limit(tg_worker_t *w, const tg_config *cfg)
+static void apply_body_limit(tg_worker_t *w, const tg_config_t *cfg)
 {
     w->globalconf.max_request_entity_size = cfg->server.max_body_bytes + 1;
 }
@@ -243,7 +243,7 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
 /* The worker's own h2o configuration: two hosts, each listener routed to
  * its own. One per worker so that a reload can change the body limit from
  * the worker's thread, the only one that reads it. */
-static void configure_h2o(tg_worker_t *w, const tg_config *cfg)
+static void configure_h2o(tg_worker_t *w, const tg_config_t *cfg)
 {
     h2o_globalconf_t *gc = &w->globalconf;
     h2o_config_init(gc);
@@ -426,14 +426,14 @@ static bool wait_for_reload(tg_server_t *server)
 static void reload(tg_server_t *server)
 {
     char *err = NULL;
-    tg_config *cfg = tg_config_load(server->config_path, &err);
+    tg_config_t *cfg = tg_config_load(server->config_path, &err);
     if (cfg == NULL) {
         tg_log(TG_LOG_ERROR, "config", "reload failed, keeping the running configuration: %s", err ? err : "unknown error");
         free(err);
         return;
     }
     const tg_health_view_t *health = tg_health_bind(server->health, cfg);
-    const obs_view *view = health != NULL ? obs_bind(server->obs, cfg, health) : NULL;
+    const tg_obs_view_t *view = health != NULL ? tg_obs_bind(server->obs, cfg, health) : NULL;
     tg_snapshot_t *snap = view != NULL ? tg_snapshot_new(cfg, view, health) : NULL;
     if (snap == NULL) {
         tg_log(TG_LOG_ERROR, "config", "reload failed: out of memory");
@@ -457,7 +457,7 @@ static void log_listening(const char *what, const char *host, uint16_t port)
     tg_log(TG_LOG_INFO, "server", strchr(host, ':') ? "%s on http://[%s]:%u" : "%s on http://%s:%u", what, host, port);
 }
 
-static int start_workers(tg_server_t *server, tg_config *cfg)
+static int start_workers(tg_server_t *server, tg_config_t *cfg)
 {
     uint16_t port = cfg->server.port, metrics_port = cfg->metrics.listen_port;
     for (unsigned i = 0; i < server->worker_count; i++) {
@@ -514,7 +514,7 @@ static void raise_descriptor_limit(void)
     tg_log(TG_LOG_INFO, "server", "descriptor limit %llu (already the hard limit)", (unsigned long long)was);
 }
 
-int tg_server_run(const char *config_path, tg_config *cfg)
+int tg_server_run(const char *config_path, tg_config_t *cfg)
 {
     static tg_server_t server; /* one per process: signals are process-wide */
     int status = 1;
@@ -534,7 +534,7 @@ int tg_server_run(const char *config_path, tg_config *cfg)
     pthread_mutex_init(&server.stop_lock, NULL);
     pthread_cond_init(&server.stop_cond, NULL);
     char *err = NULL;
-    tg_obs_opts opts = {.metric_namespace = cfg->metrics.metric_namespace, .version = TOLLGATE_VERSION,
+    tg_obs_opts_t opts = {.metric_namespace = cfg->metrics.metric_namespace, .version = TOLLGATE_VERSION,
                         .revision = TOLLGATE_REVISION};
     server.obs = tg_obs_new(&opts, &err);
     if (server.obs == NULL) {
@@ -545,7 +545,7 @@ int tg_server_run(const char *config_path, tg_config *cfg)
     }
     server.health = tg_health_new();
     const tg_health_view_t *health = server.health != NULL ? tg_health_bind(server.health, cfg) : NULL;
-    const obs_view *view = health != NULL ? obs_bind(server.obs, cfg, health) : NULL;
+    const tg_obs_view_t *view = health != NULL ? tg_obs_bind(server.obs, cfg, health) : NULL;
     server.current = view != NULL ? tg_snapshot_new(cfg, view, health) : NULL;
     if (server.current == NULL) {
         tg_log(TG_LOG_ERROR, "server", "out of memory at start");

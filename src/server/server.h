@@ -9,6 +9,6 @@
 
 /* Takes ownership of cfg (already loaded from config_path). Returns the
  * process exit status: 0 after a graceful stop, 1 when it cannot start. */
-int tg_server_run(const char *config_path, tg_config *cfg);
+int tg_server_run(const char *config_path, tg_config_t *cfg);
 
 #endif

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-tg_snapshot_t *tg_snapshot_new(tg_config *cfg, const obs_view *view, const tg_health_view_t *health)
+tg_snapshot_t *tg_snapshot_new(tg_config_t *cfg, const tg_obs_view_t *view, const tg_health_view_t *health)
 {
     tg_snapshot_t *snap = malloc(sizeof(*snap));
     if (snap == NULL)

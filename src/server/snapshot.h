@@ -14,8 +14,8 @@
 #include "upstream/pool.h"
 
 typedef struct tg_snapshot {
-    tg_config *cfg;
-    const obs_view *view;     /* owned by tg_obs */
+    tg_config_t *cfg;
+    const tg_obs_view_t *view;     /* owned by tg_obs_t */
     const tg_health_view_t *health; /* owned by tg_health_t */
     tg_upstream_addr_t *addrs; /* per provider, resolved when loaded */
     atomic_uint refs;
@@ -23,7 +23,7 @@ typedef struct tg_snapshot {
 
 /* Takes ownership of cfg and resolves the providers' addresses (blocking:
  * main thread only); one reference for the caller. NULL on ENOMEM. */
-tg_snapshot_t *tg_snapshot_new(tg_config *cfg, const obs_view *view, const tg_health_view_t *health);
+tg_snapshot_t *tg_snapshot_new(tg_config_t *cfg, const tg_obs_view_t *view, const tg_health_view_t *health);
 void tg_snapshot_retain(tg_snapshot_t *snap);
 void tg_snapshot_release(tg_snapshot_t *snap);
 

@@ -69,7 +69,7 @@ struct tg_worker {
 
 struct tg_server {
     const char *config_path;
-    tg_obs *obs;
+    tg_obs_t *obs;
     tg_health_t *health;       /* provider state, for the process's life */
     tg_housekeeping_t *housekeeping; /* the tick: started before the workers, stopped after */
     tg_worker_t *workers;

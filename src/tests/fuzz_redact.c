@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, src, len);
     text[len] = '\0';
-    tg_log_field f[] = {
+    tg_log_field_t f[] = {
         {.key = "detail", .type = TG_LF_STR, .str = text},
         {.key = "request_id", .type = TG_LF_STR, .str = text},
     };

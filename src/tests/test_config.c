@@ -15,13 +15,13 @@
 
 #include "config.h"
 
-#include "yaml_fixture.h"
+#include "tests/yaml_fixture.h"
 
 /* Loads text, expects failure, and returns the error text (caller frees). */
 static char *load_error(const char *text)
 {
     char *err = NULL;
-    tg_config *cfg = tg_config_load(write_yaml(text), &err);
+    tg_config_t *cfg = tg_config_load(write_yaml(text), &err);
     assert_null(cfg);
     assert_non_null(err);
     return err;
@@ -85,7 +85,7 @@ static void test_full_config(void **state)
         "    routes: [ { provider: local, model: llama3 } ]\n"
         "    pricing: { input: 1, output: 2 }\n";
     char *err = NULL;
-    tg_config *cfg = tg_config_load(write_yaml(text), &err);
+    tg_config_t *cfg = tg_config_load(write_yaml(text), &err);
     if (cfg == NULL)
         fail_msg("%s", err);
     assert_null(err);
@@ -105,7 +105,7 @@ static void test_full_config(void **state)
     assert_true(cfg->auth.allow_anonymous);
 
     assert_int_equal(cfg->provider_count, 2);
-    tg_provider_config *p = &cfg->providers[0];
+    tg_provider_config_t *p = &cfg->providers[0];
     assert_string_equal(p->name, "openai");
     assert_true(p->tls);
     assert_string_equal(p->host, "api.openai.com");
@@ -126,7 +126,7 @@ static void test_full_config(void **state)
     assert_int_equal(p->max_retries, 1);
 
     assert_int_equal(cfg->model_count, 2);
-    tg_model_config *m = &cfg->models[0];
+    tg_model_config_t *m = &cfg->models[0];
     assert_int_equal(m->route_count, 2);
     assert_int_equal(m->routes[0].provider, 0);
     assert_string_equal(m->routes[0].upstream_model, "gpt-4o-mini-2024");
@@ -149,7 +149,7 @@ static void test_full_config(void **state)
  * shared. (tests/e2e/test_tls.py checks the handshakes themselves.) */
 static void test_tls_contexts(void **state)
 {
-    tg_config *cfg = load_yaml(
+    tg_config_t *cfg = load_yaml(
         "providers:\n"
         "  - { name: named, base_url: \"https://api.example.com/v1\" }\n"
         "  - { name: v4, base_url: \"https://10.0.0.1:8443\" }\n"
@@ -175,7 +175,7 @@ static void test_tls_contexts(void **state)
 
 static void test_defaults(void **state)
 {
-    tg_config *cfg = tg_config_load(write_yaml(MINIMAL_TAIL), NULL);
+    tg_config_t *cfg = tg_config_load(write_yaml(MINIMAL_TAIL), NULL);
     assert_non_null(cfg);
     assert_string_equal(cfg->server.host, "127.0.0.1");
     assert_int_equal(cfg->server.port, 8080);
@@ -192,7 +192,7 @@ static void test_defaults(void **state)
 static void test_empty_sections_and_secrets(void **state)
 {
     setenv("TG_TEST_KEY", "opaque-provider-key-42", 1);
-    tg_config *cfg = tg_config_load(write_yaml("server:\nlogging: ~\nauth:\n"
+    tg_config_t *cfg = tg_config_load(write_yaml("server:\nlogging: ~\nauth:\n"
                                                "providers:\n"
                                                "  - name: p\n"
                                                "    base_url: http://127.0.0.1:9/v1\n"
@@ -241,7 +241,7 @@ static void test_example_config_is_valid(void **state)
 
 static void test_cost(void **state)
 {
-    tg_pricing p = {.input = 0.15, .cached_input = 0.075, .output = 0.60};
+    tg_pricing_t p = {.input = 0.15, .cached_input = 0.075, .output = 0.60};
     /* (900 * 0.15 + 100 * 0.075 + 50 * 0.6) / 1e6 */
     assert_true(tg_pricing_cost(&p, 1000, 100, 50) == (900 * 0.15 + 100 * 0.075 + 50 * 0.60) / 1e6);
     /* cached beyond prompt is clamped */
@@ -381,7 +381,7 @@ static void test_syntax_error_and_check(void **state)
  * and gateway-set names refused at their own line. */
 static void test_forward_headers(void **state)
 {
-    tg_config *cfg = load_yaml("providers:\n"
+    tg_config_t *cfg = load_yaml("providers:\n"
                                "  - name: p\n"
                                "    base_url: http://h\n"
                                "    forward_headers: [OpenAI-Beta, user-agent, X-Mock-Token-Delay-Ms]\n"
@@ -390,7 +390,7 @@ static void test_forward_headers(void **state)
                                "models:\n"
                                "  - name: m\n"
                                "    routes: [ { provider: p } ]\n");
-    tg_provider_config *p = &cfg->providers[0];
+    tg_provider_config_t *p = &cfg->providers[0];
     assert_int_equal(p->forward_header_count, 3);
     assert_string_equal(p->forward_headers[0], "openai-beta");
     assert_string_equal(p->forward_headers[1], "user-agent");

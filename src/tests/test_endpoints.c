@@ -19,9 +19,9 @@
 #include "health/provider.h"
 #include "obs/endpoints.h"
 
-#include "yaml_fixture.h"
-static tg_config *cfg;
-static tg_obs *obs;
+#include "tests/yaml_fixture.h"
+static tg_config_t *cfg;
+static tg_obs_t *obs;
 static tg_health_t *health;
 
 static int setup(void **state)
@@ -34,7 +34,7 @@ static int setup(void **state)
                     "  - { name: down, base_url: \"http://127.0.0.1:9\" }\n"
                     "models:\n"
                     "  - { name: m, routes: [ { provider: up }, { provider: down } ] }\n");
-    tg_obs_opts o = {.metric_namespace = "gw", .version = "0.1.0"};
+    tg_obs_opts_t o = {.metric_namespace = "gw", .version = "0.1.0"};
     obs = tg_obs_new(&o, NULL);
     health = tg_health_new();
     return cfg && obs && health ? 0 : -1;
@@ -48,56 +48,56 @@ static int teardown(void **state)
     return yaml_teardown(state);
 }
 
-static char *body_text(const obs_response *r)
+static char *body_text(const tg_obs_response_t *r)
 {
     return strndup(r->body, r->body_len);
 }
 
 static void test_ready_before_and_after_bind(void **state)
 {
-    obs_response r;
-    assert_int_equal(obs_endpoint_ready(obs, true, &r), 0);
+    tg_obs_response_t r;
+    assert_int_equal(tg_obs_endpoint_ready(obs, true, &r), 0);
     assert_int_equal(r.status, 503);
-    obs_response_free(&r);
-    assert_non_null(obs_bind(obs, cfg, tg_health_bind(health, cfg)));
-    assert_int_equal(obs_endpoint_ready(obs, true, &r), 0);
+    tg_obs_response_free(&r);
+    assert_non_null(tg_obs_bind(obs, cfg, tg_health_bind(health, cfg)));
+    assert_int_equal(tg_obs_endpoint_ready(obs, true, &r), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.content_type, "application/json");
     char *body = body_text(&r);
     assert_string_equal(body, "{\"status\":\"ready\"}");
     free(body);
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
     /* Draining (SIGTERM): not ready any more. */
-    assert_int_equal(obs_endpoint_ready(obs, false, &r), 0);
+    assert_int_equal(tg_obs_endpoint_ready(obs, false, &r), 0);
     assert_int_equal(r.status, 503);
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
 }
 
 static void test_metrics_text_openmetrics_gzip(void **state)
 {
-    const obs_view *v = obs_current_view(obs);
-    obs_record_http(v, TG_ROUTE_METRICS, TG_METHOD_GET, 200, 0.003, NULL);
-    obs_response r;
-    assert_int_equal(obs_endpoint_metrics(obs, NULL, NULL, NULL, &r), 0);
+    const tg_obs_view_t *v = tg_obs_current_view(obs);
+    tg_obs_record_http(v, TG_ROUTE_METRICS, TG_METHOD_GET, 200, 0.003, NULL);
+    tg_obs_response_t r;
+    assert_int_equal(tg_obs_endpoint_metrics(obs, NULL, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
     assert_null(r.content_encoding);
     char *text = body_text(&r);
     assert_non_null(strstr(text, "gw_http_requests_total{method=\"GET\",path=\"/metrics\",status=\"200\"} 1\n"));
     assert_null(strstr(text, "# EOF"));
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
 
-    assert_int_equal(obs_endpoint_metrics(obs, "all", "application/openmetrics-text; version=1.0.0",
+    assert_int_equal(tg_obs_endpoint_metrics(obs, "all", "application/openmetrics-text; version=1.0.0",
                                           NULL, &r), 0);
     assert_string_equal(r.content_type,
                         "application/openmetrics-text; version=1.0.0; charset=utf-8");
     char *om = body_text(&r);
     assert_non_null(strstr(om, "\n# EOF\n"));
     assert_non_null(strstr(om, "# TYPE gw_provider_circuit_breaker stateset\n"));
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
     free(om);
 
-    assert_int_equal(obs_endpoint_metrics(obs, NULL, NULL, "br;q=1, gzip;q=0.5", &r), 0);
+    assert_int_equal(tg_obs_endpoint_metrics(obs, NULL, NULL, "br;q=1, gzip;q=0.5", &r), 0);
     assert_string_equal(r.content_encoding, "gzip");
     /* Decompresses to the same families as the plain body. */
     z_stream z = {0};
@@ -116,7 +116,7 @@ static void test_metrics_text_openmetrics_gzip(void **state)
                            strlen("gw_http_requests_total{method=\"GET\",path=\"/metrics\",status=\"200\"} 1\n")));
     free(plain);
     free(text);
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
 }
 
 static void test_metrics_categories(void **state)
@@ -130,23 +130,23 @@ static void test_metrics_categories(void **state)
         {"performance", "# TYPE gw_db_connections_active gauge", "gw_llm_cost_dollars"},
     };
     /* LLM families have series once a call happened. */
-    obs_llm_result call = {.provider = 0, .model = 0, .status = TG_LLM_SUCCESS, .prompt_tokens = 1,
+    tg_obs_llm_result_t call = {.provider = 0, .model = 0, .status = TG_LLM_SUCCESS, .prompt_tokens = 1,
                            .ttft_seconds = -1, .cost_dollars = -1};
-    obs_record_llm(obs_current_view(obs), &call);
+    tg_obs_record_llm(tg_obs_current_view(obs), &call);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        obs_response r;
-        assert_int_equal(obs_endpoint_metrics(obs, cases[i].category, NULL, NULL, &r), 0);
+        tg_obs_response_t r;
+        assert_int_equal(tg_obs_endpoint_metrics(obs, cases[i].category, NULL, NULL, &r), 0);
         assert_int_equal(r.status, 200);
         char *text = body_text(&r);
         if (strstr(text, cases[i].has) == NULL || strstr(text, cases[i].lacks) != NULL)
             fail_msg("category %s: wants \"%s\", not \"%s\"", cases[i].category, cases[i].has,
                      cases[i].lacks);
         free(text);
-        obs_response_free(&r);
+        tg_obs_response_free(&r);
     }
 
-    obs_response r;
-    assert_int_equal(obs_endpoint_metrics(obs, "bogus\"", NULL, NULL, &r), 0);
+    tg_obs_response_t r;
+    assert_int_equal(tg_obs_endpoint_metrics(obs, "bogus\"", NULL, NULL, &r), 0);
     assert_int_equal(r.status, 404);
     json_t *o = json_loadb(r.body, r.body_len, 0, NULL);
     assert_non_null(o);
@@ -156,7 +156,7 @@ static void test_metrics_categories(void **state)
     assert_true(json_is_null(json_object_get(err, "param")));
     assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "bogus\""));
     json_decref(o);
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
 }
 
 /* The 404 of an unknown category echoes it as valid JSON (jansson's
@@ -184,8 +184,8 @@ static void test_unknown_category_echo(void **state)
         {"q\"\\\n", "\"q\"\\\n\";"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        obs_response r;
-        assert_int_equal(obs_endpoint_summary(obs, cases[i].category, &r), 0);
+        tg_obs_response_t r;
+        assert_int_equal(tg_obs_endpoint_summary(obs, cases[i].category, &r), 0);
         assert_int_equal(r.status, 404);
         json_error_t jerr;
         json_t *o = json_loadb(r.body, r.body_len, 0, &jerr);
@@ -197,7 +197,7 @@ static void test_unknown_category_echo(void **state)
         if (strstr(message, cases[i].shown) == NULL)
             fail_msg("case %zu: %s lacks %s", i, message, cases[i].shown);
         json_decref(o);
-        obs_response_free(&r);
+        tg_obs_response_free(&r);
     }
 }
 
@@ -207,8 +207,8 @@ static void test_docs(void **state)
     assert_int_equal(tg_route_from_path("/prometheus/metrics/docs", 24, &category),
                      TG_ROUTE_PROM_CATEGORY);
     assert_string_equal(category, "docs");
-    obs_response r;
-    assert_int_equal(obs_endpoint_metrics(obs, category, NULL, "gzip", &r), 0);
+    tg_obs_response_t r;
+    assert_int_equal(tg_obs_endpoint_metrics(obs, category, NULL, "gzip", &r), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.content_type, "text/markdown; charset=utf-8");
     assert_null(r.content_encoding);
@@ -222,7 +222,7 @@ static void test_docs(void **state)
     assert_non_null(strstr(md, "## `gw_uptime_seconds`"));
     assert_non_null(strstr(md, "## `process_cpu_seconds_total`"));
     free(md);
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
 }
 
 static json_t *find_family(json_t *families, const char *name)
@@ -238,17 +238,17 @@ static json_t *find_family(json_t *families, const char *name)
 
 static void test_summary(void **state)
 {
-    tg_obs_opts o = {.metric_namespace = "sm", .version = "0.1.0"};
-    tg_obs *own = tg_obs_new(&o, NULL);
-    const obs_view *v = obs_bind(own, cfg, NULL);
-    obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 0.5, NULL);
-    obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 502, 1.5, NULL);
-    obs_llm_result r = {.provider = 0, .model = 0, .status = TG_LLM_SUCCESS,
+    tg_obs_opts_t o = {.metric_namespace = "sm", .version = "0.1.0"};
+    tg_obs_t *own = tg_obs_new(&o, NULL);
+    const tg_obs_view_t *v = tg_obs_bind(own, cfg, NULL);
+    tg_obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 0.5, NULL);
+    tg_obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 502, 1.5, NULL);
+    tg_obs_llm_result_t r = {.provider = 0, .model = 0, .status = TG_LLM_SUCCESS,
                         .duration_seconds = 1, .prompt_tokens = 10, .completion_tokens = 5,
                         .cost_dollars = 0.5, .ttft_seconds = -1};
-    obs_record_llm(v, &r);
-    obs_response resp;
-    assert_int_equal(obs_endpoint_summary(own, NULL, &resp), 0);
+    tg_obs_record_llm(v, &r);
+    tg_obs_response_t resp;
+    assert_int_equal(tg_obs_endpoint_summary(own, NULL, &resp), 0);
     assert_int_equal(resp.status, 200);
     json_t *o2 = json_loadb(resp.body, resp.body_len, 0, NULL);
     assert_non_null(o2);
@@ -267,9 +267,9 @@ static void test_summary(void **state)
     f = find_family(families, "sm_llm_cost_dollars");
     assert_true(json_number_value(json_object_get(f, "sum")) == 0.5);
     json_decref(o2);
-    obs_response_free(&resp);
+    tg_obs_response_free(&resp);
 
-    assert_int_equal(obs_endpoint_summary(own, "providers", &resp), 0);
+    assert_int_equal(tg_obs_endpoint_summary(own, "providers", &resp), 0);
     o2 = json_loadb(resp.body, resp.body_len, 0, NULL);
     families = json_object_get(o2, "families");
     f = find_family(families, "sm_provider_health_score");
@@ -278,15 +278,15 @@ static void test_summary(void **state)
     for (size_t i = 0; i < json_array_size(families); i++)
         assert_null(strstr(json_string_value(json_object_get(json_array_get(families, i), "name")), "http"));
     json_decref(o2);
-    obs_response_free(&resp);
+    tg_obs_response_free(&resp);
 
-    assert_int_equal(obs_endpoint_summary(own, "nope", &resp), 0);
+    assert_int_equal(tg_obs_endpoint_summary(own, "nope", &resp), 0);
     assert_int_equal(resp.status, 404);
-    obs_response_free(&resp);
+    tg_obs_response_free(&resp);
     /* Through the category route. */
-    assert_int_equal(obs_endpoint_metrics(own, "summary", NULL, NULL, &resp), 0);
+    assert_int_equal(tg_obs_endpoint_metrics(own, "summary", NULL, NULL, &resp), 0);
     assert_string_equal(resp.content_type, "application/json");
-    obs_response_free(&resp);
+    tg_obs_response_free(&resp);
     tg_obs_free(own);
 }
 
@@ -296,18 +296,18 @@ static void test_summary(void **state)
  * families without a series are left out. */
 static void test_summary_entries(void **state)
 {
-    tg_obs_opts o = {.metric_namespace = "ex", .version = "0.1.0"};
-    tg_obs *own = tg_obs_new(&o, NULL);
-    const obs_view *v = obs_bind(own, cfg, NULL);
-    obs_record_attempt(v, 0, 0.25);
-    obs_record_attempt(v, 0, 0.0 / 0.0);
-    obs_record_attempt(v, 1, 1.5);
-    obs_llm_result r = {.provider = 1, .model = 0, .status = TG_LLM_SUCCESS,
+    tg_obs_opts_t o = {.metric_namespace = "ex", .version = "0.1.0"};
+    tg_obs_t *own = tg_obs_new(&o, NULL);
+    const tg_obs_view_t *v = tg_obs_bind(own, cfg, NULL);
+    tg_obs_record_attempt(v, 0, 0.25);
+    tg_obs_record_attempt(v, 0, 0.0 / 0.0);
+    tg_obs_record_attempt(v, 1, 1.5);
+    tg_obs_llm_result_t r = {.provider = 1, .model = 0, .status = TG_LLM_SUCCESS,
                         .duration_seconds = 2, .prompt_tokens = 4, .completion_tokens = 2,
                         .cost_dollars = 0.25, .ttft_seconds = -1};
-    obs_record_llm(v, &r);
-    obs_response resp;
-    assert_int_equal(obs_endpoint_summary(own, NULL, &resp), 0);
+    tg_obs_record_llm(v, &r);
+    tg_obs_response_t resp;
+    assert_int_equal(tg_obs_endpoint_summary(own, NULL, &resp), 0);
     char *body = body_text(&resp);
     static const char *const want[] = {
         "{\"name\":\"ex_provider_circuit_breaker\",\"type\":\"gauge\",\"series\":6,"
@@ -329,7 +329,7 @@ static void test_summary_entries(void **state)
     assert_null(strstr(body, "ex_llm_fallbacks_total"));
     assert_null(strstr(body, "ex_llm_ttft_seconds"));
     free(body);
-    obs_response_free(&resp);
+    tg_obs_response_free(&resp);
     tg_obs_free(own);
 }
 
@@ -344,24 +344,24 @@ static void test_summary_odd_label_values(void **state)
           "models:\n  - { name: 'm{ 1', routes: [ { provider: 'p} \"x\\' } ] }\n", f);
     fclose(f);
     char *err = NULL;
-    tg_config *odd = tg_config_load(path, &err);
+    tg_config_t *odd = tg_config_load(path, &err);
     if (odd == NULL)
         fail_msg("%s", err);
-    tg_obs_opts o = {.metric_namespace = "odd"};
-    tg_obs *own = tg_obs_new(&o, NULL);
-    const obs_view *v = obs_bind(own, odd, NULL);
-    obs_llm_result r = {.provider = 0, .model = 0, .status = TG_LLM_SUCCESS,
+    tg_obs_opts_t o = {.metric_namespace = "odd"};
+    tg_obs_t *own = tg_obs_new(&o, NULL);
+    const tg_obs_view_t *v = tg_obs_bind(own, odd, NULL);
+    tg_obs_llm_result_t r = {.provider = 0, .model = 0, .status = TG_LLM_SUCCESS,
                         .prompt_tokens = 7, .completion_tokens = 3, .ttft_seconds = -1,
                         .cost_dollars = -1};
-    obs_record_llm(v, &r);
-    obs_response resp;
-    assert_int_equal(obs_endpoint_summary(own, "models", &resp), 0);
+    tg_obs_record_llm(v, &r);
+    tg_obs_response_t resp;
+    assert_int_equal(tg_obs_endpoint_summary(own, "models", &resp), 0);
     json_t *body = json_loadb(resp.body, resp.body_len, 0, NULL);
     json_t *fam = find_family(json_object_get(body, "families"), "odd_llm_tokens_total");
     assert_int_equal(json_integer_value(json_object_get(fam, "series")), 2); /* prompt, completion */
     assert_true(json_number_value(json_object_get(fam, "total")) == 10.0);
     json_decref(body);
-    obs_response_free(&resp);
+    tg_obs_response_free(&resp);
     tg_obs_free(own);
     tg_config_free(odd);
     unlink(path);
@@ -369,7 +369,7 @@ static void test_summary_odd_label_values(void **state)
 
 static void report_failures(size_t provider, tg_retry_reason_t reason, double seconds)
 {
-    const tg_health_view_t *hv = tg_obs_view_health(obs_current_view(obs));
+    const tg_health_view_t *hv = tg_obs_view_health(tg_obs_current_view(obs));
     for (int i = 0; i < TG_HEALTH_MIN_ATTEMPTS; i++)
         tg_health_report_attempt(hv, provider, false, reason, seconds);
 }
@@ -380,8 +380,8 @@ static void test_health(void **state)
     report_failures(1, TG_RETRY_TIMEOUT, 2.0);
     double now = tg_window_now();
     tg_health_evaluate(health, now, NULL, NULL);
-    obs_response r;
-    assert_int_equal(obs_endpoint_health(obs, "0.1.0", &r), 0);
+    tg_obs_response_t r;
+    assert_int_equal(tg_obs_endpoint_health(obs, "0.1.0", &r), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.content_type, "application/json");
     json_error_t jerr;
@@ -410,48 +410,48 @@ static void test_health(void **state)
     double score = json_number_value(json_object_get(down, "health_score"));
     assert_true(score > 0.3 * 8 / 9 - 1e-9 && score < 0.3 * 8 / 9 + 1e-9);
     json_decref(o);
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
 
     /* Every provider unhealthy: the gateway is, and still answers 200. */
     report_failures(0, TG_RETRY_RESET, 0.1);
     tg_health_evaluate(health, now, NULL, NULL);
-    assert_int_equal(obs_endpoint_health(obs, "0.1.0", &r), 0);
+    assert_int_equal(tg_obs_endpoint_health(obs, "0.1.0", &r), 0);
     assert_int_equal(r.status, 200);
     o = json_loadb(r.body, r.body_len, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "status")), "unhealthy");
     json_decref(o);
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
 
     /* A minute on the failures have left the verdict's window but not the
      * 5-minute score's: healthy again, still degraded, and so is the
      * gateway as a whole. */
     tg_health_evaluate(health, now + 60, NULL, NULL);
-    assert_int_equal(obs_endpoint_health(obs, "0.1.0", &r), 0);
+    assert_int_equal(tg_obs_endpoint_health(obs, "0.1.0", &r), 0);
     o = json_loadb(r.body, r.body_len, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(o, "status")), "degraded");
     down = json_array_get(json_object_get(o, "providers"), 1);
     assert_string_equal(json_string_value(json_object_get(down, "state")), "degraded");
     json_decref(o);
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
 }
 
 static void test_bearer_token(void **state)
 {
-    assert_true(obs_metrics_authorized(cfg, "Bearer s3cret"));
-    assert_false(obs_metrics_authorized(cfg, "Bearer s3cre"));
-    assert_false(obs_metrics_authorized(cfg, "Bearer s3crets"));
-    assert_false(obs_metrics_authorized(cfg, "bearer s3cret"));
-    assert_false(obs_metrics_authorized(cfg, NULL));
-    assert_true(obs_metrics_authorized(NULL, NULL));
-    obs_response r;
-    assert_int_equal(obs_endpoint_unauthorized(&r), 0);
+    assert_true(tg_obs_metrics_authorized(cfg, "Bearer s3cret"));
+    assert_false(tg_obs_metrics_authorized(cfg, "Bearer s3cre"));
+    assert_false(tg_obs_metrics_authorized(cfg, "Bearer s3crets"));
+    assert_false(tg_obs_metrics_authorized(cfg, "bearer s3cret"));
+    assert_false(tg_obs_metrics_authorized(cfg, NULL));
+    assert_true(tg_obs_metrics_authorized(NULL, NULL));
+    tg_obs_response_t r;
+    assert_int_equal(tg_obs_endpoint_unauthorized(&r), 0);
     assert_int_equal(r.status, 401);
     json_t *o = json_loadb(r.body, r.body_len, 0, NULL);
     assert_non_null(o);
     assert_string_equal(json_string_value(json_object_get(json_object_get(o, "error"), "code")),
                         "invalid_api_key");
     json_decref(o);
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
 }
 
 int main(void)

@@ -20,7 +20,7 @@
 #include "health/score.h"
 #include "health/window.h"
 
-#include "yaml_fixture.h"
+#include "tests/yaml_fixture.h"
 
 #define SLOTS 4
 
@@ -275,7 +275,7 @@ static void report_n(const tg_health_view_t *v, size_t provider, int n, bool ok,
 
 static void test_report_attempt(void **state)
 {
-    tg_config *cfg = load_yaml(ab_yaml);
+    tg_config_t *cfg = load_yaml(ab_yaml);
     tg_health_t *h = tg_health_new();
     const tg_health_view_t *v = tg_health_bind(h, cfg);
     assert_non_null(v);
@@ -332,7 +332,7 @@ static void test_report_attempt(void **state)
 /* Routing may use a provider unless its breaker is open. */
 static void test_usable_follows_the_breaker(void **state)
 {
-    tg_config *cfg = load_yaml(ab_yaml);
+    tg_config_t *cfg = load_yaml(ab_yaml);
     tg_health_t *h = tg_health_new();
     const tg_health_view_t *v = tg_health_bind(h, cfg);
     assert_true(tg_health_provider_usable(v, 0));
@@ -361,14 +361,14 @@ static void test_usable_follows_the_breaker(void **state)
  * names gets the same view back. */
 static void test_state_survives_reload_by_name(void **state)
 {
-    tg_config *cfg1 = load_yaml(ab_yaml);
+    tg_config_t *cfg1 = load_yaml(ab_yaml);
     tg_health_t *h = tg_health_new();
     const tg_health_view_t *v1 = tg_health_bind(h, cfg1);
     report_n(v1, 1, 5, false, TG_RETRY_STATUS_5XX);
     tg_health_set_breaker(v1, 1, TG_BREAKER_OPEN);
     tg_health_evaluate(h, tg_window_now(), NULL, NULL);
     /* "a" goes, "b" stays (now index 0), "c" comes. */
-    tg_config *cfg2 = load_yaml("providers:\n"
+    tg_config_t *cfg2 = load_yaml("providers:\n"
                                 "  - { name: b, base_url: \"http://127.0.0.1:10\" }\n"
                                 "  - { name: c, base_url: \"http://127.0.0.1:10\" }\n"
                                 "models:\n"
@@ -392,7 +392,7 @@ static void test_state_survives_reload_by_name(void **state)
     tg_health_report_attempt(v1, 1, true, TG_RETRY_CONNECT, 0.1);
     assert_true(tg_health_provider_ratios(v2, 0, tg_window_now()).error_rate == 5.0 / 6.0);
     /* Other URLs, same names: the same view. */
-    tg_config *cfg3 = load_yaml("providers:\n"
+    tg_config_t *cfg3 = load_yaml("providers:\n"
                                 "  - { name: a, base_url: \"http://127.0.0.1:11/v1\", timeout_ms: 7 }\n"
                                 "  - { name: b, base_url: \"http://127.0.0.1:12/v1\" }\n"
                                 "models:\n"
@@ -409,7 +409,7 @@ static void test_state_survives_reload_by_name(void **state)
  * and the last minute aging out. */
 static void test_evaluation(void **state)
 {
-    tg_config *cfg = load_yaml(ab_yaml);
+    tg_config_t *cfg = load_yaml(ab_yaml);
     tg_health_t *h = tg_health_new();
     const tg_health_view_t *v = tg_health_bind(h, cfg);
     verdicts seen = {0};
@@ -476,7 +476,7 @@ static void *report_many(void *arg)
 /* Workers reporting while the tick evaluates: every count lands. */
 static void test_concurrent_reports(void **state)
 {
-    tg_config *cfg = load_yaml(ab_yaml);
+    tg_config_t *cfg = load_yaml(ab_yaml);
     tg_health_t *h = tg_health_new();
     const tg_health_view_t *v = tg_health_bind(h, cfg);
     pthread_t t[REPORT_THREADS];

@@ -20,7 +20,7 @@
 #include "obs/metrics.h"
 #include "server/housekeeping.h"
 
-#include "yaml_fixture.h"
+#include "tests/yaml_fixture.h"
 
 static double now_seconds(void)
 {
@@ -35,7 +35,7 @@ static void sleep_seconds(double s)
     nanosleep(&ts, NULL);
 }
 
-static char *render(tg_obs *obs)
+static char *render(tg_obs_t *obs)
 {
     tally_buf b = {0};
     assert_int_equal(tally_render(tg_obs_registry(obs), TALLY_FORMAT_TEXT, NULL, &b), TALLY_OK);
@@ -46,7 +46,7 @@ static char *render(tg_obs *obs)
 
 /* The value of the sample whose line starts with `series` (name and
  * labels), or -1 when there is none. */
-static double sample(tg_obs *obs, const char *series)
+static double sample(tg_obs_t *obs, const char *series)
 {
     char *text = render(obs);
     double v = -1;
@@ -62,8 +62,8 @@ static double sample(tg_obs *obs, const char *series)
 }
 
 typedef struct fixture {
-    tg_config *cfg;
-    tg_obs *obs;
+    tg_config_t *cfg;
+    tg_obs_t *obs;
     tg_health_t *health;
     const tg_health_view_t *hv;
 } fixture;
@@ -71,13 +71,13 @@ typedef struct fixture {
 static void fixture_init(fixture *f, const char *yaml)
 {
     f->cfg = load_yaml(yaml);
-    tg_obs_opts o = {.metric_namespace = "hk", .version = "test"};
+    tg_obs_opts_t o = {.metric_namespace = "hk", .version = "test"};
     f->obs = tg_obs_new(&o, NULL);
     f->health = tg_health_new();
     assert_non_null(f->obs);
     assert_non_null(f->health);
     f->hv = tg_health_bind(f->health, f->cfg);
-    assert_non_null(obs_bind(f->obs, f->cfg, f->hv));
+    assert_non_null(tg_obs_bind(f->obs, f->cfg, f->hv));
 }
 
 static void fixture_free(fixture *f)

@@ -153,7 +153,7 @@ static bool on_body(void *ctx, const char *data, size_t len, bool done, const ch
 
 typedef struct client {
     h2o_loop_t *loop;
-    tg_provider_config provider;
+    tg_provider_config_t provider;
     tg_upstream_pool_t pool;
 } client_t;
 

@@ -67,7 +67,7 @@ static void test_access_line_json(void **state)
     memset(long_path, 'a', sizeof(long_path) - 1);
     long_path[0] = '/';
     long_path[sizeof(long_path) - 1] = '\0';
-    tg_access_record r = {
+    tg_access_record_t r = {
         .request_id = "req-1", .org_id = "anonymous",
         .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736", .method = "POST",
         .path = long_path, .status = 200, .latency_seconds = 0.25,
@@ -111,7 +111,7 @@ static void test_access_line_json(void **state)
     free(text);
 
     /* Not applicable -> null; 5xx -> warn. */
-    tg_access_record e = {.method = "GET", .path = "/x", .status = 502, .latency_seconds = 1,
+    tg_access_record_t e = {.method = "GET", .path = "/x", .status = 502, .latency_seconds = 1,
                           .prompt_tokens = -1, .completion_tokens = -1, .cost = -1,
                           .ttft_seconds = -1};
     tg_log_access(&e);
@@ -131,7 +131,7 @@ static void test_escaping(void **state)
 {
     tg_log_configure(fileno(sink), TG_LOG_JSON, TG_LOG_DEBUG);
     const char nasty[] = "quote\" backslash\\ nl\n tab\t ctl\x01 bad\xff utf8 \xc3\xa9 end";
-    tg_log_field f = {.key = "value", .type = TG_LF_STR, .str = nasty};
+    tg_log_field_t f = {.key = "value", .type = TG_LF_STR, .str = nasty};
     tg_log_fields(TG_LOG_DEBUG, "test", nasty, &f, 1);
     char *text = drain();
     json_t *o = parse_one_line(text);
@@ -151,7 +151,7 @@ static void test_redaction(void **state)
     tg_log_configure(fileno(sink), TG_LOG_JSON, TG_LOG_INFO);
     tg_log(TG_LOG_INFO, "upstream", "sending Authorization: Bearer abcdef123456 to %s with key %s",
            "openai", "sk-proj-ABCDEFGHIJKLMNOP1234");
-    tg_log_field f[] = {
+    tg_log_field_t f[] = {
         {.key = "authorization", .type = TG_LF_STR, .str = "whatever-it-is"},
         {.key = "header", .type = TG_LF_STR, .str = "bearer xyz.789"},
         {.key = "note", .type = TG_LF_STR, .str = "gsk_aaaaaaaaaaaaaaaaaaaa and trace 4bf92f3577b34da6"},
@@ -171,7 +171,7 @@ static void test_redaction(void **state)
 
     /* A key inside a URL (after '=' or '/') is still a key; a word that
      * merely contains a prefix ("task-...") is not. */
-    tg_log_field path[] = {
+    tg_log_field_t path[] = {
         {.key = "path", .type = TG_LF_STR, .str = "/v1/chat?key=sk-live-ABCDEFGHIJKLMN&x=1"},
         {.key = "url", .type = TG_LF_STR, .str = "/keys/gsk_QRSTUVWXYZ123456/use"},
         {.key = "note", .type = TG_LF_STR, .str = "task-force-alpha-bravo"},
@@ -298,7 +298,7 @@ static void test_redaction_table(void **state)
             /* The access line, from the raw path and from the handler's copy. */
             tg_log_configure(fileno(sink), TG_LOG_JSON, TG_LOG_INFO);
             if (positions[p].path) {
-                tg_access_record r = {.method = "GET", .path = in, .status = 404,
+                tg_access_record_t r = {.method = "GET", .path = in, .status = 404,
                                       .prompt_tokens = -1, .completion_tokens = -1, .cost = -1,
                                       .ttft_seconds = -1};
                 tg_log_access(&r);
@@ -306,7 +306,7 @@ static void test_redaction_table(void **state)
                 tg_log_access(&r);
             }
             /* A message and a field, in both formats. */
-            tg_log_field f = {.key = "detail", .type = TG_LF_STR, .str = in};
+            tg_log_field_t f = {.key = "detail", .type = TG_LF_STR, .str = in};
             tg_log_fields(TG_LOG_INFO, "upstream", in, &f, 1);
             tg_log_configure(fileno(sink), TG_LOG_TEXT, TG_LOG_INFO);
             tg_log(TG_LOG_WARN, "upstream", "%s", in);
@@ -353,7 +353,7 @@ static void test_redaction_issue_reproduction(void **state)
     assert_string_equal(copy, "/v1/models?" PAD231 "&k=[REDACTED]");
 
     tg_log_configure(fileno(sink), TG_LOG_JSON, TG_LOG_INFO);
-    tg_access_record r = {.method = "GET", .path = in, .status = 404, .prompt_tokens = -1,
+    tg_access_record_t r = {.method = "GET", .path = in, .status = 404, .prompt_tokens = -1,
                           .completion_tokens = -1, .cost = -1, .ttft_seconds = -1};
     tg_log_access(&r);
     char *text = drain();
@@ -411,7 +411,7 @@ static void test_redaction_keeps_readable_text(void **state)
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         tg_log_redact_copy(copy, sizeof(copy), plain[i], strlen(plain[i]));
         assert_string_equal(copy, plain[i]);
-        tg_log_field f = {.key = "detail", .type = TG_LF_STR, .str = plain[i]};
+        tg_log_field_t f = {.key = "detail", .type = TG_LF_STR, .str = plain[i]};
         tg_log_fields(TG_LOG_INFO, "test", plain[i], &f, 1);
         char *text = drain();
         json_t *o = parse_one_line(text);
@@ -426,7 +426,7 @@ static void test_redaction_keeps_readable_text(void **state)
     const char *hex32 = "4bf92f3577b34da6a3ce929d0e0e4736";
     char path[64];
     snprintf(path, sizeof(path), "/v1/traces/%s", hex32);
-    tg_access_record r = {.request_id = hex32, .trace_id = hex32, .org_id = "org_0123456789abcdef0123456789abcdef",
+    tg_access_record_t r = {.request_id = hex32, .trace_id = hex32, .org_id = "org_0123456789abcdef0123456789abcdef",
                           .method = "GET", .path = path, .status = 404, .prompt_tokens = -1,
                           .completion_tokens = -1, .cost = -1, .ttft_seconds = -1};
     tg_log_access(&r);
@@ -511,7 +511,7 @@ static void test_text_format_and_levels(void **state)
     tg_log_configure(fileno(sink), TG_LOG_TEXT, TG_LOG_WARN);
     assert_false(tg_log_enabled(TG_LOG_INFO));
     tg_log(TG_LOG_INFO, "server", "dropped");
-    tg_log_field f[] = {
+    tg_log_field_t f[] = {
         {.key = "provider", .type = TG_LF_STR, .str = "mock"},
         {.key = "reason", .type = TG_LF_STR, .str = "connect refused"},
         {.key = "attempt", .type = TG_LF_INT, .i = 3},
@@ -537,8 +537,8 @@ static void test_text_format_and_levels(void **state)
     json_decref(o);
     free(text);
 
-    tg_log_level level;
-    tg_log_format format;
+    tg_log_level_t level;
+    tg_log_format_t format;
     assert_int_equal(tg_log_level_parse("warning", &level), 0);
     assert_int_equal(level, TG_LOG_WARN);
     assert_int_equal(tg_log_level_parse("loud", &level), -1);
@@ -552,7 +552,7 @@ static void test_oversized_line_stays_one_json_line(void **state)
     char *big = malloc(n + 1);
     memset(big, '"', n);  /* each byte escapes to two */
     big[n] = '\0';
-    tg_log_field f = {.key = "big", .type = TG_LF_STR, .str = big};
+    tg_log_field_t f = {.key = "big", .type = TG_LF_STR, .str = big};
     tg_log_fields(TG_LOG_INFO, "test", "big", &f, 1);
     tg_log_fields(TG_LOG_INFO, "test", big, NULL, 0);
     free(big);
@@ -580,7 +580,7 @@ static void test_oversized_line_stays_one_json_line(void **state)
 static void *writer(void *arg)
 {
     for (int i = 0; i < LINES_PER_THREAD; i++) {
-        tg_log_field f = {.key = "i", .type = TG_LF_INT, .i = i};
+        tg_log_field_t f = {.key = "i", .type = TG_LF_INT, .i = i};
         tg_log_fields(TG_LOG_INFO, "thread", "a line long enough to notice interleaving", &f, 1);
     }
     return arg;
@@ -627,7 +627,7 @@ static void assert_numbered_lines(const char *text, int expected)
 
 static void log_numbered(int i, const char *padding)
 {
-    tg_log_field f[] = {{.key = "i", .type = TG_LF_INT, .i = i},
+    tg_log_field_t f[] = {{.key = "i", .type = TG_LF_INT, .i = i},
                         {.key = "pad", .type = TG_LF_STR, .str = padding}};
     tg_log_fields(TG_LOG_INFO, "batch", "batched line", f, 2);
 }

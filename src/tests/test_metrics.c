@@ -19,7 +19,7 @@
 #include "health/provider.h"
 #include "obs/metrics.h"
 
-#include "yaml_fixture.h"
+#include "tests/yaml_fixture.h"
 
 static const char two_providers_yaml[] =
     "providers:\n"
@@ -32,18 +32,18 @@ static const char two_providers_yaml[] =
     "  - name: m2\n"
     "    routes: [ { provider: b } ]\n";
 
-static tg_obs *new_obs(const char *ns)
+static tg_obs_t *new_obs(const char *ns)
 {
-    tg_obs_opts o = {.metric_namespace = ns, .version = "1.2.3", .revision = "abc123"};
+    tg_obs_opts_t o = {.metric_namespace = ns, .version = "1.2.3", .revision = "abc123"};
     char *err = NULL;
-    tg_obs *obs = tg_obs_new(&o, &err);
+    tg_obs_t *obs = tg_obs_new(&o, &err);
     if (obs == NULL)
         fail_msg("%s", err);
     return obs;
 }
 
 /* The text 0.0.4 rendering, NUL-terminated (caller frees). */
-static char *render(tg_obs *obs, const char *category)
+static char *render(tg_obs_t *obs, const char *category)
 {
     tally_buf b = {0};
     assert_int_equal(tally_render(tg_obs_registry(obs), TALLY_FORMAT_TEXT, category, &b), TALLY_OK);
@@ -132,7 +132,7 @@ static void test_catalog_complete(void **state)
         "process_resident_memory_bytes gauge system",
         "process_open_fds gauge system",
     };
-    tg_obs *obs = new_obs("tg");
+    tg_obs_t *obs = new_obs("tg");
     visited *v = calloc(1, sizeof(*v));
     tally_registry_visit(tg_obs_registry(obs), visit, v);
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
@@ -162,10 +162,10 @@ static void test_catalog_complete(void **state)
 
 static void test_empty_namespace_gives_bare_names(void **state)
 {
-    tg_obs *obs = new_obs("");
-    tg_config *cfg = load_yaml(two_providers_yaml);
-    const obs_view *v = obs_bind(obs, cfg, NULL);
-    obs_record_http(v, TG_ROUTE_MODELS, TG_METHOD_GET, 200, 0.001, NULL);
+    tg_obs_t *obs = new_obs("");
+    tg_config_t *cfg = load_yaml(two_providers_yaml);
+    const tg_obs_view_t *v = tg_obs_bind(obs, cfg, NULL);
+    tg_obs_record_http(v, TG_ROUTE_MODELS, TG_METHOD_GET, 200, 0.001, NULL);
     char *text = render(obs, NULL);
     assert_line(text, "http_requests_total{method=\"GET\",path=\"/v1/models\",status=\"200\"} 1");
     assert_line(text, "build_info{version=\"1.2.3\",revision=\"abc123\"} 1");
@@ -179,9 +179,9 @@ static void test_empty_namespace_gives_bare_names(void **state)
 
 static void test_llm_recording(void **state)
 {
-    tg_obs *obs = new_obs("tg");
-    tg_config *cfg = load_yaml(two_providers_yaml);
-    const obs_view *v = obs_bind(obs, cfg, NULL);
+    tg_obs_t *obs = new_obs("tg");
+    tg_config_t *cfg = load_yaml(two_providers_yaml);
+    const tg_obs_view_t *v = tg_obs_bind(obs, cfg, NULL);
 
     /* Configured routes have no series before their traffic. */
     char *text = render(obs, "models");
@@ -189,28 +189,28 @@ static void test_llm_recording(void **state)
     assert_no_line_starting(text, "tg_model_uptime_24h_ratio{");
     free(text);
 
-    obs_llm_result r = {
+    tg_obs_llm_result_t r = {
         .provider = 0, .model = 0, .operation = TG_OP_CHAT, .stream_mode = TG_STREAMING,
         .status = TG_LLM_SUCCESS, .duration_seconds = 0.75, .ttft_seconds = 0.04,
         .prompt_tokens = 1000, .completion_tokens = 500, .cached_prompt_tokens = 200,
         .reasoning_tokens = 7, .cost_dollars = -1,
         .trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
     };
-    obs_record_llm(v, &r);
-    obs_record_llm(v, &r);
+    tg_obs_record_llm(v, &r);
+    tg_obs_record_llm(v, &r);
     r.status = TG_LLM_ERROR;
     r.stream_mode = TG_NON_STREAMING;
     r.ttft_seconds = -1;
     r.prompt_tokens = r.completion_tokens = r.cached_prompt_tokens = r.reasoning_tokens = 0;
-    obs_record_llm(v, &r);
+    tg_obs_record_llm(v, &r);
     /* Out-of-range input is ignored, never a crash. */
     r.provider = 99;
-    obs_record_llm(v, &r);
+    tg_obs_record_llm(v, &r);
     r.provider = 0;
     r.model = 5;
-    obs_record_llm(v, &r);
-    obs_record_llm(v, NULL);
-    obs_record_llm(NULL, &r);
+    tg_obs_record_llm(v, &r);
+    tg_obs_record_llm(v, NULL);
+    tg_obs_record_llm(NULL, &r);
 
     text = render(obs, NULL);
     const char *l = "provider=\"a\",model=\"m1\"";
@@ -257,10 +257,10 @@ static void test_llm_recording(void **state)
     free(text);
 
     /* An explicit cost wins over the price table. */
-    r = (obs_llm_result){.provider = 1, .model = 1, .status = TG_LLM_SUCCESS,
+    r = (tg_obs_llm_result_t){.provider = 1, .model = 1, .status = TG_LLM_SUCCESS,
                          .operation = TG_OP_EMBEDDINGS, .prompt_tokens = 10,
                          .cost_dollars = 0.25, .ttft_seconds = -1};
-    obs_record_llm(v, &r);
+    tg_obs_record_llm(v, &r);
     text = render(obs, "business");
     assert_line(text, "tg_llm_cost_dollars_sum{provider=\"b\",model=\"m2\"} 0.25");
     free(text);
@@ -270,24 +270,24 @@ static void test_llm_recording(void **state)
 
 static void test_http_errors_retries_fallbacks(void **state)
 {
-    tg_obs *obs = new_obs("tg");
-    tg_config *cfg = load_yaml(two_providers_yaml);
-    const obs_view *v = obs_bind(obs, cfg, NULL);
-    obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 0.02, "4bf92f3577b34da6a3ce929d0e0e4736");
-    obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 3.0, NULL);
-    obs_record_http(v, TG_ROUTE_OTHER, TG_METHOD_GET, 418, 0.001, NULL);
-    obs_record_http(v, TG_ROUTE_COUNT, TG_METHOD_GET, 200, 1, NULL);
-    obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, 1);
-    obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, 1);
-    obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, -1);
-    obs_record_error(v, TG_ERR_INVALID_REQUEST, TG_CODE_BODY_TOO_LARGE, TG_ROUTE_CHAT);
-    obs_record_error(v, TG_ERR_INVALID_REQUEST, TG_CODE_BODY_TOO_LARGE, TG_ROUTE_CHAT);
-    obs_record_error(v, TG_ERR_TYPE_COUNT, TG_CODE_BODY_TOO_LARGE, TG_ROUTE_CHAT);
-    obs_record_retry(v, 0, TG_RETRY_STATUS_5XX);
-    obs_record_retry(v, 7, TG_RETRY_STATUS_5XX);
-    obs_record_fallback(v, 0, 1);
-    obs_record_fallback(v, 0, 1);
-    obs_record_fallback(v, 0, 2);
+    tg_obs_t *obs = new_obs("tg");
+    tg_config_t *cfg = load_yaml(two_providers_yaml);
+    const tg_obs_view_t *v = tg_obs_bind(obs, cfg, NULL);
+    tg_obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 0.02, "4bf92f3577b34da6a3ce929d0e0e4736");
+    tg_obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, 200, 3.0, NULL);
+    tg_obs_record_http(v, TG_ROUTE_OTHER, TG_METHOD_GET, 418, 0.001, NULL);
+    tg_obs_record_http(v, TG_ROUTE_COUNT, TG_METHOD_GET, 200, 1, NULL);
+    tg_obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, 1);
+    tg_obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, 1);
+    tg_obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, -1);
+    tg_obs_record_error(v, TG_ERR_INVALID_REQUEST, TG_CODE_BODY_TOO_LARGE, TG_ROUTE_CHAT);
+    tg_obs_record_error(v, TG_ERR_INVALID_REQUEST, TG_CODE_BODY_TOO_LARGE, TG_ROUTE_CHAT);
+    tg_obs_record_error(v, TG_ERR_TYPE_COUNT, TG_CODE_BODY_TOO_LARGE, TG_ROUTE_CHAT);
+    tg_obs_record_retry(v, 0, TG_RETRY_STATUS_5XX);
+    tg_obs_record_retry(v, 7, TG_RETRY_STATUS_5XX);
+    tg_obs_record_fallback(v, 0, 1);
+    tg_obs_record_fallback(v, 0, 1);
+    tg_obs_record_fallback(v, 0, 2);
 
     char *text = render(obs, NULL);
     const char *chat = "method=\"POST\",path=\"/v1/chat/completions\"";
@@ -325,11 +325,11 @@ static void test_http_errors_retries_fallbacks(void **state)
  * flags once synced. */
 static void test_provider_state_from_health(void **state)
 {
-    tg_obs *obs = new_obs("tg");
-    tg_config *cfg = load_yaml(two_providers_yaml);
+    tg_obs_t *obs = new_obs("tg");
+    tg_config_t *cfg = load_yaml(two_providers_yaml);
     tg_health_t *h = tg_health_new();
     const tg_health_view_t *hv = tg_health_bind(h, cfg);
-    const obs_view *v = obs_bind(obs, cfg, hv);
+    const tg_obs_view_t *v = tg_obs_bind(obs, cfg, hv);
     assert_ptr_equal(tg_obs_view_health(v), hv);
     static const struct { size_t provider; bool ok; tg_retry_reason_t reason; double seconds; } attempts[] = {
         {0, true, 0, 0.5}, {0, true, 0, 0.5}, {0, false, TG_RETRY_STATUS_5XX, 1.0},
@@ -340,9 +340,9 @@ static void test_provider_state_from_health(void **state)
     };
     for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) {
         tg_health_report_attempt(hv, attempts[i].provider, attempts[i].ok, attempts[i].reason, attempts[i].seconds);
-        obs_record_attempt(v, attempts[i].provider, attempts[i].seconds);
+        tg_obs_record_attempt(v, attempts[i].provider, attempts[i].seconds);
     }
-    obs_record_attempt(v, 7, 1.0);  /* out of range: ignored */
+    tg_obs_record_attempt(v, 7, 1.0);  /* out of range: ignored */
     tg_health_evaluate(h, tg_window_now(), NULL, NULL);
     tg_health_set_breaker(hv, 1, TG_BREAKER_OPEN);
 
@@ -374,7 +374,7 @@ static void test_provider_state_from_health(void **state)
 
 static void test_housekeeping_durations(void **state)
 {
-    tg_obs *obs = new_obs("tg");
+    tg_obs_t *obs = new_obs("tg");
     tg_obs_record_housekeeping(obs, "tick", 0.00002);
     tg_obs_record_housekeeping(obs, "tick", 0.2);
     tg_obs_record_housekeeping(obs, "provider_health", 0.003);
@@ -391,26 +391,26 @@ static void test_housekeeping_durations(void **state)
 
 static void test_reload_keeps_state_by_name(void **state)
 {
-    tg_obs *obs = new_obs("tg");
-    assert_null(obs_current_view(obs));
+    tg_obs_t *obs = new_obs("tg");
+    assert_null(tg_obs_current_view(obs));
     tg_health_t *h = tg_health_new();
-    tg_config *cfg1 = load_yaml(two_providers_yaml);
-    const obs_view *v1 = obs_bind(obs, cfg1, tg_health_bind(h, cfg1));
+    tg_config_t *cfg1 = load_yaml(two_providers_yaml);
+    const tg_obs_view_t *v1 = tg_obs_bind(obs, cfg1, tg_health_bind(h, cfg1));
     for (int i = 0; i < TG_HEALTH_MIN_ATTEMPTS; i++)
         tg_health_report_attempt(tg_obs_view_health(v1), 1, false, TG_RETRY_CONNECT, 0.1);
     tg_health_evaluate(h, tg_window_now(), NULL, NULL);
     /* The new config drops "a", keeps "b" (now index 0) and adds "c". */
-    tg_config *cfg2 = load_yaml("providers:\n"
+    tg_config_t *cfg2 = load_yaml("providers:\n"
                            "  - { name: b, base_url: \"http://127.0.0.1:9\" }\n"
                            "  - { name: c, base_url: \"http://127.0.0.1:9\" }\n"
                            "models:\n"
                            "  - name: m3\n"
                            "    routes: [ { provider: c } ]\n");
-    const obs_view *v2 = obs_bind(obs, cfg2, tg_health_bind(h, cfg2));
-    assert_ptr_equal(obs_current_view(obs), v2);
+    const tg_obs_view_t *v2 = tg_obs_bind(obs, cfg2, tg_health_bind(h, cfg2));
+    assert_ptr_equal(tg_obs_current_view(obs), v2);
     assert_int_equal(tg_health_provider_count(tg_obs_view_health(v2)), 2);
     /* The old view still works for requests still running on it. */
-    obs_record_retry(v1, 0, TG_RETRY_RESET);
+    tg_obs_record_retry(v1, 0, TG_RETRY_RESET);
     char *text = render(obs, NULL);
     /* "b" keeps its state: shown at bind, before any sync */
     assert_line(text, "tg_provider_health_status{provider=\"b\"} 0");
@@ -432,16 +432,16 @@ static void test_reload_keeps_state_by_name(void **state)
  * view it already has, not a new one: each held ~1.75 KB for good. */
 static void test_reload_reuses_views(void **state)
 {
-    tg_obs *obs = new_obs("tg");
-    tg_config *cfg1 = load_yaml(two_providers_yaml);
-    const obs_view *v1 = obs_bind(obs, cfg1, NULL);
+    tg_obs_t *obs = new_obs("tg");
+    tg_config_t *cfg1 = load_yaml(two_providers_yaml);
+    const tg_obs_view_t *v1 = tg_obs_bind(obs, cfg1, NULL);
     assert_non_null(v1);
     char *text = render(obs, NULL);
     assert_no_line_starting(text, "tg_llm_tokens_total{provider=\"a\",model=\"m2\"");
     free(text);
     /* Other URLs and timeouts, and a new route: the same view (whose
      * children for the new route come with its first call). */
-    tg_config *same = load_yaml("providers:\n"
+    tg_config_t *same = load_yaml("providers:\n"
                                 "  - { name: a, base_url: \"http://127.0.0.1:10/v1\", timeout_ms: 7 }\n"
                                 "  - { name: b, base_url: \"http://127.0.0.1:11/v1\" }\n"
                                 "models:\n"
@@ -450,15 +450,15 @@ static void test_reload_reuses_views(void **state)
                                 "    pricing: { input: 1.0, cached_input: 0.5, output: 2.0 }\n"
                                 "  - name: m2\n"
                                 "    routes: [ { provider: b }, { provider: a } ]\n");
-    assert_ptr_equal(obs_bind(obs, same, NULL), v1);
-    obs_llm_result r = {.provider = 0, .model = 1, .status = TG_LLM_SUCCESS, .prompt_tokens = 3,
+    assert_ptr_equal(tg_obs_bind(obs, same, NULL), v1);
+    tg_obs_llm_result_t r = {.provider = 0, .model = 1, .status = TG_LLM_SUCCESS, .prompt_tokens = 3,
                         .ttft_seconds = -1, .cost_dollars = -1};
-    obs_record_llm(v1, &r);
+    tg_obs_record_llm(v1, &r);
     text = render(obs, NULL);
     assert_line(text, "tg_llm_tokens_total{provider=\"a\",model=\"m2\",type=\"prompt\"} 3");
     free(text);
     /* A new price is a new view; going back finds the first one again. */
-    tg_config *dearer = load_yaml("providers:\n"
+    tg_config_t *dearer = load_yaml("providers:\n"
                                   "  - { name: a, base_url: \"http://127.0.0.1:9/v1\" }\n"
                                   "  - { name: b, base_url: \"http://127.0.0.1:9/v1\" }\n"
                                   "models:\n"
@@ -467,12 +467,12 @@ static void test_reload_reuses_views(void **state)
                                   "    pricing: { input: 1.0, cached_input: 0.5, output: 3.0 }\n"
                                   "  - name: m2\n"
                                   "    routes: [ { provider: b } ]\n");
-    const obs_view *v2 = obs_bind(obs, dearer, NULL);
+    const tg_obs_view_t *v2 = tg_obs_bind(obs, dearer, NULL);
     assert_non_null(v2);
     assert_ptr_not_equal(v2, v1);
-    assert_ptr_equal(obs_current_view(obs), v2);
-    assert_ptr_equal(obs_bind(obs, cfg1, NULL), v1);
-    assert_ptr_equal(obs_current_view(obs), v1);
+    assert_ptr_equal(tg_obs_current_view(obs), v2);
+    assert_ptr_equal(tg_obs_bind(obs, cfg1, NULL), v1);
+    assert_ptr_equal(tg_obs_current_view(obs), v1);
     tg_obs_free(obs);
     tg_config_free(cfg1);
     tg_config_free(same);
@@ -506,18 +506,18 @@ static void test_route_and_method_classification(void **state)
 
 static void *record_many(void *arg)
 {
-    const obs_view *v = arg;
+    const tg_obs_view_t *v = arg;
     for (int i = 0; i < RECORDS_PER_THREAD; i++) {
-        obs_llm_result r = {.provider = (size_t)(i & 1), .model = i % 3 == 2 ? -1 : 0,
+        tg_obs_llm_result_t r = {.provider = (size_t)(i & 1), .model = i % 3 == 2 ? -1 : 0,
                             .status = TG_LLM_SUCCESS, .duration_seconds = 0.3,
                             .prompt_tokens = 3, .completion_tokens = 1, .cost_dollars = -1,
                             .ttft_seconds = -1, .trace_id = "0af7651916cd43dd8448eb211c80319c"};
-        obs_record_llm(v, &r);
-        obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, i % 2 ? 200 : 418, 0.3, r.trace_id);
+        tg_obs_record_llm(v, &r);
+        tg_obs_record_http(v, TG_ROUTE_CHAT, TG_METHOD_POST, i % 2 ? 200 : 418, 0.3, r.trace_id);
         tg_health_report_attempt(tg_obs_view_health(v), r.provider, i % 4 != 0, TG_RETRY_RESET, 0.3);
-        obs_record_attempt(v, r.provider, 0.3);
-        obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, 1);
-        obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, -1);
+        tg_obs_record_attempt(v, r.provider, 0.3);
+        tg_obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, 1);
+        tg_obs_http_in_progress(v, TG_ROUTE_CHAT, TG_METHOD_POST, -1);
     }
     return NULL;
 }
@@ -533,10 +533,10 @@ static void *scrape_many(void *arg)
  * while another thread scrapes: every count is exact at the end. */
 static void test_concurrent_recording(void **state)
 {
-    tg_obs *obs = new_obs("tg");
-    tg_config *cfg = load_yaml(two_providers_yaml);
+    tg_obs_t *obs = new_obs("tg");
+    tg_config_t *cfg = load_yaml(two_providers_yaml);
     tg_health_t *h = tg_health_new();
-    const obs_view *v = obs_bind(obs, cfg, tg_health_bind(h, cfg));
+    const tg_obs_view_t *v = tg_obs_bind(obs, cfg, tg_health_bind(h, cfg));
     pthread_t t[RECORD_THREADS + 1];
     for (int i = 0; i < RECORD_THREADS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, record_many, (void *)v), 0);

@@ -45,7 +45,7 @@ static const char config_yaml[] = "server:\n"
                                   "        model: other-mini\n"
                                   "    pricing: { input: 0.15, cached_input: 0.075, output: 0.60 }\n";
 
-static tg_config *load_config(bool anonymous)
+static tg_config_t *load_config(bool anonymous)
 {
     char path[] = "/tmp/tollgate-test-pipeline-XXXXXX";
     int fd = mkstemp(path);
@@ -54,7 +54,7 @@ static tg_config *load_config(bool anonymous)
     fprintf(f, config_yaml, anonymous ? "true" : "false");
     fclose(f);
     char *err = NULL;
-    tg_config *cfg = tg_config_load(path, &err);
+    tg_config_t *cfg = tg_config_load(path, &err);
     unlink(path);
     if (cfg == NULL)
         fail_msg("config: %s", err);
@@ -245,7 +245,7 @@ static void test_validator_agrees_with_jansson(void **state)
 
 static void test_auth_and_route(void **state)
 {
-    tg_config *cfg = load_config(true);
+    tg_config_t *cfg = load_config(true);
     tg_auth_in_t ain = {cfg, NULL, 0};
     tg_auth_out_t aout;
     assert_int_equal(tg_auth_check(&ain, &aout), 0);
@@ -279,7 +279,7 @@ static void test_auth_and_route(void **state)
  * breaker), and keeps every route when that would leave none. */
 static void test_route_skips_unusable_providers(void **state)
 {
-    tg_config *cfg = load_config(true);
+    tg_config_t *cfg = load_config(true);
     tg_health_t *health = tg_health_new();
     const tg_health_view_t *hv = tg_health_bind(health, cfg);
     h2o_req_t req;
@@ -323,11 +323,11 @@ static void assert_metric(const char *body, const char *line)
 
 static void test_account_records_tokens_cost_and_log(void **state)
 {
-    tg_config *cfg = load_config(true);
-    tg_obs_opts opts = {.metric_namespace = "tg", .version = "test"};
-    tg_obs *obs = tg_obs_new(&opts, NULL);
+    tg_config_t *cfg = load_config(true);
+    tg_obs_opts_t opts = {.metric_namespace = "tg", .version = "test"};
+    tg_obs_t *obs = tg_obs_new(&opts, NULL);
     assert_non_null(obs);
-    const obs_view *view = obs_bind(obs, cfg, NULL);
+    const tg_obs_view_t *view = tg_obs_bind(obs, cfg, NULL);
     int pipefd[2];
     assert_int_equal(pipe(pipefd), 0);
     tg_log_configure(pipefd[1], TG_LOG_JSON, TG_LOG_INFO);
@@ -368,14 +368,14 @@ static void test_account_records_tokens_cost_and_log(void **state)
     assert_int_equal(out.completion_tokens, 7);
     assert_int_equal(out.prompt_tokens, 0);
 
-    obs_response r;
-    assert_int_equal(obs_endpoint_metrics(obs, NULL, NULL, NULL, &r), 0);
+    tg_obs_response_t r;
+    assert_int_equal(tg_obs_endpoint_metrics(obs, NULL, NULL, NULL, &r), 0);
     assert_metric(r.body, "tg_llm_tokens_total{provider=\"second\",model=\"gpt-4o-mini\",type=\"prompt\"} 1000\n");
     assert_metric(r.body, "tg_llm_tokens_total{provider=\"second\",model=\"gpt-4o-mini\",type=\"cached_prompt\"} 400\n");
     assert_metric(r.body, "tg_llm_tokens_total{provider=\"second\",model=\"gpt-4o-mini\",type=\"completion\"} 207\n");
     assert_metric(r.body, "tg_llm_requests_total{provider=\"second\",model=\"gpt-4o-mini\",operation=\"chat\","
                           "stream_mode=\"streaming\",status=\"client_disconnect\"} 1\n");
-    obs_response_free(&r);
+    tg_obs_response_free(&r);
 
     tg_log_configure(2, TG_LOG_TEXT, TG_LOG_INFO);
     close(pipefd[1]);

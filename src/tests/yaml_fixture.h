@@ -3,8 +3,8 @@
  * the gateway unit tests that load configurations (config, metrics,
  * endpoints). Include after <cmocka.h> and "config.h".
  */
-#ifndef TG_TEST_YAML_FIXTURE_H
-#define TG_TEST_YAML_FIXTURE_H
+#ifndef TOLLGATE_TEST_YAML_FIXTURE_H
+#define TOLLGATE_TEST_YAML_FIXTURE_H
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,10 +42,10 @@ static inline const char *write_yaml(const char *text)
 
 /* Writes and loads text, failing the test with the loader's message if it
  * is refused. */
-static inline tg_config *load_yaml(const char *text)
+static inline tg_config_t *load_yaml(const char *text)
 {
     char *err = NULL;
-    tg_config *cfg = tg_config_load(write_yaml(text), &err);
+    tg_config_t *cfg = tg_config_load(write_yaml(text), &err);
     if (cfg == NULL)
         fail_msg("%s", err);
     return cfg;

@@ -42,7 +42,7 @@
 
 static void start_attempt(tg_upstream_call_t *call);
 
-static const tg_route_config *current_route(tg_upstream_call_t *call)
+static const tg_route_config_t *current_route(tg_upstream_call_t *call)
 {
     return &call->in.routes[call->route];
 }
@@ -130,7 +130,7 @@ static void report_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t 
 {
     size_t provider = current_pool(call)->provider_index;
     tg_health_report_attempt(call->in.health, provider, ok, reason, seconds);
-    obs_record_attempt(call->in.view, provider, seconds);
+    tg_obs_record_attempt(call->in.view, provider, seconds);
 }
 
 /* The current attempt failed in a retryable way; the client has seen
@@ -147,7 +147,7 @@ static void attempt_failed(tg_upstream_call_t *call, tg_retry_reason_t reason)
 
     h2o_timeout_t *wait;
     if (call->retries_on_route < pool->provider->max_retries) {
-        obs_record_retry(call->in.view, pool->provider_index, reason);
+        tg_obs_record_retry(call->in.view, pool->provider_index, reason);
         wait = tg_upstream_pool_backoff(pool, call->retries_on_route);
         call->retries_on_route++;
     } else if (call->route + 1 < call->in.route_count) {
@@ -155,7 +155,7 @@ static void attempt_failed(tg_upstream_call_t *call, tg_retry_reason_t reason)
         call->route++;
         call->retries_on_route = 0;
         call->reqbufs[0].base = NULL; /* rebuild for the new route */
-        obs_record_fallback(call->in.view, from, current_pool(call)->provider_index);
+        tg_obs_record_fallback(call->in.view, from, current_pool(call)->provider_index);
         wait = call->in.immediate;
     } else {
         fail_all(call, false);
@@ -343,7 +343,7 @@ static tg_retry_reason_t retry_reason(tg_upstream_call_t *call, tg_http1_failure
 {
     switch (failure) {
     case TG_HTTP1_TLS: {
-        const tg_provider_config *p = current_pool(call)->provider;
+        const tg_provider_config_t *p = current_pool(call)->provider;
         tg_log(TG_LOG_WARN, "upstream", strchr(p->host, ':') ? "provider %s: TLS handshake with [%s]:%u failed: %s"
                : "provider %s: TLS handshake with %s:%u failed: %s", p->name, p->host, p->port, errstr);
         return TG_RETRY_CONNECT;

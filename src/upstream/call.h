@@ -64,10 +64,10 @@ typedef struct tg_upstream_sink {
 
 typedef struct tg_upstream_in {
     h2o_req_t *req;            /* the client's request: headers, pool */
-    const obs_view *view;
+    const tg_obs_view_t *view;
     const tg_health_view_t *health; /* where each attempt's outcome goes */
     tg_upstream_pool_t *pools; /* this worker's, indexed like cfg->providers */
-    const tg_route_config *routes;
+    const tg_route_config_t *routes;
     size_t route_count;
     const char *body;          /* the client's body (h2o keeps it for the request) */
     size_t body_len;

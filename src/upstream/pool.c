@@ -14,7 +14,7 @@
  * rarely found closed by the peer. */
 #define IDLE_CONNECTION_TIMEOUT_MS 5000
 
-void tg_upstream_resolve(const tg_provider_config *provider, tg_upstream_addr_t *out)
+void tg_upstream_resolve(const tg_provider_config_t *provider, tg_upstream_addr_t *out)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res;
@@ -33,7 +33,7 @@ void tg_upstream_resolve(const tg_provider_config *provider, tg_upstream_addr_t 
     freeaddrinfo(res);
 }
 
-int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_provider_config *provider,
+int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_provider_config_t *provider,
                           size_t provider_index, const tg_upstream_addr_t *addr)
 {
     memset(pool, 0, sizeof(*pool));

@@ -22,7 +22,7 @@ typedef struct tg_upstream_addr {
 } tg_upstream_addr_t;
 
 typedef struct tg_upstream_pool {
-    const tg_provider_config *provider;
+    const tg_provider_config_t *provider;
     size_t provider_index;
     h2o_loop_t *loop;
     struct sockaddr_storage addr;
@@ -47,10 +47,10 @@ typedef struct tg_upstream_pool {
 
 /* Resolves a provider's host and port (blocking: call at configuration
  * load, never on an event loop). */
-void tg_upstream_resolve(const tg_provider_config *provider, tg_upstream_addr_t *out);
+void tg_upstream_resolve(const tg_provider_config_t *provider, tg_upstream_addr_t *out);
 
 /* Returns 0 or -1. */
-int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_provider_config *provider,
+int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_provider_config_t *provider,
                           size_t provider_index, const tg_upstream_addr_t *addr);
 
 /* Only when no request uses the pool any more. */
