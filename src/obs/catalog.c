@@ -1,0 +1,309 @@
+/* catalog.c: the DESIGN.md metric catalog: every family's type, labels,
+ * category, help and buckets, registered in a tally registry under the
+ * configured namespace; the collectors that compute gauges at scrape time
+ * from health/ and the models' windows; the registry's life. Recording is
+ * obs/metrics.c's. */
+#include "obs/registry_state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Buckets after seed 004's presets. HTTP: fast-ish, up to 5 s. LLM calls
+ * and provider responses: medium + slow (250 ms .. 2 min). TTFT: fast, with
+ * 2.5 s and 5 s for slow models. DB: sub-millisecond to 1 s. */
+static const double http_buckets[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+static const double llm_buckets[] = {0.25, 0.5, 1, 2, 5, 10, 30, 60, 120};
+static const double ttft_buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+static const double db_buckets[] = {0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1};
+/* Housekeeping: a tick is microseconds; 0.1 s is a whole tick period
+ * (server/housekeeping.c), so the upper buckets show overruns. */
+static const double housekeeping_buckets[] = {0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1};
+static const double cost_quantiles[] = {0.5, 0.9, 0.99};
+
+#define MAX_LABELS 5
+typedef struct family_spec {
+    tally_type type;
+    const char *name;
+    const char *category;
+    const char *help;
+    const char *labels[MAX_LABELS + 1];  /* NULL-terminated; stateset: state label added */
+    const double *buckets;
+    size_t bucket_count;
+} family_spec_t;
+
+#define B(arr) arr, sizeof(arr) / sizeof(arr[0])
+static const family_spec_t catalog[F_COUNT] = {
+    [F_HTTP_REQUESTS] = {TALLY_COUNTER, "http_requests_total", "system",
+        "HTTP requests by method, route template and status.", {"method", "path", "status"}},
+    [F_HTTP_DURATION] = {TALLY_HISTOGRAM, "http_request_duration_seconds", "system",
+        "HTTP request latency from arrival to the last byte sent.", {"method", "path"}, B(http_buckets)},
+    [F_HTTP_IN_PROGRESS] = {TALLY_GAUGE, "http_requests_in_progress", "system",
+        "HTTP requests being served now.", {"method", "path"}},
+    [F_API_ERRORS] = {TALLY_COUNTER, "api_errors_total", "system",
+        "Error responses by OpenAI error type and code.", {"error_type", "error_code", "path"}},
+    [F_BUILD_INFO] = {TALLY_GAUGE, "build_info", "system",
+        "Always 1; the labels say which build is running.", {"version", "revision"}},
+    [F_WS_CONNECTIONS] = {TALLY_GAUGE, "ws_connections_active", "system",
+        "Open WebSocket connections (no WebSocket endpoint yet: 0).", {NULL}},
+    [F_WS_MESSAGES] = {TALLY_COUNTER, "ws_messages_total", "system",
+        "WebSocket messages by direction (no WebSocket endpoint yet: no series).", {"direction"}},
+    [F_LLM_REQUESTS] = {TALLY_COUNTER, "llm_requests_total", "models",
+        "LLM calls as the client saw them, after retries and fallback.",
+        {"provider", "model", "operation", "stream_mode", "status"}},
+    [F_LLM_DURATION] = {TALLY_HISTOGRAM, "llm_request_duration_seconds", "models",
+        "LLM call duration from request arrival to the last byte.",
+        {"provider", "model", "operation", "stream_mode"}, B(llm_buckets)},
+    [F_LLM_TTFT] = {TALLY_HISTOGRAM, "llm_ttft_seconds", "models",
+        "Time to first token of streamed calls: request arrival to the first content chunk.",
+        {"provider", "model"}, B(ttft_buckets)},
+    [F_LLM_TOKENS] = {TALLY_COUNTER, "llm_tokens_total", "models",
+        "Tokens by type; prompt includes cached_prompt.", {"provider", "model", "type"}},
+    [F_LLM_RETRIES] = {TALLY_COUNTER, "llm_retries_total", "providers",
+        "Upstream attempts retried, by reason.", {"provider", "reason"}},
+    [F_LLM_FALLBACKS] = {TALLY_COUNTER, "llm_fallbacks_total", "providers",
+        "Requests that moved from one provider to the next route.", {"from", "to"}},
+    [F_PROVIDER_HEALTH] = {TALLY_GAUGE, "provider_health_status", "providers",
+        "1 when the provider is considered healthy, else 0.", {"provider"}},
+    [F_BREAKER_STATE] = {TALLY_GAUGE, "provider_circuit_breaker_state", "providers",
+        "Circuit breaker state: 0 closed, 1 open, 2 half-open.", {"provider"}},
+    [F_BREAKER_STATESET] = {TALLY_STATESET, "provider_circuit_breaker", "providers",
+        "Circuit breaker state as a stateset.", {"provider"}},
+    [F_PROVIDER_RESPONSE_TIME] = {TALLY_HISTOGRAM, "provider_response_time_seconds", "providers",
+        "Duration of each upstream attempt.", {"provider"}, B(llm_buckets)},
+    [F_LLM_COST] = {TALLY_SUMMARY, "llm_cost_dollars", "business",
+        "Cost of each LLM call in dollars, from the configured price table.", {"provider", "model"}},
+    [F_CACHE_SAVED] = {TALLY_COUNTER, "cache_saved_dollars_total", "business",
+        "Dollars not spent thanks to cache hits (no cache yet: no series).", {"tier"}},
+    [F_RATE_LIMITED] = {TALLY_COUNTER, "rate_limited_requests_total", "business",
+        "Requests refused by a limit (no limits yet: no series).", {"reason"}},
+    [F_ACTIVE_KEYS] = {TALLY_GAUGE, "active_api_keys", "business",
+        "API keys that are not revoked (no key store yet: 0).", {NULL}},
+    [F_ORGS] = {TALLY_GAUGE, "orgs", "business",
+        "Organisations by plan (no org store yet: no series).", {"plan"}},
+    [F_CACHE_HITS] = {TALLY_COUNTER, "cache_hits_total", "performance",
+        "Response cache hits by tier (no cache yet: no series).", {"tier"}},
+    [F_CACHE_MISSES] = {TALLY_COUNTER, "cache_misses_total", "performance",
+        "Response cache misses by tier (no cache yet: no series).", {"tier"}},
+    [F_ANOMALIES] = {TALLY_COUNTER, "detected_anomalies_total", "performance",
+        "Anomalies detected by type (no detector yet: no series).", {"type"}},
+    [F_DB_QUERY] = {TALLY_HISTOGRAM, "db_query_duration_seconds", "performance",
+        "Store query duration by operation (no store yet: no series).", {"operation"}, B(db_buckets)},
+    [F_DB_CONNECTIONS] = {TALLY_GAUGE, "db_connections_active", "performance",
+        "Open store connections (no store yet: 0).", {NULL}},
+    [F_HOUSEKEEPING] = {TALLY_HISTOGRAM, "housekeeping_duration_seconds", "system",
+        "Duration of each run of a housekeeping task, and of each whole tick (task=\"tick\").",
+        {"task"}, B(housekeeping_buckets)},
+};
+
+/* ------------------------------------------------------------ collectors */
+
+double tg_obs_uptime_seconds(const tg_obs_t *obs)
+{
+    return tg_clock_seconds() - obs->started;
+}
+
+enum {
+    C_UPTIME, C_AVAILABILITY, C_ERROR_RATE, C_HEALTH_SCORE, C_MODEL_UPTIME, C_EFFICIENCY,
+    C_COUNT
+};
+
+static void collect_system(tally_emit *e, void *user)
+{
+    tally_emit_gauge(e, 0, NULL, tg_obs_uptime_seconds(user));
+}
+
+/* tally wants each family's samples contiguous: one pass per family. */
+static void collect_providers(tally_emit *e, void *user)
+{
+    tg_obs_t *obs = user;
+    tg_obs_view_t *v = atomic_load(&obs->current);
+    double now = tg_window_now();
+    for (size_t family = 0; v && family < 3; family++) {
+        for (size_t i = 0; i < v->provider_count; i++) {
+            const char *labels[] = {v->providers[i].name};
+            tg_health_ratios_t r = tg_health_provider_ratios(v->health, i, now);
+            double value = family == 0 ? r.availability : family == 1 ? r.error_rate : tg_health_score(&r);
+            tally_emit_gauge(e, family, labels, value);
+        }
+    }
+}
+
+static void collect_models(tally_emit *e, void *user)
+{
+    tg_obs_t *obs = user;
+    tg_obs_view_t *v = atomic_load(&obs->current);
+    uint64_t now = tg_window_epoch(tg_window_now(), TG_UPTIME_SLOT_SECONDS);
+    for (size_t i = 0; v && i < v->model_count; i++) {
+        model_state_t *ms = v->models[i];
+        const char *labels[] = {ms->name};
+        tg_window_slot_t *uptime = atomic_load_explicit(&ms->uptime, memory_order_acquire);
+        tg_window_sum_t w = uptime ? tg_window_totals(uptime, TG_UPTIME_SLOTS, now, TG_UPTIME_SLOTS)
+                                   : (tg_window_sum_t){0};
+        if (w.total > 0) /* no calls in 24 hours: no uptime to speak of, no series */
+            tally_emit_gauge(e, 0, labels, tg_health_uptime_ratio(&w));
+    }
+    for (size_t i = 0; v && i < v->model_count; i++) {
+        model_state_t *ms = v->models[i];
+        const char *labels[] = {ms->name};
+        uint64_t prompt = atomic_load_explicit(&ms->prompt_tokens, memory_order_relaxed);
+        uint64_t completion = atomic_load_explicit(&ms->completion_tokens, memory_order_relaxed);
+        if (prompt > 0)
+            tally_emit_gauge(e, 1, labels, (double)completion / (double)prompt);
+    }
+}
+
+static tally_err register_collectors(tg_obs_t *obs, const char *ns)
+{
+    static const char *const bare[C_COUNT] = {
+        "uptime_seconds", "provider_availability_ratio", "provider_error_rate_ratio",
+        "provider_health_score", "model_uptime_24h_ratio", "llm_token_efficiency_ratio",
+    };
+    static const char *const help[C_COUNT] = {
+        "Seconds since the gateway started.",
+        "Share of upstream attempts over the last 5 minutes not failed by the provider "
+        "(connect, reset, timeout, 5xx, bad response; 429 does not count).",
+        "Share of upstream attempts over the last 5 minutes that failed for any reason.",
+        "0.4*availability + 0.3*(1-error_rate) + 0.3*latency_score over the last 5 minutes.",
+        "Share of successful LLM calls per model over the last 24 hours.",
+        "Completion tokens per prompt token per model since start.",
+    };
+    static const char *const provider_label[] = {"provider"};
+    static const char *const model_label[] = {"model"};
+    tally_desc d[C_COUNT];
+    for (int i = 0; i < C_COUNT; i++) {
+        d[i] = (tally_desc){.type = TALLY_GAUGE, .namespace_ = ns, .name = bare[i],
+                            .help = help[i]};
+        if (i >= C_AVAILABILITY && i <= C_HEALTH_SCORE) {
+            d[i].label_names = provider_label;
+            d[i].label_count = 1;
+        } else if (i >= C_MODEL_UPTIME) {
+            d[i].label_names = model_label;
+            d[i].label_count = 1;
+        }
+    }
+    d[C_UPTIME].unit = "seconds";
+    tally_err rc = tally_collector_register(obs->reg, "system", &d[C_UPTIME], 1,
+                                            collect_system, obs, NULL);
+    if (rc == TALLY_OK)
+        rc = tally_collector_register(obs->reg, "providers", &d[C_AVAILABILITY], 3,
+                                      collect_providers, obs, NULL);
+    if (rc == TALLY_OK)
+        rc = tally_collector_register(obs->reg, "models", &d[C_MODEL_UPTIME], 2,
+                                      collect_models, obs, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static tally_family *register_family(tg_obs_t *obs, const char *ns, const family_spec_t *spec,
+                                     tally_err *err)
+{
+    const char *labels[MAX_LABELS + 1];
+    size_t n = 0;
+    while (n < MAX_LABELS && spec->labels[n])
+        labels[n] = spec->labels[n], n++;
+    /* OpenMetrics: a stateset's state label is named like the family (tally
+     * exposes it under the namespaced name). */
+    if (spec->type == TALLY_STATESET)
+        labels[n++] = spec->name;
+    size_t len = strlen(spec->name);
+    tally_opts o = {
+        .namespace_ = ns, .name = spec->name, .help = spec->help,
+        .category = spec->category, .label_names = n ? labels : NULL, .label_count = n,
+        .unit = len > 8 && strcmp(spec->name + len - 8, "_seconds") == 0 ? "seconds" : NULL,
+    };
+    tally_histogram_opts h = {.buckets = spec->buckets, .bucket_count = spec->bucket_count};
+    tally_summary_opts s = {.quantiles = cost_quantiles, .quantile_count = 3,
+                            .max_age_seconds = 600, .age_buckets = 5};
+    return tally_family_new(obs->reg, spec->type, &o, spec->type == TALLY_HISTOGRAM ? &h : NULL,
+                            spec->type == TALLY_SUMMARY ? &s : NULL, err);
+}
+
+static tally_err populate_catalog(tg_obs_t *obs, const tg_obs_opts_t *opts)
+{
+    /* tally copies the names: the namespace is not kept */
+    const char *ns = opts->metric_namespace ? opts->metric_namespace : "tollgate";
+    tally_err rc = TALLY_OK;
+    for (int i = 0; i < F_COUNT; i++)
+        if ((obs->fam[i] = register_family(obs, ns, &catalog[i], &rc)) == NULL)
+            return rc;
+    if ((rc = tally_stateset_declare(obs->fam[F_BREAKER_STATESET], breaker_states, 3)) != TALLY_OK)
+        return rc;
+    const char *build[] = {opts->version ? opts->version : "unknown",
+                           opts->revision ? opts->revision : "unknown"};
+    tally_gauge *info = tally_gauge_with(obs->fam[F_BUILD_INFO], build);
+    if (info == NULL)
+        return TALLY_ERR_NOMEM;
+    tally_gauge_set(info, 1);
+    /* Every other series is made by the first event that needs it (lazy_child in
+     * obs/metrics.c): a family of a subsystem that does not exist yet, a
+     * route nobody called, a (provider, model, operation, ...) combination
+     * traffic never used, has no series, however large the configuration. */
+    if ((rc = register_collectors(obs, ns)) != TALLY_OK)
+        return rc;
+    return tally_process_collector_register(obs->reg, "system");
+}
+
+tg_obs_t *tg_obs_new(const tg_obs_opts_t *opts, char **err_text)
+{
+    if (err_text)
+        *err_text = NULL;
+    tg_obs_t *obs = calloc(1, sizeof(*obs));
+    if (obs == NULL)
+        goto nomem;
+    obs->started = tg_clock_seconds();
+    pthread_mutex_init(&obs->bind_lock, NULL);
+    obs->reg = tally_registry_new();
+    if (obs->reg == NULL)
+        goto nomem;
+    static const tg_obs_opts_t no_opts;
+    tally_err rc = populate_catalog(obs, opts ? opts : &no_opts);
+    if (rc != TALLY_OK) {
+        if (err_text && (*err_text = malloc(128)) != NULL)
+            snprintf(*err_text, 128, "metric catalog: %s", tally_strerror(rc));
+        tg_obs_free(obs);
+        return NULL;
+    }
+    return obs;
+nomem:
+    tg_obs_free(obs);
+    if (err_text)
+        *err_text = strdup("metric catalog: out of memory");
+    return NULL;
+}
+
+void tg_obs_free(tg_obs_t *obs)
+{
+    if (obs == NULL)
+        return;
+    tally_registry_free(obs->reg);
+    for (tg_obs_view_t *v = obs->views, *next; v; v = next) {
+        next = v->older;
+        tg_obs_view_free(v);
+    }
+    for (model_state_t *m = obs->model_states, *next; m; m = next) {
+        next = m->next;
+        free(m->name);
+        free(atomic_load(&m->uptime));
+        free(m);
+    }
+    pthread_mutex_destroy(&obs->bind_lock);
+    free(obs);
+}
+
+tally_registry *tg_obs_registry(tg_obs_t *obs)
+{
+    return obs->reg;
+}
+
+const tg_obs_view_t *tg_obs_current_view(tg_obs_t *obs)
+{
+    return atomic_load(&obs->current);
+}
+
+const tg_health_view_t *tg_obs_view_health(const tg_obs_view_t *v)
+{
+    return v ? v->health : NULL;
+}
+

@@ -1,0 +1,109 @@
+/* registry_state.h: what obs/catalog.c (the catalog, its collectors, the
+ * registry's life) and obs/metrics.c (views and recording) share: the
+ * family ids, the registry's state and the views' layout. Internal to obs/. */
+#ifndef TOLLGATE_OBS_REGISTRY_STATE_H
+#define TOLLGATE_OBS_REGISTRY_STATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/clock.h"
+#include "health/score.h"
+#include "obs/metrics.h"
+
+static const char *const token_types[] = {"prompt", "completion", "cached_prompt", "reasoning"};
+enum { TOKENS_PROMPT, TOKENS_COMPLETION, TOKENS_CACHED, TOKENS_REASONING, TOKEN_TYPE_COUNT };
+#define BREAKER_STATE_LABEL(name, label) label,
+static const char *const breaker_states[] = {TG_BREAKER_STATE_MAP(BREAKER_STATE_LABEL)};
+
+enum family_id {
+    F_HTTP_REQUESTS, F_HTTP_DURATION, F_HTTP_IN_PROGRESS, F_API_ERRORS, F_BUILD_INFO,
+    F_WS_CONNECTIONS, F_WS_MESSAGES,
+    F_LLM_REQUESTS, F_LLM_DURATION, F_LLM_TTFT, F_LLM_TOKENS,
+    F_LLM_RETRIES, F_LLM_FALLBACKS, F_PROVIDER_HEALTH, F_BREAKER_STATE, F_BREAKER_STATESET,
+    F_PROVIDER_RESPONSE_TIME,
+    F_LLM_COST, F_CACHE_SAVED, F_RATE_LIMITED, F_ACTIVE_KEYS, F_ORGS,
+    F_CACHE_HITS, F_CACHE_MISSES, F_ANOMALIES, F_DB_QUERY, F_DB_CONNECTIONS,
+    F_HOUSEKEEPING,
+    F_COUNT
+};
+
+
+
+/* Per model name (and "other"), kept across reloads. */
+typedef struct model_state {
+    struct model_state *next;
+    char *name;
+    /* LLM calls over 24 hours: 56 KB, so allocated by the model's first
+     * call (500 configured models would hold 28 MB from the start). */
+    _Atomic(tg_window_slot_t *) uptime;
+    _Atomic uint64_t prompt_tokens;
+    _Atomic uint64_t completion_tokens;
+} model_state_t;
+
+/* A child handle made on first use: see lazy_child(). */
+typedef _Atomic(void *) lazy_slot_t;
+
+/* Children of one (provider, model) pair, each made by the first event
+ * that needs it (the pair itself too: see llm_children_get). */
+typedef struct llm_children {
+    const char *provider, *model;  /* label values: the view's names */
+    lazy_slot_t requests[TG_OP_COUNT][TG_STREAM_MODE_COUNT][TG_LLM_STATUS_COUNT];
+    lazy_slot_t duration[TG_OP_COUNT][TG_STREAM_MODE_COUNT];
+    lazy_slot_t ttft;
+    lazy_slot_t tokens[TOKEN_TYPE_COUNT];
+    lazy_slot_t cost;
+    _Atomic int64_t last_exemplar_second;
+} llm_children_t;
+
+typedef struct view_provider {
+    char *name;
+    tally_gauge *health_status;     /* provider state: every configured provider has one */
+    tally_gauge *breaker_state;
+    lazy_slot_t response_time;
+    lazy_slot_t retries[TG_RETRY_REASON_COUNT];
+} view_provider_t;
+
+struct tg_obs_view {
+    tg_obs_t *obs;
+    struct tg_obs_view *older;         /* every view ever bound, freed with obs */
+    const tg_health_view_t *health; /* the same providers' state (health/) */
+    size_t provider_count;
+    size_t model_count;             /* configured models; "other" is index model_count */
+    view_provider_t *providers;
+    model_state_t **models;           /* model_count + 1 */
+    tg_pricing_t *pricing;            /* model_count + 1 ("other" costs 0) */
+    _Atomic(llm_children_t *) *llm;   /* provider_count * (model_count + 1) */
+    _Atomic(tally_counter *) *fallbacks; /* provider_count * provider_count */
+};
+
+/* HTTP statuses with a cached child; others are looked up each time. */
+static const int cached_statuses[] = {
+    200, 201, 204, 301, 302, 304, 400, 401, 403, 404, 405, 408, 413, 415, 422, 429,
+    499, 500, 501, 502, 503, 504,
+};
+#define STATUS_SLOTS (sizeof(cached_statuses) / sizeof(cached_statuses[0]))
+
+struct tg_obs {
+    tally_registry *reg;
+    tally_family *fam[F_COUNT];
+    double started;                  /* tg_clock_seconds() */
+
+    pthread_mutex_t bind_lock;       /* tg_obs_bind only: reloads are rare */
+    _Atomic(tg_obs_view_t *) current;
+    tg_obs_view_t *views;
+    model_state_t *model_states;
+
+    /* HTTP children do not depend on the config: shared by every view. */
+    _Atomic(tally_counter *) http_requests[TG_ROUTE_COUNT][TG_METHOD_COUNT][STATUS_SLOTS];
+    _Atomic(tally_histogram *) http_duration[TG_ROUTE_COUNT][TG_METHOD_COUNT];
+    _Atomic(int64_t) http_exemplar_second[TG_ROUTE_COUNT][TG_METHOD_COUNT];
+    _Atomic(tally_gauge *) http_in_progress[TG_ROUTE_COUNT][TG_METHOD_COUNT];
+    _Atomic(tally_counter *) api_errors[TG_ERR_TYPE_COUNT][TG_ERR_CODE_COUNT][TG_ROUTE_COUNT];
+};
+
+
+/* metrics.c: frees a view (the registry's teardown). */
+void tg_obs_view_free(tg_obs_view_t *v);
+
+#endif
