@@ -21,7 +21,7 @@ typedef struct tg_provider_health {
     atomic_bool healthy;               /* written by tg_health_evaluate only */
     atomic_int breaker;                /* tg_breaker_state_t */
     atomic_int last_error;             /* tg_retry_reason_t + 1; 0 = none */
-    _Atomic double last_error_at;      /* tg_window_now() seconds */
+    _Atomic double last_error_at;      /* tg_clock_seconds() seconds */
 } tg_provider_health_t;
 
 struct tg_health_view {
@@ -150,7 +150,7 @@ void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool o
         return;
     /* A failure with an unknown reason still counts as an attempt. */
     bool failed = !ok && (unsigned)reason < TG_RETRY_REASON_COUNT;
-    double now = tg_window_now();
+    double now = tg_clock_seconds();
     tg_window_record(p->window, TG_HEALTH_SLOTS, tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS), failed,
                      failed && reason != TG_RETRY_STATUS_429, seconds > 0 ? (uint64_t)(seconds * 1e6) : 0);
     if (!failed)

@@ -30,6 +30,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "core/clock.h"
 #include "core/words.h"
 #include "health/score.h"
 #include "health/window.h"
@@ -76,13 +77,13 @@ typedef struct tg_provider_status {
     bool healthy;               /* the last verdict; true before the first */
     tg_breaker_state_t breaker;
     const char *last_error;     /* static reason name; NULL if none yet */
-    double last_error_at;       /* tg_window_now() seconds, when last_error */
+    double last_error_at;       /* tg_clock_seconds() seconds, when last_error */
 } tg_provider_status_t;
 
 /* Fills *out for provider i; -1 if out of range. */
 int tg_health_provider_status(const tg_health_view_t *v, size_t provider, tg_provider_status_t *out);
 
-/* Provider i's ratios over its 5-minute window as of `now` (tg_window_now()
+/* Provider i's ratios over its 5-minute window as of `now` (tg_clock_seconds()
  * seconds): availability, error rate, latency score (health/score.h).
  * Those of a provider with no traffic when out of range. */
 tg_health_ratios_t tg_health_provider_ratios(const tg_health_view_t *v, size_t provider, double now);

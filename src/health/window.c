@@ -6,13 +6,6 @@
 #include <stdatomic.h>
 #include <time.h>
 
-double tg_window_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 uint64_t tg_window_epoch(double now_seconds, unsigned slot_seconds)
 {
     return (uint64_t)(now_seconds / slot_seconds) + 1;

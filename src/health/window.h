@@ -32,10 +32,6 @@ typedef struct tg_window_sum {
     uint64_t total, failures, unavailable, micros;
 } tg_window_sum_t;
 
-/* Monotonic seconds from CLOCK_MONOTONIC_COARSE (read from the vDSO: no
- * syscall, so callable on the hot path); resolution a few milliseconds.
- * The clock every window's epochs are taken from. */
-double tg_window_now(void);
 
 /* The epoch of time now_seconds for slots of slot_seconds (> 0). Epochs
  * start at 1 because 0 marks an unused slot. */

@@ -118,7 +118,7 @@ static void collect_providers(tally_emit *e, void *user)
 {
     tg_obs_t *obs = user;
     tg_obs_view_t *v = atomic_load(&obs->current);
-    double now = tg_window_now();
+    double now = tg_clock_seconds();
     for (size_t family = 0; v && family < 3; family++) {
         for (size_t i = 0; i < v->provider_count; i++) {
             const char *labels[] = {v->providers[i].name};
@@ -133,7 +133,7 @@ static void collect_models(tally_emit *e, void *user)
 {
     tg_obs_t *obs = user;
     tg_obs_view_t *v = atomic_load(&obs->current);
-    uint64_t now = tg_window_epoch(tg_window_now(), TG_UPTIME_SLOT_SECONDS);
+    uint64_t now = tg_window_epoch(tg_clock_seconds(), TG_UPTIME_SLOT_SECONDS);
     for (size_t i = 0; v && i < v->model_count; i++) {
         model_state_t *ms = v->models[i];
         const char *labels[] = {ms->name};

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
+#include "core/error.h"
 #include "core/json.h"
 #include "obs/log.h"
 
@@ -67,6 +69,18 @@ static int set_json(tg_obs_response_t *out, int status, json_t *obj)
  * tg_json_escape turns invalid UTF-8 into U+FFFD, and a cut is moved back
  * to the start of the character it would split (a UTF-8 character is at
  * most 4 bytes), so the body is always valid JSON. */
+/* An error in OpenAI's shape (core/error.h builds every one). */
+static int set_error(tg_obs_response_t *out, int status, tg_error_type_t type, tg_error_code_t code,
+                     const char *message)
+{
+    tg_error_t e;
+    tg_error_set(&e, status, type, code, message, NULL);
+    char body[TG_ERROR_JSON_MAX];
+    body[tg_error_json(body, sizeof(body) - 1, &e)] = '\0';
+    set_static(out, status, JSON_TYPE, body);
+    return out->body ? 0 : -1;
+}
+
 static int not_found_category(tg_obs_response_t *out, const char *category)
 {
     size_t len = strlen(category);
@@ -76,16 +90,11 @@ static int not_found_category(tg_obs_response_t *out, const char *category)
         for (int back = 0; back < 3 && len > 0 && ((unsigned char)category[len] & 0xC0) == 0x80; back++)
             len--;
     }
-    char echoed[CATEGORY_ECHO_MAX * 6];  /* an escape is at most 6 bytes */
-    size_t echoed_len = tg_json_escape(echoed, sizeof(echoed), category, len);
-    char body[sizeof(echoed) + 256];
-    snprintf(body, sizeof(body),
-             "{\"error\":{\"message\":\"unknown metrics category \\\"%.*s%s\\\"; valid: all, "
-             "system, providers, models, business, performance, summary, docs\",\"type\":"
-             "\"invalid_request_error\",\"param\":null,\"code\":\"not_found\"}}",
-             (int)echoed_len, echoed, cut ? "..." : "");
-    set_static(out, 404, JSON_TYPE, body);
-    return out->body ? 0 : -1;
+    char message[CATEGORY_ECHO_MAX + 128];
+    snprintf(message, sizeof(message),
+             "unknown metrics category \"%.*s%s\"; valid: all, system, providers, models, business, "
+             "performance, summary, docs", (int)len, category, cut ? "..." : "");
+    return set_error(out, 404, TG_ERR_INVALID_REQUEST, TG_CODE_NOT_FOUND, message);
 }
 
 /* One family's section of the generated Markdown. */
@@ -305,7 +314,7 @@ int tg_obs_endpoint_health(tg_obs_t *obs, const char *version, tg_obs_response_t
 {
     memset(out, 0, sizeof(*out));
     const tg_health_view_t *health = tg_obs_view_health(tg_obs_current_view(obs));
-    double now = tg_window_now();
+    double now = tg_clock_seconds();
     json_t *providers = json_array();
     size_t count = 0, healthy = 0, unhealthy = 0;
     for (size_t i = 0; providers && i < tg_health_provider_count(health); i++) {
@@ -368,11 +377,8 @@ bool tg_obs_metrics_authorized(const tg_config_t *cfg, const char *authorization
 int tg_obs_endpoint_unauthorized(tg_obs_response_t *out)
 {
     memset(out, 0, sizeof(*out));
-    set_static(out, 401, JSON_TYPE,
-               "{\"error\":{\"message\":\"a valid bearer token is required for the metrics "
-               "endpoints\",\"type\":\"authentication_error\",\"param\":null,"
-               "\"code\":\"invalid_api_key\"}}");
-    return out->body ? 0 : -1;
+    return set_error(out, 401, TG_ERR_AUTHENTICATION, TG_CODE_INVALID_API_KEY,
+                     "a valid bearer token is required for the metrics endpoints");
 }
 
 void tg_obs_response_free(tg_obs_response_t *out)

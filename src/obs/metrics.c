@@ -194,7 +194,7 @@ const tg_obs_view_t *tg_obs_bind(tg_obs_t *obs, const tg_config_t *cfg, const tg
  * per-child spinlock, which the other observations in that second skip. */
 static bool exemplar_due(_Atomic int64_t *last_second)
 {
-    int64_t now = (int64_t)tg_window_now();
+    int64_t now = (int64_t)tg_clock_seconds();
     int64_t seen = atomic_load_explicit(last_second, memory_order_relaxed);
     return seen != now && atomic_compare_exchange_strong(last_second, &seen, now);
 }
@@ -347,7 +347,7 @@ void tg_obs_record_llm(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
     atomic_fetch_add_explicit(&ms->completion_tokens, r->completion_tokens, memory_order_relaxed);
     tg_window_slot_t *uptime = r->status != TG_LLM_CLIENT_DISCONNECT ? model_uptime(ms) : NULL;
     if (uptime != NULL)
-        tg_window_record(uptime, TG_UPTIME_SLOTS, tg_window_epoch(tg_window_now(), TG_UPTIME_SLOT_SECONDS),
+        tg_window_record(uptime, TG_UPTIME_SLOTS, tg_window_epoch(tg_clock_seconds(), TG_UPTIME_SLOT_SECONDS),
                          r->status != TG_LLM_SUCCESS, false, 0);
 }
 

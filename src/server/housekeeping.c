@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "obs/log.h"
 
 #define TICK_NS (1000000000L / TG_HOUSEKEEPING_HZ)
@@ -40,7 +41,7 @@ static void log_verdict(void *ctx, const char *provider, bool healthy, const tg_
  * the provider state metrics that mirror it. */
 static void provider_health(const tg_housekeeping_ctx_t *ctx)
 {
-    tg_health_evaluate(ctx->health, tg_window_now(), log_verdict, NULL);
+    tg_health_evaluate(ctx->health, tg_clock_seconds(), log_verdict, NULL);
     tg_obs_sync_provider_state(ctx->obs);
 }
 
@@ -65,29 +66,22 @@ static double seconds_of(const struct timespec *ts)
     return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
 }
 
-static double monotonic_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return seconds_of(&ts);
-}
-
 static void tick(tg_housekeeping_t *hk)
 {
-    double started = monotonic_now();
+    double started = tg_clock_seconds();
     for (size_t i = 0; i < TASK_COUNT; i++) {
-        double before = monotonic_now();
+        double before = tg_clock_seconds();
         if (before < hk->due[i])
             continue;
         tasks[i].run(&hk->ctx);
-        double after = monotonic_now();
+        double after = tg_clock_seconds();
         tg_obs_record_housekeeping(hk->ctx.obs, tasks[i].name, after - before);
         /* Due again a period after this run (a late run does not bunch up
          * the next ones), less half a tick so that the ticks' jitter does
          * not push it one tick further. */
         hk->due[i] = before + tasks[i].period_ms / 1000.0 - 0.5 / TG_HOUSEKEEPING_HZ;
     }
-    tg_obs_record_housekeeping(hk->ctx.obs, "tick", monotonic_now() - started);
+    tg_obs_record_housekeeping(hk->ctx.obs, "tick", tg_clock_seconds() - started);
 }
 
 static void *tick_main(void *arg)

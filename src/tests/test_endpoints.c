@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "health/provider.h"
+#include "core/clock.h"
 #include "obs/endpoints.h"
 
 #include "tests/yaml_fixture.h"
@@ -378,7 +379,7 @@ static void test_health(void **state)
 {
     /* "down" times out on every attempt: unhealthy from the next evaluation */
     report_failures(1, TG_RETRY_TIMEOUT, 2.0);
-    double now = tg_window_now();
+    double now = tg_clock_seconds();
     tg_health_evaluate(health, now, NULL, NULL);
     tg_obs_response_t r;
     assert_int_equal(tg_obs_endpoint_health(obs, "0.1.0", &r), 0);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "core/clock.h"
 #include "health/provider.h"
 #include "health/score.h"
 #include "health/window.h"
@@ -46,7 +47,7 @@ static void test_epochs_start_at_one(void **state)
     assert_int_equal(tg_window_epoch(9.999, 10), 1);
     assert_int_equal(tg_window_epoch(10, 10), 2);
     assert_int_equal(tg_window_epoch(125, 60), 3);
-    double a = tg_window_now(), b = tg_window_now();
+    double a = tg_clock_seconds(), b = tg_clock_seconds();
     assert_true(a > 0 && b >= a);
 }
 
@@ -288,14 +289,14 @@ static void test_report_attempt(void **state)
     assert_int_equal(st.breaker, TG_BREAKER_CLOSED);
     assert_null(st.last_error);
 
-    double before = tg_window_now();
+    double before = tg_clock_seconds();
     tg_health_report_attempt(v, 0, true, TG_RETRY_CONNECT, 0.5);
     tg_health_report_attempt(v, 0, true, TG_RETRY_CONNECT, 0.5);
     tg_health_report_attempt(v, 0, false, TG_RETRY_STATUS_5XX, 1.0);
     tg_health_report_attempt(v, 0, false, TG_RETRY_STATUS_429, 1.0);
     /* b: slow, mean 5.5 s -> latency_score (10 - 5.5) / 9 = 0.5 */
     tg_health_report_attempt(v, 1, true, TG_RETRY_CONNECT, 5.5);
-    double now = tg_window_now();
+    double now = tg_clock_seconds();
 
     tg_health_ratios_t r = tg_health_provider_ratios(v, 0, now);
     assert_true(r.availability == 0.75);    /* 429 does not count against it */
@@ -338,7 +339,7 @@ static void test_usable_follows_the_breaker(void **state)
     assert_true(tg_health_provider_usable(v, 0));
     /* failing does not take it out of routing: breakers will */
     report_n(v, 0, 10, false, TG_RETRY_STATUS_5XX);
-    tg_health_evaluate(h, tg_window_now(), NULL, NULL);
+    tg_health_evaluate(h, tg_clock_seconds(), NULL, NULL);
     tg_provider_status_t st;
     tg_health_provider_status(v, 0, &st);
     assert_false(st.healthy);
@@ -366,7 +367,7 @@ static void test_state_survives_reload_by_name(void **state)
     const tg_health_view_t *v1 = tg_health_bind(h, cfg1);
     report_n(v1, 1, 5, false, TG_RETRY_STATUS_5XX);
     tg_health_set_breaker(v1, 1, TG_BREAKER_OPEN);
-    tg_health_evaluate(h, tg_window_now(), NULL, NULL);
+    tg_health_evaluate(h, tg_clock_seconds(), NULL, NULL);
     /* "a" goes, "b" stays (now index 0), "c" comes. */
     tg_config_t *cfg2 = load_yaml("providers:\n"
                                 "  - { name: b, base_url: \"http://127.0.0.1:10\" }\n"
@@ -382,7 +383,7 @@ static void test_state_survives_reload_by_name(void **state)
     assert_false(st.healthy);
     assert_int_equal(st.breaker, TG_BREAKER_OPEN);
     assert_string_equal(st.last_error, "status_5xx");
-    assert_true(tg_health_provider_ratios(v2, 0, tg_window_now()).error_rate == 1.0);
+    assert_true(tg_health_provider_ratios(v2, 0, tg_clock_seconds()).error_rate == 1.0);
     assert_int_equal(tg_health_provider_status(v2, 1, &st), 0);
     assert_string_equal(st.name, "c");
     assert_true(st.healthy);
@@ -390,7 +391,7 @@ static void test_state_survives_reload_by_name(void **state)
     /* The old view still serves requests that started before the reload,
      * on the same state. */
     tg_health_report_attempt(v1, 1, true, TG_RETRY_CONNECT, 0.1);
-    assert_true(tg_health_provider_ratios(v2, 0, tg_window_now()).error_rate == 5.0 / 6.0);
+    assert_true(tg_health_provider_ratios(v2, 0, tg_clock_seconds()).error_rate == 5.0 / 6.0);
     /* Other URLs, same names: the same view. */
     tg_config_t *cfg3 = load_yaml("providers:\n"
                                 "  - { name: a, base_url: \"http://127.0.0.1:11/v1\", timeout_ms: 7 }\n"
@@ -415,10 +416,10 @@ static void test_evaluation(void **state)
     verdicts seen = {0};
     tg_provider_status_t st;
 
-    double before = tg_window_now();
+    double before = tg_clock_seconds();
     report_n(v, 0, 3, true, TG_RETRY_CONNECT);
     report_n(v, 0, 3, false, TG_RETRY_TIMEOUT);   /* 3 of 6: exactly half */
-    tg_health_evaluate(h, tg_window_now(), note_verdict, &seen);
+    tg_health_evaluate(h, tg_clock_seconds(), note_verdict, &seen);
     assert_int_equal(seen.calls, 1);
     assert_string_equal(seen.provider, "a");
     assert_false(seen.healthy);
@@ -430,11 +431,11 @@ static void test_evaluation(void **state)
     assert_true(st.healthy);
 
     /* unchanged: not reported again */
-    tg_health_evaluate(h, tg_window_now(), note_verdict, &seen);
+    tg_health_evaluate(h, tg_clock_seconds(), note_verdict, &seen);
     assert_int_equal(seen.calls, 1);
 
     report_n(v, 0, 1, true, TG_RETRY_CONNECT);    /* 3 of 7: just below */
-    tg_health_evaluate(h, tg_window_now(), note_verdict, &seen);
+    tg_health_evaluate(h, tg_clock_seconds(), note_verdict, &seen);
     assert_int_equal(seen.calls, 2);
     assert_true(seen.healthy);
     tg_health_provider_status(v, 0, &st);
@@ -442,11 +443,11 @@ static void test_evaluation(void **state)
 
     /* 429s are not the provider failing */
     report_n(v, 1, 10, false, TG_RETRY_STATUS_429);
-    tg_health_evaluate(h, tg_window_now(), note_verdict, &seen);
+    tg_health_evaluate(h, tg_clock_seconds(), note_verdict, &seen);
     assert_int_equal(seen.calls, 2);
 
     report_n(v, 0, 5, false, TG_RETRY_RESET);     /* 8 of 12 */
-    double after = tg_window_now();
+    double after = tg_clock_seconds();
     tg_health_evaluate(h, after, note_verdict, &seen);
     assert_int_equal(seen.calls, 3);
     assert_false(seen.healthy);
@@ -483,11 +484,11 @@ static void test_concurrent_reports(void **state)
     for (int i = 0; i < REPORT_THREADS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, report_many, (void *)v), 0);
     for (int i = 0; i < 200; i++)
-        tg_health_evaluate(h, tg_window_now(), NULL, NULL);
+        tg_health_evaluate(h, tg_clock_seconds(), NULL, NULL);
     for (int i = 0; i < REPORT_THREADS; i++)
         pthread_join(t[i], NULL);
     /* i % 4 == 0 failed, and those are all even: provider a failed half */
-    double now = tg_window_now();
+    double now = tg_clock_seconds();
     assert_true(tg_health_provider_ratios(v, 0, now).error_rate == 0.5);
     assert_true(tg_health_provider_ratios(v, 1, now).error_rate == 0.0);
     tg_health_evaluate(h, now, NULL, NULL);

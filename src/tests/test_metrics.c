@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "health/provider.h"
+#include "core/clock.h"
 #include "obs/metrics.h"
 
 #include "tests/yaml_fixture.h"
@@ -343,7 +344,7 @@ static void test_provider_state_from_health(void **state)
         tg_obs_record_attempt(v, attempts[i].provider, attempts[i].seconds);
     }
     tg_obs_record_attempt(v, 7, 1.0);  /* out of range: ignored */
-    tg_health_evaluate(h, tg_window_now(), NULL, NULL);
+    tg_health_evaluate(h, tg_clock_seconds(), NULL, NULL);
     tg_health_set_breaker(hv, 1, TG_BREAKER_OPEN);
 
     /* The ratios are read at scrape time; the flags show as bound until synced. */
@@ -398,7 +399,7 @@ static void test_reload_keeps_state_by_name(void **state)
     const tg_obs_view_t *v1 = tg_obs_bind(obs, cfg1, tg_health_bind(h, cfg1));
     for (int i = 0; i < TG_HEALTH_MIN_ATTEMPTS; i++)
         tg_health_report_attempt(tg_obs_view_health(v1), 1, false, TG_RETRY_CONNECT, 0.1);
-    tg_health_evaluate(h, tg_window_now(), NULL, NULL);
+    tg_health_evaluate(h, tg_clock_seconds(), NULL, NULL);
     /* The new config drops "a", keeps "b" (now index 0) and adds "c". */
     tg_config_t *cfg2 = load_yaml("providers:\n"
                            "  - { name: b, base_url: \"http://127.0.0.1:9\" }\n"
