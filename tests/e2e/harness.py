@@ -154,6 +154,24 @@ def http_request(port, method, path, body=None, headers=None, timeout=30.0):
         conn.close()
 
 
+def send_and_read_all(port, data, timeout=10):
+    """Sends raw bytes on a fresh connection and returns every byte the
+    server sends back until it closes; b"<timeout>" is appended when it
+    does not close in time."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except socket.timeout:
+            out += b"<timeout>"
+    return out
+
+
 def sse_events(body):
     """The `data:` payloads of an SSE body, in order, as strings."""
     events = []
@@ -480,6 +498,15 @@ class GatewayTestCase(unittest.TestCase):
     def start(cls):
         """Subclasses start their processes here, through start_mock and
         start_tollgate."""
+
+    @classmethod
+    def start_one_route(cls, **sections):
+        """One mock-llm and a tollgate serving gpt-4o-mini through it
+        (provider "mock"); sections as in gateway_config()."""
+        cls.mock = cls.start_mock()
+        cls.tollgate = cls.start_tollgate(gateway_config(
+            free_port(), [provider("mock", cls.mock)],
+            [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])], **sections))
 
     @classmethod
     def start_mock(cls, *args):

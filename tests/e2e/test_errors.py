@@ -21,14 +21,8 @@ CHAT = "/v1/chat/completions"
 def raw_get(port, target):
     """GET with the request target sent as the given bytes (http.client
     wants ASCII); returns (status, body) of the one response."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        received = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            received += chunk
+    received = harness.send_and_read_all(
+        port, b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     head, _, body = received.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), body
 

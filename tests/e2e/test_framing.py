@@ -6,9 +6,8 @@
 # 6.3). Well-framed keep-alive requests still share their connection.
 
 import json
-import socket
 
-from harness import GatewayTestCase, free_port, gateway_config, model, provider
+from harness import GatewayTestCase, send_and_read_all
 
 CHAT = b"/v1/chat/completions"
 BODY = json.dumps({"model": "gpt-4o-mini", "max_tokens": 2,
@@ -18,23 +17,8 @@ SMUGGLED = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 def exchange(port, data, timeout=5):
-    """Sends data on a fresh connection and reads until the server closes
-    (or the timeout): every byte the server sent back."""
-    s = socket.create_connection(("127.0.0.1", port))
-    s.settimeout(timeout)
-    s.sendall(data)
-    out = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except socket.timeout:
-        out += b"<timeout>"
-    finally:
-        s.close()
-    return out
+    """Every byte the server sends back to data until it closes."""
+    return send_and_read_all(port, data, timeout)
 
 
 def request(headers, body):
@@ -49,10 +33,7 @@ def chunked(body):
 class FramingTest(GatewayTestCase):
     @classmethod
     def start(cls):
-        cls.mock = cls.start_mock()
-        cls.tollgate = cls.start_tollgate(gateway_config(
-            free_port(), [provider("mock", cls.mock)],
-            [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])]))
+        cls.start_one_route()
 
     def assertRefusedAndClosed(self, out):
         self.assertTrue(out.startswith(b"HTTP/1.1 400 "), out[:200])

@@ -9,7 +9,7 @@ import re
 import subprocess
 
 import harness
-from harness import GatewayTestCase, free_port, gateway_config, model, provider
+from harness import GatewayTestCase
 
 STREAMS = 8
 
@@ -17,10 +17,7 @@ STREAMS = 8
 class Http2Test(GatewayTestCase):
     @classmethod
     def start(cls):
-        cls.mock = cls.start_mock()
-        cls.tollgate = cls.start_tollgate(gateway_config(
-            free_port(), [provider("mock", cls.mock)],
-            [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])]))
+        cls.start_one_route()
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.tollgate.port, path)

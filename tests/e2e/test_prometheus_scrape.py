@@ -11,8 +11,7 @@ import time
 import urllib.parse
 
 import harness
-from harness import (GatewayTestCase, chat_prompt_tokens, free_port, gateway_config,
-                     http_request, model, provider)
+from harness import GatewayTestCase, chat_prompt_tokens, free_port, http_request
 
 SCRAPE_TIMEOUT_S = 30
 
@@ -20,10 +19,7 @@ SCRAPE_TIMEOUT_S = 30
 class PrometheusScrapeTest(GatewayTestCase):
     @classmethod
     def start(cls):
-        cls.mock = cls.start_mock()
-        cls.tollgate = cls.start_tollgate(gateway_config(
-            free_port(), [provider("mock", cls.mock)],
-            [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])]))
+        cls.start_one_route()
         cls.prometheus = None
         binary = shutil.which("prometheus")
         if binary is None:

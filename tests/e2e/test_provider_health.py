@@ -51,15 +51,9 @@ class TruncatedStreamTest(GatewayTestCase):
         self.mock.configure(fault="truncate")
         before = self.tollgate.metrics()
         for i in range(TRUNCATED_STREAMS):
-            with socket.create_connection(("127.0.0.1", self.tollgate.port), timeout=10) as s:
-                s.sendall(raw_request({"model": "m", "messages": messages("cut me"),
-                                       "max_tokens": 8, "stream": True}, "e2e-cut-%d" % i))
-                received = b""
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    received += chunk
+            received = harness.send_and_read_all(self.tollgate.port, raw_request(
+                {"model": "m", "messages": messages("cut me"), "max_tokens": 8, "stream": True},
+                "e2e-cut-%d" % i))
             self.assertIn(b" 200 ", received.split(b"\r\n")[0])
             self.assertIn(b"data:", received)
             self.assertNotIn(b"[DONE]", received)
