@@ -293,8 +293,8 @@ void tg_log_access(const tg_access_record_t *r)
     /* The path is redacted whole, then cut (a cut first could leave a
      * key's first characters), and then only escaped. */
     char path[ACCESS_PATH_MAX + 1];
-    const char *path_value = NULL;
-    if (r->path) {
+    const char *path_value = r->path;
+    if (r->path && !r->path_redacted) {
         tg_log_redact_copy(path, sizeof(path), r->path, strlen(r->path));
         path_value = path;
     }

@@ -111,6 +111,8 @@ typedef struct tg_access_record {
     const char *trace_id;
     const char *method;
     const char *path;          /* raw path; redacted, then cut to 256 bytes on output */
+    bool path_redacted;        /* path is already tg_log_redact_copy's output (at
+                                  most 256 bytes): written as it is */
     int status;
     double latency_seconds;
     const char *model;         /* requested, bounded: configured name or "other" */

@@ -122,5 +122,6 @@ tg_stage_result_t tg_stage_account(tg_request_t *r)
     }
     tg_account_out_t out;
     tg_account_record(&in, &out, &r->access);
+    r->access.path_redacted = true; /* the server copied it through tg_log_redact_copy */
     return TG_STAGE_CONTINUE;
 }
