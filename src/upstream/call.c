@@ -288,7 +288,9 @@ static void begin_stream(tg_upstream_call_t *call)
     }
 }
 
-/* Keeps an event before the stream's first output. */
+/* Keeps an event before the stream's first output. OpenAI's streams all
+ * open with a role-only chunk, so most streams take one buffer here: from
+ * h2o's recycling allocator, the plain body's buffer, unused by streams. */
 static void hold_event(tg_upstream_call_t *call, const tg_sse_event_t *ev)
 {
     h2o_iovec_t room = h2o_buffer_reserve(&call->buffered, ev->raw_len);
