@@ -578,10 +578,10 @@ static void setup_tls(parse_ctx_t *c, const yaml_node_t *base_url, const yaml_no
 
 static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_config_t *p)
 {
-    enum { NAME, BASE_URL, KEY_ENV, TIMEOUT, RETRIES, BACKOFF, MAXCONN, FORWARD, CA_FILE, NKEYS };
+    enum { NAME, BASE_URL, KEY_ENV, TIMEOUT, FIRST_TOKEN, RETRIES, BACKOFF, MAXCONN, FORWARD, CA_FILE, NKEYS };
     static const char *const keys[NKEYS] = {
-        "name", "base_url", "api_key_env", "timeout_ms", "max_retries", "retry_backoff_ms",
-        "max_connections", "forward_headers", "ca_file",
+        "name", "base_url", "api_key_env", "timeout_ms", "first_token_timeout_ms", "max_retries",
+        "retry_backoff_ms", "max_connections", "forward_headers", "ca_file",
     };
     yaml_node_t *v[NKEYS];
     p->timeout_ms = DEFAULT_PROVIDER_TIMEOUT_MS;
@@ -605,6 +605,8 @@ static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_con
     }
     if (v[TIMEOUT])
         get_u32(c, v[TIMEOUT], "timeout_ms", &p->timeout_ms);
+    if (v[FIRST_TOKEN])
+        get_u32(c, v[FIRST_TOKEN], "first_token_timeout_ms", &p->first_token_timeout_ms);
     if (v[RETRIES])
         get_u32(c, v[RETRIES], "max_retries", &p->max_retries);
     if (v[BACKOFF])

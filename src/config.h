@@ -36,6 +36,9 @@ typedef struct tg_provider_config {
     char *api_key;           /* value of $api_key_env at load; NULL if unset.
                                 Never log it. */
     uint32_t timeout_ms;     /* per attempt, up to the first response byte */
+    uint32_t first_token_timeout_ms; /* per attempt, up to the response head
+                                (plain) or the first output event (stream);
+                                then the next route. 0 = off */
     uint32_t max_retries;    /* retries on this provider before falling back */
     uint32_t retry_backoff_ms; /* backoff before retry k is this * 2^k */
     uint32_t max_connections;  /* upstream socket pool size per worker */

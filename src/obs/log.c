@@ -322,13 +322,15 @@ void tg_log_access(const tg_access_record_t *r)
         {.key = "cache_tier", .type = TG_LF_STR, .str = r->cache_tier},
         {.key = "ttft", .type = TG_LF_DOUBLE, .d = r->ttft_seconds < 0 ? NAN : r->ttft_seconds},
         {.key = "llm_status", .type = TG_LF_STR, .str = r->llm_status},
+        {.key = "upstream_failures", .type = TG_LF_STR, .str = r->upstream_failures},
     };
     /* Values that can carry client text (request id, trace id) or come
      * from outside the config (org id) are scanned for secrets (as ids, see
      * key_is_id); the path is already redacted; the method is one of the
      * labels tollgate parsed it into, model, model_used and provider are
      * configured names (an unknown model is "other"), and the cache tier
-     * and the LLM status are labels, so those are only escaped. */
-    uint32_t known = 1u << 3 | 1u << 4 | 1u << 7 | 1u << 8 | 1u << 9 | 1u << 16 | 1u << 18;
+     * and the LLM status are labels, and the upstream failures configured
+     * names and labels, so those are only escaped. */
+    uint32_t known = 1u << 3 | 1u << 4 | 1u << 7 | 1u << 8 | 1u << 9 | 1u << 16 | 1u << 18 | 1u << 19;
     write_line(level, "access", "request completed", f, sizeof(f) / sizeof(f[0]), known, true);
 }

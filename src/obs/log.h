@@ -128,6 +128,9 @@ typedef struct tg_access_record {
     const char *cache_tier;    /* NULL until the cache exists */
     const char *llm_status;    /* the LLM call's outcome, llm_requests_total's
                                   status label; NULL = no upstream call */
+    const char *upstream_failures; /* "provider:kind,..." per route whose
+                                  attempts failed, its last failure's kind
+                                  (llm_retries_total's reasons); NULL = none */
 } tg_access_record_t;
 
 /* Writes the access line for one request. */

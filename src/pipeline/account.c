@@ -64,6 +64,7 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
         .cache_hit = false,
         .cache_tier = NULL,
         .llm_status = in->llm_called ? tg_llm_status_name(in->llm_status) : NULL,
+        .upstream_failures = in->upstream_failures,
     };
 }
 
@@ -72,6 +73,36 @@ void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out)
     tg_access_record_t access;
     tg_account_record(in, out, &access);
     tg_log_access(&access);
+}
+
+/* The why of an upstream error: "provider:kind" for each route whose
+ * attempts failed (its last failure), in route order, in the request's
+ * pool; NULL when none failed. Only failed calls pay for it. */
+static const char *upstream_failures(tg_request_t *r, const tg_upstream_result_t *res)
+{
+    if (res->route_failures == NULL)
+        return NULL;
+    size_t cap = 1;
+    for (size_t i = 0; i < r->route_count; i++)
+        if (res->route_failures[i] != TG_RETRY_REASON_COUNT)
+            cap += strlen(r->env.cfg->providers[r->routes[i].provider].name) +
+                   strlen(tg_retry_reason_name(res->route_failures[i])) + 2;
+    char *out = h2o_mem_alloc_pool(&r->req->pool, cap), *p = out;
+    for (size_t i = 0; i < r->route_count; i++) {
+        if (res->route_failures[i] == TG_RETRY_REASON_COUNT)
+            continue;
+        const char *name = r->env.cfg->providers[r->routes[i].provider].name;
+        const char *kind = tg_retry_reason_name(res->route_failures[i]);
+        if (p != out)
+            *p++ = ',';
+        memcpy(p, name, strlen(name));
+        p += strlen(name);
+        *p++ = ':';
+        memcpy(p, kind, strlen(kind));
+        p += strlen(kind);
+    }
+    *p = '\0';
+    return out;
 }
 
 /* The status the client got, or would have: 499 for one that left first. */
@@ -119,6 +150,7 @@ tg_stage_result_t tg_stage_account(tg_request_t *r)
         in.ttft_seconds = res->ttft_seconds;
         in.attempts = res->attempts;
         in.model_used = res->attempts > 0 ? res->model_used : NULL;
+        in.upstream_failures = upstream_failures(r, res);
     }
     tg_account_out_t out;
     tg_account_record(&in, &out, &r->access);

@@ -35,6 +35,7 @@ typedef struct tg_account_in {
     int http_status;
     int attempts;
     const char *model_used;
+    const char *upstream_failures; /* "provider:kind,..." or NULL (tg_access_record_t) */
 } tg_account_in_t;
 
 typedef struct tg_account_out {

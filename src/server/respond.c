@@ -142,6 +142,29 @@ static size_t stream_unsent(void *ctx)
 
 const tg_upstream_sink_t tg_respond_sink = {stream_begin, stream_write, stream_flush, stream_unsent};
 
+/* A stream that broke after its 200 ends with an error event in the shape
+ * OpenAI's API sends mid-stream (a `data:` line whose object is an error
+ * and has no choices; the official SDKs raise it as an APIError), instead
+ * of [DONE]: the client must not take what it got for the whole answer.
+ * Counted in api_errors_total like any error sent. */
+static void stream_error_event(tg_exchange_t *ex, const tg_upstream_result_t *res)
+{
+    tg_request_t *r = &ex->r;
+    const char *message = res->client_too_slow ? "The stream was ended because the client did not read it fast "
+                                                 "enough; the response is incomplete."
+                          : res->llm_status == TG_LLM_TIMEOUT
+                              ? "The request timed out while the response was streaming; the response is incomplete."
+                              : "The upstream provider's stream broke off; the response is incomplete.";
+    tg_error_t e;
+    tg_error_set(&e, 0, TG_ERR_UPSTREAM, TG_CODE_UPSTREAM_STREAM_BROKEN, message, NULL);
+    char json[TG_ERROR_JSON_MAX];
+    size_t len = tg_error_json(json, sizeof(json), &e); /* ends in a newline: the event's blank line follows */
+    stream_write(ex, H2O_STRLIT("data: "));
+    stream_write(ex, json, len);
+    stream_write(ex, H2O_STRLIT("\n"));
+    tg_obs_record_error(r->env.view, e.type, e.code, r->route);
+}
+
 void tg_respond_dispose(tg_exchange_t *ex)
 {
     if (ex->stream.state == TG_STREAM_NONE)
@@ -192,6 +215,8 @@ void tg_respond(tg_request_t *r)
     } else if (res != NULL && res->streamed) {
         ex->stream.state = TG_STREAM_CLOSING;
         ex->stream.failed = res->llm_status != TG_LLM_SUCCESS;
+        if (ex->stream.failed)
+            stream_error_event(ex, res);
         stream_flush(ex);
     } else if (res != NULL) {
         req->res.status = res->upstream_status;

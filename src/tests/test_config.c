@@ -70,6 +70,7 @@ static void test_full_config(void **state)
         "    base_url: https://api.openai.com/v1/\n"
         "    api_key_env: TG_TEST_KEY\n"
         "    timeout_ms: 1500\n"
+        "    first_token_timeout_ms: 800\n"
         "    max_retries: 2\n"
         "    retry_backoff_ms: 25\n"
         "    max_connections: 8\n"
@@ -113,6 +114,7 @@ static void test_full_config(void **state)
     assert_string_equal(p->path_prefix, "/v1");
     assert_string_equal(p->api_key, "sk-test-0123456789abcdef");
     assert_int_equal(p->timeout_ms, 1500);
+    assert_int_equal(p->first_token_timeout_ms, 800);
     assert_int_equal(p->max_retries, 2);
     assert_int_equal(p->retry_backoff_ms, 25);
     assert_int_equal(p->max_connections, 8);
@@ -123,6 +125,7 @@ static void test_full_config(void **state)
     assert_string_equal(p->path_prefix, "");
     assert_null(p->api_key);
     assert_int_equal(p->timeout_ms, 30000);
+    assert_int_equal(p->first_token_timeout_ms, 0); /* off */
     assert_int_equal(p->max_retries, 1);
 
     assert_int_equal(cfg->model_count, 2);
@@ -286,6 +289,14 @@ static void test_negative_numbers(void **state)
                       "    routes: [ { provider: p } ]\n"
                       "    pricing: { input: -0.5 }\n",
                       4, "max_retries must not be negative (got \"-1\")");
+    assert_error_line("providers:\n"
+                      "  - name: p\n"
+                      "    base_url: http://h\n"
+                      "    first_token_timeout_ms: 1.5\n"
+                      "models:\n"
+                      "  - name: m\n"
+                      "    routes: [ { provider: p } ]\n",
+                      4, "first_token_timeout_ms must be an integer (got \"1.5\")");
     assert_error_line("providers:\n"
                       "  - name: p\n"
                       "    base_url: http://h\n"

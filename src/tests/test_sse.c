@@ -236,6 +236,33 @@ static void test_random_input_passes_through_unchanged(void **state)
     }
 }
 
+/* The first-token deadline waits for output: the role-only first chunk
+ * and keep-alives are not, text, tool calls, refusals and reasoning are. */
+static void test_has_output(void **state)
+{
+    static const struct {
+        const char *event;
+        int output;
+    } cases[] = {
+        {"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}}]}\n\n", 0},
+        {"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n", 0},
+        {": keep-alive\n\n", 0},
+        {"data: [DONE]\n\n", 0},
+        {"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n", 1},
+        {"data: {\"choices\":[{\"delta\":{\"content\":null,\"tool_calls\":[{\"index\":0}]}}]}\n\n", 1},
+        {"data: {\"choices\":[{\"delta\":{\"refusal\":\"No.\"}}]}\n\n", 1},
+        {"data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"Hmm\"}}]}\n\n", 1},
+        {"data: {\"choices\":[{\"delta\":{\"content\":\"say \\\"tool_calls\\\": 1\"}}]}\n\n", 1},
+        {"data: {\"choices\":[{\"delta\":{\"content\":\"\",\"x\":\"\\\"refusal\\\":1\"}}]}\n\n", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tg_sse_event_t ev;
+        tg_sse_classify(cases[i].event, strlen(cases[i].event), &ev);
+        if (tg_sse_has_output(&ev) != cases[i].output)
+            fail_msg("case %zu: %s", i, cases[i].event);
+    }
+}
+
 static void test_usage_scan_plain_response(void **state)
 {
     static const char body[] = "{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":\"say \\\"usage\\\": {\\\"prompt_tokens\\\": 99}\"}}],"
@@ -290,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_oversized_event_fails),
         cmocka_unit_test(test_callback_can_stop),
         cmocka_unit_test(test_random_input_passes_through_unchanged),
+        cmocka_unit_test(test_has_output),
         cmocka_unit_test(test_usage_scan_plain_response),
         cmocka_unit_test(test_usage_scan_hostile_numbers),
     };

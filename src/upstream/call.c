@@ -10,19 +10,26 @@
  *   SENDING       head 2xx, stream                             STREAM_OPEN
  *   SENDING       connect/reset/timeout, 5xx, 429              BACKOFF, or REPORTED when no
  *                                                              route is left (502/504/429)
+ *   SENDING,      the first-token deadline (no retry on this   BACKOFF (0 ms) on the next
+ *   STREAM_OPEN   route: a slow provider is slow again)        route, or REPORTED (504/502)
  *   BACKOFF       retry timer                                  SENDING
  *   BUFFERING     body complete, a JSON object (or relayed)    REPORTED
  *   BUFFERING     broken off, too big, not JSON                BACKOFF or REPORTED
- *   STREAM_OPEN   first event to hand on, or a clean end       STREAMING
- *   STREAM_OPEN   broken off before any event                  BACKOFF or REPORTED
+ *   STREAM_OPEN   an event before the first output             STREAM_OPEN (held)
+ *   STREAM_OPEN   the first output, [DONE], or too much held   STREAMING (held events first)
+ *   STREAM_OPEN   broken off before the first output           BACKOFF or REPORTED
  *   STREAMING     [DONE] and the end; a cut; garbage; the
  *                 client too slow; the deadline                REPORTED
  *   not REPORTED  the request deadline                         REPORTED
  *   not IDLE      tg_upstream_dispose (reports a client
  *                 disconnect first if not REPORTED)            IDLE
  *
- * Only SENDING, BUFFERING and STREAM_OPEN have an upstream connection, and
- * only BACKOFF a retry timer. */
+ * Only SENDING, BUFFERING and STREAM_OPEN have an upstream connection,
+ * only BACKOFF a retry timer, and only SENDING and STREAM_OPEN the
+ * first-token timer (when the provider has first_token_timeout_ms): it
+ * starts with the attempt and stops at the response head (plain) or the
+ * first output (streams), so nothing has reached the client when it
+ * fires. */
 #include "upstream/call.h"
 
 #include <string.h>
@@ -35,6 +42,10 @@
 #define MAX_BUFFERED_RESPONSE (64u << 20)
 /* One SSE event bigger than this is garbage (real chunks are < 4 KB). */
 #define MAX_SSE_EVENT (1u << 20)
+/* Events held before a stream's first output: past this the stream is
+ * handed on anyway (a provider sending only keep-alives would otherwise
+ * grow the request without bound). */
+#define MAX_HELD_STREAM (64u << 10)
 /* Stream bytes received but not yet taken by the client: past this the
  * client reads far slower than the provider writes, and holding more would
  * let one stalled reader grow the process without bound. */
@@ -82,12 +93,32 @@ static void drop_connection(tg_upstream_call_t *call)
     }
 }
 
+static void stop_first_token_timer(tg_upstream_call_t *call)
+{
+    if (h2o_timeout_is_linked(&call->first_token_timer))
+        h2o_timeout_unlink(&call->first_token_timer);
+}
+
 static void stop_timers(tg_upstream_call_t *call)
 {
     if (h2o_timeout_is_linked(&call->retry_timer))
         h2o_timeout_unlink(&call->retry_timer);
     if (h2o_timeout_is_linked(&call->deadline_timer))
         h2o_timeout_unlink(&call->deadline_timer);
+    stop_first_token_timer(call);
+}
+
+/* The current route's last failure, for the report. Failures are off the
+ * hot path: the table is allocated at the first. */
+static void note_failure(tg_upstream_call_t *call, tg_retry_reason_t reason)
+{
+    tg_upstream_result_t *r = &call->result;
+    if (r->route_failures == NULL) {
+        r->route_failures = h2o_mem_alloc_pool(&call->in.req->pool, call->in.route_count * sizeof(*r->route_failures));
+        for (size_t i = 0; i < call->in.route_count; i++)
+            r->route_failures[i] = TG_RETRY_REASON_COUNT;
+    }
+    r->route_failures[call->route] = reason;
 }
 
 static void report(tg_upstream_call_t *call)
@@ -139,6 +170,8 @@ static void attempt_failed(tg_upstream_call_t *call, tg_retry_reason_t reason)
 {
     tg_upstream_pool_t *pool = current_pool(call);
     report_attempt(call, false, reason, tg_clock_seconds() - call->attempt_started_at);
+    note_failure(call, reason);
+    stop_first_token_timer(call);
     call->client = NULL;
     call->failures++;
     call->failures_429 += reason == TG_RETRY_STATUS_429;
@@ -238,14 +271,31 @@ static bool on_body_buffered(tg_upstream_call_t *call, const char *data, size_t 
 
 /* ---------------------------------------------------------------- stream */
 
+/* The stream goes to the client from here on, the events held so far
+ * first: no other route can be tried any more. */
 static void begin_stream(tg_upstream_call_t *call)
 {
+    stop_first_token_timer(call);
     call->state = TG_CALL_STREAMING;
     call->first_byte_seconds = tg_clock_seconds() - call->attempt_started_at;
     call->result.answered = true;
     call->result.streamed = true;
     note_route(call);
     call->in.sink->stream_begin(call->in.sink_ctx, &call->result);
+    if (call->buffered->size != 0) {
+        call->in.sink->stream_write(call->in.sink_ctx, call->buffered->bytes, call->buffered->size);
+        h2o_buffer_consume(&call->buffered, call->buffered->size);
+    }
+}
+
+/* Keeps an event before the stream's first output. OpenAI's streams all
+ * open with a role-only chunk, so most streams take one buffer here: from
+ * h2o's recycling allocator, the plain body's buffer, unused by streams. */
+static void hold_event(tg_upstream_call_t *call, const tg_sse_event_t *ev)
+{
+    h2o_iovec_t room = h2o_buffer_reserve(&call->buffered, ev->raw_len);
+    memcpy(room.base, ev->raw, ev->raw_len);
+    call->buffered->size += ev->raw_len;
 }
 
 static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
@@ -262,8 +312,13 @@ static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
     }
     if (ev->usage_only && call->in.strip_usage)
         return 0;
-    if (call->state == TG_CALL_STREAM_OPEN)
+    if (call->state == TG_CALL_STREAM_OPEN) {
+        if (ev->kind != TG_SSE_DONE && !tg_sse_has_output(ev) && call->buffered->size + ev->raw_len <= MAX_HELD_STREAM) {
+            hold_event(call, ev);
+            return 0;
+        }
         begin_stream(call);
+    }
     call->in.sink->stream_write(call->in.sink_ctx, ev->raw, ev->raw_len);
     return 0;
 }
@@ -285,6 +340,8 @@ static void record_stream_attempt(tg_upstream_call_t *call, bool ok, tg_retry_re
 static void finish_stream(tg_upstream_call_t *call, tg_llm_status_t status, bool provider_ok, tg_retry_reason_t failure)
 {
     record_stream_attempt(call, provider_ok, failure);
+    if (!provider_ok)
+        note_failure(call, failure);
     call->result.llm_status = status;
     report(call);
 }
@@ -319,14 +376,12 @@ static bool on_body_stream(tg_upstream_call_t *call, const char *data, size_t le
     /* the upstream side is over: complete, broken off, or garbage we refuse */
     call->client = NULL;
     bool clean = rc == 0 && done && call->saw_done;
-    if (call->state == TG_CALL_STREAM_OPEN) {
-        if (!clean) {
-            forget_stream(call);
-            attempt_failed(call, errstr != NULL ? reason : TG_RETRY_BAD_RESPONSE);
-            return false;
-        }
-        begin_stream(call);
+    if (call->state == TG_CALL_STREAM_OPEN) { /* no [DONE] came, and no output */
+        forget_stream(call);
+        attempt_failed(call, errstr != NULL ? reason : TG_RETRY_BAD_RESPONSE);
+        return false;
     }
+    call->result.client_too_slow = stalled;
     tg_llm_status_t status = TG_LLM_SUCCESS;
     if (!clean)
         status = errstr != NULL && reason == TG_RETRY_TIMEOUT ? TG_LLM_TIMEOUT : TG_LLM_ERROR;
@@ -375,6 +430,8 @@ static bool on_head(void *ctx, const char *errstr, tg_http1_failure_t failure, i
     call->result.content_type = content_type.len ? h2o_strdup(&req->pool, content_type.base, content_type.len)
                                                  : h2o_iovec_init(NULL, 0);
     call->state = call->in.stream && status < 300 ? TG_CALL_STREAM_OPEN : TG_CALL_BUFFERING;
+    if (call->state == TG_CALL_BUFFERING)
+        stop_first_token_timer(call); /* a plain answer's first token is its head */
     return true;
 }
 
@@ -466,6 +523,20 @@ static void build_request(tg_upstream_call_t *call)
     call->reqbufs[1] = h2o_iovec_init(body, body_len);
 }
 
+/* The first token is late: the attempt is abandoned as a timeout and the
+ * next route tried at once, not this one again (max_retries does not
+ * apply): what made this provider slow makes a retry slow as well, and the
+ * deadline is there to answer fast. */
+static void on_first_token_deadline(h2o_timeout_entry_t *entry)
+{
+    tg_upstream_call_t *call = H2O_STRUCT_FROM_MEMBER(tg_upstream_call_t, first_token_timer, entry);
+    drop_connection(call);
+    if (call->state == TG_CALL_STREAM_OPEN)
+        forget_stream(call);
+    call->retries_on_route = current_pool(call)->provider->max_retries;
+    attempt_failed(call, TG_RETRY_TIMEOUT);
+}
+
 static void start_attempt(tg_upstream_call_t *call)
 {
     if (call->reqbufs[0].base == NULL)
@@ -473,7 +544,12 @@ static void start_attempt(tg_upstream_call_t *call)
     call->result.attempts++;
     call->attempt_started_at = tg_clock_seconds();
     call->state = TG_CALL_SENDING;
-    call->client = tg_http1_send(current_pool(call), call->reqbufs[0], call->reqbufs[1], on_head, on_body, call);
+    tg_upstream_pool_t *pool = current_pool(call);
+    if (pool->provider->first_token_timeout_ms != 0) {
+        call->first_token_timer.cb = on_first_token_deadline;
+        h2o_timeout_link(pool->loop, &pool->first_token_timeout, &call->first_token_timer);
+    }
+    call->client = tg_http1_send(pool, call->reqbufs[0], call->reqbufs[1], on_head, on_body, call);
     if (call->client == NULL) {
         call->result.attempts--;
         call->result.llm_status = TG_LLM_ERROR;
@@ -493,8 +569,10 @@ static void on_deadline(h2o_timeout_entry_t *entry)
         finish_stream(call, TG_LLM_TIMEOUT, false, TG_RETRY_TIMEOUT);
         return;
     }
-    if (had_client)
+    if (had_client) {
         report_attempt(call, false, TG_RETRY_TIMEOUT, tg_clock_seconds() - call->attempt_started_at);
+        note_failure(call, TG_RETRY_TIMEOUT);
+    }
     fail_all(call, true);
 }
 

@@ -46,13 +46,22 @@ typedef struct tg_upstream_result {
     long content_events;
     double ttft_seconds;       /* < 0 = no content chunk */
     bool client_gone;          /* reported from dispose: do not touch the request */
+    bool client_too_slow;      /* a stream ended because its client did not read it */
+    /* Per route (index as in the call's routes), the kind of its last
+     * failed attempt, TG_RETRY_REASON_COUNT if none failed; NULL while no
+     * attempt failed. The "why" of an error (the access line). */
+    tg_retry_reason_t *route_failures;
 } tg_upstream_result_t;
 
 typedef void (*tg_upstream_done_cb)(void *ctx, const tg_upstream_result_t *res);
 
-/* Where a stream's events go: the server's responder. */
+/* Where a stream's events go: the server's responder. Nothing goes there
+ * before the stream's first output (text, a tool call, a refusal,
+ * reasoning) or its clean end: the events before it (the role-only first
+ * chunk, keep-alive comments) are held by the call, so that an attempt
+ * that stalls after them can still be abandoned for the next route. */
 typedef struct tg_upstream_sink {
-    /* The first event is ready: the response starts (status 200). */
+    /* The first output is ready: the response starts (status 200). */
     void (*stream_begin)(void *ctx, const tg_upstream_result_t *progress);
     /* An event to pass on, in order; the sink copies it. */
     void (*stream_write)(void *ctx, const char *data, size_t len);
@@ -92,7 +101,7 @@ typedef enum tg_call_state {
     TG_CALL_SENDING,     /* an attempt is out, waiting for the response head */
     TG_CALL_BACKOFF,     /* between attempts */
     TG_CALL_BUFFERING,   /* a plain body (or an error body to relay) arrives */
-    TG_CALL_STREAM_OPEN, /* a stream's head came; nothing handed on yet */
+    TG_CALL_STREAM_OPEN, /* a stream's head came; no output yet, nothing handed on */
     TG_CALL_STREAMING,   /* events handed to the sink: no retry any more */
     TG_CALL_REPORTED     /* over and reported; the body stays until dispose */
 } tg_call_state_t;
@@ -107,12 +116,14 @@ typedef struct tg_upstream_call {
     tg_http1_conn_t *client;   /* the attempt in progress */
     h2o_iovec_t reqbufs[2];    /* head and body of the current route */
     double attempt_started_at;
-    double first_byte_seconds; /* streams: the attempt's time to its first byte */
-    h2o_buffer_t *buffered;    /* plain responses: the whole body */
+    double first_byte_seconds; /* streams: the attempt's time to its first output */
+    h2o_buffer_t *buffered;    /* plain responses: the whole body; streams: the
+                                  events held before the first output */
     tg_sse_parser_t sse;
     bool saw_done;             /* the stream's [DONE] came */
     h2o_timeout_entry_t retry_timer;
     h2o_timeout_entry_t deadline_timer;
+    h2o_timeout_entry_t first_token_timer; /* the attempt's first-token deadline */
 } tg_upstream_call_t;
 
 void tg_upstream_start(tg_upstream_call_t *call, const tg_upstream_in_t *in);

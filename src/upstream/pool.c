@@ -85,6 +85,9 @@ int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_p
 
     h2o_linklist_init_anchor(&pool->idle);
     h2o_timeout_init(loop, &pool->io_timeout, provider->timeout_ms);
+    /* only when on: the loop visits every timeout list each iteration */
+    if (provider->first_token_timeout_ms != 0)
+        h2o_timeout_init(loop, &pool->first_token_timeout, provider->first_token_timeout_ms);
     h2o_timeout_init(loop, &pool->idle_timeout, IDLE_CONNECTION_TIMEOUT_MS);
     h2o_timeout_init(loop, &pool->immediate, 0);
     pool->backoff_steps = provider->max_retries < TG_BACKOFF_STEPS ? provider->max_retries : TG_BACKOFF_STEPS;
@@ -101,6 +104,8 @@ void tg_upstream_pool_dispose(tg_upstream_pool_t *pool)
     h2o_timeout_dispose(pool->loop, &pool->immediate);
     h2o_timeout_dispose(pool->loop, &pool->idle_timeout);
     h2o_timeout_dispose(pool->loop, &pool->io_timeout);
+    if (pool->provider->first_token_timeout_ms != 0)
+        h2o_timeout_dispose(pool->loop, &pool->first_token_timeout);
     free(pool->fixed_headers.base);
     free(pool->forward_tokens);
     free(pool->forward_names);

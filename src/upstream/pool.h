@@ -30,6 +30,7 @@ typedef struct tg_upstream_pool {
     h2o_linklist_t idle;        /* idle keep-alive connections, most recent first */
     size_t idle_count;          /* kept up to provider->max_connections */
     h2o_timeout_t io_timeout;   /* provider timeout_ms */
+    h2o_timeout_t first_token_timeout; /* provider first_token_timeout_ms, when not 0 */
     h2o_timeout_t idle_timeout; /* how long an unused connection is kept */
     h2o_timeout_t immediate;    /* 0 ms: failures reported through the loop */
     h2o_timeout_t backoff[TG_BACKOFF_STEPS];

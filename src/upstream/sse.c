@@ -84,6 +84,23 @@ void tg_sse_classify(const char *raw, size_t len, tg_sse_event_t *ev)
     ev->has_content = content != NULL && *content == '"' && content + 1 < data + data_len && content[1] != '"';
 }
 
+int tg_sse_has_output(const tg_sse_event_t *ev)
+{
+    static const char *const members[] = {"tool_calls", "function_call", "refusal", "reasoning_content",
+                                          "reasoning", "audio"};
+    if (ev->has_content)
+        return 1;
+    if (ev->kind != TG_SSE_DATA)
+        return 0;
+    const char *end = ev->raw + ev->raw_len;
+    for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+        const char *v = tg_json_find_key(ev->raw, ev->raw_len, members[i]);
+        if (v != NULL && *v != 'n' && !(*v == '"' && v + 1 < end && v[1] == '"'))
+            return 1;
+    }
+    return 0;
+}
+
 static int ensure_partial(tg_sse_parser_t *p, size_t need)
 {
     if (need <= p->partial_cap)

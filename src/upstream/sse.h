@@ -55,6 +55,14 @@ static inline size_t tg_sse_pending(const tg_sse_parser_t *p)
     return p->partial_len;
 }
 
+/* Whether a data event carries output of the model: text (has_content),
+ * or a tool or function call, a refusal, reasoning or audio (a member of
+ * that name that is neither null nor ""). What comes before the first one,
+ * the role-only first chunk or keep-alive comments, says nothing about
+ * whether the model is producing. Costs a few scans of the event: call it
+ * only until it first says yes. */
+int tg_sse_has_output(const tg_sse_event_t *ev);
+
 /* Classifies one complete event (exposed for tests and the fuzzer). */
 void tg_sse_classify(const char *raw, size_t len, tg_sse_event_t *ev);
 

@@ -15,10 +15,12 @@ class OpenAISdkTest(GatewayTestCase):
     @classmethod
     def start(cls):
         cls.mock = cls.start_mock()
+        cls.cutting = cls.start_mock("--fault", "truncate")
         cls.tollgate = cls.start_tollgate(gateway_config(
-            free_port(), [provider("mock", cls.mock)],
+            free_port(), [provider("mock", cls.mock), provider("cutting", cls.cutting)],
             [model("gpt-4o-mini", [("mock", "gpt-4o-mini")]),
-             model("text-embedding-3-small", [("mock", "text-embedding-3-small")])]))
+             model("text-embedding-3-small", [("mock", "text-embedding-3-small")]),
+             model("broken-stream", [("cutting", "gpt-4o-mini")])]))
 
     def test_openai_sdk(self):
         node = shutil.which("node")

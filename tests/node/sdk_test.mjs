@@ -97,8 +97,29 @@ async function errorShape() {
     (err) => err instanceof OpenAI.BadRequestError && err.code === 'invalid_request');
 }
 
+async function brokenStream() {
+  // The model 'broken-stream' is served by a mock that cuts every stream
+  // after half its tokens: the SDK must raise tollgate's closing error
+  // event, never end the iteration as if the answer were whole.
+  const stream = await client.chat.completions.create({ model: 'broken-stream', messages, max_tokens: 8,
+                                                        stream: true });
+  let content = '';
+  await assert.rejects(
+    (async () => {
+      for await (const chunk of stream)
+        for (const choice of chunk.choices) content += choice.delta?.content ?? '';
+    })(),
+    (err) => {
+      assert.ok(err instanceof OpenAI.APIError, `got ${err}`);
+      assert.equal(err.code, 'upstream_stream_broken');
+      assert.equal(err.type, 'upstream_error');
+      return true;
+    });
+  assert.equal(content, expectedContent(4));
+}
+
 const cases = { plainChat, streamedWithoutUsage: () => streamedChat(false),
-                streamedWithUsage: () => streamedChat(true), embeddings, models, errorShape };
+                streamedWithUsage: () => streamedChat(true), embeddings, models, errorShape, brokenStream };
 let failed = 0;
 for (const [name, fn] of Object.entries(cases)) {
   try {

@@ -27,6 +27,7 @@ static const char *const fault_names[] = {
     [MOCK_FAULT_HANG] = "hang",
     [MOCK_FAULT_MALFORMED] = "malformed",
     [MOCK_FAULT_TRUNCATE] = "truncate",
+    [MOCK_FAULT_ROLE_CHUNK] = "role_chunk",
 };
 
 int mock_fault_from_name(const char *name, size_t len, enum mock_fault *out)
@@ -164,7 +165,7 @@ int mock_faults_configure(json_t *config, const char **error)
     }
     json_t *f = json_object_get(config, "fault");
     if (f != NULL && (!json_is_string(f) || mock_fault_from_name(json_string_value(f), json_string_length(f), &new_fault) != 0)) {
-        *error = "fault must be one of \"\", \"reset\", \"hang\", \"malformed\", \"truncate\"";
+        *error = "fault must be one of \"\", \"reset\", \"hang\", \"malformed\", \"truncate\", \"role_chunk\"";
         return -1;
     }
 

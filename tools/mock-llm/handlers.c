@@ -139,10 +139,18 @@ static json_t *parse_api_body(h2o_req_t *req, json_t **model)
 
 /* ---- streamed chat completions ----------------------------------------- */
 
+/* The role_chunk fault: the stream opens with a chunk of its own for the
+ * role, as OpenAI's API sends it, so the first content comes one token
+ * delay later. */
+static int role_chunk(const struct api_call *call)
+{
+    return call->plan.fault == MOCK_FAULT_ROLE_CHUNK;
+}
+
 static uint32_t event_count(const struct api_call *call)
 {
-    /* tokens, the finish chunk, the optional usage chunk, [DONE] */
-    return (uint32_t)call->usage.completion_tokens + 1 + (call->include_usage ? 1 : 0) + 1;
+    /* the role chunk, tokens, the finish chunk, the optional usage chunk, [DONE] */
+    return (uint32_t)role_chunk(call) + (uint32_t)call->usage.completion_tokens + 1 + (call->include_usage ? 1 : 0) + 1;
 }
 
 /* How many events a truncated stream sends before it breaks off. */
@@ -159,9 +167,18 @@ static void append_event(const struct api_call *call, struct mock_buf *out, uint
         return;
     }
     mock_buf_append(out, call->chunk_head.base, call->chunk_head.len);
+    if (role_chunk(call)) {
+        if (index == 0) {
+            mock_buf_append(out, H2O_STRLIT("\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
+                                            "\"refusal\":null},\"finish_reason\":null}]}\n\n"));
+            return;
+        }
+        index--;
+    }
     if (index < tokens) {
+        int with_role = index == 0 && !role_chunk(call);
         mock_buf_printf(out, "\"choices\":[{\"index\":0,\"delta\":{%s\"content\":\"%stok%u\"},\"finish_reason\":null}]}\n\n",
-                        index == 0 ? "\"role\":\"assistant\"," : "", index == 0 ? "" : " ", index + 1);
+                        with_role ? "\"role\":\"assistant\"," : "", index == 0 ? "" : " ", index + 1);
     } else if (index == tokens) {
         mock_buf_append(out, H2O_STRLIT("\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"));
     } else {

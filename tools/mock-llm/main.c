@@ -16,7 +16,7 @@
 static const char usage_text[] =
     "usage: mock-llm [--listen HOST:PORT] [--port-file FILE] [--threads N]\n"
     "                [--latency-ms N] [--token-delay-ms N]\n"
-    "                [--status CODE] [--fault reset|hang|malformed|truncate]\n"
+    "                [--status CODE] [--fault reset|hang|malformed|truncate|role_chunk]\n"
     "                [--fail-first N] [--retry-after S]\n";
 
 static int parse_range(const char *flag, const char *text, unsigned long min, unsigned long max, unsigned long *out)
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
         case OPT_FAULT:
             ok = mock_fault_from_name(optarg, strlen(optarg), &settings.fault) == 0;
             if (!ok)
-                fprintf(stderr, "mock-llm: --fault must be reset, hang, malformed or truncate\n");
+                fprintf(stderr, "mock-llm: --fault must be reset, hang, malformed, truncate or role_chunk\n");
             break;
         case OPT_FAIL_FIRST:
             ok = parse_number(flag, optarg, UINT32_MAX, &n) == 0;

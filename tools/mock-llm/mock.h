@@ -23,6 +23,7 @@ enum mock_fault {
     MOCK_FAULT_HANG,
     MOCK_FAULT_MALFORMED,
     MOCK_FAULT_TRUNCATE,
+    MOCK_FAULT_ROLE_CHUNK,
 };
 
 /* The process-wide fault settings, as given by flags or /mock/config.

@@ -284,6 +284,22 @@ class HeaderFaults(MockTestCase):
         self.assertGreaterEqual(elapsed, 0.39)  # 4 gaps between 5 events
         self.assertLess(elapsed, 3)
 
+    def test_role_chunk(self):
+        # OpenAI's shape: the role alone first, then content one token delay later.
+        status, data, elapsed = self.timed({"X-Mock-Fault": "role_chunk", "X-Mock-Token-Delay-Ms": "300"},
+                                           chat(max_tokens=2, stream=True))
+        self.assertEqual(status, 200)
+        events = sse_events(data)
+        self.assertEqual(len(events), 1 + 2 + 1 + 1)
+        self.assertEqual(json.loads(events[0])["choices"][0]["delta"],
+                         {"role": "assistant", "content": "", "refusal": None})
+        self.assertEqual([json.loads(e)["choices"][0]["delta"] for e in events[1:3]],
+                         [{"content": "tok1"}, {"content": " tok2"}])
+        self.assertEqual(events[-1], "[DONE]")
+        self.assertGreaterEqual(elapsed, 1.19)  # 4 gaps between 5 events
+        status, data, _ = self.timed({"X-Mock-Fault": "role_chunk"}, chat(max_tokens=2))
+        self.assertEqual(json.loads(data)["choices"][0]["message"]["content"], "tok1 tok2")
+
     def test_statuses(self):
         for code in (500, 503, 429):
             status, hdrs, body = self.mock.json("POST", "/v1/chat/completions", chat(), {"X-Mock-Status": str(code)})
