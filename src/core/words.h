@@ -62,7 +62,8 @@
     X(BODY_TOO_LARGE, "body_too_large") X(MODEL_NOT_FOUND, "model_not_found") X(NOT_FOUND, "not_found") \
     X(METHOD_NOT_ALLOWED, "method_not_allowed") X(INVALID_API_KEY, "invalid_api_key") \
     X(UPSTREAM_UNAVAILABLE, "upstream_unavailable") X(UPSTREAM_RATE_LIMITED, "upstream_rate_limited") \
-    X(UPSTREAM_TIMEOUT, "upstream_timeout") X(INTERNAL_ERROR, "internal_error")
+    X(UPSTREAM_TIMEOUT, "upstream_timeout") X(ALL_PROVIDERS_UNAVAILABLE, "all_providers_unavailable") \
+    X(INTERNAL_ERROR, "internal_error")
 
 
 #define TG_ROUTE_ENUM(name, template, method, metrics_listener) TG_ROUTE_##name,

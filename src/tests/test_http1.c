@@ -126,7 +126,8 @@ typedef struct outcome {
     int finished;
 } outcome_t;
 
-static bool on_head(void *ctx, const char *errstr, tg_http1_failure_t reason, int status, h2o_iovec_t content_type)
+static bool on_head(void *ctx, const char *errstr, tg_http1_failure_t reason, int status, h2o_iovec_t content_type,
+                    unsigned retry_after)
 {
     outcome_t *o = ctx;
     o->heads++;
