@@ -7,9 +7,13 @@
 # of mock-llm under valgrind; (total(N2) - total(N1)) / (N2 - N1) is the
 # cost of one request with start-up and shutdown cancelled out.
 #
-#   bench/instructions.sh BUILD_DIR TOLLGATE_BINARY...    (Release builds)
+#   bench/instructions.sh BUILD_DIR TOLLGATE_BINARY[::PROVIDER_KEYS]...    (Release builds)
+#
+# PROVIDER_KEYS, after `::`, are YAML flow-mapping entries added to the
+# provider, e.g. `build/src/tollgate::breaker: {enabled: false}` measures
+# the same binary with its circuit breaker off.
 set -euo pipefail
-[[ $# -ge 2 ]] || { echo "usage: bench/instructions.sh BUILD_DIR TOLLGATE_BINARY..." >&2; exit 2; }
+[[ $# -ge 2 ]] || { echo "usage: bench/instructions.sh BUILD_DIR TOLLGATE_BINARY[::PROVIDER_KEYS]..." >&2; exit 2; }
 MOCK=$(cd "$1" && pwd)/tools/mock-llm/mock-llm
 shift
 N1=${N1:-200}
@@ -18,8 +22,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-total() { # binary, requests -> instructions of the whole run
-    local bin=$1 n=$2 mport tport
+total() { # binary[::provider keys], requests -> instructions of the whole run
+    local bin=${1%%::*} extra="" n=$2 mport tport
+    [[ $1 == *::* ]] && extra=", ${1#*::}"
     mport=$(port); tport=$(port)
     "$MOCK" --listen 127.0.0.1:"$mport" --threads 1 >/dev/null 2>&1 &
     local mpid=$!
@@ -28,7 +33,7 @@ server: {listen: "127.0.0.1:$tport", workers: 1}
 logging: {format: json}
 auth: {allow_anonymous: true}
 providers:
-  - {name: mock, base_url: "http://127.0.0.1:$mport/v1", max_retries: 0}
+  - {name: mock, base_url: "http://127.0.0.1:$mport/v1", max_retries: 0$extra}
 models:
   - {name: gpt-4o-mini, routes: [{provider: mock, model: gpt-4o-mini}], pricing: {input: 0.15, output: 0.6}}
 EOC

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "health/breaker.h"
 #include "upstream/tls.h"
 
 #define DEFAULT_HOST "127.0.0.1"
@@ -28,6 +29,12 @@
 #define DEFAULT_MAX_RETRIES 1
 #define DEFAULT_RETRY_BACKOFF_MS 100
 #define DEFAULT_MAX_CONNECTIONS 64
+/* Circuit breakers: on, opening on 5 failures in a row or on half of at
+ * least 20 attempts in 30 s failing; a first probe after 30 s, the
+ * cooldown doubling per reopen up to 5 minutes. */
+#define DEFAULT_BREAKER ((tg_breaker_config_t){ \
+    .enabled = true, .failures = 5, .error_ratio = 0.5, .window_seconds = 30, .min_requests = 20, \
+    .cooldown_ms = 30000, .max_cooldown_ms = 300000, .half_open_probes = 1, .close_after = 1})
 #define MAX_WORKERS 256
 
 typedef struct parse_ctx {
@@ -212,6 +219,22 @@ static void get_price(parse_ctx_t *c, const yaml_node_t *n, const char *what, do
         add_error(c, node_line(n), "%s must be a number (got \"%s\")", what, s);
     else if (v < 0)
         add_error(c, node_line(n), "%s must not be negative (got \"%s\")", what, s);
+    else
+        *out = v;
+    free(s);
+}
+
+/* A share from 0 to 1. */
+static void get_ratio(parse_ctx_t *c, const yaml_node_t *n, const char *what, double *out)
+{
+    char *s = scalar_text(c, n, what);
+    if (s == NULL)
+        return;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !(v >= 0 && v <= 1))
+        add_error(c, node_line(n), "%s must be a number from 0 to 1 (got \"%s\")", what, s);
     else
         *out = v;
     free(s);
@@ -576,18 +599,67 @@ static void setup_tls(parse_ctx_t *c, const yaml_node_t *base_url, const yaml_no
         add_error(c, node_line(ca_file ? ca_file : base_url), "provider \"%s\": %s", name, err);
 }
 
+/* A u32 key of a mapping within [min, max], when present. */
+static void get_u32_in(parse_ctx_t *c, const yaml_node_t *n, const char *what, uint32_t min, uint32_t max,
+                       uint32_t *out)
+{
+    uint64_t v;
+    if (n == NULL || !get_uint(c, n, what, max, &v))
+        return;
+    if (v < min)
+        add_error(c, node_line(n), "%s must be at least %u (got %llu)", what, min, (unsigned long long)v);
+    else
+        *out = (uint32_t)v;
+}
+
+static void parse_breaker(parse_ctx_t *c, const yaml_node_t *n, tg_breaker_config_t *b)
+{
+    enum { ENABLED, FAILURES, RATIO, WINDOW, MIN_REQ, COOLDOWN, MAX_COOLDOWN, PROBES, CLOSE_AFTER, NKEYS };
+    static const char *const keys[NKEYS] = {
+        "enabled", "failures", "error_ratio", "window_seconds", "min_requests", "cooldown_ms",
+        "max_cooldown_ms", "half_open_probes", "close_after",
+    };
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "breaker", keys, NKEYS, v))
+        return;
+    if (v[ENABLED])
+        get_bool(c, v[ENABLED], "breaker.enabled", &b->enabled);
+    get_u32_in(c, v[FAILURES], "breaker.failures", 0, 1000000, &b->failures);
+    if (v[RATIO])
+        get_ratio(c, v[RATIO], "breaker.error_ratio", &b->error_ratio);
+    get_u32_in(c, v[WINDOW], "breaker.window_seconds", 1, TG_BREAKER_SLOTS, &b->window_seconds);
+    get_u32_in(c, v[MIN_REQ], "breaker.min_requests", 1, 1000000, &b->min_requests);
+    /* a day bounds the cooldowns: longer is a provider taken out by hand */
+    get_u32_in(c, v[COOLDOWN], "breaker.cooldown_ms", 1, 86400000, &b->cooldown_ms);
+    get_u32_in(c, v[MAX_COOLDOWN], "breaker.max_cooldown_ms", 1, 86400000, &b->max_cooldown_ms);
+    get_u32_in(c, v[PROBES], "breaker.half_open_probes", 1, TG_BREAKER_MAX_PROBES, &b->half_open_probes);
+    get_u32_in(c, v[CLOSE_AFTER], "breaker.close_after", 1, TG_BREAKER_MAX_PROBES, &b->close_after);
+    if (b->max_cooldown_ms < b->cooldown_ms)
+        add_error(c, node_line(v[MAX_COOLDOWN] ? v[MAX_COOLDOWN] : n),
+                  "breaker.max_cooldown_ms (%u) must not be below breaker.cooldown_ms (%u)", b->max_cooldown_ms,
+                  b->cooldown_ms);
+    if (b->close_after > b->half_open_probes)
+        add_error(c, node_line(v[CLOSE_AFTER] ? v[CLOSE_AFTER] : n),
+                  "breaker.close_after (%u) must not exceed breaker.half_open_probes (%u): it could never close",
+                  b->close_after, b->half_open_probes);
+    if (b->enabled && b->failures == 0 && b->error_ratio == 0)
+        add_error(c, node_line(n), "breaker: failures and error_ratio are both 0, so it never opens "
+                  "(say enabled: false)");
+}
+
 static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_config_t *p)
 {
-    enum { NAME, BASE_URL, KEY_ENV, TIMEOUT, FIRST_TOKEN, RETRIES, BACKOFF, MAXCONN, FORWARD, CA_FILE, NKEYS };
+    enum { NAME, BASE_URL, KEY_ENV, TIMEOUT, FIRST_TOKEN, RETRIES, BACKOFF, MAXCONN, FORWARD, CA_FILE, BREAKER, NKEYS };
     static const char *const keys[NKEYS] = {
         "name", "base_url", "api_key_env", "timeout_ms", "first_token_timeout_ms", "max_retries",
-        "retry_backoff_ms", "max_connections", "forward_headers", "ca_file",
+        "retry_backoff_ms", "max_connections", "forward_headers", "ca_file", "breaker",
     };
     yaml_node_t *v[NKEYS];
     p->timeout_ms = DEFAULT_PROVIDER_TIMEOUT_MS;
     p->max_retries = DEFAULT_MAX_RETRIES;
     p->retry_backoff_ms = DEFAULT_RETRY_BACKOFF_MS;
     p->max_connections = DEFAULT_MAX_CONNECTIONS;
+    p->breaker = DEFAULT_BREAKER;
     if (!map_fields(c, n, "provider", keys, NKEYS, v))
         return;
     require(c, n, v[NAME], "name", "provider");
@@ -628,6 +700,8 @@ static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_con
             add_error(c, node_line(v[CA_FILE]), "out of memory");
         free(ca_file);
     }
+    if (v[BREAKER])
+        parse_breaker(c, v[BREAKER], &p->breaker);
     setup_tls(c, v[BASE_URL], v[CA_FILE], p);
 }
 

@@ -24,6 +24,20 @@
 
 #include "obs/log.h"
 
+/* A provider's circuit breaker (health/breaker.h; defaults and limits in
+ * docs/configuration.md). */
+typedef struct tg_breaker_config {
+    bool enabled;              /* false: always tried, nothing counted */
+    uint32_t failures;         /* failures in a row that open it; 0 = this trigger off */
+    double error_ratio;        /* failed share of the window that opens it; 0 = off */
+    uint32_t window_seconds;   /* the ratio's rolling window, 1..60 */
+    uint32_t min_requests;     /* attempts in the window before the ratio counts */
+    uint32_t cooldown_ms;      /* open before the first probe */
+    uint32_t max_cooldown_ms;  /* the cooldown doubles with each reopen, up to this */
+    uint32_t half_open_probes; /* attempts let through per half-open period */
+    uint32_t close_after;      /* probe successes that close it (<= half_open_probes) */
+} tg_breaker_config_t;
+
 /* One upstream provider: any OpenAI-compatible base URL. */
 typedef struct tg_provider_config {
     char *name;
@@ -52,6 +66,7 @@ typedef struct tg_provider_config {
                                 when not configured */
     SSL_CTX *tls_ctx;        /* https only: whom to trust and which name to
                                 expect (upstream/tls.h); NULL for http */
+    tg_breaker_config_t breaker;
 } tg_provider_config_t;
 
 /* One (provider, upstream model) step of a model's fallback chain. */

@@ -15,6 +15,7 @@ typedef struct tg_error {
     tg_error_code_t code;
     const char *message; /* static text, or the caller's for as long as it builds the body */
     const char *param;   /* static, or NULL */
+    unsigned retry_after; /* seconds: a Retry-After header; 0 = none */
 } tg_error_t;
 
 static inline void tg_error_set(tg_error_t *e, int status, tg_error_type_t type, tg_error_code_t code,
@@ -25,6 +26,7 @@ static inline void tg_error_set(tg_error_t *e, int status, tg_error_type_t type,
     e->code = code;
     e->message = message;
     e->param = param;
+    e->retry_after = 0;
 }
 
 /* Writes e's body, {"error":{"message","type","param","code"}} and a

@@ -63,6 +63,7 @@
     X(METHOD_NOT_ALLOWED, "method_not_allowed") X(INVALID_API_KEY, "invalid_api_key") \
     X(UPSTREAM_UNAVAILABLE, "upstream_unavailable") X(UPSTREAM_RATE_LIMITED, "upstream_rate_limited") \
     X(UPSTREAM_TIMEOUT, "upstream_timeout") X(UPSTREAM_STREAM_BROKEN, "upstream_stream_broken") \
+    X(ALL_PROVIDERS_UNAVAILABLE, "all_providers_unavailable") \
     X(INTERNAL_ERROR, "internal_error")
 
 

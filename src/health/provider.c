@@ -14,14 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "obs/log.h"
+
 typedef struct tg_provider_health {
     struct tg_provider_health *next;   /* immutable once published */
     char *name;
     tg_window_slot_t window[TG_HEALTH_SLOTS]; /* upstream attempts */
     atomic_bool healthy;               /* written by tg_health_evaluate only */
-    atomic_int breaker;                /* tg_breaker_state_t */
     atomic_int last_error;             /* tg_retry_reason_t + 1; 0 = none */
     _Atomic double last_error_at;      /* tg_clock_seconds() seconds */
+    tg_breaker_t breaker;
+    _Atomic uint64_t transitions[TG_BREAKER_STATE_COUNT][TG_BREAKER_STATE_COUNT]; /* [from][to] */
 } tg_provider_health_t;
 
 struct tg_health_view {
@@ -82,7 +85,7 @@ static tg_provider_health_t *provider_for(tg_health_t *health, const char *name)
         return NULL;
     }
     atomic_init(&p->healthy, true);
-    atomic_init(&p->breaker, TG_BREAKER_CLOSED);
+    tg_breaker_init(&p->breaker, tg_clock_seconds());
     p->next = head;
     atomic_store_explicit(&health->providers, p, memory_order_release);
     return p;
@@ -159,17 +162,70 @@ void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool o
     atomic_store_explicit(&p->last_error, (int)reason + 1, memory_order_relaxed);
 }
 
-bool tg_health_provider_usable(const tg_health_view_t *v, size_t provider)
+/* A transition this thread made: counted, and logged as one line. */
+static void note_change(tg_provider_health_t *p, tg_breaker_change_t change, double now)
 {
-    tg_provider_health_t *p = provider_at(v, provider);
-    return p == NULL || atomic_load_explicit(&p->breaker, memory_order_relaxed) != TG_BREAKER_OPEN;
+    if (change.from == change.to)
+        return;
+    atomic_fetch_add_explicit(&p->transitions[change.from][change.to], 1, memory_order_relaxed);
+    int last = atomic_load_explicit(&p->last_error, memory_order_relaxed);
+    tg_log_field_t fields[] = {
+        {.key = "provider", .type = TG_LF_STR, .str = p->name},
+        {.key = "from", .type = TG_LF_STR, .str = tg_breaker_state_name(change.from)},
+        {.key = "to", .type = TG_LF_STR, .str = tg_breaker_state_name(change.to)},
+        {.key = "last_error", .type = TG_LF_STR,
+         .str = last ? tg_retry_reason_name((tg_retry_reason_t)(last - 1)) : NULL},
+        {.key = "cooldown_seconds", .type = TG_LF_DOUBLE, .d = tg_breaker_cooldown_left(&p->breaker, now)},
+    };
+    static const char *const messages[] = {
+        [TG_BREAKER_CLOSED] = "circuit breaker closed",
+        [TG_BREAKER_OPEN] = "circuit breaker open",
+        [TG_BREAKER_HALF_OPEN] = "circuit breaker half-open",
+    };
+    tg_log_fields(change.to == TG_BREAKER_OPEN ? TG_LOG_WARN : TG_LOG_INFO, "health", messages[change.to], fields,
+                  sizeof(fields) / sizeof(fields[0]));
 }
 
-void tg_health_set_breaker(const tg_health_view_t *v, size_t provider, tg_breaker_state_t state)
+bool tg_health_admit(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now)
 {
     tg_provider_health_t *p = provider_at(v, provider);
-    if (p != NULL && (unsigned)state < TG_BREAKER_STATE_COUNT)
-        atomic_store_explicit(&p->breaker, (int)state, memory_order_relaxed);
+    if (p == NULL)
+        return true;
+    tg_breaker_change_t change;
+    bool admitted = tg_breaker_admit(&p->breaker, c, now, &change);
+    note_change(p, change, now);
+    return admitted;
+}
+
+bool tg_health_usable(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    return p == NULL || tg_breaker_usable(&p->breaker, c, now);
+}
+
+void tg_health_breaker_report(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, bool ok,
+                              tg_retry_reason_t reason, double now)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    if (p == NULL || (!ok && reason == TG_RETRY_STATUS_429))
+        return;
+    tg_breaker_change_t change;
+    tg_breaker_report(&p->breaker, c, ok, now, &change);
+    note_change(p, change, now);
+}
+
+void tg_health_cool_down(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double seconds,
+                         double now)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    if (p != NULL)
+        tg_breaker_cool_down(&p->breaker, c, seconds, now);
+}
+
+double tg_health_next_try(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    return p != NULL ? tg_breaker_next_try(&p->breaker, c, now) : now;
 }
 
 /* -------------------------------------------------------------- readers */
@@ -181,7 +237,11 @@ int tg_health_provider_status(const tg_health_view_t *v, size_t provider, tg_pro
         return -1;
     out->name = p->name;
     out->healthy = atomic_load_explicit(&p->healthy, memory_order_relaxed);
-    out->breaker = (tg_breaker_state_t)atomic_load_explicit(&p->breaker, memory_order_relaxed);
+    double now = tg_clock_seconds();
+    out->breaker = tg_breaker_state(&p->breaker, now);
+    out->breaker_since = tg_breaker_since(&p->breaker);
+    double left = tg_breaker_cooldown_left(&p->breaker, now);
+    out->next_probe_at = left > 0 ? now + left : 0;
     int last = atomic_load_explicit(&p->last_error, memory_order_relaxed);
     out->last_error = last ? tg_retry_reason_name((tg_retry_reason_t)(last - 1)) : NULL;
     out->last_error_at = last ? atomic_load_explicit(&p->last_error_at, memory_order_relaxed) : 0;
@@ -198,6 +258,15 @@ tg_health_ratios_t tg_health_provider_ratios(const tg_health_view_t *v, size_t p
     return tg_health_ratios_of(&w);
 }
 
+uint64_t tg_health_breaker_transitions(const tg_health_view_t *v, size_t provider, tg_breaker_state_t from,
+                                       tg_breaker_state_t to)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    if (p == NULL || (unsigned)from >= TG_BREAKER_STATE_COUNT || (unsigned)to >= TG_BREAKER_STATE_COUNT)
+        return 0;
+    return atomic_load_explicit(&p->transitions[from][to], memory_order_relaxed);
+}
+
 /* ---------------------------------------------------------- evaluation */
 
 void tg_health_evaluate(tg_health_t *health, double now, tg_health_change_fn changed, void *ctx)
@@ -210,4 +279,11 @@ void tg_health_evaluate(tg_health_t *health, double now, tg_health_change_fn cha
         if (atomic_exchange_explicit(&p->healthy, healthy, memory_order_relaxed) != healthy && changed)
             changed(ctx, p->name, healthy, &last_minute);
     }
+}
+
+void tg_health_breakers_tick(tg_health_t *health, double now)
+{
+    for (tg_provider_health_t *p = atomic_load_explicit(&health->providers, memory_order_acquire); p;
+         p = p->next)
+        note_change(p, tg_breaker_tick(&p->breaker, now), now);
 }

@@ -16,22 +16,32 @@
  *                     same view) and owned by the registry until
  *                     tg_health_free(), so no reader races a reload.
  *
- * Who writes what: the workers report each upstream attempt (the window
- * and the last error); the housekeeping tick gives the healthy verdict
- * (tg_health_evaluate); circuit breakers (a later issue) will set the
- * breaker state. Every reader only loads atomics. Nothing here takes a lock
- * or allocates but tg_health_bind() and tg_health_free(), and every
- * function taking a view ignores a NULL view or an out-of-range index.
+ * Who writes what: the workers report each upstream attempt (the window,
+ * the last error and the circuit breaker, health/breaker.h); the
+ * housekeeping tick gives the healthy verdict (tg_health_evaluate) and
+ * moves open breakers whose cooldown is over to half-open
+ * (tg_health_breakers_tick). Every reader only loads atomics. Nothing here
+ * takes a lock or allocates but tg_health_bind() and tg_health_free(), and
+ * every function taking a view ignores a NULL view or an out-of-range
+ * index.
+ *
+ * A breaker's settings are the provider's in the caller's config snapshot
+ * (its `breaker` section), passed in with each call: the state outlives a
+ * reload, the settings are the request's. Each breaker transition is
+ * counted (tg_health_breaker_transitions) and logged as one line (logger
+ * "health") by the thread that made it.
  */
 #ifndef TOLLGATE_HEALTH_PROVIDER_H
 #define TOLLGATE_HEALTH_PROVIDER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "core/clock.h"
 #include "core/words.h"
+#include "health/breaker.h"
 #include "health/score.h"
 #include "health/window.h"
 
@@ -59,15 +69,28 @@ size_t tg_health_provider_count(const tg_health_view_t *v);
 void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool ok,
                               tg_retry_reason_t reason, double seconds);
 
-/* Whether routing may send provider i a request: false only while its
- * circuit breaker is open. The healthy verdict does not take a provider
- * out of routing (it is what /health and provider_health_status report);
- * circuit breakers will. */
-bool tg_health_provider_usable(const tg_health_view_t *v, size_t provider);
+/* Whether an attempt may go to provider i now, by its circuit breaker
+ * (tg_breaker_admit: takes a half-open probe). The upstream call asks
+ * before each attempt. */
+bool tg_health_admit(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now);
 
-/* Sets provider i's circuit breaker state (for the circuit breakers to
- * come; tests). */
-void tg_health_set_breaker(const tg_health_view_t *v, size_t provider, tg_breaker_state_t state);
+/* What tg_health_admit would say, taking nothing: the route stage's
+ * filter. */
+bool tg_health_usable(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now);
+
+/* The breaker's side of an attempt's outcome (after
+ * tg_health_report_attempt): ok, or a failure of `reason`; a 429 is
+ * neither (see tg_health_cool_down). */
+void tg_health_breaker_report(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, bool ok,
+                              tg_retry_reason_t reason, double now);
+
+/* A 429's Retry-After: provider i is skipped for `seconds`. */
+void tg_health_cool_down(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double seconds,
+                         double now);
+
+/* When provider i may next be tried (tg_breaker_next_try); `now` for an
+ * unknown one. */
+double tg_health_next_try(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now);
 
 /* -------------------------------------------------------------- readers */
 
@@ -76,6 +99,8 @@ typedef struct tg_provider_status {
     const char *name;
     bool healthy;               /* the last verdict; true before the first */
     tg_breaker_state_t breaker;
+    double breaker_since;       /* tg_clock_seconds() seconds, when it entered that state */
+    double next_probe_at;       /* open: when its cooldown ends (tg_clock_seconds()); else 0 */
     const char *last_error;     /* static reason name; NULL if none yet */
     double last_error_at;       /* tg_clock_seconds() seconds, when last_error */
 } tg_provider_status_t;
@@ -87,6 +112,10 @@ int tg_health_provider_status(const tg_health_view_t *v, size_t provider, tg_pro
  * seconds): availability, error rate, latency score (health/score.h).
  * Those of a provider with no traffic when out of range. */
 tg_health_ratios_t tg_health_provider_ratios(const tg_health_view_t *v, size_t provider, double now);
+
+/* How many times provider i's breaker went from `from` to `to`. */
+uint64_t tg_health_breaker_transitions(const tg_health_view_t *v, size_t provider, tg_breaker_state_t from,
+                                       tg_breaker_state_t to);
 
 /* ---------------------------------------------------------- evaluation */
 
@@ -101,5 +130,10 @@ typedef void (*tg_health_change_fn)(void *ctx, const char *provider, bool health
  * atomic loads while workers record; call from one thread at a time (the
  * housekeeping tick). */
 void tg_health_evaluate(tg_health_t *health, double now, tg_health_change_fn changed, void *ctx);
+
+/* Moves every open breaker whose cooldown is over to half-open (logged and
+ * counted), so that its state shows without traffic. From one thread at a
+ * time (the housekeeping tick). */
+void tg_health_breakers_tick(tg_health_t *health, double now);
 
 #endif /* TOLLGATE_HEALTH_PROVIDER_H */

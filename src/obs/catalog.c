@@ -69,6 +69,9 @@ static const family_spec_t catalog[F_COUNT] = {
         "Circuit breaker state: 0 closed, 1 open, 2 half-open.", {"provider"}},
     [F_BREAKER_STATESET] = {TALLY_STATESET, "provider_circuit_breaker", "providers",
         "Circuit breaker state as a stateset.", {"provider"}},
+    [F_BREAKER_REJECTED] = {TALLY_COUNTER, "provider_circuit_breaker_rejected_requests_total", "providers",
+        "Requests answered 503 all_providers_unavailable at once: every route's circuit breaker was open.",
+        {"model"}},
     [F_PROVIDER_RESPONSE_TIME] = {TALLY_HISTOGRAM, "provider_response_time_seconds", "providers",
         "Duration of each upstream attempt.", {"provider"}, B(llm_buckets)},
     [F_LLM_COST] = {TALLY_SUMMARY, "llm_cost_dollars", "business",
@@ -104,13 +107,28 @@ double tg_obs_uptime_seconds(const tg_obs_t *obs)
 }
 
 enum {
-    C_UPTIME, C_AVAILABILITY, C_ERROR_RATE, C_HEALTH_SCORE, C_MODEL_UPTIME, C_EFFICIENCY,
+    C_UPTIME, C_AVAILABILITY, C_ERROR_RATE, C_HEALTH_SCORE, C_BREAKER_COOLDOWN, C_BREAKER_TRANSITIONS,
+    C_MODEL_UPTIME, C_EFFICIENCY,
     C_COUNT
 };
+#define C_PROVIDER_FAMILIES (C_BREAKER_TRANSITIONS - C_AVAILABILITY + 1)
 
 static void collect_system(tally_emit *e, void *user)
 {
     tally_emit_gauge(e, 0, NULL, tg_obs_uptime_seconds(user));
+}
+
+/* Each transition a provider's breaker made: a series from its first. */
+static void emit_transitions(tally_emit *e, size_t family, const tg_obs_view_t *v, size_t provider)
+{
+    for (int from = 0; from < TG_BREAKER_STATE_COUNT; from++) {
+        for (int to = 0; to < TG_BREAKER_STATE_COUNT; to++) {
+            uint64_t n = tg_health_breaker_transitions(v->health, provider, from, to);
+            const char *labels[] = {v->providers[provider].name, breaker_states[from], breaker_states[to]};
+            if (n > 0)
+                tally_emit_counter(e, family, labels, (double)n);
+        }
+    }
 }
 
 /* tally wants each family's samples contiguous: one pass per family. */
@@ -119,12 +137,21 @@ static void collect_providers(tally_emit *e, void *user)
     tg_obs_t *obs = user;
     tg_obs_view_t *v = atomic_load(&obs->current);
     double now = tg_clock_seconds();
-    for (size_t family = 0; v && family < 3; family++) {
+    for (size_t family = 0; v && family < C_PROVIDER_FAMILIES; family++) {
         for (size_t i = 0; i < v->provider_count; i++) {
             const char *labels[] = {v->providers[i].name};
             tg_health_ratios_t r = tg_health_provider_ratios(v->health, i, now);
-            double value = family == 0 ? r.availability : family == 1 ? r.error_rate : tg_health_score(&r);
-            tally_emit_gauge(e, family, labels, value);
+            tg_provider_status_t st;
+            switch (C_AVAILABILITY + family) {
+            case C_AVAILABILITY: tally_emit_gauge(e, family, labels, r.availability); break;
+            case C_ERROR_RATE: tally_emit_gauge(e, family, labels, r.error_rate); break;
+            case C_HEALTH_SCORE: tally_emit_gauge(e, family, labels, tg_health_score(&r)); break;
+            case C_BREAKER_COOLDOWN:
+                if (tg_health_provider_status(v->health, i, &st) == 0)
+                    tally_emit_gauge(e, family, labels, st.next_probe_at > now ? st.next_probe_at - now : 0);
+                break;
+            default: emit_transitions(e, family, v, i); break;
+            }
         }
     }
 }
@@ -157,7 +184,8 @@ static tally_err register_collectors(tg_obs_t *obs, const char *ns)
 {
     static const char *const bare[C_COUNT] = {
         "uptime_seconds", "provider_availability_ratio", "provider_error_rate_ratio",
-        "provider_health_score", "model_uptime_24h_ratio", "llm_token_efficiency_ratio",
+        "provider_health_score", "provider_circuit_breaker_cooldown_seconds",
+        "provider_circuit_breaker_transitions_total", "model_uptime_24h_ratio", "llm_token_efficiency_ratio",
     };
     static const char *const help[C_COUNT] = {
         "Seconds since the gateway started.",
@@ -165,16 +193,19 @@ static tally_err register_collectors(tg_obs_t *obs, const char *ns)
         "(connect, reset, timeout, 5xx, bad response; 429 does not count).",
         "Share of upstream attempts over the last 5 minutes that failed for any reason.",
         "0.4*availability + 0.3*(1-error_rate) + 0.3*latency_score over the last 5 minutes.",
+        "Seconds until an open circuit breaker lets a probe through (0 unless open).",
+        "Circuit breaker transitions by the state left and the state entered.",
         "Share of successful LLM calls per model over the last 24 hours.",
         "Completion tokens per prompt token per model since start.",
     };
     static const char *const provider_label[] = {"provider"};
+    static const char *const transition_labels[] = {"provider", "from", "to"};
     static const char *const model_label[] = {"model"};
     tally_desc d[C_COUNT];
     for (int i = 0; i < C_COUNT; i++) {
         d[i] = (tally_desc){.type = TALLY_GAUGE, .namespace_ = ns, .name = bare[i],
                             .help = help[i]};
-        if (i >= C_AVAILABILITY && i <= C_HEALTH_SCORE) {
+        if (i >= C_AVAILABILITY && i <= C_BREAKER_COOLDOWN) {
             d[i].label_names = provider_label;
             d[i].label_count = 1;
         } else if (i >= C_MODEL_UPTIME) {
@@ -183,10 +214,14 @@ static tally_err register_collectors(tg_obs_t *obs, const char *ns)
         }
     }
     d[C_UPTIME].unit = "seconds";
+    d[C_BREAKER_COOLDOWN].unit = "seconds";
+    d[C_BREAKER_TRANSITIONS].type = TALLY_COUNTER;
+    d[C_BREAKER_TRANSITIONS].label_names = transition_labels;
+    d[C_BREAKER_TRANSITIONS].label_count = 3;
     tally_err rc = tally_collector_register(obs->reg, "system", &d[C_UPTIME], 1,
                                             collect_system, obs, NULL);
     if (rc == TALLY_OK)
-        rc = tally_collector_register(obs->reg, "providers", &d[C_AVAILABILITY], 3,
+        rc = tally_collector_register(obs->reg, "providers", &d[C_AVAILABILITY], C_PROVIDER_FAMILIES,
                                       collect_providers, obs, NULL);
     if (rc == TALLY_OK)
         rc = tally_collector_register(obs->reg, "models", &d[C_MODEL_UPTIME], 2,

@@ -327,10 +327,13 @@ int tg_obs_endpoint_health(tg_obs_t *obs, const char *version, tg_obs_response_t
         count++;
         healthy += strcmp(state, "healthy") == 0;
         unhealthy += strcmp(state, "unhealthy") == 0;
-        json_t *p = json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:o, s:o}",
+        json_t *p = json_pack("{s:s, s:s, s:s, s:f, s:o, s:f, s:f, s:f, s:o, s:o}",
                               "name", st.name,
                               "state", state,
                               "circuit_breaker", tg_breaker_state_name(st.breaker),
+                              "circuit_breaker_age_seconds", now - st.breaker_since,
+                              "next_probe_in_seconds", st.next_probe_at > now
+                                  ? json_real(st.next_probe_at - now) : json_null(),
                               "health_score", score,
                               "availability", r.availability,
                               "error_rate", r.error_rate,

@@ -52,7 +52,9 @@ int tg_obs_endpoint_summary(tg_obs_t *obs, const char *category, tg_obs_response
 
 /* /health: {"status":"ok","version":"...","uptime_seconds":N,
  * "providers":[{"name":..,"state":"healthy"|"degraded"|"unhealthy",
- * "circuit_breaker":"closed"|"open"|"half_open","health_score":..,
+ * "circuit_breaker":"closed"|"open"|"half_open",
+ * "circuit_breaker_age_seconds":N (in that state for),
+ * "next_probe_in_seconds":null|N (open: until its cooldown ends),"health_score":..,
  * "availability":..,"error_rate":..,"last_error":null|"...",
  * "last_error_age_seconds":null|N}]}.
  * The providers are the current view's, their state health/'s: a provider

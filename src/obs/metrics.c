@@ -26,6 +26,7 @@ void tg_obs_view_free(tg_obs_view_t *v)
         free(v->providers[i].name);
     free(v->llm);
     free(v->fallbacks);
+    free(v->rejected);
     free(v->providers);
     free(v->models);
     free(v->pricing);
@@ -128,7 +129,8 @@ static tg_obs_view_t *view_new(tg_obs_t *obs, const tg_config_t *cfg, const tg_h
     v->pricing = calloc(slots, sizeof(*v->pricing));
     v->llm = calloc(cfg->provider_count * slots + 1, sizeof(*v->llm));
     v->fallbacks = calloc(cfg->provider_count * cfg->provider_count + 1, sizeof(*v->fallbacks));
-    if (!v->providers || !v->models || !v->pricing || !v->llm || !v->fallbacks)
+    v->rejected = calloc(slots, sizeof(*v->rejected));
+    if (!v->providers || !v->models || !v->pricing || !v->llm || !v->fallbacks || !v->rejected)
         goto fail;
     for (size_t i = 0; i < cfg->provider_count; i++)
         if (!bind_provider(obs, &v->providers[i], cfg->providers[i].name, health, i))
@@ -383,6 +385,14 @@ void tg_obs_record_fallback(const tg_obs_view_t *v, size_t from_provider, size_t
     }
     if (c)
         tally_counter_inc(c);
+}
+
+void tg_obs_record_unroutable(const tg_obs_view_t *v, long model)
+{
+    if (v == NULL || model < 0 || model >= (long)v->model_count)
+        return;
+    const char *labels[] = {v->models[model]->name};
+    tally_counter_inc(lazy_child(&v->rejected[model], v->obs->fam[F_BREAKER_REJECTED], labels));
 }
 
 void tg_obs_record_error(const tg_obs_view_t *v, tg_error_type_t type, tg_error_code_t code,

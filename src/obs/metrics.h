@@ -124,6 +124,11 @@ void tg_obs_record_retry(const tg_obs_view_t *v, size_t provider, tg_retry_reaso
 /* llm_fallbacks_total{from,to}. */
 void tg_obs_record_fallback(const tg_obs_view_t *v, size_t from_provider, size_t to_provider);
 
+/* provider_circuit_breaker_rejected_requests_total{model}: a request for
+ * configured model `model` answered 503 at once, every route's breaker
+ * open. */
+void tg_obs_record_unroutable(const tg_obs_view_t *v, long model);
+
 /* api_errors_total{error_type,error_code,path}. */
 void tg_obs_record_error(const tg_obs_view_t *v, tg_error_type_t type, tg_error_code_t code,
                       tg_route_t route);

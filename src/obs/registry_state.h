@@ -21,7 +21,7 @@ enum family_id {
     F_WS_CONNECTIONS, F_WS_MESSAGES,
     F_LLM_REQUESTS, F_LLM_DURATION, F_LLM_TTFT, F_LLM_TOKENS,
     F_LLM_RETRIES, F_LLM_FALLBACKS, F_PROVIDER_HEALTH, F_BREAKER_STATE, F_BREAKER_STATESET,
-    F_PROVIDER_RESPONSE_TIME,
+    F_BREAKER_REJECTED, F_PROVIDER_RESPONSE_TIME,
     F_LLM_COST, F_CACHE_SAVED, F_RATE_LIMITED, F_ACTIVE_KEYS, F_ORGS,
     F_CACHE_HITS, F_CACHE_MISSES, F_ANOMALIES, F_DB_QUERY, F_DB_CONNECTIONS,
     F_HOUSEKEEPING,
@@ -75,6 +75,7 @@ struct tg_obs_view {
     tg_pricing_t *pricing;            /* model_count + 1 ("other" costs 0) */
     _Atomic(llm_children_t *) *llm;   /* provider_count * (model_count + 1) */
     _Atomic(tally_counter *) *fallbacks; /* provider_count * provider_count */
+    lazy_slot_t *rejected;            /* model_count: every route's breaker open */
 };
 
 /* HTTP statuses with a cached child; others are looked up each time. */

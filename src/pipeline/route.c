@@ -1,8 +1,10 @@
 /* route.c: see route.h. The stage then leaves out the routes whose
- * provider health/ rules out (tg_health_provider_usable). */
+ * provider's circuit breaker would not admit an attempt now
+ * (tg_health_usable), and answers 503 at once when that leaves none. */
 #include "pipeline/route.h"
 #include "pipeline/stages.h"
 
+#include <math.h>
 #include <string.h>
 
 int tg_route_select(const tg_route_in_t *in, tg_route_out_t *out)
@@ -20,29 +22,54 @@ int tg_route_select(const tg_route_in_t *in, tg_route_out_t *out)
     return 0;
 }
 
-/* Keeps the routes whose provider health/ does not rule out, in order
- * (today only an open circuit breaker rules one out, and nothing opens one
- * yet). When that would leave none, every route stays: a provider ruled
- * out may still answer, and a certain failure helps nobody. The kept list
- * is copied into the request's pool only when a route is left out. */
-static void skip_unusable_routes(tg_request_t *r)
+/* Every route's breaker is open (or cooling down after a 429): fail fast,
+ * 503 all_providers_unavailable, with Retry-After at the earliest time one
+ * may be tried again (whole seconds, rounded up). */
+static tg_stage_result_t all_routes_open(tg_request_t *r, double now)
 {
-    const tg_health_view_t *health = r->env.health;
-    size_t usable = 0;
-    for (size_t i = 0; i < r->route_count; i++)
-        usable += tg_health_provider_usable(health, r->routes[i].provider);
-    if (usable == 0 || usable == r->route_count)
-        return;
-    tg_route_config_t *kept = h2o_mem_alloc_pool(&r->req->pool, usable * sizeof(*kept));
-    size_t n = 0;
-    /* a breaker may move between the two passes: never past `usable` */
-    for (size_t i = 0; i < r->route_count && n < usable; i++)
-        if (tg_health_provider_usable(health, r->routes[i].provider))
+    const tg_config_t *cfg = r->env.cfg;
+    double earliest = INFINITY;
+    for (size_t i = 0; i < r->route_count; i++) {
+        size_t p = r->routes[i].provider;
+        earliest = fmin(earliest, tg_health_next_try(r->env.health, p, &cfg->providers[p].breaker, now));
+    }
+    double wait = ceil(earliest - now);
+    tg_error_set(&r->error, 503, TG_ERR_UPSTREAM, TG_CODE_ALL_PROVIDERS_UNAVAILABLE,
+                 "Every provider for this model is unavailable (circuit breaker open); retry later.", NULL);
+    r->error.retry_after = wait < 1 ? 1 : wait > 86400 ? 86400 : (unsigned)wait;
+    tg_obs_record_unroutable(r->env.view, r->model_index);
+    return TG_STAGE_RESPOND;
+}
+
+static bool route_usable(const tg_request_t *r, size_t i, double now)
+{
+    size_t p = r->routes[i].provider;
+    return tg_health_usable(r->env.health, p, &r->env.cfg->providers[p].breaker, now);
+}
+
+/* Keeps the routes whose breaker would admit an attempt now, in order
+ * (the upstream call asks again before each attempt, and takes the
+ * half-open probe then). The kept list is copied into the request's pool
+ * only when a route is left out; each breaker is read once. */
+static tg_stage_result_t skip_unusable_routes(tg_request_t *r)
+{
+    double now = tg_clock_seconds();
+    size_t first_out = 0;
+    while (first_out < r->route_count && route_usable(r, first_out, now))
+        first_out++;
+    if (first_out == r->route_count)
+        return TG_STAGE_CONTINUE;
+    tg_route_config_t *kept = h2o_mem_alloc_pool(&r->req->pool, r->route_count * sizeof(*kept));
+    memcpy(kept, r->routes, first_out * sizeof(*kept));
+    size_t n = first_out;
+    for (size_t i = first_out + 1; i < r->route_count; i++)
+        if (route_usable(r, i, now))
             kept[n++] = r->routes[i];
     if (n == 0)
-        return;
+        return all_routes_open(r, now);
     r->routes = kept;
     r->route_count = n;
+    return TG_STAGE_CONTINUE;
 }
 
 tg_stage_result_t tg_stage_route(tg_request_t *r)
@@ -57,6 +84,5 @@ tg_stage_result_t tg_stage_route(tg_request_t *r)
     }
     r->routes = out.routes;
     r->route_count = out.route_count;
-    skip_unusable_routes(r);
-    return TG_STAGE_CONTINUE;
+    return skip_unusable_routes(r);
 }

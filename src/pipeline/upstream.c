@@ -41,6 +41,9 @@ static void on_call_done(void *ctx, const tg_upstream_result_t *res)
         r->call.result.http_status = 499;
     }
     if (!res->client_gone && res->error.status != 0) {
+        /* every breaker closed to it since the route stage let it through */
+        if (res->error.code == TG_CODE_ALL_PROVIDERS_UNAVAILABLE)
+            tg_obs_record_unroutable(r->env.view, r->model_index);
         r->error = res->error;
         tg_pipeline_resume(r, TG_STAGE_RESPOND);
         return;

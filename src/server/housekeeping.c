@@ -37,11 +37,14 @@ static void log_verdict(void *ctx, const char *provider, bool healthy, const tg_
                   healthy ? "provider healthy again" : "provider unhealthy", fields, 3);
 }
 
-/* Each provider's healthy verdict on its last minute (health/score.h), then
- * the provider state metrics that mirror it. */
+/* Each provider's healthy verdict on its last minute (health/score.h) and
+ * the breakers whose cooldown is over (to half-open, without waiting for
+ * a request to notice), then the provider state metrics that mirror them. */
 static void provider_health(const tg_housekeeping_ctx_t *ctx)
 {
-    tg_health_evaluate(ctx->health, tg_clock_seconds(), log_verdict, NULL);
+    double now = tg_clock_seconds();
+    tg_health_evaluate(ctx->health, now, log_verdict, NULL);
+    tg_health_breakers_tick(ctx->health, now);
     tg_obs_sync_provider_state(ctx->obs);
 }
 

@@ -40,6 +40,11 @@ h2o_iovec_t tg_respond_error_body(tg_request_t *r)
     req->res.status = e->status;
     req->res.reason = status_reason(e->status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    if (e->retry_after > 0) {
+        char *secs = h2o_mem_alloc_pool(&req->pool, 20);
+        size_t n = tg_format_decimal(secs, e->retry_after);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, secs, n);
+    }
     return h2o_iovec_init(body, len);
 }
 

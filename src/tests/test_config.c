@@ -189,7 +189,60 @@ static void test_defaults(void **state)
     assert_null(cfg->metrics.bearer_token);
     assert_false(cfg->auth.allow_anonymous);
     assert_string_equal(cfg->models[0].routes[0].upstream_model, "m");
+    /* circuit breakers: on, with docs/configuration.md's defaults */
+    const tg_breaker_config_t *b = &cfg->providers[0].breaker;
+    assert_true(b->enabled);
+    assert_int_equal(b->failures, 5);
+    assert_true(b->error_ratio == 0.5);
+    assert_int_equal(b->window_seconds, 30);
+    assert_int_equal(b->min_requests, 20);
+    assert_int_equal(b->cooldown_ms, 30000);
+    assert_int_equal(b->max_cooldown_ms, 300000);
+    assert_int_equal(b->half_open_probes, 1);
+    assert_int_equal(b->close_after, 1);
     tg_config_free(cfg);
+}
+
+#define BREAKER_HEAD "providers:\n  - name: p\n    base_url: http://h\n    breaker:\n"
+#define BREAKER_TAIL "models:\n  - name: m\n    routes: [ { provider: p } ]\n"
+
+/* The breaker section: set keys, and each bad value reported at its line. */
+static void test_breaker(void **state)
+{
+    tg_config_t *cfg = tg_config_load(write_yaml(BREAKER_HEAD
+                                                 "      enabled: false\n      failures: 3\n"
+                                                 "      error_ratio: 0.25\n      window_seconds: 10\n"
+                                                 "      min_requests: 4\n      cooldown_ms: 500\n"
+                                                 "      max_cooldown_ms: 4000\n      half_open_probes: 3\n"
+                                                 "      close_after: 2\n" BREAKER_TAIL), NULL);
+    assert_non_null(cfg);
+    const tg_breaker_config_t *b = &cfg->providers[0].breaker;
+    assert_false(b->enabled);
+    assert_int_equal(b->failures, 3);
+    assert_true(b->error_ratio == 0.25);
+    assert_int_equal(b->window_seconds, 10);
+    assert_int_equal(b->min_requests, 4);
+    assert_int_equal(b->cooldown_ms, 500);
+    assert_int_equal(b->max_cooldown_ms, 4000);
+    assert_int_equal(b->half_open_probes, 3);
+    assert_int_equal(b->close_after, 2);
+    tg_config_free(cfg);
+
+    assert_error_line(BREAKER_HEAD "      error_ratio: 1.5\n" BREAKER_TAIL, 5,
+                      "breaker.error_ratio must be a number from 0 to 1 (got \"1.5\")");
+    assert_error_line(BREAKER_HEAD "      window_seconds: 61\n" BREAKER_TAIL, 5,
+                      "breaker.window_seconds must be at most 60 (got 61)");
+    assert_error_line(BREAKER_HEAD "      cooldown_ms: 0\n" BREAKER_TAIL, 5,
+                      "breaker.cooldown_ms must be at least 1 (got 0)");
+    assert_error_line(BREAKER_HEAD "      cooldown_ms: 5000\n      max_cooldown_ms: 1000\n" BREAKER_TAIL, 6,
+                      "breaker.max_cooldown_ms (1000) must not be below breaker.cooldown_ms (5000)");
+    assert_error_line(BREAKER_HEAD "      close_after: 2\n" BREAKER_TAIL, 5,
+                      "breaker.close_after (2) must not exceed breaker.half_open_probes (1): it could never close");
+    assert_error_line(BREAKER_HEAD "      failures: 0\n      error_ratio: 0\n" BREAKER_TAIL, 5,
+                      "breaker: failures and error_ratio are both 0, so it never opens (say enabled: false)");
+    assert_error_line(BREAKER_HEAD "      failurs: 3\n" BREAKER_TAIL, 5, "unknown key \"failurs\" in breaker");
+    assert_error_line("providers:\n  - name: p\n    base_url: http://h\n    breaker: on\n" BREAKER_TAIL, 4,
+                      "breaker must be a mapping");
 }
 
 static void test_empty_sections_and_secrets(void **state)
@@ -469,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_env_expansion_errors),
         cmocka_unit_test(test_syntax_error_and_check),
         cmocka_unit_test(test_forward_headers),
+        cmocka_unit_test(test_breaker),
     };
     return cmocka_run_group_tests(tests, yaml_setup, yaml_teardown);
 }

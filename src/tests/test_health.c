@@ -3,8 +3,9 @@
  * provider health score and healthy verdict (health/score.h) with explicit
  * epochs and window sums so every expected number is exact, and the
  * provider registry (health/provider.h): state kept by name across
- * reloads, attempt reporting, usability, and the evaluation at and just
- * below its threshold.
+ * reloads, attempt reporting, the breaker as routing sees it, and the
+ * evaluation at and just below its threshold. The breaker's own
+ * transitions are test_breaker.c's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -330,30 +331,71 @@ static void test_report_attempt(void **state)
     tg_config_free(cfg);
 }
 
-/* Routing may use a provider unless its breaker is open. */
+/* Opens provider i's breaker the way traffic does: its configured number
+ * of failures in a row. */
+static void open_breaker(const tg_config_t *cfg, const tg_health_view_t *v, size_t i, double now)
+{
+    for (uint32_t n = 0; n < cfg->providers[i].breaker.failures; n++)
+        tg_health_breaker_report(v, i, &cfg->providers[i].breaker, false, TG_RETRY_STATUS_5XX, now);
+}
+
+/* Routing may use a provider unless its breaker is open (or a 429 cools it
+ * down); an unhealthy verdict alone does not take it out. Transitions are
+ * counted, the tick ends a cooldown without traffic, and a 429 is no
+ * breaker failure. */
 static void test_usable_follows_the_breaker(void **state)
 {
     tg_config_t *cfg = load_yaml(ab_yaml);
+    const tg_breaker_config_t *bc = &cfg->providers[0].breaker;
     tg_health_t *h = tg_health_new();
     const tg_health_view_t *v = tg_health_bind(h, cfg);
-    assert_true(tg_health_provider_usable(v, 0));
-    /* failing does not take it out of routing: breakers will */
+    double now = tg_clock_seconds();
+    assert_true(tg_health_usable(v, 0, bc, now));
     report_n(v, 0, 10, false, TG_RETRY_STATUS_5XX);
-    tg_health_evaluate(h, tg_clock_seconds(), NULL, NULL);
+    tg_health_evaluate(h, now, NULL, NULL);
     tg_provider_status_t st;
     tg_health_provider_status(v, 0, &st);
     assert_false(st.healthy);
-    assert_true(tg_health_provider_usable(v, 0));
-    tg_health_set_breaker(v, 0, TG_BREAKER_OPEN);
-    assert_false(tg_health_provider_usable(v, 0));
-    assert_true(tg_health_provider_usable(v, 1));
-    tg_health_set_breaker(v, 0, TG_BREAKER_HALF_OPEN);
-    assert_true(tg_health_provider_usable(v, 0));
-    tg_health_set_breaker(v, 0, (tg_breaker_state_t)7);  /* ignored */
+    assert_true(tg_health_usable(v, 0, bc, now));
+
+    /* 429s are not failures, whatever their number */
+    for (int i = 0; i < 10; i++)
+        tg_health_breaker_report(v, 0, bc, false, TG_RETRY_STATUS_429, now);
+    assert_true(tg_health_admit(v, 0, bc, now));
+
+    open_breaker(cfg, v, 0, now);
+    assert_false(tg_health_usable(v, 0, bc, now));
+    assert_false(tg_health_admit(v, 0, bc, now));
+    assert_true(tg_health_usable(v, 1, &cfg->providers[1].breaker, now));
     tg_health_provider_status(v, 0, &st);
-    assert_int_equal(st.breaker, TG_BREAKER_HALF_OPEN);
-    assert_true(tg_health_provider_usable(NULL, 0));
-    assert_true(tg_health_provider_usable(v, 9));
+    assert_int_equal(st.breaker, TG_BREAKER_OPEN);
+    assert_true(st.next_probe_at > now);
+    assert_int_equal(tg_health_breaker_transitions(v, 0, TG_BREAKER_CLOSED, TG_BREAKER_OPEN), 1);
+    assert_true(fabs(tg_health_next_try(v, 0, bc, now) - (now + bc->cooldown_ms / 1000.0)) < 0.002);
+
+    /* the tick ends the cooldown */
+    double later = now + bc->cooldown_ms / 1000.0;
+    tg_health_breakers_tick(h, later - 0.5);
+    assert_int_equal(tg_health_breaker_transitions(v, 0, TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN), 0);
+    tg_health_breakers_tick(h, later);
+    assert_int_equal(tg_health_breaker_transitions(v, 0, TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN), 1);
+    assert_true(tg_health_admit(v, 0, bc, later));      /* the probe */
+    assert_false(tg_health_usable(v, 0, bc, later));    /* one probe at a time by default */
+    tg_health_breaker_report(v, 0, bc, true, TG_RETRY_CONNECT, later + 0.1);
+    assert_int_equal(tg_health_breaker_transitions(v, 0, TG_BREAKER_HALF_OPEN, TG_BREAKER_CLOSED), 1);
+    assert_true(tg_health_usable(v, 0, bc, later + 0.1));
+
+    /* a 429's Retry-After */
+    tg_health_cool_down(v, 1, &cfg->providers[1].breaker, 2, later);
+    assert_false(tg_health_usable(v, 1, &cfg->providers[1].breaker, later + 1.9));
+    assert_true(fabs(tg_health_next_try(v, 1, &cfg->providers[1].breaker, later) - (later + 2)) < 0.002);
+    assert_true(tg_health_usable(v, 1, &cfg->providers[1].breaker, later + 2));
+
+    /* no view, out of range: usable, nothing counted */
+    assert_true(tg_health_usable(NULL, 0, bc, now));
+    assert_true(tg_health_admit(v, 9, bc, now));
+    assert_int_equal(tg_health_breaker_transitions(v, 9, TG_BREAKER_CLOSED, TG_BREAKER_OPEN), 0);
+    assert_int_equal(tg_health_breaker_transitions(v, 0, (tg_breaker_state_t)7, TG_BREAKER_OPEN), 0);
     tg_health_free(h);
     tg_config_free(cfg);
 }
@@ -366,7 +408,7 @@ static void test_state_survives_reload_by_name(void **state)
     tg_health_t *h = tg_health_new();
     const tg_health_view_t *v1 = tg_health_bind(h, cfg1);
     report_n(v1, 1, 5, false, TG_RETRY_STATUS_5XX);
-    tg_health_set_breaker(v1, 1, TG_BREAKER_OPEN);
+    open_breaker(cfg1, v1, 1, tg_clock_seconds());
     tg_health_evaluate(h, tg_clock_seconds(), NULL, NULL);
     /* "a" goes, "b" stays (now index 0), "c" comes. */
     tg_config_t *cfg2 = load_yaml("providers:\n"

@@ -117,6 +117,7 @@ static void server_stop(server_t *s)
 typedef struct outcome {
     int heads;
     int status;
+    unsigned retry_after;
     const char *head_error;
     tg_http1_failure_t reason;
     char body[1024];
@@ -126,11 +127,13 @@ typedef struct outcome {
     int finished;
 } outcome_t;
 
-static bool on_head(void *ctx, const char *errstr, tg_http1_failure_t reason, int status, h2o_iovec_t content_type)
+static bool on_head(void *ctx, const char *errstr, tg_http1_failure_t reason, int status, h2o_iovec_t content_type,
+                    unsigned retry_after)
 {
     outcome_t *o = ctx;
     o->heads++;
     o->status = status;
+    o->retry_after = retry_after;
     o->head_error = errstr;
     o->reason = reason;
     o->finished = errstr != NULL;
@@ -231,6 +234,32 @@ static void test_framings_and_keep_alive(void **state)
     client_free(&c);
 }
 
+/* A 429's Retry-After reaches the caller in seconds; an HTTP date, or
+ * garbage, is none; a huge delay is capped at a day. */
+static void test_retry_after_is_passed_up(void **state)
+{
+    static const script_t scripts[] = {
+        {.pieces = {"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\ncontent-length: 0\r\n\r\n"}},
+        {.pieces = {"HTTP/1.1 429 Too Many Requests\r\nretry-after: Wed, 21 Oct 2015 07:28:00 GMT\r\n"
+                    "content-length: 0\r\n\r\n"}},
+        {.pieces = {"HTTP/1.1 503 Busy\r\nRetry-After: 99999999\r\ncontent-length: 0\r\n\r\n"}},
+        {.pieces = {"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"}},
+    };
+    static const struct { int status; unsigned retry_after; } want[] = {{429, 7}, {429, 0}, {503, 86400}, {200, 0}};
+    server_t s;
+    server_start(&s, scripts, 4);
+    client_t c;
+    client_init(&c, s.port, 1000);
+    outcome_t o;
+    for (size_t i = 0; i < 4; i++) {
+        request(&c, &o);
+        assert_int_equal(o.status, want[i].status);
+        assert_int_equal(o.retry_after, want[i].retry_after);
+    }
+    server_stop(&s);
+    client_free(&c);
+}
+
 static void test_failures_carry_their_reason(void **state)
 {
     static const script_t scripts[] = {
@@ -280,6 +309,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_framings_and_keep_alive),
+        cmocka_unit_test(test_retry_after_is_passed_up),
         cmocka_unit_test(test_failures_carry_their_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

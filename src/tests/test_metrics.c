@@ -340,12 +340,15 @@ static void test_provider_state_from_health(void **state)
         {1, false, TG_RETRY_STATUS_5XX, 1.0},
     };
     for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) {
-        tg_health_report_attempt(hv, attempts[i].provider, attempts[i].ok, attempts[i].reason, attempts[i].seconds);
-        tg_obs_record_attempt(v, attempts[i].provider, attempts[i].seconds);
+        size_t p = attempts[i].provider;
+        tg_health_report_attempt(hv, p, attempts[i].ok, attempts[i].reason, attempts[i].seconds);
+        tg_health_breaker_report(hv, p, &cfg->providers[p].breaker, attempts[i].ok, attempts[i].reason,
+                                 tg_clock_seconds());
+        tg_obs_record_attempt(v, p, attempts[i].seconds);
     }
     tg_obs_record_attempt(v, 7, 1.0);  /* out of range: ignored */
     tg_health_evaluate(h, tg_clock_seconds(), NULL, NULL);
-    tg_health_set_breaker(hv, 1, TG_BREAKER_OPEN);
+    /* b failed 5 times in a row: its breaker opened, for 30 s */
 
     /* The ratios are read at scrape time; the flags show as bound until synced. */
     char *text = render(obs, "providers");
@@ -355,6 +358,10 @@ static void test_provider_state_from_health(void **state)
     assert_line(text, "tg_provider_availability_ratio{provider=\"b\"} 0");
     assert_line(text, "tg_provider_health_status{provider=\"b\"} 1");
     assert_line(text, "tg_provider_circuit_breaker_state{provider=\"b\"} 0");
+    assert_line(text, "tg_provider_circuit_breaker_cooldown_seconds{provider=\"a\"} 0");
+    assert_non_null(strstr(text, "tg_provider_circuit_breaker_cooldown_seconds{provider=\"b\"} 29."));
+    assert_line(text, "tg_provider_circuit_breaker_transitions_total{provider=\"b\",from=\"closed\",to=\"open\"} 1");
+    assert_no_line_starting(text, "tg_provider_circuit_breaker_transitions_total{provider=\"a\"");
     free(text);
     tg_obs_sync_provider_state(obs);
     text = render(obs, "providers");

@@ -275,8 +275,16 @@ static void test_auth_and_route(void **state)
     tg_config_free(cfg);
 }
 
-/* The route stage leaves out a provider health/ rules out (an open
- * breaker), and keeps every route when that would leave none. */
+/* Opens provider i's breaker the way traffic does. */
+static void open_breaker(const tg_config_t *cfg, const tg_health_view_t *hv, size_t i)
+{
+    for (uint32_t n = 0; n < cfg->providers[i].breaker.failures; n++)
+        tg_health_breaker_report(hv, i, &cfg->providers[i].breaker, false, TG_RETRY_RESET, tg_clock_seconds());
+}
+
+/* The route stage leaves out a provider whose breaker is open, and answers
+ * 503 all_providers_unavailable at once, with Retry-After, when that
+ * leaves none. */
 static void test_route_skips_unusable_providers(void **state)
 {
     tg_config_t *cfg = load_config(true);
@@ -297,16 +305,17 @@ static void test_route_skips_unusable_providers(void **state)
     assert_ptr_equal(r.routes, cfg->models[0].routes);  /* nothing ruled out: no copy */
     assert_int_equal(r.route_count, 2);
 
-    tg_health_set_breaker(hv, 0, TG_BREAKER_OPEN);
+    open_breaker(cfg, hv, 0);
     assert_int_equal(tg_stage_route(&r), TG_STAGE_CONTINUE);
     assert_int_equal(r.route_count, 1);
     assert_int_equal(r.routes[0].provider, 1);
     assert_string_equal(r.routes[0].upstream_model, "other-mini");
 
-    tg_health_set_breaker(hv, 1, TG_BREAKER_OPEN);
-    assert_int_equal(tg_stage_route(&r), TG_STAGE_CONTINUE);
-    assert_int_equal(r.route_count, 2);
-    assert_ptr_equal(r.routes, cfg->models[0].routes);
+    open_breaker(cfg, hv, 1);
+    assert_int_equal(tg_stage_route(&r), TG_STAGE_RESPOND);
+    assert_int_equal(r.error.status, 503);
+    assert_int_equal(r.error.code, TG_CODE_ALL_PROVIDERS_UNAVAILABLE);
+    assert_int_equal(r.error.retry_after, cfg->providers[0].breaker.cooldown_ms / 1000);
 
     h2o_mem_clear_pool(&req.pool);
     tg_health_free(health);

@@ -5,7 +5,8 @@
  * The call's state (tg_call_state_t) moves only so:
  *
  *   from          event                                        to
- *   IDLE          tg_upstream_start                            SENDING
+ *   IDLE          tg_upstream_start                            SENDING, or REPORTED (503)
+ *                                                              when no route's breaker admits
  *   SENDING       head 2xx, plain; or 4xx to relay             BUFFERING
  *   SENDING       head 2xx, stream                             STREAM_OPEN
  *   SENDING       connect/reset/timeout, 5xx, 429              BACKOFF, or REPORTED when no
@@ -29,7 +30,13 @@
  * first-token timer (when the provider has first_token_timeout_ms): it
  * starts with the attempt and stops at the response head (plain) or the
  * first output (streams), so nothing has reached the client when it
- * fires. */
+ * fires.
+ *
+ * Before each attempt the route's circuit breaker is asked (health/,
+ * tg_health_admit; in half-open that takes a probe): a route it does not
+ * admit is skipped as if its retries were spent. The route stage already
+ * left out the routes that were not usable when the request was routed;
+ * this check catches a breaker that opened since, mid-request included. */
 #include "upstream/call.h"
 
 #include <string.h>
@@ -129,11 +136,17 @@ static void report(tg_upstream_call_t *call)
     call->in.done(call->in.done_ctx, &call->result);
 }
 
-/* Every route failed before anything reached the client. */
+/* Every route failed, or was skipped by its breaker, before anything
+ * reached the client. */
 static void fail_all(tg_upstream_call_t *call, bool deadline)
 {
     tg_upstream_result_t *r = &call->result;
-    if (call->failures > 0 && call->failures_429 == call->failures) {
+    if (call->failures == 0 && !deadline) {
+        r->llm_status = TG_LLM_ERROR;
+        tg_error_set(&r->error, 503, TG_ERR_UPSTREAM, TG_CODE_ALL_PROVIDERS_UNAVAILABLE,
+                     "Every provider for this model is unavailable (circuit breaker open); retry later.", NULL);
+        r->error.retry_after = 1; /* the route stage, which saw them usable, knows no better time */
+    } else if (call->failures > 0 && call->failures_429 == call->failures) {
         r->llm_status = TG_LLM_RATE_LIMITED;
         tg_error_set(&r->error, 429, TG_ERR_RATE_LIMIT, TG_CODE_UPSTREAM_RATE_LIMITED,
                      "Every provider for this model is rate limiting requests.", NULL);
@@ -156,12 +169,35 @@ static void on_retry_timer(h2o_timeout_entry_t *entry)
 }
 
 /* One attempt of the current route is over: its outcome is the provider's
- * health (health/), its duration also a response time metric. */
+ * health and breaker (health/), its duration also a response time metric. */
 static void report_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t reason, double seconds)
 {
-    size_t provider = current_pool(call)->provider_index;
-    tg_health_report_attempt(call->in.health, provider, ok, reason, seconds);
-    tg_obs_record_attempt(call->in.view, provider, seconds);
+    tg_upstream_pool_t *pool = current_pool(call);
+    tg_health_report_attempt(call->in.health, pool->provider_index, ok, reason, seconds);
+    tg_health_breaker_report(call->in.health, pool->provider_index, &pool->provider->breaker, ok, reason,
+                             tg_clock_seconds());
+    tg_obs_record_attempt(call->in.view, pool->provider_index, seconds);
+}
+
+/* Whether the current route's breaker lets an attempt through now. */
+static bool admitted(tg_upstream_call_t *call)
+{
+    tg_upstream_pool_t *pool = current_pool(call);
+    return tg_health_admit(call->in.health, pool->provider_index, &pool->provider->breaker, tg_clock_seconds());
+}
+
+/* Moves to the next route whose breaker admits an attempt; false when none
+ * is left. */
+static bool next_route(tg_upstream_call_t *call)
+{
+    while (call->route + 1 < call->in.route_count) {
+        call->route++;
+        call->retries_on_route = 0;
+        call->reqbufs[0].base = NULL; /* rebuild for the new route */
+        if (admitted(call))
+            return true;
+    }
+    return false;
 }
 
 /* The current attempt failed in a retryable way; the client has seen
@@ -179,16 +215,12 @@ static void attempt_failed(tg_upstream_call_t *call, tg_retry_reason_t reason)
     h2o_buffer_consume(&call->buffered, call->buffered->size);
 
     h2o_timeout_t *wait;
-    if (call->retries_on_route < pool->provider->max_retries) {
+    if (call->retries_on_route < pool->provider->max_retries && admitted(call)) {
         tg_obs_record_retry(call->in.view, pool->provider_index, reason);
         wait = tg_upstream_pool_backoff(pool, call->retries_on_route);
         call->retries_on_route++;
-    } else if (call->route + 1 < call->in.route_count) {
-        size_t from = pool->provider_index;
-        call->route++;
-        call->retries_on_route = 0;
-        call->reqbufs[0].base = NULL; /* rebuild for the new route */
-        tg_obs_record_fallback(call->in.view, from, current_pool(call)->provider_index);
+    } else if (next_route(call)) {
+        tg_obs_record_fallback(call->in.view, pool->provider_index, current_pool(call)->provider_index);
         wait = call->in.immediate;
     } else {
         fail_all(call, false);
@@ -412,13 +444,19 @@ static tg_retry_reason_t retry_reason(tg_upstream_call_t *call, tg_http1_failure
     return TG_RETRY_CONNECT;
 }
 
-static bool on_head(void *ctx, const char *errstr, tg_http1_failure_t failure, int status, h2o_iovec_t content_type)
+static bool on_head(void *ctx, const char *errstr, tg_http1_failure_t failure, int status, h2o_iovec_t content_type,
+                    unsigned retry_after)
 {
     tg_upstream_call_t *call = ctx;
 
     if (errstr != NULL) {
         attempt_failed(call, retry_reason(call, failure, errstr));
         return false;
+    }
+    if (status == 429 && retry_after > 0) {
+        tg_upstream_pool_t *pool = current_pool(call);
+        tg_health_cool_down(call->in.health, pool->provider_index, &pool->provider->breaker, retry_after,
+                            tg_clock_seconds());
     }
     if (status >= 500 || status == 429) {
         attempt_failed(call, status == 429 ? TG_RETRY_STATUS_429 : TG_RETRY_STATUS_5XX);
@@ -588,7 +626,10 @@ void tg_upstream_start(tg_upstream_call_t *call, const tg_upstream_in_t *in)
 
     call->deadline_timer.cb = on_deadline;
     h2o_timeout_link(current_pool(call)->loop, in->deadline, &call->deadline_timer);
-    start_attempt(call);
+    if (admitted(call) || next_route(call))
+        start_attempt(call);
+    else
+        fail_all(call, false);
 }
 
 void tg_upstream_cancel(tg_upstream_call_t *call)

@@ -101,7 +101,7 @@ static void fail_head(tg_http1_conn_t *conn, const char *errstr, tg_http1_failur
     tg_http1_head_cb cb = conn->on_head;
     void *ctx = conn->ctx;
     close_conn(conn);
-    cb(ctx, errstr, failure, 0, h2o_iovec_init(NULL, 0));
+    cb(ctx, errstr, failure, 0, h2o_iovec_init(NULL, 0), 0);
 }
 
 static void fail_body(tg_http1_conn_t *conn, const char *errstr, tg_http1_failure_t failure)
@@ -230,12 +230,17 @@ static void read_head(tg_http1_conn_t *conn, const char *err)
     }
 
     h2o_iovec_t content_type = h2o_iovec_init(NULL, 0);
+    unsigned retry_after = 0;
     conn->keepalive = minor >= 1;
     conn->framing = BODY_UNTIL_CLOSE;
     for (size_t i = 0; i < num_headers; i++) {
         const struct phr_header *h = &headers[i];
         if (header_is(h, "content-type")) {
             content_type = h2o_iovec_init(h->value, h->value_len);
+        } else if (header_is(h, "retry-after")) {
+            /* delay-seconds only; a day caps it (the caller caps it further) */
+            size_t n = h2o_strtosize(h->value, h->value_len);
+            retry_after = n == SIZE_MAX ? 0 : n > 86400 ? 86400 : (unsigned)n;
         } else if (header_is(h, "content-length")) {
             size_t n = h2o_strtosize(h->value, h->value_len);
             if (n == SIZE_MAX) {
@@ -273,7 +278,7 @@ static void read_head(tg_http1_conn_t *conn, const char *err)
     if (h2o_timeout_is_linked(&conn->timeout))
         h2o_timeout_unlink(&conn->timeout);
     conn->state = CONN_BODY;
-    bool keep_going = conn->on_head(conn->ctx, NULL, TG_HTTP1_OK, status, content_type);
+    bool keep_going = conn->on_head(conn->ctx, NULL, TG_HTTP1_OK, status, content_type, retry_after);
     h2o_buffer_consume(input, (size_t)head_len);
     if (!keep_going) {
         close_conn(conn);

@@ -33,10 +33,11 @@ typedef enum tg_http1_failure {
 } tg_http1_failure_t;
 
 /* Called once: the response head, or the failure that prevented it (errstr
- * set, failure its kind). Return false to abandon the response (the
- * connection is then closed). */
+ * set, failure its kind). retry_after: a Retry-After header's delay in
+ * seconds (0 when absent or an HTTP date). Return false to abandon the
+ * response (the connection is then closed). */
 typedef bool (*tg_http1_head_cb)(void *ctx, const char *errstr, tg_http1_failure_t failure, int status,
-                                 h2o_iovec_t content_type);
+                                 h2o_iovec_t content_type, unsigned retry_after);
 
 /* Body bytes as they arrive (len may be 0 at the end). done: the response
  * is complete; errstr: it broke off (failure says how). After done or an

@@ -30,7 +30,11 @@ class HealthEvaluationTest(GatewayTestCase):
 
     @classmethod
     def config(cls, extra_provider=False):
-        providers = [provider("flaky", cls.flaky_mock), provider("steady", cls.steady_mock)]
+        # breakers off: this is the healthy verdict's test, and an open
+        # breaker would answer 503 before the flaky provider is asked
+        no_breaker = {"enabled": False}
+        providers = [provider("flaky", cls.flaky_mock, breaker=no_breaker),
+                     provider("steady", cls.steady_mock, breaker=no_breaker)]
         models = [model("f", [("flaky", "gpt-4o-mini")]), model("s", [("steady", "gpt-4o-mini")])]
         if extra_provider:
             providers.append(provider("fresh", cls.steady_mock))
