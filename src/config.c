@@ -35,6 +35,11 @@
 #define DEFAULT_BREAKER ((tg_breaker_config_t){ \
     .enabled = true, .failures = 5, .error_ratio = 0.5, .window_seconds = 30, .min_requests = 20, \
     .cooldown_ms = 30000, .max_cooldown_ms = 300000, .half_open_probes = 1, .close_after = 1})
+#define DEFAULT_CHECK_PATH "/models"
+#define DEFAULT_CHECK_INTERVAL_MS 30000
+#define DEFAULT_CHECK_TIMEOUT_MS 5000
+/* The housekeeping tick's period: nothing on it runs more often. */
+#define MIN_TICK_INTERVAL_MS 100
 #define MAX_WORKERS 256
 
 typedef struct parse_ctx {
@@ -207,7 +212,7 @@ static void get_u32(parse_ctx_t *c, const yaml_node_t *n, const char *what, uint
         *out = (uint32_t)v;
 }
 
-static void get_price(parse_ctx_t *c, const yaml_node_t *n, const char *what, double *out)
+static void get_number(parse_ctx_t *c, const yaml_node_t *n, const char *what, double *out)
 {
     char *s = scalar_text(c, n, what);
     if (s == NULL)
@@ -481,6 +486,59 @@ static void parse_auth(parse_ctx_t *c, const yaml_node_t *n)
         get_bool(c, v[0], "auth.allow_anonymous", &c->cfg->auth.allow_anonymous);
 }
 
+static void parse_anomaly(parse_ctx_t *c, const yaml_node_t *n)
+{
+    enum { ENABLED, INTERVAL, WARMUP, MIN_REQUESTS, WEIGHT, LATENCY, ERROR, FLOOR, VOLUME, NKEYS };
+    static const char *const keys[NKEYS] = {
+        "enabled", "interval_ms", "warmup_intervals", "min_requests", "baseline_weight",
+        "latency_factor", "error_factor", "error_floor", "volume_factor",
+    };
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "anomaly", keys, NKEYS, v))
+        return;
+    tg_anomaly_config_t *a = &c->cfg->anomaly;
+    if (v[ENABLED])
+        get_bool(c, v[ENABLED], "anomaly.enabled", &a->enabled);
+    if (v[INTERVAL]) {
+        get_u32(c, v[INTERVAL], "anomaly.interval_ms", &a->interval_ms);
+        if (a->interval_ms < MIN_TICK_INTERVAL_MS)
+            add_error(c, node_line(v[INTERVAL]), "anomaly.interval_ms must be at least %d", MIN_TICK_INTERVAL_MS);
+    }
+    if (v[WARMUP]) {
+        get_u32(c, v[WARMUP], "anomaly.warmup_intervals", &a->warmup_intervals);
+        if (a->warmup_intervals == 0)
+            add_error(c, node_line(v[WARMUP]), "anomaly.warmup_intervals must be positive");
+    }
+    if (v[MIN_REQUESTS]) {
+        get_u32(c, v[MIN_REQUESTS], "anomaly.min_requests", &a->min_requests);
+        if (a->min_requests == 0)
+            add_error(c, node_line(v[MIN_REQUESTS]), "anomaly.min_requests must be positive");
+    }
+    if (v[WEIGHT]) {
+        get_number(c, v[WEIGHT], "anomaly.baseline_weight", &a->baseline_weight);
+        if (!(a->baseline_weight > 0 && a->baseline_weight <= 1))
+            add_error(c, node_line(v[WEIGHT]), "anomaly.baseline_weight must be in (0, 1]");
+    }
+    if (v[FLOOR]) {
+        get_number(c, v[FLOOR], "anomaly.error_floor", &a->error_floor);
+        if (a->error_floor > 1)
+            add_error(c, node_line(v[FLOOR]), "anomaly.error_floor must be in [0, 1]");
+    }
+    /* A factor of 1 or less would call every interval an anomaly. */
+    const struct { int key; const char *what; double *out; } factors[] = {
+        {LATENCY, "anomaly.latency_factor", &a->latency_factor},
+        {ERROR, "anomaly.error_factor", &a->error_factor},
+        {VOLUME, "anomaly.volume_factor", &a->volume_factor},
+    };
+    for (size_t i = 0; i < sizeof(factors) / sizeof(factors[0]); i++) {
+        if (v[factors[i].key] == NULL)
+            continue;
+        get_number(c, v[factors[i].key], factors[i].what, factors[i].out);
+        if (*factors[i].out <= 1)
+            add_error(c, node_line(v[factors[i].key]), "%s must be greater than 1", factors[i].what);
+    }
+}
+
 /* Headers forward_headers may not name, and why: the gateway frames the
  * upstream request and sets these itself, or they carry the client's
  * credentials, which must never reach a third party. */
@@ -647,12 +705,60 @@ static void parse_breaker(parse_ctx_t *c, const yaml_node_t *n, tg_breaker_confi
                   "(say enabled: false)");
 }
 
+/* A path for the request line: it must start with "/" and hold only
+ * visible ASCII, so that it cannot break the request it goes into. */
+static bool valid_request_path(const char *path)
+{
+    if (path[0] != '/')
+        return false;
+    for (const char *p = path; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f)
+            return false;
+    return true;
+}
+
+static void parse_health_check(parse_ctx_t *c, const yaml_node_t *n, tg_provider_config_t *p)
+{
+    enum { ENABLED, PATH, INTERVAL, TIMEOUT, NKEYS };
+    static const char *const keys[NKEYS] = {"enabled", "path", "interval_ms", "timeout_ms"};
+    yaml_node_t *v[NKEYS];
+    tg_health_check_config_t *hc = &p->health_check;
+    const char *name = p->name ? p->name : "?";
+    if (is_null_node(n) || !map_fields(c, n, "health_check", keys, NKEYS, v))
+        return;
+    if (v[ENABLED])
+        get_bool(c, v[ENABLED], "health_check.enabled", &hc->enabled);
+    if (v[PATH] && get_string(c, v[PATH], "health_check.path", &hc->path) && !valid_request_path(hc->path))
+        add_error(c, node_line(v[PATH]),
+                  "provider \"%s\": health_check.path \"%s\" must start with \"/\" and hold no spaces or "
+                  "control characters", name, hc->path);
+    if (v[INTERVAL]) {
+        get_u32(c, v[INTERVAL], "health_check.interval_ms", &hc->interval_ms);
+        if (hc->interval_ms < MIN_TICK_INTERVAL_MS)
+            add_error(c, node_line(v[INTERVAL]), "provider \"%s\": health_check.interval_ms must be at least %d",
+                      name, MIN_TICK_INTERVAL_MS);
+    }
+    if (v[TIMEOUT]) {
+        get_u32(c, v[TIMEOUT], "health_check.timeout_ms", &hc->timeout_ms);
+        if (hc->timeout_ms == 0)
+            add_error(c, node_line(v[TIMEOUT]), "provider \"%s\": health_check.timeout_ms must be positive", name);
+    }
+    /* A check that may outlast its interval would run back to back. */
+    if (hc->timeout_ms >= hc->interval_ms && hc->interval_ms >= MIN_TICK_INTERVAL_MS)
+        add_error(c, node_line(v[TIMEOUT] ? v[TIMEOUT] : v[INTERVAL] ? v[INTERVAL] : n),
+                  "provider \"%s\": health_check.timeout_ms (%u) must be less than interval_ms (%u)", name,
+                  hc->timeout_ms, hc->interval_ms);
+}
+
 static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_config_t *p)
 {
-    enum { NAME, BASE_URL, KEY_ENV, TIMEOUT, FIRST_TOKEN, RETRIES, BACKOFF, MAXCONN, FORWARD, CA_FILE, BREAKER, NKEYS };
+    enum {
+        NAME, BASE_URL, KEY_ENV, TIMEOUT, FIRST_TOKEN, RETRIES, BACKOFF, MAXCONN, FORWARD, CA_FILE, BREAKER,
+        HEALTH_CHECK, NKEYS
+    };
     static const char *const keys[NKEYS] = {
         "name", "base_url", "api_key_env", "timeout_ms", "first_token_timeout_ms", "max_retries",
-        "retry_backoff_ms", "max_connections", "forward_headers", "ca_file", "breaker",
+        "retry_backoff_ms", "max_connections", "forward_headers", "ca_file", "breaker", "health_check",
     };
     yaml_node_t *v[NKEYS];
     p->timeout_ms = DEFAULT_PROVIDER_TIMEOUT_MS;
@@ -660,6 +766,9 @@ static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_con
     p->retry_backoff_ms = DEFAULT_RETRY_BACKOFF_MS;
     p->max_connections = DEFAULT_MAX_CONNECTIONS;
     p->breaker = DEFAULT_BREAKER;
+    p->health_check = (tg_health_check_config_t){.enabled = true, .path = strdup(DEFAULT_CHECK_PATH),
+                                                  .interval_ms = DEFAULT_CHECK_INTERVAL_MS,
+                                                  .timeout_ms = DEFAULT_CHECK_TIMEOUT_MS};
     if (!map_fields(c, n, "provider", keys, NKEYS, v))
         return;
     require(c, n, v[NAME], "name", "provider");
@@ -703,6 +812,10 @@ static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_con
     if (v[BREAKER])
         parse_breaker(c, v[BREAKER], &p->breaker);
     setup_tls(c, v[BASE_URL], v[CA_FILE], p);
+    if (v[HEALTH_CHECK])
+        parse_health_check(c, v[HEALTH_CHECK], p);
+    if (p->health_check.path == NULL)
+        add_error(c, node_line(n), "out of memory");
 }
 
 static void parse_route(parse_ctx_t *c, const yaml_node_t *n, const char *model, tg_route_config_t *r)
@@ -738,13 +851,13 @@ static void parse_pricing(parse_ctx_t *c, const yaml_node_t *n, tg_pricing_t *p)
     if (!map_fields(c, n, "pricing", keys, NKEYS, v))
         return;
     if (v[INPUT])
-        get_price(c, v[INPUT], "pricing.input", &p->input);
+        get_number(c, v[INPUT], "pricing.input", &p->input);
     if (v[OUTPUT])
-        get_price(c, v[OUTPUT], "pricing.output", &p->output);
+        get_number(c, v[OUTPUT], "pricing.output", &p->output);
     /* Without a cached price, cached tokens cost what input tokens cost. */
     p->cached_input = p->input;
     if (v[CACHED])
-        get_price(c, v[CACHED], "pricing.cached_input", &p->cached_input);
+        get_number(c, v[CACHED], "pricing.cached_input", &p->cached_input);
 }
 
 static void parse_model(parse_ctx_t *c, const yaml_node_t *n, tg_model_config_t *m)
@@ -840,19 +953,23 @@ static void set_defaults(tg_config_t *cfg)
     cfg->logging.level = TG_LOG_INFO;
     cfg->metrics.metric_namespace = strdup("tollgate");
     cfg->auth.allow_anonymous = false;
+    cfg->anomaly = (tg_anomaly_config_t){
+        .enabled = true, .interval_ms = 60000, .warmup_intervals = 10, .min_requests = 20,
+        .baseline_weight = 0.1, .latency_factor = 3, .error_factor = 3, .error_floor = 0.1, .volume_factor = 3,
+    };
 }
 
 static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
 {
-    enum { SERVER, LOGGING, METRICS, AUTH, PROVIDERS, MODELS, NKEYS };
+    enum { SERVER, LOGGING, METRICS, AUTH, ANOMALY, PROVIDERS, MODELS, NKEYS };
     static const char *const keys[NKEYS] = {
-        "server", "logging", "metrics", "auth", "providers", "models",
+        "server", "logging", "metrics", "auth", "anomaly", "providers", "models",
     };
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, root, "the top level", keys, NKEYS, v))
         return;
     /* An optional section left empty ("auth:") keeps its defaults. */
-    for (int i = SERVER; i <= AUTH; i++)
+    for (int i = SERVER; i <= ANOMALY; i++)
         if (is_null_node(v[i]))
             v[i] = NULL;
     if (v[SERVER])
@@ -863,6 +980,8 @@ static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
         parse_metrics(c, v[METRICS]);
     if (v[AUTH])
         parse_auth(c, v[AUTH]);
+    if (v[ANOMALY])
+        parse_anomaly(c, v[ANOMALY]);
     require(c, root, v[PROVIDERS], "providers", "the top level");
     require(c, root, v[MODELS], "models", "the top level");
     /* Providers first: routes refer to them by name. */
@@ -943,6 +1062,7 @@ void tg_config_free(tg_config_t *cfg)
             free(p->forward_headers[h]);
         free(p->forward_headers);
         free(p->ca_file);
+        free(p->health_check.path);
         SSL_CTX_free(p->tls_ctx);
         if (p->api_key) {
             /* Scrub the key before handing the memory back. */

@@ -37,6 +37,29 @@ typedef struct tg_breaker_config {
     uint32_t half_open_probes; /* attempts let through per half-open period */
     uint32_t close_after;      /* probe successes that close it (<= half_open_probes) */
 } tg_breaker_config_t;
+/* A provider's active health check (docs/gateway-behaviour.md, "Provider
+ * health"): GET path_prefix + path every interval_ms, given timeout_ms. */
+typedef struct tg_health_check_config {
+    bool enabled;            /* default true */
+    char *path;              /* under base_url's path; default "/models" */
+    uint32_t interval_ms;    /* default 30000, at least 100 */
+    uint32_t timeout_ms;     /* default 5000, less than interval_ms */
+} tg_health_check_config_t;
+
+/* The anomaly detector's settings (health/anomaly.h). */
+typedef struct tg_anomaly_config {
+    bool enabled;              /* default true */
+    uint32_t interval_ms;      /* how often it judges; default 60000 */
+    uint32_t warmup_intervals; /* intervals folded into a baseline before it is trusted; 10 */
+    uint32_t min_requests;     /* fewer attempts in an interval say nothing about latency
+                                  and errors; 20 */
+    double baseline_weight;    /* EWMA weight of the newest interval; 0.1 */
+    double latency_factor;     /* latency_spike: p95 above this x its baseline; 3 */
+    double error_factor;       /* error_surge: error rate above this x its baseline ... */
+    double error_floor;        /* ... and at least this; 3 and 0.1 */
+    double volume_factor;      /* unusual_pattern: volume above this x its baseline or
+                                  below 1/this of it; 3 */
+} tg_anomaly_config_t;
 
 /* One upstream provider: any OpenAI-compatible base URL. */
 typedef struct tg_provider_config {
@@ -67,6 +90,7 @@ typedef struct tg_provider_config {
     SSL_CTX *tls_ctx;        /* https only: whom to trust and which name to
                                 expect (upstream/tls.h); NULL for http */
     tg_breaker_config_t breaker;
+    tg_health_check_config_t health_check;
 } tg_provider_config_t;
 
 /* One (provider, upstream model) step of a model's fallback chain. */
@@ -117,6 +141,8 @@ typedef struct tg_config {
     struct {
         bool allow_anonymous;
     } auth;
+
+    tg_anomaly_config_t anomaly;
 
     tg_provider_config_t *providers;
     size_t provider_count;

@@ -1,7 +1,7 @@
 /* words.h: the domain words every layer of the gateway shares: routes
  * and methods, operations, stream modes, the outcome of an LLM call, the
- * kinds of upstream failure, circuit breaker states, and the kinds and
- * codes of client errors.
+ * kinds of upstream failure, circuit breaker states, anomaly types, and
+ * the kinds and codes of client errors.
  *
  * Each is one X-macro list, and both the enum and its strings (the label
  * values of the metric catalog, the error JSON's type and code) are made
@@ -51,6 +51,11 @@
  * states and /health's circuit_breaker are the strings. */
 #define TG_BREAKER_STATE_MAP(X) X(CLOSED, "closed") X(OPEN, "open") X(HALF_OPEN, "half_open")
 
+/* What the anomaly detector (health/anomaly.h) finds:
+ * detected_anomalies_total.type */
+#define TG_ANOMALY_TYPE_MAP(X) \
+    X(LATENCY_SPIKE, "latency_spike") X(ERROR_SURGE, "error_surge") X(UNUSUAL_PATTERN, "unusual_pattern")
+
 /* api_errors_total.error_type, the error JSON's type */
 #define TG_ERROR_TYPE_MAP(X) \
     X(INVALID_REQUEST, "invalid_request_error") X(AUTHENTICATION, "authentication_error") \
@@ -81,6 +86,8 @@ typedef enum tg_llm_status { TG_LLM_STATUS_MAP(TG_LLM_STATUS_ENUM) TG_LLM_STATUS
 typedef enum tg_retry_reason { TG_RETRY_REASON_MAP(TG_RETRY_REASON_ENUM) TG_RETRY_REASON_COUNT } tg_retry_reason_t;
 #define TG_BREAKER_STATE_ENUM(name, label) TG_BREAKER_##name,
 typedef enum tg_breaker_state { TG_BREAKER_STATE_MAP(TG_BREAKER_STATE_ENUM) TG_BREAKER_STATE_COUNT } tg_breaker_state_t;
+#define TG_ANOMALY_TYPE_ENUM(name, label) TG_ANOMALY_##name,
+typedef enum tg_anomaly_type { TG_ANOMALY_TYPE_MAP(TG_ANOMALY_TYPE_ENUM) TG_ANOMALY_TYPE_COUNT } tg_anomaly_type_t;
 #define TG_ERROR_TYPE_ENUM(name, label) TG_ERR_##name,
 typedef enum tg_error_type { TG_ERROR_TYPE_MAP(TG_ERROR_TYPE_ENUM) TG_ERR_TYPE_COUNT } tg_error_type_t;
 #define TG_ERROR_CODE_ENUM(name, label) TG_CODE_##name,
@@ -95,6 +102,7 @@ const char *tg_stream_mode_name(tg_stream_mode_t m);
 const char *tg_llm_status_name(tg_llm_status_t s);
 const char *tg_retry_reason_name(tg_retry_reason_t r);
 const char *tg_breaker_state_name(tg_breaker_state_t s);
+const char *tg_anomaly_type_name(tg_anomaly_type_t t);
 const char *tg_error_type_name(tg_error_type_t t);
 const char *tg_error_code_name(tg_error_code_t c);
 

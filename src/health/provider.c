@@ -25,6 +25,11 @@ typedef struct tg_provider_health {
     _Atomic double last_error_at;      /* tg_clock_seconds() seconds */
     tg_breaker_t breaker;
     _Atomic uint64_t transitions[TG_BREAKER_STATE_COUNT][TG_BREAKER_STATE_COUNT]; /* [from][to] */
+    atomic_bool check_failed;          /* the last health check failed */
+    _Atomic double check_passed_at;    /* 0 = never */
+    double check_due;                  /* 0 = not scheduled; the tick's only */
+    tg_anomaly_counters_t anomaly;     /* upstream attempts, for the detector */
+    tg_anomaly_state_t anomaly_state;  /* the tick's only */
 } tg_provider_health_t;
 
 struct tg_health_view {
@@ -145,6 +150,12 @@ static tg_provider_health_t *provider_at(const tg_health_view_t *v, size_t i)
     return v != NULL && i < v->count ? v->providers[i] : NULL;
 }
 
+static void set_last_error(tg_provider_health_t *p, tg_retry_reason_t reason, double now)
+{
+    atomic_store_explicit(&p->last_error_at, now, memory_order_relaxed);
+    atomic_store_explicit(&p->last_error, (int)reason + 1, memory_order_relaxed);
+}
+
 void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool ok,
                               tg_retry_reason_t reason, double seconds)
 {
@@ -154,12 +165,12 @@ void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool o
     /* A failure with an unknown reason still counts as an attempt. */
     bool failed = !ok && (unsigned)reason < TG_RETRY_REASON_COUNT;
     double now = tg_clock_seconds();
+    uint64_t micros = seconds > 0 ? (uint64_t)(seconds * 1e6) : 0;
     tg_window_record(p->window, TG_HEALTH_SLOTS, tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS), failed,
-                     failed && reason != TG_RETRY_STATUS_429, seconds > 0 ? (uint64_t)(seconds * 1e6) : 0);
-    if (!failed)
-        return;
-    atomic_store_explicit(&p->last_error_at, now, memory_order_relaxed);
-    atomic_store_explicit(&p->last_error, (int)reason + 1, memory_order_relaxed);
+                     failed && reason != TG_RETRY_STATUS_429, micros);
+    tg_anomaly_record(&p->anomaly, failed, micros);
+    if (failed)
+        set_last_error(p, reason, now);
 }
 
 /* A transition this thread made: counted, and logged as one line. */
@@ -228,6 +239,66 @@ double tg_health_next_try(const tg_health_view_t *v, size_t provider, const tg_b
     return p != NULL ? tg_breaker_next_try(&p->breaker, c, now) : now;
 }
 
+/* ------------------------------------------------ active health checks */
+
+bool tg_health_check_due(const tg_health_view_t *v, size_t provider, double now, double interval)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    if (p == NULL)
+        return false;
+    bool due = p->check_due != 0 && now >= p->check_due;
+    if (due || p->check_due == 0)
+        p->check_due = now + interval;
+    return due;
+}
+
+bool tg_health_report_check(const tg_health_view_t *v, size_t provider, bool ok, tg_retry_reason_t reason,
+                            double seconds, double now)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    if (p == NULL)
+        return false;
+    bool failed = !ok;
+    /* In the window like an attempt, but not in the anomaly counters: a
+     * check is not traffic, and its latency is not a completion's. */
+    tg_window_record(p->window, TG_HEALTH_SLOTS, tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS), failed,
+                     failed && reason != TG_RETRY_STATUS_429, seconds > 0 ? (uint64_t)(seconds * 1e6) : 0);
+    if (!failed)
+        atomic_store_explicit(&p->check_passed_at, now, memory_order_relaxed);
+    else if ((unsigned)reason < TG_RETRY_REASON_COUNT)
+        set_last_error(p, reason, now);
+    return atomic_exchange_explicit(&p->check_failed, failed, memory_order_relaxed) != failed;
+}
+
+void tg_health_check_off(const tg_health_view_t *v, size_t provider)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    if (p == NULL)
+        return;
+    atomic_store_explicit(&p->check_failed, false, memory_order_relaxed);
+    p->check_due = 0;
+}
+
+double tg_health_check_passed_at(const tg_health_view_t *v, size_t provider)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    return p ? atomic_load_explicit(&p->check_passed_at, memory_order_relaxed) : 0;
+}
+
+/* ---------------------------------------------------- anomaly detection */
+
+void tg_health_detect_anomalies(const tg_health_view_t *v, const tg_anomaly_config_t *cfg, double now,
+                                tg_health_anomaly_fn found, void *ctx)
+{
+    for (size_t i = 0; v && i < v->count; i++) {
+        tg_provider_health_t *p = v->providers[i];
+        tg_anomaly_t anomalies[TG_ANOMALY_TYPE_COUNT];
+        size_t n = tg_anomaly_detect(&p->anomaly_state, &p->anomaly, cfg, now, anomalies);
+        for (size_t k = 0; k < n && found; k++)
+            found(ctx, p->name, &anomalies[k]);
+    }
+}
+
 /* -------------------------------------------------------------- readers */
 
 int tg_health_provider_status(const tg_health_view_t *v, size_t provider, tg_provider_status_t *out)
@@ -275,7 +346,8 @@ void tg_health_evaluate(tg_health_t *health, double now, tg_health_change_fn cha
     for (tg_provider_health_t *p = atomic_load_explicit(&health->providers, memory_order_acquire); p;
          p = p->next) {
         tg_window_sum_t last_minute = tg_window_totals(p->window, TG_HEALTH_SLOTS, epoch, TG_HEALTH_VERDICT_SLOTS);
-        bool healthy = tg_health_verdict(&last_minute);
+        bool healthy = tg_health_verdict(&last_minute) &&
+                       !atomic_load_explicit(&p->check_failed, memory_order_relaxed);
         if (atomic_exchange_explicit(&p->healthy, healthy, memory_order_relaxed) != healthy && changed)
             changed(ctx, p->name, healthy, &last_minute);
     }

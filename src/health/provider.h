@@ -17,8 +17,9 @@
  *                     tg_health_free(), so no reader races a reload.
  *
  * Who writes what: the workers report each upstream attempt (the window,
- * the last error and the circuit breaker, health/breaker.h); the
- * housekeeping tick gives the healthy verdict (tg_health_evaluate) and
+ * the last error, the circuit breaker (health/breaker.h) and the anomaly
+ * counters); the housekeeping tick reports the active health checks, runs
+ * the anomaly detector, gives the healthy verdict (tg_health_evaluate) and
  * moves open breakers whose cooldown is over to half-open
  * (tg_health_breakers_tick). Every reader only loads atomics. Nothing here
  * takes a lock or allocates but tg_health_bind() and tg_health_free(), and
@@ -42,6 +43,7 @@
 #include "core/clock.h"
 #include "core/words.h"
 #include "health/breaker.h"
+#include "health/anomaly.h"
 #include "health/score.h"
 #include "health/window.h"
 
@@ -64,8 +66,9 @@ size_t tg_health_provider_count(const tg_health_view_t *v);
 
 /* One upstream attempt of provider i: ok = the provider answered usably,
  * else `reason` says how it failed and becomes its last error. `seconds`
- * is the attempt's duration (the latency score's input). Lock-free: a few
- * atomic adds on the provider's current window slot. */
+ * is the attempt's duration (the latency score's and the anomaly
+ * detector's input). Lock-free: a few atomic adds on the provider's
+ * current window slot and its anomaly counters. */
 void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool ok,
                               tg_retry_reason_t reason, double seconds);
 
@@ -91,6 +94,50 @@ void tg_health_cool_down(const tg_health_view_t *v, size_t provider, const tg_br
 /* When provider i may next be tried (tg_breaker_next_try); `now` for an
  * unknown one. */
 double tg_health_next_try(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now);
+
+/* ------------------------------------------------ active health checks */
+
+/* The housekeeping tick checks each provider whose checks are on (config
+ * health_check) once an interval; docs/gateway-behaviour.md, "Provider
+ * health". The schedule lives here, by name, so a reload keeps it. */
+
+/* Whether provider i's check is due at `now`; if so, the next one is due
+ * `interval` seconds after now, so that it runs at most once an interval.
+ * A provider's first call (or the first after tg_health_check_off) only
+ * schedules it: its first check comes one interval after the tick first
+ * sees it. The tick's thread only. */
+bool tg_health_check_due(const tg_health_view_t *v, size_t provider, double now, double interval);
+
+/* The result of a check of provider i that took `seconds`: ok, or failed
+ * for `reason` (its last error). It counts in the window as an attempt
+ * (so availability and error rate see it), and a failed check makes the
+ * provider unhealthy at the next evaluation until a check passes. Returns
+ * whether the check's result differs from the previous check's. */
+bool tg_health_report_check(const tg_health_view_t *v, size_t provider, bool ok, tg_retry_reason_t reason,
+                            double seconds, double now);
+
+/* Provider i's checks are off: its check result and schedule are
+ * forgotten, so a failed check no longer holds it unhealthy. */
+void tg_health_check_off(const tg_health_view_t *v, size_t provider);
+
+/* When a check of provider i last passed (`now` of tg_health_report_check;
+ * 0: never). The circuit breaker's hook: an open breaker whose provider
+ * passed a check after the breaker opened may go half-open at once,
+ * without waiting out its cooldown. */
+double tg_health_check_passed_at(const tg_health_view_t *v, size_t provider);
+
+/* ---------------------------------------------------- anomaly detection */
+
+/* Told of each anomaly found: the provider's name and the numbers. */
+typedef void (*tg_health_anomaly_fn)(void *ctx, const char *provider, const tg_anomaly_t *anomaly);
+
+/* Runs the anomaly detector (health/anomaly.h) at `now` over each provider
+ * of view v with cfg's thresholds, and calls `found` for each anomaly.
+ * Only the providers of the current configuration are judged: one that a
+ * reload removed does not look like a traffic drop. The tick's thread
+ * only. */
+void tg_health_detect_anomalies(const tg_health_view_t *v, const tg_anomaly_config_t *cfg, double now,
+                                tg_health_anomaly_fn found, void *ctx);
 
 /* -------------------------------------------------------------- readers */
 
@@ -125,7 +172,8 @@ typedef void (*tg_health_change_fn)(void *ctx, const char *provider, bool health
                                     const tg_window_sum_t *last_minute);
 
 /* Gives every provider ever bound its healthy verdict (tg_health_verdict)
- * on the last minute of its window as of `now`, and calls `changed` (when
+ * on the last minute of its window as of `now`, unhealthy too while its
+ * last health check failed, and calls `changed` (when
  * not NULL) for each one whose verdict changed. Reads the windows with
  * atomic loads while workers record; call from one thread at a time (the
  * housekeeping tick). */

@@ -89,7 +89,7 @@ static const family_spec_t catalog[F_COUNT] = {
     [F_CACHE_MISSES] = {TALLY_COUNTER, "cache_misses_total", "performance",
         "Response cache misses by tier (no cache yet: no series).", {"tier"}},
     [F_ANOMALIES] = {TALLY_COUNTER, "detected_anomalies_total", "performance",
-        "Anomalies detected by type (no detector yet: no series).", {"type"}},
+        "Anomalies found by the detector, of any provider, by type; each is logged with its provider.", {"type"}},
     [F_DB_QUERY] = {TALLY_HISTOGRAM, "db_query_duration_seconds", "performance",
         "Store query duration by operation (no store yet: no series).", {"operation"}, B(db_buckets)},
     [F_DB_CONNECTIONS] = {TALLY_GAUGE, "db_connections_active", "performance",

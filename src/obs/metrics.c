@@ -423,6 +423,16 @@ void tg_obs_sync_provider_state(tg_obs_t *obs)
     }
 }
 
+void tg_obs_record_anomaly(tg_obs_t *obs, tg_anomaly_type_t type)
+{
+    if ((unsigned)type >= TG_ANOMALY_TYPE_COUNT)
+        return;
+    const char *labels[] = {tg_anomaly_type_name(type)};
+    tally_counter *c = tally_counter_with(obs->fam[F_ANOMALIES], labels);
+    if (c)
+        tally_counter_inc(c);
+}
+
 void tg_obs_record_housekeeping(tg_obs_t *obs, const char *task, double seconds)
 {
     const char *labels[] = {task};

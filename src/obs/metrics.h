@@ -141,6 +141,11 @@ void tg_obs_record_error(const tg_obs_view_t *v, tg_error_type_t type, tg_error_
  * each evaluation), from one thread at a time. */
 void tg_obs_sync_provider_state(tg_obs_t *obs);
 
+/* detected_anomalies_total{type}: one detection of the anomaly detector
+ * (health/anomaly.h), of any provider. A few a minute at most: the child is
+ * looked up by its label. */
+void tg_obs_record_anomaly(tg_obs_t *obs, tg_anomaly_type_t type);
+
 /* housekeeping_duration_seconds{task}: one run of a housekeeping task, or
  * of a whole tick (task "tick"). Task names are the housekeeping table's
  * (a bounded set); the child is looked up by name, a few times a second. */

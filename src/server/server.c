@@ -447,6 +447,7 @@ static void reload(tg_server_t *server)
     broadcast(server, CONTROL_RELOAD, snap);
     tg_snapshot_release(server->current);
     server->current = snap;
+    tg_housekeeping_set_snapshot(server->housekeeping, snap);
     bool all = wait_for_reload(server);
     tg_log(all ? TG_LOG_INFO : TG_LOG_WARN, "config", all ? "configuration reloaded from %s"
            : "configuration reloaded from %s, but not every worker confirmed within 5 s", server->config_path);
@@ -552,7 +553,8 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
         tg_config_free(cfg);
         goto Exit;
     }
-    server.housekeeping = tg_housekeeping_start(&(tg_housekeeping_ctx_t){.health = server.health, .obs = server.obs});
+    server.housekeeping = tg_housekeeping_start(
+        &(tg_housekeeping_ctx_t){.health = server.health, .obs = server.obs, .snap = server.current});
     if (server.housekeeping == NULL) {
         tg_log(TG_LOG_ERROR, "server", "cannot start the housekeeping thread");
         goto Exit;

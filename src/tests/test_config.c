@@ -503,6 +503,115 @@ static void test_forward_headers(void **state)
                       4, "provider \"p\": forward_headers must be a list");
 }
 
+/* health_check: defaults, every key, and each bad value at its line. */
+static void test_health_check(void **state)
+{
+    tg_config_t *cfg = tg_config_load(write_yaml(MINIMAL_TAIL), NULL);
+    assert_non_null(cfg);
+    const tg_health_check_config_t *hc = &cfg->providers[0].health_check;
+    assert_true(hc->enabled);
+    assert_string_equal(hc->path, "/models");
+    assert_int_equal(hc->interval_ms, 30000);
+    assert_int_equal(hc->timeout_ms, 5000);
+    tg_config_free(cfg);
+
+    cfg = tg_config_load(write_yaml("providers:\n"
+                                    "  - { name: a, base_url: http://h/v1, health_check: { enabled: false } }\n"
+                                    "  - name: b\n    base_url: http://h\n"
+                                    "    health_check: { path: /v1/health, interval_ms: 500, timeout_ms: 200 }\n"
+                                    "  - { name: c, base_url: http://h, health_check: }\n"
+                                    "models:\n  - { name: m, routes: [ { provider: a } ] }\n"), NULL);
+    assert_non_null(cfg);
+    assert_false(cfg->providers[0].health_check.enabled);
+    assert_string_equal(cfg->providers[1].health_check.path, "/v1/health");
+    assert_int_equal(cfg->providers[1].health_check.interval_ms, 500);
+    assert_int_equal(cfg->providers[1].health_check.timeout_ms, 200);
+    assert_true(cfg->providers[2].health_check.enabled);
+    assert_int_equal(cfg->providers[2].health_check.interval_ms, 30000);
+    tg_config_free(cfg);
+
+    static const struct {
+        const char *value;
+        const char *message;
+    } bad[] = {
+        {"{ path: models }", "provider \"p\": health_check.path \"models\" must start with \"/\" and hold no "
+                             "spaces or control characters"},
+        {"{ path: \"/m HTTP/1.1\\r\\nx: y\" }", "provider \"p\": health_check.path \"/m HTTP/1.1\r\nx: y\" must "
+                                              "start with \"/\" and hold no spaces or control characters"},
+        {"{ interval_ms: 50 }", "provider \"p\": health_check.interval_ms must be at least 100"},
+        {"{ timeout_ms: 0 }", "provider \"p\": health_check.timeout_ms must be positive"},
+        {"{ interval_ms: 1000, timeout_ms: 1000 }",
+         "provider \"p\": health_check.timeout_ms (1000) must be less than interval_ms (1000)"},
+        {"{ interval_ms: 2000 }", "provider \"p\": health_check.timeout_ms (5000) must be less than interval_ms (2000)"},
+        {"{ enabled: maybe }", "health_check.enabled must be true or false (got \"maybe\")"},
+        {"{ intervals: 5 }", "unknown key \"intervals\" in health_check"},
+        {"off", "health_check must be a mapping"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text),
+                 "providers:\n  - name: p\n    base_url: http://h\n    health_check: %s\n"
+                 "models:\n  - name: m\n    routes: [ { provider: p } ]\n", bad[i].value);
+        assert_error_line(text, 4, bad[i].message);
+    }
+}
+
+/* anomaly: defaults, every key, and each bad value at its line. */
+static void test_anomaly_section(void **state)
+{
+    tg_config_t *cfg = tg_config_load(write_yaml(MINIMAL_TAIL), NULL);
+    assert_non_null(cfg);
+    const tg_anomaly_config_t *a = &cfg->anomaly;
+    assert_true(a->enabled);
+    assert_int_equal(a->interval_ms, 60000);
+    assert_int_equal(a->warmup_intervals, 10);
+    assert_int_equal(a->min_requests, 20);
+    assert_true(a->baseline_weight == 0.1 && a->latency_factor == 3 && a->error_factor == 3 &&
+                a->error_floor == 0.1 && a->volume_factor == 3);
+    tg_config_free(cfg);
+
+    cfg = tg_config_load(write_yaml("anomaly:\n  enabled: false\n  interval_ms: 500\n  warmup_intervals: 3\n"
+                                    "  min_requests: 5\n  baseline_weight: 0.5\n  latency_factor: 2.5\n"
+                                    "  error_factor: 4\n  error_floor: 0.2\n  volume_factor: 10\n" MINIMAL_TAIL),
+                         NULL);
+    assert_non_null(cfg);
+    a = &cfg->anomaly;
+    assert_false(a->enabled);
+    assert_int_equal(a->interval_ms, 500);
+    assert_int_equal(a->warmup_intervals, 3);
+    assert_int_equal(a->min_requests, 5);
+    assert_true(a->baseline_weight == 0.5 && a->latency_factor == 2.5 && a->error_factor == 4 &&
+                a->error_floor == 0.2 && a->volume_factor == 10);
+    tg_config_free(cfg);
+
+    cfg = tg_config_load(write_yaml("anomaly:\n" MINIMAL_TAIL), NULL);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->anomaly.interval_ms, 60000);
+    tg_config_free(cfg);
+
+    static const struct {
+        const char *line;
+        const char *message;
+    } bad[] = {
+        {"interval_ms: 99", "anomaly.interval_ms must be at least 100"},
+        {"warmup_intervals: 0", "anomaly.warmup_intervals must be positive"},
+        {"min_requests: 0", "anomaly.min_requests must be positive"},
+        {"baseline_weight: 0", "anomaly.baseline_weight must be in (0, 1]"},
+        {"baseline_weight: 1.5", "anomaly.baseline_weight must be in (0, 1]"},
+        {"error_floor: 2", "anomaly.error_floor must be in [0, 1]"},
+        {"error_floor: -0.1", "anomaly.error_floor must not be negative (got \"-0.1\")"},
+        {"latency_factor: 1", "anomaly.latency_factor must be greater than 1"},
+        {"error_factor: 0.5", "anomaly.error_factor must be greater than 1"},
+        {"volume_factor: lots", "anomaly.volume_factor must be a number (got \"lots\")"},
+        {"sensitivity: 3", "unknown key \"sensitivity\" in anomaly"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), "anomaly:\n  %s\n" MINIMAL_TAIL, bad[i].line);
+        assert_error_line(text, 2, bad[i].message);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +632,8 @@ int main(void)
         cmocka_unit_test(test_syntax_error_and_check),
         cmocka_unit_test(test_forward_headers),
         cmocka_unit_test(test_breaker),
+        cmocka_unit_test(test_health_check),
+        cmocka_unit_test(test_anomaly_section),
     };
     return cmocka_run_group_tests(tests, yaml_setup, yaml_teardown);
 }

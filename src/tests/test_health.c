@@ -4,7 +4,8 @@
  * epochs and window sums so every expected number is exact, and the
  * provider registry (health/provider.h): state kept by name across
  * reloads, attempt reporting, the breaker as routing sees it, and the
- * evaluation at and just below its threshold. The breaker's own
+ * evaluation at and just below its threshold, the active health checks'
+ * schedule and verdict, the anomaly detector run over a view's providers. The breaker's own
  * transitions are test_breaker.c's.
  */
 #include <setjmp.h>
@@ -505,6 +506,116 @@ static void test_evaluation(void **state)
     tg_config_free(cfg);
 }
 
+/* Active health checks on a simulated clock: the schedule (first check an
+ * interval after the provider is first seen, then at most one an
+ * interval), a failed check making an idle provider unhealthy until a
+ * check passes, the window counting checks, the breaker's hook, and
+ * checks turned off. */
+static void test_health_checks(void **state)
+{
+    tg_config_t *cfg = load_yaml(ab_yaml);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *v = tg_health_bind(h, cfg);
+    verdicts seen = {0};
+    tg_provider_status_t st;
+    double t = tg_clock_seconds();
+
+    assert_false(tg_health_check_due(v, 0, t, 30));        /* schedules it */
+    assert_false(tg_health_check_due(v, 0, t + 29.9, 30));
+    assert_true(tg_health_check_due(v, 0, t + 30, 30));
+    assert_false(tg_health_check_due(v, 0, t + 45, 30));   /* once an interval */
+    assert_true(tg_health_check_due(v, 0, t + 60, 30));
+    assert_false(tg_health_check_due(v, 9, t + 60, 30));   /* out of range */
+    assert_true(tg_health_check_passed_at(v, 0) == 0);
+
+    /* one failed check: unhealthy with no traffic at all */
+    assert_true(tg_health_report_check(v, 0, false, TG_RETRY_STATUS_5XX, 0.01, t + 60));
+    tg_health_evaluate(h, t + 60, note_verdict, &seen);
+    assert_int_equal(seen.calls, 1);
+    assert_false(seen.healthy);
+    assert_int_equal(seen.last_minute.total, 1);
+    tg_health_provider_status(v, 0, &st);
+    assert_false(st.healthy);
+    assert_string_equal(st.last_error, "status_5xx");
+    assert_true(st.last_error_at == t + 60);
+    assert_false(tg_health_report_check(v, 0, false, TG_RETRY_TIMEOUT, 0.5, t + 90)); /* unchanged */
+    tg_health_evaluate(h, t + 90, note_verdict, &seen);
+    assert_int_equal(seen.calls, 1);
+    /* checks count in the window like attempts */
+    tg_health_ratios_t r = tg_health_provider_ratios(v, 0, t + 90);
+    assert_true(r.availability == 0 && r.error_rate == 1);
+
+    /* a passing check: healthy again, and the breaker's hook knows when */
+    assert_true(tg_health_report_check(v, 0, true, TG_RETRY_CONNECT, 0.01, t + 120));
+    tg_health_evaluate(h, t + 120, note_verdict, &seen);
+    assert_int_equal(seen.calls, 2);
+    assert_true(seen.healthy);
+    assert_true(tg_health_check_passed_at(v, 0) == t + 120);
+    r = tg_health_provider_ratios(v, 0, t + 120);
+    assert_near(r.availability, 1.0 / 3);
+
+    /* a check failing under traffic that succeeds still marks it */
+    report_n(v, 1, 20, true, TG_RETRY_CONNECT);
+    tg_health_report_check(v, 1, false, TG_RETRY_CONNECT, 0.01, tg_clock_seconds());
+    tg_health_evaluate(h, tg_clock_seconds(), note_verdict, &seen);
+    assert_int_equal(seen.calls, 3);
+    assert_string_equal(seen.provider, "b");
+    assert_false(seen.healthy);
+    /* checks turned off: the failed one no longer counts, and the schedule
+     * starts over */
+    tg_health_check_off(v, 1);
+    tg_health_evaluate(h, tg_clock_seconds(), note_verdict, &seen);
+    assert_int_equal(seen.calls, 4);
+    assert_true(seen.healthy);
+    assert_false(tg_health_check_due(v, 1, t + 1000, 30));
+    assert_true(tg_health_check_due(v, 1, t + 1030, 30));
+    tg_health_free(h);
+    tg_config_free(cfg);
+}
+
+/* The detector runs over the view's providers, on their upstream attempts
+ * (not their health checks), and tells of each finding by name. */
+typedef struct findings {
+    int calls;
+    char provider[16];
+    tg_anomaly_t last;
+} findings;
+
+static void note_anomaly(void *ctx, const char *provider, const tg_anomaly_t *a)
+{
+    findings *f = ctx;
+    f->calls++;
+    snprintf(f->provider, sizeof(f->provider), "%s", provider);
+    f->last = *a;
+}
+
+static void test_anomalies_by_provider(void **state)
+{
+    tg_config_t *cfg = load_yaml(ab_yaml);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *v = tg_health_bind(h, cfg);
+    tg_anomaly_config_t ac = cfg->anomaly;
+    ac.warmup_intervals = 2;
+    findings f = {0};
+    double t = 1000;
+    for (int i = 0; i < 4; i++, t += 60) {
+        report_n(v, 0, 30, true, TG_RETRY_CONNECT);
+        report_n(v, 1, 30, true, TG_RETRY_CONNECT);
+        for (int k = 0; k < 50; k++) /* checks are not traffic */
+            tg_health_report_check(v, 1, true, TG_RETRY_CONNECT, 0.001, t);
+        tg_health_detect_anomalies(v, &ac, t, note_anomaly, &f);
+    }
+    assert_int_equal(f.calls, 0);
+    report_n(v, 1, 30, false, TG_RETRY_STATUS_5XX);
+    tg_health_detect_anomalies(v, &ac, t, note_anomaly, &f);
+    assert_int_equal(f.calls, 2);  /* b: every attempt failed, and a went quiet */
+    assert_string_equal(f.provider, "b");
+    assert_int_equal(f.last.type, TG_ANOMALY_ERROR_SURGE);
+    assert_true(f.last.value == 1 && f.last.attempts == 30);
+    tg_health_free(h);
+    tg_config_free(cfg);
+}
+
 #define REPORT_THREADS 4
 #define REPORTS_PER_THREAD 5000
 
@@ -562,6 +673,8 @@ int main(void)
         cmocka_unit_test(test_state_survives_reload_by_name),
         cmocka_unit_test(test_evaluation),
         cmocka_unit_test(test_concurrent_reports),
+        cmocka_unit_test(test_health_checks),
+        cmocka_unit_test(test_anomalies_by_provider),
     };
     return cmocka_run_group_tests(tests, yaml_setup, yaml_teardown);
 }

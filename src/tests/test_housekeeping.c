@@ -101,7 +101,7 @@ static void test_tick_evaluates_provider_health(void **state)
 {
     fixture f;
     fixture_init(&f, two_providers);
-    tg_housekeeping_t *hk = tg_housekeeping_start(&(tg_housekeeping_ctx_t){f.health, f.obs});
+    tg_housekeeping_t *hk = tg_housekeeping_start(&(tg_housekeeping_ctx_t){.health = f.health, .obs = f.obs});
     assert_non_null(hk);
     const char *broken = "hk_provider_health_status{provider=\"broken\"}";
     assert_true(sample(f.obs, broken) == 1);
@@ -168,7 +168,7 @@ static void test_tick_rate_and_cost(void **state)
     printf("%d providers: tg_health_evaluate %.1f us, tg_obs_sync_provider_state %.1f us\n", PROVIDERS,
            (t1 - t0) / ROUNDS * 1e6, (t2 - t1) / ROUNDS * 1e6);
 
-    tg_housekeeping_t *hk = tg_housekeeping_start(&(tg_housekeeping_ctx_t){f.health, f.obs});
+    tg_housekeeping_t *hk = tg_housekeeping_start(&(tg_housekeeping_ctx_t){.health = f.health, .obs = f.obs});
     assert_non_null(hk);
     sleep_seconds(2.05);
     tg_housekeeping_stop(hk);

@@ -341,8 +341,10 @@ DEFAULT_PRICING = {"input": 0.15, "cached_input": 0.075, "output": 0.60}
 
 
 def provider(name, mock, **overrides):
+    """Active health checks are off unless the test turns them on: their
+    GET /v1/models would add to the counts tests read at the mock."""
     p = {"name": name, "base_url": mock.base_url, "timeout_ms": 5000,
-         "max_retries": 0, "retry_backoff_ms": 10}
+         "max_retries": 0, "retry_backoff_ms": 10, "health_check": {"enabled": False}}
     p.update(overrides)
     return p
 

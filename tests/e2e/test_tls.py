@@ -357,6 +357,46 @@ class TLSVerificationTest(TLSTestBase):
         self.tollgate.write_config(self.cfg)
 
 
+class TLSHealthCheckTest(TLSTestBase):
+    """An https provider's active health check (docs/gateway-behaviour.md,
+    "Provider health") uses the provider's TLS context: the right
+    certificate passes, with the key and SNI; a wrong name fails the
+    check's handshake, before a byte of the request is sent."""
+
+    CHECK = {"enabled": True, "interval_ms": 300, "timeout_ms": 250}
+
+    @classmethod
+    def start(cls):
+        super().start()
+        providers = [cls.tls_provider("check-right", "right", "localhost", "ca1", health_check=cls.CHECK),
+                     cls.tls_provider("check-wrong", "wrong_name", "localhost", "ca1", health_check=cls.CHECK)]
+        models = [model("m-" + p["name"], [(p["name"], "gpt-4o-mini")]) for p in providers]
+        cls.tollgate = cls.start_tollgate(gateway_config(free_port(), providers, models),
+                                          env={KEY_ENV: PROVIDER_KEY})
+
+    def test_checks_over_tls(self):
+        deadline = time.time() + 5
+        while not [r for r in self.tollgate.log_records() if r.get("message") == "health check failed"]:
+            self.assertLess(time.time(), deadline, "the wrong-name check never failed")
+            time.sleep(0.05)
+        [line] = [r for r in self.tollgate.log_records() if r.get("message") == "health check failed"]
+        self.assertEqual((line["provider"], line["reason"], line["status"]), ("check-wrong", "connect", 0))
+        self.assertEqual(line["detail"], "TLS handshake: hostname mismatch")
+        self.assertEqual(self.fronts["check-wrong"].received, 0)
+        while self.mock.stats()["requests"] == 0:
+            self.assertLess(time.time(), deadline, "the right check never reached the provider")
+            time.sleep(0.05)
+        stats = self.mock.stats()
+        self.assertEqual(stats["last_headers"]["authorization"], "Bearer " + PROVIDER_KEY)
+        self.assertEqual(stats["last_headers"]["user-agent"], "tollgate-health-check")
+        self.assertEqual(set(self.fronts["check-right"].server_names), {"localhost"})
+        time.sleep(1.2)  # an evaluation after the checks
+        m = self.tollgate.metrics()
+        self.assertEqual(m.value("tollgate_provider_health_status", provider="check-right"), 1)
+        self.assertEqual(m.value("tollgate_provider_health_status", provider="check-wrong"), 0)
+        self.assertNotIn(PROVIDER_KEY, self.tollgate.logs())
+
+
 class PublicCATest(TLSTestBase):
     """CA1 stands in for a publicly trusted CA (SSL_CERT_FILE points
     OpenSSL's system store at it), as api.openai.com would be reached: any
