@@ -215,11 +215,14 @@ void tg_breaker_cool_down(tg_breaker_t *b, const tg_breaker_config_t *c, double 
         ;
 }
 
-tg_breaker_change_t tg_breaker_tick(tg_breaker_t *b, double now)
+tg_breaker_change_t tg_breaker_tick(tg_breaker_t *b, double now, double check_passed_at)
 {
     tg_breaker_change_t change = TG_BREAKER_NO_CHANGE;
     uint64_t w = load_word(b);
-    if (state_of(w) == TG_BREAKER_OPEN && ms_of(now) >= time_of(w))
+    /* A provider that answers its health check again gets its probes now
+     * rather than after the rest of a cooldown that may have grown long. */
+    bool checked_since = check_passed_at > 0 && check_passed_at > tg_breaker_since(b);
+    if (state_of(w) == TG_BREAKER_OPEN && (ms_of(now) >= time_of(w) || checked_since))
         end_cooldown(b, &w, now, &change);
     return change;
 }

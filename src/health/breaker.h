@@ -12,6 +12,8 @@
  *              c->window_seconds                               OPEN (cooldown starts now)
  *   OPEN       the cooldown is over (read lazily by admit,
  *              usable and next_try, or by the tick)            HALF_OPEN (no probe taken)
+ *   OPEN       an active health check passed after it opened
+ *              (seen by the tick)                              HALF_OPEN (no probe taken)
  *   HALF_OPEN  an attempt is admitted while fewer than
  *              c->half_open_probes were this period            HALF_OPEN (one more probe)
  *   HALF_OPEN  every probe taken, none decided, for a
@@ -95,10 +97,11 @@ void tg_breaker_report(tg_breaker_t *b, const tg_breaker_config_t *c, bool ok, d
  * c->max_cooldown_ms). Not a failure. */
 void tg_breaker_cool_down(tg_breaker_t *b, const tg_breaker_config_t *c, double seconds, double now);
 
-/* The time-driven transition alone (OPEN -> HALF_OPEN when the cooldown
- * is over), for the housekeeping tick, so that the state moves without
- * traffic. */
-tg_breaker_change_t tg_breaker_tick(tg_breaker_t *b, double now);
+/* The tick's transition (OPEN -> HALF_OPEN when the cooldown is over, or
+ * early when an active health check passed after the breaker opened:
+ * check_passed_at, 0 for never), for the housekeeping tick, so that the
+ * state moves without traffic. */
+tg_breaker_change_t tg_breaker_tick(tg_breaker_t *b, double now, double check_passed_at);
 
 /* The breaker's state as of now (an OPEN one whose cooldown is over reads
  * HALF_OPEN). */

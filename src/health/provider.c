@@ -357,5 +357,6 @@ void tg_health_breakers_tick(tg_health_t *health, double now)
 {
     for (tg_provider_health_t *p = atomic_load_explicit(&health->providers, memory_order_acquire); p;
          p = p->next)
-        note_change(p, tg_breaker_tick(&p->breaker, now), now);
+        note_change(p, tg_breaker_tick(&p->breaker, now, atomic_load_explicit(&p->check_passed_at, memory_order_relaxed)),
+                    now);
 }

@@ -128,7 +128,7 @@ static void test_half_open_probes_then_close(void **state)
     tg_breaker_t b = {0};
     tg_breaker_init(&b, T0);
     trip(&b, &c, T0);
-    assert_no_change(tg_breaker_tick(&b, T0 + 9.999));
+    assert_no_change(tg_breaker_tick(&b, T0 + 9.999, 0));
     assert_int_equal(tg_breaker_state(&b, T0 + 10), TG_BREAKER_HALF_OPEN); /* read lazily */
     assert_true(tg_breaker_usable(&b, &c, T0 + 10));
 
@@ -161,10 +161,26 @@ static void test_tick_ends_the_cooldown(void **state)
     tg_breaker_t b = {0};
     tg_breaker_init(&b, T0);
     trip(&b, &c, T0);
-    assert_change(tg_breaker_tick(&b, T0 + 10), TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN);
-    assert_no_change(tg_breaker_tick(&b, T0 + 11));
+    assert_no_change(tg_breaker_tick(&b, T0 + 9, 0));
+    assert_change(tg_breaker_tick(&b, T0 + 10, 0), TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN);
+    assert_no_change(tg_breaker_tick(&b, T0 + 11, 0));
     assert_true(tg_breaker_since(&b) == T0 + 10);
     assert_true(admit(&b, &c, T0 + 11));
+}
+
+/* OPEN -> HALF_OPEN before the cooldown is over when an active health
+ * check passed after the breaker opened; one from before it opened does
+ * not count. */
+static void test_passing_check_ends_the_cooldown_early(void **state)
+{
+    tg_breaker_config_t c = config();
+    tg_breaker_t b = {0};
+    tg_breaker_init(&b, T0);
+    trip(&b, &c, T0 + 1);
+    assert_no_change(tg_breaker_tick(&b, T0 + 2, T0 + 0.5)); /* passed before it opened */
+    assert_false(admit(&b, &c, T0 + 2));
+    assert_change(tg_breaker_tick(&b, T0 + 3, T0 + 2.5), TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN);
+    assert_true(admit(&b, &c, T0 + 3)); /* a probe, 8 s before the cooldown's end */
 }
 
 /* HALF_OPEN -> OPEN on a failure, the cooldown restarted from the failure
@@ -329,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_error_ratio_opens),
         cmocka_unit_test(test_half_open_probes_then_close),
         cmocka_unit_test(test_tick_ends_the_cooldown),
+        cmocka_unit_test(test_passing_check_ends_the_cooldown_early),
         cmocka_unit_test(test_reopen_restarts_and_grows_the_cooldown),
         cmocka_unit_test(test_lost_probes_are_given_back),
         cmocka_unit_test(test_retry_after_cools_down),
