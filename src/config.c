@@ -212,7 +212,8 @@ static void get_u32(parse_ctx_t *c, const yaml_node_t *n, const char *what, uint
         *out = (uint32_t)v;
 }
 
-static void get_number(parse_ctx_t *c, const yaml_node_t *n, const char *what, double *out)
+/* A number from 0 to max (INFINITY: any number that is not negative). */
+static void get_number_in(parse_ctx_t *c, const yaml_node_t *n, const char *what, double max, double *out)
 {
     char *s = scalar_text(c, n, what);
     if (s == NULL)
@@ -222,27 +223,24 @@ static void get_number(parse_ctx_t *c, const yaml_node_t *n, const char *what, d
     double v = strtod(s, &end);
     if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v))
         add_error(c, node_line(n), "%s must be a number (got \"%s\")", what, s);
-    else if (v < 0)
+    else if (v < 0 && isinf(max))
         add_error(c, node_line(n), "%s must not be negative (got \"%s\")", what, s);
+    else if (v < 0 || v > max)
+        add_error(c, node_line(n), "%s must be a number from 0 to %g (got \"%s\")", what, max, s);
     else
         *out = v;
     free(s);
 }
 
+static void get_number(parse_ctx_t *c, const yaml_node_t *n, const char *what, double *out)
+{
+    get_number_in(c, n, what, INFINITY, out);
+}
+
 /* A share from 0 to 1. */
 static void get_ratio(parse_ctx_t *c, const yaml_node_t *n, const char *what, double *out)
 {
-    char *s = scalar_text(c, n, what);
-    if (s == NULL)
-        return;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno == ERANGE || !(v >= 0 && v <= 1))
-        add_error(c, node_line(n), "%s must be a number from 0 to 1 (got \"%s\")", what, s);
-    else
-        *out = v;
-    free(s);
+    get_number_in(c, n, what, 1, out);
 }
 
 static void get_bool(parse_ctx_t *c, const yaml_node_t *n, const char *what, bool *out)
