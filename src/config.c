@@ -860,8 +860,8 @@ static void parse_pricing(parse_ctx_t *c, const yaml_node_t *n, tg_pricing_t *p)
 
 static void parse_model(parse_ctx_t *c, const yaml_node_t *n, tg_model_config_t *m)
 {
-    enum { NAME, ROUTES, PRICING, NKEYS };
-    static const char *const keys[NKEYS] = {"name", "routes", "pricing"};
+    enum { NAME, ROUTES, PRICING, WHEN_ALL_OPEN, NKEYS };
+    static const char *const keys[NKEYS] = {"name", "routes", "pricing", "when_all_open"};
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, n, "model", keys, NKEYS, v))
         return;
@@ -888,6 +888,15 @@ static void parse_model(parse_ctx_t *c, const yaml_node_t *n, tg_model_config_t 
     }
     if (v[PRICING])
         parse_pricing(c, v[PRICING], &m->pricing);
+    char *s;
+    if (v[WHEN_ALL_OPEN] && (s = scalar_text(c, v[WHEN_ALL_OPEN], "when_all_open"))) {
+        if (strcmp(s, "probe") == 0)
+            m->probe_when_all_open = true;
+        else if (strcmp(s, "fail") != 0)
+            add_error(c, node_line(v[WHEN_ALL_OPEN]), "model \"%s\": when_all_open must be fail or probe (got \"%s\")",
+                      name, s);
+        free(s);
+    }
 }
 
 /* Allocates *items for the list node n and returns its length. */

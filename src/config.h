@@ -110,6 +110,7 @@ typedef struct tg_model_config {
     char *name;              /* the name clients send */
     tg_route_config_t *routes; /* at least one, tried in order */
     size_t route_count;
+    bool probe_when_all_open; /* when_all_open: probe (else fail: 503 at once) */
     tg_pricing_t pricing;
 } tg_model_config_t;
 

@@ -129,6 +129,22 @@ bool tg_breaker_admit(tg_breaker_t *b, const tg_breaker_config_t *c, double now,
     }
 }
 
+bool tg_breaker_admit_probe(tg_breaker_t *b, const tg_breaker_config_t *c, double now, tg_breaker_change_t *change)
+{
+    *change = TG_BREAKER_NO_CHANGE;
+    uint64_t w = load_word(b);
+    if (c->enabled && state_of(w) == TG_BREAKER_OPEN &&
+        ms_of(now) >= atomic_load_explicit(&b->cool_until_ms, memory_order_relaxed)) {
+        uint64_t next = pack(TG_BREAKER_HALF_OPEN, 1, 0, ms_of(now));
+        if (swap_word(b, &w, next)) {
+            entered(b, TG_BREAKER_OPEN, next, now, change);
+            return true;
+        }
+    }
+    /* closed, half-open, or another thread moved it first: the usual rules */
+    return tg_breaker_admit(b, c, now, change);
+}
+
 bool tg_breaker_usable(const tg_breaker_t *b, const tg_breaker_config_t *c, double now)
 {
     if (!c->enabled)

@@ -14,6 +14,8 @@
  *              usable and next_try, or by the tick)            HALF_OPEN (no probe taken)
  *   OPEN       an active health check passed after it opened
  *              (seen by the tick)                              HALF_OPEN (no probe taken)
+ *   OPEN       a request is to be the probe (admit_probe: every
+ *              route of its model open, `when_all_open: probe`)  HALF_OPEN (its probe taken)
  *   HALF_OPEN  an attempt is admitted while fewer than
  *              c->half_open_probes were this period            HALF_OPEN (one more probe)
  *   HALF_OPEN  every probe taken, none decided, for a
@@ -83,6 +85,13 @@ void tg_breaker_init(tg_breaker_t *b, double now);
  * whose cooldown is over to HALF_OPEN first. A disabled breaker admits
  * everything. *change is set to what this call did. */
 bool tg_breaker_admit(tg_breaker_t *b, const tg_breaker_config_t *c, double now, tg_breaker_change_t *change);
+
+/* Admit for a request that is to be the probe when every route is open
+ * (a model's `when_all_open: probe`): an OPEN breaker goes HALF_OPEN now,
+ * its cooldown cut short, and this attempt is its first probe; otherwise
+ * as tg_breaker_admit (so concurrent requests still take at most
+ * c->half_open_probes probes). A 429's Retry-After still holds. */
+bool tg_breaker_admit_probe(tg_breaker_t *b, const tg_breaker_config_t *c, double now, tg_breaker_change_t *change);
 
 /* What admit would say, without taking a probe or changing anything. */
 bool tg_breaker_usable(const tg_breaker_t *b, const tg_breaker_config_t *c, double now);

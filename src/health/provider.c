@@ -208,6 +208,17 @@ bool tg_health_admit(const tg_health_view_t *v, size_t provider, const tg_breake
     return admitted;
 }
 
+bool tg_health_admit_probe(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    if (p == NULL)
+        return true;
+    tg_breaker_change_t change;
+    bool admitted = tg_breaker_admit_probe(&p->breaker, c, now, &change);
+    note_change(p, change, now);
+    return admitted;
+}
+
 bool tg_health_usable(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now)
 {
     tg_provider_health_t *p = provider_at(v, provider);

@@ -77,6 +77,11 @@ void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool o
  * before each attempt. */
 bool tg_health_admit(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now);
 
+/* tg_health_admit for a request that is to be the probe because every
+ * route of its model is open (`when_all_open: probe`): an open breaker's
+ * cooldown is cut short (tg_breaker_admit_probe). */
+bool tg_health_admit_probe(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now);
+
 /* What tg_health_admit would say, taking nothing: the route stage's
  * filter. */
 bool tg_health_usable(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now);

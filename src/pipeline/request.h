@@ -118,6 +118,7 @@ struct tg_request {
     long model_index;            /* route: into cfg->models; -1 = "other" */
     const tg_route_config_t *routes;
     size_t route_count;
+    bool probe_open_route;       /* route: every route open; routes[0] is to be probed (when_all_open) */
     bool upstream_started;       /* upstream */
     tg_upstream_call_t call;
     const tg_upstream_result_t *result; /* NULL until the call reported */

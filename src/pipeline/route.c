@@ -1,6 +1,8 @@
 /* route.c: see route.h. The stage then leaves out the routes whose
  * provider's circuit breaker would not admit an attempt now
- * (tg_health_usable), and answers 503 at once when that leaves none. */
+ * (tg_health_usable), and when that leaves none answers 503 at once, or,
+ * for a model with `when_all_open: probe`, sends the request as the probe
+ * of the route that may be tried soonest. */
 #include "pipeline/route.h"
 #include "pipeline/stages.h"
 
@@ -41,6 +43,29 @@ static tg_stage_result_t all_routes_open(tg_request_t *r, double now)
     return TG_STAGE_RESPOND;
 }
 
+/* when_all_open: probe. The request goes to the route that may be tried
+ * soonest, alone: the upstream call takes its probe, cooldown or not
+ * (tg_health_admit_probe), or answers 503 when another request holds it. */
+static tg_stage_result_t probe_soonest_route(tg_request_t *r, tg_route_config_t *kept, double now)
+{
+    const tg_config_t *cfg = r->env.cfg;
+    size_t best = 0;
+    double soonest = INFINITY;
+    for (size_t i = 0; i < r->route_count; i++) {
+        size_t p = r->routes[i].provider;
+        double at = tg_health_next_try(r->env.health, p, &cfg->providers[p].breaker, now);
+        if (at < soonest) {
+            soonest = at;
+            best = i;
+        }
+    }
+    kept[0] = r->routes[best];
+    r->routes = kept;
+    r->route_count = 1;
+    r->probe_open_route = true;
+    return TG_STAGE_CONTINUE;
+}
+
 static bool route_usable(const tg_request_t *r, size_t i, double now)
 {
     size_t p = r->routes[i].provider;
@@ -66,7 +91,8 @@ static tg_stage_result_t skip_unusable_routes(tg_request_t *r)
         if (route_usable(r, i, now))
             kept[n++] = r->routes[i];
     if (n == 0)
-        return all_routes_open(r, now);
+        return r->env.cfg->models[r->model_index].probe_when_all_open ? probe_soonest_route(r, kept, now)
+                                                                       : all_routes_open(r, now);
     r->routes = kept;
     r->route_count = n;
     return TG_STAGE_CONTINUE;

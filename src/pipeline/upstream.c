@@ -61,6 +61,7 @@ tg_stage_result_t tg_stage_upstream(tg_request_t *r)
         .pools = r->env.pools,
         .routes = r->routes,
         .route_count = r->route_count,
+        .probe_open_route = r->probe_open_route,
         .body = req->entity.base,
         .body_len = req->entity.len,
         .members = r->parsed.members,

@@ -1,8 +1,9 @@
 /*
  * test_breaker.c - the circuit breaker (health/breaker.h) on a clock the
  * tests move: every transition of its table, the cooldown growing and
- * restarting, the probe quota under concurrent requests, the 429 cooldown
- * and a disabled breaker.
+ * restarting, the probe quota under concurrent requests, the 429 cooldown,
+ * a request that is the probe when every route is open, and a disabled
+ * breaker.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -320,6 +321,50 @@ static void race(void *(*fn)(void *), tg_breaker_t *b, const tg_breaker_config_t
     pthread_barrier_destroy(&start);
 }
 
+/* when_all_open: probe. An open breaker admits the request as its first
+ * half-open probe before its cooldown is over; the period's quota still
+ * holds; a failed probe reopens it with the cooldown doubled; a
+ * successful one counts toward closing; a 429's Retry-After still holds. */
+static void test_request_is_the_probe(void **state)
+{
+    (void)state;
+    tg_breaker_config_t c = config();
+    tg_breaker_t b = {0};
+    tg_breaker_init(&b, T0);
+    trip(&b, &c, T0);
+    tg_breaker_change_t change;
+    assert_false(admit(&b, &c, T0 + 1));
+    assert_true(tg_breaker_admit_probe(&b, &c, T0 + 1, &change));     /* 9 s early */
+    assert_change(change, TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN);
+    assert_true(tg_breaker_since(&b) == T0 + 1);
+    assert_true(tg_breaker_admit_probe(&b, &c, T0 + 1, &change));     /* probe 2 of 2 */
+    assert_no_change(change);
+    assert_false(tg_breaker_admit_probe(&b, &c, T0 + 1, &change));    /* none left */
+    assert_false(admit(&b, &c, T0 + 1));
+
+    assert_change(report(&b, &c, false, T0 + 2), TG_BREAKER_HALF_OPEN, TG_BREAKER_OPEN);
+    assert_true(tg_breaker_cooldown_left(&b, T0 + 2) == 20);          /* the second open: doubled */
+    assert_true(tg_breaker_admit_probe(&b, &c, T0 + 3, &change));
+    assert_change(change, TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN);
+    assert_no_change(report(&b, &c, true, T0 + 3.5));
+    assert_true(tg_breaker_admit_probe(&b, &c, T0 + 3.6, &change));   /* the second probe */
+    assert_change(report(&b, &c, true, T0 + 3.7), TG_BREAKER_HALF_OPEN, TG_BREAKER_CLOSED);
+    assert_true(tg_breaker_admit_probe(&b, &c, T0 + 4, &change));     /* closed: as admit */
+    assert_no_change(change);
+
+    /* a 429's Retry-After is the provider's word: not cut short */
+    trip(&b, &c, T0 + 5);
+    tg_breaker_cool_down(&b, &c, 3, T0 + 5);
+    assert_false(tg_breaker_admit_probe(&b, &c, T0 + 6, &change));
+    assert_no_change(change);
+    assert_int_equal(tg_breaker_state(&b, T0 + 6), TG_BREAKER_OPEN);
+    assert_true(tg_breaker_admit_probe(&b, &c, T0 + 8, &change));
+    assert_change(change, TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN);
+
+    c.enabled = false;
+    assert_true(tg_breaker_admit_probe(&b, &c, T0 + 9, &change));
+}
+
 /* Concurrent failures open it once; concurrent requests in half-open take
  * exactly half_open_probes probes, and one of them made the transition. */
 static void test_concurrent_requests_take_only_the_quota(void **state)
@@ -348,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_passing_check_ends_the_cooldown_early),
         cmocka_unit_test(test_reopen_restarts_and_grows_the_cooldown),
         cmocka_unit_test(test_lost_probes_are_given_back),
+        cmocka_unit_test(test_request_is_the_probe),
         cmocka_unit_test(test_retry_after_cools_down),
         cmocka_unit_test(test_disabled_breaker),
         cmocka_unit_test(test_concurrent_requests_take_only_the_quota),

@@ -245,6 +245,24 @@ static void test_breaker(void **state)
                       "breaker must be a mapping");
 }
 
+/* A model's when_all_open: fail by default, probe, anything else an error. */
+static void test_when_all_open(void **state)
+{
+    (void)state;
+    tg_config_t *cfg = tg_config_load(write_yaml(BREAKER_HEAD "      failures: 3\n" BREAKER_TAIL
+                                                 "  - name: n\n    when_all_open: probe\n"
+                                                 "    routes: [ { provider: p } ]\n"
+                                                 "  - name: o\n    when_all_open: fail\n"
+                                                 "    routes: [ { provider: p } ]\n"), NULL);
+    assert_non_null(cfg);
+    assert_false(cfg->models[0].probe_when_all_open);
+    assert_true(cfg->models[1].probe_when_all_open);
+    assert_false(cfg->models[2].probe_when_all_open);
+    tg_config_free(cfg);
+    assert_error_line(BREAKER_HEAD "      failures: 3\n" BREAKER_TAIL "    when_all_open: wait\n", 9,
+                      "model \"m\": when_all_open must be fail or probe (got \"wait\")");
+}
+
 static void test_empty_sections_and_secrets(void **state)
 {
     setenv("TG_TEST_KEY", "opaque-provider-key-42", 1);
@@ -632,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_syntax_error_and_check),
         cmocka_unit_test(test_forward_headers),
         cmocka_unit_test(test_breaker),
+        cmocka_unit_test(test_when_all_open),
         cmocka_unit_test(test_health_check),
         cmocka_unit_test(test_anomaly_section),
     };

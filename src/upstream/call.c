@@ -36,7 +36,10 @@
  * tg_health_admit; in half-open that takes a probe): a route it does not
  * admit is skipped as if its retries were spent. The route stage already
  * left out the routes that were not usable when the request was routed;
- * this check catches a breaker that opened since, mid-request included. */
+ * this check catches a breaker that opened since, mid-request included.
+ * A request the route stage made the probe of an open route (its model's
+ * `when_all_open: probe`) has that one route, and its first attempt cuts
+ * the breaker's cooldown short (tg_health_admit_probe). */
 #include "upstream/call.h"
 
 #include <string.h>
@@ -179,10 +182,15 @@ static void report_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t 
     tg_obs_record_attempt(call->in.view, pool->provider_index, seconds);
 }
 
-/* Whether the current route's breaker lets an attempt through now. */
+/* Whether the current route's breaker lets an attempt through now. The
+ * first attempt of a request routed as the probe of an open route cuts its
+ * cooldown short; a retry after it does not. */
 static bool admitted(tg_upstream_call_t *call)
 {
     tg_upstream_pool_t *pool = current_pool(call);
+    if (call->in.probe_open_route && call->failures == 0)
+        return tg_health_admit_probe(call->in.health, pool->provider_index, &pool->provider->breaker,
+                                     tg_clock_seconds());
     return tg_health_admit(call->in.health, pool->provider_index, &pool->provider->breaker, tg_clock_seconds());
 }
 

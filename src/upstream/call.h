@@ -78,6 +78,7 @@ typedef struct tg_upstream_in {
     tg_upstream_pool_t *pools; /* this worker's, indexed like cfg->providers */
     const tg_route_config_t *routes;
     size_t route_count;
+    bool probe_open_route;     /* every route is open: the first attempt is routes[0]'s probe */
     const char *body;          /* the client's body (h2o keeps it for the request) */
     size_t body_len;
     tg_json_body_t members;    /* where model and stream_options are in it */
