@@ -7,11 +7,15 @@
 # of mock-llm under valgrind; (total(N2) - total(N1)) / (N2 - N1) is the
 # cost of one request with start-up and shutdown cancelled out.
 #
-#   bench/instructions.sh BUILD_DIR TOLLGATE_BINARY[::PROVIDER_KEYS]...    (Release builds)
+#   bench/instructions.sh BUILD_DIR TOLLGATE_BINARY[::PROVIDER_KEYS[::MODEL_KEYS]]...    (Release builds)
 #
 # PROVIDER_KEYS, after `::`, are YAML flow-mapping entries added to the
 # provider, e.g. `build/src/tollgate::breaker: {enabled: false}` measures
-# the same binary with its circuit breaker off.
+# the same binary with its circuit breaker off; MODEL_KEYS, after a second
+# `::`, are added to the model, e.g. `build/src/tollgate::::strategy:
+# weighted`. ROUTES=2 in the environment gives the model a second route
+# (a second provider, with the same keys, on the same mock) behind the
+# first, which a strategy can put first.
 set -euo pipefail
 [[ $# -ge 2 ]] || { echo "usage: bench/instructions.sh BUILD_DIR TOLLGATE_BINARY[::PROVIDER_KEYS]..." >&2; exit 2; }
 MOCK=$(cd "$1" && pwd)/tools/mock-llm/mock-llm
@@ -23,19 +27,29 @@ trap 'rm -rf "$work"' EXIT
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 total() { # binary[::provider keys], requests -> instructions of the whole run
-    local bin=${1%%::*} extra="" n=$2 mport tport
-    [[ $1 == *::* ]] && extra=", ${1#*::}"
+    local bin=${1%%::*} extra="" mextra="" rest n=$2 mport tport second=""
+    if [[ $1 == *::* ]]; then
+        rest=${1#*::}
+        [[ -n ${rest%%::*} ]] && extra=", ${rest%%::*}"
+        [[ $rest == *::* && -n ${rest#*::} ]] && mextra=", ${rest#*::}"
+    fi
     mport=$(port); tport=$(port)
     "$MOCK" --listen 127.0.0.1:"$mport" --threads 1 >/dev/null 2>&1 &
     local mpid=$!
+    local provider2=""
+    if [[ ${ROUTES:-1} == 2 ]]; then
+        second=", {provider: mock2, model: gpt-4o-mini}"
+        provider2="  - {name: mock2, base_url: \"http://127.0.0.1:$mport/v1\", max_retries: 0$extra}"
+    fi
     cat >"$work/cfg.yaml" <<EOC
 server: {listen: "127.0.0.1:$tport", workers: 1}
 logging: {format: json}
 auth: {allow_anonymous: true}
 providers:
   - {name: mock, base_url: "http://127.0.0.1:$mport/v1", max_retries: 0$extra}
+$provider2
 models:
-  - {name: gpt-4o-mini, routes: [{provider: mock, model: gpt-4o-mini}], pricing: {input: 0.15, output: 0.6}}
+  - {name: gpt-4o-mini, routes: [{provider: mock, model: gpt-4o-mini}$second], pricing: {input: 0.15, output: 0.6}$mextra}
 EOC
     valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" serve --config "$work/cfg.yaml" \
         >/dev/null 2>"$work/tg.err" &

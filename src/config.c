@@ -818,8 +818,8 @@ static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_con
 
 static void parse_route(parse_ctx_t *c, const yaml_node_t *n, const char *model, tg_route_config_t *r)
 {
-    enum { PROVIDER, MODEL, NKEYS };
-    static const char *const keys[NKEYS] = {"provider", "model"};
+    enum { PROVIDER, MODEL, WEIGHT, NKEYS };
+    static const char *const keys[NKEYS] = {"provider", "model", "weight"};
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, n, "route", keys, NKEYS, v))
         return;
@@ -839,6 +839,25 @@ static void parse_route(parse_ctx_t *c, const yaml_node_t *n, const char *model,
         get_string(c, v[MODEL], "route model", &r->upstream_model);
     else
         r->upstream_model = strdup(model);
+    r->weight = 1;
+    get_u32_in(c, v[WEIGHT], "route weight", 1, TG_ROUTE_WEIGHT_MAX, &r->weight);
+}
+
+static void parse_strategy(parse_ctx_t *c, const yaml_node_t *n, const char *model, tg_strategy_t *out)
+{
+    char *s = scalar_text(c, n, "model strategy");
+    if (s == NULL)
+        return;
+    for (int i = 0; i < TG_STRATEGY_COUNT; i++)
+        if (strcmp(s, tg_strategy_name((tg_strategy_t)i)) == 0) {
+            *out = (tg_strategy_t)i;
+            free(s);
+            return;
+        }
+    add_error(c, node_line(n),
+              "model \"%s\": strategy must be priority, weighted, lowest_latency or health_score (got \"%s\")",
+              model, s);
+    free(s);
 }
 
 static void parse_pricing(parse_ctx_t *c, const yaml_node_t *n, tg_pricing_t *p)
@@ -860,8 +879,8 @@ static void parse_pricing(parse_ctx_t *c, const yaml_node_t *n, tg_pricing_t *p)
 
 static void parse_model(parse_ctx_t *c, const yaml_node_t *n, tg_model_config_t *m)
 {
-    enum { NAME, ROUTES, PRICING, WHEN_ALL_OPEN, NKEYS };
-    static const char *const keys[NKEYS] = {"name", "routes", "pricing", "when_all_open"};
+    enum { NAME, ROUTES, PRICING, WHEN_ALL_OPEN, STRATEGY, NKEYS };
+    static const char *const keys[NKEYS] = {"name", "routes", "pricing", "when_all_open", "strategy"};
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, n, "model", keys, NKEYS, v))
         return;
@@ -897,6 +916,9 @@ static void parse_model(parse_ctx_t *c, const yaml_node_t *n, tg_model_config_t 
                       name, s);
         free(s);
     }
+    m->strategy = TG_STRATEGY_PRIORITY;
+    if (v[STRATEGY])
+        parse_strategy(c, v[STRATEGY], name, &m->strategy);
 }
 
 /* Allocates *items for the list node n and returns its length. */

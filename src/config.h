@@ -22,6 +22,7 @@
 
 #include <openssl/types.h>
 
+#include "core/words.h"
 #include "obs/log.h"
 
 /* A provider's circuit breaker (health/breaker.h; defaults and limits in
@@ -93,10 +94,14 @@ typedef struct tg_provider_config {
     tg_health_check_config_t health_check;
 } tg_provider_config_t;
 
+/* A route's weight is 1..this, so that a model's sum fits easily. */
+#define TG_ROUTE_WEIGHT_MAX 1000000
+
 /* One (provider, upstream model) step of a model's fallback chain. */
 typedef struct tg_route_config {
     size_t provider;         /* index into tg_config_t.providers */
     char *upstream_model;    /* the name sent to the provider */
+    uint32_t weight;         /* strategy weighted: share of first picks; default 1 */
 } tg_route_config_t;
 
 /* Dollars per million tokens. */
@@ -108,9 +113,10 @@ typedef struct tg_pricing {
 
 typedef struct tg_model_config {
     char *name;              /* the name clients send */
-    tg_route_config_t *routes; /* at least one, tried in order */
+    tg_route_config_t *routes; /* at least one, in priority order */
     size_t route_count;
     bool probe_when_all_open; /* when_all_open: probe (else fail: 503 at once) */
+    tg_strategy_t strategy;  /* how a request orders them; default priority */
     tg_pricing_t pricing;
 } tg_model_config_t;
 

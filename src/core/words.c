@@ -17,6 +17,7 @@ static const char *const stream_mode_names[] = {TG_STREAM_MODE_MAP(TG_WORD_LABEL
 static const char *const llm_status_names[] = {TG_LLM_STATUS_MAP(TG_WORD_LABEL)};
 static const char *const retry_reason_names[] = {TG_RETRY_REASON_MAP(TG_WORD_LABEL)};
 static const char *const breaker_state_names[] = {TG_BREAKER_STATE_MAP(TG_WORD_LABEL)};
+static const char *const strategy_names[] = {TG_STRATEGY_MAP(TG_WORD_LABEL)};
 static const char *const anomaly_type_names[] = {TG_ANOMALY_TYPE_MAP(TG_WORD_LABEL)};
 static const char *const error_type_names[] = {TG_ERROR_TYPE_MAP(TG_WORD_LABEL)};
 static const char *const error_code_names[] = {TG_ERROR_CODE_MAP(TG_WORD_LABEL)};
@@ -39,6 +40,7 @@ const char *tg_stream_mode_name(tg_stream_mode_t m) { return NAME_OR_UNKNOWN(str
 const char *tg_llm_status_name(tg_llm_status_t s) { return NAME_OR_UNKNOWN(llm_status_names, s); }
 const char *tg_retry_reason_name(tg_retry_reason_t r) { return NAME_OR_UNKNOWN(retry_reason_names, r); }
 const char *tg_breaker_state_name(tg_breaker_state_t s) { return NAME_OR_UNKNOWN(breaker_state_names, s); }
+const char *tg_strategy_name(tg_strategy_t s) { return NAME_OR_UNKNOWN(strategy_names, s); }
 const char *tg_anomaly_type_name(tg_anomaly_type_t t) { return NAME_OR_UNKNOWN(anomaly_type_names, t); }
 const char *tg_error_type_name(tg_error_type_t t) { return NAME_OR_UNKNOWN(error_type_names, t); }
 const char *tg_error_code_name(tg_error_code_t c) { return NAME_OR_UNKNOWN(error_code_names, c); }

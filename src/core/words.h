@@ -51,6 +51,10 @@
  * states and /health's circuit_breaker are the strings. */
 #define TG_BREAKER_STATE_MAP(X) X(CLOSED, "closed") X(OPEN, "open") X(HALF_OPEN, "half_open")
 
+/* How a model orders its routes (config `strategy`; pipeline/route.c). */
+#define TG_STRATEGY_MAP(X) \
+    X(PRIORITY, "priority") X(WEIGHTED, "weighted") X(LOWEST_LATENCY, "lowest_latency") X(HEALTH_SCORE, "health_score")
+
 /* What the anomaly detector (health/anomaly.h) finds:
  * detected_anomalies_total.type */
 #define TG_ANOMALY_TYPE_MAP(X) \
@@ -86,6 +90,8 @@ typedef enum tg_llm_status { TG_LLM_STATUS_MAP(TG_LLM_STATUS_ENUM) TG_LLM_STATUS
 typedef enum tg_retry_reason { TG_RETRY_REASON_MAP(TG_RETRY_REASON_ENUM) TG_RETRY_REASON_COUNT } tg_retry_reason_t;
 #define TG_BREAKER_STATE_ENUM(name, label) TG_BREAKER_##name,
 typedef enum tg_breaker_state { TG_BREAKER_STATE_MAP(TG_BREAKER_STATE_ENUM) TG_BREAKER_STATE_COUNT } tg_breaker_state_t;
+#define TG_STRATEGY_ENUM(name, label) TG_STRATEGY_##name,
+typedef enum tg_strategy { TG_STRATEGY_MAP(TG_STRATEGY_ENUM) TG_STRATEGY_COUNT } tg_strategy_t;
 #define TG_ANOMALY_TYPE_ENUM(name, label) TG_ANOMALY_##name,
 typedef enum tg_anomaly_type { TG_ANOMALY_TYPE_MAP(TG_ANOMALY_TYPE_ENUM) TG_ANOMALY_TYPE_COUNT } tg_anomaly_type_t;
 #define TG_ERROR_TYPE_ENUM(name, label) TG_ERR_##name,
@@ -93,6 +99,7 @@ typedef enum tg_error_type { TG_ERROR_TYPE_MAP(TG_ERROR_TYPE_ENUM) TG_ERR_TYPE_C
 #define TG_ERROR_CODE_ENUM(name, label) TG_CODE_##name,
 typedef enum tg_error_code { TG_ERROR_CODE_MAP(TG_ERROR_CODE_ENUM) TG_ERR_CODE_COUNT } tg_error_code_t;
 
+const char *tg_strategy_name(tg_strategy_t s);
 const char *tg_route_template(tg_route_t r);
 tg_method_t tg_route_method(tg_route_t r);       /* TG_METHOD_OTHER for TG_ROUTE_OTHER */
 bool tg_route_on_metrics_listener(tg_route_t r);

@@ -30,6 +30,7 @@ typedef struct tg_provider_health {
     double check_due;                  /* 0 = not scheduled; the tick's only */
     tg_anomaly_counters_t anomaly;     /* upstream attempts, for the detector */
     tg_anomaly_state_t anomaly_state;  /* the tick's only */
+    tg_peak_ewma_t latency;            /* upstream attempts, for lowest_latency routing */
 } tg_provider_health_t;
 
 struct tg_health_view {
@@ -169,8 +170,18 @@ void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool o
     tg_window_record(p->window, TG_HEALTH_SLOTS, tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS), failed,
                      failed && reason != TG_RETRY_STATUS_429, micros);
     tg_anomaly_record(&p->anomaly, failed, micros);
+    /* A failure may be quick (refused, 5xx at once): it may raise the
+     * latency, never lower it, lest a failing provider look fast. */
+    if (!failed || seconds > tg_peak_ewma_value(&p->latency, now))
+        tg_peak_ewma_update(&p->latency, seconds, now);
     if (failed)
         set_last_error(p, reason, now);
+}
+
+double tg_health_peak_latency(const tg_health_view_t *v, size_t provider, double now)
+{
+    tg_provider_health_t *p = provider_at(v, provider);
+    return p ? tg_peak_ewma_value(&p->latency, now) : 0;
 }
 
 /* A transition this thread made: counted, and logged as one line. */

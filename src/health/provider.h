@@ -44,6 +44,7 @@
 #include "core/words.h"
 #include "health/breaker.h"
 #include "health/anomaly.h"
+#include "health/peak_ewma.h"
 #include "health/score.h"
 #include "health/window.h"
 
@@ -66,8 +67,8 @@ size_t tg_health_provider_count(const tg_health_view_t *v);
 
 /* One upstream attempt of provider i: ok = the provider answered usably,
  * else `reason` says how it failed and becomes its last error. `seconds`
- * is the attempt's duration (the latency score's and the anomaly
- * detector's input). Lock-free: a few atomic adds on the provider's
+ * is the attempt's duration (the latency score's, the peak EWMA's and
+ * the anomaly detector's input). Lock-free: a few atomic adds on the provider's
  * current window slot and its anomaly counters. */
 void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool ok,
                               tg_retry_reason_t reason, double seconds);
@@ -164,6 +165,11 @@ int tg_health_provider_status(const tg_health_view_t *v, size_t provider, tg_pro
  * seconds): availability, error rate, latency score (health/score.h).
  * Those of a provider with no traffic when out of range. */
 tg_health_ratios_t tg_health_provider_ratios(const tg_health_view_t *v, size_t provider, double now);
+
+/* Provider i's peak EWMA of attempt latency at `now` (health/peak_ewma.h):
+ * seconds, 0 when never measured or out of range. Every attempt counts,
+ * but a failed one only when it raises the value. */
+double tg_health_peak_latency(const tg_health_view_t *v, size_t provider, double now);
 
 /* How many times provider i's breaker went from `from` to `to`. */
 uint64_t tg_health_breaker_transitions(const tg_health_view_t *v, size_t provider, tg_breaker_state_t from,

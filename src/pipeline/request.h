@@ -71,6 +71,7 @@ typedef struct tg_request_env {
     h2o_timeout_t *deadline;           /* server.request_timeout_ms */
     tg_upstream_pool_t *pools;         /* indexed like cfg->providers */
     h2o_multithread_receiver_t *answers; /* answers from other threads (runner.h) */
+    tg_rng_t *rng;                     /* the worker's (weighted routing) */
     const tg_upstream_sink_t *sink;    /* the server's responder, for streams */
     void *sink_ctx;
 } tg_request_env_t;

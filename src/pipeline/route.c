@@ -1,8 +1,9 @@
 /* route.c: see route.h. The stage then leaves out the routes whose
  * provider's circuit breaker would not admit an attempt now
- * (tg_health_usable), and when that leaves none answers 503 at once, or,
- * for a model with `when_all_open: probe`, sends the request as the probe
- * of the route that may be tried soonest. */
+ * (tg_health_usable), answers 503 at once when that leaves none (or, for
+ * a model with `when_all_open: probe`, sends the request as the probe of
+ * the route that may be tried soonest), and orders the rest by the
+ * model's strategy. */
 #include "pipeline/route.h"
 #include "pipeline/stages.h"
 
@@ -98,6 +99,83 @@ static tg_stage_result_t skip_unusable_routes(tg_request_t *r)
     return TG_STAGE_CONTINUE;
 }
 
+void tg_route_order(tg_strategy_t strategy, tg_route_config_t *routes, double *keys, size_t n, uint64_t draw)
+{
+    switch (strategy) {
+    case TG_STRATEGY_WEIGHTED: {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += routes[i].weight;
+        if (sum == 0)
+            return;
+        /* The modulo's bias is at most sum / 2^64: nothing. */
+        uint64_t pick = draw % sum;
+        size_t i = 0;
+        while (pick >= routes[i].weight)
+            pick -= routes[i++].weight;
+        tg_route_config_t first = routes[i];
+        memmove(routes + 1, routes, i * sizeof(*routes));
+        routes[0] = first;
+        return;
+    }
+    case TG_STRATEGY_LOWEST_LATENCY:
+    case TG_STRATEGY_HEALTH_SCORE:
+        /* Insertion sort: stable (ties keep priority order), in place, and
+         * a model has a handful of routes. */
+        for (size_t i = 1; i < n; i++) {
+            tg_route_config_t route = routes[i];
+            double key = keys[i];
+            size_t j = i;
+            for (; j > 0 && keys[j - 1] > key; j--) {
+                routes[j] = routes[j - 1];
+                keys[j] = keys[j - 1];
+            }
+            routes[j] = route;
+            keys[j] = key;
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+/* Route i's key for tg_route_order at `now`, lowest first. */
+static double route_key(const tg_request_t *r, tg_strategy_t strategy, size_t i, double now)
+{
+    size_t p = r->routes[i].provider;
+    if (strategy == TG_STRATEGY_LOWEST_LATENCY)
+        return tg_health_peak_latency(r->env.health, p, now);
+    tg_health_ratios_t ratios = tg_health_provider_ratios(r->env.health, p, now);
+    return -tg_health_score(&ratios);
+}
+
+/* Any strategy but priority: the usable routes are copied into the
+ * request's pool (with their keys, one allocation: the order is this
+ * request's alone) and ordered there. */
+static tg_stage_result_t order_usable_routes(tg_request_t *r, tg_strategy_t strategy)
+{
+    double now = tg_clock_seconds();
+    bool keyed = strategy == TG_STRATEGY_LOWEST_LATENCY || strategy == TG_STRATEGY_HEALTH_SCORE;
+    tg_route_config_t *kept =
+        h2o_mem_alloc_pool(&r->req->pool, r->route_count * (sizeof(*kept) + (keyed ? sizeof(double) : 0)));
+    double *keys = keyed ? (double *)(kept + r->route_count) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < r->route_count; i++) {
+        if (!route_usable(r, i, now))
+            continue;
+        if (keyed)
+            keys[n] = route_key(r, strategy, i, now);
+        kept[n++] = r->routes[i];
+    }
+    if (n == 0)
+        return all_routes_open(r, now);
+    if (n > 1)
+        tg_route_order(strategy, kept, keys, n, strategy == TG_STRATEGY_WEIGHTED ? tg_rng_next(r->env.rng) : 0);
+    r->routes = kept;
+    r->route_count = n;
+    return TG_STAGE_CONTINUE;
+}
+
 tg_stage_result_t tg_stage_route(tg_request_t *r)
 {
     tg_route_in_t in = {r->env.cfg, r->parsed.model, r->parsed.model_len};
@@ -110,5 +188,8 @@ tg_stage_result_t tg_stage_route(tg_request_t *r)
     }
     r->routes = out.routes;
     r->route_count = out.route_count;
-    return skip_unusable_routes(r);
+    tg_strategy_t strategy = r->env.cfg->models[r->model_index].strategy;
+    if (strategy == TG_STRATEGY_PRIORITY)
+        return skip_unusable_routes(r);
+    return order_usable_routes(r, strategy);
 }

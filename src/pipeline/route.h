@@ -20,4 +20,14 @@ typedef struct tg_route_out {
 
 int tg_route_select(const tg_route_in_t *in, tg_route_out_t *out);
 
+/* Orders routes[0..n) (a model's usable routes, in priority order) in
+ * place by `strategy` (docs/gateway-behaviour.md, "Routing, retries,
+ * fallback"): priority leaves them; weighted moves the route picked by
+ * `draw` (a random number; route i with probability weight / sum) to the
+ * front; lowest_latency and health_score sort them by keys[i], lowest
+ * first (the caller gives the peak latency, or the health score negated).
+ * Ties keep priority order. keys may be NULL for priority and weighted;
+ * it is reordered with the routes. */
+void tg_route_order(tg_strategy_t strategy, tg_route_config_t *routes, double *keys, size_t n, uint64_t draw);
+
 #endif

@@ -65,6 +65,7 @@ static tg_exchange_t *exchange_begin(h2o_req_t *req)
         .deadline = &ex->ws->deadline,
         .pools = ex->ws->pools,
         .answers = &worker->answers,
+        .rng = &worker->rng,
         .sink = &tg_respond_sink,
         .sink_ctx = ex,
     };

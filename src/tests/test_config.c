@@ -630,9 +630,53 @@ static void test_anomaly_section(void **state)
     }
 }
 
+/* strategy and weight: defaults, every name, and bad values at their line. */
+#define STRATEGY_HEAD \
+    "providers:\n" \
+    "  - name: p\n" \
+    "    base_url: http://127.0.0.1:9/v1\n" \
+    "  - name: q\n" \
+    "    base_url: http://127.0.0.1:8/v1\n" \
+    "models:\n" \
+    "  - name: m\n"
+static void test_routing_strategy(void **state)
+{
+    (void)state;
+    tg_config_t *cfg = tg_config_load(write_yaml(MINIMAL_TAIL), NULL);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->models[0].strategy, TG_STRATEGY_PRIORITY);
+    assert_int_equal(cfg->models[0].routes[0].weight, 1);
+    tg_config_free(cfg);
+
+    for (int i = 0; i < TG_STRATEGY_COUNT; i++) {
+        char text[512];
+        snprintf(text, sizeof(text),
+                 STRATEGY_HEAD "    strategy: %s\n    routes:\n      - provider: p\n        weight: 3\n"
+                               "      - provider: q\n",
+                 tg_strategy_name((tg_strategy_t)i));
+        cfg = tg_config_load(write_yaml(text), NULL);
+        assert_non_null(cfg);
+        assert_int_equal(cfg->models[0].strategy, i);
+        assert_int_equal(cfg->models[0].routes[0].weight, 3);
+        assert_int_equal(cfg->models[0].routes[1].weight, 1);
+        tg_config_free(cfg);
+    }
+
+    assert_error_line(STRATEGY_HEAD "    strategy: fastest\n    routes:\n      - provider: p\n", 8,
+                      "model \"m\": strategy must be priority, weighted, lowest_latency or health_score "
+                      "(got \"fastest\")");
+    assert_error_line(STRATEGY_HEAD "    routes:\n      - provider: p\n        weight: 0\n", 10,
+                      "route weight must be at least 1 (got 0)");
+    assert_error_line(STRATEGY_HEAD "    routes:\n      - provider: p\n        weight: 1000001\n", 10,
+                      "route weight must be at most 1000000 (got 1000001)");
+    assert_error_line(STRATEGY_HEAD "    routes:\n      - provider: p\n        weight: -2\n", 10,
+                      "route weight must not be negative (got \"-2\")");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routing_strategy),
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_tls_contexts),
         cmocka_unit_test(test_defaults),

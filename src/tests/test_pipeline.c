@@ -322,6 +322,75 @@ static void test_route_skips_unusable_providers(void **state)
     tg_config_free(cfg);
 }
 
+/* Every strategy orders only the usable routes: lowest_latency puts the
+ * provider with the lower peak latency first, health_score the one with
+ * fewer errors, weighted picks by weight (3:1 over 4,000 requests); an
+ * open breaker leaves its route out of each. */
+static void test_route_orders_by_strategy(void **state)
+{
+    tg_config_t *cfg = load_config(true);
+    tg_health_t *health = tg_health_new();
+    const tg_health_view_t *hv = tg_health_bind(health, cfg);
+    h2o_req_t req;
+    memset(&req, 0, sizeof(req));
+    h2o_mem_init_pool(&req.pool);
+    tg_rng_t rng = {0x9e3779b97f4a7c15ull};
+    tg_request_t r;
+    memset(&r, 0, sizeof(r));
+    r.req = &req;
+    r.env.cfg = cfg;
+    r.env.health = hv;
+    r.env.rng = &rng;
+    r.parsed.model = "gpt-4o-mini";
+    r.parsed.model_len = 11;
+    tg_model_config_t *m = &cfg->models[0];
+
+    m->strategy = TG_STRATEGY_LOWEST_LATENCY;
+    assert_int_equal(tg_stage_route(&r), TG_STAGE_CONTINUE);
+    assert_int_equal(r.routes[0].provider, 0); /* neither measured: priority */
+    tg_health_report_attempt(hv, 0, true, 0, 0.5);
+    tg_health_report_attempt(hv, 1, true, 0, 0.1);
+    assert_int_equal(tg_stage_route(&r), TG_STAGE_CONTINUE);
+    assert_int_equal(r.route_count, 2);
+    assert_int_equal(r.routes[0].provider, 1);
+    assert_string_equal(r.routes[0].upstream_model, "other-mini");
+    assert_int_equal(r.routes[1].provider, 0);
+
+    m->strategy = TG_STRATEGY_HEALTH_SCORE;
+    assert_int_equal(tg_stage_route(&r), TG_STAGE_CONTINUE);
+    assert_int_equal(r.routes[0].provider, 0); /* both score 1 (0.5 s is a full latency score) */
+    tg_health_report_attempt(hv, 0, false, TG_RETRY_STATUS_5XX, 0.1);
+    assert_int_equal(tg_stage_route(&r), TG_STAGE_CONTINUE);
+    assert_int_equal(r.routes[0].provider, 1);
+
+    m->strategy = TG_STRATEGY_WEIGHTED;
+    m->routes[0].weight = 3;
+    unsigned first[2] = {0};
+    for (int i = 0; i < 4000; i++) {
+        assert_int_equal(tg_stage_route(&r), TG_STAGE_CONTINUE);
+        assert_int_equal(r.route_count, 2);
+        first[r.routes[0].provider]++;
+    }
+    assert_in_range(first[0], 3000 - 90, 3000 + 90); /* 3.3 standard deviations */
+
+    open_breaker(cfg, hv, 1);
+    for (int s = TG_STRATEGY_WEIGHTED; s < TG_STRATEGY_COUNT; s++) {
+        m->strategy = (tg_strategy_t)s;
+        for (int i = 0; i < 20; i++) {
+            assert_int_equal(tg_stage_route(&r), TG_STAGE_CONTINUE);
+            assert_int_equal(r.route_count, 1);
+            assert_int_equal(r.routes[0].provider, 0);
+        }
+    }
+    open_breaker(cfg, hv, 0);
+    assert_int_equal(tg_stage_route(&r), TG_STAGE_RESPOND);
+    assert_int_equal(r.error.code, TG_CODE_ALL_PROVIDERS_UNAVAILABLE);
+
+    h2o_mem_clear_pool(&req.pool);
+    tg_health_free(health);
+    tg_config_free(cfg);
+}
+
 /* ---------------------------------------------------------------- account */
 
 static void assert_metric(const char *body, const char *line)
@@ -481,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_validator_agrees_with_jansson),
         cmocka_unit_test(test_auth_and_route),
         cmocka_unit_test(test_route_skips_unusable_providers),
+        cmocka_unit_test(test_route_orders_by_strategy),
         cmocka_unit_test(test_account_records_tokens_cost_and_log),
         cmocka_unit_test(test_request_id),
         cmocka_unit_test(test_traceparent),
