@@ -816,15 +816,65 @@ static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_con
         add_error(c, node_line(n), "out of memory");
 }
 
+static bool breaker_config_equal(const tg_breaker_config_t *a, const tg_breaker_config_t *b)
+{
+    return a->enabled == b->enabled && a->failures == b->failures && a->error_ratio == b->error_ratio &&
+           a->window_seconds == b->window_seconds && a->min_requests == b->min_requests &&
+           a->cooldown_ms == b->cooldown_ms && a->max_cooldown_ms == b->max_cooldown_ms &&
+           a->half_open_probes == b->half_open_probes && a->close_after == b->close_after;
+}
+
+static long find_model_breaker(const tg_config_t *cfg, size_t provider, const char *upstream_model)
+{
+    for (size_t i = 0; i < cfg->model_breaker_count; i++)
+        if (cfg->model_breakers[i].provider == provider &&
+            strcmp(cfg->model_breakers[i].upstream_model, upstream_model) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* A route's `breaker` section: the breaker of its (provider, upstream
+ * model), made on first mention. Another route to the same pair shares it
+ * and may repeat the settings, not change them. */
+static void parse_route_breaker(parse_ctx_t *c, const yaml_node_t *n, tg_route_config_t *r)
+{
+    tg_breaker_config_t b = DEFAULT_BREAKER;
+    parse_breaker(c, n, &b);
+    long i = find_model_breaker(c->cfg, r->provider, r->upstream_model);
+    if (i >= 0) {
+        if (!breaker_config_equal(&c->cfg->model_breakers[i].breaker, &b))
+            add_error(c, node_line(n), "route breaker for provider \"%s\", model \"%s\" differs from an earlier "
+                      "route's: routes to the same provider and upstream model share one breaker",
+                      c->cfg->providers[r->provider].name, r->upstream_model);
+        r->breaker = i;
+        return;
+    }
+    tg_model_breaker_config_t *grown = realloc(c->cfg->model_breakers,
+                                               (c->cfg->model_breaker_count + 1) * sizeof(*grown));
+    char *name = strdup(r->upstream_model);
+    if (grown == NULL || name == NULL) {
+        free(name);
+        if (grown)
+            c->cfg->model_breakers = grown;
+        add_error(c, node_line(n), "out of memory");
+        return;
+    }
+    c->cfg->model_breakers = grown;
+    grown[c->cfg->model_breaker_count] = (tg_model_breaker_config_t){r->provider, name, b};
+    r->breaker = (long)c->cfg->model_breaker_count++;
+}
+
 static void parse_route(parse_ctx_t *c, const yaml_node_t *n, const char *model, tg_route_config_t *r)
 {
-    enum { PROVIDER, MODEL, WEIGHT, NKEYS };
-    static const char *const keys[NKEYS] = {"provider", "model", "weight"};
+    enum { PROVIDER, MODEL, WEIGHT, BREAKER, NKEYS };
+    static const char *const keys[NKEYS] = {"provider", "model", "weight", "breaker"};
     yaml_node_t *v[NKEYS];
+    r->breaker = -1;
     if (!map_fields(c, n, "route", keys, NKEYS, v))
         return;
     require(c, n, v[PROVIDER], "provider", "route");
     char *provider = NULL;
+    bool known = false;
     if (v[PROVIDER] && get_string(c, v[PROVIDER], "route provider", &provider)) {
         long idx = tg_config_find_provider(c->cfg, provider);
         if (idx < 0)
@@ -832,6 +882,7 @@ static void parse_route(parse_ctx_t *c, const yaml_node_t *n, const char *model,
                       "provider \"%s\" referenced by model \"%s\" is not defined", provider, model);
         else
             r->provider = (size_t)idx;
+        known = idx >= 0;
     }
     free(provider);
     /* The upstream model name defaults to the model's own name. */
@@ -841,6 +892,20 @@ static void parse_route(parse_ctx_t *c, const yaml_node_t *n, const char *model,
         r->upstream_model = strdup(model);
     r->weight = 1;
     get_u32_in(c, v[WEIGHT], "route weight", 1, TG_ROUTE_WEIGHT_MAX, &r->weight);
+    if (v[BREAKER] && known && r->upstream_model != NULL)
+        parse_route_breaker(c, v[BREAKER], r);
+}
+
+/* After every model: a route without a `breaker` section to a pair that
+ * has one (set on another route) shares it too. */
+static void share_model_breakers(tg_config_t *cfg)
+{
+    for (size_t m = 0; m < cfg->model_count; m++)
+        for (size_t i = 0; i < cfg->models[m].route_count; i++) {
+            tg_route_config_t *r = &cfg->models[m].routes[i];
+            if (r->breaker < 0 && r->upstream_model != NULL)
+                r->breaker = find_model_breaker(cfg, r->provider, r->upstream_model);
+        }
 }
 
 static void parse_strategy(parse_ctx_t *c, const yaml_node_t *n, const char *model, tg_strategy_t *out)
@@ -1016,8 +1081,10 @@ static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
     /* Providers first: routes refer to them by name. */
     if (v[PROVIDERS])
         parse_providers(c, v[PROVIDERS]);
-    if (v[MODELS])
+    if (v[MODELS]) {
         parse_models(c, v[MODELS]);
+        share_model_breakers(c->cfg);
+    }
     if (c->cfg->server.workers == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         c->cfg->server.workers = cpus > 0 ? (unsigned)(cpus < MAX_WORKERS ? cpus : MAX_WORKERS) : 1;
@@ -1108,6 +1175,9 @@ void tg_config_free(tg_config_t *cfg)
         free(m->name);
     }
     free(cfg->models);
+    for (size_t i = 0; i < cfg->model_breaker_count; i++)
+        free(cfg->model_breakers[i].upstream_model);
+    free(cfg->model_breakers);
     free(cfg->server.host);
     free(cfg->metrics.metric_namespace);
     free(cfg->metrics.listen_host);

@@ -102,7 +102,16 @@ typedef struct tg_route_config {
     size_t provider;         /* index into tg_config_t.providers */
     char *upstream_model;    /* the name sent to the provider */
     uint32_t weight;         /* strategy weighted: share of first picks; default 1 */
+    long breaker;            /* index into tg_config_t.model_breakers; -1 = the provider's only */
 } tg_route_config_t;
+
+/* The circuit breaker of one (provider, upstream model), set by a route's
+ * `breaker` section and shared by every route to that pair. */
+typedef struct tg_model_breaker_config {
+    size_t provider;         /* index into tg_config_t.providers */
+    char *upstream_model;
+    tg_breaker_config_t breaker;
+} tg_model_breaker_config_t;
 
 /* Dollars per million tokens. */
 typedef struct tg_pricing {
@@ -155,6 +164,8 @@ typedef struct tg_config {
     size_t provider_count;
     tg_model_config_t *models;
     size_t model_count;
+    tg_model_breaker_config_t *model_breakers; /* distinct pairs, in order of first mention */
+    size_t model_breaker_count;
 } tg_config_t;
 
 /* Loads and validates `path`. On success returns the snapshot and sets

@@ -1,7 +1,8 @@
 /*
- * breaker.h - one provider's circuit breaker: whether an upstream attempt
- * may go to the provider now, driven by the outcomes of the attempts that
- * did (docs/gateway-behaviour.md, "Circuit breakers").
+ * breaker.h - one provider's circuit breaker (or one (provider, upstream
+ * model)'s, for routes with their own: health/provider.h): whether an
+ * upstream attempt may go to the provider now, driven by the outcomes of
+ * the attempts that did (docs/gateway-behaviour.md, "Circuit breakers").
  *
  * The state moves only so (c = the provider's tg_breaker_config_t):
  *

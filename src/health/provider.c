@@ -4,8 +4,9 @@
  * Providers live in one list, newest first, that only grows: tg_health_bind
  * prepends under bind_lock and publishes the new head with a release store,
  * and a node's `next` never changes after that, so the tick walks the list
- * without a lock while a reload binds. Views are kept in their own list
- * (bind only) and freed with the registry.
+ * without a lock while a reload binds. The (provider, upstream model)
+ * breakers live in a second such list, keyed by the two names. Views are
+ * kept in their own list (bind only) and freed with the registry.
  */
 #include "health/provider.h"
 
@@ -33,15 +34,28 @@ typedef struct tg_provider_health {
     tg_peak_ewma_t latency;            /* upstream attempts, for lowest_latency routing */
 } tg_provider_health_t;
 
+/* The breaker of one (provider, upstream model). */
+typedef struct tg_model_breaker_health {
+    struct tg_model_breaker_health *next; /* immutable once published */
+    char *provider;
+    char *upstream_model;
+    atomic_int last_error;             /* tg_retry_reason_t + 1; 0 = none */
+    tg_breaker_t breaker;
+    _Atomic uint64_t transitions[TG_BREAKER_STATE_COUNT][TG_BREAKER_STATE_COUNT]; /* [from][to] */
+} tg_model_breaker_health_t;
+
 struct tg_health_view {
     struct tg_health_view *older;
     size_t count;
     tg_provider_health_t **providers;  /* count, indexed like cfg->providers */
+    size_t model_breaker_count;
+    tg_model_breaker_health_t **model_breakers; /* indexed like cfg->model_breakers */
 };
 
 struct tg_health {
     pthread_mutex_t bind_lock;         /* bind and free only: reloads are rare */
     _Atomic(tg_provider_health_t *) providers;
+    _Atomic(tg_model_breaker_health_t *) model_breakers;
     tg_health_view_t *views;
 };
 
@@ -57,6 +71,7 @@ tg_health_t *tg_health_new(void)
 
 static void view_free(tg_health_view_t *v)
 {
+    free(v->model_breakers);
     free(v->providers);
     free(v);
 }
@@ -73,6 +88,12 @@ void tg_health_free(tg_health_t *health)
         next = p->next;
         free(p->name);
         free(p);
+    }
+    for (tg_model_breaker_health_t *b = atomic_load(&health->model_breakers), *next; b; b = next) {
+        next = b->next;
+        free(b->provider);
+        free(b->upstream_model);
+        free(b);
     }
     pthread_mutex_destroy(&health->bind_lock);
     free(health);
@@ -97,13 +118,42 @@ static tg_provider_health_t *provider_for(tg_health_t *health, const char *name)
     return p;
 }
 
+/* Under bind_lock: the breaker of (provider, upstream_model), made on
+ * first sight. */
+static tg_model_breaker_health_t *model_breaker_for(tg_health_t *health, const char *provider,
+                                                    const char *upstream_model)
+{
+    tg_model_breaker_health_t *head = atomic_load_explicit(&health->model_breakers, memory_order_relaxed);
+    for (tg_model_breaker_health_t *b = head; b; b = b->next)
+        if (strcmp(b->provider, provider) == 0 && strcmp(b->upstream_model, upstream_model) == 0)
+            return b;
+    tg_model_breaker_health_t *b = calloc(1, sizeof(*b));
+    if (b == NULL || (b->provider = strdup(provider)) == NULL ||
+        (b->upstream_model = strdup(upstream_model)) == NULL) {
+        if (b)
+            free(b->provider);
+        free(b);
+        return NULL;
+    }
+    tg_breaker_init(&b->breaker, tg_clock_seconds());
+    b->next = head;
+    atomic_store_explicit(&health->model_breakers, b, memory_order_release);
+    return b;
+}
+
 static bool view_matches(const tg_health_view_t *v, const tg_config_t *cfg)
 {
-    if (v->count != cfg->provider_count)
+    if (v->count != cfg->provider_count || v->model_breaker_count != cfg->model_breaker_count)
         return false;
     for (size_t i = 0; i < v->count; i++)
         if (strcmp(v->providers[i]->name, cfg->providers[i].name) != 0)
             return false;
+    for (size_t i = 0; i < v->model_breaker_count; i++) {
+        const tg_model_breaker_config_t *mb = &cfg->model_breakers[i];
+        if (strcmp(v->model_breakers[i]->provider, cfg->providers[mb->provider].name) != 0 ||
+            strcmp(v->model_breakers[i]->upstream_model, mb->upstream_model) != 0)
+            return false;
+    }
     return true;
 }
 
@@ -119,6 +169,21 @@ static tg_health_view_t *view_new(tg_health_t *health, const tg_config_t *cfg)
     for (size_t i = 0; i < v->count; i++) {
         if ((v->providers[i] = provider_for(health, cfg->providers[i].name)) == NULL) {
             view_free(v);  /* providers already made stay in the registry */
+            return NULL;
+        }
+    }
+    if (cfg->model_breaker_count == 0)
+        return v;
+    if ((v->model_breakers = calloc(cfg->model_breaker_count, sizeof(*v->model_breakers))) == NULL) {
+        view_free(v);
+        return NULL;
+    }
+    v->model_breaker_count = cfg->model_breaker_count;
+    for (size_t i = 0; i < v->model_breaker_count; i++) {
+        const tg_model_breaker_config_t *mb = &cfg->model_breakers[i];
+        if ((v->model_breakers[i] = model_breaker_for(health, cfg->providers[mb->provider].name,
+                                                      mb->upstream_model)) == NULL) {
+            view_free(v);
             return NULL;
         }
     }
@@ -184,28 +249,43 @@ double tg_health_peak_latency(const tg_health_view_t *v, size_t provider, double
     return p ? tg_peak_ewma_value(&p->latency, now) : 0;
 }
 
-/* A transition this thread made: counted, and logged as one line. */
-static void note_change(tg_provider_health_t *p, tg_breaker_change_t change, double now)
+/* A transition this thread made on breaker b (of `provider`, and of
+ * `upstream_model` unless NULL): counted, and logged as one line. */
+static void note_transition(const char *provider, const char *upstream_model, const tg_breaker_t *b,
+                            _Atomic uint64_t (*transitions)[TG_BREAKER_STATE_COUNT], int last_error,
+                            tg_breaker_change_t change, double now)
 {
     if (change.from == change.to)
         return;
-    atomic_fetch_add_explicit(&p->transitions[change.from][change.to], 1, memory_order_relaxed);
-    int last = atomic_load_explicit(&p->last_error, memory_order_relaxed);
+    atomic_fetch_add_explicit(&transitions[change.from][change.to], 1, memory_order_relaxed);
     tg_log_field_t fields[] = {
-        {.key = "provider", .type = TG_LF_STR, .str = p->name},
+        {.key = "provider", .type = TG_LF_STR, .str = provider},
         {.key = "from", .type = TG_LF_STR, .str = tg_breaker_state_name(change.from)},
         {.key = "to", .type = TG_LF_STR, .str = tg_breaker_state_name(change.to)},
         {.key = "last_error", .type = TG_LF_STR,
-         .str = last ? tg_retry_reason_name((tg_retry_reason_t)(last - 1)) : NULL},
-        {.key = "cooldown_seconds", .type = TG_LF_DOUBLE, .d = tg_breaker_cooldown_left(&p->breaker, now)},
+         .str = last_error ? tg_retry_reason_name((tg_retry_reason_t)(last_error - 1)) : NULL},
+        {.key = "cooldown_seconds", .type = TG_LF_DOUBLE, .d = tg_breaker_cooldown_left(b, now)},
+        {.key = "upstream_model", .type = TG_LF_STR, .str = upstream_model},
     };
     static const char *const messages[] = {
         [TG_BREAKER_CLOSED] = "circuit breaker closed",
         [TG_BREAKER_OPEN] = "circuit breaker open",
         [TG_BREAKER_HALF_OPEN] = "circuit breaker half-open",
     };
-    tg_log_fields(change.to == TG_BREAKER_OPEN ? TG_LOG_WARN : TG_LOG_INFO, "health", messages[change.to], fields,
-                  sizeof(fields) / sizeof(fields[0]));
+    size_t n = sizeof(fields) / sizeof(fields[0]) - (upstream_model == NULL);
+    tg_log_fields(change.to == TG_BREAKER_OPEN ? TG_LOG_WARN : TG_LOG_INFO, "health", messages[change.to], fields, n);
+}
+
+static void note_change(tg_provider_health_t *p, tg_breaker_change_t change, double now)
+{
+    note_transition(p->name, NULL, &p->breaker, p->transitions,
+                    atomic_load_explicit(&p->last_error, memory_order_relaxed), change, now);
+}
+
+static void note_model_change(tg_model_breaker_health_t *b, tg_breaker_change_t change, double now)
+{
+    note_transition(b->provider, b->upstream_model, &b->breaker, b->transitions,
+                    atomic_load_explicit(&b->last_error, memory_order_relaxed), change, now);
 }
 
 bool tg_health_admit(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now)
@@ -259,6 +339,74 @@ double tg_health_next_try(const tg_health_view_t *v, size_t provider, const tg_b
 {
     tg_provider_health_t *p = provider_at(v, provider);
     return p != NULL ? tg_breaker_next_try(&p->breaker, c, now) : now;
+}
+
+/* ------------------------------------------------------ a route's breakers */
+
+/* The route's own breaker and its settings, or NULL (and *c untouched). */
+static tg_model_breaker_health_t *route_breaker(const tg_health_view_t *v, const tg_config_t *cfg,
+                                                const tg_route_config_t *route, const tg_breaker_config_t **c)
+{
+    if (v == NULL || route->breaker < 0 || (size_t)route->breaker >= v->model_breaker_count ||
+        (size_t)route->breaker >= cfg->model_breaker_count)
+        return NULL;
+    *c = &cfg->model_breakers[route->breaker].breaker;
+    return v->model_breakers[route->breaker];
+}
+
+bool tg_health_route_admit(const tg_health_view_t *v, const tg_config_t *cfg, const tg_route_config_t *route,
+                           bool probe, double now)
+{
+    const tg_breaker_config_t *pc = &cfg->providers[route->provider].breaker, *mc;
+    tg_model_breaker_health_t *b = route_breaker(v, cfg, route, &mc);
+    if (b == NULL)
+        return probe ? tg_health_admit_probe(v, route->provider, pc, now) : tg_health_admit(v, route->provider, pc, now);
+    if (!tg_health_usable(v, route->provider, pc, now) &&
+        !(probe && tg_health_admit_probe(v, route->provider, pc, now)))
+        return false;
+    tg_breaker_change_t change;
+    bool admitted = probe ? tg_breaker_admit_probe(&b->breaker, mc, now, &change)
+                          : tg_breaker_admit(&b->breaker, mc, now, &change);
+    note_model_change(b, change, now);
+    return admitted;
+}
+
+bool tg_health_route_usable(const tg_health_view_t *v, const tg_config_t *cfg, const tg_route_config_t *route,
+                            double now)
+{
+    const tg_breaker_config_t *mc;
+    tg_model_breaker_health_t *b = route_breaker(v, cfg, route, &mc);
+    return tg_health_usable(v, route->provider, &cfg->providers[route->provider].breaker, now) &&
+           (b == NULL || tg_breaker_usable(&b->breaker, mc, now));
+}
+
+void tg_health_route_breaker_report(const tg_health_view_t *v, const tg_config_t *cfg,
+                                    const tg_route_config_t *route, bool ok, tg_retry_reason_t reason, double now)
+{
+    const tg_breaker_config_t *mc;
+    tg_model_breaker_health_t *b = route_breaker(v, cfg, route, &mc);
+    if (b == NULL || ok || reason == TG_RETRY_CONNECT)
+        tg_health_breaker_report(v, route->provider, &cfg->providers[route->provider].breaker, ok, reason, now);
+    if (b == NULL || (!ok && reason == TG_RETRY_STATUS_429))
+        return;
+    if (!ok && (unsigned)reason < TG_RETRY_REASON_COUNT)
+        atomic_store_explicit(&b->last_error, (int)reason + 1, memory_order_relaxed);
+    tg_breaker_change_t change;
+    tg_breaker_report(&b->breaker, mc, ok, now, &change);
+    note_model_change(b, change, now);
+}
+
+double tg_health_route_next_try(const tg_health_view_t *v, const tg_config_t *cfg, const tg_route_config_t *route,
+                                double now)
+{
+    const tg_breaker_config_t *mc;
+    tg_model_breaker_health_t *b = route_breaker(v, cfg, route, &mc);
+    double at = tg_health_next_try(v, route->provider, &cfg->providers[route->provider].breaker, now);
+    if (b != NULL) {
+        double own = tg_breaker_next_try(&b->breaker, mc, now);
+        at = own > at ? own : at;
+    }
+    return at;
 }
 
 /* ------------------------------------------------ active health checks */
@@ -351,6 +499,35 @@ tg_health_ratios_t tg_health_provider_ratios(const tg_health_view_t *v, size_t p
     return tg_health_ratios_of(&w);
 }
 
+size_t tg_health_model_breaker_count(const tg_health_view_t *v)
+{
+    return v ? v->model_breaker_count : 0;
+}
+
+int tg_health_model_breaker_status(const tg_health_view_t *v, size_t i, tg_model_breaker_status_t *out)
+{
+    if (v == NULL || i >= v->model_breaker_count)
+        return -1;
+    tg_model_breaker_health_t *b = v->model_breakers[i];
+    double now = tg_clock_seconds();
+    out->provider = b->provider;
+    out->upstream_model = b->upstream_model;
+    out->breaker = tg_breaker_state(&b->breaker, now);
+    out->breaker_since = tg_breaker_since(&b->breaker);
+    double left = tg_breaker_cooldown_left(&b->breaker, now);
+    out->next_probe_at = left > 0 ? now + left : 0;
+    return 0;
+}
+
+uint64_t tg_health_model_breaker_transitions(const tg_health_view_t *v, size_t i, tg_breaker_state_t from,
+                                             tg_breaker_state_t to)
+{
+    if (v == NULL || i >= v->model_breaker_count || (unsigned)from >= TG_BREAKER_STATE_COUNT ||
+        (unsigned)to >= TG_BREAKER_STATE_COUNT)
+        return 0;
+    return atomic_load_explicit(&v->model_breakers[i]->transitions[from][to], memory_order_relaxed);
+}
+
 uint64_t tg_health_breaker_transitions(const tg_health_view_t *v, size_t provider, tg_breaker_state_t from,
                                        tg_breaker_state_t to)
 {
@@ -381,4 +558,9 @@ void tg_health_breakers_tick(tg_health_t *health, double now)
          p = p->next)
         note_change(p, tg_breaker_tick(&p->breaker, now, atomic_load_explicit(&p->check_passed_at, memory_order_relaxed)),
                     now);
+    /* A provider's health check says nothing of one upstream model: these
+     * wait out their cooldown. */
+    for (tg_model_breaker_health_t *b = atomic_load_explicit(&health->model_breakers, memory_order_acquire); b;
+         b = b->next)
+        note_model_change(b, tg_breaker_tick(&b->breaker, now, 0), now);
 }

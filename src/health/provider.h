@@ -101,6 +101,40 @@ void tg_health_cool_down(const tg_health_view_t *v, size_t provider, const tg_br
  * unknown one. */
 double tg_health_next_try(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now);
 
+/* ------------------------------------------------------ a route's breakers */
+
+/* A route with its own breaker (config: a route's `breaker`; route->breaker
+ * indexes cfg->model_breakers) is guarded by two: its provider's and the
+ * one of its (provider, upstream model), which every route to that pair
+ * shares and which the registry keeps by the two names, so a reload that
+ * keeps them keeps its state. A route without one has only its
+ * provider's, and these calls are the provider-level ones above. cfg is
+ * the snapshot v was bound for. */
+
+/* Whether an attempt may go to the route now: its provider's breaker must
+ * be usable (read only: a model-level probe takes no provider probe) and
+ * its own must admit (taking the half-open probe). probe: the request is
+ * the probe of an open route (tg_health_admit_probe) - of the provider's
+ * breaker when that is the one in the way, else of the route's own. */
+bool tg_health_route_admit(const tg_health_view_t *v, const tg_config_t *cfg, const tg_route_config_t *route,
+                           bool probe, double now);
+
+/* What tg_health_route_admit would say, taking nothing. */
+bool tg_health_route_usable(const tg_health_view_t *v, const tg_config_t *cfg, const tg_route_config_t *route,
+                            double now);
+
+/* An attempt's outcome for the route's breakers: a success and a connect
+ * failure go to both (a refused connection is the provider's), any other
+ * failure (reset, timeout, 5xx, bad response) to the route's own only, so
+ * that one broken upstream model does not open the provider's. A 429 goes
+ * to neither (tg_health_cool_down). */
+void tg_health_route_breaker_report(const tg_health_view_t *v, const tg_config_t *cfg,
+                                    const tg_route_config_t *route, bool ok, tg_retry_reason_t reason, double now);
+
+/* When the route may next be tried: the later of its breakers'. */
+double tg_health_route_next_try(const tg_health_view_t *v, const tg_config_t *cfg, const tg_route_config_t *route,
+                                double now);
+
 /* ------------------------------------------------ active health checks */
 
 /* The housekeeping tick checks each provider whose checks are on (config
@@ -171,6 +205,25 @@ tg_health_ratios_t tg_health_provider_ratios(const tg_health_view_t *v, size_t p
  * but a failed one only when it raises the value. */
 double tg_health_peak_latency(const tg_health_view_t *v, size_t provider, double now);
 
+/* The (provider, upstream model) breakers of the view, indexed like
+ * cfg->model_breakers. */
+size_t tg_health_model_breaker_count(const tg_health_view_t *v);
+
+typedef struct tg_model_breaker_status {
+    const char *provider;
+    const char *upstream_model;
+    tg_breaker_state_t breaker;
+    double breaker_since;       /* tg_clock_seconds() seconds */
+    double next_probe_at;       /* open: when its cooldown ends; else 0 */
+} tg_model_breaker_status_t;
+
+/* 0, or -1 when i is out of range. */
+int tg_health_model_breaker_status(const tg_health_view_t *v, size_t i, tg_model_breaker_status_t *out);
+
+/* How many times model breaker i went from `from` to `to`. */
+uint64_t tg_health_model_breaker_transitions(const tg_health_view_t *v, size_t i, tg_breaker_state_t from,
+                                             tg_breaker_state_t to);
+
 /* How many times provider i's breaker went from `from` to `to`. */
 uint64_t tg_health_breaker_transitions(const tg_health_view_t *v, size_t provider, tg_breaker_state_t from,
                                        tg_breaker_state_t to);
@@ -190,8 +243,9 @@ typedef void (*tg_health_change_fn)(void *ctx, const char *provider, bool health
  * housekeeping tick). */
 void tg_health_evaluate(tg_health_t *health, double now, tg_health_change_fn changed, void *ctx);
 
-/* Moves every open breaker whose cooldown is over to half-open (logged and
- * counted), so that its state shows without traffic. From one thread at a
+/* Moves every open breaker (providers' and (provider, upstream model)
+ * ones) whose cooldown is over to half-open (logged and counted), so that
+ * its state shows without traffic. From one thread at a
  * time (the housekeeping tick). */
 void tg_health_breakers_tick(tg_health_t *health, double now);
 

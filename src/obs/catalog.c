@@ -108,7 +108,7 @@ double tg_obs_uptime_seconds(const tg_obs_t *obs)
 
 enum {
     C_UPTIME, C_AVAILABILITY, C_ERROR_RATE, C_HEALTH_SCORE, C_BREAKER_COOLDOWN, C_BREAKER_TRANSITIONS,
-    C_MODEL_UPTIME, C_EFFICIENCY,
+    C_MODEL_UPTIME, C_EFFICIENCY, C_MODEL_BREAKER_STATE, C_MODEL_BREAKER_TRANSITIONS,
     C_COUNT
 };
 #define C_PROVIDER_FAMILIES (C_BREAKER_TRANSITIONS - C_AVAILABILITY + 1)
@@ -156,6 +156,33 @@ static void collect_providers(tally_emit *e, void *user)
     }
 }
 
+/* The (provider, upstream model) breakers of routes with their own: the
+ * state of each configured one, read at scrape; a transition's series from
+ * its first. */
+static void collect_model_breakers(tally_emit *e, void *user)
+{
+    tg_obs_t *obs = user;
+    tg_obs_view_t *v = atomic_load(&obs->current);
+    size_t n = v ? tg_health_model_breaker_count(v->health) : 0;
+    tg_model_breaker_status_t st;
+    for (size_t i = 0; i < n; i++)
+        if (tg_health_model_breaker_status(v->health, i, &st) == 0) {
+            const char *labels[] = {st.provider, st.upstream_model};
+            tally_emit_gauge(e, 0, labels, st.breaker);
+        }
+    for (size_t i = 0; i < n; i++) {
+        if (tg_health_model_breaker_status(v->health, i, &st) != 0)
+            continue;
+        for (int from = 0; from < TG_BREAKER_STATE_COUNT; from++)
+            for (int to = 0; to < TG_BREAKER_STATE_COUNT; to++) {
+                uint64_t count = tg_health_model_breaker_transitions(v->health, i, from, to);
+                const char *labels[] = {st.provider, st.upstream_model, breaker_states[from], breaker_states[to]};
+                if (count > 0)
+                    tally_emit_counter(e, 1, labels, (double)count);
+            }
+    }
+}
+
 static void collect_models(tally_emit *e, void *user)
 {
     tg_obs_t *obs = user;
@@ -186,6 +213,7 @@ static tally_err register_collectors(tg_obs_t *obs, const char *ns)
         "uptime_seconds", "provider_availability_ratio", "provider_error_rate_ratio",
         "provider_health_score", "provider_circuit_breaker_cooldown_seconds",
         "provider_circuit_breaker_transitions_total", "model_uptime_24h_ratio", "llm_token_efficiency_ratio",
+        "provider_model_circuit_breaker_state", "provider_model_circuit_breaker_transitions_total",
     };
     static const char *const help[C_COUNT] = {
         "Seconds since the gateway started.",
@@ -197,10 +225,13 @@ static tally_err register_collectors(tg_obs_t *obs, const char *ns)
         "Circuit breaker transitions by the state left and the state entered.",
         "Share of successful LLM calls per model over the last 24 hours.",
         "Completion tokens per prompt token per model since start.",
+        "Circuit breaker state of a (provider, upstream model) with its own: 0 closed, 1 open, 2 half-open.",
+        "Transitions of a (provider, upstream model) circuit breaker by the state left and the state entered.",
     };
     static const char *const provider_label[] = {"provider"};
     static const char *const transition_labels[] = {"provider", "from", "to"};
     static const char *const model_label[] = {"model"};
+    static const char *const pair_labels[] = {"provider", "upstream_model", "from", "to"};
     tally_desc d[C_COUNT];
     for (int i = 0; i < C_COUNT; i++) {
         d[i] = (tally_desc){.type = TALLY_GAUGE, .namespace_ = ns, .name = bare[i],
@@ -208,6 +239,9 @@ static tally_err register_collectors(tg_obs_t *obs, const char *ns)
         if (i >= C_AVAILABILITY && i <= C_BREAKER_COOLDOWN) {
             d[i].label_names = provider_label;
             d[i].label_count = 1;
+        } else if (i >= C_MODEL_BREAKER_STATE) {
+            d[i].label_names = pair_labels;
+            d[i].label_count = i == C_MODEL_BREAKER_STATE ? 2 : 4;
         } else if (i >= C_MODEL_UPTIME) {
             d[i].label_names = model_label;
             d[i].label_count = 1;
@@ -218,6 +252,7 @@ static tally_err register_collectors(tg_obs_t *obs, const char *ns)
     d[C_BREAKER_TRANSITIONS].type = TALLY_COUNTER;
     d[C_BREAKER_TRANSITIONS].label_names = transition_labels;
     d[C_BREAKER_TRANSITIONS].label_count = 3;
+    d[C_MODEL_BREAKER_TRANSITIONS].type = TALLY_COUNTER;
     tally_err rc = tally_collector_register(obs->reg, "system", &d[C_UPTIME], 1,
                                             collect_system, obs, NULL);
     if (rc == TALLY_OK)
@@ -226,6 +261,9 @@ static tally_err register_collectors(tg_obs_t *obs, const char *ns)
     if (rc == TALLY_OK)
         rc = tally_collector_register(obs->reg, "models", &d[C_MODEL_UPTIME], 2,
                                       collect_models, obs, NULL);
+    if (rc == TALLY_OK)
+        rc = tally_collector_register(obs->reg, "providers", &d[C_MODEL_BREAKER_STATE], 2,
+                                      collect_model_breakers, obs, NULL);
     return rc;
 }
 

@@ -306,6 +306,24 @@ static const char *provider_state_name(const tg_provider_status_t *st, double he
     return health_score < DEGRADED_SCORE ? "degraded" : "healthy";
 }
 
+/* The (provider, upstream model) breakers of `provider`, for /health. */
+static json_t *model_breakers_of(const tg_health_view_t *health, const char *provider, double now)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < tg_health_model_breaker_count(health); i++) {
+        tg_model_breaker_status_t st;
+        if (tg_health_model_breaker_status(health, i, &st) != 0 || strcmp(st.provider, provider) != 0)
+            continue;
+        json_array_append_new(list, json_pack("{s:s, s:s, s:f, s:o}",
+                                              "upstream_model", st.upstream_model,
+                                              "circuit_breaker", tg_breaker_state_name(st.breaker),
+                                              "circuit_breaker_age_seconds", now - st.breaker_since,
+                                              "next_probe_in_seconds", st.next_probe_at > now
+                                                  ? json_real(st.next_probe_at - now) : json_null()));
+    }
+    return list ? list : json_array();
+}
+
 /* The gateway's status from its providers': "ok" when every provider is
  * healthy, "unhealthy" when none is up, else "degraded". The answer stays
  * 200 whatever it says: /health is liveness, and restarting a gateway
@@ -327,7 +345,7 @@ int tg_obs_endpoint_health(tg_obs_t *obs, const char *version, tg_obs_response_t
         count++;
         healthy += strcmp(state, "healthy") == 0;
         unhealthy += strcmp(state, "unhealthy") == 0;
-        json_t *p = json_pack("{s:s, s:s, s:s, s:f, s:o, s:f, s:f, s:f, s:o, s:o}",
+        json_t *p = json_pack("{s:s, s:s, s:s, s:f, s:o, s:f, s:f, s:f, s:o, s:o, s:o}",
                               "name", st.name,
                               "state", state,
                               "circuit_breaker", tg_breaker_state_name(st.breaker),
@@ -339,7 +357,8 @@ int tg_obs_endpoint_health(tg_obs_t *obs, const char *version, tg_obs_response_t
                               "error_rate", r.error_rate,
                               "last_error", st.last_error ? json_string(st.last_error) : json_null(),
                               "last_error_age_seconds", st.last_error
-                                  ? json_real(now - st.last_error_at) : json_null());
+                                  ? json_real(now - st.last_error_at) : json_null(),
+                              "model_breakers", model_breakers_of(health, st.name, now));
         json_array_append_new(providers, p);
     }
     json_t *body = json_pack("{s:s, s:s, s:f, s:o}",

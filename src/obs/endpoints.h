@@ -56,7 +56,11 @@ int tg_obs_endpoint_summary(tg_obs_t *obs, const char *category, tg_obs_response
  * "circuit_breaker_age_seconds":N (in that state for),
  * "next_probe_in_seconds":null|N (open: until its cooldown ends),"health_score":..,
  * "availability":..,"error_rate":..,"last_error":null|"...",
- * "last_error_age_seconds":null|N}]}.
+ * "last_error_age_seconds":null|N,
+ * "model_breakers":[{"upstream_model":..,"circuit_breaker":..,
+ * "circuit_breaker_age_seconds":N,"next_probe_in_seconds":null|N}] (the
+ * breakers of routes to this provider with their own, one per upstream
+ * model)}]}.
  * The providers are the current view's, their state health/'s: a provider
  * is "unhealthy" when its last verdict says so (tg_health_evaluate), else
  * "degraded" when its 5-minute health score is below 0.7. status is "ok"

@@ -149,10 +149,12 @@ fail:
 }
 
 /* Whether v serves cfg: a view depends only on the provider and model
- * names, in order, and the prices (every child is made on first use). */
-static bool view_matches(const tg_obs_view_t *v, const tg_config_t *cfg)
+ * names, in order, the prices (every child is made on first use) and the
+ * health view (one per list of provider and (provider, upstream model)
+ * breaker names). */
+static bool view_matches(const tg_obs_view_t *v, const tg_config_t *cfg, const tg_health_view_t *health)
 {
-    if (v->provider_count != cfg->provider_count || v->model_count != cfg->model_count)
+    if (v->health != health || v->provider_count != cfg->provider_count || v->model_count != cfg->model_count)
         return false;
     for (size_t i = 0; i < cfg->provider_count; i++)
         if (strcmp(v->providers[i].name, cfg->providers[i].name) != 0)
@@ -173,10 +175,9 @@ const tg_obs_view_t *tg_obs_bind(tg_obs_t *obs, const tg_config_t *cfg, const tg
      * a reload reuses a view bound to the same names and prices, as most
      * reloads are (timeouts, retries, URLs, keys): memory grows only with
      * the distinct provider/model/price sets ever loaded. A view found again
-     * keeps the health view it was made with: health/ keeps one view per
-     * list of provider names, so that is the `health` given now. */
+     * has the same health view: health/ keeps one view per list of names. */
     tg_obs_view_t *v = obs->views;
-    while (v != NULL && !view_matches(v, cfg))
+    while (v != NULL && !view_matches(v, cfg, health))
         v = v->older;
     if (v == NULL) {
         if ((v = view_new(obs, cfg, health)) != NULL) {

@@ -1,6 +1,6 @@
 /* route.c: see route.h. The stage then leaves out the routes whose
- * provider's circuit breaker would not admit an attempt now
- * (tg_health_usable), answers 503 at once when that leaves none (or, for
+ * circuit breakers (the provider's, and the route's own where it has one)
+ * would not admit an attempt now (tg_health_route_usable), answers 503 at once when that leaves none (or, for
  * a model with `when_all_open: probe`, sends the request as the probe of
  * the route that may be tried soonest), and orders the rest by the
  * model's strategy. */
@@ -32,10 +32,8 @@ static tg_stage_result_t all_routes_open(tg_request_t *r, double now)
 {
     const tg_config_t *cfg = r->env.cfg;
     double earliest = INFINITY;
-    for (size_t i = 0; i < r->route_count; i++) {
-        size_t p = r->routes[i].provider;
-        earliest = fmin(earliest, tg_health_next_try(r->env.health, p, &cfg->providers[p].breaker, now));
-    }
+    for (size_t i = 0; i < r->route_count; i++)
+        earliest = fmin(earliest, tg_health_route_next_try(r->env.health, cfg, &r->routes[i], now));
     double wait = ceil(earliest - now);
     tg_error_set(&r->error, 503, TG_ERR_UPSTREAM, TG_CODE_ALL_PROVIDERS_UNAVAILABLE,
                  "Every provider for this model is unavailable (circuit breaker open); retry later.", NULL);
@@ -53,8 +51,7 @@ static tg_stage_result_t probe_soonest_route(tg_request_t *r, tg_route_config_t 
     size_t best = 0;
     double soonest = INFINITY;
     for (size_t i = 0; i < r->route_count; i++) {
-        size_t p = r->routes[i].provider;
-        double at = tg_health_next_try(r->env.health, p, &cfg->providers[p].breaker, now);
+        double at = tg_health_route_next_try(r->env.health, cfg, &r->routes[i], now);
         if (at < soonest) {
             soonest = at;
             best = i;
@@ -69,8 +66,7 @@ static tg_stage_result_t probe_soonest_route(tg_request_t *r, tg_route_config_t 
 
 static bool route_usable(const tg_request_t *r, size_t i, double now)
 {
-    size_t p = r->routes[i].provider;
-    return tg_health_usable(r->env.health, p, &r->env.cfg->providers[p].breaker, now);
+    return tg_health_route_usable(r->env.health, r->env.cfg, &r->routes[i], now);
 }
 
 /* Keeps the routes whose breaker would admit an attempt now, in order

@@ -58,6 +58,7 @@ tg_stage_result_t tg_stage_upstream(tg_request_t *r)
         .req = req,
         .view = r->env.view,
         .health = r->env.health,
+        .cfg = r->env.cfg,
         .pools = r->env.pools,
         .routes = r->routes,
         .route_count = r->route_count,

@@ -263,6 +263,41 @@ static void test_when_all_open(void **state)
                       "model \"m\": when_all_open must be fail or probe (got \"wait\")");
 }
 
+/* A route's breaker: the provider section's parser and defaults; routes to
+ * the same (provider, upstream model) share it and may not change it. */
+static void test_route_breaker(void **state)
+{
+    (void)state;
+    static const char head[] = "providers:\n  - { name: p, base_url: http://h }\nmodels:\n";
+    char text[1024];
+    snprintf(text, sizeof(text), "%s%s", head,
+             "  - name: m\n    routes:\n      - { provider: p, model: u, breaker: { failures: 2 } }\n"
+             "      - { provider: p }\n"
+             "  - name: n\n    routes: [ { provider: p, model: u } ]\n");
+    tg_config_t *cfg = tg_config_load(write_yaml(text), NULL);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->model_breaker_count, 1);
+    assert_int_equal(cfg->model_breakers[0].provider, 0);
+    assert_string_equal(cfg->model_breakers[0].upstream_model, "u");
+    const tg_breaker_config_t *b = &cfg->model_breakers[0].breaker;
+    assert_int_equal(b->failures, 2);
+    assert_int_equal(b->cooldown_ms, cfg->providers[0].breaker.cooldown_ms);   /* the defaults */
+    assert_true(b->error_ratio == cfg->providers[0].breaker.error_ratio);
+    assert_int_equal(cfg->models[0].routes[0].breaker, 0);
+    assert_int_equal(cfg->models[0].routes[1].breaker, -1);  /* upstream model "m": another pair */
+    assert_int_equal(cfg->models[1].routes[0].breaker, 0);   /* shares u's */
+    tg_config_free(cfg);
+
+    snprintf(text, sizeof(text), "%s%s", head,
+             "  - name: m\n    routes:\n      - { provider: p, model: u, breaker: { failures: 2 } }\n"
+             "  - name: n\n    routes:\n      - { provider: p, model: u, breaker: { failures: 3 } }\n");
+    assert_error_line(text, 9, "route breaker for provider \"p\", model \"u\" differs from an earlier route's: "
+                               "routes to the same provider and upstream model share one breaker");
+    snprintf(text, sizeof(text), "%s%s", head,
+             "  - name: m\n    routes:\n      - provider: p\n        breaker:\n          cooldown_ms: 0\n");
+    assert_error_line(text, 8, "breaker.cooldown_ms must be at least 1 (got 0)");
+}
+
 static void test_empty_sections_and_secrets(void **state)
 {
     setenv("TG_TEST_KEY", "opaque-provider-key-42", 1);
@@ -694,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_syntax_error_and_check),
         cmocka_unit_test(test_forward_headers),
         cmocka_unit_test(test_breaker),
+        cmocka_unit_test(test_route_breaker),
         cmocka_unit_test(test_when_all_open),
         cmocka_unit_test(test_health_check),
         cmocka_unit_test(test_anomaly_section),

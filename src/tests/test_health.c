@@ -5,7 +5,8 @@
  * provider registry (health/provider.h): state kept by name across
  * reloads, attempt reporting, the breaker as routing sees it, and the
  * evaluation at and just below its threshold, the active health checks'
- * schedule and verdict, the anomaly detector run over a view's providers. The breaker's own
+ * schedule and verdict, the anomaly detector run over a view's providers,
+ * and the (provider, upstream model) breakers of routes. The breaker's own
  * transitions are test_breaker.c's.
  */
 #include <setjmp.h>
@@ -449,6 +450,184 @@ static void test_state_survives_reload_by_name(void **state)
     tg_config_free(cfg3);
 }
 
+/* ------------------------------------ (provider, upstream model) breakers */
+
+/* Two models on provider a, routed to upstream models "good" and "bad"
+ * with route-level breakers; model n routes to "bad" too (shares its
+ * breaker, without repeating the section) and then to provider b. */
+static const char model_breaker_yaml[] =
+    "providers:\n"
+    "  - { name: a, base_url: \"http://127.0.0.1:9/v1\", breaker: { failures: 3 } }\n"
+    "  - { name: b, base_url: \"http://127.0.0.1:9/v1\" }\n"
+    "models:\n"
+    "  - { name: g, routes: [ { provider: a, model: good, breaker: { failures: 2, cooldown_ms: 1000 } } ] }\n"
+    "  - { name: m, routes: [ { provider: a, model: bad, breaker: { failures: 2, cooldown_ms: 1000 } } ] }\n"
+    "  - { name: n, routes: [ { provider: a, model: bad }, { provider: b } ] }\n";
+
+static const tg_route_config_t *route_of(const tg_config_t *cfg, size_t model, size_t i)
+{
+    return &cfg->models[model].routes[i];
+}
+
+/* Routes to one (provider, upstream model) share one breaker; a route
+ * without its own has the provider's only. */
+static void test_model_breaker_shared_by_pair(void **state)
+{
+    tg_config_t *cfg = load_yaml(model_breaker_yaml);
+    assert_int_equal(cfg->model_breaker_count, 2);
+    assert_int_equal(route_of(cfg, 0, 0)->breaker, 0);
+    assert_int_equal(route_of(cfg, 1, 0)->breaker, 1);
+    assert_int_equal(route_of(cfg, 2, 0)->breaker, 1);
+    assert_int_equal(route_of(cfg, 2, 1)->breaker, -1);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *v = tg_health_bind(h, cfg);
+    assert_int_equal(tg_health_model_breaker_count(v), 2);
+    double now = tg_clock_seconds();
+    for (int i = 0; i < 2; i++)
+        tg_health_route_breaker_report(v, cfg, route_of(cfg, 1, 0), false, TG_RETRY_STATUS_5XX, now);
+    assert_false(tg_health_route_usable(v, cfg, route_of(cfg, 2, 0), now));  /* the same breaker */
+    assert_true(tg_health_route_usable(v, cfg, route_of(cfg, 0, 0), now));
+    assert_true(tg_health_route_usable(v, cfg, route_of(cfg, 2, 1), now));
+    tg_model_breaker_status_t st;
+    assert_int_equal(tg_health_model_breaker_status(v, 1, &st), 0);
+    assert_string_equal(st.provider, "a");
+    assert_string_equal(st.upstream_model, "bad");
+    assert_int_equal(st.breaker, TG_BREAKER_OPEN);
+    assert_true(st.next_probe_at > now);
+    assert_int_equal(tg_health_model_breaker_transitions(v, 1, TG_BREAKER_CLOSED, TG_BREAKER_OPEN), 1);
+    assert_int_equal(tg_health_model_breaker_status(v, 2, &st), -1);
+    assert_true(fabs(tg_health_route_next_try(v, cfg, route_of(cfg, 2, 0), now) - (now + 1)) < 0.002);
+    tg_health_free(h);
+    tg_config_free(cfg);
+}
+
+/* A route with its own breaker needs both: the provider's usable (no probe
+ * taken from it) and its own admitting (the half-open probe its own). */
+static void test_model_breaker_admit_needs_both(void **state)
+{
+    tg_config_t *cfg = load_yaml(model_breaker_yaml);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *v = tg_health_bind(h, cfg);
+    const tg_route_config_t *good = route_of(cfg, 0, 0), *bad = route_of(cfg, 1, 0);
+    double now = tg_clock_seconds();
+    /* the provider's breaker open: no route to it admits */
+    open_breaker(cfg, v, 0, now);
+    assert_false(tg_health_route_usable(v, cfg, good, now));
+    assert_false(tg_health_route_admit(v, cfg, good, false, now));
+    /* ... unless as the probe, which is then the provider's */
+    assert_true(tg_health_route_admit(v, cfg, good, true, now));
+    tg_provider_status_t pst;
+    tg_health_provider_status(v, 0, &pst);
+    assert_int_equal(pst.breaker, TG_BREAKER_HALF_OPEN);
+    tg_health_route_breaker_report(v, cfg, good, true, TG_RETRY_CONNECT, now);
+    tg_health_provider_status(v, 0, &pst);
+    assert_int_equal(pst.breaker, TG_BREAKER_CLOSED);
+
+    /* the route's own open: its half-open probe is its own, one at a time */
+    for (int i = 0; i < 2; i++)
+        tg_health_route_breaker_report(v, cfg, bad, false, TG_RETRY_TIMEOUT, now);
+    assert_false(tg_health_route_admit(v, cfg, bad, false, now));
+    double later = now + 1;
+    assert_true(tg_health_route_admit(v, cfg, bad, false, later));
+    assert_false(tg_health_route_admit(v, cfg, bad, false, later));
+    assert_true(tg_health_admit(v, 0, &cfg->providers[0].breaker, later)); /* the provider's untouched */
+    tg_health_route_breaker_report(v, cfg, bad, true, TG_RETRY_CONNECT, later);
+    assert_true(tg_health_route_admit(v, cfg, bad, false, later));
+    tg_model_breaker_status_t st;
+    tg_health_model_breaker_status(v, 1, &st);
+    assert_int_equal(st.breaker, TG_BREAKER_CLOSED);
+    tg_health_free(h);
+    tg_config_free(cfg);
+}
+
+/* A success and a connect failure go to both breakers; a 5xx, reset,
+ * timeout or bad response to the route's own only; a 429 to neither. */
+static void test_model_breaker_report_by_kind(void **state)
+{
+    tg_config_t *cfg = load_yaml(model_breaker_yaml);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *v = tg_health_bind(h, cfg);
+    const tg_route_config_t *bad = route_of(cfg, 1, 0);
+    double now = tg_clock_seconds();
+    static const tg_retry_reason_t own[] = {TG_RETRY_STATUS_5XX, TG_RETRY_RESET, TG_RETRY_TIMEOUT,
+                                            TG_RETRY_BAD_RESPONSE, TG_RETRY_STATUS_5XX, TG_RETRY_STATUS_5XX};
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        tg_health_route_breaker_report(v, cfg, bad, false, own[i], now);
+    tg_provider_status_t pst;
+    tg_health_provider_status(v, 0, &pst);
+    assert_int_equal(pst.breaker, TG_BREAKER_CLOSED);  /* 6 failures, its threshold is 3 */
+    tg_model_breaker_status_t st;
+    tg_health_model_breaker_status(v, 1, &st);
+    assert_int_equal(st.breaker, TG_BREAKER_OPEN);
+
+    /* 429s: neither */
+    const tg_route_config_t *good = route_of(cfg, 0, 0);
+    for (int i = 0; i < 5; i++)
+        tg_health_route_breaker_report(v, cfg, good, false, TG_RETRY_STATUS_429, now);
+    tg_health_model_breaker_status(v, 0, &st);
+    assert_int_equal(st.breaker, TG_BREAKER_CLOSED);
+    tg_health_provider_status(v, 0, &pst);
+    assert_int_equal(pst.breaker, TG_BREAKER_CLOSED);
+
+    /* connect refused: both (good's threshold 2, the provider's 3) */
+    for (int i = 0; i < 2; i++)
+        tg_health_route_breaker_report(v, cfg, good, false, TG_RETRY_CONNECT, now);
+    tg_health_model_breaker_status(v, 0, &st);
+    assert_int_equal(st.breaker, TG_BREAKER_OPEN);
+    tg_health_provider_status(v, 0, &pst);
+    assert_int_equal(pst.breaker, TG_BREAKER_CLOSED);
+    tg_health_route_breaker_report(v, cfg, good, false, TG_RETRY_CONNECT, now);
+    tg_health_provider_status(v, 0, &pst);
+    assert_int_equal(pst.breaker, TG_BREAKER_OPEN);
+
+    /* a route without its own: every failure is the provider's */
+    const tg_route_config_t *to_b = route_of(cfg, 2, 1);
+    for (int i = 0; i < 5; i++)
+        tg_health_route_breaker_report(v, cfg, to_b, false, TG_RETRY_STATUS_5XX, now);
+    tg_health_provider_status(v, 1, &pst);
+    assert_int_equal(pst.breaker, TG_BREAKER_OPEN);
+    tg_health_free(h);
+    tg_config_free(cfg);
+}
+
+/* A reload that keeps the (provider, upstream model) keeps its breaker's
+ * state, whatever the models or the order; a new pair starts closed, and
+ * a changed pair list is another view. */
+static void test_model_breaker_survives_reload(void **state)
+{
+    tg_config_t *cfg1 = load_yaml(model_breaker_yaml);
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *v1 = tg_health_bind(h, cfg1);
+    double now = tg_clock_seconds();
+    for (int i = 0; i < 2; i++)
+        tg_health_route_breaker_report(v1, cfg1, route_of(cfg1, 1, 0), false, TG_RETRY_STATUS_5XX, now);
+    tg_config_t *cfg2 = load_yaml("providers:\n"
+                                  "  - { name: a, base_url: \"http://127.0.0.1:10/v1\" }\n"
+                                  "models:\n"
+                                  "  - { name: x, routes: [ { provider: a, model: new, breaker: {} } ] }\n"
+                                  "  - { name: y, routes: [ { provider: a, model: bad, breaker: {} } ] }\n");
+    const tg_health_view_t *v2 = tg_health_bind(h, cfg2);
+    assert_ptr_not_equal(v2, v1);
+    tg_model_breaker_status_t st;
+    assert_int_equal(tg_health_model_breaker_status(v2, 0, &st), 0);
+    assert_string_equal(st.upstream_model, "new");
+    assert_int_equal(st.breaker, TG_BREAKER_CLOSED);
+    assert_int_equal(tg_health_model_breaker_status(v2, 1, &st), 0);
+    assert_string_equal(st.upstream_model, "bad");
+    assert_int_equal(st.breaker, TG_BREAKER_OPEN);
+    assert_false(tg_health_route_usable(v2, cfg2, route_of(cfg2, 1, 0), now));
+    /* the same providers and pairs: the same view */
+    tg_config_t *cfg3 = load_yaml(model_breaker_yaml);
+    assert_ptr_equal(tg_health_bind(h, cfg3), v1);
+    /* the tick ends its cooldown like a provider's */
+    tg_health_breakers_tick(h, now + 1);
+    assert_int_equal(tg_health_model_breaker_transitions(v2, 1, TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN), 1);
+    tg_health_free(h);
+    tg_config_free(cfg1);
+    tg_config_free(cfg2);
+    tg_config_free(cfg3);
+}
+
 /* The evaluation at its threshold and just below, its report of changes,
  * and the last minute aging out. */
 static void test_evaluation(void **state)
@@ -671,6 +850,10 @@ int main(void)
         cmocka_unit_test(test_report_attempt),
         cmocka_unit_test(test_usable_follows_the_breaker),
         cmocka_unit_test(test_state_survives_reload_by_name),
+        cmocka_unit_test(test_model_breaker_shared_by_pair),
+        cmocka_unit_test(test_model_breaker_admit_needs_both),
+        cmocka_unit_test(test_model_breaker_report_by_kind),
+        cmocka_unit_test(test_model_breaker_survives_reload),
         cmocka_unit_test(test_evaluation),
         cmocka_unit_test(test_concurrent_reports),
         cmocka_unit_test(test_health_checks),

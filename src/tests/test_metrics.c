@@ -118,6 +118,8 @@ static void test_catalog_complete(void **state)
         "tg_provider_error_rate_ratio gauge providers provider",
         "tg_provider_response_time_seconds histogram providers provider",
         "tg_provider_health_score gauge providers provider",
+        "tg_provider_model_circuit_breaker_state gauge providers provider,upstream_model",
+        "tg_provider_model_circuit_breaker_transitions counter providers provider,upstream_model,from,to",
         "tg_llm_cost_dollars summary business provider,model",
         "tg_cache_saved_dollars counter business tier",
         "tg_rate_limited_requests counter business reason",
@@ -380,6 +382,34 @@ static void test_provider_state_from_health(void **state)
     tg_config_free(cfg);
 }
 
+/* The (provider, upstream model) breakers: a state series per configured
+ * pair, read at scrape; a transition's series from its first. */
+static void test_model_breaker_families(void **state)
+{
+    tg_obs_t *obs = new_obs("tg");
+    tg_config_t *cfg = load_yaml("providers:\n  - { name: a, base_url: \"http://127.0.0.1:9/v1\" }\n"
+                                 "models:\n"
+                                 "  - { name: g, routes: [ { provider: a, model: good, breaker: {} } ] }\n"
+                                 "  - { name: m, routes: [ { provider: a, model: bad, breaker: { failures: 1 } } ] }\n");
+    tg_health_t *h = tg_health_new();
+    const tg_health_view_t *hv = tg_health_bind(h, cfg);
+    tg_obs_bind(obs, cfg, hv);
+    tg_health_route_breaker_report(hv, cfg, &cfg->models[1].routes[0], false, TG_RETRY_STATUS_5XX,
+                                   tg_clock_seconds());
+    char *text = render(obs, "providers");
+    assert_line(text, "tg_provider_model_circuit_breaker_state{provider=\"a\",upstream_model=\"good\"} 0");
+    assert_line(text, "tg_provider_model_circuit_breaker_state{provider=\"a\",upstream_model=\"bad\"} 1");
+    assert_line(text, "tg_provider_model_circuit_breaker_transitions_total{provider=\"a\",upstream_model=\"bad\","
+                      "from=\"closed\",to=\"open\"} 1");
+    assert_no_line_starting(text, "tg_provider_model_circuit_breaker_transitions_total{provider=\"a\","
+                                  "upstream_model=\"good\"");
+    assert_line(text, "tg_provider_circuit_breaker_state{provider=\"a\"} 0");
+    free(text);
+    tg_obs_free(obs);
+    tg_health_free(h);
+    tg_config_free(cfg);
+}
+
 static void test_housekeeping_durations(void **state)
 {
     tg_obs_t *obs = new_obs("tg");
@@ -589,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_llm_recording),
         cmocka_unit_test(test_http_errors_retries_fallbacks),
         cmocka_unit_test(test_provider_state_from_health),
+        cmocka_unit_test(test_model_breaker_families),
         cmocka_unit_test(test_housekeeping_durations),
         cmocka_unit_test(test_reload_keeps_state_by_name),
         cmocka_unit_test(test_reload_reuses_views),

@@ -177,8 +177,8 @@ static void report_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t 
 {
     tg_upstream_pool_t *pool = current_pool(call);
     tg_health_report_attempt(call->in.health, pool->provider_index, ok, reason, seconds);
-    tg_health_breaker_report(call->in.health, pool->provider_index, &pool->provider->breaker, ok, reason,
-                             tg_clock_seconds());
+    tg_health_route_breaker_report(call->in.health, call->in.cfg, current_route(call), ok, reason,
+                                   tg_clock_seconds());
     tg_obs_record_attempt(call->in.view, pool->provider_index, seconds);
 }
 
@@ -187,11 +187,8 @@ static void report_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t 
  * cooldown short; a retry after it does not. */
 static bool admitted(tg_upstream_call_t *call)
 {
-    tg_upstream_pool_t *pool = current_pool(call);
-    if (call->in.probe_open_route && call->failures == 0)
-        return tg_health_admit_probe(call->in.health, pool->provider_index, &pool->provider->breaker,
-                                     tg_clock_seconds());
-    return tg_health_admit(call->in.health, pool->provider_index, &pool->provider->breaker, tg_clock_seconds());
+    return tg_health_route_admit(call->in.health, call->in.cfg, current_route(call),
+                                 call->in.probe_open_route && call->failures == 0, tg_clock_seconds());
 }
 
 /* Moves to the next route whose breaker admits an attempt; false when none

@@ -75,6 +75,7 @@ typedef struct tg_upstream_in {
     h2o_req_t *req;            /* the client's request: headers, pool */
     const tg_obs_view_t *view;
     const tg_health_view_t *health; /* where each attempt's outcome goes */
+    const tg_config_t *cfg;    /* the snapshot: its breaker settings */
     tg_upstream_pool_t *pools; /* this worker's, indexed like cfg->providers */
     const tg_route_config_t *routes;
     size_t route_count;
