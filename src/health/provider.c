@@ -288,24 +288,15 @@ static void note_model_change(tg_model_breaker_health_t *b, tg_breaker_change_t 
                     atomic_load_explicit(&b->last_error, memory_order_relaxed), change, now);
 }
 
-bool tg_health_admit(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now)
+bool tg_health_admit(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, bool probe,
+                     double now)
 {
     tg_provider_health_t *p = provider_at(v, provider);
     if (p == NULL)
         return true;
     tg_breaker_change_t change;
-    bool admitted = tg_breaker_admit(&p->breaker, c, now, &change);
-    note_change(p, change, now);
-    return admitted;
-}
-
-bool tg_health_admit_probe(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now)
-{
-    tg_provider_health_t *p = provider_at(v, provider);
-    if (p == NULL)
-        return true;
-    tg_breaker_change_t change;
-    bool admitted = tg_breaker_admit_probe(&p->breaker, c, now, &change);
+    bool admitted = probe ? tg_breaker_admit_probe(&p->breaker, c, now, &change)
+                          : tg_breaker_admit(&p->breaker, c, now, &change);
     note_change(p, change, now);
     return admitted;
 }
@@ -360,9 +351,9 @@ bool tg_health_route_admit(const tg_health_view_t *v, const tg_config_t *cfg, co
     const tg_breaker_config_t *pc = &cfg->providers[route->provider].breaker, *mc;
     tg_model_breaker_health_t *b = route_breaker(v, cfg, route, &mc);
     if (b == NULL)
-        return probe ? tg_health_admit_probe(v, route->provider, pc, now) : tg_health_admit(v, route->provider, pc, now);
+        return tg_health_admit(v, route->provider, pc, probe, now);
     if (!tg_health_usable(v, route->provider, pc, now) &&
-        !(probe && tg_health_admit_probe(v, route->provider, pc, now)))
+        !(probe && tg_health_admit(v, route->provider, pc, true, now)))
         return false;
     tg_breaker_change_t change;
     bool admitted = probe ? tg_breaker_admit_probe(&b->breaker, mc, now, &change)

@@ -75,13 +75,11 @@ void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool o
 
 /* Whether an attempt may go to provider i now, by its circuit breaker
  * (tg_breaker_admit: takes a half-open probe). The upstream call asks
- * before each attempt. */
-bool tg_health_admit(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now);
-
-/* tg_health_admit for a request that is to be the probe because every
- * route of its model is open (`when_all_open: probe`): an open breaker's
- * cooldown is cut short (tg_breaker_admit_probe). */
-bool tg_health_admit_probe(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double now);
+ * before each attempt. With `probe`, for a request that is to be the probe
+ * because every route of its model is open (`when_all_open: probe`), an
+ * open breaker's cooldown is cut short (tg_breaker_admit_probe). */
+bool tg_health_admit(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, bool probe,
+                     double now);
 
 /* What tg_health_admit would say, taking nothing: the route stage's
  * filter. */
@@ -114,7 +112,7 @@ double tg_health_next_try(const tg_health_view_t *v, size_t provider, const tg_b
 /* Whether an attempt may go to the route now: its provider's breaker must
  * be usable (read only: a model-level probe takes no provider probe) and
  * its own must admit (taking the half-open probe). probe: the request is
- * the probe of an open route (tg_health_admit_probe) - of the provider's
+ * the probe of an open route (tg_health_admit with probe) - of the provider's
  * breaker when that is the one in the way, else of the route's own. */
 bool tg_health_route_admit(const tg_health_view_t *v, const tg_config_t *cfg, const tg_route_config_t *route,
                            bool probe, double now);

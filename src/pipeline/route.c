@@ -44,7 +44,7 @@ static tg_stage_result_t all_routes_open(tg_request_t *r, double now)
 
 /* when_all_open: probe. The request goes to the route that may be tried
  * soonest, alone: the upstream call takes its probe, cooldown or not
- * (tg_health_admit_probe), or answers 503 when another request holds it. */
+ * (tg_health_admit with probe), or answers 503 when another request holds it. */
 static tg_stage_result_t probe_soonest_route(tg_request_t *r, tg_route_config_t *kept, double now)
 {
     const tg_config_t *cfg = r->env.cfg;

@@ -363,11 +363,11 @@ static void test_usable_follows_the_breaker(void **state)
     /* 429s are not failures, whatever their number */
     for (int i = 0; i < 10; i++)
         tg_health_breaker_report(v, 0, bc, false, TG_RETRY_STATUS_429, now);
-    assert_true(tg_health_admit(v, 0, bc, now));
+    assert_true(tg_health_admit(v, 0, bc, false, now));
 
     open_breaker(cfg, v, 0, now);
     assert_false(tg_health_usable(v, 0, bc, now));
-    assert_false(tg_health_admit(v, 0, bc, now));
+    assert_false(tg_health_admit(v, 0, bc, false, now));
     assert_true(tg_health_usable(v, 1, &cfg->providers[1].breaker, now));
     tg_health_provider_status(v, 0, &st);
     assert_int_equal(st.breaker, TG_BREAKER_OPEN);
@@ -381,7 +381,7 @@ static void test_usable_follows_the_breaker(void **state)
     assert_int_equal(tg_health_breaker_transitions(v, 0, TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN), 0);
     tg_health_breakers_tick(h, later);
     assert_int_equal(tg_health_breaker_transitions(v, 0, TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN), 1);
-    assert_true(tg_health_admit(v, 0, bc, later));      /* the probe */
+    assert_true(tg_health_admit(v, 0, bc, false, later));      /* the probe */
     assert_false(tg_health_usable(v, 0, bc, later));    /* one probe at a time by default */
     tg_health_breaker_report(v, 0, bc, true, TG_RETRY_CONNECT, later + 0.1);
     assert_int_equal(tg_health_breaker_transitions(v, 0, TG_BREAKER_HALF_OPEN, TG_BREAKER_CLOSED), 1);
@@ -395,7 +395,7 @@ static void test_usable_follows_the_breaker(void **state)
 
     /* no view, out of range: usable, nothing counted */
     assert_true(tg_health_usable(NULL, 0, bc, now));
-    assert_true(tg_health_admit(v, 9, bc, now));
+    assert_true(tg_health_admit(v, 9, bc, false, now));
     assert_int_equal(tg_health_breaker_transitions(v, 9, TG_BREAKER_CLOSED, TG_BREAKER_OPEN), 0);
     assert_int_equal(tg_health_breaker_transitions(v, 0, (tg_breaker_state_t)7, TG_BREAKER_OPEN), 0);
     tg_health_free(h);
@@ -530,7 +530,7 @@ static void test_model_breaker_admit_needs_both(void **state)
     double later = now + 1;
     assert_true(tg_health_route_admit(v, cfg, bad, false, later));
     assert_false(tg_health_route_admit(v, cfg, bad, false, later));
-    assert_true(tg_health_admit(v, 0, &cfg->providers[0].breaker, later)); /* the provider's untouched */
+    assert_true(tg_health_admit(v, 0, &cfg->providers[0].breaker, false, later)); /* the provider's untouched */
     tg_health_route_breaker_report(v, cfg, bad, true, TG_RETRY_CONNECT, later);
     assert_true(tg_health_route_admit(v, cfg, bad, false, later));
     tg_model_breaker_status_t st;

@@ -39,7 +39,7 @@
  * this check catches a breaker that opened since, mid-request included.
  * A request the route stage made the probe of an open route (its model's
  * `when_all_open: probe`) has that one route, and its first attempt cuts
- * the breaker's cooldown short (tg_health_admit_probe). */
+ * the breaker's cooldown short (tg_health_admit with probe). */
 #include "upstream/call.h"
 
 #include <string.h>
