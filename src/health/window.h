@@ -7,8 +7,10 @@
  * a timer thread. Reading sums the slots whose epoch is one of the last few.
  *
  * Used for the providers' 5-minute health windows (health/provider.h) and
- * the models' 24-hour uptime windows (health/score.h has their shapes).
- * Every function is safe from any thread and takes no lock.
+ * the models' 24-hour uptime windows (health/score.h has their shapes); a
+ * token window, the same scheme with token counts in its slots, holds the
+ * models' 24-hour token efficiency. Every function is safe from any thread
+ * and takes no lock.
  */
 #ifndef TOLLGATE_HEALTH_WINDOW_H
 #define TOLLGATE_HEALTH_WINDOW_H
@@ -48,5 +50,23 @@ void tg_window_record(tg_window_slot_t *slots, size_t n, uint64_t epoch,
  * whole window. */
 tg_window_sum_t tg_window_totals(const tg_window_slot_t *slots, size_t n, uint64_t now_epoch,
                                  size_t span);
+
+/* One time slot of a token window: the tokens of the calls in its period. */
+typedef struct tg_token_slot {
+    _Atomic uint64_t epoch;         /* 0 = never used */
+    _Atomic uint64_t prompt;
+    _Atomic uint64_t completion;
+} tg_token_slot_t;
+
+typedef struct tg_token_sum {
+    uint64_t prompt, completion;
+} tg_token_sum_t;
+
+/* Adds a call's tokens to the slot of `epoch` (epoch >= 1). */
+void tg_token_window_record(tg_token_slot_t *slots, size_t n, uint64_t epoch,
+                            uint64_t prompt, uint64_t completion);
+
+/* Sums the whole window at now_epoch: the slots of (now_epoch - n, now_epoch]. */
+tg_token_sum_t tg_token_window_totals(const tg_token_slot_t *slots, size_t n, uint64_t now_epoch);
 
 #endif /* TOLLGATE_HEALTH_WINDOW_H */

@@ -189,21 +189,22 @@ static void collect_models(tally_emit *e, void *user)
     tg_obs_view_t *v = atomic_load(&obs->current);
     uint64_t now = tg_window_epoch(tg_clock_seconds(), TG_UPTIME_SLOT_SECONDS);
     for (size_t i = 0; v && i < v->model_count; i++) {
-        model_state_t *ms = v->models[i];
-        const char *labels[] = {ms->name};
-        tg_window_slot_t *uptime = atomic_load_explicit(&ms->uptime, memory_order_acquire);
-        tg_window_sum_t w = uptime ? tg_window_totals(uptime, TG_UPTIME_SLOTS, now, TG_UPTIME_SLOTS)
-                                   : (tg_window_sum_t){0};
-        if (w.total > 0) /* no calls in 24 hours: no uptime to speak of, no series */
-            tally_emit_gauge(e, 0, labels, tg_health_uptime_ratio(&w));
+        model_windows_t *w = atomic_load_explicit(&v->models[i]->windows, memory_order_acquire);
+        if (w == NULL)
+            continue;
+        const char *labels[] = {v->models[i]->name};
+        tg_window_sum_t calls = tg_window_totals(w->uptime, TG_UPTIME_SLOTS, now, TG_UPTIME_SLOTS);
+        if (calls.total > 0) /* no calls in 24 hours: no uptime to speak of, no series */
+            tally_emit_gauge(e, 0, labels, tg_health_uptime_ratio(&calls));
     }
     for (size_t i = 0; v && i < v->model_count; i++) {
-        model_state_t *ms = v->models[i];
-        const char *labels[] = {ms->name};
-        uint64_t prompt = atomic_load_explicit(&ms->prompt_tokens, memory_order_relaxed);
-        uint64_t completion = atomic_load_explicit(&ms->completion_tokens, memory_order_relaxed);
-        if (prompt > 0)
-            tally_emit_gauge(e, 1, labels, (double)completion / (double)prompt);
+        model_windows_t *w = atomic_load_explicit(&v->models[i]->windows, memory_order_acquire);
+        if (w == NULL)
+            continue;
+        const char *labels[] = {v->models[i]->name};
+        tg_token_sum_t tokens = tg_token_window_totals(w->tokens, TG_UPTIME_SLOTS, now);
+        if (tokens.prompt > 0) /* no prompt tokens in 24 hours: no ratio, no series */
+            tally_emit_gauge(e, 1, labels, (double)tokens.completion / (double)tokens.prompt);
     }
 }
 
@@ -224,7 +225,7 @@ static tally_err register_collectors(tg_obs_t *obs, const char *ns)
         "Seconds until an open circuit breaker lets a probe through (0 unless open).",
         "Circuit breaker transitions by the state left and the state entered.",
         "Share of successful LLM calls per model over the last 24 hours.",
-        "Completion tokens per prompt token per model since start.",
+        "Completion tokens per prompt token per model over the last 24 hours.",
         "Circuit breaker state of a (provider, upstream model) with its own: 0 closed, 1 open, 2 half-open.",
         "Transitions of a (provider, upstream model) circuit breaker by the state left and the state entered.",
     };
@@ -358,7 +359,7 @@ void tg_obs_free(tg_obs_t *obs)
     for (model_state_t *m = obs->model_states, *next; m; m = next) {
         next = m->next;
         free(m->name);
-        free(atomic_load(&m->uptime));
+        free(atomic_load(&m->windows));
         free(m);
     }
     pthread_mutex_destroy(&obs->bind_lock);

@@ -288,16 +288,16 @@ void tg_obs_http_in_progress(const tg_obs_view_t *v, tg_route_t route, tg_method
         tally_gauge_add(g, delta);
 }
 
-/* A model's uptime window, allocated by its first call. */
-static tg_window_slot_t *model_uptime(model_state_t *ms)
+/* A model's windows, allocated by its first call. */
+static model_windows_t *model_windows(model_state_t *ms)
 {
-    tg_window_slot_t *w = atomic_load_explicit(&ms->uptime, memory_order_acquire);
+    model_windows_t *w = atomic_load_explicit(&ms->windows, memory_order_acquire);
     if (w != NULL)
         return w;
-    tg_window_slot_t *fresh = calloc(TG_UPTIME_SLOTS, sizeof(*fresh));
+    model_windows_t *fresh = calloc(1, sizeof(*fresh));
     if (fresh == NULL)
         return NULL;
-    if (atomic_compare_exchange_strong(&ms->uptime, &w, fresh))
+    if (atomic_compare_exchange_strong(&ms->windows, &w, fresh))
         return fresh;
     free(fresh); /* another thread's is in place */
     return w;
@@ -345,13 +345,14 @@ void tg_obs_record_llm(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
     if (r->status == TG_LLM_SUCCESS || r->prompt_tokens || r->completion_tokens)
         tally_summary_observe(lazy_child(&c->cost, fam[F_LLM_COST], pair), cost);
 
-    model_state_t *ms = v->models[model_slot];
-    atomic_fetch_add_explicit(&ms->prompt_tokens, r->prompt_tokens, memory_order_relaxed);
-    atomic_fetch_add_explicit(&ms->completion_tokens, r->completion_tokens, memory_order_relaxed);
-    tg_window_slot_t *uptime = r->status != TG_LLM_CLIENT_DISCONNECT ? model_uptime(ms) : NULL;
-    if (uptime != NULL)
-        tg_window_record(uptime, TG_UPTIME_SLOTS, tg_window_epoch(tg_clock_seconds(), TG_UPTIME_SLOT_SECONDS),
-                         r->status != TG_LLM_SUCCESS, false, 0);
+    model_windows_t *w = model_windows(v->models[model_slot]);
+    if (w == NULL)
+        return;
+    uint64_t epoch = tg_window_epoch(tg_clock_seconds(), TG_UPTIME_SLOT_SECONDS);
+    if (r->status != TG_LLM_CLIENT_DISCONNECT)
+        tg_window_record(w->uptime, TG_UPTIME_SLOTS, epoch, r->status != TG_LLM_SUCCESS, false, 0);
+    if (r->prompt_tokens || r->completion_tokens)
+        tg_token_window_record(w->tokens, TG_UPTIME_SLOTS, epoch, r->prompt_tokens, r->completion_tokens);
 }
 
 void tg_obs_record_attempt(const tg_obs_view_t *v, size_t provider, double seconds)

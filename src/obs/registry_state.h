@@ -30,15 +30,19 @@ enum family_id {
 
 
 
+/* A model's LLM calls and tokens over the last 24 hours, in 1-minute slots. */
+typedef struct model_windows {
+    tg_window_slot_t uptime[TG_UPTIME_SLOTS];
+    tg_token_slot_t tokens[TG_UPTIME_SLOTS];
+} model_windows_t;
+
 /* Per model name (and "other"), kept across reloads. */
 typedef struct model_state {
     struct model_state *next;
     char *name;
-    /* LLM calls over 24 hours: 56 KB, so allocated by the model's first
-     * call (500 configured models would hold 28 MB from the start). */
-    _Atomic(tg_window_slot_t *) uptime;
-    _Atomic uint64_t prompt_tokens;
-    _Atomic uint64_t completion_tokens;
+    /* 90 KB, so allocated by the model's first call (500 configured models
+     * would hold 45 MB from the start). */
+    _Atomic(model_windows_t *) windows;
 } model_state_t;
 
 /* A child handle made on first use: see lazy_child(). */

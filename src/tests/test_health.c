@@ -210,6 +210,36 @@ static void test_span_sums_the_last_epochs(void **state)
     assert_sum(tg_window_totals(w, SLOTS, 8, SLOTS), 3, 1, 1, 70);
 }
 
+static uint64_t minute_at(double seconds)
+{
+    return tg_window_epoch(seconds, TG_UPTIME_SLOT_SECONDS);
+}
+
+/* A model's token window on a clock the test sets: 24 hours of 1-minute
+ * slots, the ratio over what is still inside. */
+static void test_token_window_over_a_day(void **state)
+{
+    (void)state;
+    static tg_token_slot_t w[TG_UPTIME_SLOTS];
+    const double t = 60000, minute = 60, day = 24 * 3600; /* t starts a slot */
+    tg_token_window_record(w, TG_UPTIME_SLOTS, minute_at(t), 200, 250);
+    tg_token_window_record(w, TG_UPTIME_SLOTS, minute_at(t + day - minute), 200, 50);
+    tg_token_sum_t s = tg_token_window_totals(w, TG_UPTIME_SLOTS, minute_at(t + day - minute));
+    assert_true(s.prompt == 400 && s.completion == 300);
+    assert_true((double)s.completion / (double)s.prompt == 0.75);
+    /* A minute past the day, t's tokens have aged out. */
+    s = tg_token_window_totals(w, TG_UPTIME_SLOTS, minute_at(t + day + minute));
+    assert_true(s.prompt == 200 && s.completion == 50);
+    assert_true((double)s.completion / (double)s.prompt == 0.25);
+    /* A writer a day after t takes over t's slot and empties it first. */
+    tg_token_window_record(w, TG_UPTIME_SLOTS, minute_at(t + day), 100, 100);
+    s = tg_token_window_totals(w, TG_UPTIME_SLOTS, minute_at(t + day + minute));
+    assert_true(s.prompt == 300 && s.completion == 150);
+    /* Two days on, nothing is left. */
+    s = tg_token_window_totals(w, TG_UPTIME_SLOTS, minute_at(t + 2 * day + minute));
+    assert_true(s.prompt == 0 && s.completion == 0);
+}
+
 static tg_window_sum_t attempts(uint64_t total, uint64_t failures, uint64_t unavailable)
 {
     return (tg_window_sum_t){.total = total, .failures = failures, .unavailable = unavailable};
@@ -846,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_uptime_ratio),
         cmocka_unit_test(test_provider_window_over_time),
         cmocka_unit_test(test_span_sums_the_last_epochs),
+        cmocka_unit_test(test_token_window_over_a_day),
         cmocka_unit_test(test_verdict_threshold),
         cmocka_unit_test(test_report_attempt),
         cmocka_unit_test(test_usable_follows_the_breaker),
