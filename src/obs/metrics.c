@@ -351,7 +351,7 @@ void tg_obs_record_llm(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
     tg_window_slot_t *uptime = r->status != TG_LLM_CLIENT_DISCONNECT ? model_uptime(ms) : NULL;
     if (uptime != NULL)
         tg_window_record(uptime, TG_UPTIME_SLOTS, tg_window_epoch(tg_clock_seconds(), TG_UPTIME_SLOT_SECONDS),
-                         r->status != TG_LLM_SUCCESS, false, 0);
+                         r->status != TG_LLM_SUCCESS, false);
 }
 
 void tg_obs_record_attempt(const tg_obs_view_t *v, size_t provider, double seconds)
