@@ -169,7 +169,7 @@ static void report_closed(tg_breaker_t *b, const tg_breaker_config_t *c, bool ok
 {
     uint64_t epoch = tg_window_epoch(now, 1);
     if (c->error_ratio > 0)
-        tg_window_record(b->window, TG_BREAKER_SLOTS, epoch, !ok, false, 0);
+        tg_window_record(b->window, TG_BREAKER_SLOTS, epoch, !ok, false);
     if (ok) {
         /* a load first: a store on every success would bounce the line between workers */
         if (atomic_load_explicit(&b->consecutive, memory_order_relaxed) != 0)

@@ -21,6 +21,7 @@ typedef struct tg_provider_health {
     struct tg_provider_health *next;   /* immutable once published */
     char *name;
     tg_window_slot_t window[TG_HEALTH_SLOTS]; /* upstream attempts */
+    tg_window_hist_t durations[TG_HEALTH_SLOTS]; /* of the same attempts, for the p95 */
     atomic_bool healthy;               /* written by tg_health_evaluate only */
     atomic_int last_error;             /* tg_retry_reason_t + 1; 0 = none */
     _Atomic double last_error_at;      /* tg_clock_seconds() seconds */
@@ -222,6 +223,15 @@ static void set_last_error(tg_provider_health_t *p, tg_retry_reason_t reason, do
     atomic_store_explicit(&p->last_error, (int)reason + 1, memory_order_relaxed);
 }
 
+/* Counts one attempt (or check) in the window and its duration in the
+ * window's histogram. */
+static void record_window(tg_provider_health_t *p, double now, bool failed, bool unavailable, uint64_t micros)
+{
+    uint64_t epoch = tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS);
+    tg_window_record(p->window, TG_HEALTH_SLOTS, epoch, failed, unavailable);
+    tg_window_hist_record(p->durations, TG_HEALTH_SLOTS, epoch, micros);
+}
+
 void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool ok,
                               tg_retry_reason_t reason, double seconds)
 {
@@ -232,8 +242,7 @@ void tg_health_report_attempt(const tg_health_view_t *v, size_t provider, bool o
     bool failed = !ok && (unsigned)reason < TG_RETRY_REASON_COUNT;
     double now = tg_clock_seconds();
     uint64_t micros = seconds > 0 ? (uint64_t)(seconds * 1e6) : 0;
-    tg_window_record(p->window, TG_HEALTH_SLOTS, tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS), failed,
-                     failed && reason != TG_RETRY_STATUS_429, micros);
+    record_window(p, now, failed, failed && reason != TG_RETRY_STATUS_429, micros);
     tg_anomaly_record(&p->anomaly, failed, micros);
     /* A failure may be quick (refused, 5xx at once): it may raise the
      * latency, never lower it, lest a failing provider look fast. */
@@ -422,8 +431,8 @@ bool tg_health_report_check(const tg_health_view_t *v, size_t provider, bool ok,
     bool failed = !ok;
     /* In the window like an attempt, but not in the anomaly counters: a
      * check is not traffic, and its latency is not a completion's. */
-    tg_window_record(p->window, TG_HEALTH_SLOTS, tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS), failed,
-                     failed && reason != TG_RETRY_STATUS_429, seconds > 0 ? (uint64_t)(seconds * 1e6) : 0);
+    record_window(p, now, failed, failed && reason != TG_RETRY_STATUS_429,
+                  seconds > 0 ? (uint64_t)(seconds * 1e6) : 0);
     if (!failed)
         atomic_store_explicit(&p->check_passed_at, now, memory_order_relaxed);
     else if ((unsigned)reason < TG_RETRY_REASON_COUNT)
@@ -484,10 +493,14 @@ tg_health_ratios_t tg_health_provider_ratios(const tg_health_view_t *v, size_t p
 {
     tg_provider_health_t *p = provider_at(v, provider);
     tg_window_sum_t w = {0};
-    if (p != NULL)
-        w = tg_window_totals(p->window, TG_HEALTH_SLOTS, tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS),
-                             TG_HEALTH_SLOTS);
-    return tg_health_ratios_of(&w);
+    double p95 = 0;
+    if (p != NULL) {
+        uint64_t epoch = tg_window_epoch(now, TG_HEALTH_SLOT_SECONDS);
+        w = tg_window_totals(p->window, TG_HEALTH_SLOTS, epoch, TG_HEALTH_SLOTS);
+        p95 = tg_window_hist_quantile(p->durations, TG_HEALTH_SLOTS, epoch, TG_HEALTH_SLOTS,
+                                      TG_HEALTH_LATENCY_PERCENT);
+    }
+    return tg_health_ratios_of(&w, p95);
 }
 
 size_t tg_health_model_breaker_count(const tg_health_view_t *v)

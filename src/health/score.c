@@ -4,13 +4,13 @@
  */
 #include "health/score.h"
 
-double tg_health_latency_score(double mean_seconds)
+double tg_health_latency_score(double seconds)
 {
-    double score = (TG_HEALTH_LATENCY_ZERO - mean_seconds) / (TG_HEALTH_LATENCY_ZERO - TG_HEALTH_LATENCY_FULL);
+    double score = (TG_HEALTH_LATENCY_ZERO - seconds) / (TG_HEALTH_LATENCY_ZERO - TG_HEALTH_LATENCY_FULL);
     return score > 1 ? 1 : score < 0 ? 0 : score;
 }
 
-tg_health_ratios_t tg_health_ratios_of(const tg_window_sum_t *w)
+tg_health_ratios_t tg_health_ratios_of(const tg_window_sum_t *w, double p95_seconds)
 {
     if (w->total == 0)
         return (tg_health_ratios_t){.availability = 1, .error_rate = 0, .latency_score = 1};
@@ -18,7 +18,7 @@ tg_health_ratios_t tg_health_ratios_of(const tg_window_sum_t *w)
     return (tg_health_ratios_t){
         .availability = 1.0 - (double)w->unavailable / total,
         .error_rate = (double)w->failures / total,
-        .latency_score = tg_health_latency_score((double)w->micros / 1e6 / total),
+        .latency_score = tg_health_latency_score(p95_seconds),
     };
 }
 

@@ -30,23 +30,27 @@
 #define TG_UPTIME_SLOT_SECONDS 60
 #define TG_UPTIME_SLOTS 1440
 
-/* latency_score is 1 up to this mean attempt duration (seconds) and falls
- * linearly to 0 at TG_HEALTH_LATENCY_ZERO. */
+/* latency_score is 1 up to this p95 of the attempt durations (seconds)
+ * and falls linearly to 0 at TG_HEALTH_LATENCY_ZERO. The p95, not the
+ * mean: a few slow attempts should lower the score, and a mean hides them
+ * among many fast ones. */
+#define TG_HEALTH_LATENCY_PERCENT 95
 #define TG_HEALTH_LATENCY_FULL 1.0
 #define TG_HEALTH_LATENCY_ZERO 10.0
 
 typedef struct tg_health_ratios {
     double availability;   /* 1 - unavailable / total (429s are not the provider failing) */
     double error_rate;     /* failures / total, any reason */
-    double latency_score;  /* tg_health_latency_score of the mean duration */
+    double latency_score;  /* tg_health_latency_score of the p95 duration */
 } tg_health_ratios_t;
 
-/* clamp((ZERO - mean) / (ZERO - FULL), 0, 1). */
-double tg_health_latency_score(double mean_seconds);
+/* clamp((ZERO - seconds) / (ZERO - FULL), 0, 1). */
+double tg_health_latency_score(double seconds);
 
-/* The ratios of a provider's window sums. With no attempts, nothing speaks
+/* The ratios of a provider's window sums and the p95 of its attempt
+ * durations (tg_window_hist_quantile). With no attempts, nothing speaks
  * against the provider: availability 1, error rate 0, latency score 1. */
-tg_health_ratios_t tg_health_ratios_of(const tg_window_sum_t *w);
+tg_health_ratios_t tg_health_ratios_of(const tg_window_sum_t *w, double p95_seconds);
 
 /* 0.4 * availability + 0.3 * (1 - error_rate) + 0.3 * latency_score. */
 double tg_health_score(const tg_health_ratios_t *r);

@@ -11,46 +11,36 @@ uint64_t tg_window_epoch(double now_seconds, unsigned slot_seconds)
     return (uint64_t)(now_seconds / slot_seconds) + 1;
 }
 
-/* True when a slot holding `slot_epoch` still holds an older period that
- * `epoch` must replace and this writer won the compare-exchange moving it
- * on: then, and only then, the caller empties the slot's counts. */
+/* Whether the caller must empty a slot found at `*slot_epoch` before
+ * counting in `epoch`: it still holds an older period, and this writer won
+ * the compare-exchange that moves it on. */
 static bool claim_stale(_Atomic uint64_t *slot_epoch, uint64_t epoch)
 {
     uint64_t seen = atomic_load_explicit(slot_epoch, memory_order_acquire);
     return seen != epoch && atomic_compare_exchange_strong(slot_epoch, &seen, epoch);
 }
 
-/* True when a slot of epoch e is among the last `span` epochs at now_epoch. */
+/* Whether a slot of epoch e is one of the last `span` as of now_epoch. */
 static bool in_span(uint64_t e, uint64_t now_epoch, size_t span)
 {
     return e != 0 && e <= now_epoch && now_epoch - e < span;
 }
 
-/* The slot of `epoch`, emptied first if it still holds an older period. */
-static tg_window_slot_t *slot_for(tg_window_slot_t *slots, size_t n, uint64_t epoch)
+void tg_window_record(tg_window_slot_t *slots, size_t n, uint64_t epoch,
+                      bool failed, bool unavailable)
 {
     tg_window_slot_t *s = &slots[epoch % n];
     if (claim_stale(&s->epoch, epoch)) {
         atomic_store_explicit(&s->total, 0, memory_order_relaxed);
         atomic_store_explicit(&s->failures, 0, memory_order_relaxed);
         atomic_store_explicit(&s->unavailable, 0, memory_order_relaxed);
-        atomic_store_explicit(&s->micros, 0, memory_order_relaxed);
     }
-    return s;
-}
-
-void tg_window_record(tg_window_slot_t *slots, size_t n, uint64_t epoch,
-                      bool failed, bool unavailable, uint64_t micros)
-{
-    tg_window_slot_t *s = slot_for(slots, n, epoch);
     atomic_fetch_add_explicit(&s->total, 1, memory_order_relaxed);
     /* Zero adds are skipped: each is a locked instruction on a shared line. */
     if (failed)
         atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
     if (unavailable)
         atomic_fetch_add_explicit(&s->unavailable, 1, memory_order_relaxed);
-    if (micros)
-        atomic_fetch_add_explicit(&s->micros, micros, memory_order_relaxed);
 }
 
 tg_window_sum_t tg_window_totals(const tg_window_slot_t *slots, size_t n, uint64_t now_epoch,
@@ -58,13 +48,11 @@ tg_window_sum_t tg_window_totals(const tg_window_slot_t *slots, size_t n, uint64
 {
     tg_window_sum_t sum = {0};
     for (size_t i = 0; i < n; i++) {
-        uint64_t e = atomic_load_explicit(&slots[i].epoch, memory_order_acquire);
-        if (!in_span(e, now_epoch, span))
+        if (!in_span(atomic_load_explicit(&slots[i].epoch, memory_order_acquire), now_epoch, span))
             continue;
         sum.total += atomic_load_explicit(&slots[i].total, memory_order_relaxed);
         sum.failures += atomic_load_explicit(&slots[i].failures, memory_order_relaxed);
         sum.unavailable += atomic_load_explicit(&slots[i].unavailable, memory_order_relaxed);
-        sum.micros += atomic_load_explicit(&slots[i].micros, memory_order_relaxed);
     }
     return sum;
 }
@@ -93,4 +81,51 @@ tg_token_sum_t tg_token_window_totals(const tg_token_slot_t *slots, size_t n, ui
         sum.completion += atomic_load_explicit(&slots[i].completion, memory_order_relaxed);
     }
     return sum;
+}
+
+/* The bucket of a duration: the smallest i with micros <= 2^i / 1024 s. */
+static size_t hist_bucket(uint64_t micros)
+{
+    uint64_t top = (uint64_t)1 << (TG_WINDOW_HIST_BUCKETS - 2);   /* the last bucket's lower bound */
+    if (micros > top * 1000000 / 1024)
+        return TG_WINDOW_HIST_BUCKETS - 1;   /* before the units below could overflow */
+    /* micros * 1024 / 1e6, rounded up so that (2^(i-1), 2^i] stays exact. */
+    uint64_t units = (micros * 128 + 124999) / 125000;
+    return units <= 1 ? 0 : (size_t)(64 - __builtin_clzll(units - 1));
+}
+
+void tg_window_hist_record(tg_window_hist_t *slots, size_t n, uint64_t epoch, uint64_t micros)
+{
+    tg_window_hist_t *s = &slots[epoch % n];
+    if (claim_stale(&s->epoch, epoch)) {
+        for (size_t i = 0; i < TG_WINDOW_HIST_BUCKETS; i++)
+            atomic_store_explicit(&s->buckets[i], 0, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&s->buckets[hist_bucket(micros)], 1, memory_order_relaxed);
+}
+
+double tg_window_hist_quantile(const tg_window_hist_t *slots, size_t n, uint64_t now_epoch, size_t span,
+                               unsigned percent)
+{
+    uint64_t buckets[TG_WINDOW_HIST_BUCKETS] = {0}, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!in_span(atomic_load_explicit(&slots[i].epoch, memory_order_acquire), now_epoch, span))
+            continue;
+        for (size_t b = 0; b < TG_WINDOW_HIST_BUCKETS; b++) {
+            uint64_t c = atomic_load_explicit(&slots[i].buckets[b], memory_order_relaxed);
+            buckets[b] += c;
+            total += c;
+        }
+    }
+    if (total == 0)
+        return 0;
+    /* In integers, so exactly `percent`% at or below a bucket picks it. */
+    uint64_t below = 0;
+    size_t b = 0;
+    for (; b < TG_WINDOW_HIST_BUCKETS - 1; b++) {
+        below += buckets[b];
+        if (below * 100 >= (uint64_t)percent * total)
+            break;
+    }
+    return (double)((uint64_t)1 << b) / 1024.0;
 }

@@ -9,8 +9,10 @@
  * Used for the providers' 5-minute health windows (health/provider.h) and
  * the models' 24-hour uptime windows (health/score.h has their shapes); a
  * token window, the same scheme with token counts in its slots, holds the
- * models' 24-hour token efficiency. Every function is safe from any thread
- * and takes no lock.
+ * models' 24-hour token efficiency. The providers' windows also keep a
+ * histogram of durations per slot, in an array of its own so the models'
+ * 1440-slot windows do not carry it. Every function is safe from any
+ * thread and takes no lock.
  */
 #ifndef TOLLGATE_HEALTH_WINDOW_H
 #define TOLLGATE_HEALTH_WINDOW_H
@@ -26,12 +28,11 @@ typedef struct tg_window_slot {
     _Atomic uint64_t total;
     _Atomic uint64_t failures;
     _Atomic uint64_t unavailable;
-    _Atomic uint64_t micros;        /* summed durations in microseconds */
 } tg_window_slot_t;
 
 /* The sums over a window. */
 typedef struct tg_window_sum {
-    uint64_t total, failures, unavailable, micros;
+    uint64_t total, failures, unavailable;
 } tg_window_sum_t;
 
 
@@ -40,9 +41,9 @@ typedef struct tg_window_sum {
 uint64_t tg_window_epoch(double now_seconds, unsigned slot_seconds);
 
 /* Counts one event in the slot of `epoch` (epoch >= 1): total + 1, plus one
- * failure and/or one unavailable when set, plus micros. */
+ * failure and/or one unavailable when set. */
 void tg_window_record(tg_window_slot_t *slots, size_t n, uint64_t epoch,
-                      bool failed, bool unavailable, uint64_t micros);
+                      bool failed, bool unavailable);
 
 /* Sums the slots of the last `span` epochs (1 <= span <= n), those in
  * (now_epoch - span, now_epoch]: older slots have aged out, newer ones (a
@@ -68,5 +69,28 @@ void tg_token_window_record(tg_token_slot_t *slots, size_t n, uint64_t epoch,
 
 /* Sums the whole window at now_epoch: the slots of (now_epoch - n, now_epoch]. */
 tg_token_sum_t tg_token_window_totals(const tg_token_slot_t *slots, size_t n, uint64_t now_epoch);
+
+/* Durations are counted in log buckets of 1/1024 s units (~1 ms): bucket
+ * i holds those in (2^(i-1), 2^i] units, bucket 0 those up to 1 unit, the
+ * last one everything above 64 s, so N = 18 covers 1 ms .. 128 s in N * 8
+ * bytes a slot. Powers of two of a second make 1 s, 2 s, 4 s, 8 s bounds. */
+#define TG_WINDOW_HIST_BUCKETS 18
+
+/* One time slot of a duration histogram, rotated like tg_window_slot_t. */
+typedef struct tg_window_hist {
+    _Atomic uint64_t epoch;         /* 0 = never used */
+    _Atomic uint64_t buckets[TG_WINDOW_HIST_BUCKETS];
+} tg_window_hist_t;
+
+/* Counts one duration of `micros` in the slot of `epoch` (epoch >= 1). */
+void tg_window_hist_record(tg_window_hist_t *slots, size_t n, uint64_t epoch, uint64_t micros);
+
+/* The `percent` quantile (1..100) in seconds of the durations in the last
+ * `span` epochs (as tg_window_totals), 0 when there are none. It is the
+ * upper bound of the bucket holding the smallest duration that at least
+ * `percent`% of them do not exceed: never below the true quantile, less
+ * than twice it (or 1/1024 s). */
+double tg_window_hist_quantile(const tg_window_hist_t *slots, size_t n, uint64_t now_epoch, size_t span,
+                               unsigned percent);
 
 #endif /* TOLLGATE_HEALTH_WINDOW_H */

@@ -350,7 +350,7 @@ void tg_obs_record_llm(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
         return;
     uint64_t epoch = tg_window_epoch(tg_clock_seconds(), TG_UPTIME_SLOT_SECONDS);
     if (r->status != TG_LLM_CLIENT_DISCONNECT)
-        tg_window_record(w->uptime, TG_UPTIME_SLOTS, epoch, r->status != TG_LLM_SUCCESS, false, 0);
+        tg_window_record(w->uptime, TG_UPTIME_SLOTS, epoch, r->status != TG_LLM_SUCCESS, false);
     if (r->prompt_tokens || r->completion_tokens)
         tg_token_window_record(w->tokens, TG_UPTIME_SLOTS, epoch, r->prompt_tokens, r->completion_tokens);
 }

@@ -28,13 +28,11 @@
 
 #define SLOTS 4
 
-static void assert_sum(tg_window_sum_t got, uint64_t total, uint64_t failures,
-                       uint64_t unavailable, uint64_t micros)
+static void assert_sum(tg_window_sum_t got, uint64_t total, uint64_t failures, uint64_t unavailable)
 {
     assert_int_equal(got.total, total);
     assert_int_equal(got.failures, failures);
     assert_int_equal(got.unavailable, unavailable);
-    assert_int_equal(got.micros, micros);
 }
 
 static void assert_near(double got, double want)
@@ -59,8 +57,8 @@ static void test_empty_window_sums_to_zero(void **state)
     (void)state;
     tg_window_slot_t w[SLOTS];
     memset(w, 0, sizeof(w));
-    assert_sum(tg_window_totals(w, SLOTS, 1, SLOTS), 0, 0, 0, 0);
-    assert_sum(tg_window_totals(w, SLOTS, 1000, SLOTS), 0, 0, 0, 0);
+    assert_sum(tg_window_totals(w, SLOTS, 1, SLOTS), 0, 0, 0);
+    assert_sum(tg_window_totals(w, SLOTS, 1000, SLOTS), 0, 0, 0);
 }
 
 static void test_record_and_totals(void **state)
@@ -68,13 +66,13 @@ static void test_record_and_totals(void **state)
     (void)state;
     tg_window_slot_t w[SLOTS];
     memset(w, 0, sizeof(w));
-    tg_window_record(w, SLOTS, 5, false, false, 250000);
-    tg_window_record(w, SLOTS, 5, true, true, 1000000);
-    tg_window_record(w, SLOTS, 6, true, false, 0);      /* a 429: failed, available */
-    tg_window_record(w, SLOTS, 7, false, false, 750000);
+    tg_window_record(w, SLOTS, 5, false, false);
+    tg_window_record(w, SLOTS, 5, true, true);
+    tg_window_record(w, SLOTS, 6, true, false);      /* a 429: failed, available */
+    tg_window_record(w, SLOTS, 7, false, false);
     /* Epochs 5..7 are all within the last 4 as seen from 7 and from 8. */
-    assert_sum(tg_window_totals(w, SLOTS, 7, SLOTS), 4, 2, 1, 2000000);
-    assert_sum(tg_window_totals(w, SLOTS, 8, SLOTS), 4, 2, 1, 2000000);
+    assert_sum(tg_window_totals(w, SLOTS, 7, SLOTS), 4, 2, 1);
+    assert_sum(tg_window_totals(w, SLOTS, 8, SLOTS), 4, 2, 1);
     /* Each epoch has its own slot. */
     assert_int_equal(w[5 % SLOTS].total, 2);
     assert_int_equal(w[6 % SLOTS].total, 1);
@@ -86,16 +84,16 @@ static void test_old_slots_age_out(void **state)
     (void)state;
     tg_window_slot_t w[SLOTS];
     memset(w, 0, sizeof(w));
-    tg_window_record(w, SLOTS, 5, true, true, 10);
-    tg_window_record(w, SLOTS, 6, false, false, 20);
-    tg_window_record(w, SLOTS, 8, false, false, 40);
+    tg_window_record(w, SLOTS, 5, true, true);
+    tg_window_record(w, SLOTS, 6, false, false);
+    tg_window_record(w, SLOTS, 8, false, false);
     /* The window seen from epoch e is (e - 4, e]. */
-    assert_sum(tg_window_totals(w, SLOTS, 8, SLOTS), 3, 1, 1, 70);
-    assert_sum(tg_window_totals(w, SLOTS, 9, SLOTS), 2, 0, 0, 60);    /* 5 aged out */
-    assert_sum(tg_window_totals(w, SLOTS, 11, SLOTS), 1, 0, 0, 40);   /* 6 too */
-    assert_sum(tg_window_totals(w, SLOTS, 12, SLOTS), 0, 0, 0, 0);    /* all gone */
+    assert_sum(tg_window_totals(w, SLOTS, 8, SLOTS), 3, 1, 1);
+    assert_sum(tg_window_totals(w, SLOTS, 9, SLOTS), 2, 0, 0);    /* 5 aged out */
+    assert_sum(tg_window_totals(w, SLOTS, 11, SLOTS), 1, 0, 0);   /* 6 too */
+    assert_sum(tg_window_totals(w, SLOTS, 12, SLOTS), 0, 0, 0);    /* all gone */
     /* A slot ahead of the reader's epoch is not counted yet. */
-    assert_sum(tg_window_totals(w, SLOTS, 6, SLOTS), 2, 1, 1, 30);
+    assert_sum(tg_window_totals(w, SLOTS, 6, SLOTS), 2, 1, 1);
 }
 
 static void test_rotation_resets_a_reused_slot(void **state)
@@ -103,16 +101,16 @@ static void test_rotation_resets_a_reused_slot(void **state)
     (void)state;
     tg_window_slot_t w[SLOTS];
     memset(w, 0, sizeof(w));
-    tg_window_record(w, SLOTS, 2, true, true, 100);
-    tg_window_record(w, SLOTS, 2, true, false, 100);
+    tg_window_record(w, SLOTS, 2, true, true);
+    tg_window_record(w, SLOTS, 2, true, false);
     /* Epoch 6 maps to the same slot as 2: the old counts are dropped, not
      * added to. */
-    tg_window_record(w, SLOTS, 6, false, false, 7);
+    tg_window_record(w, SLOTS, 6, false, false);
     assert_int_equal(w[2].epoch, 6);
-    assert_sum(tg_window_totals(w, SLOTS, 6, SLOTS), 1, 0, 0, 7);
+    assert_sum(tg_window_totals(w, SLOTS, 6, SLOTS), 1, 0, 0);
     /* Recording again in the current epoch keeps adding. */
-    tg_window_record(w, SLOTS, 6, true, false, 3);
-    assert_sum(tg_window_totals(w, SLOTS, 6, SLOTS), 2, 1, 0, 10);
+    tg_window_record(w, SLOTS, 6, true, false);
+    assert_sum(tg_window_totals(w, SLOTS, 6, SLOTS), 2, 1, 0);
 }
 
 static void test_latency_score(void **state)
@@ -129,9 +127,9 @@ static void test_latency_score(void **state)
 static void test_ratios_of_window(void **state)
 {
     (void)state;
-    /* 8 attempts: 3 failed, 1 of them a 429; 20 s in all, mean 2.5 s. */
-    tg_window_sum_t w = {.total = 8, .failures = 3, .unavailable = 2, .micros = 20000000};
-    tg_health_ratios_t r = tg_health_ratios_of(&w);
+    /* 8 attempts: 3 failed, 1 of them a 429; p95 2.5 s. */
+    tg_window_sum_t w = {.total = 8, .failures = 3, .unavailable = 2};
+    tg_health_ratios_t r = tg_health_ratios_of(&w, 2.5);
     assert_true(r.availability == 0.75);
     assert_true(r.error_rate == 0.375);
     assert_near(r.latency_score, 7.5 / 9.0);
@@ -143,7 +141,7 @@ static void test_no_traffic_scores_one(void **state)
 {
     (void)state;
     tg_window_sum_t w = {0};
-    tg_health_ratios_t r = tg_health_ratios_of(&w);
+    tg_health_ratios_t r = tg_health_ratios_of(&w, 0);
     assert_true(r.availability == 1.0);
     assert_true(r.error_rate == 0.0);
     assert_true(r.latency_score == 1.0);
@@ -178,21 +176,89 @@ static void test_provider_window_over_time(void **state)
 {
     (void)state;
     static tg_window_slot_t w[TG_HEALTH_SLOTS];
+    static tg_window_hist_t d[TG_HEALTH_SLOTS];
     double t0 = 1000;  /* seconds */
     uint64_t e0 = tg_window_epoch(t0, TG_HEALTH_SLOT_SECONDS);
-    tg_window_record(w, TG_HEALTH_SLOTS, e0, true, true, 2000000);   /* 5xx, 2 s */
+    tg_window_record(w, TG_HEALTH_SLOTS, e0, true, true);   /* 5xx, 4 s */
+    tg_window_hist_record(d, TG_HEALTH_SLOTS, e0, 4000000);
     uint64_t e1 = tg_window_epoch(t0 + 60, TG_HEALTH_SLOT_SECONDS);
-    tg_window_record(w, TG_HEALTH_SLOTS, e1, false, false, 1000000); /* ok, 1 s */
+    tg_window_record(w, TG_HEALTH_SLOTS, e1, false, false); /* ok, 1 s */
+    tg_window_hist_record(d, TG_HEALTH_SLOTS, e1, 1000000);
     tg_window_sum_t s = tg_window_totals(w, TG_HEALTH_SLOTS, e1, TG_HEALTH_SLOTS);
-    tg_health_ratios_t r = tg_health_ratios_of(&s);
+    double p95 = tg_window_hist_quantile(d, TG_HEALTH_SLOTS, e1, TG_HEALTH_SLOTS, TG_HEALTH_LATENCY_PERCENT);
+    assert_true(p95 == 4.0);
+    tg_health_ratios_t r = tg_health_ratios_of(&s, p95);
     assert_true(r.availability == 0.5 && r.error_rate == 0.5);
-    assert_near(r.latency_score, 8.5 / 9.0);  /* mean 1.5 s */
+    assert_near(r.latency_score, 6.0 / 9.0);  /* p95 4 s */
     /* 5 minutes after the failure it has aged out; the success remains. */
     uint64_t later = tg_window_epoch(t0 + 300, TG_HEALTH_SLOT_SECONDS);
     s = tg_window_totals(w, TG_HEALTH_SLOTS, later, TG_HEALTH_SLOTS);
-    assert_sum(s, 1, 0, 0, 1000000);
-    r = tg_health_ratios_of(&s);
+    assert_sum(s, 1, 0, 0);
+    p95 = tg_window_hist_quantile(d, TG_HEALTH_SLOTS, later, TG_HEALTH_SLOTS, TG_HEALTH_LATENCY_PERCENT);
+    assert_true(p95 == 1.0);
+    r = tg_health_ratios_of(&s, p95);
     assert_true(tg_health_score(&r) == 1.0);
+}
+
+/* Each duration is read back as the upper bound of its bucket. */
+static void test_hist_bucket_bounds(void **state)
+{
+    (void)state;
+    static const struct { uint64_t micros; double bound; } cases[] = {
+        {0, 1.0 / 1024}, {976, 1.0 / 1024}, {977, 2.0 / 1024}, {100000, 0.125},
+        {999999, 1.0}, {1000000, 1.0}, {1000001, 2.0}, {8000000, 8.0}, {8000001, 16.0},
+        {64000000, 64.0}, {64000001, 128.0}, {UINT64_MAX, 128.0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tg_window_hist_t d[SLOTS];
+        memset(d, 0, sizeof(d));
+        tg_window_hist_record(d, SLOTS, 3, cases[i].micros);
+        double got = tg_window_hist_quantile(d, SLOTS, 3, SLOTS, 100);
+        if (got != cases[i].bound)
+            fail_msg("%llu us: got %g, want %g", (unsigned long long)cases[i].micros, got, cases[i].bound);
+    }
+    tg_window_hist_t d[SLOTS];
+    memset(d, 0, sizeof(d));
+    assert_true(tg_window_hist_quantile(d, SLOTS, 3, SLOTS, 95) == 0.0);
+    /* Exactly 95% at or below a bucket picks that bucket: 19 of 20. */
+    for (int i = 0; i < 19; i++)
+        tg_window_hist_record(d, SLOTS, 3, 1000000);
+    tg_window_hist_record(d, SLOTS, 3, 8000000);
+    assert_true(tg_window_hist_quantile(d, SLOTS, 3, SLOTS, 95) == 1.0);
+    assert_true(tg_window_hist_quantile(d, SLOTS, 3, SLOTS, 96) == 8.0);
+}
+
+/* A slow tail of more than 5% moves the p95 to it, which a mean would not
+ * (the mean of the second case is 0.55 s, latency_score 1); 5 of 105 is
+ * under 5% and does not. */
+static void test_p95_of_a_slow_tail(void **state)
+{
+    (void)state;
+    static tg_window_hist_t d[TG_HEALTH_SLOTS];
+    uint64_t e = tg_window_epoch(1000, TG_HEALTH_SLOT_SECONDS);
+    for (int i = 0; i < 100; i++)
+        tg_window_hist_record(d, TG_HEALTH_SLOTS, e, 100000);
+    for (int i = 0; i < 5; i++)
+        tg_window_hist_record(d, TG_HEALTH_SLOTS, e, 8000000);
+    assert_true(tg_window_hist_quantile(d, TG_HEALTH_SLOTS, e, TG_HEALTH_SLOTS, 95) == 0.125);
+    tg_window_hist_record(d, TG_HEALTH_SLOTS, e, 8000000);
+    assert_true(tg_window_hist_quantile(d, TG_HEALTH_SLOTS, e, TG_HEALTH_SLOTS, 95) == 8.0);
+
+    /* 100 ok attempts and 6 failed (5xx) ones at 8 s, read as a score. */
+    tg_window_sum_t s = {.total = 106, .failures = 6, .unavailable = 6};
+    tg_health_ratios_t r = tg_health_ratios_of(&s, 8.0);
+    assert_near(r.latency_score, 2.0 / 9.0);
+    /* 0.4 * 100/106 + 0.3 * 100/106 + 0.3 * 2/9 */
+    assert_near(tg_health_score(&r), 70.0 / 106.0 + 1.0 / 15.0);
+
+    /* The slow ones age out of the window after 5 minutes, the slots they
+     * shared with fast ones reset when reused. */
+    uint64_t later = tg_window_epoch(1000 + 60, TG_HEALTH_SLOT_SECONDS);
+    tg_window_hist_record(d, TG_HEALTH_SLOTS, later, 100000);
+    assert_true(tg_window_hist_quantile(d, TG_HEALTH_SLOTS, later + TG_HEALTH_SLOTS - 7, TG_HEALTH_SLOTS, 95) == 8.0);
+    assert_true(tg_window_hist_quantile(d, TG_HEALTH_SLOTS, e + TG_HEALTH_SLOTS, TG_HEALTH_SLOTS, 95) == 0.125);
+    tg_window_hist_record(d, TG_HEALTH_SLOTS, e + TG_HEALTH_SLOTS, 2000000);
+    assert_true(tg_window_hist_quantile(d, TG_HEALTH_SLOTS, e + TG_HEALTH_SLOTS, TG_HEALTH_SLOTS, 100) == 2.0);
 }
 
 /* The verdict's span: only the last epochs count. */
@@ -201,13 +267,13 @@ static void test_span_sums_the_last_epochs(void **state)
     (void)state;
     tg_window_slot_t w[SLOTS];
     memset(w, 0, sizeof(w));
-    tg_window_record(w, SLOTS, 5, true, true, 10);
-    tg_window_record(w, SLOTS, 6, false, false, 20);
-    tg_window_record(w, SLOTS, 8, false, false, 40);
-    assert_sum(tg_window_totals(w, SLOTS, 8, 1), 1, 0, 0, 40);
-    assert_sum(tg_window_totals(w, SLOTS, 8, 2), 1, 0, 0, 40);   /* 7 is empty */
-    assert_sum(tg_window_totals(w, SLOTS, 8, 3), 2, 0, 0, 60);
-    assert_sum(tg_window_totals(w, SLOTS, 8, SLOTS), 3, 1, 1, 70);
+    tg_window_record(w, SLOTS, 5, true, true);
+    tg_window_record(w, SLOTS, 6, false, false);
+    tg_window_record(w, SLOTS, 8, false, false);
+    assert_sum(tg_window_totals(w, SLOTS, 8, 1), 1, 0, 0);
+    assert_sum(tg_window_totals(w, SLOTS, 8, 2), 1, 0, 0);   /* 7 is empty */
+    assert_sum(tg_window_totals(w, SLOTS, 8, 3), 2, 0, 0);
+    assert_sum(tg_window_totals(w, SLOTS, 8, SLOTS), 3, 1, 1);
 }
 
 static uint64_t minute_at(double seconds)
@@ -327,20 +393,20 @@ static void test_report_attempt(void **state)
     tg_health_report_attempt(v, 0, true, TG_RETRY_CONNECT, 0.5);
     tg_health_report_attempt(v, 0, false, TG_RETRY_STATUS_5XX, 1.0);
     tg_health_report_attempt(v, 0, false, TG_RETRY_STATUS_429, 1.0);
-    /* b: slow, mean 5.5 s -> latency_score (10 - 5.5) / 9 = 0.5 */
-    tg_health_report_attempt(v, 1, true, TG_RETRY_CONNECT, 5.5);
+    /* b: slow, p95 4 s -> latency_score (10 - 4) / 9 */
+    tg_health_report_attempt(v, 1, true, TG_RETRY_CONNECT, 4.0);
     double now = tg_clock_seconds();
 
     tg_health_ratios_t r = tg_health_provider_ratios(v, 0, now);
     assert_true(r.availability == 0.75);    /* 429 does not count against it */
     assert_true(r.error_rate == 0.5);
-    assert_true(r.latency_score == 1.0);    /* mean 0.75 s */
+    assert_true(r.latency_score == 1.0);    /* p95 1 s */
     assert_near(tg_health_score(&r), 0.75);
     assert_int_equal(tg_health_provider_status(v, 0, &st), 0);
     assert_string_equal(st.last_error, "status_429");
     assert_true(st.last_error_at >= before && st.last_error_at <= now);
     r = tg_health_provider_ratios(v, 1, now);
-    assert_near(r.latency_score, 0.5);
+    assert_near(r.latency_score, 6.0 / 9.0);
     assert_int_equal(tg_health_provider_status(v, 1, &st), 0);
     assert_null(st.last_error);
     /* 5 minutes on, the window is empty again. */
@@ -871,6 +937,8 @@ int main(void)
         cmocka_unit_test(test_rotation_resets_a_reused_slot),
         cmocka_unit_test(test_latency_score),
         cmocka_unit_test(test_ratios_of_window),
+        cmocka_unit_test(test_hist_bucket_bounds),
+        cmocka_unit_test(test_p95_of_a_slow_tail),
         cmocka_unit_test(test_no_traffic_scores_one),
         cmocka_unit_test(test_score_weights),
         cmocka_unit_test(test_uptime_ratio),
