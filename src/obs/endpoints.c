@@ -12,7 +12,6 @@
 
 #include "core/clock.h"
 #include "core/error.h"
-#include "core/json.h"
 #include "obs/log.h"
 
 #define JSON_TYPE "application/json"
@@ -65,10 +64,6 @@ static int set_json(tg_obs_response_t *out, int status, json_t *obj)
  * typo, and the message stays one short line. */
 #define CATEGORY_ECHO_MAX 64
 
-/* The 404 names what was asked for. category is client bytes, any of them:
- * tg_json_escape turns invalid UTF-8 into U+FFFD, and a cut is moved back
- * to the start of the character it would split (a UTF-8 character is at
- * most 4 bytes), so the body is always valid JSON. */
 /* An error in OpenAI's shape (core/error.h builds every one). */
 static int set_error(tg_obs_response_t *out, int status, tg_error_type_t type, tg_error_code_t code,
                      const char *message)
@@ -81,6 +76,10 @@ static int set_error(tg_obs_response_t *out, int status, tg_error_type_t type, t
     return out->body ? 0 : -1;
 }
 
+/* The 404 names what was asked for. category is client bytes, any of
+ * them: the error builder's escaping turns invalid UTF-8 into U+FFFD, and
+ * a cut is moved back to the start of the character it would split (a
+ * UTF-8 character is at most 4 bytes), so the body is always valid JSON. */
 static int not_found_category(tg_obs_response_t *out, const char *category)
 {
     size_t len = strlen(category);

@@ -172,6 +172,15 @@ def send_and_read_all(port, data, timeout=10):
     return out
 
 
+def case_body(case, **extra):
+    """A short chat request to model "m-<case>" (tests that give each case
+    its own model)."""
+    b = {"model": "m-" + case, "messages": [{"role": "user", "content": "hello there"}],
+         "max_tokens": 4}
+    b.update(extra)
+    return b
+
+
 def sse_events(body):
     """The `data:` payloads of an SSE body, in order, as strings."""
     events = []
@@ -329,6 +338,10 @@ class MockLLM(_ChildProcess):
 
     def stats(self):
         return self.request("GET", "/mock/stats").json()
+
+    def reset(self):
+        """No fault, no delay: as started."""
+        self.configure(status=0, fault="", fail_first=0, latency_ms=0, token_delay_ms=0)
 
     def configure(self, **settings):
         r = self.request("POST", "/mock/config", settings)

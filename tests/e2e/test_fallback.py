@@ -36,13 +36,10 @@ class FallbackTest(GatewayTestCase):
 
     def setUp(self):
         for m in (self.primary, self.backup):
-            m.configure(status=0, fault="", fail_first=0, latency_ms=0, token_delay_ms=0)
+            m.reset()
 
     def body(self, case, **extra):
-        b = {"model": "m-" + case, "messages": [{"role": "user", "content": "hello there"}],
-             "max_tokens": 4}
-        b.update(extra)
-        return b
+        return harness.case_body(case, **extra)
 
     def run_fallback(self, case, reason, **extra):
         """Primary already broken: the request must retry once on it, then

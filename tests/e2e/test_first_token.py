@@ -44,13 +44,10 @@ class FirstTokenTest(GatewayTestCase):
 
     def setUp(self):
         for m in (self.slow, self.fast):
-            m.configure(status=0, fault="", fail_first=0, latency_ms=0, token_delay_ms=0)
+            m.reset()
 
     def body(self, case, **extra):
-        b = {"model": "m-" + case, "messages": [{"role": "user", "content": "hello there"}],
-             "max_tokens": 4}
-        b.update(extra)
-        return b
+        return harness.case_body(case, **extra)
 
     def timed_chat(self, case, **extra):
         rid = "e2e-ftt-%s-%d" % (case, time.monotonic_ns())
