@@ -164,18 +164,25 @@ bool tg_breaker_usable(const tg_breaker_t *b, const tg_breaker_config_t *c, doub
 }
 
 /* A closed breaker's outcome: the triggers. */
-static void report_closed(tg_breaker_t *b, const tg_breaker_config_t *c, bool ok, double now,
+static void report_closed(tg_breaker_t *b, const tg_breaker_config_t *c, bool ok, double started, double now,
                           tg_breaker_change_t *change)
 {
     uint64_t epoch = tg_window_epoch(now, 1);
     if (c->error_ratio > 0)
         tg_window_record(b->window, TG_BREAKER_SLOTS, epoch, !ok, false);
     if (ok) {
-        /* a load first: a store on every success would bounce the line between workers */
-        if (atomic_load_explicit(&b->consecutive, memory_order_relaxed) != 0)
+        /* A success ends the run of failures only if its attempt began
+         * after the run's latest failure was counted: an answer that was
+         * already on its way when the provider broke says nothing about
+         * the provider now (it let failures leak past the threshold). A
+         * load first: a store on every success would bounce the line
+         * between workers. */
+        if (atomic_load_explicit(&b->consecutive, memory_order_relaxed) != 0 &&
+            started >= atomic_load_explicit(&b->last_failure, memory_order_relaxed))
             atomic_store_explicit(&b->consecutive, 0, memory_order_relaxed);
         return;
     }
+    atomic_store_explicit(&b->last_failure, now, memory_order_relaxed);
     unsigned failures = atomic_fetch_add_explicit(&b->consecutive, 1, memory_order_relaxed) + 1;
     bool trip = c->failures > 0 && failures >= c->failures;
     uint64_t after = atomic_load_explicit(&b->closed_epoch, memory_order_relaxed);
@@ -192,7 +199,7 @@ static void report_closed(tg_breaker_t *b, const tg_breaker_config_t *c, bool ok
         entered(b, TG_BREAKER_CLOSED, next, now, change);
 }
 
-void tg_breaker_report(tg_breaker_t *b, const tg_breaker_config_t *c, bool ok, double now,
+void tg_breaker_report(tg_breaker_t *b, const tg_breaker_config_t *c, bool ok, double started, double now,
                        tg_breaker_change_t *change)
 {
     *change = TG_BREAKER_NO_CHANGE;
@@ -200,7 +207,7 @@ void tg_breaker_report(tg_breaker_t *b, const tg_breaker_config_t *c, bool ok, d
         return;
     uint64_t w = load_word(b);
     if (state_of(w) == TG_BREAKER_CLOSED) {
-        report_closed(b, c, ok, now, change);
+        report_closed(b, c, ok, started, now, change);
         return;
     }
     /* OPEN: an attempt from before it opened; nothing to learn */

@@ -29,7 +29,10 @@
  * the provider's: connect, reset, timeout, 5xx, bad response. A 429 is not
  * a failure: it only cools the provider down for its Retry-After (any
  * state: the provider is skipped until then). Any other answer, a 4xx
- * included, is a success: the provider answered. An outcome reported while
+ * included, is a success: the provider answered; in CLOSED it ends the run
+ * of failures only if its attempt began after the run's latest failure was
+ * counted (`started`), so answers already on their way when the provider
+ * broke do not let failures leak past c->failures. An outcome reported while
  * OPEN (an attempt that started before the breaker opened) changes nothing.
  *
  * Concurrency: workers admit and report at once, without a lock. The
@@ -68,6 +71,7 @@ typedef struct tg_breaker {
     _Atomic uint64_t cool_until_ms;    /* a 429's Retry-After: not before this */
     _Atomic uint64_t closed_epoch;     /* the ratio counts the window's slots after this one */
     _Atomic double since;              /* when the current state began */
+    _Atomic double last_failure;       /* CLOSED: when the run's latest failure was counted */
     tg_window_slot_t window[TG_BREAKER_SLOTS]; /* attempts and failures, for the ratio */
 } tg_breaker_t;
 
@@ -100,7 +104,7 @@ bool tg_breaker_usable(const tg_breaker_t *b, const tg_breaker_config_t *c, doub
 /* The outcome of an attempt that admit let through: ok = the provider
  * answered (any status but 5xx and 429), else it failed (connect, reset,
  * timeout, 5xx, bad response). */
-void tg_breaker_report(tg_breaker_t *b, const tg_breaker_config_t *c, bool ok, double now,
+void tg_breaker_report(tg_breaker_t *b, const tg_breaker_config_t *c, bool ok, double started, double now,
                        tg_breaker_change_t *change);
 
 /* A 429 with Retry-After: skip the provider for `seconds` (at most

@@ -317,13 +317,13 @@ bool tg_health_usable(const tg_health_view_t *v, size_t provider, const tg_break
 }
 
 void tg_health_breaker_report(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, bool ok,
-                              tg_retry_reason_t reason, double now)
+                              tg_retry_reason_t reason, double started, double now)
 {
     tg_provider_health_t *p = provider_at(v, provider);
     if (p == NULL || (!ok && reason == TG_RETRY_STATUS_429))
         return;
     tg_breaker_change_t change;
-    tg_breaker_report(&p->breaker, c, ok, now, &change);
+    tg_breaker_report(&p->breaker, c, ok, started, now, &change);
     note_change(p, change, now);
 }
 
@@ -381,18 +381,20 @@ bool tg_health_route_usable(const tg_health_view_t *v, const tg_config_t *cfg, c
 }
 
 void tg_health_route_breaker_report(const tg_health_view_t *v, const tg_config_t *cfg,
-                                    const tg_route_config_t *route, bool ok, tg_retry_reason_t reason, double now)
+                                    const tg_route_config_t *route, bool ok, tg_retry_reason_t reason, double started,
+                                    double now)
 {
     const tg_breaker_config_t *mc;
     tg_model_breaker_health_t *b = route_breaker(v, cfg, route, &mc);
     if (b == NULL || ok || reason == TG_RETRY_CONNECT)
-        tg_health_breaker_report(v, route->provider, &cfg->providers[route->provider].breaker, ok, reason, now);
+        tg_health_breaker_report(v, route->provider, &cfg->providers[route->provider].breaker, ok, reason, started,
+                                 now);
     if (b == NULL || (!ok && reason == TG_RETRY_STATUS_429))
         return;
     if (!ok && (unsigned)reason < TG_RETRY_REASON_COUNT)
         atomic_store_explicit(&b->last_error, (int)reason + 1, memory_order_relaxed);
     tg_breaker_change_t change;
-    tg_breaker_report(&b->breaker, mc, ok, now, &change);
+    tg_breaker_report(&b->breaker, mc, ok, started, now, &change);
     note_model_change(b, change, now);
 }
 

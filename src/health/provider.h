@@ -87,9 +87,10 @@ bool tg_health_usable(const tg_health_view_t *v, size_t provider, const tg_break
 
 /* The breaker's side of an attempt's outcome (after
  * tg_health_report_attempt): ok, or a failure of `reason`; a 429 is
- * neither (see tg_health_cool_down). */
+ * neither (see tg_health_cool_down). `started`: when the attempt began
+ * (tg_breaker_report). */
 void tg_health_breaker_report(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, bool ok,
-                              tg_retry_reason_t reason, double now);
+                              tg_retry_reason_t reason, double started, double now);
 
 /* A 429's Retry-After: provider i is skipped for `seconds`. */
 void tg_health_cool_down(const tg_health_view_t *v, size_t provider, const tg_breaker_config_t *c, double seconds,
@@ -127,7 +128,8 @@ bool tg_health_route_usable(const tg_health_view_t *v, const tg_config_t *cfg, c
  * that one broken upstream model does not open the provider's. A 429 goes
  * to neither (tg_health_cool_down). */
 void tg_health_route_breaker_report(const tg_health_view_t *v, const tg_config_t *cfg,
-                                    const tg_route_config_t *route, bool ok, tg_retry_reason_t reason, double now);
+                                    const tg_route_config_t *route, bool ok, tg_retry_reason_t reason, double started,
+                                    double now);
 
 /* When the route may next be tried: the later of its breakers'. */
 double tg_health_route_next_try(const tg_health_view_t *v, const tg_config_t *cfg, const tg_route_config_t *route,

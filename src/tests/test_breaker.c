@@ -30,7 +30,7 @@ static tg_breaker_config_t config(void)
 static tg_breaker_change_t report(tg_breaker_t *b, const tg_breaker_config_t *c, bool ok, double now)
 {
     tg_breaker_change_t change;
-    tg_breaker_report(b, c, ok, now, &change);
+    tg_breaker_report(b, c, ok, now, now, &change);
     return change;
 }
 
@@ -167,6 +167,29 @@ static void test_tick_ends_the_cooldown(void **state)
     assert_no_change(tg_breaker_tick(&b, T0 + 11, 0));
     assert_true(tg_breaker_since(&b) == T0 + 10);
     assert_true(admit(&b, &c, T0 + 11));
+}
+
+/* A success from an attempt that began before the run's latest failure
+ * was counted (an answer already on its way when the provider broke) does
+ * not end the run; one that began after it does. */
+static void test_stale_success_keeps_the_run(void **state)
+{
+    tg_breaker_config_t c = config();
+    tg_breaker_t b = {0};
+    tg_breaker_init(&b, T0);
+    tg_breaker_change_t change;
+    for (int i = 0; i < 4; i++)
+        assert_no_change(report(&b, &c, false, T0 + 1 + i));
+    tg_breaker_report(&b, &c, true, T0, T0 + 5, &change); /* began at T0: stale */
+    assert_no_change(change);
+    assert_change(report(&b, &c, false, T0 + 6), TG_BREAKER_CLOSED, TG_BREAKER_OPEN); /* the 5th in a row */
+
+    tg_breaker_t fresh = {0};
+    tg_breaker_init(&fresh, T0);
+    for (int i = 0; i < 4; i++)
+        assert_no_change(report(&fresh, &c, false, T0 + 1 + i));
+    tg_breaker_report(&fresh, &c, true, T0 + 4.5, T0 + 5, &change); /* began after the 4th */
+    assert_no_change(report(&fresh, &c, false, T0 + 6)); /* a new run: 1 */
 }
 
 /* OPEN -> HALF_OPEN before the cooldown is over when an active health
@@ -391,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_half_open_probes_then_close),
         cmocka_unit_test(test_tick_ends_the_cooldown),
         cmocka_unit_test(test_passing_check_ends_the_cooldown_early),
+        cmocka_unit_test(test_stale_success_keeps_the_run),
         cmocka_unit_test(test_reopen_restarts_and_grows_the_cooldown),
         cmocka_unit_test(test_lost_probes_are_given_back),
         cmocka_unit_test(test_request_is_the_probe),

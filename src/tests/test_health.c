@@ -434,7 +434,7 @@ static void test_report_attempt(void **state)
 static void open_breaker(const tg_config_t *cfg, const tg_health_view_t *v, size_t i, double now)
 {
     for (uint32_t n = 0; n < cfg->providers[i].breaker.failures; n++)
-        tg_health_breaker_report(v, i, &cfg->providers[i].breaker, false, TG_RETRY_STATUS_5XX, now);
+        tg_health_breaker_report(v, i, &cfg->providers[i].breaker, false, TG_RETRY_STATUS_5XX, now, now);
 }
 
 /* Routing may use a provider unless its breaker is open (or a 429 cools it
@@ -458,7 +458,7 @@ static void test_usable_follows_the_breaker(void **state)
 
     /* 429s are not failures, whatever their number */
     for (int i = 0; i < 10; i++)
-        tg_health_breaker_report(v, 0, bc, false, TG_RETRY_STATUS_429, now);
+        tg_health_breaker_report(v, 0, bc, false, TG_RETRY_STATUS_429, now, now);
     assert_true(tg_health_admit(v, 0, bc, false, now));
 
     open_breaker(cfg, v, 0, now);
@@ -479,7 +479,7 @@ static void test_usable_follows_the_breaker(void **state)
     assert_int_equal(tg_health_breaker_transitions(v, 0, TG_BREAKER_OPEN, TG_BREAKER_HALF_OPEN), 1);
     assert_true(tg_health_admit(v, 0, bc, false, later));      /* the probe */
     assert_false(tg_health_usable(v, 0, bc, later));    /* one probe at a time by default */
-    tg_health_breaker_report(v, 0, bc, true, TG_RETRY_CONNECT, later + 0.1);
+    tg_health_breaker_report(v, 0, bc, true, TG_RETRY_CONNECT, later + 0.1, later + 0.1);
     assert_int_equal(tg_health_breaker_transitions(v, 0, TG_BREAKER_HALF_OPEN, TG_BREAKER_CLOSED), 1);
     assert_true(tg_health_usable(v, 0, bc, later + 0.1));
 
@@ -580,7 +580,7 @@ static void test_model_breaker_shared_by_pair(void **state)
     assert_int_equal(tg_health_model_breaker_count(v), 2);
     double now = tg_clock_seconds();
     for (int i = 0; i < 2; i++)
-        tg_health_route_breaker_report(v, cfg, route_of(cfg, 1, 0), false, TG_RETRY_STATUS_5XX, now);
+        tg_health_route_breaker_report(v, cfg, route_of(cfg, 1, 0), false, TG_RETRY_STATUS_5XX, now, now);
     assert_false(tg_health_route_usable(v, cfg, route_of(cfg, 2, 0), now));  /* the same breaker */
     assert_true(tg_health_route_usable(v, cfg, route_of(cfg, 0, 0), now));
     assert_true(tg_health_route_usable(v, cfg, route_of(cfg, 2, 1), now));
@@ -615,19 +615,19 @@ static void test_model_breaker_admit_needs_both(void **state)
     tg_provider_status_t pst;
     tg_health_provider_status(v, 0, &pst);
     assert_int_equal(pst.breaker, TG_BREAKER_HALF_OPEN);
-    tg_health_route_breaker_report(v, cfg, good, true, TG_RETRY_CONNECT, now);
+    tg_health_route_breaker_report(v, cfg, good, true, TG_RETRY_CONNECT, now, now);
     tg_health_provider_status(v, 0, &pst);
     assert_int_equal(pst.breaker, TG_BREAKER_CLOSED);
 
     /* the route's own open: its half-open probe is its own, one at a time */
     for (int i = 0; i < 2; i++)
-        tg_health_route_breaker_report(v, cfg, bad, false, TG_RETRY_TIMEOUT, now);
+        tg_health_route_breaker_report(v, cfg, bad, false, TG_RETRY_TIMEOUT, now, now);
     assert_false(tg_health_route_admit(v, cfg, bad, false, now));
     double later = now + 1;
     assert_true(tg_health_route_admit(v, cfg, bad, false, later));
     assert_false(tg_health_route_admit(v, cfg, bad, false, later));
     assert_true(tg_health_admit(v, 0, &cfg->providers[0].breaker, false, later)); /* the provider's untouched */
-    tg_health_route_breaker_report(v, cfg, bad, true, TG_RETRY_CONNECT, later);
+    tg_health_route_breaker_report(v, cfg, bad, true, TG_RETRY_CONNECT, later, later);
     assert_true(tg_health_route_admit(v, cfg, bad, false, later));
     tg_model_breaker_status_t st;
     tg_health_model_breaker_status(v, 1, &st);
@@ -648,7 +648,7 @@ static void test_model_breaker_report_by_kind(void **state)
     static const tg_retry_reason_t own[] = {TG_RETRY_STATUS_5XX, TG_RETRY_RESET, TG_RETRY_TIMEOUT,
                                             TG_RETRY_BAD_RESPONSE, TG_RETRY_STATUS_5XX, TG_RETRY_STATUS_5XX};
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-        tg_health_route_breaker_report(v, cfg, bad, false, own[i], now);
+        tg_health_route_breaker_report(v, cfg, bad, false, own[i], now, now);
     tg_provider_status_t pst;
     tg_health_provider_status(v, 0, &pst);
     assert_int_equal(pst.breaker, TG_BREAKER_CLOSED);  /* 6 failures, its threshold is 3 */
@@ -659,7 +659,7 @@ static void test_model_breaker_report_by_kind(void **state)
     /* 429s: neither */
     const tg_route_config_t *good = route_of(cfg, 0, 0);
     for (int i = 0; i < 5; i++)
-        tg_health_route_breaker_report(v, cfg, good, false, TG_RETRY_STATUS_429, now);
+        tg_health_route_breaker_report(v, cfg, good, false, TG_RETRY_STATUS_429, now, now);
     tg_health_model_breaker_status(v, 0, &st);
     assert_int_equal(st.breaker, TG_BREAKER_CLOSED);
     tg_health_provider_status(v, 0, &pst);
@@ -667,19 +667,19 @@ static void test_model_breaker_report_by_kind(void **state)
 
     /* connect refused: both (good's threshold 2, the provider's 3) */
     for (int i = 0; i < 2; i++)
-        tg_health_route_breaker_report(v, cfg, good, false, TG_RETRY_CONNECT, now);
+        tg_health_route_breaker_report(v, cfg, good, false, TG_RETRY_CONNECT, now, now);
     tg_health_model_breaker_status(v, 0, &st);
     assert_int_equal(st.breaker, TG_BREAKER_OPEN);
     tg_health_provider_status(v, 0, &pst);
     assert_int_equal(pst.breaker, TG_BREAKER_CLOSED);
-    tg_health_route_breaker_report(v, cfg, good, false, TG_RETRY_CONNECT, now);
+    tg_health_route_breaker_report(v, cfg, good, false, TG_RETRY_CONNECT, now, now);
     tg_health_provider_status(v, 0, &pst);
     assert_int_equal(pst.breaker, TG_BREAKER_OPEN);
 
     /* a route without its own: every failure is the provider's */
     const tg_route_config_t *to_b = route_of(cfg, 2, 1);
     for (int i = 0; i < 5; i++)
-        tg_health_route_breaker_report(v, cfg, to_b, false, TG_RETRY_STATUS_5XX, now);
+        tg_health_route_breaker_report(v, cfg, to_b, false, TG_RETRY_STATUS_5XX, now, now);
     tg_health_provider_status(v, 1, &pst);
     assert_int_equal(pst.breaker, TG_BREAKER_OPEN);
     tg_health_free(h);
@@ -696,7 +696,7 @@ static void test_model_breaker_survives_reload(void **state)
     const tg_health_view_t *v1 = tg_health_bind(h, cfg1);
     double now = tg_clock_seconds();
     for (int i = 0; i < 2; i++)
-        tg_health_route_breaker_report(v1, cfg1, route_of(cfg1, 1, 0), false, TG_RETRY_STATUS_5XX, now);
+        tg_health_route_breaker_report(v1, cfg1, route_of(cfg1, 1, 0), false, TG_RETRY_STATUS_5XX, now, now);
     tg_config_t *cfg2 = load_yaml("providers:\n"
                                   "  - { name: a, base_url: \"http://127.0.0.1:10/v1\" }\n"
                                   "models:\n"

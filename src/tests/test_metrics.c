@@ -344,8 +344,7 @@ static void test_provider_state_from_health(void **state)
     for (size_t i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) {
         size_t p = attempts[i].provider;
         tg_health_report_attempt(hv, p, attempts[i].ok, attempts[i].reason, attempts[i].seconds);
-        tg_health_breaker_report(hv, p, &cfg->providers[p].breaker, attempts[i].ok, attempts[i].reason,
-                                 tg_clock_seconds());
+        tg_health_breaker_report(hv, p, &cfg->providers[p].breaker, attempts[i].ok, attempts[i].reason, tg_clock_seconds(), tg_clock_seconds());
         tg_obs_record_attempt(v, p, attempts[i].seconds);
     }
     tg_obs_record_attempt(v, 7, 1.0);  /* out of range: ignored */
@@ -394,8 +393,7 @@ static void test_model_breaker_families(void **state)
     tg_health_t *h = tg_health_new();
     const tg_health_view_t *hv = tg_health_bind(h, cfg);
     tg_obs_bind(obs, cfg, hv);
-    tg_health_route_breaker_report(hv, cfg, &cfg->models[1].routes[0], false, TG_RETRY_STATUS_5XX,
-                                   tg_clock_seconds());
+    tg_health_route_breaker_report(hv, cfg, &cfg->models[1].routes[0], false, TG_RETRY_STATUS_5XX, tg_clock_seconds(), tg_clock_seconds());
     char *text = render(obs, "providers");
     assert_line(text, "tg_provider_model_circuit_breaker_state{provider=\"a\",upstream_model=\"good\"} 0");
     assert_line(text, "tg_provider_model_circuit_breaker_state{provider=\"a\",upstream_model=\"bad\"} 1");

@@ -279,7 +279,7 @@ static void test_auth_and_route(void **state)
 static void open_breaker(const tg_config_t *cfg, const tg_health_view_t *hv, size_t i)
 {
     for (uint32_t n = 0; n < cfg->providers[i].breaker.failures; n++)
-        tg_health_breaker_report(hv, i, &cfg->providers[i].breaker, false, TG_RETRY_RESET, tg_clock_seconds());
+        tg_health_breaker_report(hv, i, &cfg->providers[i].breaker, false, TG_RETRY_RESET, tg_clock_seconds(), tg_clock_seconds());
 }
 
 /* The route stage leaves out a provider whose breaker is open, and answers

@@ -178,7 +178,7 @@ static void report_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t 
     tg_upstream_pool_t *pool = current_pool(call);
     tg_health_report_attempt(call->in.health, pool->provider_index, ok, reason, seconds);
     tg_health_route_breaker_report(call->in.health, call->in.cfg, current_route(call), ok, reason,
-                                   tg_clock_seconds());
+                                   call->attempt_started_at, tg_clock_seconds());
     tg_obs_record_attempt(call->in.view, pool->provider_index, seconds);
 }
 
