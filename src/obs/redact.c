@@ -81,11 +81,11 @@ static size_t token_len(const char *s, size_t n)
 }
 
 /* Prefixes that mark a provider API key (OpenAI, Anthropic, Groq, xAI,
- * Google, Stripe-style, GitHub, tollgate's own) or a JWT ("eyJ", base64 of
+ * Google, Stripe-style, GitHub, tollgate's own "tg-") or a JWT ("eyJ", base64 of
  * '{"'). A token with one of them and at least KEY_MIN_LEN characters is
  * treated as a secret. */
 static const char *const key_prefixes[] = {
-    "sk-", "sk_", "rk_", "pk_", "gsk_", "xai-", "AIza", "ghp_", "tg_", "tgk_", "eyJ",
+    "sk-", "sk_", "rk_", "pk_", "gsk_", "xai-", "AIza", "ghp_", "tg-", "tg_", "tgk_", "eyJ",
 };
 #define KEY_MIN_LEN 12
 
