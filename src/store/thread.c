@@ -352,14 +352,11 @@ static void write_batch(tg_store_thread_t *t, size_t n)
 static bool run_lookup(tg_store_thread_t *t, tg_store_job_t *job)
 {
     const tg_store_methods_t *m = t->store->methods;
-    tg_key_t key;
-    tg_store_status_t st = m->key_find(t->store, job->u.lookup.hash, &key);
+    tg_store_status_t st = m->key_find(t->store, job->u.lookup.hash, &job->u.lookup.key);
     job->u.lookup.found = st == TG_STORE_OK;
     job->u.lookup.store_failed = st != TG_STORE_OK && st != TG_STORE_NOT_FOUND;
-    if (job->u.lookup.found) {
-        tg_org_t org;
-        tg_key_entry_from_key(&job->u.lookup.entry, &key, m->org_get(t->store, key.org, &org) == TG_STORE_OK ? &org : NULL);
-    }
+    if (job->u.lookup.found)
+        job->u.lookup.org_found = m->org_get(t->store, job->u.lookup.key.org, &job->u.lookup.org) == TG_STORE_OK;
     return job->u.lookup.found; /* the index missed a key that exists: it is stale */
 }
 

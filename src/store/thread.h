@@ -54,7 +54,9 @@ struct tg_store_job {
             uint8_t hash[32];
             bool found;          /* the answer */
             bool store_failed;   /* the store could not say */
-            tg_key_entry_t entry; /* found: the caller must tg_key_entry_clear it */
+            bool org_found;
+            tg_key_t key;        /* found: the key and its org, copied (no */
+            tg_org_t org;        /* allocation: an abandoned answer is just freed) */
         } lookup;
         struct {
             tg_admin_request_t request; /* its strings are the submitter's, alive until done */
