@@ -1035,6 +1035,106 @@ static void parse_models(parse_ctx_t *c, const yaml_node_t *n)
     }
 }
 
+static void free_plans(tg_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->tenancy.plan_count; i++)
+        free(cfg->tenancy.plans[i]);
+    free(cfg->tenancy.plans);
+    cfg->tenancy.plans = NULL;
+    cfg->tenancy.plan_count = 0;
+}
+
+/* The database path, absolute: the CLI and the server may start in
+ * different directories and must open the same file. */
+static char *absolute_path(const char *config_path, const char *file)
+{
+    char *resolved = resolve_path(config_path, file);
+    if (resolved == NULL || resolved[0] == '/')
+        return resolved;
+    char cwd[4096];
+    char *out = NULL;
+    if (getcwd(cwd, sizeof(cwd)) != NULL && (out = malloc(strlen(cwd) + strlen(resolved) + 2)) != NULL)
+        sprintf(out, "%s/%s", cwd, resolved);
+    free(resolved);
+    return out;
+}
+
+static void parse_store(parse_ctx_t *c, const yaml_node_t *n)
+{
+    enum { DRIVER, PATH, SYNCHRONOUS, BUSY_TIMEOUT, NKEYS };
+    static const char *const keys[NKEYS] = {"driver", "path", "synchronous", "busy_timeout_ms"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "store", keys, NKEYS, v))
+        return;
+    tg_config_t *cfg = c->cfg;
+    if (v[DRIVER] && get_string(c, v[DRIVER], "store.driver", &cfg->store.driver) &&
+        strcmp(cfg->store.driver, "sqlite") != 0 && strcmp(cfg->store.driver, "none") != 0)
+        add_error(c, node_line(v[DRIVER]), "store.driver must be sqlite or none (got \"%s\")", cfg->store.driver);
+    char *path = NULL;
+    if (v[PATH] && get_string(c, v[PATH], "store.path", &path)) {
+        if (path[0] == '\0') {
+            add_error(c, node_line(v[PATH]), "store.path must not be empty");
+        } else {
+            free(cfg->store.path);
+            cfg->store.path = absolute_path(c->path, path);
+        }
+        free(path);
+    }
+    char *sync = NULL;
+    if (v[SYNCHRONOUS] && get_string(c, v[SYNCHRONOUS], "store.synchronous", &sync)) {
+        if (strcmp(sync, "normal") == 0 || strcmp(sync, "full") == 0)
+            cfg->store.synchronous_full = strcmp(sync, "full") == 0;
+        else
+            add_error(c, node_line(v[SYNCHRONOUS]), "store.synchronous must be normal or full (got \"%s\")", sync);
+        free(sync);
+    }
+    uint64_t u;
+    if (v[BUSY_TIMEOUT] && get_uint(c, v[BUSY_TIMEOUT], "store.busy_timeout_ms", INT_MAX, &u))
+        cfg->store.busy_timeout_ms = (int)u;
+}
+
+/* A plan is a name like an org's: 1..64 of [A-Za-z0-9._-]. */
+static bool valid_plan(const char *s)
+{
+    size_t len = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+    return len > 0 && len <= 64 && s[len] == '\0';
+}
+
+static void parse_tenancy(parse_ctx_t *c, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"plans"};
+    yaml_node_t *v[1];
+    if (!map_fields(c, n, "tenancy", keys, 1, v) || v[0] == NULL)
+        return;
+    char **plans = NULL;
+    size_t count = list_items(c, v[0], "tenancy.plans", sizeof(*plans), (void **)&plans), kept = 0;
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = node_at(c, v[0]->data.sequence.items.start[i]);
+        char *plan = scalar_text(c, item, "a tenancy.plans entry");
+        if (plan == NULL)
+            continue;
+        bool duplicate = false;
+        for (size_t k = 0; k < kept; k++)
+            duplicate |= strcmp(plans[k], plan) == 0;
+        if (!valid_plan(plan))
+            add_error(c, node_line(item), "tenancy.plans: \"%s\" is not 1..64 characters of [A-Za-z0-9._-]", plan);
+        else if (duplicate)
+            add_error(c, node_line(item), "tenancy.plans: \"%s\" is listed twice", plan);
+        else {
+            plans[kept++] = plan;
+            continue;
+        }
+        free(plan);
+    }
+    if (count == 0) {
+        free(plans);
+        return;
+    }
+    free_plans(c->cfg);
+    c->cfg->tenancy.plans = plans;
+    c->cfg->tenancy.plan_count = kept;
+}
+
 static void set_defaults(tg_config_t *cfg)
 {
     cfg->server.host = strdup(DEFAULT_HOST);
@@ -1047,6 +1147,13 @@ static void set_defaults(tg_config_t *cfg)
     cfg->logging.level = TG_LOG_INFO;
     cfg->metrics.metric_namespace = strdup("tollgate");
     cfg->auth.allow_anonymous = false;
+    cfg->store.driver = strdup("sqlite");
+    cfg->store.busy_timeout_ms = 5000;
+    static const char *const default_plans[] = {"free", "trial", "paid", "enterprise"};
+    cfg->tenancy.plans = calloc(4, sizeof(char *));
+    for (size_t i = 0; cfg->tenancy.plans != NULL && i < 4; i++)
+        if ((cfg->tenancy.plans[i] = strdup(default_plans[i])) != NULL)
+            cfg->tenancy.plan_count = i + 1;
     cfg->anomaly = (tg_anomaly_config_t){
         .enabled = true, .interval_ms = 60000, .warmup_intervals = 10, .min_requests = 20,
         .baseline_weight = 0.1, .latency_factor = 3, .error_factor = 3, .error_floor = 0.1, .volume_factor = 3,
@@ -1055,15 +1162,15 @@ static void set_defaults(tg_config_t *cfg)
 
 static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
 {
-    enum { SERVER, LOGGING, METRICS, AUTH, ANOMALY, PROVIDERS, MODELS, NKEYS };
+    enum { SERVER, LOGGING, METRICS, AUTH, ANOMALY, STORE, TENANCY, PROVIDERS, MODELS, NKEYS };
     static const char *const keys[NKEYS] = {
-        "server", "logging", "metrics", "auth", "anomaly", "providers", "models",
+        "server", "logging", "metrics", "auth", "anomaly", "store", "tenancy", "providers", "models",
     };
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, root, "the top level", keys, NKEYS, v))
         return;
     /* An optional section left empty ("auth:") keeps its defaults. */
-    for (int i = SERVER; i <= ANOMALY; i++)
+    for (int i = SERVER; i <= TENANCY; i++)
         if (is_null_node(v[i]))
             v[i] = NULL;
     if (v[SERVER])
@@ -1076,6 +1183,13 @@ static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
         parse_auth(c, v[AUTH]);
     if (v[ANOMALY])
         parse_anomaly(c, v[ANOMALY]);
+    if (v[STORE])
+        parse_store(c, v[STORE]);
+    if (v[TENANCY])
+        parse_tenancy(c, v[TENANCY]);
+    /* The default path is resolved like a written one. */
+    if (c->cfg->store.path == NULL)
+        c->cfg->store.path = absolute_path(c->path, "tollgate.db");
     require(c, root, v[PROVIDERS], "providers", "the top level");
     require(c, root, v[MODELS], "models", "the top level");
     /* Providers first: routes refer to them by name. */
@@ -1130,7 +1244,8 @@ tg_config_t *tg_config_load(const char *path, char **err_text)
     }
     X509_STORE_free(c.system_trust); /* the contexts hold their references */
     if (!c.failed && (c.cfg->path == NULL || c.cfg->server.host == NULL ||
-                              c.cfg->metrics.metric_namespace == NULL))
+                              c.cfg->metrics.metric_namespace == NULL || c.cfg->store.driver == NULL ||
+                              c.cfg->store.path == NULL || c.cfg->tenancy.plan_count == 0))
         add_error(&c, 0, "out of memory");
     if (c.failed) {
         tg_config_free(c.cfg);
@@ -1182,6 +1297,9 @@ void tg_config_free(tg_config_t *cfg)
     free(cfg->metrics.metric_namespace);
     free(cfg->metrics.listen_host);
     free(cfg->metrics.bearer_token);
+    free(cfg->store.driver);
+    free(cfg->store.path);
+    free_plans(cfg);
     free(cfg->path);
     free(cfg);
 }

@@ -158,6 +158,21 @@ typedef struct tg_config {
         bool allow_anonymous;
     } auth;
 
+    struct {
+        char *driver;            /* "sqlite" (default) or "none" (no keys, no ledger) */
+        char *path;              /* the database, absolute (resolved against the
+                                    file's directory); default "tollgate.db" */
+        bool synchronous_full;   /* synchronous: full */
+        int busy_timeout_ms;     /* default 5000 */
+    } store;
+
+    struct {
+        char **plans;            /* the values an org's plan may take; the first
+                                    is the default; default free, trial, paid,
+                                    enterprise */
+        size_t plan_count;
+    } tenancy;
+
     tg_anomaly_config_t anomaly;
 
     tg_provider_config_t *providers;
