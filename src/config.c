@@ -1228,6 +1228,8 @@ static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
         parse_models(c, v[MODELS]);
         share_model_breakers(c->cfg);
     }
+    if (!tg_config_has_store(c->cfg) && !c->cfg->auth.allow_anonymous)
+        add_error(c, node_line(v[STORE]), "store.driver none keeps no API keys: auth.allow_anonymous must be true");
     if (c->cfg->server.workers == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         c->cfg->server.workers = cpus > 0 ? (unsigned)(cpus < MAX_WORKERS ? cpus : MAX_WORKERS) : 1;

@@ -60,7 +60,9 @@ tg_auth_verdict_t tg_auth_judge(const tg_key_entry_t *e, const char *model, size
 tg_auth_verdict_t tg_auth_check(const tg_auth_in_t *in, tg_auth_out_t *out)
 {
     memset(out, 0, sizeof(*out));
-    if (in->key == NULL) {
+    /* without a store there are no keys: every request is anonymous, and
+     * the config requires anonymous access then (config.c) */
+    if (in->key == NULL || !in->have_store) {
         if (in->allow_anonymous)
             return TG_AUTH_ANONYMOUS;
         refuse(out, 401, TG_ERR_AUTHENTICATION, TG_CODE_INVALID_API_KEY, "You didn't provide an API key.",
@@ -71,7 +73,7 @@ tg_auth_verdict_t tg_auth_check(const tg_auth_in_t *in, tg_auth_out_t *out)
     const tg_key_entry_t *e = tg_key_index_find(in->index, out->hash);
     if (e != NULL)
         return tg_auth_judge(e, in->model, in->model_len, out);
-    if (in->have_store && in->key_len == TG_KEY_SECRET_LEN && memcmp(in->key, TG_KEY_PREFIX, 3) == 0)
+    if (in->key_len == TG_KEY_SECRET_LEN && memcmp(in->key, TG_KEY_PREFIX, 3) == 0)
         return TG_AUTH_LOOKUP; /* perhaps made a moment ago by another process */
     refuse(out, 401, TG_ERR_AUTHENTICATION, TG_CODE_INVALID_API_KEY, "Incorrect API key provided.", "unknown_key");
     return TG_AUTH_REFUSED;

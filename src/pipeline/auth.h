@@ -23,7 +23,7 @@ typedef enum tg_auth_verdict {
 
 typedef struct tg_auth_in {
     bool allow_anonymous;
-    bool have_store;             /* false: no key can be valid */
+    bool have_store;             /* false (store.driver none): keys are not checked, every request is anonymous */
     const char *key;             /* the presented key, or NULL; never logged */
     size_t key_len;
     const tg_key_index_t *index; /* the worker's; NULL before the first */
