@@ -264,7 +264,8 @@ class ExampleConfigTest(GatewayTestCase):
         with open(os.path.join(REPO, "config", "tollgate.example.yaml")) as f:
             text = f.read()
         cls.tollgate = cls.start_tollgate(text, env={"PORT": str(port),
-                                                     "MOCK_PORT": str(cls.mock.port)},
+                                                     "MOCK_PORT": str(cls.mock.port),
+                                                     "TOLLGATE_DATA_DIR": cls.workdir},
                                           port=port)
 
     def test_demo_request_without_key(self):

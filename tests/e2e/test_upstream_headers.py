@@ -13,11 +13,12 @@ import harness
 from harness import GatewayTestCase, free_port, gateway_config, model, provider
 
 PROVIDER_SECRET = "sk-e2e-provider-" + secrets.token_hex(12)
+ADMIN_KEY = "admin-" + secrets.token_hex(12)
 
 # What a client might send that is none of the provider's business.
 DROPPED = {
     "Proxy-Authorization": "Basic " + secrets.token_hex(8),
-    "X-Api-Key": "sk-e2e-client-" + secrets.token_hex(8),
+    "X-Api-Key": None,                  # the client's tollgate key: made in start()
     "OpenAI-Organization": "org-chosen-by-the-client",
     "OpenAI-Project": "proj-chosen-by-the-client",
     "X-Mock-Status": "500",             # would fail the request at the mock
@@ -45,7 +46,12 @@ class UpstreamHeadersTest(GatewayTestCase):
             [provider("mock", cls.mock, api_key_env="E2E_PROVIDER_KEY",
                       forward_headers=["OpenAI-Beta", "user-agent"])],
             [model("m", [("mock", "gpt-4o-mini")])])
-        cls.tollgate = cls.start_tollgate(cfg, env={"E2E_PROVIDER_KEY": PROVIDER_SECRET})
+        cls.tollgate = cls.start_tollgate(cfg, env={"E2E_PROVIDER_KEY": PROVIDER_SECRET,
+                                                    "TOLLGATE_ADMIN_KEY": ADMIN_KEY})
+        admin = {"Authorization": "Bearer " + ADMIN_KEY}
+        cls.tollgate.request("POST", "/admin/v1/orgs", {"name": "e2e", "plan": "paid"}, admin)
+        key = cls.tollgate.request("POST", "/admin/v1/keys", {"org": "e2e", "name": "headers"}, admin)
+        DROPPED["X-Api-Key"] = key.json()["key"]
 
     def chat(self, headers, stream=False):
         return self.tollgate.chat({"model": "m", "stream": stream,
