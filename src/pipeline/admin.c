@@ -39,7 +39,10 @@ static bool master_key_ok(tg_request_t *r)
         return false;
     h2o_iovec_t v = r->req->headers.entries[a].value;
     size_t len;
-    const char *key = tg_auth_presented_key(v.base, v.len, NULL, 0, &len);
+    bool bearer;
+    const char *key = tg_auth_presented_key(v.base, v.len, NULL, 0, &len, &bearer);
+    if (!bearer)
+        return false;
     uint8_t hash[32];
     tg_key_hash(key, len, hash);
     return CRYPTO_memcmp(hash, r->env.admin_key_hash, sizeof(hash)) == 0;

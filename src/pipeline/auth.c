@@ -20,12 +20,15 @@ static void refuse(tg_auth_out_t *out, int status, tg_error_type_t type, tg_erro
 }
 
 const char *tg_auth_presented_key(const char *authorization, size_t authorization_len, const char *api_key,
-                                  size_t api_key_len, size_t *len)
+                                  size_t api_key_len, size_t *len, bool *bearer)
 {
+    *bearer = true;
     if (authorization != NULL) {
         const char *p = authorization, *end = authorization + authorization_len;
         if (authorization_len > 7 && strncasecmp(p, "Bearer ", 7) == 0)
             p += 7;
+        else
+            *bearer = false; /* another scheme, or a bare value: presented, and refused */
         while (p < end && *p == ' ')
             p++;
         while (end > p && end[-1] == ' ')
@@ -49,7 +52,7 @@ tg_auth_verdict_t tg_auth_judge(const tg_key_entry_t *e, const char *model, size
                "revoked_key");
         return TG_AUTH_REFUSED;
     }
-    if (!tg_key_entry_allows(e, model, model_len)) {
+    if (model != NULL && !tg_key_entry_allows(e, model, model_len)) {
         refuse(out, 403, TG_ERR_PERMISSION, TG_CODE_MODEL_NOT_ALLOWED,
                "This API key may not use the requested model.", "model_not_allowed");
         return TG_AUTH_REFUSED;
@@ -67,6 +70,11 @@ tg_auth_verdict_t tg_auth_check(const tg_auth_in_t *in, tg_auth_out_t *out)
             return TG_AUTH_ANONYMOUS;
         refuse(out, 401, TG_ERR_AUTHENTICATION, TG_CODE_INVALID_API_KEY, "You didn't provide an API key.",
                "missing_key");
+        return TG_AUTH_REFUSED;
+    }
+    if (in->not_bearer) {
+        refuse(out, 401, TG_ERR_AUTHENTICATION, TG_CODE_INVALID_API_KEY,
+               "The Authorization header must be \"Bearer\" and an API key.", "malformed_authorization");
         return TG_AUTH_REFUSED;
     }
     tg_key_hash(in->key, in->key_len, out->hash);
@@ -192,16 +200,18 @@ tg_stage_result_t tg_stage_auth(tg_request_t *r)
     ssize_t a = h2o_find_header(h, H2O_TOKEN_AUTHORIZATION, -1);
     ssize_t x = h2o_find_header_by_str(h, H2O_STRLIT("x-api-key"), -1);
     size_t key_len;
+    bool bearer;
     const char *key = tg_auth_presented_key(a >= 0 ? h->entries[a].value.base : NULL, a >= 0 ? h->entries[a].value.len : 0,
                                             x >= 0 ? h->entries[x].value.base : NULL, x >= 0 ? h->entries[x].value.len : 0,
-                                            &key_len);
+                                            &key_len, &bearer);
     tg_auth_in_t in = {
+        .not_bearer = !bearer,
         .allow_anonymous = r->env.cfg->auth.allow_anonymous,
         .have_store = r->env.store->thread != NULL,
         .key = key,
         .key_len = key_len,
         .index = r->env.store->index,
-        .model = r->parsed.model,
+        .model = r->operation != TG_OP_COUNT ? r->parsed.model : NULL, /* /v1/models: no model to check */
         .model_len = r->parsed.model_len,
     };
     tg_auth_out_t out;

@@ -26,8 +26,9 @@ typedef struct tg_auth_in {
     bool have_store;             /* false (store.driver none): keys are not checked, every request is anonymous */
     const char *key;             /* the presented key, or NULL; never logged */
     size_t key_len;
+    bool not_bearer;             /* it came in an Authorization header that is not "Bearer KEY" */
     const tg_key_index_t *index; /* the worker's; NULL before the first */
-    const char *model;           /* the requested model */
+    const char *model;           /* the requested model; NULL: not a model's endpoint (/v1/models) */
     size_t model_len;
 } tg_auth_in_t;
 
@@ -40,14 +41,15 @@ typedef struct tg_auth_out {
 
 /* The presented key of a request's headers: the token after "Bearer " in
  * Authorization, else x-api-key's value; NULL when neither is there. An
- * Authorization of another scheme is presented as is (it is refused). */
+ * Authorization of another form (another scheme, a bare key) is presented
+ * with *bearer false: it is refused. */
 const char *tg_auth_presented_key(const char *authorization, size_t authorization_len, const char *api_key,
-                                  size_t api_key_len, size_t *len);
+                                  size_t api_key_len, size_t *len, bool *bearer);
 
 tg_auth_verdict_t tg_auth_check(const tg_auth_in_t *in, tg_auth_out_t *out);
 
 /* The verdict on a known key (from the index or the store): revoked or
- * not allowed the model is REFUSED, else KEY. */
+ * not allowed the model (model not NULL) is REFUSED, else KEY. */
 tg_auth_verdict_t tg_auth_judge(const tg_key_entry_t *e, const char *model, size_t model_len, tg_auth_out_t *out);
 
 /* The stage's helpers, shared with the admin stage (pipeline/admin.c).

@@ -12,7 +12,7 @@ static const tg_stage_t llm_stages[] = {
     STAGE(framing), STAGE(parse), STAGE(auth), STAGE(route), STAGE(upstream), ALWAYS(account), ALWAYS(ledger),
 };
 static const tg_stage_t admin_stages[] = {STAGE(framing), STAGE(admin), ALWAYS(account)};
-static const tg_stage_t models_stages[] = {STAGE(framing), STAGE(models), ALWAYS(account)};
+static const tg_stage_t models_stages[] = {STAGE(framing), STAGE(auth), STAGE(models), ALWAYS(account)};
 static const tg_stage_t metrics_stages[] = {
     STAGE(framing), STAGE(metrics_token), STAGE(observability), ALWAYS(account),
 };

@@ -55,16 +55,23 @@ static void test_presented_key(void **state)
 {
     (void)state;
     size_t len;
-    const char *k = tg_auth_presented_key("Bearer  tg-x ", 13, NULL, 0, &len);
+    bool bearer;
+    const char *k = tg_auth_presented_key("Bearer  tg-x ", 13, NULL, 0, &len, &bearer);
     assert_int_equal(len, 4);
     assert_memory_equal(k, "tg-x", 4);
-    k = tg_auth_presented_key("bearer tg-y", 11, "tg-z", 4, &len); /* Authorization wins */
+    assert_true(bearer);
+    k = tg_auth_presented_key("bearer tg-y", 11, "tg-z", 4, &len, &bearer); /* Authorization wins */
     assert_memory_equal(k, "tg-y", len);
-    k = tg_auth_presented_key(NULL, 0, "tg-z", 4, &len);
+    k = tg_auth_presented_key(NULL, 0, "tg-z", 4, &len, &bearer);
     assert_memory_equal(k, "tg-z", len);
-    k = tg_auth_presented_key("Basic abc", 9, NULL, 0, &len); /* another scheme: presented, then refused */
+    assert_true(bearer);
+    /* another scheme, or a bare key: presented, then refused */
+    k = tg_auth_presented_key("Basic abc", 9, NULL, 0, &len, &bearer);
     assert_memory_equal(k, "Basic abc", len);
-    assert_null(tg_auth_presented_key(NULL, 0, NULL, 0, &len));
+    assert_false(bearer);
+    k = tg_auth_presented_key(good_secret, strlen(good_secret), NULL, 0, &len, &bearer);
+    assert_false(bearer);
+    assert_null(tg_auth_presented_key(NULL, 0, NULL, 0, &len, &bearer));
 }
 
 static tg_key_index_t *sample_index(void)
@@ -169,6 +176,13 @@ static void test_verdicts(void **state)
     in.key = "tg-ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ";
     in.key_len = strlen(in.key);
     assert_int_equal(tg_auth_check(&in, &out), TG_AUTH_LOOKUP);
+    /* a good key, but not in "Bearer KEY" */
+    in.key = good_secret;
+    in.key_len = strlen(good_secret);
+    in.not_bearer = true;
+    assert_int_equal(tg_auth_check(&in, &out), TG_AUTH_REFUSED);
+    assert_string_equal(out.reason, "malformed_authorization");
+    in.not_bearer = false;
     /* anything else is refused at once */
     in.key = "sk-something-else";
     in.key_len = strlen(in.key);
