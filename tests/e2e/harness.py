@@ -46,6 +46,9 @@ MOCK_BIN = None
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:",
                      "UndefinedBehaviorSanitizer")
 
+# A log line's timestamp: ISO 8601, UTC, milliseconds.
+LOG_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|\+00:00)$")
+
 STARTUP_TIMEOUT_S = 20.0   # ASan builds on a loaded 2-core box start slowly
 STOP_TIMEOUT_S = 15.0
 
@@ -428,6 +431,10 @@ PLANS = ["free", "trial", "paid"]
 # process, so that a leak check cannot be fooled by a fixed string.
 ADMIN_KEY = "e2e-master-" + secrets.token_urlsafe(24)
 ADMIN_ENV = {"TOLLGATE_ADMIN_KEY": ADMIN_KEY}
+KEY_SECRET = re.compile(r"^tg-[A-Za-z0-9_-]{43}$")
+KEY_ID = re.compile(r"^key_[0-9a-f]{16}$")
+EMPTY_POLICY = {"rpm": None, "tpm": None, "max_concurrent": None, "budget_usd": None,
+                "models": None}
 
 
 def tenancy_sections(workdir, allow_anonymous=False, queue_size=None, db="t.db", **store):
@@ -761,6 +768,52 @@ class GatewayTestCase(unittest.TestCase):
         if message is not None:
             self.assertEqual(err["message"], message, body)
         return err
+
+    # --- tenancy: the shapes of docs/tenancy.md -------------------------------
+
+    def assertRecent(self, t, slack=10):
+        """t is Unix seconds, an integer, close to now."""
+        self.assertIsInstance(t, int)
+        self.assertLess(abs(t - time.time()), slack)
+
+    def assertOrg(self, org, name, plan, **policy):
+        """An org as the admin API shows it; policy: the fields set."""
+        self.assertEqual(set(org), {"object", "name", "plan", "created", "policy"}, org)
+        self.assertEqual((org["object"], org["name"], org["plan"]), ("organization", name, plan))
+        self.assertRecent(org["created"])
+        self.assertEqual(org["policy"], dict(EMPTY_POLICY, **policy))
+
+    def assertKey(self, key, org, name, secret=False, revoked=False, **policy):
+        """A key as the admin API shows it: with its secret only in the
+        answer that made it (secret=True)."""
+        fields = {"object", "id", "hint", "org", "name", "created", "last_used", "revoked", "policy"}
+        self.assertEqual(set(key), fields | ({"key"} if secret else set()), key)
+        self.assertEqual((key["object"], key["org"], key["name"]), ("api_key", org, name))
+        self.assertRegex(key["id"], KEY_ID)
+        if secret:
+            self.assertRegex(key["key"], KEY_SECRET)
+            self.assertEqual(key["hint"], "tg-\u2026" + key["key"][-4:])
+        else:
+            self.assertRegex(key["hint"], r"^tg-\u2026[A-Za-z0-9_-]{4}$")
+        self.assertRecent(key["created"])
+        self.assertTrue(key["last_used"] is None or isinstance(key["last_used"], int), key)
+        if revoked:
+            self.assertRecent(key["revoked"])
+        else:
+            self.assertIsNone(key["revoked"])
+        self.assertEqual(key["policy"], dict(EMPTY_POLICY, **policy))
+
+    def assertAuditLine(self, rec, action, org, user_id, request_id, **extra):
+        """One audit log line, field by field; extra: more fields it must
+        have, with these values."""
+        self.assertEqual(rec["logger"], "audit")
+        self.assertEqual(rec["action"], action, rec)
+        self.assertRegex(rec["timestamp"], LOG_TIMESTAMP)
+        failure = action in ("auth_failure", "admin_auth_failure")
+        self.assertEqual(rec["level"], "warn" if failure else "info", rec)
+        for field, value in dict(extra, org_id=org, user_id=user_id, request_id=request_id).items():
+            self.assertIn(field, rec)
+            self.assertEqual(rec[field], value, rec)
 
 
 def main():
