@@ -31,6 +31,7 @@ build-tsan: deps
 	@cmake --build build-tsan -j$(JOBS) --target tollgate
 
 test: build-asan build-tsan
+	@scripts/install-deps.sh --test
 	@cd build-asan && ctest --output-on-failure -j$(JOBS)
 
 bench:

@@ -2,6 +2,9 @@
 # Installs every Debian and npm package that building, running and testing
 # tollgate needs, on a fresh Debian 12 machine. Idempotent: packages already
 # present are skipped, so `make test` can call it on every run.
+#   (no argument)  what building and `make run` need
+#   --test         and Node.js with the npm packages the tests use
+#   --bench        and nginx and wrk
 set -euo pipefail
 
 DEBS=(
@@ -14,6 +17,8 @@ BENCH_DEBS=(nginx-light wrk)
 
 want=("${DEBS[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${BENCH_DEBS[@]}")
+with_npm=false
+[ "${1:-}" = "--test" ] && with_npm=true
 
 missing=()
 for p in "${want[@]}"; do
@@ -21,8 +26,10 @@ for p in "${want[@]}"; do
 done
 # Node.js and npm: machines of this kind ship them (npm from npm itself, not
 # Debian's package, which would conflict); install Debian's only when absent.
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+if $with_npm; then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
@@ -32,9 +39,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The official OpenAI SDK, used by tests/e2e as a real client.
+# The official OpenAI SDK, used by tests/e2e as a real client: `make test`
+# only (--test); building and `make run` need no network.
 here="$(cd "$(dirname "$0")/.." && pwd)"
-if [ ! -d "$here/tests/node/node_modules/openai" ]; then
+if $with_npm && [ ! -d "$here/tests/node/node_modules/openai" ]; then
   echo "install-deps: npm install (tests/node)"
   (cd "$here/tests/node" && npm install --no-audit --no-fund --silent)
 fi

@@ -19,7 +19,7 @@ for bin in "$tollgate" "$mock"; do
 done
 
 cd "$repo"
-mkdir -p data          # where the SQLite ledger will live (a later issue)
+mkdir -p data          # the store: ./data/tollgate.db (orgs, keys, ledger, audit)
 rundir=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-run.XXXXXX")
 mock_pid= tollgate_pid=
 
@@ -64,6 +64,13 @@ cat <<EOF
 
   curl -s $base/v1/chat/completions -H 'Content-Type: application/json' \\
        -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}'
+
+  Anonymous requests are allowed (demo). A first org and API key, from another terminal:
+    $tollgate orgs create demo --plan trial --config $config
+    $tollgate keys create --org demo --name first --config $config
+  then add  -H 'Authorization: Bearer tg-...'  to the curl above, and see its usage:
+    $tollgate usage --org demo --group-by model --config $config
+  The admin API (/admin/v1/) is on when TOLLGATE_ADMIN_KEY is set (16+ characters).
 
   Ctrl-C stops both.
 

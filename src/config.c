@@ -484,6 +484,114 @@ static void parse_auth(parse_ctx_t *c, const yaml_node_t *n)
         get_bool(c, v[0], "auth.allow_anonymous", &c->cfg->auth.allow_anonymous);
 }
 
+/* 1..64 bytes of [A-Za-z0-9._-]: the names the store keeps (a plan). */
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+            return false;
+    return n >= 1 && n <= 64;
+}
+
+static void parse_store(parse_ctx_t *c, const yaml_node_t *n)
+{
+    enum { DRIVER, PATH, SYNCHRONOUS, BUSY, NKEYS };
+    static const char *const keys[NKEYS] = {"driver", "path", "synchronous", "busy_timeout_ms"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "store", keys, NKEYS, v))
+        return;
+    tg_config_t *cfg = c->cfg;
+    if (v[DRIVER] && get_string(c, v[DRIVER], "store.driver", &cfg->store.driver) &&
+        strcmp(cfg->store.driver, "sqlite") != 0 && strcmp(cfg->store.driver, "none") != 0)
+        add_error(c, node_line(v[DRIVER]), "store.driver must be sqlite or none (got \"%s\")", cfg->store.driver);
+    char *path = NULL;
+    if (v[PATH] && get_string(c, v[PATH], "store.path", &path)) {
+        if (path[0] == '\0')
+            add_error(c, node_line(v[PATH]), "store.path must not be empty");
+        else {
+            free(cfg->store.path);
+            cfg->store.path = path;
+            path = NULL;
+        }
+    }
+    free(path);
+    char *sync = NULL;
+    if (v[SYNCHRONOUS] && get_string(c, v[SYNCHRONOUS], "store.synchronous", &sync)) {
+        if (strcmp(sync, "full") == 0 || strcmp(sync, "normal") == 0)
+            cfg->store.synchronous_full = strcmp(sync, "full") == 0;
+        else
+            add_error(c, node_line(v[SYNCHRONOUS]), "store.synchronous must be normal or full (got \"%s\")", sync);
+    }
+    free(sync);
+    if (v[BUSY])
+        get_u32(c, v[BUSY], "store.busy_timeout_ms", &cfg->store.busy_timeout_ms);
+}
+
+static void parse_ledger(parse_ctx_t *c, const yaml_node_t *n)
+{
+    enum { QUEUE, BATCH, SPOOL, NKEYS };
+    static const char *const keys[NKEYS] = {"queue_size", "batch_max", "spool_path"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "ledger", keys, NKEYS, v))
+        return;
+    tg_config_t *cfg = c->cfg;
+    if (v[QUEUE]) {
+        get_u32(c, v[QUEUE], "ledger.queue_size", &cfg->ledger.queue_size);
+        if (cfg->ledger.queue_size == 0 || cfg->ledger.queue_size > (1u << 24))
+            add_error(c, node_line(v[QUEUE]), "ledger.queue_size must be from 1 to %u", 1u << 24);
+    }
+    if (v[BATCH]) {
+        get_u32(c, v[BATCH], "ledger.batch_max", &cfg->ledger.batch_max);
+        if (cfg->ledger.batch_max == 0 || cfg->ledger.batch_max > 65536)
+            add_error(c, node_line(v[BATCH]), "ledger.batch_max must be from 1 to 65536");
+    }
+    if (v[SPOOL] && get_string(c, v[SPOOL], "ledger.spool_path", &cfg->ledger.spool_path) &&
+        cfg->ledger.spool_path[0] == '\0')
+        add_error(c, node_line(v[SPOOL]), "ledger.spool_path must not be empty");
+}
+
+static void parse_tenancy(parse_ctx_t *c, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"plans"};
+    yaml_node_t *v[1];
+    if (!map_fields(c, n, "tenancy", keys, 1, v) || v[0] == NULL)
+        return;
+    tg_config_t *cfg = c->cfg;
+    if (v[0]->type != YAML_SEQUENCE_NODE || v[0]->data.sequence.items.top == v[0]->data.sequence.items.start) {
+        add_error(c, node_line(v[0]), "tenancy.plans must be a non-empty list of names");
+        return;
+    }
+    for (size_t i = 0; i < cfg->tenancy.plan_count; i++)
+        free(cfg->tenancy.plans[i]);
+    cfg->tenancy.plan_count = 0;
+    size_t count = (size_t)(v[0]->data.sequence.items.top - v[0]->data.sequence.items.start);
+    char **plans = realloc(cfg->tenancy.plans, count * sizeof(*plans));
+    if (plans == NULL) {
+        add_error(c, node_line(v[0]), "out of memory");
+        return;
+    }
+    cfg->tenancy.plans = plans;
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = node_at(c, v[0]->data.sequence.items.start[i]);
+        char *name = scalar_text(c, item, "a tenancy.plans entry");
+        if (name == NULL)
+            continue;
+        bool duplicate = false;
+        for (size_t k = 0; k < cfg->tenancy.plan_count; k++)
+            duplicate |= strcmp(name, plans[k]) == 0;
+        if (!valid_name(name))
+            add_error(c, node_line(item), "tenancy.plans: \"%s\" must be 1 to 64 characters of A-Z a-z 0-9 . _ -", name);
+        else if (duplicate)
+            add_error(c, node_line(item), "tenancy.plans: \"%s\" is listed twice", name);
+        else {
+            plans[cfg->tenancy.plan_count++] = name;
+            continue;
+        }
+        free(name);
+    }
+}
+
 static void parse_anomaly(parse_ctx_t *c, const yaml_node_t *n)
 {
     enum { ENABLED, INTERVAL, WARMUP, MIN_REQUESTS, WEIGHT, LATENCY, ERROR, FLOOR, VOLUME, NKEYS };
@@ -635,6 +743,25 @@ static char *resolve_path(const char *config_path, const char *file)
         memcpy(out + dir_len, file, file_len + 1);
     }
     return out;
+}
+
+/* store.path and ledger.spool_path, relative to the file's directory;
+ * the spool beside the database unless named. */
+static void resolve_store_paths(parse_ctx_t *c)
+{
+    tg_config_t *cfg = c->cfg;
+    char *db = resolve_path(c->path, cfg->store.path);
+    char *spool = NULL;
+    if (cfg->ledger.spool_path != NULL)
+        spool = resolve_path(c->path, cfg->ledger.spool_path);
+    else if (db != NULL && (spool = malloc(strlen(db) + sizeof(".spool"))) != NULL)
+        sprintf(spool, "%s.spool", db);
+    if (db == NULL || spool == NULL)
+        add_error(c, 0, "out of memory");
+    free(cfg->store.path);
+    free(cfg->ledger.spool_path);
+    cfg->store.path = db;
+    cfg->ledger.spool_path = spool;
 }
 
 /* The provider's TLS context: built here, not when serving, so that a bad
@@ -1047,6 +1174,15 @@ static void set_defaults(tg_config_t *cfg)
     cfg->logging.level = TG_LOG_INFO;
     cfg->metrics.metric_namespace = strdup("tollgate");
     cfg->auth.allow_anonymous = false;
+    cfg->store.driver = strdup("sqlite");
+    cfg->store.path = strdup("tollgate.db");
+    cfg->store.busy_timeout_ms = 5000;
+    cfg->ledger.queue_size = 65536;
+    cfg->ledger.batch_max = 512;
+    static const char *const plans[] = {"free", "trial", "paid", "enterprise"};
+    cfg->tenancy.plans = calloc(4, sizeof(char *));
+    for (size_t i = 0; cfg->tenancy.plans != NULL && i < 4; i++)
+        cfg->tenancy.plans[cfg->tenancy.plan_count++] = strdup(plans[i]);
     cfg->anomaly = (tg_anomaly_config_t){
         .enabled = true, .interval_ms = 60000, .warmup_intervals = 10, .min_requests = 20,
         .baseline_weight = 0.1, .latency_factor = 3, .error_factor = 3, .error_floor = 0.1, .volume_factor = 3,
@@ -1055,9 +1191,9 @@ static void set_defaults(tg_config_t *cfg)
 
 static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
 {
-    enum { SERVER, LOGGING, METRICS, AUTH, ANOMALY, PROVIDERS, MODELS, NKEYS };
+    enum { SERVER, LOGGING, METRICS, AUTH, STORE, LEDGER, TENANCY, ANOMALY, PROVIDERS, MODELS, NKEYS };
     static const char *const keys[NKEYS] = {
-        "server", "logging", "metrics", "auth", "anomaly", "providers", "models",
+        "server", "logging", "metrics", "auth", "store", "ledger", "tenancy", "anomaly", "providers", "models",
     };
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, root, "the top level", keys, NKEYS, v))
@@ -1074,6 +1210,13 @@ static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
         parse_metrics(c, v[METRICS]);
     if (v[AUTH])
         parse_auth(c, v[AUTH]);
+    if (v[STORE])
+        parse_store(c, v[STORE]);
+    if (v[LEDGER])
+        parse_ledger(c, v[LEDGER]);
+    if (v[TENANCY])
+        parse_tenancy(c, v[TENANCY]);
+    resolve_store_paths(c);
     if (v[ANOMALY])
         parse_anomaly(c, v[ANOMALY]);
     require(c, root, v[PROVIDERS], "providers", "the top level");
@@ -1085,6 +1228,8 @@ static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
         parse_models(c, v[MODELS]);
         share_model_breakers(c->cfg);
     }
+    if (!tg_config_has_store(c->cfg) && !c->cfg->auth.allow_anonymous)
+        add_error(c, node_line(v[STORE]), "store.driver none keeps no API keys: auth.allow_anonymous must be true");
     if (c->cfg->server.workers == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         c->cfg->server.workers = cpus > 0 ? (unsigned)(cpus < MAX_WORKERS ? cpus : MAX_WORKERS) : 1;
@@ -1182,6 +1327,12 @@ void tg_config_free(tg_config_t *cfg)
     free(cfg->metrics.metric_namespace);
     free(cfg->metrics.listen_host);
     free(cfg->metrics.bearer_token);
+    free(cfg->store.driver);
+    free(cfg->store.path);
+    free(cfg->ledger.spool_path);
+    for (size_t i = 0; i < cfg->tenancy.plan_count; i++)
+        free(cfg->tenancy.plans[i]);
+    free(cfg->tenancy.plans);
     free(cfg->path);
     free(cfg);
 }
@@ -1208,6 +1359,11 @@ long tg_config_find_model(const tg_config_t *cfg, const char *name, size_t len)
             return (long)i;
     }
     return -1;
+}
+
+bool tg_config_has_store(const tg_config_t *cfg)
+{
+    return strcmp(cfg->store.driver, "none") != 0;
 }
 
 long tg_config_find_provider(const tg_config_t *cfg, const char *name)

@@ -158,6 +158,27 @@ typedef struct tg_config {
         bool allow_anonymous;
     } auth;
 
+    /* Where orgs, keys, the ledger and the audit table live
+     * (docs/tenancy.md). Not reloadable: a reload that changes it is
+     * refused by the server. */
+    struct {
+        char *driver;            /* "sqlite" (default) or "none" */
+        char *path;              /* resolved against the file's directory; default "tollgate.db" */
+        bool synchronous_full;   /* synchronous: full */
+        uint32_t busy_timeout_ms; /* default 5000 */
+    } store;
+
+    struct {
+        uint32_t queue_size;     /* rows waiting for the store thread; default 65536 */
+        uint32_t batch_max;      /* rows per transaction; default 512 */
+        char *spool_path;        /* resolved; default store.path + ".spool" */
+    } ledger;
+
+    struct {
+        char **plans;            /* the values of an org's plan; default free, trial, paid, enterprise */
+        size_t plan_count;
+    } tenancy;
+
     tg_anomaly_config_t anomaly;
 
     tg_provider_config_t *providers;
@@ -184,6 +205,9 @@ int tg_config_check(const char *path, FILE *out);
 /* Index of the model named name[0..len) or -1. A linear scan: model lists
  * are short (tens) and strncmp over them is faster than hashing. */
 long tg_config_find_model(const tg_config_t *cfg, const char *name, size_t len);
+
+/* true when cfg has a store (store.driver is not "none"). */
+bool tg_config_has_store(const tg_config_t *cfg);
 
 /* Index of the provider with this name or -1. */
 long tg_config_find_provider(const tg_config_t *cfg, const char *name);

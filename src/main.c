@@ -1,9 +1,11 @@
 /* main.c: the tollgate command line. Parses arguments, loads the
- * configuration and hands over to the server; nothing else. */
+ * configuration and hands over to the server, or to the admin CLI
+ * (admin/admin.h); nothing else. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/admin.h"
 #include "config.h"
 #include "obs/log.h"
 #include "server/server.h"
@@ -12,6 +14,7 @@ static int usage(FILE *out)
 {
     fputs("usage: tollgate serve --config FILE\n"
           "       tollgate check-config FILE\n"
+          "       tollgate orgs|keys|usage|audit ... --config FILE   (docs/tenancy.md)\n"
           "       tollgate --version\n",
           out);
     return out == stdout ? 0 : 2;
@@ -37,6 +40,9 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
         return usage(stdout);
+    if (argc >= 2 && (strcmp(argv[1], "orgs") == 0 || strcmp(argv[1], "keys") == 0 || strcmp(argv[1], "usage") == 0 ||
+                      strcmp(argv[1], "audit") == 0))
+        return tg_admin_cli(argc - 1, argv + 1);
     if (argc == 3 && strcmp(argv[1], "check-config") == 0)
         return tg_config_check(argv[2], stdout);
     if (argc == 4 && strcmp(argv[1], "serve") == 0 && strcmp(argv[2], "--config") == 0)

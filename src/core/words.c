@@ -45,31 +45,36 @@ const char *tg_anomaly_type_name(tg_anomaly_type_t t) { return NAME_OR_UNKNOWN(a
 const char *tg_error_type_name(tg_error_type_t t) { return NAME_OR_UNKNOWN(error_type_names, t); }
 const char *tg_error_code_name(tg_error_code_t c) { return NAME_OR_UNKNOWN(error_code_names, c); }
 
+/* Whether path[0..len) fits template t: equal, or, for a template that
+ * ends in "/{...}", its prefix and then one non-empty segment. */
+static bool route_matches(const char *t, const char *path, size_t len)
+{
+    size_t tlen = strlen(t);
+    if (tlen == 0 || t[tlen - 1] != '}')
+        return tlen == len && memcmp(t, path, len) == 0;
+    size_t prefix = (size_t)(strrchr(t, '{') - t);
+    return len > prefix && memcmp(t, path, prefix) == 0 && memchr(path + prefix, '/', len - prefix) == NULL;
+}
+
 tg_route_t tg_route_from_path(const char *path, size_t len, const char **category)
 {
-    static const char prom_prefix[] = "/prometheus/metrics/";
+    static const char *const categories[] = {"all", "system", "providers", "models", "business",
+                                             "performance", "docs", "summary"};
     const char *q = memchr(path, '?', len);
     if (q)
         len = (size_t)(q - path);
     if (category)
         *category = NULL;
     for (int r = 0; r < TG_ROUTE_OTHER; r++) {
-        if (r == TG_ROUTE_PROM_CATEGORY)
+        if (!route_matches(route_templates[r], path, len))
             continue;
-        if (strlen(route_templates[r]) == len && memcmp(route_templates[r], path, len) == 0)
-            return (tg_route_t)r;
-    }
-    size_t plen = sizeof(prom_prefix) - 1;
-    if (len > plen && memcmp(path, prom_prefix, plen) == 0) {
-        const char *name = path + plen;
-        size_t name_len = len - plen;
-        static const char *const valid[] = {"all", "system", "providers", "models", "business",
-                                            "performance", "docs", "summary"};
-        for (size_t i = 0; category && i < sizeof(valid) / sizeof(valid[0]); i++)
-            if (strlen(valid[i]) == name_len && memcmp(valid[i], name, name_len) == 0)
-                *category = valid[i];
-        if (memchr(name, '/', name_len) == NULL)
-            return TG_ROUTE_PROM_CATEGORY;
+        if (r == TG_ROUTE_PROM_CATEGORY && category) {
+            size_t plen = (size_t)(strrchr(route_templates[r], '{') - route_templates[r]);
+            for (size_t i = 0; i < sizeof(categories) / sizeof(categories[0]); i++)
+                if (strlen(categories[i]) == len - plen && memcmp(categories[i], path + plen, len - plen) == 0)
+                    *category = categories[i];
+        }
+        return (tg_route_t)r;
     }
     return TG_ROUTE_OTHER;
 }

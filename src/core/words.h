@@ -13,8 +13,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The routes: template (the `path` label), the one method each takes,
- * and whether the metrics listener (metrics.listen) serves it too.
+/* The routes: template (the `path` label), the one method each takes
+ * (ANY: the endpoint answers 405 itself), and whether the metrics
+ * listener (metrics.listen) serves it too. A template's last segment
+ * "{...}" stands for one non-empty path segment.
  * server/routes.c gives each its stage list. */
 #define TG_ROUTE_MAP(X)                                                        \
     X(CHAT, "/v1/chat/completions", POST, false)                               \
@@ -25,11 +27,17 @@
     X(PROM_CATEGORY, "/prometheus/metrics/{category}", GET, true)              \
     X(HEALTH, "/health", GET, true)                                            \
     X(READY, "/ready", GET, true)                                              \
+    X(ADMIN_ORGS, "/admin/v1/orgs", ANY, false)                                \
+    X(ADMIN_ORG, "/admin/v1/orgs/{name}", ANY, false)                          \
+    X(ADMIN_KEYS, "/admin/v1/keys", ANY, false)                                \
+    X(ADMIN_KEY, "/admin/v1/keys/{id}", ANY, false)                            \
+    X(ADMIN_USAGE, "/admin/v1/usage", ANY, false)                              \
+    X(ADMIN_AUDIT, "/admin/v1/audit", ANY, false)                              \
     X(OTHER, "other", OTHER, false)
 
 #define TG_METHOD_MAP(X) \
     X(GET, "GET") X(POST, "POST") X(PUT, "PUT") X(DELETE, "DELETE") X(PATCH, "PATCH") X(HEAD, "HEAD") \
-    X(OPTIONS, "OPTIONS") X(OTHER, "OTHER")
+    X(OPTIONS, "OPTIONS") X(OTHER, "OTHER") X(ANY, "ANY")
 
 #define TG_OPERATION_MAP(X) X(CHAT, "chat") X(EMBEDDINGS, "embeddings")
 
@@ -63,6 +71,7 @@
 /* api_errors_total.error_type, the error JSON's type */
 #define TG_ERROR_TYPE_MAP(X) \
     X(INVALID_REQUEST, "invalid_request_error") X(AUTHENTICATION, "authentication_error") \
+    X(PERMISSION, "permission_error") \
     X(RATE_LIMIT, "rate_limit_error") X(UPSTREAM, "upstream_error") X(INTERNAL, "internal_error")
 
 /* api_errors_total.error_code, the error JSON's code */
@@ -73,6 +82,7 @@
     X(UPSTREAM_UNAVAILABLE, "upstream_unavailable") X(UPSTREAM_RATE_LIMITED, "upstream_rate_limited") \
     X(UPSTREAM_TIMEOUT, "upstream_timeout") X(UPSTREAM_STREAM_BROKEN, "upstream_stream_broken") \
     X(ALL_PROVIDERS_UNAVAILABLE, "all_providers_unavailable") \
+    X(MODEL_NOT_ALLOWED, "model_not_allowed") X(STORE_UNAVAILABLE, "store_unavailable") \
     X(INTERNAL_ERROR, "internal_error")
 
 

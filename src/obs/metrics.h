@@ -35,6 +35,7 @@
 #include "config.h"
 #include "core/words.h"  /* the label enums every record call takes */
 #include "health/provider.h"
+#include "store/store.h"
 #include "tally.h"
 
 typedef struct tg_obs tg_obs_t;
@@ -150,5 +151,24 @@ void tg_obs_record_anomaly(tg_obs_t *obs, tg_anomaly_type_t type);
  * of a whole tick (task "tick"). Task names are the housekeeping table's
  * (a bounded set); the child is looked up by name, a few times a second. */
 void tg_obs_record_housekeeping(tg_obs_t *obs, const char *task, double seconds);
+
+/* --------------------------------------------------------------- store */
+/* store_metrics.c: the store's and the ledger's families (docs/tenancy.md).
+ * Safe from any thread once bound. */
+
+/* Makes their children; called once when the store starts. -1 on ENOMEM. */
+int tg_obs_store_bind(tg_obs_t *obs);
+/* db_query_duration_seconds{operation}: one statement. */
+void tg_obs_record_db_query(tg_obs_t *obs, tg_db_operation_t op, double seconds);
+/* db_connections_active: +1 when a connection starts a job, -1 after. */
+void tg_obs_db_busy(tg_obs_t *obs, int delta);
+/* active_api_keys and orgs{plan}: orgs[i] organisations have plans[i]. */
+void tg_obs_set_tenancy(tg_obs_t *obs, int64_t active_keys, const char *const *plans, const int64_t *orgs,
+                        size_t plan_count);
+/* ledger_queue_depth */
+void tg_obs_ledger_queue(tg_obs_t *obs, int64_t depth);
+/* ledger_rows_written_total, ledger_write_errors_total (failed batches),
+ * ledger_spooled_rows_total: amounts to add. */
+void tg_obs_record_ledger(tg_obs_t *obs, uint64_t written, uint64_t failed_batches, uint64_t spooled);
 
 #endif /* TOLLGATE_OBS_METRICS_H */

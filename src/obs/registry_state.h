@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "health/score.h"
 #include "obs/metrics.h"
+#include "store/store.h"
 
 static const char *const token_types[] = {"prompt", "completion", "cached_prompt", "reasoning"};
 enum { TOKENS_PROMPT, TOKENS_COMPLETION, TOKENS_CACHED, TOKENS_REASONING, TOKEN_TYPE_COUNT };
@@ -24,6 +25,7 @@ enum family_id {
     F_BREAKER_REJECTED, F_PROVIDER_RESPONSE_TIME,
     F_LLM_COST, F_CACHE_SAVED, F_RATE_LIMITED, F_ACTIVE_KEYS, F_ORGS,
     F_CACHE_HITS, F_CACHE_MISSES, F_ANOMALIES, F_DB_QUERY, F_DB_CONNECTIONS,
+    F_LEDGER_QUEUE, F_LEDGER_ROWS, F_LEDGER_ERRORS, F_LEDGER_SPOOLED,
     F_HOUSEKEEPING,
     F_COUNT
 };
@@ -105,6 +107,11 @@ struct tg_obs {
     _Atomic(int64_t) http_exemplar_second[TG_ROUTE_COUNT][TG_METHOD_COUNT];
     _Atomic(tally_gauge *) http_in_progress[TG_ROUTE_COUNT][TG_METHOD_COUNT];
     _Atomic(tally_counter *) api_errors[TG_ERR_TYPE_COUNT][TG_ERR_CODE_COUNT][TG_ROUTE_COUNT];
+
+    /* The store's families (store_metrics.c): no labels or an enum's */
+    tally_histogram *db_query[TG_DB_OPERATION_COUNT];
+    tally_gauge *db_busy, *active_keys, *ledger_queue;
+    tally_counter *ledger_rows, *ledger_errors, *ledger_spooled;
 };
 
 

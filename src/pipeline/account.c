@@ -9,17 +9,18 @@
 void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_access_record_t *access)
 {
     memset(out, 0, sizeof(*out));
-    uint64_t cached = 0, reasoning = 0;
 
     if (in->usage.present) {
         out->prompt_tokens = (uint64_t)in->usage.prompt_tokens;
         out->completion_tokens = (uint64_t)in->usage.completion_tokens;
-        cached = (uint64_t)in->usage.cached_tokens;
-        reasoning = (uint64_t)in->usage.reasoning_tokens;
+        out->cached_tokens = (uint64_t)in->usage.cached_tokens;
+        out->reasoning_tokens = (uint64_t)in->usage.reasoning_tokens;
     } else if (in->tokens_estimated) {
         /* a provider sends about one token per content delta */
+        out->prompt_tokens = in->prompt_estimate;
         out->completion_tokens = (uint64_t)in->content_events;
     }
+    uint64_t cached = out->cached_tokens, reasoning = out->reasoning_tokens;
 
     const char *model_name = in->model_index >= 0 ? in->cfg->models[in->model_index].name : "other";
     if (in->llm_called) {
@@ -66,6 +67,11 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
         .llm_status = in->llm_called ? tg_llm_status_name(in->llm_status) : NULL,
         .upstream_failures = in->upstream_failures,
     };
+}
+
+uint64_t tg_account_prompt_estimate(size_t messages_bytes)
+{
+    return (messages_bytes + 3) / 4;
 }
 
 void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out)
@@ -147,13 +153,14 @@ tg_stage_result_t tg_stage_account(tg_request_t *r)
         in.usage = res->usage;
         in.content_events = res->content_events;
         in.tokens_estimated = res->client_gone && r->parsed.stream && !res->usage.present;
+        if (in.tokens_estimated)
+            in.prompt_estimate = tg_account_prompt_estimate(r->parsed.members.messages.len + r->parsed.members.input.len);
         in.ttft_seconds = res->ttft_seconds;
         in.attempts = res->attempts;
         in.model_used = res->attempts > 0 ? res->model_used : NULL;
         in.upstream_failures = upstream_failures(r, res);
     }
-    tg_account_out_t out;
-    tg_account_record(&in, &out, &r->access);
+    tg_account_record(&in, &r->billed, &r->access);
     r->access.path_redacted = true; /* the server copied it through tg_log_redact_copy */
     return TG_STAGE_CONTINUE;
 }

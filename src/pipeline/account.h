@@ -23,6 +23,7 @@ typedef struct tg_account_in {
     tg_usage_t usage;        /* usage.present = the provider reported it */
     long content_events;     /* streamed content deltas seen: the estimate */
     bool tokens_estimated;   /* the client disconnected mid-stream */
+    uint64_t prompt_estimate; /* tokens_estimated: the prompt's tokens, estimated from the request */
     double duration_seconds;
     double ttft_seconds;     /* < 0 = none */
 
@@ -38,11 +39,19 @@ typedef struct tg_account_in {
     const char *upstream_failures; /* "provider:kind,..." or NULL (tg_access_record_t) */
 } tg_account_in_t;
 
+/* What a request is billed: the same numbers go to the metrics, the access
+ * line and the ledger, so that their totals agree. */
 typedef struct tg_account_out {
     uint64_t prompt_tokens;
+    uint64_t cached_tokens;
     uint64_t completion_tokens;
+    uint64_t reasoning_tokens;
     double cost;
 } tg_account_out_t;
+
+/* About four bytes of a request's messages (or input) per token: the
+ * prompt billed for a client that left before the provider's usage came. */
+uint64_t tg_account_prompt_estimate(size_t messages_bytes);
 
 /* Records the LLM metrics and fills *access with the access line, for the
  * caller to write (tg_log_access) when it suits it: the server writes it

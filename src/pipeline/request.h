@@ -29,8 +29,10 @@
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "core/error.h"
+#include "pipeline/account.h"
 #include "pipeline/parse.h"
 #include "server/ids.h"
+#include "store/thread.h"
 #include "upstream/call.h"
 
 #define TG_LOG_PATH_MAX 256
@@ -74,6 +76,8 @@ typedef struct tg_request_env {
     tg_rng_t *rng;                     /* the worker's (weighted routing) */
     const tg_upstream_sink_t *sink;    /* the server's responder, for streams */
     void *sink_ctx;
+    tg_store_client_t *store;          /* the worker's key index and the store thread (thread NULL: none) */
+    const uint8_t *admin_key_hash;     /* SHA-256 of TOLLGATE_ADMIN_KEY; NULL: the admin API is off */
 } tg_request_env_t;
 
 /* A reply decided by a stage, other than an error or the upstream's own
@@ -115,7 +119,11 @@ struct tg_request {
     tg_error_t error;            /* error.status != 0: the answer is this error */
     tg_reply_t reply;
     tg_parse_out_t parsed;       /* parse */
-    const char *org_id;          /* auth */
+    const char *org_id;          /* auth: "anonymous", or org_buf */
+    char org_buf[TG_STORE_NAME_MAX + 1];
+    char key_id[TG_STORE_KEY_ID_MAX + 1]; /* auth: "" when anonymous */
+    const char *auth_key;        /* auth, while a lookup waits: the presented key (a header's bytes) */
+    size_t auth_key_len;
     long model_index;            /* route: into cfg->models; -1 = "other" */
     const tg_route_config_t *routes;
     size_t route_count;
@@ -124,6 +132,7 @@ struct tg_request {
     tg_upstream_call_t call;
     const tg_upstream_result_t *result; /* NULL until the call reported */
     int http_status;             /* account: what the client got */
+    tg_account_out_t billed;     /* account: tokens and cost, for the ledger */
     tg_access_record_t access;     /* account: the log line, written by the server */
 };
 

@@ -103,6 +103,8 @@ void tg_wait_on_answers(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
         if (r != NULL) {
             r->wait = NULL;
             tg_pipeline_resume(r, w->deliver(r, w));
+        } else if (w->discard != NULL) {
+            w->discard(w);
         }
         free(w);
     }

@@ -37,6 +37,9 @@ struct tg_wait {
     /* Runs on the worker when the answer arrives for a live request: reads
      * the payload into the context and returns how to resume. */
     tg_stage_result_t (*deliver)(tg_request_t *r, tg_wait_t *w);
+    /* Optional: runs instead, when the request is gone, to free what the
+     * answer holds beyond the wait itself. */
+    void (*discard)(tg_wait_t *w);
 };
 
 /* Allocates a wait for r (NULL when out of memory: the stage then fails

@@ -1,5 +1,5 @@
 /* stages.h: the pipeline's stages, one per file of pipeline/ (parse.c,
- * auth.c, route.c, upstream.c, account.c). The server's route table
+ * auth.c, route.c, upstream.c, account.c, ledger.c, admin.c). The server's route table
  * (server/routes.c) strings them into each endpoint's stage list. */
 #ifndef TOLLGATE_PIPELINE_STAGES_H
 #define TOLLGATE_PIPELINE_STAGES_H
@@ -18,5 +18,9 @@ tg_stage_result_t tg_stage_upstream(tg_request_t *r);
 void tg_stage_upstream_dispose(tg_request_t *r);
 /* account.c (always): HTTP and LLM metrics, cost, the access record. */
 tg_stage_result_t tg_stage_account(tg_request_t *r);
+/* ledger.c (always): the usage row, committed before the response ends. */
+tg_stage_result_t tg_stage_ledger(tg_request_t *r);
+/* admin.c: the admin API, run on the store thread. */
+tg_stage_result_t tg_stage_admin(tg_request_t *r);
 
 #endif

@@ -68,6 +68,8 @@ static tg_exchange_t *exchange_begin(h2o_req_t *req)
         .rng = &worker->rng,
         .sink = &tg_respond_sink,
         .sink_ctx = ex,
+        .store = &worker->store,
+        .admin_key_hash = worker->server->admin_key_set ? worker->server->admin_key_hash : NULL,
     };
     r->respond = tg_respond;
     r->started_at = tg_clock_seconds();

@@ -9,8 +9,9 @@
 #define ALWAYS(fn) {#fn, tg_stage_##fn, true}
 
 static const tg_stage_t llm_stages[] = {
-    STAGE(framing), STAGE(parse), STAGE(auth), STAGE(route), STAGE(upstream), ALWAYS(account),
+    STAGE(framing), STAGE(parse), STAGE(auth), STAGE(route), STAGE(upstream), ALWAYS(account), ALWAYS(ledger),
 };
+static const tg_stage_t admin_stages[] = {STAGE(framing), STAGE(admin), ALWAYS(account)};
 static const tg_stage_t models_stages[] = {STAGE(framing), STAGE(models), ALWAYS(account)};
 static const tg_stage_t metrics_stages[] = {
     STAGE(framing), STAGE(metrics_token), STAGE(observability), ALWAYS(account),
@@ -36,6 +37,12 @@ static const tg_route_stages_t routes[TG_ROUTE_COUNT] = {
     [TG_ROUTE_PROM_CATEGORY] = STAGES(metrics_stages),
     [TG_ROUTE_HEALTH] = STAGES(health_stages),
     [TG_ROUTE_READY] = STAGES(health_stages),
+    [TG_ROUTE_ADMIN_ORGS] = STAGES(admin_stages),
+    [TG_ROUTE_ADMIN_ORG] = STAGES(admin_stages),
+    [TG_ROUTE_ADMIN_KEYS] = STAGES(admin_stages),
+    [TG_ROUTE_ADMIN_KEY] = STAGES(admin_stages),
+    [TG_ROUTE_ADMIN_USAGE] = STAGES(admin_stages),
+    [TG_ROUTE_ADMIN_AUDIT] = STAGES(admin_stages),
     [TG_ROUTE_OTHER] = STAGES(not_found_stages),
 };
 
@@ -44,7 +51,7 @@ const tg_stage_t *tg_routes_stages(tg_route_t route, tg_method_t method, bool me
 {
     if (route >= TG_ROUTE_OTHER || (metrics_listener && !tg_route_on_metrics_listener(route)))
         route = TG_ROUTE_OTHER;
-    else if (method != tg_route_method(route)) {
+    else if (tg_route_method(route) != TG_METHOD_ANY && method != tg_route_method(route)) {
         *allow = tg_method_name(tg_route_method(route));
         *count = sizeof(wrong_method_stages) / sizeof(wrong_method_stages[0]);
         return wrong_method_stages;

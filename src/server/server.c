@@ -25,6 +25,7 @@
 #include "pipeline/runner.h"
 #include "server/linger.h"
 #include "server/worker.h"
+#include "store/key_hash.h"
 #include "upstream/call.h"
 
 /* How long a listener rests after accept(2) ran out of descriptors. */
@@ -264,6 +265,7 @@ static int worker_init(tg_worker_t *w, tg_snapshot_t *snap)
     h2o_context_init(&w->ctx, h2o_evloop_create(), &w->globalconf);
     h2o_multithread_register_receiver(w->ctx.queue, &w->control, on_control);
     h2o_multithread_register_receiver(w->ctx.queue, &w->answers, tg_wait_on_answers);
+    tg_store_client_open(&w->store, w->server->store, w->ctx.queue);
     h2o_timeout_init(w->ctx.loop, &w->immediate, 0);
     h2o_timeout_init(w->ctx.loop, &w->accept_pause, ACCEPT_PAUSE_MS);
     h2o_timeout_init(w->ctx.loop, &w->linger_timeout, TG_LINGER_MS);
@@ -348,6 +350,7 @@ static void *worker_main(void *arg)
     h2o_timeout_dispose(w->ctx.loop, &w->accept_pause);
     tg_linger_close_all(w);
     h2o_timeout_dispose(w->ctx.loop, &w->linger_timeout);
+    tg_store_client_close(&w->store);
     park_stopped_worker(server);
     return NULL;
 }
@@ -448,6 +451,8 @@ static void reload(tg_server_t *server)
     tg_snapshot_release(server->current);
     server->current = snap;
     tg_housekeeping_set_snapshot(server->housekeeping, snap);
+    if (server->store != NULL)
+        tg_store_thread_reconfigure(server->store, snap->cfg);
     bool all = wait_for_reload(server);
     tg_log(all ? TG_LOG_INFO : TG_LOG_WARN, "config", all ? "configuration reloaded from %s"
            : "configuration reloaded from %s, but not every worker confirmed within 5 s", server->config_path);
@@ -515,6 +520,39 @@ static void raise_descriptor_limit(void)
     tg_log(TG_LOG_INFO, "server", "descriptor limit %llu (already the hard limit)", (unsigned long long)was);
 }
 
+/* The store thread, the admin key, and the warnings a user must see. */
+static int start_store(tg_server_t *server, const tg_config_t *cfg)
+{
+    if (cfg->auth.allow_anonymous)
+        tg_log(TG_LOG_WARN, "auth", "anonymous access is on (auth.allow_anonymous): requests without an API key "
+                                    "are served as org \"anonymous\"");
+    const char *admin_key = getenv("TOLLGATE_ADMIN_KEY");
+    if (!tg_config_has_store(cfg)) {
+        tg_log(TG_LOG_WARN, "store", "store.driver is none: no API keys, no usage ledger, no admin API");
+        return 0;
+    }
+    char *err = NULL;
+    server->store = tg_store_thread_start(cfg, server->obs, &err);
+    if (server->store == NULL) {
+        tg_log(TG_LOG_ERROR, "store", "cannot open the store %s: %s", cfg->store.path, err ? err : "unknown error");
+        free(err);
+        return -1;
+    }
+    tg_log(TG_LOG_INFO, "store", "store: sqlite %s (synchronous %s); ledger spool %s", cfg->store.path,
+           cfg->store.synchronous_full ? "full" : "normal", cfg->ledger.spool_path);
+    if (admin_key == NULL || admin_key[0] == '\0') {
+        tg_log(TG_LOG_INFO, "admin", "the admin API is off: TOLLGATE_ADMIN_KEY is not set");
+    } else if (strlen(admin_key) < 16) {
+        tg_log(TG_LOG_ERROR, "admin", "the admin API is off: TOLLGATE_ADMIN_KEY must be at least 16 characters");
+    } else {
+        tg_log_add_secret(admin_key);
+        tg_key_hash(admin_key, strlen(admin_key), server->admin_key_hash);
+        server->admin_key_set = true;
+        tg_log(TG_LOG_INFO, "admin", "the admin API is on under /admin/v1/");
+    }
+    return 0;
+}
+
 int tg_server_run(const char *config_path, tg_config_t *cfg)
 {
     static tg_server_t server; /* one per process: signals are process-wide */
@@ -560,6 +598,9 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
         goto Exit;
     }
 
+    if (start_store(&server, cfg) != 0)
+        goto Exit;
+
     server.worker_count = cfg->server.workers ? cfg->server.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     server.workers = calloc(server.worker_count, sizeof(*server.workers));
     if (server.workers == NULL || start_workers(&server, cfg) != 0)
@@ -578,6 +619,7 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
         atomic_store(&server.accepting, false);
         broadcast(&server, CONTROL_STOP, NULL);
         wait_for_workers(&server);
+        tg_store_thread_stop(server.store); /* every row of a finished request is committed */
         tg_housekeeping_stop(server.housekeeping);
         tg_log(TG_LOG_INFO, "server", "stopped");
         status = 0;

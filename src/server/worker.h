@@ -15,6 +15,7 @@
 #include "server/housekeeping.h"
 #include "server/ids.h"
 #include "server/snapshot.h"
+#include "store/thread.h"
 #include "upstream/pool.h"
 
 /* One config snapshot as seen by one worker: its upstream pools and
@@ -56,6 +57,7 @@ struct tg_worker {
     uint64_t accept_pauses;          /* since the last report */
     h2o_multithread_receiver_t control;
     h2o_multithread_receiver_t answers; /* other threads' answers to waiting requests (pipeline/runner.h) */
+    tg_store_client_t store;           /* this worker's key index; the store thread (store/thread.h) */
     tg_worker_snap_t *current;
     tg_worker_snap_t *retired;
     h2o_timeout_t immediate;
@@ -72,6 +74,9 @@ struct tg_server {
     tg_obs_t *obs;
     tg_health_t *health;       /* provider state, for the process's life */
     tg_housekeeping_t *housekeeping; /* the tick: started before the workers, stopped after */
+    tg_store_thread_t *store;  /* NULL with store.driver none; started before the workers, stopped after */
+    bool admin_key_set;        /* TOLLGATE_ADMIN_KEY was set at start: the admin API is on */
+    uint8_t admin_key_hash[32];
     tg_worker_t *workers;
     unsigned worker_count;
     atomic_bool accepting;     /* /ready */

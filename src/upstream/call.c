@@ -356,6 +356,12 @@ static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
         }
         begin_stream(call);
     }
+    if (ev->kind == TG_SSE_DONE) {
+        /* a client that sees [DONE] holds the whole answer: it goes out
+         * after the request's ledger row is committed (server/respond.c) */
+        call->result.done_held = true;
+        return 0;
+    }
     call->in.sink->stream_write(call->in.sink_ctx, ev->raw, ev->raw_len);
     return 0;
 }
@@ -390,6 +396,7 @@ static void forget_stream(tg_upstream_call_t *call)
     call->result.usage.present = 0;
     call->result.content_events = 0;
     call->result.ttft_seconds = -1;
+    call->result.done_held = false;
     call->saw_done = false;
 }
 

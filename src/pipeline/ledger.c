@@ -1,0 +1,91 @@
+/* ledger.c: the ledger stage (always, after account): the request's usage
+ * row goes to the store thread, and the request waits until the row's
+ * batch is committed, so that no client holds a whole response whose row
+ * could still be lost (docs/tenancy.md, "Usage ledger"). Under load a batch
+ * holds many requests, and they share its commit.
+ *
+ * When the queue is full the row goes to the spool file at once, on this
+ * thread, and the request goes on: a row is never dropped. */
+#include "pipeline/runner.h"
+#include "pipeline/stages.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct ledger_wait {
+    tg_wait_t wait;
+    h2o_multithread_receiver_t *answers;
+    tg_store_job_t job;
+} ledger_wait_t;
+
+static void committed(tg_store_job_t *job)
+{
+    ledger_wait_t *lw = H2O_STRUCT_FROM_MEMBER(ledger_wait_t, job, job);
+    tg_wait_post(lw->answers, &lw->wait);
+}
+
+static tg_stage_result_t deliver(tg_request_t *r, tg_wait_t *w)
+{
+    return TG_STAGE_CONTINUE;
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src != NULL ? src : "");
+}
+
+static void fill_row(tg_request_t *r, tg_ledger_row_t *row)
+{
+    const tg_config_t *cfg = r->env.cfg;
+    const tg_upstream_result_t *res = r->result;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    row->id = tg_store_thread_row_id(r->env.store->thread);
+    row->ts = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    copy(row->request_id, sizeof(row->request_id), r->request_id);
+    copy(row->org, sizeof(row->org), r->org_id);
+    copy(row->key_id, sizeof(row->key_id), r->key_id);
+    copy(row->model_requested, sizeof(row->model_requested),
+         r->model_index >= 0 ? cfg->models[r->model_index].name : "other");
+    copy(row->model_used, sizeof(row->model_used), res->model_used);
+    copy(row->provider, sizeof(row->provider), cfg->providers[res->provider_index].name);
+    copy(row->operation, sizeof(row->operation), tg_operation_name(r->operation));
+    row->prompt_tokens = (int64_t)r->billed.prompt_tokens;
+    row->cached_tokens = (int64_t)r->billed.cached_tokens;
+    row->cache_write_tokens = 0; /* no provider type reports them yet */
+    row->completion_tokens = (int64_t)r->billed.completion_tokens;
+    row->reasoning_tokens = (int64_t)r->billed.reasoning_tokens;
+    row->cost_usd = r->billed.cost;
+    row->status = r->http_status;
+    row->latency_seconds = r->access.latency_seconds;
+    row->ttft_seconds = r->access.ttft_seconds;
+    row->estimated = r->access.tokens_estimated;
+}
+
+tg_stage_result_t tg_stage_ledger(tg_request_t *r)
+{
+    tg_store_thread_t *t = r->env.store->thread;
+    if (t == NULL || r->result == NULL || r->result->attempts == 0)
+        return TG_STAGE_CONTINUE; /* no store, or no provider was reached */
+    /* one allocation per request: the row travels to the store thread and
+     * the answer back, and outlives the request if its client leaves */
+    ledger_wait_t *lw = (ledger_wait_t *)tg_wait_begin(r, sizeof(*lw), deliver);
+    if (lw == NULL) {
+        tg_ledger_row_t row;
+        fill_row(r, &row);
+        tg_store_spool(t, &row);
+        return TG_STAGE_CONTINUE;
+    }
+    lw->answers = r->env.answers;
+    lw->job.kind = TG_JOB_LEDGER;
+    lw->job.done = committed;
+    fill_row(r, &lw->job.u.row);
+    if (tg_store_submit(t, &lw->job) == 0)
+        return TG_STAGE_SUSPEND;
+    r->wait = NULL;
+    tg_store_spool(t, &lw->job.u.row);
+    free(lw);
+    return TG_STAGE_CONTINUE;
+}

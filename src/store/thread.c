@@ -1,0 +1,678 @@
+/* thread.c: see thread.h.
+ *
+ * The queue is a lock-free stack: a submitter pushes with one CAS, the
+ * store thread takes the whole stack with one exchange and reverses it
+ * into arrival order. The thread sleeps in poll(2) on an eventfd with a
+ * 250 ms timeout (its periodic work); a submitter writes the eventfd only
+ * when the thread said it is going to sleep, so that under load a job costs
+ * no system call. The `sleeping` flag and the stack head are both seq_cst:
+ * the thread sets the flag then looks at the stack, a submitter pushes then
+ * looks at the flag, so one of them always sees the other.
+ *
+ * One round of the thread: take the jobs; write every ledger row, audit
+ * entry and key use in transactions of at most ledger.batch_max rows; answer
+ * the lookups; run the admin operations (each its own transaction); when
+ * keys or orgs changed, build and publish a new key index; every 250 ms,
+ * look for another process's changes and for spooled rows. */
+#include "store/thread.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "obs/log.h"
+
+#define PERIOD_MS 250
+#define OTHER_JOBS_MAX 4096 /* lookups, admin operations, audit entries, key uses queued at once */
+#define SPOOL_MAGIC 0x544c4731u /* "TLG1": the record layout of this build */
+
+typedef struct spool_record {
+    uint32_t magic;
+    uint32_t check; /* FNV-1a of row: a torn or foreign record is skipped */
+    tg_ledger_row_t row;
+} spool_record_t;
+
+typedef struct subscriber {
+    h2o_multithread_receiver_t *receiver;
+} subscriber_t;
+
+typedef struct index_message {
+    h2o_multithread_message_t super;
+    tg_key_index_t *index;
+} index_message_t;
+
+struct tg_store_thread {
+    tg_store_t *store;
+    tg_obs_t *obs;
+    pthread_t thread;
+    int wake_fd;
+    _Atomic(tg_store_job_t *) head;
+    atomic_bool sleeping;
+    atomic_bool stopping;
+    _Atomic int64_t ledger_queued;    /* rows submitted, not yet written */
+    atomic_int other_queued;
+    uint32_t ledger_cap, batch_max;
+    tg_store_job_t **batch;           /* batch_max each: the round's writes, */
+    tg_ledger_row_t *rows;            /* and their ledger rows */
+    _Atomic int64_t next_row_id;
+
+    pthread_mutex_t spool_lock;       /* the spool file: workers append (rarely), the thread replays */
+    int spool_fd;
+    char *spool_path;
+
+    pthread_mutex_t config_lock;      /* plans: a reload replaces them */
+    char **plans;
+    size_t plan_count;
+
+    pthread_mutex_t subscribers_lock; /* workers come and go at start and stop */
+    subscriber_t *subscribers;
+    size_t subscriber_count;
+    tg_key_index_t *index;            /* the latest, the thread's reference */
+    uint64_t data_version;
+};
+
+/* ------------------------------------------------------------- plumbing */
+
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void observe(void *ctx, tg_db_operation_t op, double seconds)
+{
+    tg_obs_record_db_query(ctx, op, seconds);
+}
+
+static void free_plans(char **plans, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(plans[i]);
+    free(plans);
+}
+
+static char **copy_plans(const tg_config_t *cfg)
+{
+    char **plans = calloc(cfg->tenancy.plan_count, sizeof(*plans));
+    for (size_t i = 0; plans != NULL && i < cfg->tenancy.plan_count; i++)
+        if ((plans[i] = strdup(cfg->tenancy.plans[i])) == NULL) {
+            free_plans(plans, i);
+            return NULL;
+        }
+    return plans;
+}
+
+/* ------------------------------------------------------------ key index */
+
+typedef struct org_list {
+    tg_org_t *orgs;
+    size_t count, cap;
+    bool failed;
+} org_list_t;
+
+static int collect_org(void *ctx, const tg_org_t *org)
+{
+    org_list_t *l = ctx;
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        tg_org_t *grown = realloc(l->orgs, cap * sizeof(*grown));
+        if (grown == NULL) {
+            l->failed = true;
+            return 1;
+        }
+        l->orgs = grown;
+        l->cap = cap;
+    }
+    l->orgs[l->count++] = *org;
+    return 0;
+}
+
+static int collect_key(void *ctx, const tg_key_t *key)
+{
+    tg_key_index_add(ctx, key);
+    return 0;
+}
+
+static void publish_to(h2o_multithread_receiver_t *receiver, tg_key_index_t *index)
+{
+    index_message_t *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return; /* that worker keeps its index until the next change */
+    tg_key_index_retain(index);
+    m->index = index;
+    h2o_multithread_send_message(receiver, &m->super);
+}
+
+/* Reads every org and key, builds the index, hands it to every worker and
+ * sets active_api_keys and orgs{plan}. On failure the workers keep theirs. */
+static void rebuild_index(tg_store_thread_t *t)
+{
+    const tg_store_methods_t *m = t->store->methods;
+    org_list_t orgs = {0};
+    if (m->org_list(t->store, collect_org, &orgs) != TG_STORE_OK || orgs.failed) {
+        free(orgs.orgs);
+        tg_log(TG_LOG_ERROR, "store", "cannot read the organisations; the key index is unchanged");
+        return;
+    }
+    tg_key_index_builder_t *b = tg_key_index_begin(orgs.orgs, orgs.count);
+    tg_key_index_t *index = NULL;
+    if (b != NULL) {
+        tg_store_status_t st = m->key_list(t->store, NULL, collect_key, b);
+        index = tg_key_index_end(b);
+        if (st != TG_STORE_OK) {
+            tg_key_index_release(index);
+            index = NULL;
+        }
+    }
+    if (index == NULL) {
+        free(orgs.orgs);
+        tg_log(TG_LOG_ERROR, "store", "cannot build the key index; workers keep the previous one");
+        return;
+    }
+    pthread_mutex_lock(&t->config_lock);
+    int64_t *per_plan = calloc(t->plan_count ? t->plan_count : 1, sizeof(*per_plan));
+    for (size_t i = 0; per_plan != NULL && i < orgs.count; i++)
+        for (size_t p = 0; p < t->plan_count; p++)
+            if (strcmp(orgs.orgs[i].plan, t->plans[p]) == 0)
+                per_plan[p]++;
+    if (per_plan != NULL)
+        tg_obs_set_tenancy(t->obs, (int64_t)tg_key_index_active(index), (const char *const *)t->plans, per_plan,
+                           t->plan_count);
+    pthread_mutex_unlock(&t->config_lock);
+    free(per_plan);
+    free(orgs.orgs);
+
+    pthread_mutex_lock(&t->subscribers_lock);
+    tg_key_index_t *old = t->index;
+    t->index = index;
+    for (size_t i = 0; i < t->subscriber_count; i++)
+        publish_to(t->subscribers[i].receiver, index);
+    pthread_mutex_unlock(&t->subscribers_lock);
+    tg_key_index_release(old);
+}
+
+/* ---------------------------------------------------------------- spool */
+
+static uint32_t fnv1a(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 16777619u;
+    return h;
+}
+
+static int spool_locked(tg_store_thread_t *t, const tg_ledger_row_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        spool_record_t rec;
+        memset(&rec, 0, sizeof(rec));
+        rec.magic = SPOOL_MAGIC;
+        rec.row = rows[i];
+        rec.check = fnv1a(&rec.row, sizeof(rec.row));
+        const char *p = (const char *)&rec;
+        size_t left = sizeof(rec);
+        while (left > 0) {
+            ssize_t w = write(t->spool_fd, p, left);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return -1;
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+int tg_store_spool(tg_store_thread_t *t, const tg_ledger_row_t *row)
+{
+    /* a rare path (the queue is full): a lock and a write(2) on the
+     * worker are what it costs never to lose the row */
+    pthread_mutex_lock(&t->spool_lock);
+    int rc = spool_locked(t, row, 1);
+    pthread_mutex_unlock(&t->spool_lock);
+    if (rc == 0)
+        tg_obs_record_ledger(t->obs, 0, 0, 1);
+    else
+        tg_log(TG_LOG_ERROR, "ledger", "cannot write to the spool %s: %s", t->spool_path, strerror(errno));
+    return rc;
+}
+
+/* Moves the spooled rows into the ledger and empties the spool. Rows are
+ * inserted by id, so a replay cut short by a crash repeats nothing. */
+static void replay_spool(tg_store_thread_t *t)
+{
+    pthread_mutex_lock(&t->spool_lock);
+    struct stat st;
+    if (fstat(t->spool_fd, &st) != 0 || st.st_size < (off_t)sizeof(spool_record_t)) {
+        pthread_mutex_unlock(&t->spool_lock);
+        return;
+    }
+    size_t count = (size_t)st.st_size / sizeof(spool_record_t), moved = 0, skipped = 0;
+    tg_ledger_row_t *rows = t->rows;
+    bool ok = true;
+    off_t at = 0;
+    const tg_store_methods_t *m = t->store->methods;
+    while (ok && count > 0) {
+        size_t n = 0;
+        spool_record_t rec;
+        while (n < t->batch_max && count > 0 && pread(t->spool_fd, &rec, sizeof(rec), at) == (ssize_t)sizeof(rec)) {
+            at += (off_t)sizeof(rec);
+            count--;
+            if (rec.magic == SPOOL_MAGIC && rec.check == fnv1a(&rec.row, sizeof(rec.row)))
+                rows[n++] = rec.row;
+            else
+                skipped++;
+        }
+        if (n == 0)
+            break;
+        size_t inserted = 0;
+        ok = m->begin(t->store) == TG_STORE_OK;
+        if (ok && (m->ledger_append(t->store, rows, n, &inserted) != TG_STORE_OK || m->commit(t->store) != TG_STORE_OK)) {
+            m->rollback(t->store);
+            ok = false;
+        }
+        if (ok) {
+            moved += inserted;
+            tg_obs_record_ledger(t->obs, inserted, 0, 0);
+        }
+    }
+    if (ok && ftruncate(t->spool_fd, 0) != 0)
+        ok = false;
+    pthread_mutex_unlock(&t->spool_lock);
+    if (ok)
+        tg_log(TG_LOG_INFO, "ledger", "moved %zu spooled rows into the ledger%s", moved,
+               skipped ? " (skipped unreadable records)" : "");
+    else
+        tg_log(TG_LOG_WARN, "ledger", "spooled rows stay in %s: the store refused them; retrying later", t->spool_path);
+}
+
+/* ----------------------------------------------------------------- jobs */
+
+static void finish(tg_store_job_t *job)
+{
+    if (job->done != NULL)
+        job->done(job);
+    else
+        free(job);
+}
+
+/* Ledger rows, audit entries and key uses, in one transaction. A failed
+ * transaction's rows go to the spool. */
+static void write_batch(tg_store_thread_t *t, size_t n)
+{
+    const tg_store_methods_t *m = t->store->methods;
+    tg_store_job_t **jobs = t->batch;
+    size_t row_count = 0, inserted = 0;
+    bool ok = m->begin(t->store) == TG_STORE_OK;
+    double now = wall_seconds();
+    for (size_t i = 0; i < n; i++) {
+        tg_store_job_t *job = jobs[i];
+        if (job->kind == TG_JOB_LEDGER)
+            t->rows[row_count++] = job->u.row;
+        else if (ok && job->kind == TG_JOB_AUDIT)
+            ok = m->audit_append(t->store, &job->u.audit) == TG_STORE_OK;
+        else if (ok && job->kind == TG_JOB_TOUCH)
+            ok = m->key_touch(t->store, (const char(*)[TG_STORE_KEY_ID_MAX + 1]) job->u.key_id, 1, now) == TG_STORE_OK;
+    }
+    if (ok && row_count > 0)
+        ok = m->ledger_append(t->store, t->rows, row_count, &inserted) == TG_STORE_OK;
+    if (ok)
+        ok = m->commit(t->store) == TG_STORE_OK;
+    if (ok) {
+        tg_obs_record_ledger(t->obs, inserted, 0, 0);
+    } else {
+        m->rollback(t->store);
+        pthread_mutex_lock(&t->spool_lock);
+        int spooled = spool_locked(t, t->rows, row_count);
+        pthread_mutex_unlock(&t->spool_lock);
+        tg_obs_record_ledger(t->obs, 0, 1, spooled == 0 ? row_count : 0);
+        tg_log(TG_LOG_ERROR, "ledger", spooled == 0 ? "a ledger batch of %zu rows failed; the rows were spooled"
+                                                    : "a ledger batch of %zu rows failed and the spool refused them",
+               row_count);
+    }
+    atomic_fetch_sub(&t->ledger_queued, (int64_t)row_count);
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i]->kind != TG_JOB_LEDGER)
+            atomic_fetch_sub(&t->other_queued, 1);
+        finish(jobs[i]);
+    }
+}
+
+static bool run_lookup(tg_store_thread_t *t, tg_store_job_t *job)
+{
+    const tg_store_methods_t *m = t->store->methods;
+    tg_store_status_t st = m->key_find(t->store, job->u.lookup.hash, &job->u.lookup.key);
+    job->u.lookup.found = st == TG_STORE_OK;
+    job->u.lookup.store_failed = st != TG_STORE_OK && st != TG_STORE_NOT_FOUND;
+    if (job->u.lookup.found)
+        job->u.lookup.org_found = m->org_get(t->store, job->u.lookup.key.org, &job->u.lookup.org) == TG_STORE_OK;
+    return job->u.lookup.found; /* the index missed a key that exists: it is stale */
+}
+
+static bool run_admin(tg_store_thread_t *t, tg_store_job_t *job)
+{
+    pthread_mutex_lock(&t->config_lock);
+    tg_admin_env_t env = {(const char *const *)t->plans, t->plan_count, wall_seconds()};
+    tg_admin_execute(t->store, &env, &job->u.admin.request, &job->u.admin.response);
+    pthread_mutex_unlock(&t->config_lock);
+    return job->u.admin.response.keys_changed || job->u.admin.response.orgs_changed;
+}
+
+/* One round over the jobs taken from the queue, in arrival order. */
+static void run_jobs(tg_store_thread_t *t, tg_store_job_t *list)
+{
+    size_t batch_len = 0;
+    bool changed = false;
+    tg_obs_db_busy(t->obs, 1);
+    for (tg_store_job_t *job = list, *next; job != NULL; job = next) {
+        next = job->next;
+        switch (job->kind) {
+        case TG_JOB_LEDGER:
+        case TG_JOB_AUDIT:
+        case TG_JOB_TOUCH:
+            t->batch[batch_len++] = job;
+            if (batch_len == t->batch_max) {
+                write_batch(t, batch_len);
+                batch_len = 0;
+            }
+            break;
+        case TG_JOB_LOOKUP:
+            changed |= run_lookup(t, job);
+            atomic_fetch_sub(&t->other_queued, 1);
+            finish(job);
+            break;
+        case TG_JOB_ADMIN:
+            if (batch_len > 0) { /* rows that came first are written first */
+                write_batch(t, batch_len);
+                batch_len = 0;
+            }
+            if (run_admin(t, job))
+                rebuild_index(t); /* every worker has it before the answer goes out */
+            atomic_fetch_sub(&t->other_queued, 1);
+            finish(job);
+            break;
+        }
+    }
+    if (batch_len > 0)
+        write_batch(t, batch_len);
+    if (changed)
+        rebuild_index(t);
+    tg_obs_db_busy(t->obs, -1);
+    tg_obs_ledger_queue(t->obs, atomic_load(&t->ledger_queued));
+}
+
+/* Takes the whole stack and reverses it into arrival order. */
+static tg_store_job_t *take_jobs(tg_store_thread_t *t)
+{
+    tg_store_job_t *stack = atomic_exchange(&t->head, NULL), *list = NULL;
+    while (stack != NULL) {
+        tg_store_job_t *next = stack->next;
+        stack->next = list;
+        list = stack;
+        stack = next;
+    }
+    return list;
+}
+
+static void periodic(tg_store_thread_t *t)
+{
+    uint64_t version = t->store->methods->data_version(t->store);
+    if (version != t->data_version) {
+        t->data_version = version;
+        rebuild_index(t); /* another process (the CLI) changed keys or orgs */
+    }
+    replay_spool(t);
+    tg_obs_ledger_queue(t->obs, atomic_load(&t->ledger_queued));
+}
+
+static void *thread_main(void *arg)
+{
+    tg_store_thread_t *t = arg;
+    double next_period = tg_clock_seconds() + PERIOD_MS / 1000.0;
+    for (;;) {
+        tg_store_job_t *jobs = take_jobs(t);
+        if (jobs != NULL) {
+            run_jobs(t, jobs);
+        } else if (atomic_load(&t->stopping)) {
+            break;
+        } else {
+            atomic_store(&t->sleeping, true);
+            if (atomic_load(&t->head) == NULL && !atomic_load(&t->stopping)) {
+                double wait = next_period - tg_clock_seconds();
+                struct pollfd pfd = {.fd = t->wake_fd, .events = POLLIN};
+                if (wait > 0 && poll(&pfd, 1, (int)(wait * 1000) + 1) > 0) {
+                    uint64_t drained;
+                    if (read(t->wake_fd, &drained, sizeof(drained)) < 0) {
+                        /* EAGAIN: another submitter's wake-up was read already */
+                    }
+                }
+            }
+            atomic_store(&t->sleeping, false);
+        }
+        if (tg_clock_seconds() >= next_period) {
+            periodic(t);
+            next_period = tg_clock_seconds() + PERIOD_MS / 1000.0;
+        }
+    }
+    return NULL;
+}
+
+int tg_store_submit(tg_store_thread_t *t, tg_store_job_t *job)
+{
+    if (job->kind == TG_JOB_LEDGER) {
+        if (atomic_fetch_add(&t->ledger_queued, 1) >= (int64_t)t->ledger_cap) {
+            atomic_fetch_sub(&t->ledger_queued, 1);
+            return -1;
+        }
+    } else if (atomic_fetch_add(&t->other_queued, 1) >= OTHER_JOBS_MAX) {
+        atomic_fetch_sub(&t->other_queued, 1);
+        return -1;
+    }
+    tg_store_job_t *head = atomic_load(&t->head);
+    do
+        job->next = head;
+    while (!atomic_compare_exchange_weak(&t->head, &head, job));
+    if (atomic_load(&t->sleeping)) {
+        uint64_t one = 1;
+        if (write(t->wake_fd, &one, sizeof(one)) < 0) {
+            /* EAGAIN: the counter is full, so the thread is awake anyway */
+        }
+    }
+    return 0;
+}
+
+int64_t tg_store_thread_row_id(tg_store_thread_t *t)
+{
+    return atomic_fetch_add_explicit(&t->next_row_id, 1, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void thread_free(tg_store_thread_t *t)
+{
+    if (t->store != NULL)
+        t->store->methods->close(t->store);
+    if (t->wake_fd >= 0)
+        close(t->wake_fd);
+    if (t->spool_fd >= 0)
+        close(t->spool_fd);
+    free(t->spool_path);
+    free_plans(t->plans, t->plan_count);
+    free(t->subscribers);
+    free(t->batch);
+    free(t->rows);
+    tg_key_index_release(t->index);
+    pthread_mutex_destroy(&t->spool_lock);
+    pthread_mutex_destroy(&t->config_lock);
+    pthread_mutex_destroy(&t->subscribers_lock);
+    free(t);
+}
+
+static char *fail(tg_store_thread_t *t, char *why)
+{
+    thread_free(t);
+    return why;
+}
+
+static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
+{
+    const tg_store_methods_t *m = tg_store_backend(cfg->store.driver);
+    if (m == NULL)
+        return strdup("unknown store driver");
+    tg_store_options_t options = {
+        .path = cfg->store.path,
+        .synchronous_full = cfg->store.synchronous_full,
+        .busy_timeout_ms = (int)cfg->store.busy_timeout_ms,
+        .observe = observe,
+        .observe_ctx = t->obs,
+    };
+    char *err = NULL;
+    if (m->open(&options, &t->store, &err) != TG_STORE_OK) {
+        t->store = NULL;
+        return err != NULL ? err : strdup("cannot open the store");
+    }
+    if ((t->spool_fd = open(cfg->ledger.spool_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) {
+        char buf[512];
+        snprintf(buf, sizeof(buf), "cannot open the ledger spool %s: %s", cfg->ledger.spool_path, strerror(errno));
+        return strdup(buf);
+    }
+    /* ids: the start second above 32 bits of sequence, never below a row
+     * already there, so that ids grow across restarts and never repeat */
+    int64_t max_id = 0;
+    if (m->ledger_max_id(t->store, &max_id) != TG_STORE_OK)
+        return strdup("cannot read the ledger");
+    int64_t seconds = (int64_t)time(NULL), last = max_id >> 32;
+    atomic_init(&t->next_row_id, (seconds > last ? seconds : last + 1) << 32);
+    replay_spool(t);
+    t->data_version = m->data_version(t->store);
+    rebuild_index(t);
+    if (t->index == NULL)
+        return strdup("cannot read the API keys");
+    return NULL;
+}
+
+tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, char **err)
+{
+    tg_store_thread_t *t = calloc(1, sizeof(*t));
+    *err = NULL;
+    if (t == NULL || tg_obs_store_bind(obs) != 0) {
+        free(t);
+        *err = strdup("out of memory");
+        return NULL;
+    }
+    t->obs = obs;
+    t->wake_fd = t->spool_fd = -1;
+    t->ledger_cap = cfg->ledger.queue_size;
+    t->batch_max = cfg->ledger.batch_max;
+    pthread_mutex_init(&t->spool_lock, NULL);
+    pthread_mutex_init(&t->config_lock, NULL);
+    pthread_mutex_init(&t->subscribers_lock, NULL);
+    t->plans = copy_plans(cfg);
+    t->plan_count = t->plans != NULL ? cfg->tenancy.plan_count : 0;
+    t->spool_path = strdup(cfg->ledger.spool_path);
+    t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    t->batch = malloc(t->batch_max * sizeof(*t->batch));
+    t->rows = malloc(t->batch_max * sizeof(*t->rows));
+    if (t->plans == NULL || t->spool_path == NULL || t->wake_fd < 0 || t->batch == NULL || t->rows == NULL) {
+        *err = fail(t, strdup("out of memory or descriptors"));
+        return NULL;
+    }
+    char *why = start(t, cfg);
+    if (why != NULL) {
+        *err = fail(t, why);
+        return NULL;
+    }
+    if (pthread_create(&t->thread, NULL, thread_main, t) != 0) {
+        *err = fail(t, strdup("cannot start the store thread"));
+        return NULL;
+    }
+    return t;
+}
+
+void tg_store_thread_stop(tg_store_thread_t *t)
+{
+    if (t == NULL)
+        return;
+    atomic_store(&t->stopping, true);
+    uint64_t one = 1;
+    if (write(t->wake_fd, &one, sizeof(one)) < 0) {
+        /* the thread wakes on its period anyway */
+    }
+    pthread_join(t->thread, NULL);
+    thread_free(t);
+}
+
+void tg_store_thread_reconfigure(tg_store_thread_t *t, const tg_config_t *cfg)
+{
+    char **plans = copy_plans(cfg);
+    if (plans == NULL)
+        return;
+    pthread_mutex_lock(&t->config_lock);
+    char **old = t->plans;
+    size_t old_count = t->plan_count;
+    t->plans = plans;
+    t->plan_count = cfg->tenancy.plan_count;
+    pthread_mutex_unlock(&t->config_lock);
+    free_plans(old, old_count);
+}
+
+/* --------------------------------------------------------------- client */
+
+static void on_index(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    tg_store_client_t *c = H2O_STRUCT_FROM_MEMBER(tg_store_client_t, updates, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        index_message_t *m = H2O_STRUCT_FROM_MEMBER(index_message_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        tg_key_index_release(c->index);
+        c->index = m->index;
+        free(m);
+    }
+}
+
+void tg_store_client_open(tg_store_client_t *c, tg_store_thread_t *t, h2o_multithread_queue_t *queue)
+{
+    memset(c, 0, sizeof(*c));
+    c->thread = t;
+    if (t == NULL)
+        return;
+    h2o_multithread_register_receiver(queue, &c->updates, on_index);
+    pthread_mutex_lock(&t->subscribers_lock);
+    subscriber_t *grown = realloc(t->subscribers, (t->subscriber_count + 1) * sizeof(*grown));
+    if (grown != NULL) {
+        t->subscribers = grown;
+        t->subscribers[t->subscriber_count++].receiver = &c->updates;
+    }
+    /* the current index, directly: this is the worker's own thread */
+    tg_key_index_retain(t->index);
+    c->index = t->index;
+    pthread_mutex_unlock(&t->subscribers_lock);
+}
+
+void tg_store_client_close(tg_store_client_t *c)
+{
+    tg_store_thread_t *t = c->thread;
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->subscribers_lock);
+    for (size_t i = 0; i < t->subscriber_count; i++)
+        if (t->subscribers[i].receiver == &c->updates) {
+            t->subscribers[i] = t->subscribers[--t->subscriber_count];
+            break;
+        }
+    pthread_mutex_unlock(&t->subscribers_lock);
+    tg_key_index_release(c->index);
+    c->index = NULL;
+    c->thread = NULL;
+}
