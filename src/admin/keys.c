@@ -113,7 +113,7 @@ static bool begin_key(tg_admin_call_t *c, tg_key_t *key)
     char what[192];
     snprintf(what, sizeof(what), "API key %s", c->id);
     if (!tg_admin_valid_name(c->id)) {
-        tg_admin_fail(c->resp, TG_ADMIN_ERR_NOT_FOUND, NULL, "no %s", what);
+        tg_admin_fail(c->resp, TG_ADMIN_ERR_NOT_FOUND, NULL, "%s does not exist", what);
         return false;
     }
     if (!tg_admin_begin(c))

@@ -93,7 +93,7 @@ void tg_admin_abort(tg_admin_call_t *c, tg_store_status_t st, const char *param,
 {
     c->s->methods->rollback(c->s);
     if (st == TG_STORE_NOT_FOUND)
-        tg_admin_fail(c->resp, TG_ADMIN_ERR_NOT_FOUND, param, "no %s", what);
+        tg_admin_fail(c->resp, TG_ADMIN_ERR_NOT_FOUND, param, "%s does not exist", what);
     else if (st == TG_STORE_EXISTS)
         tg_admin_fail(c->resp, TG_ADMIN_ERR_ALREADY_EXISTS, param, "%s already exists", what);
     else

@@ -41,8 +41,8 @@ typedef struct tg_admin_change {
 bool tg_admin_begin(tg_admin_call_t *c);
 
 /* Rolls the transaction back and answers with the store's failure: 404
- * for NOT_FOUND, 409 already_exists for EXISTS (the messages from
- * `what`: "organization acme"), 503 otherwise. */
+ * for NOT_FOUND ("<what> does not exist"), 409 already_exists for EXISTS
+ * ("<what> already exists"; what: "organization acme"), 503 otherwise. */
 void tg_admin_abort(tg_admin_call_t *c, tg_store_status_t st, const char *param, const char *what);
 
 /* Adds an entry for the request to the change; detail (may be NULL) is

@@ -69,7 +69,7 @@ void tg_admin_orgs_update(tg_admin_call_t *c)
     char what[192];
     snprintf(what, sizeof(what), "organization %s", c->id);
     if (!tg_admin_valid_name(c->id)) {
-        tg_admin_fail(c->resp, TG_ADMIN_ERR_NOT_FOUND, NULL, "no %s", what);
+        tg_admin_fail(c->resp, TG_ADMIN_ERR_NOT_FOUND, NULL, "%s does not exist", what);
         return;
     }
     tg_admin_body_t b;

@@ -119,9 +119,9 @@ bool tg_admin_read_body(const tg_admin_request_t *req, unsigned allowed, unsigne
     const char *key;
     json_t *value;
     json_object_foreach(root, key, value) {
-        int f = field_from_name(key);
         if (!ok)
             break;
+        int f = field_from_name(key);
         if (f < 0 || !(allowed & (1u << f))) {
             tg_admin_fail(resp, TG_ADMIN_ERR_INVALID_REQUEST, key, "unknown field %s", key);
             ok = false;

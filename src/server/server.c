@@ -28,6 +28,8 @@
 #include "store/key_hash.h"
 #include "upstream/call.h"
 
+#define STOP_GRACE_MS 1000
+
 /* How long a listener rests after accept(2) ran out of descriptors. */
 #define ACCEPT_PAUSE_MS 100
 /* The kernel receive buffer of client connections (accepted sockets take
@@ -219,7 +221,9 @@ static void begin_stop(tg_worker_t *w)
     if (w->stopping)
         return;
     w->stopping = true;
-    w->stop_deadline_ms = h2o_now(w->ctx.loop) + w->current->snap->cfg->server.request_timeout_ms;
+    /* a request cut at its own timeout still writes its ledger row (a store
+     * round trip) before it answers: a second of grace beyond the timeout */
+    w->stop_deadline_ms = h2o_now(w->ctx.loop) + w->current->snap->cfg->server.request_timeout_ms + STOP_GRACE_MS;
     close_listener(&w->api);
     close_listener(&w->metrics);
     /* closes idle keep-alive connections; busy ones close after their response */

@@ -727,10 +727,8 @@ class GatewayTestCase(unittest.TestCase):
         return m
 
     @classmethod
-    def start_tollgate(cls, cfg, env=None, port=None, max_fds=None, workdir=None):
-        """workdir: where its config goes (and relative paths in it start),
-        by default the class's temp dir."""
-        t = Tollgate(workdir or cls.workdir, cfg, env, port, max_fds)
+    def start_tollgate(cls, cfg, env=None, port=None, max_fds=None):
+        t = Tollgate(cls.workdir, cfg, env, port, max_fds)
         cls._procs.append(t)
         return t
 

@@ -255,14 +255,10 @@ class ExampleConfigTest(GatewayTestCase):
         port = free_port()
         with open(os.path.join(REPO, "config", "tollgate.example.yaml")) as f:
             text = f.read()
-        # Laid out as in the repository: the config in config/, its store
-        # in ../data/, which scripts/run-local.sh makes.
-        config_dir = os.path.join(cls.workdir, "config")
-        os.makedirs(config_dir)
-        os.makedirs(os.path.join(cls.workdir, "data"))
         cls.tollgate = cls.start_tollgate(text, env={"PORT": str(port),
-                                                     "MOCK_PORT": str(cls.mock.port)},
-                                          port=port, workdir=config_dir)
+                                                     "MOCK_PORT": str(cls.mock.port),
+                                                     "TOLLGATE_DATA_DIR": cls.workdir},
+                                          port=port)
 
     def test_demo_request_without_key(self):
         r = self.tollgate.chat(chat_body("gpt-4o-mini", 2))
