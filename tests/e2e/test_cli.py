@@ -5,6 +5,7 @@
 # CLI works at once, and one it revokes is refused by every worker within
 # a second.
 
+import json
 import re
 import time
 
@@ -100,8 +101,17 @@ class CliTest(GatewayTestCase):
 
     def test_keys(self):
         self.cli("orgs", "create", "cli-keys", "--plan", "paid")
-        key = self.new_key("--org", "cli-keys", "--name", "ci", "--models", "gpt-4o-mini")
+        r = self.cli("keys", "create", "--org", "cli-keys", "--name", "ci", "--models", "gpt-4o-mini",
+                     json_out=True)
+        key = r.json()
+        self.tollgate.secrets.add(key["key"])
         self.assertKey(key, "cli-keys", "ci", secret=True, models=["gpt-4o-mini"])
+        # The CLI's own audit line (the config asks for JSON logs), on stderr.
+        lines = [json.loads(l) for l in r.err.splitlines() if l.startswith("{")]
+        audit = [l for l in lines if l.get("logger") == "audit"]
+        self.assertEqual(len(audit), 1, r.err)
+        self.assertAuditLine(audit[0], "key_created", "cli-keys", "cli", None, key_id=key["id"])
+        self.assertNotIn(key["key"][3:-4], r.err)
         # Text output shows the secret: this is its one showing.
         text = self.cli("keys", "create", "--org", "cli-keys", "--name", "ci2").out
         shown = [w for w in re.findall(r"tg-[A-Za-z0-9_-]+", text) if KEY_SECRET.match(w)]
