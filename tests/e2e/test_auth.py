@@ -5,11 +5,12 @@
 # lines (a hint of the key, never the key), and the tenancy gauges
 # (active_api_keys, orgs{plan}) and db_query_duration_seconds on /metrics.
 
+import os
 import secrets
 
 import harness
 from harness import (ADMIN_ENV, GatewayTestCase, PLANS, free_port, gateway_config, model, poll,
-                     provider, tenancy_sections)
+                     provider, run_tollgate, tenancy_sections, write_config)
 
 MISSING = "You didn't provide an API key."
 UNKNOWN = "Incorrect API key provided."
@@ -70,8 +71,14 @@ class KeyedGatewayTestCase(GatewayTestCase):
 class AuthTest(KeyedGatewayTestCase):
     def test_bearer_and_x_api_key(self):
         self.tollgate.create_org("auth-a", "paid")
-        key = self.tollgate.create_key("auth-a", "k")["key"]
+        made = self.tollgate.create_key("auth-a", "k")
+        key = made["key"]
+        self.assertIsNone(made["last_used"])
         self.assertServedAs(bearer(key), "auth-a", "auth-bearer")
+        # last_used follows (at most once a minute: not checked here).
+        used = lambda: self.tollgate.admin("GET", "/keys?org=auth-a").json()["data"][0]["last_used"]
+        self.assertTrue(poll(used, timeout=5), "last_used not set after a request")
+        self.assertRecent(used())
         self.assertServedAs({"x-api-key": key}, "auth-a", "auth-x-api-key")
         # Authorization wins when both are there.
         self.assertServedAs(dict(bearer(key), **{"x-api-key": made_up_key()}), "auth-a", "auth-both-1")
@@ -197,6 +204,36 @@ class AnonymousTest(KeyedGatewayTestCase):
         self.assertServedAs(bearer(key["key"]), "anon-org", "anon-keyed")
         self.tollgate.revoke_key(key["id"])
         self.assertRefused(self.chat(bearer(key["key"])), REVOKED)
+
+
+class NoStoreTest(GatewayTestCase):
+    """store.driver none: no keys, no ledger, anonymous only; every request
+    is anonymous, a key is not looked at, and anonymous access must be on
+    (docs/configuration.md)."""
+
+    @classmethod
+    def start(cls):
+        cls.start_one_route(env=ADMIN_ENV, store={"driver": "none"}, auth={"allow_anonymous": True})
+
+    def test_anonymous_only(self):
+        r = self.tollgate.chat(chat_body(), {"X-Request-ID": "none-anon"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.tollgate.access_log("none-anon")["org_id"], "anonymous")
+        stranger = made_up_key()
+        self.tollgate.secrets.add(stranger)
+        r = self.tollgate.chat(chat_body(), dict(bearer(stranger), **{"X-Request-ID": "none-key"}))
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.tollgate.access_log("none-key")["org_id"], "anonymous")
+        self.assertEqual([f for f in os.listdir(self.workdir) if ".db" in f], [])
+        self.assertOpenAIError(self.tollgate.admin("GET", "/orgs"), 404, None, "not_found")
+
+    def test_anonymous_access_must_be_on(self):
+        cfg = dict(self.tollgate.cfg, auth={"allow_anonymous": False})
+        path = os.path.join(self.workdir, "no-store-no-anonymous.yaml")
+        write_config(path, cfg)
+        r = run_tollgate("check-config", path)
+        self.assertEqual(r.code, 1, r)
+        self.assertIn("allow_anonymous", r.out + r.err)
 
 
 if __name__ == "__main__":

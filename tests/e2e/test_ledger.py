@@ -6,11 +6,14 @@
 # before a provider leave none. A client that leaves mid-stream is billed
 # estimated tokens, marked in the row and the access log. Ledger totals
 # equal the token and cost metrics, GET /admin/v1/usage equals SQL over the
-# rows, the ledger_* metrics count what was written, and SIGTERM under load
-# commits every row of every answer a client received.
+# rows, the ledger_* metrics count what was written, a database locked by
+# another process sends rows through the spool (and admin changes get 503),
+# and SIGTERM under load commits every row of every answer a client
+# received.
 
 import datetime
 import signal
+import sqlite3
 import threading
 import time
 
@@ -258,6 +261,45 @@ class LedgerTest(GatewayTestCase):
             self.assertTotal(body["total"], everything, query)
         for query in ("from=%d" % (now + 3600), "to=%d" % (self.t0 - 3600), "to=2020-01-01"):
             self.assertEqual(self.usage(query)["total"]["requests"], 0, query)
+
+
+class LockedStoreTest(GatewayTestCase):
+    """Another process holds the database's write lock longer than
+    store.busy_timeout_ms: an admin change is refused with 503
+    store_unavailable and changes nothing; requests are still answered,
+    their rows going to the spool (a failed batch counts as a write error),
+    and reach the ledger once the lock is gone, each once."""
+
+    @classmethod
+    def start(cls):
+        start_ledger_gateway(cls, busy_timeout_ms=200)
+
+    def test_rows_wait_in_the_spool_until_the_lock_is_gone(self):
+        t = self.tollgate
+        self.assertEqual(t.chat(chat("gpt-4o-mini", "before", 2)).status, 200)
+        lock = sqlite3.connect(t.db_path, timeout=10, isolation_level=None)
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+            r = t.admin("POST", "/orgs", {"name": "locked-out"})
+            self.assertOpenAIError(r, 503, None, "store_unavailable")
+            rids = ["locked-%d" % i for i in range(3)]
+            for rid in rids:
+                r = t.chat(chat("gpt-4o-mini", "while locked", 2, stream=rid.endswith("1")),
+                           {"X-Request-ID": rid})
+                self.assertEqual(r.status, 200, r.body)
+            m = t.metrics()
+            self.assertGreater(m.value("tollgate_ledger_write_errors_total"), 0)
+            self.assertGreaterEqual(m.value("tollgate_ledger_spooled_rows_total"), len(rids))
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        have = lambda: {r["request_id"] for r in t.db("SELECT request_id FROM ledger")}
+        poll(lambda: set(rids) <= have(), timeout=10, interval=0.1)
+        rows = t.db("SELECT request_id, count(*) AS n FROM ledger GROUP BY request_id")
+        self.assertEqual({r["request_id"]: r["n"] for r in rows if r["request_id"] in rids},
+                         dict.fromkeys(rids, 1))
+        self.assertNotIn("locked-out", {o["name"] for o in t.admin("GET", "/orgs").json()["data"]})
+        self.assertEqual(t.admin("POST", "/orgs", {"name": "locked-out"}).status, 201)
 
 
 class LedgerDrainTest(GatewayTestCase):
