@@ -59,12 +59,7 @@ void tg_admin_keys_list(tg_admin_call_t *c)
     }
     json_t *data = json_array();
     tg_store_status_t st = c->s->methods->key_list(c->s, org[0] != '\0' ? org : NULL, add_key, data);
-    if (st != TG_STORE_OK) {
-        json_decref(data);
-        tg_admin_fail_store(c->resp, st);
-        return;
-    }
-    tg_admin_reply(c->resp, 200, tg_admin_list_json(data));
+    tg_admin_reply_list(c->resp, st, data);
 }
 
 void tg_admin_keys_create(tg_admin_call_t *c)

@@ -27,12 +27,7 @@ void tg_admin_orgs_list(tg_admin_call_t *c)
 {
     json_t *data = json_array();
     tg_store_status_t st = c->s->methods->org_list(c->s, add_org, data);
-    if (st != TG_STORE_OK) {
-        json_decref(data);
-        tg_admin_fail_store(c->resp, st);
-        return;
-    }
-    tg_admin_reply(c->resp, 200, tg_admin_list_json(data));
+    tg_admin_reply_list(c->resp, st, data);
 }
 
 void tg_admin_orgs_create(tg_admin_call_t *c)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "admin/response.h"
+#include "core/json.h"
 
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
@@ -170,16 +171,6 @@ bool tg_admin_apply_policy(const tg_admin_body_t *b, tg_policy_t *p, json_t *det
     return changed;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 bool tg_admin_decode(const char *s, size_t len, char *out, size_t cap)
 {
@@ -187,9 +178,9 @@ bool tg_admin_decode(const char *s, size_t len, char *out, size_t cap)
     for (size_t i = 0; i < len; i++) {
         int c = (unsigned char)s[i];
         if (c == '%') {
-            if (i + 2 >= len || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)
+            if (i + 2 >= len || tg_hex_value(s[i + 1]) < 0 || tg_hex_value(s[i + 2]) < 0)
                 return false;
-            c = hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]);
+            c = tg_hex_value(s[i + 1]) * 16 + tg_hex_value(s[i + 2]);
             i += 2;
         }
         if (c == '\0' || n + 1 >= cap)

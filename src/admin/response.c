@@ -152,10 +152,15 @@ json_t *tg_admin_audit_json(const tg_audit_entry_t *e)
     return o;
 }
 
-json_t *tg_admin_list_json(json_t *data)
+void tg_admin_reply_list(tg_admin_response_t *resp, tg_store_status_t st, json_t *data)
 {
+    if (st != TG_STORE_OK) {
+        json_decref(data);
+        tg_admin_fail_store(resp, st);
+        return;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "object", json_string("list"));
     json_object_set_new(o, "data", data);
-    return o;
+    tg_admin_reply(resp, 200, o);
 }

@@ -44,7 +44,8 @@ json_t *tg_admin_org_json(const tg_org_t *org);
 /* secret: the new key's, only in the answer that creates it; else NULL. */
 json_t *tg_admin_key_json(const tg_key_t *key, const char *secret);
 json_t *tg_admin_audit_json(const tg_audit_entry_t *e);
-/* {"object":"list","data":data}, taking data's reference. */
-json_t *tg_admin_list_json(json_t *data);
+/* 200 {"object":"list","data":data} when the listing (st) succeeded, else
+ * the store's error; takes data's reference either way. */
+void tg_admin_reply_list(tg_admin_response_t *resp, tg_store_status_t st, json_t *data);
 
 #endif

@@ -209,10 +209,5 @@ void tg_admin_audit(tg_admin_call_t *c)
     json_t *data = json_array();
     tg_store_status_t st = c->s->methods->audit_list(c->s, org[0] != '\0' ? org : NULL, action, (size_t)limit,
                                                      add_entry, data);
-    if (st != TG_STORE_OK) {
-        json_decref(data);
-        tg_admin_fail_store(c->resp, st);
-        return;
-    }
-    tg_admin_reply(c->resp, 200, tg_admin_list_json(data));
+    tg_admin_reply_list(c->resp, st, data);
 }

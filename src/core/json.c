@@ -145,3 +145,14 @@ size_t tg_format_decimal(char *out, size_t v)
         out[i] = digits[n - 1 - i];
     return n;
 }
+
+int tg_hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

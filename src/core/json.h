@@ -18,6 +18,9 @@ const char *tg_json_container_end(const char *p, const char *end);
  * rather than split an escape (an escape is at most 6 bytes). */
 size_t tg_json_escape(char *dst, size_t cap, const char *s, size_t n);
 
+/* The value of one hexadecimal digit, -1 for any other character. */
+int tg_hex_value(int c);
+
 /* Writes v in decimal at out (room for 20 digits); returns the length.
  * By hand: snprintf was a tenth of the request path's instructions. */
 size_t tg_format_decimal(char *out, size_t v);

@@ -5,7 +5,7 @@
  * path, query and body are copied into the job: the store thread may still
  * read them after a client that left has had its request freed. */
 #include "pipeline/auth.h"
-#include "pipeline/runner.h"
+#include "pipeline/store_wait.h"
 #include "pipeline/stages.h"
 
 #include <stdlib.h>
@@ -16,22 +16,9 @@
 
 #include "store/key_hash.h"
 
-typedef struct admin_wait {
-    tg_wait_t wait;
-    h2o_multithread_receiver_t *answers;
-    tg_store_job_t job;
-    char strings[]; /* path, query, body, request id, client address: NUL-separated */
-} admin_wait_t;
-
-static void answered(tg_store_job_t *job)
-{
-    admin_wait_t *aw = H2O_STRUCT_FROM_MEMBER(admin_wait_t, job, job);
-    tg_wait_post(aw->answers, &aw->wait);
-}
-
 static tg_stage_result_t deliver(tg_request_t *r, tg_wait_t *w)
 {
-    admin_wait_t *aw = (admin_wait_t *)w;
+    tg_store_wait_t *aw = (tg_store_wait_t *)w;
     tg_admin_response_t *res = &aw->job.u.admin.response;
     char *body = h2o_mem_alloc_pool(&r->req->pool, res->body_len);
     memcpy(body, res->body, res->body_len);
@@ -42,7 +29,7 @@ static tg_stage_result_t deliver(tg_request_t *r, tg_wait_t *w)
 
 static void discard(tg_wait_t *w)
 {
-    free(((admin_wait_t *)w)->job.u.admin.response.body);
+    free(((tg_store_wait_t *)w)->job.u.admin.response.body);
 }
 
 static bool master_key_ok(tg_request_t *r)
@@ -87,18 +74,16 @@ tg_stage_result_t tg_stage_admin(tg_request_t *r)
     char addr[TG_STORE_ADDR_MAX + 1];
     tg_auth_client_addr(r, addr);
     size_t addr_len = strlen(addr);
-    size_t size = sizeof(admin_wait_t) + path_len + query_len + req->entity.len + id_len + addr_len + 5;
-    admin_wait_t *aw = (admin_wait_t *)tg_wait_begin(r, size, deliver);
+    /* path, query, body, request id, client address: NUL-separated */
+    size_t extra = path_len + query_len + req->entity.len + id_len + addr_len + 5;
+    tg_store_wait_t *aw = tg_store_wait_begin(r, TG_JOB_ADMIN, extra, deliver);
     if (aw == NULL) {
         tg_error_set(&r->error, 500, TG_ERR_INTERNAL, TG_CODE_INTERNAL_ERROR, "Out of memory.", NULL);
         return TG_STAGE_RESPOND;
     }
     aw->wait.discard = discard;
-    aw->answers = r->env.answers;
-    aw->job.kind = TG_JOB_ADMIN;
-    aw->job.done = answered;
     tg_admin_request_t *ar = &aw->job.u.admin.request;
-    char *at = aw->strings;
+    char *at = aw->extra;
     at = append(at, req->path.base, path_len, &ar->path);
     at = append(at, q != NULL ? q + 1 : "", query_len, &ar->query);
     at = append(at, req->entity.base != NULL ? req->entity.base : "", req->entity.len, &ar->body);
@@ -111,9 +96,7 @@ tg_stage_result_t tg_stage_admin(tg_request_t *r)
     if (req->entity.base == NULL)
         ar->body = NULL;
     ar->user_id = "admin";
-    if (tg_store_submit(r->env.store->thread, &aw->job) != 0) {
-        r->wait = NULL;
-        free(aw);
+    if (tg_store_wait_submit(r, aw) != 0) {
         tg_error_set(&r->error, 503, TG_ERR_INTERNAL, TG_CODE_STORE_UNAVAILABLE, "The store is busy; retry later.",
                      NULL);
         r->error.retry_after = 1;

@@ -1,6 +1,6 @@
 /* auth.c: see auth.h. */
 #include "pipeline/auth.h"
-#include "pipeline/runner.h"
+#include "pipeline/store_wait.h"
 #include "pipeline/stages.h"
 
 #include <stdio.h>
@@ -160,22 +160,9 @@ static tg_stage_result_t decide(tg_request_t *r, tg_auth_verdict_t v, const tg_a
     return TG_STAGE_RESPOND;
 }
 
-/* A lookup's round trip to the store thread. */
-typedef struct lookup_wait {
-    tg_wait_t wait;
-    h2o_multithread_receiver_t *answers;
-    tg_store_job_t job;
-} lookup_wait_t;
-
-static void lookup_done(tg_store_job_t *job)
-{
-    lookup_wait_t *lw = H2O_STRUCT_FROM_MEMBER(lookup_wait_t, job, job);
-    tg_wait_post(lw->answers, &lw->wait);
-}
-
 static tg_stage_result_t lookup_deliver(tg_request_t *r, tg_wait_t *w)
 {
-    lookup_wait_t *lw = (lookup_wait_t *)w;
+    tg_store_wait_t *lw = (tg_store_wait_t *)w;
     tg_auth_out_t out;
     memset(&out, 0, sizeof(out));
     tg_stage_result_t result;
@@ -222,20 +209,15 @@ tg_stage_result_t tg_stage_auth(tg_request_t *r)
     if (v != TG_AUTH_LOOKUP)
         return decide(r, v, &out, key, key_len, true);
 
-    lookup_wait_t *lw = (lookup_wait_t *)tg_wait_begin(r, sizeof(*lw), lookup_deliver);
+    tg_store_wait_t *lw = tg_store_wait_begin(r, TG_JOB_LOOKUP, 0, lookup_deliver);
     if (lw == NULL) {
         tg_error_set(&r->error, 500, TG_ERR_INTERNAL, TG_CODE_INTERNAL_ERROR, "Out of memory.", NULL);
         return TG_STAGE_RESPOND;
     }
-    lw->answers = r->env.answers;
-    lw->job.kind = TG_JOB_LOOKUP;
-    lw->job.done = lookup_done;
     memcpy(lw->job.u.lookup.hash, out.hash, sizeof(out.hash));
     r->auth_key = key; /* the request's own header: lives as long as it */
     r->auth_key_len = key_len;
-    if (tg_store_submit(r->env.store->thread, &lw->job) != 0) {
-        r->wait = NULL;
-        free(lw);
+    if (tg_store_wait_submit(r, lw) != 0) {
         tg_error_set(&r->error, 503, TG_ERR_INTERNAL, TG_CODE_STORE_UNAVAILABLE,
                      "The key store is busy; retry later.", NULL);
         r->error.retry_after = 1;

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/json.h"
+
 #define MAX_DEPTH 256
 
 typedef struct scanner {
@@ -32,16 +34,6 @@ static int peek(const scanner_t *sc)
     return sc->pos < sc->len ? (unsigned char)sc->s[sc->pos] : -1;
 }
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* One UTF-8 sequence starting at a byte >= 0x80 (no overlongs, no
  * surrogates, nothing above U+10FFFF). */
@@ -95,7 +87,7 @@ static int string(scanner_t *sc)
                 if (sc->len - sc->pos < 4)
                     return -1;
                 for (int i = 0; i < 4; i++) {
-                    if (hex_value(sc->s[sc->pos + i]) < 0)
+                    if (tg_hex_value(sc->s[sc->pos + i]) < 0)
                         return -1;
                 }
                 sc->pos += 4;
@@ -320,7 +312,7 @@ static size_t put_utf8(char *dst, uint32_t cp)
 
 static uint32_t hex4(const char *p)
 {
-    return (uint32_t)(hex_value(p[0]) << 12 | hex_value(p[1]) << 8 | hex_value(p[2]) << 4 | hex_value(p[3]));
+    return (uint32_t)(tg_hex_value(p[0]) << 12 | tg_hex_value(p[1]) << 8 | tg_hex_value(p[2]) << 4 | tg_hex_value(p[3]));
 }
 
 long tg_json_string_decode(const char *s, tg_span_t span, char *dst, size_t cap)

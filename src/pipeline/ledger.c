@@ -6,25 +6,12 @@
  *
  * When the queue is full the row goes to the spool file at once, on this
  * thread, and the request goes on: a row is never dropped. */
-#include "pipeline/runner.h"
+#include "pipeline/store_wait.h"
 #include "pipeline/stages.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-typedef struct ledger_wait {
-    tg_wait_t wait;
-    h2o_multithread_receiver_t *answers;
-    tg_store_job_t job;
-} ledger_wait_t;
-
-static void committed(tg_store_job_t *job)
-{
-    ledger_wait_t *lw = H2O_STRUCT_FROM_MEMBER(ledger_wait_t, job, job);
-    tg_wait_post(lw->answers, &lw->wait);
-}
 
 static tg_stage_result_t deliver(tg_request_t *r, tg_wait_t *w)
 {
@@ -71,21 +58,17 @@ tg_stage_result_t tg_stage_ledger(tg_request_t *r)
         return TG_STAGE_CONTINUE; /* no store, or no provider was reached */
     /* one allocation per request: the row travels to the store thread and
      * the answer back, and outlives the request if its client leaves */
-    ledger_wait_t *lw = (ledger_wait_t *)tg_wait_begin(r, sizeof(*lw), deliver);
+    tg_store_wait_t *lw = tg_store_wait_begin(r, TG_JOB_LEDGER, 0, deliver);
     if (lw == NULL) {
         tg_ledger_row_t row;
         fill_row(r, &row);
         tg_store_spool(t, &row);
         return TG_STAGE_CONTINUE;
     }
-    lw->answers = r->env.answers;
-    lw->job.kind = TG_JOB_LEDGER;
-    lw->job.done = committed;
     fill_row(r, &lw->job.u.row);
-    if (tg_store_submit(t, &lw->job) == 0)
+    tg_ledger_row_t row = lw->job.u.row;
+    if (tg_store_wait_submit(r, lw) == 0)
         return TG_STAGE_SUSPEND;
-    r->wait = NULL;
-    tg_store_spool(t, &lw->job.u.row);
-    free(lw);
+    tg_store_spool(t, &row);
     return TG_STAGE_CONTINUE;
 }

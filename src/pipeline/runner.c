@@ -6,6 +6,8 @@
  *   NEW         tg_pipeline_start                       RUNNING
  *   RUNNING     a stage returns CONTINUE or RESPOND     RUNNING (next stage)
  *   RUNNING     a stage returns SUSPEND                 SUSPENDED
+ *   RUNNING     a stage returns SUSPEND, the client is
+ *               gone (disposing: nothing may wait)      RUNNING (next stage; its wait detached)
  *   RUNNING     a stage returns SUSPEND, but was
  *               resumed while it ran (answered_early)   RUNNING (next stage)
  *   RUNNING     no stage left                           FINISHED (respond)
@@ -27,6 +29,16 @@ static void run(tg_request_t *r)
             continue;
         r->answered_early = false;
         tg_stage_result_t result = stage->run(r);
+        if (result == TG_STAGE_SUSPEND && !r->answered_early && r->client_gone) {
+            /* the request is being disposed and cannot wait: its job (a
+             * ledger row) still runs on the other thread, the answer is
+             * freed unread */
+            if (r->wait != NULL) {
+                r->wait->request = NULL;
+                r->wait = NULL;
+            }
+            continue;
+        }
         if (result == TG_STAGE_SUSPEND) {
             if (!r->answered_early) {
                 r->state = TG_REQ_SUSPENDED;

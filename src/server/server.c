@@ -448,6 +448,12 @@ static void reload(tg_server_t *server)
         return;
     }
     tg_log_configure(2, cfg->logging.format, cfg->logging.level);
+    const tg_config_t *running = server->current->cfg;
+    if (strcmp(cfg->store.driver, running->store.driver) != 0 || strcmp(cfg->store.path, running->store.path) != 0 ||
+        cfg->store.synchronous_full != running->store.synchronous_full ||
+        strcmp(cfg->ledger.spool_path, running->ledger.spool_path) != 0)
+        tg_log(TG_LOG_WARN, "config", "store and ledger settings are read at start only: the running store is kept "
+                                      "(restart to change it)");
     pthread_mutex_lock(&server->stop_lock);
     server->reloaded = 0;
     pthread_mutex_unlock(&server->stop_lock);

@@ -57,6 +57,7 @@ struct tg_store_thread {
     _Atomic(tg_store_job_t *) head;
     atomic_bool sleeping;
     atomic_bool stopping;
+    atomic_bool plans_changed;        /* a reload: orgs{plan} is recounted at the next period */
     _Atomic int64_t ledger_queued;    /* rows submitted, not yet written */
     atomic_int other_queued;
     uint32_t ledger_cap, batch_max;
@@ -428,9 +429,9 @@ static tg_store_job_t *take_jobs(tg_store_thread_t *t)
 static void periodic(tg_store_thread_t *t)
 {
     uint64_t version = t->store->methods->data_version(t->store);
-    if (version != t->data_version) {
+    if (version != t->data_version || atomic_exchange(&t->plans_changed, false)) {
         t->data_version = version;
-        rebuild_index(t); /* another process (the CLI) changed keys or orgs */
+        rebuild_index(t); /* another process (the CLI) changed keys or orgs, or a reload the plans */
     }
     replay_spool(t);
     tg_obs_ledger_queue(t->obs, atomic_load(&t->ledger_queued));
@@ -625,6 +626,7 @@ void tg_store_thread_reconfigure(tg_store_thread_t *t, const tg_config_t *cfg)
     t->plan_count = cfg->tenancy.plan_count;
     pthread_mutex_unlock(&t->config_lock);
     free_plans(old, old_count);
+    atomic_store(&t->plans_changed, true);
 }
 
 /* --------------------------------------------------------------- client */

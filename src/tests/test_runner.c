@@ -195,6 +195,34 @@ static void test_client_leaves_while_suspended(void **state)
     assert_int_equal(delivered_value, 0);
 }
 
+/* The ledger's case: an `always` stage that waits on another thread runs
+ * while the request is disposed. It cannot wait then: its job goes on, the
+ * request finishes at once, and the late answer touches nothing. */
+static void test_always_stage_suspends_while_disposing(void **state)
+{
+    fixture_t *f = *state;
+    static const tg_stage_t list[] = {
+        {"s", stage_ask_another_thread, false}, {"l", stage_ask_another_thread, true}, {"z", stage_account, true}};
+    tg_request_t *r = new_request(f);
+    answer_delay_us = 30000;
+    RUN(r, list);
+    assert_int_equal(r->state, TG_REQ_SUSPENDED);
+    pthread_t first = answering_thread;
+    tg_pipeline_abandon(r); /* the server's dispose: the always stages run, one asks again */
+    assert_string_equal(trail, "ssz");
+    assert_int_equal(r->state, TG_REQ_FINISHED);
+    assert_null(r->wait);
+    assert_int_equal(responded, 1);
+    assert_true(responded_gone);
+    free(r);
+    pthread_join(first, NULL);
+    pthread_join(answering_thread, NULL);
+    for (int i = 0; i < 10; i++)
+        h2o_evloop_run(f->loop, 10); /* both answers come, and are freed unread */
+    assert_string_equal(trail, "ssz");
+    assert_int_equal(delivered_value, 0);
+}
+
 /* Static: h2o 2.2.5 cannot destroy a loop, so it stays reachable. */
 static fixture_t the_fixture;
 
@@ -225,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_suspend_and_resume_from_another_thread),
         cmocka_unit_test(test_answer_before_the_stage_returns),
         cmocka_unit_test(test_client_leaves_while_suspended),
+        cmocka_unit_test(test_always_stage_suspends_while_disposing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
