@@ -12,7 +12,14 @@
 #
 # A process that fails to start or to stop cleanly shows its output. Each
 # test class starts its own processes in one temp dir (removed afterwards);
-# they must exit 0, without sanitizer reports.
+# they must exit 0, without sanitizer reports. A tollgate also must not have
+# let any secret it was given (its admin key, keys made through it, those
+# a test adds to .secrets) into a log line, /metrics or an answer.
+#
+# Tenancy (docs/tenancy.md): tenancy_sections() gives the store, ledger,
+# tenancy and auth sections, ADMIN_ENV turns the admin API on,
+# Tollgate.admin() speaks to it, Tollgate.cli() runs `tollgate <command>`
+# on the same store, Tollgate.db() reads the database.
 
 import argparse
 import http.client
@@ -20,8 +27,10 @@ import json
 import os
 import re
 import resource
+import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -36,6 +45,9 @@ MOCK_BIN = None
 
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:",
                      "UndefinedBehaviorSanitizer")
+
+# A log line's timestamp: ISO 8601, UTC, milliseconds.
+LOG_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|\+00:00)$")
 
 STARTUP_TIMEOUT_S = 20.0   # ASan builds on a loaded 2-core box start slowly
 STOP_TIMEOUT_S = 15.0
@@ -172,6 +184,26 @@ def send_and_read_all(port, data, timeout=10):
     return out
 
 
+def hang_up_mid_stream(port, body, headers=None, events=1):
+    """A client that leaves mid-stream: POSTs the chat body (which should
+    ask for a slow stream) on a raw connection, reads until `events` SSE
+    events arrived, and closes. Returns the bytes it read."""
+    data = json.dumps(body).encode()
+    head = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               b"Content-Type: application/json\r\n" + head.encode()
+               + b"Content-Length: %d\r\n\r\n" % len(data)) + data
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        received = b""
+        while received.count(b"data:") < events:
+            chunk = s.recv(4096)
+            if not chunk:
+                raise AssertionError("connection closed before %d events: %r" % (events, received))
+            received += chunk
+    return received
+
+
 def case_body(case, **extra):
     """A short chat request to model "m-<case>" (tests that give each case
     its own model)."""
@@ -286,6 +318,14 @@ class _ChildProcess:
         with open(self.stderr_path, errors="replace") as f:
             return f.read()
 
+    killed = False
+
+    def kill(self):
+        """SIGKILL, as a crash would; stop() then expects no clean exit."""
+        self.killed = True
+        self.proc.kill()
+        self.proc.wait()
+
     def stop(self, fail):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -295,7 +335,8 @@ class _ChildProcess:
                 self.proc.kill()
                 self.proc.wait()
                 fail("%s did not stop on SIGTERM" % self.name)
-        _check_clean_exit(fail, self.name, self.proc, self.stderr())
+        if not self.killed:
+            _check_clean_exit(fail, self.name, self.proc, self.stderr())
 
 
 class MockLLM(_ChildProcess):
@@ -385,27 +426,123 @@ def gateway_config(port, providers, models, **sections):
     return cfg
 
 
+PLANS = ["free", "trial", "paid"]
+# The master key of every tollgate started with ADMIN_ENV; random per test
+# process, so that a leak check cannot be fooled by a fixed string.
+ADMIN_KEY = "e2e-master-" + secrets.token_urlsafe(24)
+ADMIN_ENV = {"TOLLGATE_ADMIN_KEY": ADMIN_KEY}
+KEY_SECRET = re.compile(r"^tg-[A-Za-z0-9_-]{43}$")
+KEY_ID = re.compile(r"^key_[0-9a-f]{16}$")
+EMPTY_POLICY = {"rpm": None, "tpm": None, "max_concurrent": None, "budget_usd": None,
+                "models": None}
+
+
+def tenancy_sections(workdir, allow_anonymous=False, queue_size=None, db="t.db", **store):
+    """The store, ledger, tenancy and auth sections of gateway_config():
+    SQLite in workdir, its spool beside it, plans PLANS. store: more keys
+    of the store section (synchronous, busy_timeout_ms)."""
+    ledger = {"spool_path": os.path.join(workdir, db + ".spool")}
+    if queue_size is not None:
+        ledger["queue_size"] = queue_size
+    return {"store": dict({"driver": "sqlite", "path": os.path.join(workdir, db)}, **store),
+            "ledger": ledger,
+            "tenancy": {"plans": list(PLANS)},
+            "auth": {"allow_anonymous": allow_anonymous}}
+
+
+def write_config(path, cfg):
+    """cfg (a dict, or YAML text) to path, atomically: never let a reload or
+    a CLI run see half a file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(cfg if isinstance(cfg, str) else to_yaml(cfg) + "\n")
+    os.replace(tmp, path)
+
+
+def db_query(path, sql, args=()):
+    """Rows of one statement on a tollgate database, as dicts. A connection
+    of its own per call: it sees what is committed now, WAL included."""
+    conn = sqlite3.connect(path, timeout=10)
+    try:
+        conn.row_factory = sqlite3.Row
+        return [dict(row) for row in conn.execute(sql, args)]
+    finally:
+        conn.close()
+
+
+class CliResult:
+    def __init__(self, proc):
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self):
+        return json.loads(self.out)
+
+    def __repr__(self):
+        return "exit %r\nstdout: %s\nstderr: %s" % (self.code, self.out, self.err)
+
+
+def child_env(env=None):
+    """The environment of a tollgate: ours, less LOG_FORMAT (which would
+    override the config's logging.format), plus env."""
+    full = dict(os.environ)
+    full.pop("LOG_FORMAT", None)
+    full.update(env or {})
+    return full
+
+
+def run_tollgate(*args, env=None, timeout=30):
+    """`tollgate ARGS...` to its end; a sanitizer report fails the test
+    whatever the exit status."""
+    p = subprocess.run([TOLLGATE_BIN] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout, env=child_env(env))
+    if any(marker in p.stderr for marker in SANITIZER_MARKERS):
+        raise AssertionError("tollgate %s: sanitizer report:\n%s" % (" ".join(map(str, args)),
+                                                                    p.stderr[-4000:]))
+    return CliResult(p)
+
+
+def poll(fn, timeout=5.0, interval=0.05):
+    """fn() until it returns something true or timeout passes; its last
+    value either way."""
+    deadline = time.time() + timeout
+    while True:
+        value = fn()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(interval)
+
+
+_MASTER = object()     # Tollgate.admin's default: the master key it was started with
+
+
 class Tollgate(_ChildProcess):
     """A running `tollgate serve`. cfg is a dict built by gateway_config()
     whose server.listen names the port, or raw YAML text listening on
-    `port`."""
+    `port`.
+
+    secrets: strings that must never show in its logs, in /metrics or in
+    any answer but the one that creates a key; stop() checks. The master
+    key and every key made through create_key() are in it."""
 
     name = "tollgate"
 
     def __init__(self, workdir, cfg, env=None, port=None, max_fds=None):
         self.workdir = workdir
+        self.cfg = cfg
         self.port = port or int(cfg["server"]["listen"].rsplit(":", 1)[1])
         self.config_path = os.path.join(workdir, "tollgate-%d.yaml" % self.port)
         self.write_config(cfg)
         self.stdout_path = self.config_path + ".out"
         self.stderr_path = self.config_path + ".err"
-        full_env = dict(os.environ)
-        full_env.pop("LOG_FORMAT", None)
-        full_env.update(env or {})
+        self.admin_key = (env or {}).get("TOLLGATE_ADMIN_KEY")
+        self.secrets = {self.admin_key} if self.admin_key else set()
+        self.answers = []   # bodies of the answers stop() scans for secrets
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [TOLLGATE_BIN, "serve", "--config", self.config_path],
-                stdout=out, stderr=err, cwd=workdir, env=full_env,
+                stdout=out, stderr=err, cwd=workdir, env=child_env(env),
                 preexec_fn=None if max_fds is None else lambda: resource.setrlimit(
                     resource.RLIMIT_NOFILE, max_fds if isinstance(max_fds, tuple) else (max_fds, max_fds)))
         self.wait_ready()
@@ -424,10 +561,7 @@ class Tollgate(_ChildProcess):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def write_config(self, cfg):
-        tmp = self.config_path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(cfg if isinstance(cfg, str) else to_yaml(cfg) + "\n")
-        os.replace(tmp, self.config_path)   # never let a reload see half a file
+        write_config(self.config_path, cfg)
 
     def wait_ready(self):
         deadline = time.time() + STARTUP_TIMEOUT_S
@@ -445,7 +579,66 @@ class Tollgate(_ChildProcess):
         raise RuntimeError("tollgate not ready in time:\n" + self.logs())
 
     def request(self, method, path, body=None, headers=None, timeout=30.0):
-        return http_request(self.port, method, path, body, headers, timeout)
+        r = http_request(self.port, method, path, body, headers, timeout)
+        if not (method == "POST" and path.startswith("/admin/v1/keys") and r.status == 201):
+            self.answers.append(r.body)
+        return r
+
+    # --- tenancy ----------------------------------------------------------
+
+    def admin(self, method, path, body=None, headers=None, key=_MASTER):
+        """A request to /admin/v1<path> with `Authorization: Bearer key`
+        (the master key by default; None: no Authorization)."""
+        hdrs = dict(headers or {})
+        key = self.admin_key if key is _MASTER else key
+        if key is not None:
+            hdrs["Authorization"] = "Bearer " + key
+        return self.request(method, "/admin/v1" + path, body, hdrs)
+
+    def _admin_ok(self, method, path, body, status):
+        r = self.admin(method, path, body)
+        if r.status != status:
+            raise AssertionError("%s /admin/v1%s -> %d %r" % (method, path, r.status, r.body))
+        return r.json()
+
+    def create_org(self, name, plan=None, **policy):
+        body = dict(policy, name=name)
+        if plan is not None:
+            body["plan"] = plan
+        return self._admin_ok("POST", "/orgs", body, 201)
+
+    def create_key(self, org, name, **policy):
+        """The new key's JSON; its secret, in "key", joins self.secrets."""
+        key = self._admin_ok("POST", "/keys", dict(policy, org=org, name=name), 201)
+        self.secrets.add(key["key"])
+        return key
+
+    def revoke_key(self, key_id):
+        return self._admin_ok("DELETE", "/keys/" + key_id, None, 200)
+
+    def cli(self, *args, json_out=False, env=None):
+        """`tollgate ARGS... --config <this tollgate's config> [--json]`."""
+        return run_tollgate(*(list(args) + ["--config", self.config_path]
+                              + (["--json"] if json_out else [])), env=env)
+
+    @property
+    def db_path(self):
+        return self.cfg["store"]["path"]
+
+    def db(self, sql, *args):
+        return db_query(self.db_path, sql, args)
+
+    def leaked_secrets(self):
+        """Which of self.secrets (abbreviated) show in the logs or in an
+        answer."""
+        text = self.logs() + "".join(b.decode("utf-8", "replace") for b in self.answers)
+        return [s[:6] + "..." for s in self.secrets if s in text]
+
+    def stop(self, fail):
+        super().stop(fail)
+        leaked = self.leaked_secrets()
+        if leaked:
+            fail("tollgate let secrets out (logs or answers): %s" % leaked)
 
     def chat(self, body, headers=None):
         return self.request("POST", "/v1/chat/completions", body, headers)
@@ -475,17 +668,21 @@ class Tollgate(_ChildProcess):
                     pass
         return records
 
+    def find_logs(self, timeout=0.0, **fields):
+        """The JSON log records whose fields include `fields`; logging may
+        lag an answer a little, so poll up to timeout for at least one."""
+        return poll(lambda: [rec for rec in self.log_records()
+                             if all(k in rec and rec[k] == v for k, v in fields.items())],
+                    timeout)
+
     def access_log(self, request_id, timeout=5.0):
-        """The access log line of one request; logging may lag the
-        response a little, so poll."""
-        deadline = time.time() + timeout
-        while True:
-            for rec in self.log_records():
-                if rec.get("logger") == "access" and rec.get("request_id") == request_id:
-                    return rec
-            if time.time() > deadline:
-                return None
-            time.sleep(0.05)
+        """The access log line of one request, or None."""
+        found = self.find_logs(timeout, logger="access", request_id=request_id)
+        return found[0] if found else None
+
+    def audit_log(self, timeout=5.0, **fields):
+        """The audit lines (logger "audit") whose fields include `fields`."""
+        return self.find_logs(timeout, logger="audit", **fields)
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -515,13 +712,13 @@ class GatewayTestCase(unittest.TestCase):
         start_tollgate."""
 
     @classmethod
-    def start_one_route(cls, **sections):
+    def start_one_route(cls, env=None, **sections):
         """One mock-llm and a tollgate serving gpt-4o-mini through it
         (provider "mock"); sections as in gateway_config()."""
         cls.mock = cls.start_mock()
         cls.tollgate = cls.start_tollgate(gateway_config(
             free_port(), [provider("mock", cls.mock)],
-            [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])], **sections))
+            [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])], **sections), env)
 
     @classmethod
     def start_mock(cls, *args):
@@ -553,16 +750,70 @@ class GatewayTestCase(unittest.TestCase):
         if problems:
             raise AssertionError("unclean shutdown:\n" + "\n".join(problems))
 
-    def assertOpenAIError(self, resp, status, err_type, code):
+    def assertOpenAIError(self, resp, status, err_type, code, message=None):
+        """resp is OpenAI's error JSON with this status, code and type
+        (None: any type) and, when given, message; returns the error."""
         self.assertEqual(resp.status, status, resp.body)
         body = resp.json()
         self.assertIn("error", body, body)
         err = body["error"]
         self.assertIsInstance(err.get("message"), str)
         self.assertTrue(err["message"])
-        self.assertEqual(err.get("type"), err_type, body)
+        if err_type is None:
+            self.assertIsInstance(err.get("type"), str, body)
+        else:
+            self.assertEqual(err.get("type"), err_type, body)
         self.assertEqual(err.get("code"), code, body)
         self.assertIn("param", err)
+        if message is not None:
+            self.assertEqual(err["message"], message, body)
+        return err
+
+    # --- tenancy: the shapes of docs/tenancy.md -------------------------------
+
+    def assertRecent(self, t, slack=10):
+        """t is Unix seconds, an integer, close to now."""
+        self.assertIsInstance(t, int)
+        self.assertLess(abs(t - time.time()), slack)
+
+    def assertOrg(self, org, name, plan, **policy):
+        """An org as the admin API shows it; policy: the fields set."""
+        self.assertEqual(set(org), {"object", "name", "plan", "created", "policy"}, org)
+        self.assertEqual((org["object"], org["name"], org["plan"]), ("organization", name, plan))
+        self.assertRecent(org["created"])
+        self.assertEqual(org["policy"], dict(EMPTY_POLICY, **policy))
+
+    def assertKey(self, key, org, name, secret=False, revoked=False, **policy):
+        """A key as the admin API shows it: with its secret only in the
+        answer that made it (secret=True)."""
+        fields = {"object", "id", "hint", "org", "name", "created", "last_used", "revoked", "policy"}
+        self.assertEqual(set(key), fields | ({"key"} if secret else set()), key)
+        self.assertEqual((key["object"], key["org"], key["name"]), ("api_key", org, name))
+        self.assertRegex(key["id"], KEY_ID)
+        if secret:
+            self.assertRegex(key["key"], KEY_SECRET)
+            self.assertEqual(key["hint"], "tg-\u2026" + key["key"][-4:])
+        else:
+            self.assertRegex(key["hint"], r"^tg-\u2026[A-Za-z0-9_-]{4}$")
+        self.assertRecent(key["created"])
+        self.assertTrue(key["last_used"] is None or isinstance(key["last_used"], int), key)
+        if revoked:
+            self.assertRecent(key["revoked"])
+        else:
+            self.assertIsNone(key["revoked"])
+        self.assertEqual(key["policy"], dict(EMPTY_POLICY, **policy))
+
+    def assertAuditLine(self, rec, action, org, user_id, request_id, **extra):
+        """One audit log line, field by field; extra: more fields it must
+        have, with these values."""
+        self.assertEqual(rec["logger"], "audit")
+        self.assertEqual(rec["action"], action, rec)
+        self.assertRegex(rec["timestamp"], LOG_TIMESTAMP)
+        failure = action in ("auth_failure", "admin_auth_failure")
+        self.assertEqual(rec["level"], "warn" if failure else "info", rec)
+        for field, value in dict(extra, org_id=org, user_id=user_id, request_id=request_id).items():
+            self.assertIn(field, rec)
+            self.assertEqual(rec[field], value, rec)
 
 
 def main():

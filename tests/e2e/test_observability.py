@@ -7,12 +7,11 @@
 import json
 import re
 import secrets
-import socket
 import time
 
 import harness
 from harness import (GatewayTestCase, chat_prompt_tokens, cost, free_port, gateway_config,
-                     model, provider)
+                     hang_up_mid_stream, LOG_TIMESTAMP, model, provider)
 
 PRICING = {"input": 2.5, "cached_input": 1.25, "output": 10.0}
 PROVIDER_SECRET = "sk-e2e-provider-" + secrets.token_hex(12)
@@ -21,7 +20,6 @@ LOG_FIELDS = ("timestamp", "level", "logger", "message", "request_id", "org_id",
               "method", "path", "status", "latency", "model_used", "model", "provider",
               "attempts", "prompt_tokens", "completion_tokens", "cost", "tokens_estimated",
               "cache_hit", "cache_tier")
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|\+00:00)$")
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
 
@@ -109,7 +107,7 @@ class ObservabilityTest(GatewayTestCase):
         self.assertIsNotNone(rec, "no access log line")
         for field in LOG_FIELDS:
             self.assertIn(field, rec)
-        self.assertRegex(rec["timestamp"], TIMESTAMP)
+        self.assertRegex(rec["timestamp"], LOG_TIMESTAMP)
         self.assertEqual(rec["level"].lower(), "info")
         self.assertEqual(rec["logger"], "access")
         self.assertEqual(rec["message"], "request completed")
@@ -177,18 +175,10 @@ class ObservabilityTest(GatewayTestCase):
     def test_client_disconnect_mid_stream_is_logged_and_counted(self):
         self.mock.configure(token_delay_ms=100)
         before = self.tollgate.metrics()
-        body = json.dumps({"model": "big", "messages": messages("go slowly"),
-                           "max_tokens": 40, "stream": True}).encode()
-        request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                   b"Content-Type: application/json\r\nX-Request-ID: e2e-hangup\r\n"
-                   b"Content-Length: %d\r\n\r\n" % len(body)) + body
-        with socket.create_connection(("127.0.0.1", self.tollgate.port), timeout=10) as s:
-            s.sendall(request)
-            received = b""
-            while b"data:" not in received:
-                chunk = s.recv(4096)
-                self.assertTrue(chunk, "connection closed before the first chunk")
-                received += chunk
+        received = hang_up_mid_stream(self.tollgate.port,
+                                      {"model": "big", "messages": messages("go slowly"),
+                                       "max_tokens": 40, "stream": True},
+                                      {"X-Request-ID": "e2e-hangup"})
         self.assertIn(b" 200 ", received.split(b"\r\n")[0])
         rec = self.tollgate.access_log("e2e-hangup", timeout=10)
         self.assertIsNotNone(rec, "no log line for the disconnected stream")

@@ -1,7 +1,8 @@
 # End-to-end: a real Prometheus server (Debian's `prometheus`) scrapes
 # tollgate's /metrics and its query API returns the token counts mock-llm
-# reported: the exposition works for the consumer it is written for, not
-# only for parsers.
+# reported, and the tenancy gauges and ledger counter follow the store:
+# the exposition works for the consumer it is written for, not only for
+# parsers.
 
 import json
 import os
@@ -11,7 +12,8 @@ import time
 import urllib.parse
 
 import harness
-from harness import GatewayTestCase, chat_prompt_tokens, free_port, http_request
+from harness import (ADMIN_ENV, GatewayTestCase, chat_prompt_tokens, free_port, http_request,
+                     tenancy_sections)
 
 SCRAPE_TIMEOUT_S = 30
 
@@ -19,7 +21,7 @@ SCRAPE_TIMEOUT_S = 30
 class PrometheusScrapeTest(GatewayTestCase):
     @classmethod
     def start(cls):
-        cls.start_one_route()
+        cls.start_one_route(env=ADMIN_ENV, **tenancy_sections(cls.workdir, allow_anonymous=True))
         cls.prometheus = None
         binary = shutil.which("prometheus")
         if binary is None:
@@ -88,6 +90,27 @@ class PrometheusScrapeTest(GatewayTestCase):
         # Scrapes themselves are counted, under their route template.
         self.wait_for('sum(tollgate_http_requests_total{path="/metrics",method="GET"}) > bool 0',
                       1.0)
+
+    def test_prometheus_sees_tenancy_and_ledger(self):
+        if self.prometheus is None:
+            self.skipTest("prometheus is not installed")
+        t = self.tollgate
+        t.create_org("prom-trial", "trial")
+        t.create_org("prom-paid", "paid")
+        keys = [t.create_key("prom-paid", "k%d" % i) for i in range(3)]
+        t.revoke_key(keys[2]["id"])
+        msgs = [{"role": "user", "content": "ledger through prometheus"}]
+        for key in keys[:2]:
+            r = t.chat({"model": "gpt-4o-mini", "messages": msgs, "max_tokens": 2},
+                       {"Authorization": "Bearer " + key["key"]})
+            self.assertEqual(r.status, 200, r.body)
+        rows = len(t.db("SELECT id FROM ledger"))   # with the other test's, if it ran first
+        self.wait_for("tollgate_active_api_keys", 2.0)
+        self.wait_for('tollgate_orgs{plan="trial"}', 1.0)
+        self.wait_for('tollgate_orgs{plan="paid"}', 1.0)
+        self.wait_for('tollgate_orgs{plan="free"}', 0.0)
+        self.wait_for("tollgate_ledger_rows_written_total", float(rows))
+        self.wait_for("tollgate_ledger_spooled_rows_total", 0.0)
 
 
 if __name__ == "__main__":

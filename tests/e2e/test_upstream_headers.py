@@ -1,24 +1,24 @@
 # End-to-end: which client headers reach the provider. An allow-list:
 # content negotiation, the trace state, tollgate's own traceparent and
 # X-Request-ID, the provider's key and the provider's forward_headers; the
-# client's credentials, billing and routing headers, mock fault switches and
-# any number of ordinary extra headers stay behind (and so cannot make the
-# provider refuse the request).
+# client's credentials (its tollgate key, in x-api-key or Authorization),
+# billing and routing headers, mock fault switches and any number of
+# ordinary extra headers stay behind (and so cannot make the provider
+# refuse the request).
 
 import random
 import secrets
 import string
 
 import harness
-from harness import GatewayTestCase, free_port, gateway_config, model, provider
+from harness import (ADMIN_ENV, GatewayTestCase, free_port, gateway_config, model, provider,
+                     tenancy_sections)
 
 PROVIDER_SECRET = "sk-e2e-provider-" + secrets.token_hex(12)
-ADMIN_KEY = "admin-" + secrets.token_hex(12)
 
 # What a client might send that is none of the provider's business.
 DROPPED = {
     "Proxy-Authorization": "Basic " + secrets.token_hex(8),
-    "X-Api-Key": None,                  # the client's tollgate key: made in start()
     "OpenAI-Organization": "org-chosen-by-the-client",
     "OpenAI-Project": "proj-chosen-by-the-client",
     "X-Mock-Status": "500",             # would fail the request at the mock
@@ -45,15 +45,16 @@ class UpstreamHeadersTest(GatewayTestCase):
             free_port(),
             [provider("mock", cls.mock, api_key_env="E2E_PROVIDER_KEY",
                       forward_headers=["OpenAI-Beta", "user-agent"])],
-            [model("m", [("mock", "gpt-4o-mini")])])
-        cls.tollgate = cls.start_tollgate(cfg, env={"E2E_PROVIDER_KEY": PROVIDER_SECRET,
-                                                    "TOLLGATE_ADMIN_KEY": ADMIN_KEY})
-        admin = {"Authorization": "Bearer " + ADMIN_KEY}
-        cls.tollgate.request("POST", "/admin/v1/orgs", {"name": "e2e", "plan": "paid"}, admin)
-        key = cls.tollgate.request("POST", "/admin/v1/keys", {"org": "e2e", "name": "headers"}, admin)
-        DROPPED["X-Api-Key"] = key.json()["key"]
+            [model("m", [("mock", "gpt-4o-mini")])], **tenancy_sections(cls.workdir))
+        cls.tollgate = cls.start_tollgate(cfg, env=dict(ADMIN_ENV, E2E_PROVIDER_KEY=PROVIDER_SECRET))
+        cls.tollgate.create_org("headers", "paid")
+        cls.client_key = cls.tollgate.create_key("headers", "client")["key"]
 
     def chat(self, headers, stream=False):
+        """With the client's key in x-api-key, unless headers has one in
+        Authorization."""
+        if "Authorization" not in headers:
+            headers = dict(headers, **{"X-Api-Key": self.client_key})
         return self.tollgate.chat({"model": "m", "stream": stream,
                                    "messages": [{"role": "user", "content": "hi"}]}, headers)
 
@@ -72,7 +73,7 @@ class UpstreamHeadersTest(GatewayTestCase):
         self.assertEqual(r.status, 200, r.body)
         seen = self.mock.stats()["last_headers"]
 
-        for name in DROPPED:
+        for name in list(DROPPED) + ["X-Api-Key"]:
             self.assertNotIn(name.lower(), seen, "%s reached the provider" % name)
         self.assertEqual(seen.get("authorization"), "Bearer " + PROVIDER_SECRET)
         self.assertEqual(seen.get("accept"), "application/json")
@@ -87,10 +88,16 @@ class UpstreamHeadersTest(GatewayTestCase):
                                      "x-request-id", "accept", "accept-language", "tracestate",
                                      "openai-beta", "user-agent"})
 
+    def test_client_authorization_is_replaced(self):
+        r = self.chat({"Authorization": "Bearer " + self.client_key})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.mock.stats()["last_headers"].get("authorization"),
+                         "Bearer " + PROVIDER_SECRET)
+
     def test_many_ordinary_headers_stay_behind(self):
-        """95 extra headers, with the 4 every request has, are 99 of the 100
-        h2o accepts; passed on next to tollgate's own, the provider saw more
-        than it accepts and answered 400."""
+        """95 extra headers, with the 4 every request has and the client's
+        key, are the 100 h2o accepts; passed on next to tollgate's own, the
+        provider saw more than it accepts and answered 400."""
         extra = ordinary_headers(random.Random(20240611), 95)
         r = self.chat(extra)
         self.assertEqual(r.status, 200, r.body)
@@ -104,7 +111,7 @@ class UpstreamHeadersTest(GatewayTestCase):
         self.assertEqual(r.status, 200, r.body)
         self.assertIn(b"[DONE]", r.body)
         seen = self.mock.stats()["last_headers"]
-        for name in DROPPED:
+        for name in list(DROPPED) + ["X-Api-Key"]:
             self.assertNotIn(name.lower(), seen, "%s reached the provider" % name)
         self.assertEqual(seen.get("accept"), "text/event-stream")
         self.assertEqual(seen.get("authorization"), "Bearer " + PROVIDER_SECRET)

@@ -2,20 +2,21 @@
 // streamed chat completions, embeddings and the model list, checked against
 // mock-llm's deterministic answers, and the SDK's typed errors built from
 // tollgate's error JSON. Started by tests/e2e/test_sdk.py, which passes the
-// gateway's URL in TOLLGATE_URL; exits non-zero on any failure.
+// gateway's URL in TOLLGATE_URL and a key made through the admin API in
+// TOLLGATE_API_KEY; exits non-zero on any failure.
 
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
 const baseURL = process.env.TOLLGATE_URL;
-if (!baseURL) {
-  console.error('TOLLGATE_URL is not set');
+const apiKey = process.env.TOLLGATE_API_KEY;
+if (!baseURL || !apiKey) {
+  console.error('TOLLGATE_URL and TOLLGATE_API_KEY must be set');
   process.exit(2);
 }
 
-// The demo config accepts anonymous requests; the SDK insists on a key.
-const client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: 'sk-sdk-test', maxRetries: 0,
-                            timeout: 20000 });
+const options = { baseURL: `${baseURL}/v1`, maxRetries: 0, timeout: 20000 };
+const client = new OpenAI({ ...options, apiKey });
 
 const messages = [
   { role: 'system', content: 'You are terse.' },
@@ -97,6 +98,20 @@ async function errorShape() {
     (err) => err instanceof OpenAI.BadRequestError && err.code === 'invalid_request');
 }
 
+async function wrongKey() {
+  // A key of tollgate's shape that its store does not know.
+  const stranger = new OpenAI({ ...options, apiKey: `tg-${'A'.repeat(43)}` });
+  await assert.rejects(
+    stranger.chat.completions.create({ model: 'gpt-4o-mini', messages }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.AuthenticationError, `got ${err}`);
+      assert.equal(err.status, 401);
+      assert.equal(err.code, 'invalid_api_key');
+      assert.equal(err.type, 'authentication_error');
+      return true;
+    });
+}
+
 async function brokenStream() {
   // The model 'broken-stream' is served by a mock that cuts every stream
   // after half its tokens: the SDK must raise tollgate's closing error
@@ -119,7 +134,8 @@ async function brokenStream() {
 }
 
 const cases = { plainChat, streamedWithoutUsage: () => streamedChat(false),
-                streamedWithUsage: () => streamedChat(true), embeddings, models, errorShape, brokenStream };
+                streamedWithUsage: () => streamedChat(true), embeddings, models, errorShape, wrongKey,
+                brokenStream };
 let failed = 0;
 for (const [name, fn] of Object.entries(cases)) {
   try {
