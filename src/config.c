@@ -551,6 +551,25 @@ static void parse_ledger(parse_ctx_t *c, const yaml_node_t *n)
         add_error(c, node_line(v[SPOOL]), "ledger.spool_path must not be empty");
 }
 
+static void parse_limits(parse_ctx_t *c, const yaml_node_t *n)
+{
+    enum { DEFAULT_MAX_TOKENS, MAX_ORG_SERIES, NKEYS };
+    static const char *const keys[NKEYS] = {"default_max_tokens", "max_org_series"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "limits", keys, NKEYS, v))
+        return;
+    if (v[DEFAULT_MAX_TOKENS]) {
+        get_u32(c, v[DEFAULT_MAX_TOKENS], "limits.default_max_tokens", &c->cfg->limits.default_max_tokens);
+        if (c->cfg->limits.default_max_tokens == 0 || c->cfg->limits.default_max_tokens > 10000000)
+            add_error(c, node_line(v[DEFAULT_MAX_TOKENS]), "limits.default_max_tokens must be from 1 to 10000000");
+    }
+    if (v[MAX_ORG_SERIES]) {
+        get_u32(c, v[MAX_ORG_SERIES], "limits.max_org_series", &c->cfg->limits.max_org_series);
+        if (c->cfg->limits.max_org_series == 0)
+            add_error(c, node_line(v[MAX_ORG_SERIES]), "limits.max_org_series must be positive");
+    }
+}
+
 static void parse_tenancy(parse_ctx_t *c, const yaml_node_t *n)
 {
     static const char *const keys[] = {"plans"};
@@ -1178,6 +1197,8 @@ static void set_defaults(tg_config_t *cfg)
     cfg->store.path = strdup("tollgate.db");
     cfg->store.busy_timeout_ms = 5000;
     cfg->ledger.queue_size = 65536;
+    cfg->limits.default_max_tokens = 4096;
+    cfg->limits.max_org_series = 1000;
     cfg->ledger.batch_max = 512;
     static const char *const plans[] = {"free", "trial", "paid", "enterprise"};
     cfg->tenancy.plans = calloc(4, sizeof(char *));
@@ -1191,9 +1212,9 @@ static void set_defaults(tg_config_t *cfg)
 
 static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
 {
-    enum { SERVER, LOGGING, METRICS, AUTH, STORE, LEDGER, TENANCY, ANOMALY, PROVIDERS, MODELS, NKEYS };
+    enum { SERVER, LOGGING, METRICS, AUTH, STORE, LEDGER, TENANCY, LIMITS, ANOMALY, PROVIDERS, MODELS, NKEYS };
     static const char *const keys[NKEYS] = {
-        "server", "logging", "metrics", "auth", "store", "ledger", "tenancy", "anomaly", "providers", "models",
+        "server", "logging", "metrics", "auth", "store", "ledger", "tenancy", "limits", "anomaly", "providers", "models",
     };
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, root, "the top level", keys, NKEYS, v))
@@ -1216,6 +1237,8 @@ static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
         parse_ledger(c, v[LEDGER]);
     if (v[TENANCY])
         parse_tenancy(c, v[TENANCY]);
+    if (v[LIMITS])
+        parse_limits(c, v[LIMITS]);
     resolve_store_paths(c);
     if (v[ANOMALY])
         parse_anomaly(c, v[ANOMALY]);

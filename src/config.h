@@ -179,6 +179,13 @@ typedef struct tg_config {
         size_t plan_count;
     } tenancy;
 
+    /* Rate limits and budgets (docs/limits.md); the limits themselves are
+     * each key's and org's policy, in the store. */
+    struct {
+        uint32_t default_max_tokens; /* a request without max_tokens is charged this many; default 4096 */
+        uint32_t max_org_series;     /* org_budget_used_ratio series at most (the rest fold into one); 1000 */
+    } limits;
+
     tg_anomaly_config_t anomaly;
 
     tg_provider_config_t *providers;

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "limits/budget.h"
 #include "obs/log.h"
 
 #define PERIOD_MS 250
@@ -52,6 +54,7 @@ typedef struct index_message {
 struct tg_store_thread {
     tg_store_t *store;
     tg_obs_t *obs;
+    tg_limit_registry_t *limits;      /* the key index's entries point into it */
     pthread_t thread;
     int wake_fd;
     _Atomic(tg_store_job_t *) head;
@@ -164,7 +167,7 @@ static void rebuild_index(tg_store_thread_t *t)
         tg_log(TG_LOG_ERROR, "store", "cannot read the organisations; the key index is unchanged");
         return;
     }
-    tg_key_index_builder_t *b = tg_key_index_begin(orgs.orgs, orgs.count);
+    tg_key_index_builder_t *b = tg_key_index_begin(orgs.orgs, orgs.count, t->limits);
     tg_key_index_t *index = NULL;
     if (b != NULL) {
         tg_store_status_t st = m->key_list(t->store, NULL, collect_key, b);
@@ -526,6 +529,40 @@ static char *fail(tg_store_thread_t *t, char *why)
     return why;
 }
 
+/* The month's spend so far of each org and key, into their budgets. */
+typedef struct seed {
+    tg_limit_registry_t *limits;
+    bool is_org;
+    int64_t month;
+} seed_t;
+
+static int seed_budget(void *ctx, const tg_usage_total_t *total)
+{
+    seed_t *sd = ctx;
+    tg_limit_state_t *s = total->group[0] != '\0' ? tg_limit_state_get(sd->limits, sd->is_org, total->group) : NULL;
+    if (s != NULL)
+        tg_budget_seed(s, sd->month, (int64_t)llround(total->cost_usd * TG_NANO_DOLLARS));
+    return 0;
+}
+
+static tg_store_status_t seed_budgets(tg_store_thread_t *t)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tg_usage_query_t q = {.from = (double)timegm(&tm), .group_by = TG_USAGE_GROUP_ORG};
+    seed_t sd = {t->limits, true, tg_budget_month((double)now)};
+    tg_store_status_t st = t->store->methods->usage(t->store, &q, seed_budget, &sd);
+    if (st == TG_STORE_OK) {
+        q.group_by = TG_USAGE_GROUP_KEY;
+        sd.is_org = false;
+        st = t->store->methods->usage(t->store, &q, seed_budget, &sd);
+    }
+    return st;
+}
+
 static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
 {
     const tg_store_methods_t *m = tg_store_backend(cfg->store.driver);
@@ -556,6 +593,8 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
     int64_t seconds = (int64_t)time(NULL), last = max_id >> 32;
     atomic_init(&t->next_row_id, (seconds > last ? seconds : last + 1) << 32);
     replay_spool(t);
+    if (seed_budgets(t) != TG_STORE_OK)
+        return strdup("cannot read this month's spend from the ledger");
     t->data_version = m->data_version(t->store);
     rebuild_index(t);
     if (t->index == NULL)
@@ -563,7 +602,8 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
     return NULL;
 }
 
-tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, char **err)
+tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, tg_limit_registry_t *limits,
+                                         char **err)
 {
     tg_store_thread_t *t = calloc(1, sizeof(*t));
     *err = NULL;
@@ -573,6 +613,7 @@ tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, 
         return NULL;
     }
     t->obs = obs;
+    t->limits = limits;
     t->wake_fd = t->spool_fd = -1;
     t->ledger_cap = cfg->ledger.queue_size;
     t->batch_max = cfg->ledger.batch_max;
