@@ -175,6 +175,8 @@ logging:
   level: info
 auth:
   allow_anonymous: true
+store:
+  driver: none     # the proxy path alone; bench/tenancy.sh measures keys and the ledger
 providers:
   - name: mock
     base_url: "http://127.0.0.1:%d/v1"
