@@ -65,6 +65,7 @@ struct tg_store_thread {
     atomic_int other_queued;
     uint32_t ledger_cap, batch_max;
     uint32_t group_commit_us;         /* ledger.group_commit_us: gather()'s window */
+    double last_round;                /* when gather() last saw rows */
     tg_store_job_t **batch;           /* batch_max each: the round's writes, */
     tg_ledger_row_t *rows;            /* and their ledger rows */
     _Atomic int64_t next_row_id;
@@ -430,18 +431,22 @@ static tg_store_job_t *take_jobs(tg_store_thread_t *t)
     return list;
 }
 
-/* Under load (a round found two rows or more), the next few hundred
- * microseconds bring more: a commit (its BEGIN and COMMIT, four file
- * locks, its WAL page writes) is shared by every row of its batch, and a
- * batch of four cost as much per row again as the rows themselves. One
- * row alone is committed at once: a quiet gateway waits for nothing. */
+/* Under load (a round found two rows or more, or came within a window of
+ * the last), the next few hundred microseconds bring more: a commit (its
+ * BEGIN and COMMIT, four file locks, its WAL page writes) is shared by
+ * every row of its batch, and a batch of four cost as much per row again
+ * as the rows themselves. A row after a quiet spell is committed at once:
+ * a quiet gateway waits for nothing. */
 static tg_store_job_t *gather(tg_store_thread_t *t, tg_store_job_t *list)
 {
     size_t rows = 0;
     tg_store_job_t *last = list;
     for (tg_store_job_t *j = list; j != NULL; last = j, j = j->next)
         rows += j->kind == TG_JOB_LEDGER;
-    if (rows < 2 || t->group_commit_us == 0)
+    double now = tg_clock_seconds(), previous = t->last_round;
+    t->last_round = now;
+    bool busy = rows >= 2 || now - previous < t->group_commit_us / 1e6;
+    if (!busy || t->group_commit_us == 0)
         return list;
     double deadline = tg_clock_seconds() + t->group_commit_us / 1e6;
     struct timespec step = {0, (long)t->group_commit_us * 1000 / 4};
