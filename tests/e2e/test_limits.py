@@ -490,6 +490,7 @@ class BudgetSeriesTest(LimitsCase):
         series = t.metrics().find(BUDGET_USE)
         self.assertLessEqual(len(series), 3 + 1, [s.labels for s in series])  # max_org_series + overflow
         self.assertTrue(any(s.labels["org"] == "__overflow__" for s in series))
+        self.assertEqual(t.metrics().value("tally_series_overflow_total", family=BUDGET_USE), 2)
 
 
 if __name__ == "__main__":
