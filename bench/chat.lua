@@ -1,11 +1,16 @@
 -- wrk request script for the gateway benchmark: every request POSTs the
 -- same small chat completion. STREAM=1 in the environment asks for a
--- Server-Sent Events answer instead of one JSON body.
+-- Server-Sent Events answer instead of one JSON body; AUTH, when set, is
+-- sent as the Authorization header (bench/tenancy.py: "Bearer tg-...").
 
 local stream = os.getenv("STREAM") == "1"
+local auth = os.getenv("AUTH")
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+if auth and auth ~= "" then
+    wrk.headers["Authorization"] = auth
+end
 wrk.body = '{"model":"gpt-4o-mini","max_tokens":16,'
     .. '"messages":[{"role":"user","content":"Say hello to the benchmark"}]'
     .. (stream and ',"stream":true' or '') .. '}'

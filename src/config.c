@@ -530,8 +530,8 @@ static void parse_store(parse_ctx_t *c, const yaml_node_t *n)
 
 static void parse_ledger(parse_ctx_t *c, const yaml_node_t *n)
 {
-    enum { QUEUE, BATCH, SPOOL, NKEYS };
-    static const char *const keys[NKEYS] = {"queue_size", "batch_max", "spool_path"};
+    enum { QUEUE, BATCH, SPOOL, GROUP, NKEYS };
+    static const char *const keys[NKEYS] = {"queue_size", "batch_max", "spool_path", "group_commit_us"};
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, n, "ledger", keys, NKEYS, v))
         return;
@@ -545,6 +545,11 @@ static void parse_ledger(parse_ctx_t *c, const yaml_node_t *n)
         get_u32(c, v[BATCH], "ledger.batch_max", &cfg->ledger.batch_max);
         if (cfg->ledger.batch_max == 0 || cfg->ledger.batch_max > 65536)
             add_error(c, node_line(v[BATCH]), "ledger.batch_max must be from 1 to 65536");
+    }
+    if (v[GROUP]) {
+        get_u32(c, v[GROUP], "ledger.group_commit_us", &cfg->ledger.group_commit_us);
+        if (cfg->ledger.group_commit_us > 100000)
+            add_error(c, node_line(v[GROUP]), "ledger.group_commit_us must be at most 100000 (0.1 s)");
     }
     if (v[SPOOL] && get_string(c, v[SPOOL], "ledger.spool_path", &cfg->ledger.spool_path) &&
         cfg->ledger.spool_path[0] == '\0')
@@ -1197,6 +1202,7 @@ static void set_defaults(tg_config_t *cfg)
     cfg->store.path = strdup("tollgate.db");
     cfg->store.busy_timeout_ms = 5000;
     cfg->ledger.queue_size = 65536;
+    cfg->ledger.group_commit_us = 250;
     cfg->limits.default_max_tokens = 4096;
     cfg->limits.max_org_series = 1000;
     cfg->ledger.batch_max = 512;

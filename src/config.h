@@ -171,6 +171,7 @@ typedef struct tg_config {
     struct {
         uint32_t queue_size;     /* rows waiting for the store thread; default 65536 */
         uint32_t batch_max;      /* rows per transaction; default 512 */
+        uint32_t group_commit_us; /* under load, a batch gathers rows this long; default 250, 0 = never */
         char *spool_path;        /* resolved; default store.path + ".spool" */
     } ledger;
 
