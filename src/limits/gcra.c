@@ -36,8 +36,9 @@ void tg_gcra_adjust(_Atomic int64_t *tat, int64_t now_ns, int64_t period_ns, int
     int64_t delta = n * interval_of(period_ns, capacity);
     int64_t old = atomic_load_explicit(tat, memory_order_relaxed), next;
     do {
-        next = old - delta;
-        if (next < now_ns && delta > 0)
+        if (delta < 0) /* a charge counts from now: a bucket that refilled since must still pay it */
+            next = (old > now_ns ? old : now_ns) - delta;
+        else if ((next = old - delta) < now_ns)
             next = old > now_ns ? now_ns : old; /* a refund never fills the bucket beyond full */
     } while (!atomic_compare_exchange_weak_explicit(tat, &old, next, memory_order_acq_rel, memory_order_relaxed));
 }

@@ -53,11 +53,14 @@ static void give_back(tg_limit_hold_t *h, int64_t now_ns, int64_t month, int64_t
             continue;
         if (h->in_flight[i])
             atomic_fetch_sub_explicit(&s->in_flight, 1, memory_order_relaxed);
+        if (h->requested[i])
+            tg_gcra_adjust(&s->requests_tat, now_ns, MINUTE_NS, h->limits[i].rpm, 1);
         if (h->tokens[i] != 0 && h->limits[i].tpm > 0)
             tg_gcra_adjust(&s->tokens_tat, now_ns, MINUTE_NS, h->limits[i].tpm, h->tokens[i] - actual_tokens);
         if (h->reserved[i] != 0)
             tg_budget_settle(s, month, h->month, h->reserved[i], actual_cost);
         h->in_flight[i] = false;
+        h->requested[i] = false;
         h->tokens[i] = 0;
         h->reserved[i] = 0;
     }
@@ -138,6 +141,7 @@ tg_stage_result_t tg_stage_limits(tg_request_t *r)
             show(&h->show_requests, &h->requests_limit, &h->requests_remaining, &h->requests_reset_ns, l->rpm, &t);
             if (!t.allowed)
                 return refuse(r, TG_LIMIT_RPM, l->rpm > 0 ? t.retry_after_ns : 0, now_ns, month);
+            h->requested[i] = true;
         }
         if (l->tpm >= 0) {
             tg_gcra_take(&s->tokens_tat, now_ns, MINUTE_NS, l->tpm, tokens, &t);
@@ -154,6 +158,7 @@ tg_stage_result_t tg_stage_limits(tg_request_t *r)
             h->reserved[i] = worst;
         }
     }
+    h->requested[TG_HOLD_KEY] = h->requested[TG_HOLD_ORG] = false; /* admitted: the requests stay taken */
     return TG_STAGE_CONTINUE;
 }
 

@@ -23,6 +23,7 @@ typedef struct tg_limit_hold {
     tg_limits_t limits[TG_HOLD_COUNT];        /* auth: the key's and the org's */
     tg_limit_state_t *state[TG_HOLD_COUNT];   /* auth: NULL for an anonymous request */
     bool in_flight[TG_HOLD_COUNT];
+    bool requested[TG_HOLD_COUNT];            /* took a request: given back if a later limit refuses */
     int64_t tokens[TG_HOLD_COUNT];            /* charged by estimate */
     int64_t reserved[TG_HOLD_COUNT];          /* nano-dollars */
     int64_t month;                            /* of the reservations */
