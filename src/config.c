@@ -286,20 +286,19 @@ static bool parse_listen(parse_ctx_t *c, const yaml_node_t *n, const char *what,
     return ok;
 }
 
-/* http[s]://host[:port][/path] -> the provider's connection fields. */
-static bool parse_base_url(parse_ctx_t *c, const yaml_node_t *n, tg_provider_config_t *p)
+/* http[s]://host[:port][/path] -> scheme, host (malloc'd), port and where
+ * the path starts in url ("" when none); false when it is not such a URL
+ * (no query, fragment or credentials). */
+static bool split_http_url(const char *url, bool *tls, char **host_out, uint16_t *port_out, const char **path_out)
 {
-    const char *url = p->base_url;
     const char *rest;
     if (strncmp(url, "http://", 7) == 0) {
-        p->tls = false;
+        *tls = false;
         rest = url + 7;
     } else if (strncmp(url, "https://", 8) == 0) {
-        p->tls = true;
+        *tls = true;
         rest = url + 8;
     } else {
-        add_error(c, node_line(n), "provider \"%s\": base_url \"%s\" must start with http:// or https://",
-                  p->name ? p->name : "?", url);
         return false;
     }
     const char *path = rest + strcspn(rest, "/?#");
@@ -309,12 +308,12 @@ static bool parse_base_url(parse_ctx_t *c, const yaml_node_t *n, tg_provider_con
     if (*host == '[') {
         const char *close = memchr(host, ']', (size_t)(path - host));
         if (close == NULL)
-            goto bad;
+            return false;
         host_end = close;
         host++;
         if (close + 1 < path) {
             if (close[1] != ':')
-                goto bad;
+                return false;
             port_str = close + 2;
         }
     } else {
@@ -325,27 +324,41 @@ static bool parse_base_url(parse_ctx_t *c, const yaml_node_t *n, tg_provider_con
         }
     }
     if (host_end == host || memchr(host, '@', (size_t)(host_end - host)) || *path == '?' || *path == '#')
-        goto bad;
-    long port = p->tls ? 443 : 80;
+        return false;
+    long port = *tls ? 443 : 80;
     if (port_str) {
         char *end;
         port = strtol(port_str, &end, 10);
         if (end != path || end == port_str || port < 1 || port > 65535)
-            goto bad;
+            return false;
     }
     if (strpbrk(path, "?# ") != NULL)
-        goto bad;
+        return false;
+    *host_out = strndup(host, (size_t)(host_end - host));
+    *port_out = (uint16_t)port;
+    *path_out = path;
+    return *host_out != NULL;
+}
+
+/* A provider's base_url -> its connection fields. */
+static bool parse_base_url(parse_ctx_t *c, const yaml_node_t *n, tg_provider_config_t *p)
+{
+    const char *url = p->base_url, *path;
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+        add_error(c, node_line(n), "provider \"%s\": base_url \"%s\" must start with http:// or https://",
+                  p->name ? p->name : "?", url);
+        return false;
+    }
+    if (!split_http_url(url, &p->tls, &p->host, &p->port, &path)) {
+        add_error(c, node_line(n), "provider \"%s\": base_url \"%s\" is not a valid http(s) URL "
+                  "(scheme://host[:port][/path], no query or credentials)", p->name ? p->name : "?", url);
+        return false;
+    }
     size_t path_len = strlen(path);
     while (path_len > 0 && path[path_len - 1] == '/')
         path_len--;
-    p->host = strndup(host, (size_t)(host_end - host));
     p->path_prefix = strndup(path, path_len);
-    p->port = (uint16_t)port;
-    return p->host && p->path_prefix;
-bad:
-    add_error(c, node_line(n), "provider \"%s\": base_url \"%s\" is not a valid http(s) URL "
-              "(scheme://host[:port][/path], no query or credentials)", p->name ? p->name : "?", url);
-    return false;
+    return p->path_prefix != NULL;
 }
 
 /* ------------------------------------------------------------ mappings */
@@ -427,8 +440,8 @@ static void parse_server(parse_ctx_t *c, const yaml_node_t *n)
 
 static void parse_logging(parse_ctx_t *c, const yaml_node_t *n)
 {
-    enum { FORMAT, LEVEL, NKEYS };
-    static const char *const keys[NKEYS] = {"format", "level"};
+    enum { FORMAT, LEVEL, SCRAPES, NKEYS };
+    static const char *const keys[NKEYS] = {"format", "level", "metrics_scrapes"};
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, n, "logging", keys, NKEYS, v))
         return;
@@ -442,6 +455,12 @@ static void parse_logging(parse_ctx_t *c, const yaml_node_t *n)
         if (tg_log_level_parse(s, &c->cfg->logging.level) != 0)
             add_error(c, node_line(v[LEVEL]),
                       "logging.level must be debug, info, warn or error (got \"%s\")", s);
+        free(s);
+    }
+    if (v[SCRAPES] && (s = scalar_text(c, v[SCRAPES], "logging.metrics_scrapes"))) {
+        if (tg_log_level_parse(s, &c->cfg->logging.metrics_scrapes) != 0)
+            add_error(c, node_line(v[SCRAPES]),
+                      "logging.metrics_scrapes must be debug, info, warn or error (got \"%s\")", s);
         free(s);
     }
 }
@@ -1186,6 +1205,87 @@ static void parse_models(parse_ctx_t *c, const yaml_node_t *n)
     }
 }
 
+/* tracing.headers: a mapping of header names to values, kept as the lines
+ * of a request head. A value is a credential more often than not (an API
+ * key of a hosted backend): each is registered as a secret. */
+static void parse_tracing_headers(parse_ctx_t *c, const yaml_node_t *n)
+{
+    if (n->type != YAML_MAPPING_NODE) {
+        add_error(c, node_line(n), "tracing.headers must be a mapping of header names to values");
+        return;
+    }
+    size_t len = 0;
+    char *lines = strdup("");
+    for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; lines && pair < n->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = node_at(c, pair->key);
+        char *name = scalar_text(c, k, "a tracing.headers name");
+        char *value = scalar_text(c, node_at(c, pair->value), "a tracing.headers value");
+        bool valid = name != NULL && name[0] != '\0';
+        for (const char *q = name; valid && *q; q++)
+            valid = is_tchar((unsigned char)*q);
+        if (name != NULL && !valid)
+            add_error(c, node_line(k), "tracing.headers: \"%s\" is not a valid header name", name);
+        else if (value != NULL && strpbrk(value, "\r\n") != NULL)
+            add_error(c, node_line(k), "tracing.headers: the value of \"%s\" holds a line break", name);
+        else if (name != NULL && value != NULL) {
+            size_t add = strlen(name) + strlen(value) + 4;
+            char *grown = realloc(lines, len + add + 1);
+            if (grown != NULL) {
+                lines = grown;
+                len += (size_t)sprintf(lines + len, "%s: %s\r\n", name, value);
+                if (value[0] != '\0')
+                    tg_log_add_secret(value);
+            }
+        }
+        free(name);
+        if (value != NULL)
+            explicit_bzero(value, strlen(value));
+        free(value);
+    }
+    free(c->cfg->tracing.headers);
+    c->cfg->tracing.headers = lines;
+}
+
+static void parse_tracing(parse_ctx_t *c, const yaml_node_t *n)
+{
+    enum { ENABLED, ENDPOINT, SERVICE, QUEUE, BATCH, INTERVAL, TIMEOUT, HEADERS, NKEYS };
+    static const char *const keys[NKEYS] = {
+        "enabled", "endpoint", "service_name", "queue_size", "batch_max", "interval_ms", "timeout_ms", "headers",
+    };
+    yaml_node_t *v[NKEYS] = {0};
+    if (n != NULL && !map_fields(c, n, "tracing", keys, NKEYS, v))
+        return; /* no section: the defaults, whose endpoint is split below */
+    tg_config_t *cfg = c->cfg;
+    if (v[ENABLED])
+        get_bool(c, v[ENABLED], "tracing.enabled", &cfg->tracing.enabled);
+    if (v[ENDPOINT])
+        get_string(c, v[ENDPOINT], "tracing.endpoint", &cfg->tracing.endpoint);
+    if (v[SERVICE] && get_string(c, v[SERVICE], "tracing.service_name", &cfg->tracing.service_name) &&
+        cfg->tracing.service_name[0] == '\0')
+        add_error(c, node_line(v[SERVICE]), "tracing.service_name must not be empty");
+    get_u32_in(c, v[QUEUE], "tracing.queue_size", 2, 1u << 24, &cfg->tracing.queue_size);
+    get_u32_in(c, v[BATCH], "tracing.batch_max", 1, 65536, &cfg->tracing.batch_max);
+    get_u32_in(c, v[INTERVAL], "tracing.interval_ms", 10, 3600000, &cfg->tracing.interval_ms);
+    get_u32_in(c, v[TIMEOUT], "tracing.timeout_ms", 1, 600000, &cfg->tracing.timeout_ms);
+    if (v[HEADERS] && !is_null_node(v[HEADERS]))
+        parse_tracing_headers(c, v[HEADERS]);
+    const char *path;
+    if (cfg->tracing.endpoint != NULL &&
+        !split_http_url(cfg->tracing.endpoint, &cfg->tracing.tls, &cfg->tracing.host, &cfg->tracing.port, &path)) {
+        add_error(c, node_line(v[ENDPOINT]), "tracing.endpoint \"%s\" is not a valid http(s) URL "
+                  "(scheme://host[:port][/path], no query or credentials)", cfg->tracing.endpoint);
+        return;
+    }
+    if ((cfg->tracing.path = strdup(path[0] != '\0' ? path : "/")) == NULL)
+        return;
+    if (cfg->tracing.enabled && cfg->tracing.tls) {
+        char err[300];
+        cfg->tracing.tls_ctx = tg_tls_client_new(cfg->tracing.host, NULL, &c->system_trust, err, sizeof(err));
+        if (cfg->tracing.tls_ctx == NULL)
+            add_error(c, node_line(v[ENDPOINT]), "tracing.endpoint: %s", err);
+    }
+}
+
 static void set_defaults(tg_config_t *cfg)
 {
     cfg->server.host = strdup(DEFAULT_HOST);
@@ -1196,6 +1296,14 @@ static void set_defaults(tg_config_t *cfg)
     cfg->server.header_timeout_ms = DEFAULT_HEADER_TIMEOUT_MS;
     cfg->logging.format = TG_LOG_TEXT;
     cfg->logging.level = TG_LOG_INFO;
+    cfg->logging.metrics_scrapes = TG_LOG_DEBUG;
+    cfg->tracing.endpoint = strdup("http://127.0.0.1:4318/v1/traces");
+    cfg->tracing.service_name = strdup("tollgate");
+    cfg->tracing.headers = strdup("");
+    cfg->tracing.queue_size = 4096;
+    cfg->tracing.batch_max = 512;
+    cfg->tracing.interval_ms = 1000;
+    cfg->tracing.timeout_ms = 2000;
     cfg->metrics.metric_namespace = strdup("tollgate");
     cfg->auth.allow_anonymous = false;
     cfg->store.driver = strdup("sqlite");
@@ -1218,15 +1326,16 @@ static void set_defaults(tg_config_t *cfg)
 
 static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
 {
-    enum { SERVER, LOGGING, METRICS, AUTH, STORE, LEDGER, TENANCY, LIMITS, ANOMALY, PROVIDERS, MODELS, NKEYS };
+    enum { SERVER, LOGGING, METRICS, AUTH, STORE, LEDGER, TENANCY, LIMITS, ANOMALY, TRACING, PROVIDERS, MODELS, NKEYS };
     static const char *const keys[NKEYS] = {
-        "server", "logging", "metrics", "auth", "store", "ledger", "tenancy", "limits", "anomaly", "providers", "models",
+        "server", "logging", "metrics", "auth", "store", "ledger", "tenancy", "limits", "anomaly", "tracing",
+        "providers", "models",
     };
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, root, "the top level", keys, NKEYS, v))
         return;
     /* An optional section left empty ("auth:") keeps its defaults. */
-    for (int i = SERVER; i <= ANOMALY; i++)
+    for (int i = SERVER; i <= TRACING; i++)
         if (is_null_node(v[i]))
             v[i] = NULL;
     if (v[SERVER])
@@ -1248,6 +1357,7 @@ static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
     resolve_store_paths(c);
     if (v[ANOMALY])
         parse_anomaly(c, v[ANOMALY]);
+    parse_tracing(c, v[TRACING]);
     require(c, root, v[PROVIDERS], "providers", "the top level");
     require(c, root, v[MODELS], "models", "the top level");
     /* Providers first: routes refer to them by name. */
@@ -1362,6 +1472,14 @@ void tg_config_free(tg_config_t *cfg)
     for (size_t i = 0; i < cfg->tenancy.plan_count; i++)
         free(cfg->tenancy.plans[i]);
     free(cfg->tenancy.plans);
+    free(cfg->tracing.endpoint);
+    free(cfg->tracing.host);
+    free(cfg->tracing.path);
+    SSL_CTX_free(cfg->tracing.tls_ctx);
+    free(cfg->tracing.service_name);
+    if (cfg->tracing.headers != NULL)
+        explicit_bzero(cfg->tracing.headers, strlen(cfg->tracing.headers));
+    free(cfg->tracing.headers);
     free(cfg->path);
     free(cfg);
 }

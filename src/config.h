@@ -144,6 +144,8 @@ typedef struct tg_config {
     struct {
         tg_log_format_t format;    /* LOG_FORMAT=json in the environment wins */
         tg_log_level_t level;
+        tg_log_level_t metrics_scrapes; /* the access line of the metrics, health and status
+                                           page paths under 500; default debug */
     } logging;
 
     struct {
@@ -188,6 +190,25 @@ typedef struct tg_config {
     } limits;
 
     tg_anomaly_config_t anomaly;
+
+    /* Traces exported over OTLP/HTTP (docs/traces.md). Read when the
+     * server starts: a reload keeps the tracing it started with. */
+    struct {
+        bool enabled;            /* default false */
+        char *endpoint;          /* as written; default http://127.0.0.1:4318/v1/traces */
+        bool tls;                /* https */
+        char *host;
+        uint16_t port;
+        char *path;              /* the endpoint's path, "/" when none */
+        SSL_CTX *tls_ctx;        /* https only */
+        char *service_name;      /* resource service.name; default "tollgate" */
+        uint32_t queue_size;     /* spans waiting for export at most; default 4096 */
+        uint32_t batch_max;      /* spans per export request; default 512 */
+        uint32_t interval_ms;    /* the exporter's period; default 1000 */
+        uint32_t timeout_ms;     /* one export request, connect to status line; default 2000 */
+        char *headers;           /* "name: value\r\n" lines sent with each export ("" none);
+                                    their values are secrets: never logged */
+    } tracing;
 
     tg_provider_config_t *providers;
     size_t provider_count;

@@ -28,6 +28,7 @@ static atomic_int log_fd = 2;
 static atomic_bool log_fd_is_file;  /* a regular file: any write lands whole */
 static atomic_int log_format = TG_LOG_TEXT;
 static atomic_int log_level = TG_LOG_INFO;
+static atomic_int scrape_level = TG_LOG_DEBUG;
 
 /* The line under construction. Thread-local so that building a line needs
  * neither a lock nor a malloc; the single write(2) at the end is what keeps
@@ -60,6 +61,11 @@ void tg_log_configure(int fd, tg_log_format_t format, tg_log_level_t level)
     atomic_store(&log_fd, fd);
     atomic_store(&log_format, format);
     atomic_store(&log_level, level);
+}
+
+void tg_log_set_scrape_level(tg_log_level_t level)
+{
+    atomic_store(&scrape_level, level);
 }
 
 int tg_log_level_parse(const char *s, tg_log_level_t *out)
@@ -287,7 +293,10 @@ void tg_log(tg_log_level_t level, const char *logger, const char *fmt, ...)
 
 void tg_log_access(const tg_access_record_t *r)
 {
-    tg_log_level_t level = r->status >= 500 ? TG_LOG_WARN : TG_LOG_INFO;
+    /* A scrape every few seconds at info would bury the traffic's lines. */
+    tg_log_level_t level = r->status >= 500 ? TG_LOG_WARN
+                           : r->scrape      ? (tg_log_level_t)atomic_load_explicit(&scrape_level, memory_order_relaxed)
+                                            : TG_LOG_INFO;
     if (!tg_log_enabled(level))
         return;
     /* The path is redacted whole, then cut (a cut first could leave a

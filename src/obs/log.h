@@ -60,6 +60,10 @@ typedef enum tg_log_level {
  * `format`. */
 void tg_log_configure(int fd, tg_log_format_t format, tg_log_level_t level);
 
+/* The level of a scrape's access line (tg_access_record_t.scrape) when its
+ * status is under 500: logging.metrics_scrapes, debug until set. */
+void tg_log_set_scrape_level(tg_log_level_t level);
+
 /* Parses "debug"/"info"/"warn"/"warning"/"error" and "text"/"json";
  * return 0 on success, -1 when unknown (out untouched). */
 int tg_log_level_parse(const char *s, tg_log_level_t *out);
@@ -103,7 +107,7 @@ void tg_log_fields(tg_log_level_t level, const char *logger, const char *message
 
 /* What the request path knows at the end of a request; written as the
  * access line (logger "access", message "request completed", level info,
- * or warn for 5xx). Strings may be NULL (rendered as null); numbers that do
+ * or the scrape level for a scrape, or warn for 5xx). Strings may be NULL (rendered as null); numbers that do
  * not apply are negative (rendered as null). */
 typedef struct tg_access_record {
     const char *request_id;
@@ -131,6 +135,8 @@ typedef struct tg_access_record {
     const char *upstream_failures; /* "provider:kind,..." per route whose
                                   attempts failed, its last failure's kind
                                   (llm_retries_total's reasons); NULL = none */
+    bool scrape;               /* a metrics, health or status page request: its
+                                  line is at the scrape level (tg_log_set_scrape_level) */
 } tg_access_record_t;
 
 /* Writes the access line for one request. */

@@ -28,6 +28,7 @@
 #include "health/provider.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "core/error.h"
 #include "pipeline/account.h"
 #include "pipeline/limits.h"
@@ -80,6 +81,7 @@ typedef struct tg_request_env {
     tg_store_client_t *store;          /* the worker's key index and the store thread (thread NULL: none) */
     tg_limit_registry_t *limits;       /* every key's and org's limit state (limits/state.h) */
     const uint8_t *admin_key_hash;     /* SHA-256 of TOLLGATE_ADMIN_KEY; NULL: the admin API is off */
+    tg_tracer_t *tracer;               /* where spans go; NULL: tracing is off */
 } tg_request_env_t;
 
 /* A reply decided by a stage, other than an error or the upstream's own
@@ -103,6 +105,7 @@ struct tg_request {
     char request_id[TG_REQUEST_ID_MAX + 1];
     char traceparent[TG_TRACEPARENT_LEN + 1];
     char trace_id[33];
+    tg_trace_ctx_t trace;        /* the request's span and its parent (obs/trace.h) */
     char path[TG_LOG_PATH_MAX + 1]; /* redacted copy: the log line may be written at dispose */
     void (*respond)(tg_request_t *r); /* the server's: answers the client */
 

@@ -1,5 +1,5 @@
 /* stages.h: the pipeline's stages, one per file of pipeline/ (parse.c,
- * auth.c, limits.c, route.c, upstream.c, account.c, ledger.c, admin.c). The server's route table
+ * auth.c, limits.c, route.c, upstream.c, account.c, trace.c, ledger.c, admin.c). The server's route table
  * (server/routes.c) strings them into each endpoint's stage list. */
 #ifndef TOLLGATE_PIPELINE_STAGES_H
 #define TOLLGATE_PIPELINE_STAGES_H
@@ -22,6 +22,8 @@ tg_stage_result_t tg_stage_limits(tg_request_t *r);
 tg_stage_result_t tg_stage_settle(tg_request_t *r);
 /* account.c (always): HTTP and LLM metrics, cost, the access record. */
 tg_stage_result_t tg_stage_account(tg_request_t *r);
+/* trace.c (always, after account): the request's span, when traced. */
+tg_stage_result_t tg_stage_trace(tg_request_t *r);
 /* ledger.c (always): the usage row, committed before the response ends. */
 tg_stage_result_t tg_stage_ledger(tg_request_t *r);
 /* admin.c: the admin API, run on the store thread. */

@@ -70,6 +70,8 @@ tg_stage_result_t tg_stage_upstream(tg_request_t *r)
         .stream = r->parsed.stream,
         .strip_usage = r->parsed.stream && !r->parsed.usage_requested,
         .traceparent = r->traceparent,
+        .trace = &r->trace,
+        .tracer = r->env.tracer,
         .request_id = r->request_id,
         .started_at = r->started_at,
         .immediate = r->env.immediate,

@@ -71,6 +71,7 @@ static tg_exchange_t *exchange_begin(h2o_req_t *req)
         .store = &worker->store,
         .limits = worker->server->limits,
         .admin_key_hash = worker->server->admin_key_set ? worker->server->admin_key_hash : NULL,
+        .tracer = worker->server->traces_queue,
     };
     r->respond = tg_respond;
     r->started_at = tg_clock_seconds();
@@ -84,7 +85,9 @@ static tg_exchange_t *exchange_begin(h2o_req_t *req)
     h2o_iovec_t client_id = header_by_name(req, H2O_STRLIT("x-request-id"));
     tg_request_id(&worker->rng, client_id.base, client_id.len, r->request_id);
     h2o_iovec_t client_trace = header_by_name(req, H2O_STRLIT("traceparent"));
-    tg_traceparent(&worker->rng, client_trace.base, client_trace.len, r->traceparent, r->trace_id);
+    char parent_span[17];
+    tg_traceparent(&worker->rng, client_trace.base, client_trace.len, r->traceparent, r->trace_id, parent_span);
+    tg_trace_ctx_init(&r->trace, r->traceparent, parent_span, r->started_at);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, r->request_id,
                           strlen(r->request_id));
     return ex;

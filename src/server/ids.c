@@ -61,15 +61,18 @@ void tg_request_id(tg_rng_t *rng, const char *client, size_t client_len, char ou
 }
 
 void tg_traceparent(tg_rng_t *rng, const char *client, size_t client_len, char out[TG_TRACEPARENT_LEN + 1],
-                    char trace_id[33])
+                    char trace_id[33], char parent_span[17])
 {
     bool valid = client != NULL && client_len == TG_TRACEPARENT_LEN && memcmp(client, "00-", 3) == 0 &&
                  client[35] == '-' && client[52] == '-' && is_hex(client + 3, 32) && is_hex(client + 36, 16) &&
                  (is_hex(client + 53, 2) || memcmp(client + 53, "00", 2) == 0);
     memcpy(out, "00-", 3);
+    parent_span[0] = '\0';
     if (valid) {
         memcpy(out + 3, client + 3, 32);
         memcpy(out + 53, client + 53, 2);
+        memcpy(parent_span, client + 36, 16);
+        parent_span[16] = '\0';
     } else {
         random_hex(rng, out + 3, 32);
         memcpy(out + 53, "01", 2);

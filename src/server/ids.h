@@ -22,10 +22,13 @@ uint64_t tg_rng_next(tg_rng_t *rng);
  * printable ASCII characters (space included), else writes 32 random hex digits. */
 void tg_request_id(tg_rng_t *rng, const char *client, size_t client_len, char out[TG_REQUEST_ID_MAX + 1]);
 
-/* Builds the traceparent to send upstream: the client's trace id and flags
- * with a new span id when `client` is a valid version-00 header, else a new
- * trace. trace_id receives the 32 hex digits of the trace. */
+/* Builds the request's traceparent: the client's trace id and flags with a
+ * new span id (the request's own span) when `client` is a valid version-00
+ * header, else a new, sampled trace. trace_id receives the 32 hex digits
+ * of the trace, parent_span the client's 16 hex digits of span id ("" for
+ * a new trace). Upstream, each attempt sends its own span id in this trace
+ * (obs/trace.h). */
 void tg_traceparent(tg_rng_t *rng, const char *client, size_t client_len, char out[TG_TRACEPARENT_LEN + 1],
-                    char trace_id[33]);
+                    char trace_id[33], char parent_span[17]);
 
 #endif

@@ -8,18 +8,22 @@
 #define STAGE(fn) {#fn, tg_stage_##fn, false}
 #define ALWAYS(fn) {#fn, tg_stage_##fn, true}
 
+/* trace: the request's span. Not on the observability endpoints: scrapes
+ * and probes every few seconds would bury the traffic's traces. */
 static const tg_stage_t llm_stages[] = {
     STAGE(framing), STAGE(parse), STAGE(auth), STAGE(limits), STAGE(route), STAGE(upstream),
-    ALWAYS(account), ALWAYS(settle), ALWAYS(ledger),
+    ALWAYS(account), ALWAYS(trace), ALWAYS(settle), ALWAYS(ledger),
 };
-static const tg_stage_t admin_stages[] = {STAGE(framing), STAGE(admin), ALWAYS(account)};
-static const tg_stage_t models_stages[] = {STAGE(framing), STAGE(auth), STAGE(models), ALWAYS(account)};
+static const tg_stage_t admin_stages[] = {STAGE(framing), STAGE(admin), ALWAYS(account), ALWAYS(trace)};
+static const tg_stage_t models_stages[] = {STAGE(framing), STAGE(auth), STAGE(models), ALWAYS(account), ALWAYS(trace)};
 static const tg_stage_t metrics_stages[] = {
     STAGE(framing), STAGE(metrics_token), STAGE(observability), ALWAYS(account),
 };
 static const tg_stage_t health_stages[] = {STAGE(framing), STAGE(observability), ALWAYS(account)};
-static const tg_stage_t not_found_stages[] = {STAGE(framing), STAGE(not_found), ALWAYS(account)};
-static const tg_stage_t wrong_method_stages[] = {STAGE(framing), STAGE(method_not_allowed), ALWAYS(account)};
+static const tg_stage_t not_found_stages[] = {STAGE(framing), STAGE(not_found), ALWAYS(account), ALWAYS(trace)};
+static const tg_stage_t wrong_method_stages[] = {
+    STAGE(framing), STAGE(method_not_allowed), ALWAYS(account), ALWAYS(trace),
+};
 
 typedef struct tg_route_stages {
     const tg_stage_t *stages;

@@ -448,11 +448,16 @@ static void reload(tg_server_t *server)
         return;
     }
     tg_log_configure(2, cfg->logging.format, cfg->logging.level);
+    tg_log_set_scrape_level(cfg->logging.metrics_scrapes);
     const tg_config_t *running = server->current->cfg;
     if (strcmp(cfg->store.driver, running->store.driver) != 0 || strcmp(cfg->store.path, running->store.path) != 0 ||
         cfg->store.synchronous_full != running->store.synchronous_full ||
         strcmp(cfg->ledger.spool_path, running->ledger.spool_path) != 0)
         tg_log(TG_LOG_WARN, "config", "store and ledger settings are read at start only: the running store is kept "
+                                      "(restart to change it)");
+    if (cfg->tracing.enabled != running->tracing.enabled || strcmp(cfg->tracing.endpoint, running->tracing.endpoint) != 0 ||
+        strcmp(cfg->tracing.headers, running->tracing.headers) != 0)
+        tg_log(TG_LOG_WARN, "config", "tracing settings are read at start only: the running exporter is kept "
                                       "(restart to change it)");
     pthread_mutex_lock(&server->stop_lock);
     server->reloaded = 0;
@@ -573,6 +578,7 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
     int status = 1;
 
     tg_log_configure(2, cfg->logging.format, cfg->logging.level);
+    tg_log_set_scrape_level(cfg->logging.metrics_scrapes);
     raise_descriptor_limit();
     signal(SIGPIPE, SIG_IGN);
     sigset_t signals;
@@ -614,6 +620,9 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
 
     if (start_store(&server, cfg) != 0)
         goto Exit;
+    /* An exporter that cannot start (logged) leaves the gateway serving, untraced. */
+    if (cfg->tracing.enabled && (server.traces = tg_trace_exporter_start(cfg, server.obs)) != NULL)
+        server.traces_queue = tg_trace_exporter_tracer(server.traces);
 
     server.worker_count = cfg->server.workers ? cfg->server.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     server.workers = calloc(server.worker_count, sizeof(*server.workers));
@@ -634,6 +643,7 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
         broadcast(&server, CONTROL_STOP, NULL);
         wait_for_workers(&server);
         tg_store_thread_stop(server.store); /* every row of a finished request is committed */
+        tg_trace_exporter_stop(server.traces); /* the last requests' spans go out */
         tg_limit_registry_free(server.limits); /* no request and no index points into it any more */
         tg_housekeeping_stop(server.housekeeping);
         tg_log(TG_LOG_INFO, "server", "stopped");

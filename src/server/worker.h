@@ -15,6 +15,7 @@
 #include "server/housekeeping.h"
 #include "server/ids.h"
 #include "server/snapshot.h"
+#include "server/trace_export.h"
 #include "store/thread.h"
 #include "upstream/pool.h"
 
@@ -75,6 +76,8 @@ struct tg_server {
     tg_health_t *health;       /* provider state, for the process's life */
     tg_housekeeping_t *housekeeping; /* the tick: started before the workers, stopped after */
     tg_store_thread_t *store;  /* NULL with store.driver none; started before the workers, stopped after */
+    tg_trace_exporter_t *traces; /* NULL unless tracing.enabled; started before the workers, stopped after */
+    tg_tracer_t *traces_queue;   /* its span queue, which requests submit to */
     tg_limit_registry_t *limits; /* every key's and org's limit state, for the process's life */
     bool admin_key_set;        /* TOLLGATE_ADMIN_KEY was set at start: the admin API is on */
     uint8_t admin_key_hash[32];

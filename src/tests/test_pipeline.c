@@ -513,11 +513,12 @@ static void test_traceparent(void **state)
 {
     tg_rng_t rng;
     tg_rng_seed(&rng);
-    char tp[TG_TRACEPARENT_LEN + 1], trace[33];
+    char tp[TG_TRACEPARENT_LEN + 1], trace[33], parent[17];
     static const char client[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-    tg_traceparent(&rng, client, strlen(client), tp, trace);
+    tg_traceparent(&rng, client, strlen(client), tp, trace, parent);
     assert_string_equal(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(parent, "00f067aa0ba902b7");   /* the client's span: the request span's parent */
     assert_memory_equal(tp, client, 36);               /* version and trace id kept */
     assert_memory_not_equal(tp + 36, client + 36, 16); /* a new span */
     assert_string_equal(tp + 52, "-01");
@@ -530,8 +531,9 @@ static void test_traceparent(void **state)
         "garbage",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        tg_traceparent(&rng, bad[i], strlen(bad[i]), tp, trace);
+        tg_traceparent(&rng, bad[i], strlen(bad[i]), tp, trace, parent);
         assert_int_equal(strlen(tp), TG_TRACEPARENT_LEN);
+        assert_string_equal(parent, "");
         assert_memory_equal(tp, "00-", 3);
         assert_memory_not_equal(trace, "4bf92f3577b34da6a3ce929d0e0e4736", 32);
         assert_memory_equal(tp + 3, trace, 32);

@@ -42,6 +42,7 @@
  * the breaker's cooldown short (tg_health_admit with probe). */
 #include "upstream/call.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -171,10 +172,62 @@ static void on_retry_timer(h2o_timeout_entry_t *entry)
     start_attempt(call);
 }
 
+static bool traced(const tg_upstream_call_t *call)
+{
+    return call->in.tracer != NULL && call->in.trace->sampled;
+}
+
+/* The attempt's CLIENT span (docs/traces.md), from its start to now. A
+ * relayed error (a 4xx the provider gave) is ok for the provider's health
+ * but an error of the call. */
+static void trace_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t reason)
+{
+    const tg_route_config_t *route = current_route(call);
+    const tg_provider_config_t *p = current_pool(call)->provider;
+    tg_trace_span_t s;
+    uint8_t id[8];
+    tg_trace_attempt_id(call->in.trace, call->result.attempts, id);
+    tg_span_init(&s, call->in.trace, TG_SPAN_CLIENT, id, call->attempt_started_at, tg_clock_seconds());
+    s.operation = tg_operation_name(call->in.operation);
+    snprintf(s.name, sizeof(s.name), "%s %s", s.operation, route->upstream_model);
+    tg_span_text(s.provider, p->name, strlen(p->name));
+    tg_span_text(s.request_model, route->upstream_model, strlen(route->upstream_model));
+    memcpy(s.response_model, call->response_model, sizeof(s.response_model));
+    memcpy(s.finish_reason, call->finish_reason, sizeof(s.finish_reason));
+    tg_span_text(s.server_address, p->host, strlen(p->host));
+    s.server_port = p->port;
+    s.attempt = call->result.attempts;
+    s.http_status = call->attempt_status;
+    if (ok && call->result.usage.present) {
+        s.input_tokens = call->result.usage.prompt_tokens;
+        s.output_tokens = call->result.usage.completion_tokens;
+    }
+    if (!ok)
+        snprintf(s.error_type, sizeof(s.error_type), "%s", tg_retry_reason_name(reason));
+    else if (call->attempt_status >= 400)
+        snprintf(s.error_type, sizeof(s.error_type), "%d", call->attempt_status);
+    s.error = s.error_type[0] != '\0';
+    tg_tracer_submit(call->in.tracer, &s);
+}
+
+/* A traced attempt's response model and finish reason, from its plain body
+ * or each of its stream's events (the reason comes in the last ones). */
+static void note_response_fields(tg_upstream_call_t *call, const char *json, size_t len)
+{
+    char reason[TG_SPAN_TEXT];
+    if (call->response_model[0] == '\0')
+        tg_json_string_value(json, len, "model", call->response_model, sizeof(call->response_model));
+    if (tg_json_string_value(json, len, "finish_reason", reason, sizeof(reason)) > 0)
+        memcpy(call->finish_reason, reason, sizeof(reason));
+}
+
 /* One attempt of the current route is over: its outcome is the provider's
- * health and breaker (health/), its duration also a response time metric. */
+ * health and breaker (health/), its duration also a response time metric,
+ * and its span. */
 static void report_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t reason, double seconds)
 {
+    if (traced(call))
+        trace_attempt(call, ok, reason);
     tg_upstream_pool_t *pool = current_pool(call);
     tg_health_report_attempt(call->in.health, pool->provider_index, ok, reason, seconds);
     tg_health_route_breaker_report(call->in.health, call->in.cfg, current_route(call), ok, reason,
@@ -265,6 +318,8 @@ static void finish_buffered(tg_upstream_call_t *call)
             return;
         }
         tg_usage_scan(body.base, body.len, &r->usage);
+        if (traced(call))
+            note_response_fields(call, body.base, body.len);
         r->llm_status = TG_LLM_SUCCESS;
     } else {
         r->llm_status = TG_LLM_ERROR;
@@ -343,6 +398,8 @@ static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
         call->saw_done = true;
     if (ev->usage.present)
         call->result.usage = ev->usage;
+    if (ev->kind == TG_SSE_DATA && traced(call))
+        note_response_fields(call, ev->raw, ev->raw_len);
     if (ev->has_content) {
         if (call->result.content_events++ == 0)
             call->result.ttft_seconds = tg_clock_seconds() - call->in.started_at;
@@ -465,6 +522,7 @@ static bool on_head(void *ctx, const char *errstr, tg_http1_failure_t failure, i
         attempt_failed(call, retry_reason(call, failure, errstr));
         return false;
     }
+    call->attempt_status = status;
     if (status == 429 && retry_after > 0) {
         tg_upstream_pool_t *pool = current_pool(call);
         tg_health_cool_down(call->in.health, pool->provider_index, &pool->provider->breaker, retry_after,
@@ -554,6 +612,7 @@ static void build_request(tg_upstream_call_t *call)
     append(&p, H2O_STRLIT("content-length: "));
     p += tg_format_decimal(p, body_len);
     append(&p, H2O_STRLIT("\r\ntraceparent: "));
+    call->traceparent_span = p + 36; /* "00-" trace "-": start_attempt writes each attempt's span id */
     append(&p, call->in.traceparent, traceparent_len);
     append(&p, H2O_STRLIT("\r\nx-request-id: "));
     append(&p, call->in.request_id, request_id_len);
@@ -592,6 +651,14 @@ static void start_attempt(tg_upstream_call_t *call)
     if (call->reqbufs[0].base == NULL)
         build_request(call);
     call->result.attempts++;
+    /* The provider's spans nest under this attempt's (docs/traces.md). */
+    uint8_t span_id[8];
+    char hex[17];
+    tg_trace_attempt_id(call->in.trace, call->result.attempts, span_id);
+    tg_trace_hex(hex, span_id, 8);
+    memcpy(call->traceparent_span, hex, 16);
+    call->attempt_status = 0;
+    call->response_model[0] = call->finish_reason[0] = '\0';
     call->attempt_started_at = tg_clock_seconds();
     call->state = TG_CALL_SENDING;
     tg_upstream_pool_t *pool = current_pool(call);

@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "health/provider.h"
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "pipeline/json_body.h"
 #include "upstream/http1.h"
 #include "upstream/pool.h"
@@ -88,7 +89,9 @@ typedef struct tg_upstream_in {
     tg_operation_t operation;
     bool stream;
     bool strip_usage;          /* include_usage added by us: hide the usage chunk */
-    const char *traceparent;   /* forwarded upstream */
+    const char *traceparent;   /* forwarded upstream, with each attempt's own span id */
+    const tg_trace_ctx_t *trace; /* the request's trace: each attempt's span id derives from it */
+    tg_tracer_t *tracer;       /* where the attempts' spans go; NULL: not recorded */
     const char *request_id;    /* forwarded upstream as X-Request-ID */
     double started_at;         /* tg_clock_seconds() at request arrival */
     h2o_timeout_t *immediate;  /* 0 ms timer list: next route without backoff */
@@ -125,6 +128,10 @@ typedef struct tg_upstream_call {
                                   events held before the first output */
     tg_sse_parser_t sse;
     bool saw_done;             /* the stream's [DONE] came */
+    char *traceparent_span;    /* the span id's 16 digits in reqbufs[0]: each attempt writes its own */
+    int attempt_status;        /* the attempt's response status; 0: none came */
+    char response_model[TG_SPAN_TEXT]; /* traced attempts: the response's "model" */
+    char finish_reason[TG_SPAN_TEXT];  /* traced attempts: the last "finish_reason" seen */
     h2o_timeout_entry_t retry_timer;
     h2o_timeout_entry_t deadline_timer;
     h2o_timeout_entry_t first_token_timer; /* the attempt's first-token deadline */

@@ -14,23 +14,29 @@
  * rarely found closed by the peer. */
 #define IDLE_CONNECTION_TIMEOUT_MS 5000
 
-void tg_upstream_resolve(const tg_provider_config_t *provider, tg_upstream_addr_t *out)
+int tg_upstream_resolve_addr(const char *host, uint16_t port, tg_upstream_addr_t *out)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res;
-    char port[8];
+    char port_text[8];
 
     memset(out, 0, sizeof(*out));
-    snprintf(port, sizeof(port), "%u", provider->port);
-    int rc = getaddrinfo(provider->host, port, &hints, &res);
-    if (rc != 0) {
-        tg_log(TG_LOG_WARN, "upstream", "provider %s: cannot resolve %s: %s", provider->name, provider->host,
-               gai_strerror(rc));
-        return;
-    }
+    snprintf(port_text, sizeof(port_text), "%u", port);
+    int rc = getaddrinfo(host, port_text, &hints, &res);
+    if (rc != 0)
+        return rc;
     memcpy(&out->addr, res->ai_addr, res->ai_addrlen);
     out->len = res->ai_addrlen;
     freeaddrinfo(res);
+    return 0;
+}
+
+void tg_upstream_resolve(const tg_provider_config_t *provider, tg_upstream_addr_t *out)
+{
+    int rc = tg_upstream_resolve_addr(provider->host, provider->port, out);
+    if (rc != 0)
+        tg_log(TG_LOG_WARN, "upstream", "provider %s: cannot resolve %s: %s", provider->name, provider->host,
+               gai_strerror(rc));
 }
 
 int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_provider_config_t *provider,

@@ -47,8 +47,11 @@ typedef struct tg_upstream_pool {
 } tg_upstream_pool_t;
 
 /* Resolves a provider's host and port (blocking: call at configuration
- * load, never on an event loop). */
+ * load, never on an event loop); logs a name that does not resolve. */
 void tg_upstream_resolve(const tg_provider_config_t *provider, tg_upstream_addr_t *out);
+
+/* Resolves host and port, blocking: 0, or getaddrinfo's error (out->len 0). */
+int tg_upstream_resolve_addr(const char *host, uint16_t port, tg_upstream_addr_t *out);
 
 /* Returns 0 or -1. */
 int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_provider_config_t *provider,

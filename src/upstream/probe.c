@@ -100,13 +100,13 @@ static int tls_retry(probe_t *pr, int r, const char *step, tg_retry_reason_t rea
     return -1;
 }
 
-static int tls_start(probe_t *pr, const tg_provider_config_t *p)
+static int tls_start(probe_t *pr, SSL_CTX *ctx, const char *host)
 {
-    if ((pr->ssl = SSL_new(p->tls_ctx)) == NULL || !SSL_set_fd(pr->ssl, pr->fd))
+    if ((pr->ssl = SSL_new(ctx)) == NULL || !SSL_set_fd(pr->ssl, pr->fd))
         return fail(pr, TG_RETRY_CONNECT, "TLS: out of memory");
     /* The name to send; the context drops it again for an IP literal and
      * holds the name the certificate must carry (upstream/tls.h). */
-    SSL_set_tlsext_host_name(pr->ssl, p->host);
+    SSL_set_tlsext_host_name(pr->ssl, host);
     ERR_clear_error();
     for (;;) {
         int r = SSL_connect(pr->ssl);
@@ -199,26 +199,31 @@ static int parse_status(const char *line, int len)
     return (len == 12 || line[12] == ' ') && status >= 100 ? status : -1;
 }
 
-static int run(probe_t *pr, const tg_provider_config_t *p, const tg_upstream_addr_t *addr)
+static int run(probe_t *pr, const tg_probe_target_t *t, const char *method, const char *path, const char *headers,
+               const char *body, size_t body_len)
 {
-    if (connect_to(pr, addr) != 0 || (p->tls && tls_start(pr, p) != 0))
+    if (connect_to(pr, t->addr) != 0 || (t->tls_ctx != NULL && tls_start(pr, t->tls_ctx, t->host) != 0))
         return -1;
-    bool ipv6 = strchr(p->host, ':') != NULL;
-    char authority[300], request[2048];
-    int alen = snprintf(authority, sizeof(authority), ipv6 ? "[%s]" : "%s", p->host);
-    if (alen > 0 && (size_t)alen < sizeof(authority) && p->port != (p->tls ? 443 : 80))
-        snprintf(authority + alen, sizeof(authority) - (size_t)alen, ":%u", p->port);
-    int len = snprintf(request, sizeof(request),
-                       "GET %s%s HTTP/1.1\r\nhost: %s\r\nuser-agent: tollgate-health-check\r\n"
-                       "accept: application/json\r\nconnection: close\r\n%s%s%s\r\n",
-                       p->path_prefix, p->health_check.path, authority,
-                       p->api_key ? "authorization: Bearer " : "", p->api_key ? p->api_key : "",
-                       p->api_key ? "\r\n" : "");
-    bool fits = len > 0 && (size_t)len < sizeof(request);
-    int sent = fits ? send_all(pr, request, (size_t)len)
-                    : fail(pr, TG_RETRY_BAD_RESPONSE, "the check's request is too long");
-    explicit_bzero(request, sizeof(request)); /* it held the key */
-    if (sent != 0)
+    bool ipv6 = strchr(t->host, ':') != NULL;
+    char authority[300];
+    int alen = snprintf(authority, sizeof(authority), ipv6 ? "[%s]" : "%s", t->host);
+    if (alen > 0 && (size_t)alen < sizeof(authority) && t->port != (t->tls_ctx != NULL ? 443 : 80))
+        snprintf(authority + alen, sizeof(authority) - (size_t)alen, ":%u", t->port);
+    /* The head may hold credentials (the headers): scrubbed once sent. */
+    size_t cap = strlen(method) + strlen(path) + strlen(authority) + strlen(headers) + 128;
+    char *head = malloc(cap);
+    if (head == NULL)
+        return fail(pr, TG_RETRY_CONNECT, "out of memory");
+    char length[48] = "";
+    if (body != NULL)
+        snprintf(length, sizeof(length), "content-length: %zu\r\n", body_len);
+    int len = snprintf(head, cap, "%s %s HTTP/1.1\r\nhost: %s\r\nconnection: close\r\n%s%s\r\n", method, path,
+                       authority, headers, length);
+    int sent = len > 0 && (size_t)len < cap ? send_all(pr, head, (size_t)len)
+                                           : fail(pr, TG_RETRY_BAD_RESPONSE, "the request's head is too long");
+    explicit_bzero(head, cap);
+    free(head);
+    if (sent != 0 || (body_len > 0 && send_all(pr, body, body_len) != 0))
         return -1;
     char line[STATUS_LINE_MAX];
     int line_len = read_status_line(pr, line, sizeof(line));
@@ -236,14 +241,34 @@ static int run(probe_t *pr, const tg_provider_config_t *p, const tg_upstream_add
                 "status %d", status);
 }
 
-void tg_upstream_probe(const tg_provider_config_t *p, const tg_upstream_addr_t *addr, tg_probe_result_t *out)
+void tg_probe_request(const tg_probe_target_t *t, const char *method, const char *path, const char *headers,
+                      const char *body, size_t body_len, tg_probe_result_t *out)
 {
     double started = tg_clock_seconds();
     memset(out, 0, sizeof(*out));
-    probe_t pr = {.fd = -1, .deadline = started + p->health_check.timeout_ms / 1000.0, .out = out};
-    run(&pr, p, addr);
-    SSL_free(pr.ssl); /* no close_notify: the check is over either way */
+    probe_t pr = {.fd = -1, .deadline = started + t->timeout_ms / 1000.0, .out = out};
+    run(&pr, t, method, path, headers, body, body_len);
+    SSL_free(pr.ssl); /* no close_notify: the exchange is over either way */
     if (pr.fd >= 0)
         close(pr.fd);
     out->seconds = tg_clock_seconds() - started;
+}
+
+void tg_upstream_probe(const tg_provider_config_t *p, const tg_upstream_addr_t *addr, tg_probe_result_t *out)
+{
+    char path[1024], headers[1024];
+    int plen = snprintf(path, sizeof(path), "%s%s", p->path_prefix, p->health_check.path);
+    int hlen = snprintf(headers, sizeof(headers), "user-agent: tollgate-health-check\r\naccept: application/json\r\n%s%s%s",
+                        p->api_key ? "authorization: Bearer " : "", p->api_key ? p->api_key : "",
+                        p->api_key ? "\r\n" : "");
+    if (plen < 0 || (size_t)plen >= sizeof(path) || hlen < 0 || (size_t)hlen >= sizeof(headers)) {
+        memset(out, 0, sizeof(*out));
+        out->reason = TG_RETRY_BAD_RESPONSE;
+        snprintf(out->detail, sizeof(out->detail), "the check's request is too long");
+    } else {
+        tg_probe_target_t t = {.host = p->host, .port = p->port, .tls_ctx = p->tls ? p->tls_ctx : NULL,
+                               .addr = addr, .timeout_ms = p->health_check.timeout_ms};
+        tg_probe_request(&t, "GET", path, headers, NULL, 0, out);
+    }
+    explicit_bzero(headers, sizeof(headers)); /* it held the key */
 }

@@ -46,6 +46,23 @@ const char *tg_json_find_key(const char *json, size_t len, const char *name)
     return NULL;
 }
 
+size_t tg_json_string_value(const char *json, size_t len, const char *name, char *out, size_t cap)
+{
+    const char *end = json + len, *v = tg_json_find_key(json, len, name);
+    out[0] = '\0';
+    if (v == NULL || *v != '"')
+        return 0;
+    size_t n = 0;
+    for (const char *p = v + 1; p < end && *p != '"'; p++) {
+        if (*p == '\\' && p + 1 < end)
+            p++; /* the escaped byte is kept with its backslash dropped: a model name has none */
+        if (n + 1 < cap)
+            out[n++] = *p;
+    }
+    out[n] = '\0';
+    return n;
+}
+
 /* Reads a non-negative integer value of key name within [obj, end); a
  * missing key reads as 0, anything but a plain integer (a sign, a fraction,
  * an exponent, a string) as -1. */

@@ -24,4 +24,10 @@ int tg_usage_scan(const char *json, size_t len, tg_usage_t *out);
  * or NULL. Used to classify stream chunks: "choices":[] and "content":"x". */
 const char *tg_json_find_key(const char *json, size_t len, const char *name);
 
+/* Copies the string value of key `name` (the first one in json, its bytes
+ * as they are, escapes included) into out, cut to cap - 1 bytes and
+ * NUL-terminated; returns its length, 0 when the key is absent, null or not
+ * a string. Reads the response's "model" and "finish_reason" for traces. */
+size_t tg_json_string_value(const char *json, size_t len, const char *name, char *out, size_t cap);
+
 #endif
