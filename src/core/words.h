@@ -27,6 +27,7 @@
     X(PROM_CATEGORY, "/prometheus/metrics/{category}", GET, true)              \
     X(HEALTH, "/health", GET, true)                                            \
     X(READY, "/ready", GET, true)                                              \
+    X(DASHBOARD, "/dashboard", GET, true)                                      \
     X(ADMIN_ORGS, "/admin/v1/orgs", ANY, false)                                \
     X(ADMIN_ORG, "/admin/v1/orgs/{name}", ANY, false)                          \
     X(ADMIN_KEYS, "/admin/v1/keys", ANY, false)                                \

@@ -179,9 +179,10 @@ typedef struct family_stats {
 typedef struct summary_state {
     json_t *families;
     family_stats_t f;
+    json_t *series;   /* ?series=true: the family's series so far; else NULL */
 } summary_state_t;
 
-static void stats_to_json(json_t *families, const family_stats_t *f)
+static void stats_to_json(json_t *families, const family_stats_t *f, json_t *series)
 {
     if (f->name[0] == '\0')
         return;
@@ -193,7 +194,45 @@ static void stats_to_json(json_t *families, const family_stats_t *f)
     else
         o = json_pack("{s:s, s:s, s:I, s:f}", "name", f->name, "type", f->type,
                       "series", (json_int_t)f->series, "total", f->total);
+    if (o != NULL && series != NULL)
+        json_object_set(o, "samples", series);
     json_array_append_new(families, o);
+}
+
+/* ?series=true: one object per series of the family, by its labels: a
+ * counter's or gauge's value, a histogram's count, sum and cumulative
+ * buckets by le, a summary's count, sum and quantiles. Samples of one
+ * series come together, so a series is the last object unless its labels
+ * differ. */
+static void series_sample(json_t *series, const tally_sample *s)
+{
+    bool bucket = strcmp(s->suffix, "_bucket") == 0;
+    size_t own = s->label_count;
+    const char *extra = own > 0 ? s->label_names[own - 1] : "";
+    bool per_le = bucket || strcmp(extra, "quantile") == 0;
+    if (per_le)
+        own--;
+    json_t *labels = json_object();
+    for (size_t i = 0; labels != NULL && i < own; i++)
+        json_object_set_new(labels, s->label_names[i], json_string(s->label_values[i]));
+    json_t *last = json_array_get(series, json_array_size(series) - 1);
+    if (last == NULL || !json_equal(json_object_get(last, "labels"), labels)) {
+        last = json_pack("{s:O}", "labels", labels);
+        json_array_append_new(series, last);
+    }
+    json_decref(labels);
+    if (last == NULL)
+        return;
+    if (per_le) {
+        const char *key = bucket ? "buckets" : "quantiles";
+        json_t *map = json_object_get(last, key);
+        if (map == NULL)
+            json_object_set_new(last, key, map = json_object());
+        json_object_set_new(map, s->label_values[own], json_real(s->value));
+    } else {
+        const char *key = strcmp(s->suffix, "_count") == 0 ? "count" : strcmp(s->suffix, "_sum") == 0 ? "sum" : "value";
+        json_object_set_new(last, key, json_real(s->value));
+    }
 }
 
 /* Ends the previous family and starts this one, named and typed as in the
@@ -205,8 +244,12 @@ static void summary_family(const tally_desc *family, void *user)
     static const char *const type_words[] = {"counter", "gauge", "histogram", "summary",
                                              "gauge", "gauge", "untyped"};
     summary_state_t *st = user;
-    stats_to_json(st->families, &st->f);
+    stats_to_json(st->families, &st->f, st->series);
     memset(&st->f, 0, sizeof(st->f));
+    if (st->series != NULL) {
+        json_decref(st->series);
+        st->series = json_array();
+    }
     snprintf(st->f.name, sizeof(st->f.name), "%s%s", family->name,
              family->type == TALLY_COUNTER ? "_total" : family->type == TALLY_INFO ? "_info" : "");
     st->f.type = type_words[family->type];
@@ -217,10 +260,13 @@ static void summary_family(const tally_desc *family, void *user)
  * values count for nothing (JSON has no NaN). */
 static void summary_sample(const tally_desc *family, const tally_sample *s, void *user)
 {
-    family_stats_t *f = &((summary_state_t *)user)->f;
+    summary_state_t *st = user;
+    family_stats_t *f = &st->f;
     (void)family;
     if (isnan(s->value))
         return;
+    if (st->series != NULL)
+        series_sample(st->series, s);
     if (!f->distribution) {
         f->series++;
         f->total += s->value;
@@ -232,25 +278,37 @@ static void summary_sample(const tally_desc *family, const tally_sample *s, void
     }
 }
 
-int tg_obs_endpoint_summary(tg_obs_t *obs, const char *category, tg_obs_response_t *out)
+static int summary(tg_obs_t *obs, const char *category, bool series, tg_obs_response_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (category && strcmp(category, "all") == 0)
         category = NULL;
     if (category && !known_category(category))
         return not_found_category(out, category);
-    summary_state_t st = {.families = json_array()};
-    if (st.families == NULL ||
+    summary_state_t st = {.families = json_array(), .series = series ? json_array() : NULL};
+    if (st.families == NULL || (series && st.series == NULL) ||
         tally_gather(tg_obs_registry(obs), category, summary_family, summary_sample, &st) !=
             TALLY_OK) {
         json_decref(st.families);
+        json_decref(st.series);
         set_static(out, 500, JSON_TYPE, "{\"error\":\"metrics rendering failed\"}");
         return -1;
     }
-    stats_to_json(st.families, &st.f);
+    stats_to_json(st.families, &st.f, st.series);
+    json_decref(st.series);
     json_t *body = json_pack("{s:s, s:f, s:o}", "category", category ? category : "all",
                              "uptime_seconds", tg_obs_uptime_seconds(obs), "families", st.families);
     return set_json(out, 200, body);
+}
+
+int tg_obs_endpoint_summary(tg_obs_t *obs, const char *category, tg_obs_response_t *out)
+{
+    return summary(obs, category, false, out);
+}
+
+int tg_obs_endpoint_summary_series(tg_obs_t *obs, const char *category, tg_obs_response_t *out)
+{
+    return summary(obs, category, true, out);
 }
 
 int tg_obs_endpoint_metrics(tg_obs_t *obs, const char *category, const char *accept,

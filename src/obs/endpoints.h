@@ -11,7 +11,9 @@
  *   GET /prometheus/metrics/{category}       tg_obs_endpoint_metrics(category)
  *   GET /prometheus/metrics/docs             tg_obs_endpoint_metrics("docs")
  *   GET /prometheus/metrics/summary          tg_obs_endpoint_metrics("summary"), or
- *                                            tg_obs_endpoint_summary(?category=)
+ *                                            tg_obs_endpoint_summary(?category=), or
+ *                                            tg_obs_endpoint_summary_series(&series=true)
+ *   GET /dashboard                           tg_obs_dashboard_html (the status page)
  *   GET /health                              tg_obs_endpoint_health
  *   GET /ready                               tg_obs_endpoint_ready
  */
@@ -49,6 +51,13 @@ int tg_obs_endpoint_metrics(tg_obs_t *obs, const char *category, const char *acc
  *  "mean"} for histograms and summaries]}. Unknown category: 404 as above.
  * tg_obs_endpoint_metrics(obs, "summary", ...) answers with the whole registry. */
 int tg_obs_endpoint_summary(tg_obs_t *obs, const char *category, tg_obs_response_t *out);
+
+/* /prometheus/metrics/summary?series=true (the status page's source): the
+ * summary above, each family also with "samples": one object per series,
+ * {"labels":{..}} and "value" (counters, gauges: a stateset's series per
+ * state), or "count", "sum" and "buckets" {"<le>": cumulative count}
+ * (histograms) or "quantiles" {"<q>": value} (summaries). */
+int tg_obs_endpoint_summary_series(tg_obs_t *obs, const char *category, tg_obs_response_t *out);
 
 /* /health: {"status":"ok","version":"...","uptime_seconds":N,
  * "providers":[{"name":..,"state":"healthy"|"degraded"|"unhealthy",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "obs/dashboard.h"
 #include "obs/endpoints.h"
 #include "server/endpoint_stages.h"
 #include "server/framing.h"
@@ -102,10 +103,29 @@ static tg_stage_result_t reply_with(tg_request_t *r, tg_obs_response_t *o)
     return TG_STAGE_RESPOND;
 }
 
+/* A browser cannot send a header when it opens a page: /dashboard takes
+ * the token as ?token= too (the page then sends it as a header; the access
+ * line's path has it redacted, as every registered secret). */
+static bool dashboard_query_token(tg_request_t *r)
+{
+    const char *token = r->route == TG_ROUTE_DASHBOARD ? query_param(r->req, "token") : NULL;
+    if (token == NULL)
+        return false;
+    h2o_iovec_t bearer = h2o_concat(&r->req->pool, h2o_iovec_init(H2O_STRLIT("Bearer ")),
+                                    h2o_iovec_init(token, strlen(token)));
+    return tg_obs_metrics_authorized(r->env.cfg, bearer.base);
+}
+
 tg_stage_result_t tg_stage_metrics_token(tg_request_t *r)
 {
-    if (tg_obs_metrics_authorized(r->env.cfg, header_value(r->req, H2O_TOKEN_AUTHORIZATION)))
+    if (tg_obs_metrics_authorized(r->env.cfg, header_value(r->req, H2O_TOKEN_AUTHORIZATION)) ||
+        dashboard_query_token(r))
         return TG_STAGE_CONTINUE;
+    if (r->route == TG_ROUTE_DASHBOARD) {
+        tg_error_set(&r->error, 401, TG_ERR_AUTHENTICATION, TG_CODE_INVALID_API_KEY,
+                     "The status page needs the metrics token: open /dashboard?token=<metrics.bearer_token>.", NULL);
+        return TG_STAGE_RESPOND;
+    }
     tg_obs_response_t o;
     tg_obs_endpoint_unauthorized(&o);
     return reply_with(r, &o);
@@ -130,7 +150,11 @@ tg_stage_result_t tg_stage_observability(tg_request_t *r)
         if (r->route == TG_ROUTE_PROM_CATEGORY && category == NULL)
             category = path_segment(req); /* unknown: obs answers 404 naming it */
         if (category != NULL && strcmp(category, "summary") == 0) {
-            tg_obs_endpoint_summary(server->obs, query_param(req, "category"), &o);
+            const char *series = query_param(req, "series");
+            if (series != NULL && strcmp(series, "true") == 0)
+                tg_obs_endpoint_summary_series(server->obs, query_param(req, "category"), &o);
+            else
+                tg_obs_endpoint_summary(server->obs, query_param(req, "category"), &o);
             break;
         }
         tg_obs_endpoint_metrics(server->obs, r->route == TG_ROUTE_PROM_CATEGORY ? category : NULL,
@@ -138,4 +162,25 @@ tg_stage_result_t tg_stage_observability(tg_request_t *r)
         break;
     }
     return reply_with(r, &o);
+}
+
+tg_stage_result_t tg_stage_dashboard(tg_request_t *r)
+{
+    /* The page may load nothing but itself and talk to nothing but this
+     * gateway; it names no other page (the token may be in its URL). */
+    static const struct {
+        const char *name, *value;
+    } headers[] = {
+        {"content-security-policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                                    "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'"},
+        {"referrer-policy", "no-referrer"},
+        {"cache-control", "no-store"},
+        {"x-content-type-options", "nosniff"},
+    };
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++)
+        h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, headers[i].name, strlen(headers[i].name), 0, NULL,
+                              headers[i].value, strlen(headers[i].value));
+    r->reply = (tg_reply_t){200, "text/html; charset=utf-8", NULL,
+                            h2o_iovec_init((const char *)tg_dashboard_html, tg_dashboard_html_len)};
+    return TG_STAGE_RESPOND;
 }

@@ -20,6 +20,7 @@ static const tg_stage_t metrics_stages[] = {
     STAGE(framing), STAGE(metrics_token), STAGE(observability), ALWAYS(account),
 };
 static const tg_stage_t health_stages[] = {STAGE(framing), STAGE(observability), ALWAYS(account)};
+static const tg_stage_t dashboard_stages[] = {STAGE(framing), STAGE(metrics_token), STAGE(dashboard), ALWAYS(account)};
 static const tg_stage_t not_found_stages[] = {STAGE(framing), STAGE(not_found), ALWAYS(account), ALWAYS(trace)};
 static const tg_stage_t wrong_method_stages[] = {
     STAGE(framing), STAGE(method_not_allowed), ALWAYS(account), ALWAYS(trace),
@@ -42,6 +43,7 @@ static const tg_route_stages_t routes[TG_ROUTE_COUNT] = {
     [TG_ROUTE_PROM_CATEGORY] = STAGES(metrics_stages),
     [TG_ROUTE_HEALTH] = STAGES(health_stages),
     [TG_ROUTE_READY] = STAGES(health_stages),
+    [TG_ROUTE_DASHBOARD] = STAGES(dashboard_stages),
     [TG_ROUTE_ADMIN_ORGS] = STAGES(admin_stages),
     [TG_ROUTE_ADMIN_ORG] = STAGES(admin_stages),
     [TG_ROUTE_ADMIN_KEYS] = STAGES(admin_stages),
