@@ -2,7 +2,8 @@
 # Installs every Debian and npm package that building, running and testing
 # tollgate needs, on a fresh Debian 12 machine. Idempotent: packages already
 # present are skipped, so `make test` can call it on every run.
-#   (no argument)  what building and `make run` need
+#   (no argument)  what building and `make run` need (and the status page's
+#                  browser test: chromium, big, and python3-websocket)
 #   --test         and Node.js with the npm packages the tests use
 #   --bench        and nginx, wrk and valgrind (bench/instructions.sh)
 set -euo pipefail
@@ -12,6 +13,7 @@ DEBS=(
   libh2o-evloop-dev libjansson-dev libyaml-dev libsqlite3-dev zlib1g-dev
   libssl-dev libevent-dev libcmocka-dev
   prometheus python3 python3-prometheus-client curl openssl nghttp2-client
+  chromium python3-websocket
 )
 BENCH_DEBS=(nginx-light wrk valgrind)
 
