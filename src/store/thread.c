@@ -249,6 +249,23 @@ int tg_store_spool(tg_store_thread_t *t, const tg_ledger_row_t *row)
     return rc;
 }
 
+/* NULL when the spool is empty or starts as a record of ours does;
+ * otherwise the error: ledger.spool_path names another file (the
+ * database, a config) or a spool of another layout, which must be neither
+ * read as rows nor emptied. */
+static char *check_spool(tg_store_thread_t *t)
+{
+    uint32_t magic = SPOOL_MAGIC;
+    unsigned char head[sizeof(magic)];
+    ssize_t n = pread(t->spool_fd, head, sizeof(head), 0);
+    if (n >= 0 && memcmp(head, &magic, (size_t)n) == 0)
+        return NULL;
+    char buf[512];
+    snprintf(buf, sizeof(buf), "the ledger spool %s is not a spool of this tollgate: ledger.spool_path names another"
+             " file, or a spool of another version; move it away", t->spool_path);
+    return strdup(buf);
+}
+
 /* Moves the spooled rows into the ledger and empties the spool. Rows are
  * inserted by id, so a replay cut short by a crash repeats nothing. */
 static void replay_spool(tg_store_thread_t *t)
@@ -548,6 +565,9 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
         snprintf(buf, sizeof(buf), "cannot open the ledger spool %s: %s", cfg->ledger.spool_path, strerror(errno));
         return strdup(buf);
     }
+    char *why = check_spool(t);
+    if (why != NULL)
+        return why;
     /* ids: the start second above 32 bits of sequence, never below a row
      * already there, so that ids grow across restarts and never repeat */
     int64_t max_id = 0;

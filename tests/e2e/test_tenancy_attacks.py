@@ -54,5 +54,41 @@ class StoreStartFailureTest(GatewayTestCase):
                 self.assertIn(why, p.out + p.err, name)
 
 
+class SpoolNotOursTest(GatewayTestCase):
+    """ledger.spool_path naming a file that is not a spool (a typo naming
+    the config, or the database itself): tollgate refuses to start and
+    leaves the file as it was. (It used to read it as spooled rows, skip
+    them all as unreadable and truncate the file to nothing: the config,
+    or the whole database, gone.)"""
+
+    def test_refuses_to_start_and_keeps_the_file(self):
+        db = os.path.join(self.workdir, "t.db")
+        cfg = store_config(self.workdir, db)
+        cfg_path = os.path.join(self.workdir, "good.yaml")
+        write_config(cfg_path, cfg)
+        self.assertEqual(run_tollgate("orgs", "create", "acme", "--config", cfg_path).code, 0)
+        other = os.path.join(self.workdir, "notes.txt")
+        with open(other, "w") as f:
+            f.write("precious\n" * 100)
+        for victim in (other, db):
+            with open(victim, "rb") as f:
+                before = f.read()
+            path = os.path.join(self.workdir, "bad.yaml")
+            write_config(path, store_config(self.workdir, db, spool=victim))
+            p = run_tollgate("serve", "--config", path, env=ADMIN_ENV, timeout=20)
+            self.assertEqual(p.code, 1, p)
+            self.assertIn("is not a spool of this tollgate", p.out + p.err)
+            with open(victim, "rb") as f:
+                self.assertEqual(f.read(), before, victim)
+        orgs = run_tollgate("orgs", "list", "--json", "--config", cfg_path)
+        self.assertEqual([o["name"] for o in orgs.json()["data"]], ["acme"], orgs)
+
+    def test_an_empty_spool_is_fine(self):
+        db = os.path.join(self.workdir, "empty.db")
+        open(db + ".spool", "w").close()
+        t = self.start_tollgate(store_config(self.workdir, db), ADMIN_ENV)
+        self.assertEqual(t.admin("GET", "/orgs").status, 200)
+
+
 if __name__ == "__main__":
     harness.main()
