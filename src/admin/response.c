@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
+
 static const struct {
     int status;
     const char *type;
@@ -41,6 +43,25 @@ void tg_admin_reply(tg_admin_response_t *resp, int status, json_t *body)
     resp->body_len = len + 1;
 }
 
+/* s as a JSON string even when it is not valid UTF-8 (a path's raw bytes,
+ * a %FF escape, a message cut inside a character): such bytes become
+ * U+FFFD, where json_string would give NULL and the member would vanish. */
+static json_t *text_json(const char *s)
+{
+    json_t *v = json_string(s);
+    if (v != NULL)
+        return v;
+    size_t n = strlen(s), cap = n * 6 + 2; /* an escape is at most 6 bytes a byte */
+    char *quoted = malloc(cap);
+    if (quoted == NULL)
+        return NULL;
+    size_t len = tg_json_escape(quoted + 1, cap - 2, s, n);
+    quoted[0] = quoted[len + 1] = '"';
+    v = json_loadb(quoted, len + 2, JSON_DECODE_ANY, NULL);
+    free(quoted);
+    return v;
+}
+
 void tg_admin_fail(tg_admin_response_t *resp, tg_admin_error_t e, const char *param, const char *fmt, ...)
 {
     char message[512];
@@ -49,9 +70,9 @@ void tg_admin_fail(tg_admin_response_t *resp, tg_admin_error_t e, const char *pa
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
     json_t *error = json_object();
-    json_object_set_new(error, "message", json_string(message));
+    json_object_set_new(error, "message", text_json(message));
     json_object_set_new(error, "type", json_string(errors[e].type));
-    json_object_set_new(error, "param", param != NULL ? json_string(param) : json_null());
+    json_object_set_new(error, "param", param != NULL ? text_json(param) : json_null());
     json_object_set_new(error, "code", json_string(errors[e].code));
     json_t *body = json_object();
     json_object_set_new(body, "error", error);

@@ -510,6 +510,27 @@ static void test_routing(void **state)
     expect_ok(TG_METHOD_GET, "/admin/v1/keys?org=", NULL, 200);
 }
 
+/* Bytes that are not UTF-8 in a path, a query or a message cut inside a
+ * character: the error keeps its message and param (with U+FFFD), as
+ * OpenAI's shape has them, rather than losing them to json_string. */
+static void test_errors_not_utf8(void **state)
+{
+    expect_error(TG_METHOD_GET, "/admin/v1/keys?%ff=1", NULL, 400, "invalid_request", "\xef\xbf\xbd");
+    expect_error(TG_METHOD_GET, "/admin/v1/keys?org%C3=1", NULL, 400, "invalid_request", "org\xef\xbf\xbd");
+    expect_error(TG_METHOD_PATCH, "/admin/v1/orgs/%ff", "{}", 404, "not_found", NULL);
+    expect_error(TG_METHOD_DELETE, "/admin/v1/keys/%ff%fe", NULL, 404, "not_found", NULL);
+    expect_error(TG_METHOD_GET, "/admin/v1/\xff\xfe", NULL, 404, "not_found", NULL);
+    /* "unknown field <600 bytes of e-acute>": the message is cut at 511
+     * bytes, inside a character */
+    char body[1024] = "{\"";
+    for (int i = 0; i < 300; i++)
+        strcat(body, "\xc3\xa9");
+    strcat(body, "\":1}");
+    char field[601];
+    snprintf(field, sizeof(field), "%.*s", 600, body + 2);
+    expect_error(TG_METHOD_POST, "/admin/v1/orgs", body, 400, "invalid_request", field);
+}
+
 /* ------------------------------------------------------------- audit */
 
 static void test_audit_listing(void **state)
@@ -998,6 +1019,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_errors, open_store, close_store),
         cmocka_unit_test(test_new_key),
         cmocka_unit_test_setup_teardown(test_routing, open_store, close_store),
+        cmocka_unit_test_setup_teardown(test_errors_not_utf8, open_store, close_store),
         cmocka_unit_test_setup_teardown(test_audit_listing, open_store, close_store),
         cmocka_unit_test_setup_teardown(test_long_detail, open_store, close_store),
         cmocka_unit_test_setup_teardown(test_usage, open_store, close_store),
