@@ -729,7 +729,7 @@ static void test_usage(void **state)
     static const char *const bad_times[] = {
         "yesterday", "2025-02-29", "2025-13-01", "2025-11-31", "2025-11-30T24:00:00Z", "2025-11-30T12:00:00",
         "2025-11-30T12:00Z", "2025-11-30T12:00:00+1:00", "2025-11-30 12:00:00Z", "1.2.3", "-5", "2025-11-30Z",
-        "1969-12-31",
+        "1969-12-31", "99999999999999999999", "253402300800", "9999-12-31T23:59:59-00:01",
     };
     for (size_t i = 0; i < sizeof(bad_times) / sizeof(bad_times[0]); i++) {
         char query[128];
@@ -742,6 +742,12 @@ static void test_usage(void **state)
     expect_error(TG_METHOD_GET, "/admin/v1/usage?org=a%20b", NULL, 400, "invalid_request", "org");
     expect_error(TG_METHOD_GET, "/admin/v1/usage?key=k%3Bdrop", NULL, 400, "invalid_request", "key");
     expect_error(TG_METHOD_GET, "/admin/v1/usage?month=11", NULL, 400, "invalid_request", "month");
+    expect_error(TG_METHOD_GET, "/admin/v1/usage?to=1e400", NULL, 400, "invalid_request", "to");
+    expect_error(TG_METHOD_GET, "/admin/v1/usage?to=1000000000000000000000", NULL, 400, "invalid_request", "to");
+    /* the last second a YYYY year has, as seconds and as RFC 3339 */
+    u = usage("?from=253402300799&to=9999-12-31T23:59:59.5Z", 200);
+    assert_int_equal(num(u, "from"), 253402300799);
+    json_decref(u);
     /* 2024 is a leap year */
     expect_ok(TG_METHOD_GET, "/admin/v1/usage?from=2024-02-29", NULL, 200);
 }
