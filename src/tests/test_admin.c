@@ -1004,6 +1004,9 @@ static void test_cli_usage_errors(void **state)
         "keys revoke",
         "usage --limit 5",
         "audit --group-by model",
+        "orgs create a --models b,\xff",       /* not UTF-8: refused, not dropped from the list */
+        "orgs create \xff",
+        "orgs create a --plan \xff",
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
         snprintf(line, sizeof(line), "%s --config %s", lines[i], config_path);
