@@ -6,9 +6,11 @@
 import os
 import sqlite3
 import subprocess
+import threading
+import time
 
 import harness
-from harness import (ADMIN_ENV, GatewayTestCase, free_port, gateway_config, model, provider, run_tollgate,
+from harness import (ADMIN_ENV, GatewayTestCase, free_port, gateway_config, model, poll, provider, run_tollgate,
                      tenancy_sections, write_config)
 
 
@@ -88,6 +90,63 @@ class SpoolNotOursTest(GatewayTestCase):
         open(db + ".spool", "w").close()
         t = self.start_tollgate(store_config(self.workdir, db), ADMIN_ENV)
         self.assertEqual(t.admin("GET", "/orgs").status, 200)
+
+
+class SpoolLockTest(GatewayTestCase):
+    """Another process holds the database's lock while the ledger queue
+    (one row) is full: workers append their rows to the spool, and the
+    store thread's replay waits store.busy_timeout_ms for the lock. The
+    workers must not wait with it: a request that needs no store (here
+    /metrics) is answered at once throughout. (The replay used to hold the
+    spool's mutex across its statements, so a worker appending a row froze
+    its event loop for the whole busy timeout.) Every answered request
+    still has its row, once."""
+
+    @classmethod
+    def start(cls):
+        cls.mock = cls.start_mock()
+        cls.tollgate = cls.start_tollgate(gateway_config(
+            free_port(), [provider("mock", cls.mock)], [model("gpt-4o-mini", [("mock", "gpt-4o-mini")])],
+            **tenancy_sections(cls.workdir, allow_anonymous=True, queue_size=1, busy_timeout_ms=1500)), ADMIN_ENV)
+
+    def test_workers_never_wait_for_the_replay(self):
+        t = self.tollgate
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
+        stop, done, slow = threading.Event(), [], []
+
+        def client(n):
+            i = 0
+            while not stop.is_set():
+                rid = "spool-%d-%d" % (n, i)
+                i += 1
+                if t.chat(body, {"X-Request-ID": rid}).status == 200:
+                    done.append(rid)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+        for th in threads:
+            th.start()
+        try:
+            time.sleep(0.5)
+            lock = sqlite3.connect(t.db_path, timeout=10, isolation_level=None)
+            lock.execute("BEGIN EXCLUSIVE")
+            deadline = time.time() + 5
+            while time.time() < deadline:
+                t0 = time.time()
+                self.assertEqual(t.request("GET", "/metrics").status, 200)
+                slow.append(time.time() - t0)
+                time.sleep(0.02)
+            lock.execute("ROLLBACK")
+            lock.close()
+        finally:
+            stop.set()
+            for th in threads:
+                th.join(30)
+        self.assertGreater(t.metrics().value("tollgate_ledger_spooled_rows_total"), 0)
+        self.assertLess(max(slow), 1.0, "a worker stalled while the store waited for the lock")
+        have = lambda: {r["request_id"] for r in t.db("SELECT request_id FROM ledger")}
+        poll(lambda: set(done) <= have(), timeout=15, interval=0.2)
+        self.assertEqual(set(done) - have(), set())
+        self.assertEqual(t.db("SELECT request_id FROM ledger GROUP BY request_id HAVING count(*) > 1"), [])
 
 
 if __name__ == "__main__":
