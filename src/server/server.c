@@ -612,8 +612,11 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
         goto Exit;
     }
 
-    if (start_store(&server, cfg) != 0)
+    if (start_store(&server, cfg) != 0) {
+        /* before Exit frees the state the housekeeping thread reads */
+        tg_housekeeping_stop(server.housekeeping);
         goto Exit;
+    }
 
     server.worker_count = cfg->server.workers ? cfg->server.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     server.workers = calloc(server.worker_count, sizeof(*server.workers));

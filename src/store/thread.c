@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -254,16 +255,72 @@ int tg_store_spool(tg_store_thread_t *t, const tg_ledger_row_t *row)
     return rc;
 }
 
-/* Moves the spooled rows into the ledger and empties the spool. Rows are
- * inserted by id, so a replay cut short by a crash repeats nothing. */
+/* NULL when the spool is empty or starts as a record of ours does;
+ * otherwise the error: ledger.spool_path names another file (the
+ * database, a config) or a spool of another layout, which must be neither
+ * read as rows nor emptied. */
+static char *check_spool(tg_store_thread_t *t)
+{
+    uint32_t magic = SPOOL_MAGIC;
+    unsigned char head[sizeof(magic)];
+    ssize_t n = pread(t->spool_fd, head, sizeof(head), 0);
+    if (n >= 0 && memcmp(head, &magic, (size_t)n) == 0)
+        return NULL;
+    char buf[512];
+    snprintf(buf, sizeof(buf), "the ledger spool %s is not a spool of this tollgate: ledger.spool_path names another"
+             " file, or a spool of another version; move it away", t->spool_path);
+    return strdup(buf);
+}
+
+/* Removes the spool's first `head` bytes, replayed, keeping what workers
+ * appended meanwhile. Under spool_lock. Usually nothing was: the file is
+ * emptied. Otherwise the rest is copied to a new file that replaces it, so
+ * that no failure on the way can lose those rows (the old file stays, and
+ * its replayed rows are skipped by id next time). */
+static int spool_drop(tg_store_thread_t *t, off_t head)
+{
+    struct stat st;
+    if (fstat(t->spool_fd, &st) != 0)
+        return -1;
+    if (st.st_size == head)
+        return ftruncate(t->spool_fd, 0);
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", t->spool_path) >= (int)sizeof(tmp))
+        return -1;
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    char buf[65536];
+    ssize_t n = 0;
+    for (off_t at = head; at < st.st_size; at += n)
+        if ((n = pread(t->spool_fd, buf, sizeof(buf), at)) <= 0 || write(fd, buf, (size_t)n) != n)
+            break;
+    if (n <= 0 || rename(tmp, t->spool_path) != 0) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(t->spool_fd);
+    t->spool_fd = fd;
+    return 0;
+}
+
+/* Moves the spooled rows into the ledger and empties the spool. The lock
+ * is taken to read the file's size and to drop what was moved, never
+ * around the store's statements: those may wait store.busy_timeout_ms for
+ * another process's lock, and a worker whose queue is full waits for the
+ * lock to append (its event loop stalled). Rows are inserted by id, so a
+ * replay cut short by a crash repeats nothing. */
 static void replay_spool(tg_store_thread_t *t)
 {
-    pthread_mutex_lock(&t->spool_lock);
     struct stat st;
-    if (fstat(t->spool_fd, &st) != 0 || st.st_size < (off_t)sizeof(spool_record_t)) {
-        pthread_mutex_unlock(&t->spool_lock);
+    pthread_mutex_lock(&t->spool_lock);
+    int fd = t->spool_fd, rc = fstat(fd, &st);
+    pthread_mutex_unlock(&t->spool_lock);
+    if (rc != 0 || st.st_size < (off_t)sizeof(spool_record_t))
         return;
-    }
+    /* only this thread truncates or replaces the file, and workers append
+     * past st_size: the records before it hold still without the lock */
     size_t count = (size_t)st.st_size / sizeof(spool_record_t), moved = 0, skipped = 0;
     tg_ledger_row_t *rows = t->rows;
     bool ok = true;
@@ -272,7 +329,7 @@ static void replay_spool(tg_store_thread_t *t)
     while (ok && count > 0) {
         size_t n = 0;
         spool_record_t rec;
-        while (n < t->batch_max && count > 0 && pread(t->spool_fd, &rec, sizeof(rec), at) == (ssize_t)sizeof(rec)) {
+        while (n < t->batch_max && count > 0 && pread(fd, &rec, sizeof(rec), at) == (ssize_t)sizeof(rec)) {
             at += (off_t)sizeof(rec);
             count--;
             if (rec.magic == SPOOL_MAGIC && rec.check == fnv1a(&rec.row, sizeof(rec.row)))
@@ -293,9 +350,11 @@ static void replay_spool(tg_store_thread_t *t)
             tg_obs_record_ledger(t->obs, inserted, 0, 0);
         }
     }
-    if (ok && ftruncate(t->spool_fd, 0) != 0)
-        ok = false;
-    pthread_mutex_unlock(&t->spool_lock);
+    if (ok) {
+        pthread_mutex_lock(&t->spool_lock);
+        ok = spool_drop(t, st.st_size) == 0;
+        pthread_mutex_unlock(&t->spool_lock);
+    }
     if (ok)
         tg_log(TG_LOG_INFO, "ledger", "moved %zu spooled rows into the ledger%s", moved,
                skipped ? " (skipped unreadable records)" : "");
@@ -621,6 +680,9 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
         snprintf(buf, sizeof(buf), "cannot open the ledger spool %s: %s", cfg->ledger.spool_path, strerror(errno));
         return strdup(buf);
     }
+    char *why = check_spool(t);
+    if (why != NULL)
+        return why;
     /* ids: the start second above 32 bits of sequence, never below a row
      * already there, so that ids grow across restarts and never repeat */
     int64_t max_id = 0;
