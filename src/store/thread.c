@@ -779,8 +779,25 @@ static void on_index(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messa
         h2o_linklist_unlink(&m->super.link);
         tg_key_index_release(c->index);
         c->index = m->index;
+        c->miss_count = c->miss_next = 0; /* a key unknown before may be in the new index */
         free(m);
     }
+}
+
+bool tg_store_client_known_miss(const tg_store_client_t *c, const uint8_t hash[32])
+{
+    for (size_t i = 0; i < c->miss_count; i++)
+        if (memcmp(c->misses[i], hash, 32) == 0)
+            return true;
+    return false;
+}
+
+void tg_store_client_note_miss(tg_store_client_t *c, const uint8_t hash[32])
+{
+    memcpy(c->misses[c->miss_next], hash, 32);
+    c->miss_next = (c->miss_next + 1) % TG_STORE_MISSES;
+    if (c->miss_count < TG_STORE_MISSES)
+        c->miss_count++;
 }
 
 void tg_store_client_open(tg_store_client_t *c, tg_store_thread_t *t, h2o_multithread_queue_t *queue)

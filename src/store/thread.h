@@ -94,11 +94,24 @@ int tg_store_spool(tg_store_thread_t *t, const tg_ledger_row_t *row);
 
 /* A worker's side: its current key index, replaced by messages from the
  * store thread. Open and close on the worker's thread. */
+/* Keys the store said it does not know, per worker, until the next index:
+ * a flood of made-up tg- keys costs the store one lookup each, not one a
+ * request (a key made since by the CLI is in the next index, 250 ms). */
+#define TG_STORE_MISSES 256
+
 typedef struct tg_store_client {
     tg_store_thread_t *thread;               /* NULL: no store */
     h2o_multithread_receiver_t updates;
     tg_key_index_t *index;                   /* NULL until the first arrives */
+    uint8_t misses[TG_STORE_MISSES][32];     /* SHA-256 of unknown keys, a ring */
+    size_t miss_count;                       /* entries in use (cleared with each new index) */
+    size_t miss_next;
 } tg_store_client_t;
+
+/* Whether the store answered `unknown` for this hash since the index
+ * changed; and noting that it did. Worker thread. */
+bool tg_store_client_known_miss(const tg_store_client_t *c, const uint8_t hash[32]);
+void tg_store_client_note_miss(tg_store_client_t *c, const uint8_t hash[32]);
 
 void tg_store_client_open(tg_store_client_t *c, tg_store_thread_t *t, h2o_multithread_queue_t *queue);
 void tg_store_client_close(tg_store_client_t *c);

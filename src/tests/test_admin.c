@@ -263,6 +263,7 @@ static void test_org_errors(void **state)
     expect_error(TG_METHOD_POST, orgs, "{\"name\":\"a b\"}", 400, "invalid_request", "name");
     expect_error(TG_METHOD_POST, orgs, "{\"name\":\"a/b\"}", 400, "invalid_request", "name");
     expect_error(TG_METHOD_POST, orgs, "{\"name\":7}", 400, "invalid_request", "name");
+    expect_error(TG_METHOD_POST, orgs, "{\"name\":\"anonymous\"}", 400, "invalid_request", "name");
     char body[256];
     snprintf(body, sizeof(body), "{\"name\":\"%065d\"}", 0); /* 65 characters */
     expect_error(TG_METHOD_POST, orgs, body, 400, "invalid_request", "name");
