@@ -63,6 +63,15 @@
       "INSERT INTO ledger (" LEDGER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12," \
       " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) ON CONFLICT (id) DO NOTHING")                         \
     X(LEDGER_MAX_ID, TG_DB_SELECT, "SELECT coalesce(max(id), 0) FROM ledger")                              \
+    X(CACHE_GET, TG_DB_SELECT, "SELECT payload, expires FROM cache WHERE key = ?1 AND expires > ?2")          \
+    X(CACHE_PUT, TG_DB_INSERT,                                                                             \
+      "INSERT OR REPLACE INTO cache (key, org, created, expires, bytes, payload)"                          \
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                                  \
+    X(CACHE_EXPIRE, TG_DB_DELETE, "DELETE FROM cache WHERE expires <= ?1")                                 \
+    X(CACHE_BYTES, TG_DB_SELECT, "SELECT coalesce(sum(bytes), 0) FROM cache")                             \
+    X(CACHE_OLDEST, TG_DB_DELETE,                                                                          \
+      "DELETE FROM cache WHERE key IN (SELECT key FROM cache ORDER BY created LIMIT ?1)"                    \
+      " RETURNING bytes")                                                                                  \
     X(AUDIT_INSERT, TG_DB_INSERT,                                                                          \
       "INSERT INTO audit (ts, action, org, user_id, request_id, key_id, key_hint, client_addr, reason,"    \
       " detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                                         \
@@ -513,6 +522,98 @@ static tg_store_status_t sqlite_usage(tg_store_t *s, const tg_usage_query_t *q, 
     return run_end(&r, rc);
 }
 
+/* ---- the response cache's tier -------------------------------------------- */
+
+typedef struct cache_row {
+    char *payload;
+    size_t len;
+    double expires;
+} cache_row_t;
+
+static tg_store_status_t column_cache(sqlite3_stmt *st, void *out)
+{
+    cache_row_t *row = out;
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    const void *blob = sqlite3_column_blob(st, 0);
+    if ((row->payload = malloc(n ? n : 1)) == NULL)
+        return TG_STORE_ERROR;
+    if (n > 0)
+        memcpy(row->payload, blob, n);
+    row->len = n;
+    row->expires = sqlite3_column_double(st, 1);
+    return TG_STORE_OK;
+}
+
+static tg_store_status_t sqlite_cache_get(tg_store_t *s, const uint8_t key[32], double now, char **payload,
+                                          size_t *len, double *expires)
+{
+    run_t r = run_start(conn(s), STMT_CACHE_GET);
+    sqlite3_bind_blob(r.st, 1, key, 32, SQLITE_STATIC);
+    sqlite3_bind_double(r.st, 2, now);
+    cache_row_t row = {0};
+    tg_store_status_t status = run_get(&r, column_cache, &row);
+    if (status != TG_STORE_OK) {
+        free(row.payload);
+        return status;
+    }
+    *payload = row.payload;
+    *len = row.len;
+    *expires = row.expires;
+    return TG_STORE_OK;
+}
+
+static tg_store_status_t sqlite_cache_put(tg_store_t *s, const uint8_t key[32], const char *org, double created,
+                                          double expires, const char *payload, size_t len)
+{
+    run_t r = run_start(conn(s), STMT_CACHE_PUT);
+    sqlite3_bind_blob(r.st, 1, key, 32, SQLITE_STATIC);
+    sqlite3_bind_text(r.st, 2, org, -1, SQLITE_STATIC);
+    sqlite3_bind_double(r.st, 3, created);
+    sqlite3_bind_double(r.st, 4, expires);
+    sqlite3_bind_int64(r.st, 5, (sqlite3_int64)len);
+    sqlite3_bind_blob64(r.st, 6, payload, len, SQLITE_STATIC);
+    return run_write(&r);
+}
+
+/* Deletes the `n` oldest rows; *freed gets their bytes. */
+static tg_store_status_t delete_oldest(tg_sqlite_t *c, int64_t n, int64_t *freed, int64_t *deleted)
+{
+    run_t r = run_start(c, STMT_CACHE_OLDEST);
+    sqlite3_bind_int64(r.st, 1, n);
+    int rc;
+    while ((rc = run_step(&r)) == SQLITE_ROW) {
+        *freed += sqlite3_column_int64(r.st, 0);
+        (*deleted)++;
+    }
+    return run_end(&r, rc);
+}
+
+static tg_store_status_t sqlite_cache_evict(tg_store_t *s, double now, int64_t max_bytes, int64_t *evicted)
+{
+    tg_sqlite_t *c = conn(s);
+    *evicted = 0;
+    run_t r = run_start(c, STMT_CACHE_EXPIRE);
+    sqlite3_bind_double(r.st, 1, now);
+    tg_store_status_t status = run_write(&r);
+    if (status != TG_STORE_OK)
+        return status;
+    *evicted += sqlite3_changes(c->db);
+    int64_t bytes = 0;
+    run_t total = run_start(c, STMT_CACHE_BYTES);
+    if ((status = run_get(&total, column_int64, &bytes)) != TG_STORE_OK)
+        return status;
+    /* oldest first, a batch at a time, so that one statement stays short */
+    while (bytes > max_bytes && status == TG_STORE_OK) {
+        int64_t freed = 0, deleted = 0;
+        status = delete_oldest(c, 64, &freed, &deleted);
+        if (deleted == 0)
+            break;
+        bytes -= freed;
+        *evicted += deleted;
+    }
+    return status;
+}
+
 /* ---- audit ------------------------------------------------------------------ */
 
 static tg_store_status_t sqlite_audit_append(tg_store_t *s, tg_audit_entry_t *e)
@@ -758,6 +859,9 @@ const tg_store_methods_t tg_store_sqlite_methods = {
     .ledger_append = sqlite_ledger_append,
     .ledger_max_id = sqlite_ledger_max_id,
     .usage = sqlite_usage,
+    .cache_get = sqlite_cache_get,
+    .cache_put = sqlite_cache_put,
+    .cache_evict = sqlite_cache_evict,
     .audit_append = sqlite_audit_append,
     .audit_list = sqlite_audit_list,
 };
