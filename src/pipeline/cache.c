@@ -134,16 +134,13 @@ static tg_stage_result_t sqlite_answered(tg_request_t *r, tg_wait_t *w)
 {
     tg_store_wait_t *sw = (tg_store_wait_t *)w;
     const tg_config_t *cfg = r->env.cfg;
-    if (!sw->job.u.cache.found) {
-        land(r, false);
+    /* a miss: this request keeps its claim, and fills after its upstream call */
+    if (!sw->job.u.cache.found)
         return miss(r);
-    }
     tg_cache_entry_t *e = tg_cache_entry_new(r->cache.key, sw->job.u.cache.payload, sw->job.u.cache.len);
     sw->job.u.cache.payload = NULL;
-    if (e == NULL) { /* not a payload of this build's: the upstream's answer replaces it */
-        land(r, false);
+    if (e == NULL) /* not a payload of this build's: the upstream's answer replaces it */
         return miss(r);
-    }
     /* in memory for its memory TTL, but never beyond the row's own */
     double ttl = sw->job.u.cache.expires - wall_seconds();
     if (ttl > cfg->cache.ttl_seconds)
