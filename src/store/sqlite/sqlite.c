@@ -69,9 +69,8 @@
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                                  \
     X(CACHE_EXPIRE, TG_DB_DELETE, "DELETE FROM cache WHERE expires <= ?1")                                 \
     X(CACHE_BYTES, TG_DB_SELECT, "SELECT coalesce(sum(bytes), 0) FROM cache")                             \
-    X(CACHE_OLDEST, TG_DB_DELETE,                                                                          \
-      "DELETE FROM cache WHERE key IN (SELECT key FROM cache ORDER BY created LIMIT ?1)"                    \
-      " RETURNING bytes")                                                                                  \
+    X(CACHE_OLDEST, TG_DB_SELECT, "SELECT key, bytes FROM cache ORDER BY created, key LIMIT 64")          \
+    X(CACHE_DELETE, TG_DB_DELETE, "DELETE FROM cache WHERE key = ?1")                                      \
     X(AUDIT_INSERT, TG_DB_INSERT,                                                                          \
       "INSERT INTO audit (ts, action, org, user_id, request_id, key_id, key_hint, client_addr, reason,"    \
       " detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                                         \
@@ -575,17 +574,21 @@ static tg_store_status_t sqlite_cache_put(tg_store_t *s, const uint8_t key[32], 
     return run_write(&r);
 }
 
-/* Deletes the `n` oldest rows; *freed gets their bytes. */
-static tg_store_status_t delete_oldest(tg_sqlite_t *c, int64_t n, int64_t *freed, int64_t *deleted)
+/* Up to 64 of the oldest rows, as many as free `excess` bytes: their keys
+ * into keys, their count returned (0 on failure or an empty table). */
+static size_t oldest(tg_sqlite_t *c, int64_t excess, uint8_t (*keys)[32], tg_store_status_t *status)
 {
     run_t r = run_start(c, STMT_CACHE_OLDEST);
-    sqlite3_bind_int64(r.st, 1, n);
+    size_t n = 0;
     int rc;
-    while ((rc = run_step(&r)) == SQLITE_ROW) {
-        *freed += sqlite3_column_int64(r.st, 0);
-        (*deleted)++;
+    while (excess > 0 && (rc = run_step(&r)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(r.st, 0) != 32)
+            continue;
+        memcpy(keys[n++], sqlite3_column_blob(r.st, 0), 32);
+        excess -= sqlite3_column_int64(r.st, 1);
     }
-    return run_end(&r, rc);
+    *status = run_end(&r, excess > 0 ? rc : SQLITE_DONE);
+    return *status == TG_STORE_OK ? n : 0;
 }
 
 static tg_store_status_t sqlite_cache_evict(tg_store_t *s, double now, int64_t max_bytes, int64_t *evicted)
@@ -602,14 +605,19 @@ static tg_store_status_t sqlite_cache_evict(tg_store_t *s, double now, int64_t m
     run_t total = run_start(c, STMT_CACHE_BYTES);
     if ((status = run_get(&total, column_int64, &bytes)) != TG_STORE_OK)
         return status;
-    /* oldest first, a batch at a time, so that one statement stays short */
-    while (bytes > max_bytes && status == TG_STORE_OK) {
-        int64_t freed = 0, deleted = 0;
-        status = delete_oldest(c, 64, &freed, &deleted);
-        if (deleted == 0)
+    /* oldest first, a batch of keys at a time, until the cap holds */
+    uint8_t keys[64][32];
+    size_t n;
+    while (bytes > max_bytes && (n = oldest(c, bytes - max_bytes, keys, &status)) > 0) {
+        for (size_t i = 0; i < n && status == TG_STORE_OK; i++) {
+            run_t del = run_start(c, STMT_CACHE_DELETE);
+            sqlite3_bind_blob(del.st, 1, keys[i], 32, SQLITE_STATIC);
+            status = run_write(&del);
+            *evicted += sqlite3_changes(c->db);
+        }
+        total = run_start(c, STMT_CACHE_BYTES);
+        if (status != TG_STORE_OK || (status = run_get(&total, column_int64, &bytes)) != TG_STORE_OK)
             break;
-        bytes -= freed;
-        *evicted += deleted;
     }
     return status;
 }
