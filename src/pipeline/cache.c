@@ -364,8 +364,9 @@ static void bill_hit(tg_request_t *r)
     tg_access_record_t *access = &r->access;
     access->cache_hit = true;
     access->cache_tier = tg_cache_tier_name(r->cache.tier);
-    access->model_used = a->model_used.base;
-    access->provider = a->provider.base;
+    /* copies: the access line may be written at dispose, after the pool let go of the entry */
+    access->model_used = h2o_strdup(&r->req->pool, a->model_used.base, a->model_used.len).base;
+    access->provider = h2o_strdup(&r->req->pool, a->provider.base, a->provider.len).base;
     access->prompt_tokens = u.prompt_tokens;
     access->completion_tokens = u.completion_tokens;
     access->cost = 0;
