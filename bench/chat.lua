@@ -1,14 +1,18 @@
 -- wrk request script for the gateway benchmark: every request POSTs the
 -- same small chat completion. STREAM=1 in the environment asks for a
--- Server-Sent Events answer instead of one JSON body.
+-- Server-Sent Events answer instead of one JSON body; CACHEABLE=1 adds
+-- "temperature": 0, which makes the request one the response cache keeps
+-- (bench/cache_bench.py).
 
 local stream = os.getenv("STREAM") == "1"
+local cacheable = os.getenv("CACHEABLE") == "1"
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model":"gpt-4o-mini","max_tokens":16,'
     .. '"messages":[{"role":"user","content":"Say hello to the benchmark"}]'
-    .. (stream and ',"stream":true' or '') .. '}'
+    .. (stream and ',"stream":true' or '')
+    .. (cacheable and ',"temperature":0' or '') .. '}'
 
 -- WRK_STOP_AFTER=N (bench/reliability.py): after N responses, create the
 -- file named by WRK_DONE_FILE and stop; wrk itself waits out its -d, so
