@@ -14,17 +14,15 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import BENCH_DIR, binaries, free_port, machine, start_mock, wait_port, write_section
+from benchlib import (binaries, cpu_seconds, free_port, machine, median, process_tree, run_wrk,
+                      start_mock, start_server, stop_process, write_section)
 
-RAW_DIR = os.path.join(BENCH_DIR, "out")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PATH = "/v1/chat/completions"
 
 # The issue's targets for tollgate, relative to nginx where they say so.
@@ -41,34 +39,6 @@ TARGET_NAMES = {"direct": "mock-llm direct", "nginx": "nginx", "tollgate": "toll
                 "before": "tollgate (before)"}
 
 
-
-def process_tree(pid):
-    """pid and its direct children (nginx's workers)."""
-    pids = [pid]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
-                    pids.append(int(entry))
-            except (OSError, IndexError):
-                pass
-    return pids
-
-
-def cpu_seconds(pid):
-    total = 0
-    for p in process_tree(pid):
-        try:
-            with open("/proc/%d/stat" % p) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])   # utime, stime
-        except OSError:
-            pass
-    return total / CLK_TCK
-
-
 def peak_rss_mb(pid):
     total_kb = 0
     for p in process_tree(pid):
@@ -80,8 +50,6 @@ def peak_rss_mb(pid):
             pass
     return total_kb / 1024.0
 
-
-UNITS_US = {"us": 1.0, "ms": 1000.0, "s": 1e6}
 
 # Time to first chunk: requests per target, and the mock's pause between
 # events (x-mock-token-delay-ms, passed on by both proxies: by tollgate
@@ -131,24 +99,6 @@ class FirstChunkClient:
         self.sock.close()
 
 
-def parse_wrk(out):
-    def latency(pct):
-        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % pct, out, re.M)
-        return float(m.group(1)) * UNITS_US[m.group(2)] if m else None
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "requests": requests, "p50": latency(50), "p99": latency(99),
-            "errors": (int(errors.group(1)) if errors else 0),
-            "socket_errors": socket_errors.group(1).strip() if socket_errors else ""}
-
-
-def median(values):
-    values = sorted(v for v in values if v is not None)
-    return values[len(values) // 2] if values else None
-
-
 def combine_rounds(runs):
     """One cell from a target's runs at one connection count: requests/s
     averaged, latencies the median run's, CPU per request from the summed
@@ -168,14 +118,10 @@ class Bench:
         self.tmp = tempfile.mkdtemp(prefix="tollgate-bench-")
         self.procs = {}
         self.baseline_without_forward_headers = False
-        os.makedirs(RAW_DIR, exist_ok=True)
 
     def start(self, name, argv, port, **kw):
-        log = open(os.path.join(self.tmp, name + ".log"), "wb")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **kw)
-        wait_port(port, proc, name)
-        self.procs[name] = proc
-        return proc
+        self.procs[name] = start_server(name, argv, port, self.tmp, **kw)
+        return self.procs[name]
 
     def start_mock(self):
         self.procs["mock"], port = start_mock(self.args.mock, self.tmp, self.args.workers)
@@ -229,6 +175,8 @@ logging:
   level: info
 auth:
   allow_anonymous: true
+store:
+  driver: none     # the proxy path alone; bench/tenancy.sh measures keys and the ledger
 providers:
   - name: mock
     base_url: "http://127.0.0.1:%d/v1"
@@ -261,14 +209,8 @@ models:
         return port
 
     def wrk(self, port, connections, seconds, stream, label):
-        env = dict(os.environ, STREAM="1" if stream else "0")
-        argv = ["wrk", "-t1", "-c%d" % connections, "-d%ds" % seconds, "--latency",
-                "-s", os.path.join(BENCH_DIR, "chat.lua"), "http://127.0.0.1:%d%s" % (port, PATH)]
-        out = subprocess.run(argv, capture_output=True, text=True, env=env,
-                             timeout=seconds + 30).stdout
-        with open(os.path.join(RAW_DIR, "gateway-%s.txt" % label), "w") as f:
-            f.write(" ".join(argv) + "\n" + out)
-        return parse_wrk(out)
+        return run_wrk(port, PATH, connections, seconds, "gateway-" + label,
+                       {"STREAM": "1" if stream else "0"})
 
     def run(self):
         mock_port = self.start_mock()
@@ -344,12 +286,7 @@ models:
 
     def stop(self):
         for proc in reversed(list(self.procs.values())):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_process(proc)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -5,19 +5,35 @@
 # Each binary serves N1, then N2 plain chat completions (16 completion
 # tokens, one keep-alive connection, one worker, JSON access log) in front
 # of mock-llm under valgrind; (total(N2) - total(N1)) / (N2 - N1) is the
-# cost of one request with start-up and shutdown cancelled out.
+# cost of one request with start-up and shutdown cancelled out. Every
+# thread counts (callgrind --separate-threads=yes, summed); system calls
+# and the kernel's work do not.
 #
-#   bench/instructions.sh BUILD_DIR TOLLGATE_BINARY[::PROVIDER_KEYS[::MODEL_KEYS]]...    (Release builds)
+#   bench/instructions.sh BUILD_DIR TOLLGATE_BINARY[::PROVIDER_KEYS[::MODEL_KEYS[::TOP_KEYS]]]...
+#   (Release builds)
 #
 # PROVIDER_KEYS, after `::`, are YAML flow-mapping entries added to the
 # provider, e.g. `build/src/tollgate::breaker: {enabled: false}` measures
 # the same binary with its circuit breaker off; MODEL_KEYS, after a second
 # `::`, are added to the model, e.g. `build/src/tollgate::::strategy:
-# weighted`. ROUTES=2 in the environment gives the model a second route
-# (a second provider, with the same keys, on the same mock) behind the
-# first, which a strategy can put first.
+# weighted`; TOP_KEYS, after a third, to the top level of the config, an
+# entry for `server`, `logging` or `auth` replacing the script's own, e.g.
+# `build/src/tollgate::::::store: {driver: none}` (a relative store path is
+# in the run's temporary directory, emptied before each run; without a
+# `store` entry the config's default, SQLite, is in use). ROUTES=2 in the
+# environment gives the model a second route (a second provider, with the
+# same keys, on the same mock) behind the first, which a strategy can put
+# first.
+#
+# TENANT_KEY=1 in the environment: before each run the binary's CLI makes
+# an org and an API key on the variant's store (`orgs create`, `keys
+# create`), and every request carries the key as `Authorization: Bearer`.
+# A variant without a store (`driver: none`) gets a made-up key of the
+# same length, which it ignores, so that both see the same bytes.
+# CALLGRIND_KEEP=DIR keeps callgrind's files, one per thread:
+# DIR/vI-nN.out-TT for the I-th binary argument, N requests, thread TT.
 set -euo pipefail
-[[ $# -ge 2 ]] || { echo "usage: bench/instructions.sh BUILD_DIR TOLLGATE_BINARY[::PROVIDER_KEYS]..." >&2; exit 2; }
+[[ $# -ge 2 ]] || { echo "usage: bench/instructions.sh BUILD_DIR TOLLGATE_BINARY[::PROVIDER_KEYS[::MODEL_KEYS[::TOP_KEYS]]]..." >&2; exit 2; }
 MOCK=$(cd "$1" && pwd)/tools/mock-llm/mock-llm
 shift
 N1=${N1:-200}
@@ -26,55 +42,90 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-total() { # binary[::provider keys], requests -> instructions of the whole run
-    local bin=${1%%::*} extra="" mextra="" rest n=$2 mport tport second=""
-    if [[ $1 == *::* ]]; then
-        rest=${1#*::}
-        [[ -n ${rest%%::*} ]] && extra=", ${rest%%::*}"
-        [[ $rest == *::* && -n ${rest#*::} ]] && mextra=", ${rest#*::}"
-    fi
-    mport=$(port); tport=$(port)
-    "$MOCK" --listen 127.0.0.1:"$mport" --threads 1 >/dev/null 2>&1 &
-    local mpid=$!
-    local provider2=""
+# An argument's fields, split at `::`, into the array `fields` (4 of them).
+split_spec() {
+    local spec=$1
+    fields=()
+    while [[ $spec == *::* ]]; do fields+=("${spec%%::*}"); spec=${spec#*::}; done
+    fields+=("$spec")
+    while [[ ${#fields[@]} -lt 4 ]]; do fields+=(""); done
+}
+
+# The config (one YAML flow mapping) of a variant.
+write_config() { # file, tollgate port, mock port, provider keys, model keys, top-level keys
+    local file=$1 tport=$2 mport=$3 extra=${4:+, $4} mextra=${5:+, $5} top=$6 own="" second="" provider2=""
+    local -A defaults=([server]="{listen: \"127.0.0.1:$tport\", workers: 1}" [logging]="{format: json}"
+                       [auth]="{allow_anonymous: true}")
+    for section in server logging auth; do
+        [[ $top =~ (^|[{,[:space:]])$section: ]] || own+="$section: ${defaults[$section]}, "
+    done
     if [[ ${ROUTES:-1} == 2 ]]; then
         second=", {provider: mock2, model: gpt-4o-mini}"
-        provider2="  - {name: mock2, base_url: \"http://127.0.0.1:$mport/v1\", max_retries: 0$extra}"
+        provider2=", {name: mock2, base_url: \"http://127.0.0.1:$mport/v1\", max_retries: 0$extra}"
     fi
-    cat >"$work/cfg.yaml" <<EOC
-server: {listen: "127.0.0.1:$tport", workers: 1}
-logging: {format: json}
-auth: {allow_anonymous: true}
-providers:
-  - {name: mock, base_url: "http://127.0.0.1:$mport/v1", max_retries: 0$extra}
-$provider2
-models:
-  - {name: gpt-4o-mini, routes: [{provider: mock, model: gpt-4o-mini}$second], pricing: {input: 0.15, output: 0.6}$mextra}
+    cat >"$file" <<EOC
+{${own}
+ providers: [{name: mock, base_url: "http://127.0.0.1:$mport/v1", max_retries: 0$extra}$provider2],
+ models: [{name: gpt-4o-mini, routes: [{provider: mock, model: gpt-4o-mini}$second],
+           pricing: {input: 0.15, output: 0.6}$mextra}]${top:+, $top}}
 EOC
-    valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" serve --config "$work/cfg.yaml" \
-        >/dev/null 2>"$work/tg.err" &
+}
+
+# TENANT_KEY=1: an org and a key on the variant's store, printed; a
+# made-up key of the same shape when it has none.
+tenant_key() { # binary, config
+    local json
+    if "$1" orgs create bench --config "$2" >/dev/null 2>&1 &&
+        json=$("$1" keys create --org bench --name bench --config "$2" --json 2>/dev/null); then
+        /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])' <<<"$json"
+    else
+        echo "tg-$(printf 'x%.0s' {1..43})"
+    fi
+}
+
+total() { # index, binary[::keys...], requests -> instructions of the whole run
+    local index=$1 n=$3 mport tport key="" run=$work/run
+    split_spec "$2"
+    local bin=${fields[0]}
+    rm -rf "$run" && mkdir "$run"   # a fresh store for every run
+    mport=$(port); tport=$(port)
+    write_config "$run/cfg.yaml" "$tport" "$mport" "${fields[1]}" "${fields[2]}" "${fields[3]}"
+    [[ ${TENANT_KEY:-0} == 1 ]] && key=$(tenant_key "$bin" "$run/cfg.yaml")
+    "$MOCK" --listen 127.0.0.1:"$mport" --threads 1 >/dev/null 2>&1 &
+    local mpid=$!
+    valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$run/cg.out" \
+        "$bin" serve --config "$run/cfg.yaml" >/dev/null 2>"$run/tg.err" &
     local tpid=$!
     for _ in $(seq 1 150); do curl -s -o /dev/null "http://127.0.0.1:$tport/ready" && break; sleep 0.2; done
-    /usr/bin/python3 - "$tport" "$n" <<'EOP'
+    /usr/bin/python3 - "$tport" "$n" "$key" <<'EOP'
 import http.client, json, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
+port, n, key = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 c = http.client.HTTPConnection("127.0.0.1", port)
 body = json.dumps({"model": "gpt-4o-mini", "max_tokens": 16,
                    "messages": [{"role": "user", "content": "hello there"}]})
+headers = {"Content-Type": "application/json"}
+if key:
+    headers["Authorization"] = "Bearer " + key
 for _ in range(n):
-    c.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
+    c.request("POST", "/v1/chat/completions", body=body, headers=headers)
     r = c.getresponse()
     r.read()
-    assert r.status == 200, r.status
+    assert r.status == 200, (r.status, r.read())
 EOP
     kill -TERM "$tpid"; wait "$tpid" || true
     kill "$mpid"; wait "$mpid" 2>/dev/null || true
-    awk '/^summary:/ {print $2}' "$work/cg.out"
+    if [[ -n ${CALLGRIND_KEEP:-} ]]; then
+        mkdir -p "$CALLGRIND_KEEP"
+        for f in "$run"/cg.out-*; do cp "$f" "$CALLGRIND_KEEP/v$index-n$n.out-${f##*-}"; done
+    fi
+    awk '/^summary:/ {s += $2} END {print s}' "$run"/cg.out-*
 }
 
 echo "| binary | instructions per request |"
 echo "|---|---|"
+i=0
 for bin in "$@"; do
-    a=$(total "$bin" "$N1"); b=$(total "$bin" "$N2")
+    i=$((i + 1))
+    a=$(total "$i" "$bin" "$N1"); b=$(total "$i" "$bin" "$N2")
     echo "| \`$bin\` | $(( (b - a) / (N2 - N1) )) |"
 done

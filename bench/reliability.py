@@ -29,8 +29,7 @@ sys.path.insert(0, E2E_DIR)
 
 import harness  # noqa: E402
 from harness import MockLLM, Tollgate, free_port, gateway_config, model, provider  # noqa: E402
-from benchlib import machine, write_section  # noqa: E402
-from gateway_bench import parse_wrk  # noqa: E402
+from benchlib import machine, median, parse_wrk, write_section  # noqa: E402
 from test_body_limits import read_response, send_quietly  # noqa: E402
 import test_framing  # noqa: E402
 from test_reload_under_load import Client  # noqa: E402
@@ -60,11 +59,6 @@ def reset_peak(pid):
     """Starts a new VmHWM (peak RSS) period for pid (Linux: clear_refs 5)."""
     with open("/proc/%d/clear_refs" % pid, "w") as f:
         f.write("5")
-
-
-def median(values):
-    s = sorted(values)
-    return s[len(s) // 2]
 
 
 def table(header, rows):

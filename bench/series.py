@@ -10,13 +10,12 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 import urllib.request
 
-from benchlib import binaries, free_port, machine, start_mock, wait_port, write_section
+from benchlib import binaries, free_port, machine, start_mock, stop_process, wait_port, write_section
 
 MODEL_COUNTS = (4, 50, 500)
 WORKERS = 2                     # as in config/tollgate.example.yaml
@@ -97,11 +96,7 @@ def measure(tollgate, mock_port, models, tmp):
         scrape = http(port, "/metrics")
         rss, peak = memory_mb(proc.pid, "VmRSS"), memory_mb(proc.pid, "VmHWM")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
     samples = sum(1 for line in scrape.decode().split("\n") if line and not line.startswith("#"))
     return {"series": samples, "bytes": len(scrape), "rss_mb": rss, "peak_mb": peak}
@@ -151,8 +146,7 @@ def main():
             print("%4d models: %7d series  %9d bytes  RSS %6.1f MB  peak %6.1f MB"
                   % (models, r["series"], r["bytes"], r["rss_mb"], r["peak_mb"]), flush=True)
     finally:
-        mock_proc.send_signal(signal.SIGTERM)
-        mock_proc.wait(10)
+        stop_process(mock_proc)
         shutil.rmtree(tmp, ignore_errors=True)
     section = report(results, args.build_dir)
     write_section(section)

@@ -4,7 +4,7 @@
 # present are skipped, so `make test` can call it on every run.
 #   (no argument)  what building and `make run` need
 #   --test         and Node.js with the npm packages the tests use
-#   --bench        and nginx and wrk
+#   --bench        and nginx, wrk and valgrind (bench/instructions.sh)
 set -euo pipefail
 
 DEBS=(
@@ -13,7 +13,7 @@ DEBS=(
   libssl-dev libevent-dev libcmocka-dev
   prometheus python3 python3-prometheus-client curl openssl nghttp2-client
 )
-BENCH_DEBS=(nginx-light wrk)
+BENCH_DEBS=(nginx-light wrk valgrind)
 
 want=("${DEBS[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${BENCH_DEBS[@]}")

@@ -530,8 +530,8 @@ static void parse_store(parse_ctx_t *c, const yaml_node_t *n)
 
 static void parse_ledger(parse_ctx_t *c, const yaml_node_t *n)
 {
-    enum { QUEUE, BATCH, SPOOL, NKEYS };
-    static const char *const keys[NKEYS] = {"queue_size", "batch_max", "spool_path"};
+    enum { QUEUE, BATCH, SPOOL, GROUP, NKEYS };
+    static const char *const keys[NKEYS] = {"queue_size", "batch_max", "spool_path", "group_commit_us"};
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, n, "ledger", keys, NKEYS, v))
         return;
@@ -546,9 +546,33 @@ static void parse_ledger(parse_ctx_t *c, const yaml_node_t *n)
         if (cfg->ledger.batch_max == 0 || cfg->ledger.batch_max > 65536)
             add_error(c, node_line(v[BATCH]), "ledger.batch_max must be from 1 to 65536");
     }
+    if (v[GROUP]) {
+        get_u32(c, v[GROUP], "ledger.group_commit_us", &cfg->ledger.group_commit_us);
+        if (cfg->ledger.group_commit_us > 100000)
+            add_error(c, node_line(v[GROUP]), "ledger.group_commit_us must be at most 100000 (0.1 s)");
+    }
     if (v[SPOOL] && get_string(c, v[SPOOL], "ledger.spool_path", &cfg->ledger.spool_path) &&
         cfg->ledger.spool_path[0] == '\0')
         add_error(c, node_line(v[SPOOL]), "ledger.spool_path must not be empty");
+}
+
+static void parse_limits(parse_ctx_t *c, const yaml_node_t *n)
+{
+    enum { DEFAULT_MAX_TOKENS, MAX_ORG_SERIES, NKEYS };
+    static const char *const keys[NKEYS] = {"default_max_tokens", "max_org_series"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "limits", keys, NKEYS, v))
+        return;
+    if (v[DEFAULT_MAX_TOKENS]) {
+        get_u32(c, v[DEFAULT_MAX_TOKENS], "limits.default_max_tokens", &c->cfg->limits.default_max_tokens);
+        if (c->cfg->limits.default_max_tokens == 0 || c->cfg->limits.default_max_tokens > 10000000)
+            add_error(c, node_line(v[DEFAULT_MAX_TOKENS]), "limits.default_max_tokens must be from 1 to 10000000");
+    }
+    if (v[MAX_ORG_SERIES]) {
+        get_u32(c, v[MAX_ORG_SERIES], "limits.max_org_series", &c->cfg->limits.max_org_series);
+        if (c->cfg->limits.max_org_series == 0)
+            add_error(c, node_line(v[MAX_ORG_SERIES]), "limits.max_org_series must be positive");
+    }
 }
 
 static void get_ttl(parse_ctx_t *c, const yaml_node_t *n, const char *what, uint32_t *out)
@@ -1227,6 +1251,9 @@ static void set_defaults(tg_config_t *cfg)
     cfg->store.path = strdup("tollgate.db");
     cfg->store.busy_timeout_ms = 5000;
     cfg->ledger.queue_size = 65536;
+    cfg->ledger.group_commit_us = 250;
+    cfg->limits.default_max_tokens = 4096;
+    cfg->limits.max_org_series = 1000;
     cfg->ledger.batch_max = 512;
     static const char *const plans[] = {"free", "trial", "paid", "enterprise"};
     cfg->tenancy.plans = calloc(4, sizeof(char *));
@@ -1247,9 +1274,10 @@ static void set_defaults(tg_config_t *cfg)
 
 static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
 {
-    enum { SERVER, LOGGING, METRICS, AUTH, STORE, LEDGER, TENANCY, CACHE, ANOMALY, PROVIDERS, MODELS, NKEYS };
+    enum { SERVER, LOGGING, METRICS, AUTH, STORE, LEDGER, TENANCY, LIMITS, CACHE, ANOMALY, PROVIDERS, MODELS, NKEYS };
     static const char *const keys[NKEYS] = {
-        "server", "logging", "metrics", "auth", "store", "ledger", "tenancy", "cache", "anomaly", "providers", "models",
+        "server", "logging", "metrics", "auth", "store", "ledger", "tenancy", "limits", "cache", "anomaly",
+        "providers", "models",
     };
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, root, "the top level", keys, NKEYS, v))
@@ -1272,6 +1300,8 @@ static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
         parse_ledger(c, v[LEDGER]);
     if (v[TENANCY])
         parse_tenancy(c, v[TENANCY]);
+    if (v[LIMITS])
+        parse_limits(c, v[LIMITS]);
     resolve_store_paths(c);
     if (v[CACHE])
         parse_cache(c, v[CACHE]);

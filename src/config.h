@@ -171,6 +171,7 @@ typedef struct tg_config {
     struct {
         uint32_t queue_size;     /* rows waiting for the store thread; default 65536 */
         uint32_t batch_max;      /* rows per transaction; default 512 */
+        uint32_t group_commit_us; /* under load, a batch gathers rows this long; default 250, 0 = never */
         char *spool_path;        /* resolved; default store.path + ".spool" */
     } ledger;
 
@@ -179,6 +180,12 @@ typedef struct tg_config {
         size_t plan_count;
     } tenancy;
 
+    /* Rate limits and budgets (docs/limits.md); the limits themselves are
+     * each key's and org's policy, in the store. */
+    struct {
+        uint32_t default_max_tokens; /* a request without max_tokens is charged this many; default 4096 */
+        uint32_t max_org_series;     /* org_budget_used_ratio series at most (the rest fold into one); 1000 */
+    } limits;
     /* The response cache (docs/cache.md). Reloadable, but for whether
      * the SQLite tier exists: that follows the store, fixed at start. */
     struct {

@@ -59,6 +59,9 @@
  * states and /health's circuit_breaker are the strings. */
 #define TG_BREAKER_STATE_MAP(X) X(CLOSED, "closed") X(OPEN, "open") X(HALF_OPEN, "half_open")
 
+/* rate_limited_requests_total.reason: which limit refused a request */
+#define TG_LIMIT_REASON_MAP(X) X(RPM, "rpm") X(TPM, "tpm") X(CONCURRENCY, "concurrency") X(BUDGET, "budget")
+
 /* How a model orders its routes (config `strategy`; pipeline/route.c). */
 #define TG_STRATEGY_MAP(X) \
     X(PRIORITY, "priority") X(WEIGHTED, "weighted") X(LOWEST_LATENCY, "lowest_latency") X(HEALTH_SCORE, "health_score")
@@ -75,7 +78,8 @@
 /* api_errors_total.error_type, the error JSON's type */
 #define TG_ERROR_TYPE_MAP(X) \
     X(INVALID_REQUEST, "invalid_request_error") X(AUTHENTICATION, "authentication_error") \
-    X(PERMISSION, "permission_error") \
+    X(PERMISSION, "permission_error") X(REQUESTS, "requests") X(TOKENS, "tokens") \
+    X(INSUFFICIENT_QUOTA, "insufficient_quota") \
     X(RATE_LIMIT, "rate_limit_error") X(UPSTREAM, "upstream_error") X(INTERNAL, "internal_error")
 
 /* api_errors_total.error_code, the error JSON's code */
@@ -87,6 +91,7 @@
     X(UPSTREAM_TIMEOUT, "upstream_timeout") X(UPSTREAM_STREAM_BROKEN, "upstream_stream_broken") \
     X(ALL_PROVIDERS_UNAVAILABLE, "all_providers_unavailable") \
     X(MODEL_NOT_ALLOWED, "model_not_allowed") X(STORE_UNAVAILABLE, "store_unavailable") \
+    X(RATE_LIMIT_EXCEEDED, "rate_limit_exceeded") X(INSUFFICIENT_QUOTA, "insufficient_quota") \
     X(INTERNAL_ERROR, "internal_error")
 
 
@@ -104,6 +109,8 @@ typedef enum tg_llm_status { TG_LLM_STATUS_MAP(TG_LLM_STATUS_ENUM) TG_LLM_STATUS
 typedef enum tg_retry_reason { TG_RETRY_REASON_MAP(TG_RETRY_REASON_ENUM) TG_RETRY_REASON_COUNT } tg_retry_reason_t;
 #define TG_BREAKER_STATE_ENUM(name, label) TG_BREAKER_##name,
 typedef enum tg_breaker_state { TG_BREAKER_STATE_MAP(TG_BREAKER_STATE_ENUM) TG_BREAKER_STATE_COUNT } tg_breaker_state_t;
+#define TG_LIMIT_REASON_ENUM(name, label) TG_LIMIT_##name,
+typedef enum tg_limit_reason { TG_LIMIT_REASON_MAP(TG_LIMIT_REASON_ENUM) TG_LIMIT_REASON_COUNT } tg_limit_reason_t;
 #define TG_STRATEGY_ENUM(name, label) TG_STRATEGY_##name,
 typedef enum tg_strategy { TG_STRATEGY_MAP(TG_STRATEGY_ENUM) TG_STRATEGY_COUNT } tg_strategy_t;
 #define TG_ANOMALY_TYPE_ENUM(name, label) TG_ANOMALY_##name,
@@ -126,6 +133,7 @@ const char *tg_llm_status_name(tg_llm_status_t s);
 const char *tg_retry_reason_name(tg_retry_reason_t r);
 const char *tg_breaker_state_name(tg_breaker_state_t s);
 const char *tg_anomaly_type_name(tg_anomaly_type_t t);
+const char *tg_limit_reason_name(tg_limit_reason_t r);
 const char *tg_cache_tier_name(tg_cache_tier_t t);
 const char *tg_error_type_name(tg_error_type_t t);
 const char *tg_error_code_name(tg_error_code_t c);

@@ -30,6 +30,7 @@ typedef struct family_spec {
     const char *labels[MAX_LABELS + 1];  /* NULL-terminated; stateset: state label added */
     const double *buckets;
     size_t bucket_count;
+    bool capped_by_orgs;  /* a series per org: at most tg_obs_opts_t.max_org_series */
 } family_spec_t;
 
 #define B(arr) arr, sizeof(arr) / sizeof(arr[0])
@@ -79,7 +80,7 @@ static const family_spec_t catalog[F_COUNT] = {
     [F_CACHE_SAVED] = {TALLY_COUNTER, "cache_saved_dollars_total", "business",
         "Dollars the upstream calls answered from the response cache would have cost, by tier.", {"tier"}},
     [F_RATE_LIMITED] = {TALLY_COUNTER, "rate_limited_requests_total", "business",
-        "Requests refused by a limit (no limits yet: no series).", {"reason"}},
+        "Requests refused with 429 by a key's or an org's limit, by the limit.", {"reason"}},
     [F_ACTIVE_KEYS] = {TALLY_GAUGE, "active_api_keys", "business",
         "API keys that are not revoked, from the store.", {NULL}},
     [F_ORGS] = {TALLY_GAUGE, "orgs", "business",
@@ -102,6 +103,9 @@ static const family_spec_t catalog[F_COUNT] = {
         "Usage ledger batches the store failed to commit (their rows were spooled).", {NULL}},
     [F_LEDGER_SPOOLED] = {TALLY_COUNTER, "ledger_spooled_rows_total", "performance",
         "Usage ledger rows written to the spool file (queue full or store failing), replayed later.", {NULL}},
+    [F_BUDGET_USE] = {TALLY_GAUGE, "org_budget_used_ratio", "business",
+        "Share of an org's monthly budget spent (settled), for orgs with a budget; at most limits.max_org_series "
+        "orgs, the rest in one overflow series.", {"org"}, .capped_by_orgs = true},
     [F_HOUSEKEEPING] = {TALLY_HISTOGRAM, "housekeeping_duration_seconds", "system",
         "Duration of each run of a housekeeping task, and of each whole tick (task=\"tick\").",
         {"task"}, B(housekeeping_buckets)},
@@ -294,6 +298,7 @@ static tally_family *register_family(tg_obs_t *obs, const char *ns, const family
         .namespace_ = ns, .name = spec->name, .help = spec->help,
         .category = spec->category, .label_names = n ? labels : NULL, .label_count = n,
         .unit = len > 8 && strcmp(spec->name + len - 8, "_seconds") == 0 ? "seconds" : NULL,
+        .max_children = spec->capped_by_orgs ? obs->max_org_series : 0,
     };
     tally_histogram_opts h = {.buckets = spec->buckets, .bucket_count = spec->bucket_count};
     tally_summary_opts s = {.quantiles = cost_quantiles, .quantile_count = 3,
@@ -335,6 +340,7 @@ tg_obs_t *tg_obs_new(const tg_obs_opts_t *opts, char **err_text)
     if (obs == NULL)
         goto nomem;
     obs->started = tg_clock_seconds();
+    obs->max_org_series = opts->max_org_series ? opts->max_org_series : 1000;
     pthread_mutex_init(&obs->bind_lock, NULL);
     obs->reg = tally_registry_new();
     if (obs->reg == NULL)

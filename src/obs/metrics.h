@@ -47,6 +47,7 @@ typedef struct tg_obs_opts {
     const char *metric_namespace;  /* "" = bare names; NULL = "tollgate" */
     const char *version;           /* build_info{version} */
     const char *revision;          /* build_info{revision}; NULL = "unknown" */
+    size_t max_org_series;         /* series per-org families may have (limits.max_org_series); 0 = 1000 */
 } tg_obs_opts_t;
 
 /* Creates the registry and registers the whole catalog. NULL on failure,
@@ -152,9 +153,9 @@ void tg_obs_record_anomaly(tg_obs_t *obs, tg_anomaly_type_t type);
  * (a bounded set); the child is looked up by name, a few times a second. */
 void tg_obs_record_housekeeping(tg_obs_t *obs, const char *task, double seconds);
 
-/* --------------------------------------------------------------- store */
-/* store_metrics.c: the store's and the ledger's families (docs/tenancy.md).
- * Safe from any thread once bound. */
+/* ------------------------------------------------------------- tenancy */
+/* tenancy_metrics.c: the store's, the ledger's and the limits' families
+ * (docs/tenancy.md, docs/limits.md). Safe from any thread once bound. */
 
 /* Makes their children; called once when the store starts. -1 on ENOMEM. */
 int tg_obs_store_bind(tg_obs_t *obs);
@@ -170,6 +171,10 @@ void tg_obs_ledger_queue(tg_obs_t *obs, int64_t depth);
 /* ledger_rows_written_total, ledger_write_errors_total (failed batches),
  * ledger_spooled_rows_total: amounts to add. */
 void tg_obs_record_ledger(tg_obs_t *obs, uint64_t written, uint64_t failed_batches, uint64_t spooled);
+/* rate_limited_requests_total{reason}: a request refused with 429. */
+void tg_obs_record_rate_limited(const tg_obs_view_t *v, tg_limit_reason_t reason);
+/* org_budget_used_ratio{org}: the org's settled spend over its budget. */
+void tg_obs_set_budget_use(const tg_obs_view_t *v, const char *org, double ratio);
 
 /* --------------------------------------------------------------- cache */
 /* cache_metrics.c: the response cache's families (docs/cache.md). */

@@ -25,7 +25,7 @@ enum family_id {
     F_BREAKER_REJECTED, F_PROVIDER_RESPONSE_TIME,
     F_LLM_COST, F_CACHE_SAVED, F_RATE_LIMITED, F_ACTIVE_KEYS, F_ORGS,
     F_CACHE_HITS, F_CACHE_MISSES, F_ANOMALIES, F_DB_QUERY, F_DB_CONNECTIONS,
-    F_LEDGER_QUEUE, F_LEDGER_ROWS, F_LEDGER_ERRORS, F_LEDGER_SPOOLED,
+    F_LEDGER_QUEUE, F_LEDGER_ROWS, F_LEDGER_ERRORS, F_LEDGER_SPOOLED, F_BUDGET_USE,
     F_HOUSEKEEPING,
     F_COUNT
 };
@@ -94,6 +94,7 @@ static const int cached_statuses[] = {
 struct tg_obs {
     tally_registry *reg;
     tally_family *fam[F_COUNT];
+    size_t max_org_series;           /* max_children of the per-org families */
     double started;                  /* tg_clock_seconds() */
 
     pthread_mutex_t bind_lock;       /* tg_obs_bind only: reloads are rare */
@@ -112,6 +113,7 @@ struct tg_obs {
     tally_histogram *db_query[TG_DB_OPERATION_COUNT];
     tally_gauge *db_busy, *active_keys, *ledger_queue;
     tally_counter *ledger_rows, *ledger_errors, *ledger_spooled;
+    _Atomic(tally_counter *) rate_limited[TG_LIMIT_REASON_COUNT];
 
     /* The response cache's families (cache_metrics.c), by tier */
     tally_counter *cache_hits[TG_CACHE_TIER_COUNT], *cache_misses[TG_CACHE_TIER_COUNT];

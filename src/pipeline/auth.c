@@ -133,6 +133,11 @@ static void admit_key(tg_request_t *r, const tg_key_entry_t *e, bool touch)
     memcpy(r->org_buf, e->org, sizeof(r->org_buf));
     memcpy(r->key_id, e->id, sizeof(r->key_id));
     r->org_id = r->org_buf;
+    /* copied: the index may be replaced while the request runs; the states are the registry's */
+    r->hold.limits[TG_HOLD_KEY] = e->key_limits;
+    r->hold.limits[TG_HOLD_ORG] = e->org_limits;
+    r->hold.state[TG_HOLD_KEY] = e->key_state;
+    r->hold.state[TG_HOLD_ORG] = e->org_state;
     if (!touch)
         return;
     int64_t now = (int64_t)r->started_at, last = atomic_load_explicit(&((tg_key_entry_t *)e)->last_touch,
@@ -186,7 +191,8 @@ static tg_stage_result_t lookup_deliver(tg_request_t *r, tg_wait_t *w)
         result = decide(r, TG_AUTH_REFUSED, &out, r->auth_key, r->auth_key_len, false);
     } else {
         tg_key_entry_t e;
-        tg_key_entry_from_key(&e, &lw->job.u.lookup.key, lw->job.u.lookup.org_found ? &lw->job.u.lookup.org : NULL);
+        tg_key_entry_from_key(&e, &lw->job.u.lookup.key, lw->job.u.lookup.org_found ? &lw->job.u.lookup.org : NULL,
+                              r->env.limits);
         tg_auth_verdict_t v = tg_auth_judge(&e, r->parsed.model, r->parsed.model_len, &out);
         result = decide(r, v, &out, r->auth_key, r->auth_key_len, false);
         tg_key_entry_clear(&e);

@@ -24,6 +24,8 @@ typedef struct tg_json_body {
     tg_span_t messages;
     tg_span_t input;
     tg_span_t include_usage;  /* stream_options.include_usage when stream_options is an object */
+    tg_span_t max_tokens;
+    tg_span_t max_completion_tokens; /* max_tokens' newer name */
     bool duplicate;           /* one of the members above appears twice */
 } tg_json_body_t;
 

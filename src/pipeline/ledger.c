@@ -10,7 +10,6 @@
 #include "pipeline/store_wait.h"
 #include "pipeline/stages.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -19,9 +18,12 @@ static tg_stage_result_t deliver(tg_request_t *r, tg_wait_t *w)
     return TG_STAGE_CONTINUE;
 }
 
+/* A bounded copy; by hand, as snprintf cost half the stage. */
 static void copy(char *dst, size_t cap, const char *src)
 {
-    snprintf(dst, cap, "%s", src != NULL ? src : "");
+    size_t n = src != NULL ? strnlen(src, cap - 1) : 0;
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
 }
 
 static void fill_row(tg_request_t *r, tg_ledger_row_t *row)

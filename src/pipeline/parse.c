@@ -20,6 +20,22 @@ static bool is_true(const char *body, tg_span_t span)
     return span.len == 4 && memcmp(body + span.off, "true", 4) == 0;
 }
 
+/* A JSON whole number up to 10^9 at span, else -1 (the provider judges
+ * other values; limits then assume their default). */
+static long whole_number(const char *body, tg_span_t span)
+{
+    if (span.len == 0 || span.len > 10)
+        return -1;
+    long v = 0;
+    for (size_t i = 0; i < span.len; i++) {
+        char c = body[span.off + i];
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (c - '0');
+    }
+    return v;
+}
+
 int tg_parse_request(const tg_parse_in_t *in, tg_parse_out_t *out)
 {
     memset(out, 0, offsetof(tg_parse_out_t, model_buf));
@@ -43,6 +59,7 @@ int tg_parse_request(const tg_parse_in_t *in, tg_parse_out_t *out)
         out->model_len = n > 0 ? (size_t)n : 0;
     }
 
+    out->max_tokens = whole_number(body, m->max_completion_tokens.len ? m->max_completion_tokens : m->max_tokens);
     if (in->operation == TG_OP_CHAT) {
         if (m->messages.len == 0 || body[m->messages.off] != '[')
             return fail(out, 400, TG_CODE_INVALID_REQUEST, "'messages' is a required array.", "messages");

@@ -25,6 +25,7 @@ typedef struct tg_parse_out {
     size_t model_len;
     bool stream;
     bool usage_requested;   /* stream_options.include_usage was true */
+    long max_tokens;        /* max_completion_tokens, else max_tokens, when a whole number; -1 otherwise */
     tg_error_t error;
     char model_buf[TG_MODEL_NAME_MAX]; /* the name when it had escapes */
 } tg_parse_out_t;

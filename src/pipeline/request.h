@@ -31,6 +31,7 @@
 #include "core/error.h"
 #include "pipeline/account.h"
 #include "pipeline/cache.h"
+#include "pipeline/limits.h"
 #include "pipeline/parse.h"
 #include "server/ids.h"
 #include "store/thread.h"
@@ -78,6 +79,7 @@ typedef struct tg_request_env {
     const tg_upstream_sink_t *sink;    /* the server's responder, for streams */
     void *sink_ctx;
     tg_store_client_t *store;          /* the worker's key index and the store thread (thread NULL: none) */
+    tg_limit_registry_t *limits;       /* every key's and org's limit state (limits/state.h) */
     const uint8_t *admin_key_hash;     /* SHA-256 of TOLLGATE_ADMIN_KEY; NULL: the admin API is off */
     tg_cache_t *cache;                 /* the response cache's memory tier (process-wide) */
 } tg_request_env_t;
@@ -126,6 +128,7 @@ struct tg_request {
     char key_id[TG_STORE_KEY_ID_MAX + 1]; /* auth: "" when anonymous */
     const char *auth_key;        /* auth, while a lookup waits: the presented key (a header's bytes) */
     size_t auth_key_len;
+    tg_limit_hold_t hold;        /* auth: the key's limits; limits: what it took; settle gives it back */
     long model_index;            /* route: into cfg->models; -1 = "other" */
     const tg_route_config_t *routes;
     size_t route_count;

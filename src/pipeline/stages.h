@@ -1,6 +1,7 @@
 /* stages.h: the pipeline's stages, one per file of pipeline/ (parse.c,
- * auth.c, cache.c, route.c, upstream.c, account.c, ledger.c, admin.c). The server's route table
- * (server/routes.c) strings them into each endpoint's stage list. */
+ * auth.c, limits.c, cache.c, route.c, upstream.c, account.c, ledger.c,
+ * admin.c). The server's route table (server/routes.c) strings them into
+ * each endpoint's stage list. */
 #ifndef TOLLGATE_PIPELINE_STAGES_H
 #define TOLLGATE_PIPELINE_STAGES_H
 
@@ -22,6 +23,10 @@ tg_stage_result_t tg_stage_route(tg_request_t *r);
 tg_stage_result_t tg_stage_upstream(tg_request_t *r);
 /* upstream.c: at dispose, ends a call still running (the client left). */
 void tg_stage_upstream_dispose(tg_request_t *r);
+/* limits.c: takes from the key's and the org's limits, or 429. */
+tg_stage_result_t tg_stage_limits(tg_request_t *r);
+/* limits.c (always): gives back what limits took, settles the budget. */
+tg_stage_result_t tg_stage_settle(tg_request_t *r);
 /* account.c (always): HTTP and LLM metrics, cost, the access record. */
 tg_stage_result_t tg_stage_account(tg_request_t *r);
 /* ledger.c (always): the usage row, committed before the response ends. */

@@ -69,6 +69,7 @@ static tg_exchange_t *exchange_begin(h2o_req_t *req)
         .sink = &tg_respond_sink,
         .sink_ctx = ex,
         .store = &worker->store,
+        .limits = worker->server->limits,
         .admin_key_hash = worker->server->admin_key_set ? worker->server->admin_key_hash : NULL,
         .cache = worker->server->cache,
     };

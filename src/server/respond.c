@@ -82,6 +82,36 @@ static void add_route_headers(tg_request_t *r, const tg_upstream_result_t *res)
     }
 }
 
+/* x-ratelimit-{limit,remaining,reset}-{requests,tokens}, OpenAI's, on
+ * every response of a request whose key or org has a rate limit
+ * (docs/limits.md): the tighter of the two. */
+static void add_limit_headers(tg_request_t *r)
+{
+    const tg_limit_hold_t *h = &r->hold;
+    static const struct {
+        const char *name;
+        size_t len;
+    } names[2][3] = {
+        {{H2O_STRLIT("x-ratelimit-limit-requests")}, {H2O_STRLIT("x-ratelimit-remaining-requests")},
+         {H2O_STRLIT("x-ratelimit-reset-requests")}},
+        {{H2O_STRLIT("x-ratelimit-limit-tokens")}, {H2O_STRLIT("x-ratelimit-remaining-tokens")},
+         {H2O_STRLIT("x-ratelimit-reset-tokens")}},
+    };
+    bool shown[2] = {h->show_requests, h->show_tokens};
+    int64_t values[2][3] = {{h->requests_limit, h->requests_remaining, h->requests_reset_ns},
+                            {h->tokens_limit, h->tokens_remaining, h->tokens_reset_ns}};
+    for (int i = 0; i < 2; i++) {
+        if (!shown[i])
+            continue;
+        for (int k = 0; k < 3; k++) {
+            char *buf = h2o_mem_alloc_pool(&r->req->pool, 24);
+            size_t n = k < 2 ? tg_format_decimal(buf, (size_t)values[i][k]) : tg_limits_format_reset(buf, 24, values[i][k]);
+            h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, names[i][k].name, names[i][k].len, 1, NULL, buf,
+                                  n);
+        }
+    }
+}
+
 /* x-tollgate-cache (docs/cache.md): hit-memory, hit-sqlite or miss, on
  * the answers of requests the cache was asked about. */
 static void add_cache_header(tg_request_t *r)
@@ -137,6 +167,7 @@ static void stream_begin(void *ctx, const tg_upstream_result_t *progress)
     add_header(req, H2O_STRLIT("content-type"), h2o_iovec_init(H2O_STRLIT("text/event-stream")));
     add_header(req, H2O_STRLIT("cache-control"), h2o_iovec_init(H2O_STRLIT("no-cache")));
     add_route_headers(&ex->r, progress);
+    add_limit_headers(&ex->r);
     add_cache_header(&ex->r);
     h2o_start_response(req, &s->generator);
 }
@@ -223,8 +254,10 @@ void tg_respond(tg_request_t *r)
     }
     h2o_req_t *req = r->req;
     const tg_upstream_result_t *res = r->result;
-    if (res == NULL || !res->streamed) /* a stream's went with its head */
+    if (ex->stream.state == TG_STREAM_NONE) { /* a stream has them already */
+        add_limit_headers(r);
         add_cache_header(r);
+    }
     if (r->error.status != 0) {
         if (res != NULL)
             add_route_headers(r, res);

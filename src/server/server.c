@@ -542,7 +542,11 @@ static int start_store(tg_server_t *server, const tg_config_t *cfg)
         return 0;
     }
     char *err = NULL;
-    server->store = tg_store_thread_start(cfg, server->obs, &err);
+    if ((server->limits = tg_limit_registry_new()) == NULL) {
+        tg_log(TG_LOG_ERROR, "store", "out of memory at start");
+        return -1;
+    }
+    server->store = tg_store_thread_start(cfg, server->obs, server->limits, &err);
     if (server->store == NULL) {
         tg_log(TG_LOG_ERROR, "store", "cannot open the store %s: %s", cfg->store.path, err ? err : "unknown error");
         free(err);
@@ -584,7 +588,7 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
     pthread_cond_init(&server.stop_cond, NULL);
     char *err = NULL;
     tg_obs_opts_t opts = {.metric_namespace = cfg->metrics.metric_namespace, .version = TOLLGATE_VERSION,
-                        .revision = TOLLGATE_REVISION};
+                        .revision = TOLLGATE_REVISION, .max_org_series = cfg->limits.max_org_series};
     server.obs = tg_obs_new(&opts, &err);
     if (server.obs == NULL) {
         tg_log(TG_LOG_ERROR, "server", "cannot create the metric registry: %s", err ? err : "unknown error");
@@ -635,6 +639,7 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
         broadcast(&server, CONTROL_STOP, NULL);
         wait_for_workers(&server);
         tg_store_thread_stop(server.store); /* every row of a finished request is committed */
+        tg_limit_registry_free(server.limits); /* no request and no index points into it any more */
         tg_housekeeping_stop(server.housekeeping);
         tg_log(TG_LOG_INFO, "server", "stopped");
         status = 0;

@@ -17,6 +17,7 @@ struct tg_key_index {
 };
 
 struct tg_key_index_builder {
+    tg_limit_registry_t *limits;
     tg_org_t *orgs;            /* sorted by name */
     size_t org_count;
     tg_key_entry_t *entries;
@@ -29,11 +30,12 @@ static int org_cmp(const void *a, const void *b)
     return strcmp(((const tg_org_t *)a)->name, ((const tg_org_t *)b)->name);
 }
 
-tg_key_index_builder_t *tg_key_index_begin(const tg_org_t *orgs, size_t org_count)
+tg_key_index_builder_t *tg_key_index_begin(const tg_org_t *orgs, size_t org_count, tg_limit_registry_t *limits)
 {
     tg_key_index_builder_t *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
+    b->limits = limits;
     if (org_count > 0) {
         if ((b->orgs = malloc(org_count * sizeof(*orgs))) == NULL) {
             free(b);
@@ -70,7 +72,7 @@ static char **models_copy(const tg_policy_t *p)
     return out;
 }
 
-void tg_key_entry_from_key(tg_key_entry_t *e, const tg_key_t *key, const tg_org_t *org)
+void tg_key_entry_from_key(tg_key_entry_t *e, const tg_key_t *key, const tg_org_t *org, tg_limit_registry_t *limits)
 {
     memset(e, 0, sizeof(*e));
     memcpy(e->hash, key->hash, sizeof(e->hash));
@@ -84,6 +86,10 @@ void tg_key_entry_from_key(tg_key_entry_t *e, const tg_key_t *key, const tg_org_
     const tg_policy_t *models = key->policy.model_count > 0 ? &key->policy : org != NULL ? &org->policy : &none;
     if (models->model_count > 0 && (e->models = models_copy(models)) != NULL)
         e->model_count = models->model_count;
+    if (limits != NULL) {
+        e->key_state = tg_limit_state_get(limits, false, key->id);
+        e->org_state = tg_limit_state_get(limits, true, key->org);
+    }
 }
 
 void tg_key_entry_clear(tg_key_entry_t *e)
@@ -111,7 +117,7 @@ void tg_key_index_add(tg_key_index_builder_t *b, const tg_key_t *key)
     memcpy(probe.name, key->org, sizeof(probe.name));
     const tg_org_t *org = b->org_count ? bsearch(&probe, b->orgs, b->org_count, sizeof(probe), org_cmp) : NULL;
     tg_key_entry_t *e = &b->entries[b->count++];
-    tg_key_entry_from_key(e, key, org);
+    tg_key_entry_from_key(e, key, org, b->limits);
     if ((key->policy.model_count > 0 || (org != NULL && org->policy.model_count > 0)) && e->models == NULL)
         b->failed = true;
 }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "limits/state.h"
 #include "store/store.h"
 
 /* The limits of a policy, without its model list; negative = not set. */
@@ -34,6 +35,8 @@ typedef struct tg_key_entry {
     bool revoked;
     tg_limits_t key_limits;
     tg_limits_t org_limits;
+    tg_limit_state_t *key_state;  /* what the limits use, the registry's (NULL: none) */
+    tg_limit_state_t *org_state;
     char **models;          /* the key's list, else its org's; NULL: every model */
     size_t model_count;
     _Atomic int64_t last_touch; /* when the worker last reported a use (last_used); seconds */
@@ -42,9 +45,10 @@ typedef struct tg_key_entry {
 typedef struct tg_key_index tg_key_index_t;
 typedef struct tg_key_index_builder tg_key_index_builder_t;
 
-/* Building, on the store thread: begin with every org (any order; copied),
- * add each key, end. NULL on ENOMEM (a failed add makes end return NULL). */
-tg_key_index_builder_t *tg_key_index_begin(const tg_org_t *orgs, size_t org_count);
+/* Building, on the store thread: begin with every org (any order; copied)
+ * and the registry of limit states (NULL: none), add each key, end. NULL
+ * on ENOMEM (a failed add makes end return NULL). */
+tg_key_index_builder_t *tg_key_index_begin(const tg_org_t *orgs, size_t org_count, tg_limit_registry_t *limits);
 void tg_key_index_add(tg_key_index_builder_t *b, const tg_key_t *key);
 tg_key_index_t *tg_key_index_end(tg_key_index_builder_t *b); /* one reference for the caller; frees b */
 
@@ -54,7 +58,7 @@ const tg_key_entry_t *tg_key_index_find(const tg_key_index_t *idx, const uint8_t
 size_t tg_key_index_active(const tg_key_index_t *idx);
 /* An entry of a key that is not in the index yet (a lookup's answer),
  * with no org limits: the next index brings them. */
-void tg_key_entry_from_key(tg_key_entry_t *e, const tg_key_t *key, const tg_org_t *org);
+void tg_key_entry_from_key(tg_key_entry_t *e, const tg_key_t *key, const tg_org_t *org, tg_limit_registry_t *limits);
 void tg_key_entry_clear(tg_key_entry_t *e);
 /* Whether e may use the model named name[0..len). */
 bool tg_key_entry_allows(const tg_key_entry_t *e, const char *name, size_t len);

@@ -170,6 +170,7 @@ typedef struct tg_store_options {
     const char *path;        /* sqlite: the database file, created with its directory's parent existing */
     bool synchronous_full;   /* sqlite: PRAGMA synchronous=FULL (power-loss safe) instead of NORMAL */
     int busy_timeout_ms;     /* how long a statement waits for another process's lock */
+    bool manual_checkpoints; /* sqlite: only maintain() checkpoints (the store thread's connection) */
     tg_store_observe_fn observe;
     void *observe_ctx;
 } tg_store_options_t;
@@ -198,6 +199,11 @@ typedef struct tg_store_methods {
     /* A number that changes whenever another connection (another process:
      * the CLI) has committed a change since the last call. */
     uint64_t (*data_version)(tg_store_t *s);
+    /* Periodic upkeep off the commit path (the store thread calls it every
+     * 250 ms): sqlite moves the write-ahead log into the database here (a
+     * passive checkpoint, with its fsyncs) instead of inside a commit that
+     * requests wait for. */
+    tg_store_status_t (*maintain)(tg_store_t *s);
 
     /* A transaction around several calls (an admin change and its audit
      * entry; a batch of ledger rows). Not nested. */

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "limits/budget.h"
 #include "obs/log.h"
 
 #define PERIOD_MS 250
@@ -53,6 +55,7 @@ typedef struct index_message {
 struct tg_store_thread {
     tg_store_t *store;
     tg_obs_t *obs;
+    tg_limit_registry_t *limits;      /* the key index's entries point into it */
     pthread_t thread;
     int wake_fd;
     _Atomic(tg_store_job_t *) head;
@@ -62,6 +65,8 @@ struct tg_store_thread {
     _Atomic int64_t ledger_queued;    /* rows submitted, not yet written */
     atomic_int other_queued;
     uint32_t ledger_cap, batch_max;
+    uint32_t group_commit_us;         /* ledger.group_commit_us: gather()'s window */
+    double last_round;                /* when gather() last saw rows */
     tg_store_job_t **batch;           /* batch_max each: the round's writes, */
     tg_ledger_row_t *rows;            /* and their ledger rows */
     _Atomic int64_t next_row_id;
@@ -167,7 +172,7 @@ static void rebuild_index(tg_store_thread_t *t)
         tg_log(TG_LOG_ERROR, "store", "cannot read the organisations; the key index is unchanged");
         return;
     }
-    tg_key_index_builder_t *b = tg_key_index_begin(orgs.orgs, orgs.count);
+    tg_key_index_builder_t *b = tg_key_index_begin(orgs.orgs, orgs.count, t->limits);
     tg_key_index_t *index = NULL;
     if (b != NULL) {
         tg_store_status_t st = m->key_list(t->store, NULL, collect_key, b);
@@ -466,6 +471,37 @@ static tg_store_job_t *take_jobs(tg_store_thread_t *t)
     return list;
 }
 
+/* Under load (a round found two rows or more, or came within a window of
+ * the last), the next few hundred microseconds bring more: a commit (its
+ * BEGIN and COMMIT, four file locks, its WAL page writes) is shared by
+ * every row of its batch, and a batch of four cost as much per row again
+ * as the rows themselves. A row after a quiet spell is committed at once:
+ * a quiet gateway waits for nothing. */
+static tg_store_job_t *gather(tg_store_thread_t *t, tg_store_job_t *list)
+{
+    size_t rows = 0;
+    tg_store_job_t *last = list;
+    for (tg_store_job_t *j = list; j != NULL; last = j, j = j->next)
+        rows += j->kind == TG_JOB_LEDGER;
+    double now = tg_clock_seconds(), previous = t->last_round;
+    t->last_round = now;
+    bool busy = rows >= 2 || now - previous < t->group_commit_us / 1e6;
+    if (!busy || t->group_commit_us == 0)
+        return list;
+    double deadline = tg_clock_seconds() + t->group_commit_us / 1e6;
+    struct timespec step = {0, (long)t->group_commit_us * 1000 / 4};
+    while (rows < t->batch_max && tg_clock_seconds() < deadline && !atomic_load(&t->stopping)) {
+        nanosleep(&step, NULL);
+        tg_store_job_t *more = take_jobs(t);
+        if (more == NULL)
+            break; /* the queue stopped growing: the load is gone */
+        last->next = more;
+        for (tg_store_job_t *j = more; j != NULL; last = j, j = j->next)
+            rows += j->kind == TG_JOB_LEDGER;
+    }
+    return list;
+}
+
 static void periodic(tg_store_thread_t *t)
 {
     uint64_t version = t->store->methods->data_version(t->store);
@@ -474,6 +510,8 @@ static void periodic(tg_store_thread_t *t)
         rebuild_index(t); /* another process (the CLI) changed keys or orgs, or a reload the plans */
     }
     replay_spool(t);
+    if (t->store->methods->maintain(t->store) == TG_STORE_ERROR)
+        tg_log(TG_LOG_WARN, "store", "a write-ahead log checkpoint failed; retrying in %d ms", PERIOD_MS);
     tg_obs_ledger_queue(t->obs, atomic_load(&t->ledger_queued));
     if (++t->periods % CACHE_EVICT_PERIODS == 0)
         evict_cache(t);
@@ -486,7 +524,7 @@ static void *thread_main(void *arg)
     for (;;) {
         tg_store_job_t *jobs = take_jobs(t);
         if (jobs != NULL) {
-            run_jobs(t, jobs);
+            run_jobs(t, gather(t, jobs));
         } else if (atomic_load(&t->stopping)) {
             break;
         } else {
@@ -526,8 +564,8 @@ int tg_store_submit(tg_store_thread_t *t, tg_store_job_t *job)
     do
         job->next = head;
     while (!atomic_compare_exchange_weak(&t->head, &head, job));
-    if (atomic_load(&t->sleeping)) {
-        uint64_t one = 1;
+    if (atomic_load(&t->sleeping) && atomic_exchange(&t->sleeping, false)) {
+        uint64_t one = 1; /* the first job since the thread went to sleep wakes it; the rest ride along */
         if (write(t->wake_fd, &one, sizeof(one)) < 0) {
             /* EAGAIN: the counter is full, so the thread is awake anyway */
         }
@@ -568,6 +606,40 @@ static char *fail(tg_store_thread_t *t, char *why)
     return why;
 }
 
+/* The month's spend so far of each org and key, into their budgets. */
+typedef struct seed {
+    tg_limit_registry_t *limits;
+    bool is_org;
+    int64_t month;
+} seed_t;
+
+static int seed_budget(void *ctx, const tg_usage_total_t *total)
+{
+    seed_t *sd = ctx;
+    tg_limit_state_t *s = total->group[0] != '\0' ? tg_limit_state_get(sd->limits, sd->is_org, total->group) : NULL;
+    if (s != NULL)
+        tg_budget_seed(s, sd->month, (int64_t)llround(total->cost_usd * TG_NANO_DOLLARS));
+    return 0;
+}
+
+static tg_store_status_t seed_budgets(tg_store_thread_t *t)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tg_usage_query_t q = {.from = (double)timegm(&tm), .group_by = TG_USAGE_GROUP_ORG};
+    seed_t sd = {t->limits, true, tg_budget_month((double)now)};
+    tg_store_status_t st = t->store->methods->usage(t->store, &q, seed_budget, &sd);
+    if (st == TG_STORE_OK) {
+        q.group_by = TG_USAGE_GROUP_KEY;
+        sd.is_org = false;
+        st = t->store->methods->usage(t->store, &q, seed_budget, &sd);
+    }
+    return st;
+}
+
 static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
 {
     const tg_store_methods_t *m = tg_store_backend(cfg->store.driver);
@@ -577,6 +649,7 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
         .path = cfg->store.path,
         .synchronous_full = cfg->store.synchronous_full,
         .busy_timeout_ms = (int)cfg->store.busy_timeout_ms,
+        .manual_checkpoints = true,
         .observe = observe,
         .observe_ctx = t->obs,
     };
@@ -598,6 +671,8 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
     int64_t seconds = (int64_t)time(NULL), last = max_id >> 32;
     atomic_init(&t->next_row_id, (seconds > last ? seconds : last + 1) << 32);
     replay_spool(t);
+    if (seed_budgets(t) != TG_STORE_OK)
+        return strdup("cannot read this month's spend from the ledger");
     t->data_version = m->data_version(t->store);
     rebuild_index(t);
     if (t->index == NULL)
@@ -605,7 +680,8 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
     return NULL;
 }
 
-tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, char **err)
+tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, tg_limit_registry_t *limits,
+                                         char **err)
 {
     tg_store_thread_t *t = calloc(1, sizeof(*t));
     *err = NULL;
@@ -615,10 +691,12 @@ tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, 
         return NULL;
     }
     t->obs = obs;
+    t->limits = limits;
     t->wake_fd = t->spool_fd = -1;
     t->ledger_cap = cfg->ledger.queue_size;
     set_cache_cap(t, cfg);
     t->batch_max = cfg->ledger.batch_max;
+    t->group_commit_us = cfg->ledger.group_commit_us;
     pthread_mutex_init(&t->spool_lock, NULL);
     pthread_mutex_init(&t->config_lock, NULL);
     pthread_mutex_init(&t->subscribers_lock, NULL);

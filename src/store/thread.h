@@ -81,9 +81,12 @@ struct tg_store_job {
 };
 
 /* Opens the store of cfg (migrating it), moves a spool left by a previous
- * run into it, builds the first key index and starts the thread. NULL with
- * *err (malloc'd) when the store cannot be opened. Main thread, at start. */
-tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, char **err);
+ * run into it, gives every key's and org's budget the month's spend so far
+ * (from the ledger), builds the first key index (its entries point into
+ * `limits`) and starts the thread. NULL with *err (malloc'd) when the store
+ * cannot be opened. Main thread, at start. */
+tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, tg_limit_registry_t *limits,
+                                         char **err);
 
 /* Runs what is queued, commits, closes the store, joins. NULL is fine. */
 void tg_store_thread_stop(tg_store_thread_t *t);

@@ -88,7 +88,7 @@ static tg_key_index_t *sample_index(void)
     strcpy(orgs[1].plan, "trial");
     tg_policy_init(&orgs[1].policy);
 
-    tg_key_index_builder_t *b = tg_key_index_begin(orgs, 2);
+    tg_key_index_builder_t *b = tg_key_index_begin(orgs, 2, NULL);
     tg_key_t k = make_key("key_0000000000000001", good_secret, "acme", false);
     k.policy.tpm = 1000;
     tg_key_index_add(b, &k);

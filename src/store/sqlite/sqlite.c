@@ -701,6 +701,12 @@ static uint64_t sqlite_data_version(tg_store_t *s)
     return (uint64_t)v;
 }
 
+static tg_store_status_t sqlite_maintain(tg_store_t *s)
+{
+    int rc = sqlite3_wal_checkpoint_v2(conn(s)->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return rc == SQLITE_OK ? TG_STORE_OK : tg_sqlite_status(rc);
+}
+
 static tg_store_status_t sqlite_begin(tg_store_t *s)
 {
     run_t r = run_start(conn(s), STMT_BEGIN);
@@ -826,6 +832,10 @@ static tg_store_status_t sqlite_open(const tg_store_options_t *options, tg_store
                           options->synchronous_full ? "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON"
                                                     : "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
                           NULL, NULL, NULL);
+    /* the connection's owner checkpoints (maintain), not every commit that
+     * crosses 1000 pages: a checkpoint's fsyncs cost requests milliseconds */
+    if (rc == SQLITE_OK && options->manual_checkpoints)
+        sqlite3_wal_autocheckpoint(c->db, 0);
     if (rc != SQLITE_OK) {
         *err = tg_sqlite_message("sqlite %s: %s: %s", path, step,
                                  c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -851,6 +861,7 @@ const tg_store_methods_t tg_store_sqlite_methods = {
     .close = sqlite_close,
     .schema_version = sqlite_schema_version,
     .data_version = sqlite_data_version,
+    .maintain = sqlite_maintain,
     .begin = sqlite_begin,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,

@@ -1,9 +1,10 @@
-/* store_metrics.c: the store's families (docs/tenancy.md, "Metrics"):
- * what the store thread measures (statement durations, busy connections,
- * the key and org counts it reads after each change) and the ledger's
- * queue, commits, failures and spool. The children are made once, when the
- * store starts (tg_obs_store_bind): a gateway without a store (driver
- * "none") exports none of these series. */
+/* tenancy_metrics.c: the families of tenancy (docs/tenancy.md, "Metrics";
+ * docs/limits.md): what the store thread measures (statement durations,
+ * busy connections, the key and org counts it reads after each change),
+ * the ledger's queue, commits, failures and spool, and the limits'
+ * refusals and each org's budget use. The store's children are made once,
+ * when the store starts (tg_obs_store_bind): a gateway without a store
+ * (driver "none") exports none of these series. */
 #include "obs/registry_state.h"
 
 #include <stdlib.h>
@@ -69,4 +70,29 @@ void tg_obs_record_ledger(tg_obs_t *obs, uint64_t written, uint64_t failed_batch
         tally_counter_add_int(obs->ledger_errors, failed_batches);
     if (spooled)
         tally_counter_add_int(obs->ledger_spooled, spooled);
+}
+
+void tg_obs_record_rate_limited(const tg_obs_view_t *v, tg_limit_reason_t reason)
+{
+    tg_obs_t *obs = v->obs;
+    if ((unsigned)reason >= TG_LIMIT_REASON_COUNT)
+        return;
+    tally_counter *c = atomic_load_explicit(&obs->rate_limited[reason], memory_order_acquire);
+    if (c == NULL) {
+        const char *labels[] = {tg_limit_reason_name(reason)};
+        if ((c = tally_counter_with(obs->fam[F_RATE_LIMITED], labels)) == NULL)
+            return;
+        atomic_store_explicit(&obs->rate_limited[reason], c, memory_order_release);
+    }
+    tally_counter_inc(c);
+}
+
+void tg_obs_set_budget_use(const tg_obs_view_t *v, const char *org, double ratio)
+{
+    /* orgs are data: the family's max_children (limits.max_org_series)
+     * folds those past the cap into its overflow series */
+    const char *labels[] = {org};
+    tally_gauge *g = tally_gauge_with(v->obs->fam[F_BUDGET_USE], labels);
+    if (g != NULL)
+        tally_gauge_set(g, ratio);
 }
