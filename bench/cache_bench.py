@@ -10,13 +10,11 @@
 # and wrk parsing this reuses.
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 
-from benchlib import BENCH_DIR, binaries, machine, write_section
-from gateway_bench import RAW_DIR, Bench, cpu_seconds, parse_wrk
+from benchlib import binaries, cpu_seconds, machine, run_wrk, write_section
+from gateway_bench import PATH, Bench
 
 # target -> (label, cacheable request)
 TARGETS = {"hit": ("tollgate, cache hit (memory)", True),
@@ -27,13 +25,8 @@ TARGETS = {"hit": ("tollgate, cache hit (memory)", True),
 
 class CacheBench(Bench):
     def wrk_env(self, port, connections, seconds, stream, cacheable, label):
-        env = dict(os.environ, STREAM="1" if stream else "0", CACHEABLE="1" if cacheable else "0")
-        argv = ["wrk", "-t1", "-c%d" % connections, "-d%ds" % seconds, "--latency",
-                "-s", os.path.join(BENCH_DIR, "chat.lua"), "http://127.0.0.1:%d/v1/chat/completions" % port]
-        out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds + 30).stdout
-        with open(os.path.join(RAW_DIR, "cache-%s.txt" % label), "w") as f:
-            f.write(" ".join(argv) + "\n" + out)
-        return parse_wrk(out)
+        return run_wrk(port, PATH, connections, seconds, "cache-" + label,
+                       {"STREAM": "1" if stream else "0", "CACHEABLE": "1" if cacheable else "0"})
 
     def run(self):
         mock_port = self.start_mock()
@@ -70,8 +63,9 @@ def report(results, args):
              "worker processes, mock-llm threads); wrk 1 thread. The same request (`max_tokens: 16`); "
              "the cache-hit runs add `\"temperature\": 0`, so every request after the first is "
              "answered from the memory tier; the proxied runs leave it out (not cacheable), so "
-             "each goes to mock-llm. All four targets in the same run, taking turns at each "
-             "connection count. CPU: the serving process's utime + stime per 1,000 requests "
+             "each goes to mock-llm. tollgate runs the gateway benchmark's config (`store.driver: "
+             "none`: no ledger, so no SQLite tier; the hit path is the memory tier's). All four "
+             "targets in the same run, taking turns at each connection count. CPU: the serving process's utime + stime per 1,000 requests "
              "(nginx: its worker processes; the hit and proxied rows: tollgate alone, the mock's "
              "work not included)." % (args.build_dir, args.seconds, machine(), args.workers), ""]
     for mode in ("plain", "stream"):
