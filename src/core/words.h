@@ -92,6 +92,7 @@
     X(ALL_PROVIDERS_UNAVAILABLE, "all_providers_unavailable") \
     X(MODEL_NOT_ALLOWED, "model_not_allowed") X(STORE_UNAVAILABLE, "store_unavailable") \
     X(RATE_LIMIT_EXCEEDED, "rate_limit_exceeded") X(INSUFFICIENT_QUOTA, "insufficient_quota") \
+    X(ALREADY_EXISTS, "already_exists") X(KEY_REVOKED, "key_revoked") \
     X(INTERNAL_ERROR, "internal_error")
 
 
