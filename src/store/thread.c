@@ -34,6 +34,7 @@
 #include "obs/log.h"
 
 #define PERIOD_MS 250
+#define CACHE_EVICT_PERIODS 20 /* the cache tier's eviction: every 5 s */
 #define OTHER_JOBS_MAX 4096 /* lookups, admin operations, audit entries, key uses queued at once */
 #define SPOOL_MAGIC 0x544c4731u /* "TLG1": the record layout of this build */
 
@@ -84,6 +85,8 @@ struct tg_store_thread {
     size_t subscriber_count;
     tg_key_index_t *index;            /* the latest, the thread's reference */
     uint64_t data_version;
+    _Atomic int64_t cache_max_bytes;  /* < 0: no cache tier */
+    unsigned periods;                 /* since start: the cache's eviction runs every few */
 };
 
 /* ------------------------------------------------------------- plumbing */
@@ -434,6 +437,37 @@ static bool run_admin(tg_store_thread_t *t, tg_store_job_t *job)
     return job->u.admin.response.keys_changed || job->u.admin.response.orgs_changed;
 }
 
+/* The response cache's tier: a put is its own (implicit) transaction,
+ * apart from the ledger's batches, so that a failed put never sends rows
+ * to the spool; its payload goes with the job. */
+static void run_cache(tg_store_thread_t *t, tg_store_job_t *job)
+{
+    const tg_store_methods_t *m = t->store->methods;
+    if (job->kind == TG_JOB_CACHE_GET) {
+        job->u.cache.found = m->cache_get(t->store, job->u.cache.key, job->u.cache.now, &job->u.cache.payload,
+                                          &job->u.cache.len, &job->u.cache.expires) == TG_STORE_OK;
+        return;
+    }
+    m->cache_put(t->store, job->u.cache.key, job->u.cache.org, wall_seconds(), job->u.cache.expires,
+                 job->u.cache.payload, job->u.cache.len);
+}
+
+static void evict_cache(tg_store_thread_t *t)
+{
+    int64_t max = atomic_load(&t->cache_max_bytes), evicted = 0;
+    if (max < 0)
+        return;
+    if (t->store->methods->cache_evict(t->store, wall_seconds(), max, &evicted) == TG_STORE_OK && evicted > 0)
+        tg_log(TG_LOG_DEBUG, "cache", "evicted %lld rows of the SQLite tier", (long long)evicted);
+}
+
+/* The SQLite tier's cap from cfg; -1 when the tier is off. */
+static void set_cache_cap(tg_store_thread_t *t, const tg_config_t *cfg)
+{
+    bool on = cfg->cache.enabled && cfg->cache.sqlite.enabled;
+    atomic_store(&t->cache_max_bytes, on ? (int64_t)cfg->cache.sqlite.max_bytes : -1);
+}
+
 /* One round over the jobs taken from the queue, in arrival order. */
 static void run_jobs(tg_store_thread_t *t, tg_store_job_t *list)
 {
@@ -451,6 +485,12 @@ static void run_jobs(tg_store_thread_t *t, tg_store_job_t *list)
                 write_batch(t, batch_len);
                 batch_len = 0;
             }
+            break;
+        case TG_JOB_CACHE_GET:
+        case TG_JOB_CACHE_PUT:
+            run_cache(t, job);
+            atomic_fetch_sub(&t->other_queued, 1);
+            finish(job);
             break;
         case TG_JOB_LOOKUP:
             changed |= run_lookup(t, job);
@@ -532,6 +572,8 @@ static void periodic(tg_store_thread_t *t)
     if (t->store->methods->maintain(t->store) == TG_STORE_ERROR)
         tg_log(TG_LOG_WARN, "store", "a write-ahead log checkpoint failed; retrying in %d ms", PERIOD_MS);
     tg_obs_ledger_queue(t->obs, atomic_load(&t->ledger_queued));
+    if (++t->periods % CACHE_EVICT_PERIODS == 0)
+        evict_cache(t);
 }
 
 static void *thread_main(void *arg)
@@ -714,6 +756,7 @@ tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, 
     t->limits = limits;
     t->wake_fd = t->spool_fd = -1;
     t->ledger_cap = cfg->ledger.queue_size;
+    set_cache_cap(t, cfg);
     t->batch_max = cfg->ledger.batch_max;
     t->group_commit_us = cfg->ledger.group_commit_us;
     pthread_mutex_init(&t->spool_lock, NULL);
@@ -767,6 +810,7 @@ void tg_store_thread_reconfigure(tg_store_thread_t *t, const tg_config_t *cfg)
     pthread_mutex_unlock(&t->config_lock);
     free_plans(old, old_count);
     atomic_store(&t->plans_changed, true);
+    set_cache_cap(t, cfg);
 }
 
 /* --------------------------------------------------------------- client */

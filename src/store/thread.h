@@ -35,7 +35,9 @@ typedef enum tg_store_job_kind {
     TG_JOB_LOOKUP, /* a key the worker's index does not know */
     TG_JOB_ADMIN,  /* an admin operation: its own transaction */
     TG_JOB_AUDIT,  /* an audit entry of the request path (auth failures) */
-    TG_JOB_TOUCH   /* a key's last_used */
+    TG_JOB_TOUCH,  /* a key's last_used */
+    TG_JOB_CACHE_GET, /* the response cache's SQLite tier: a lookup */
+    TG_JOB_CACHE_PUT  /* ... a new answer (no answer back) */
 } tg_store_job_kind_t;
 
 typedef struct tg_store_job tg_store_job_t;
@@ -64,6 +66,17 @@ struct tg_store_job {
         } admin;
         tg_audit_entry_t audit;  /* AUDIT */
         char key_id[TG_STORE_KEY_ID_MAX + 1]; /* TOUCH: the key was used now */
+        struct {
+            uint8_t key[32];
+            double now;          /* GET: live rows expire after it */
+            char org[TG_STORE_NAME_MAX + 1]; /* PUT */
+            double expires;      /* PUT: the row's; GET: the answer's */
+            /* PUT: the submitter's, freed with the job; GET: the answer,
+             * malloc'd by the store thread, the receiver's to free */
+            char *payload;
+            size_t len;
+            bool found;          /* GET */
+        } cache;
     } u;
 };
 
@@ -78,7 +91,9 @@ tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, 
 /* Runs what is queued, commits, closes the store, joins. NULL is fine. */
 void tg_store_thread_stop(tg_store_thread_t *t);
 
-/* A reload's new plans (tenancy.plans) for the admin operations. */
+/* A reload's new plans (tenancy.plans) for the admin operations, and the
+ * response cache's SQLite tier cap (cache.sqlite.max_bytes, enforced every
+ * few seconds by deleting expired rows, then the oldest). */
 void tg_store_thread_reconfigure(tg_store_thread_t *t, const tg_config_t *cfg);
 
 /* Any thread. 0 when queued; -1 when the job's queue is full (the
