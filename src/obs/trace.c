@@ -328,6 +328,7 @@ static json_t *span_json(const tg_trace_span_t *s)
     add_string(attrs, "server.address", s->server_address);
     add_int(attrs, "server.port", s->server_port, s->server_port > 0);
     add_int(attrs, "tollgate.attempt", s->attempt, s->attempt > 0);
+    add_string(attrs, "tollgate.cache", s->cache);
 
     json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:{s:i}}", "traceId", trace, "spanId", span, "name",
                           s->name, "kind", (int)s->kind, "startTimeUnixNano", int_string(s->start_unix_ns),

@@ -62,6 +62,7 @@ typedef struct tg_trace_span {
     char server_address[TG_SPAN_TEXT]; /* CLIENT: server.address */
     int server_port;              /* CLIENT: server.port */
     int attempt;                  /* CLIENT: tollgate.attempt, from 1 */
+    const char *cache;            /* SERVER: tollgate.cache (X-Tollgate-Cache's value) */
 } tg_trace_span_t;
 
 /* ------------------------------------------------------------- context */

@@ -1,4 +1,5 @@
-/* trace.c: the trace stage (always, after account): the request's SERVER
+/* trace.c: the trace stage (always, after account and cache_fill, which
+ * bills a cache hit): the request's SERVER
  * span (docs/traces.md), named and attributed after the OpenTelemetry GenAI
  * conventions for the LLM endpoints ("chat gpt-4o") and the HTTP ones for
  * the others ("GET /v1/models"). Its upstream attempts' CLIENT spans were
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "pipeline/cache.h"
 #include "pipeline/stages.h"
 
 /* The GenAI part: the model asked for and, once a provider was tried, the
@@ -16,7 +18,17 @@ static void llm_attributes(tg_request_t *r, tg_trace_span_t *s)
     s->operation = tg_operation_name(r->operation);
     tg_span_text(s->request_model, r->parsed.model, r->parsed.model != NULL ? r->parsed.model_len : 0);
     snprintf(s->name, sizeof(s->name), "%s %s", s->operation, s->request_model[0] ? s->request_model : "unknown");
+    s->cache = tg_cache_response_header(&r->cache);
     const tg_upstream_result_t *res = r->result;
+    if (r->cache.hit) { /* the answer of an earlier call, billed now (cache_fill) */
+        if (r->access.provider != NULL)
+            tg_span_text(s->provider, r->access.provider, strlen(r->access.provider));
+        if (r->access.model_used != NULL)
+            tg_span_text(s->response_model, r->access.model_used, strlen(r->access.model_used));
+        s->input_tokens = (int64_t)r->billed.prompt_tokens;
+        s->output_tokens = (int64_t)r->billed.completion_tokens;
+        return;
+    }
     if (res == NULL || res->attempts == 0)
         return;
     const char *provider = r->env.cfg->providers[res->provider_index].name;

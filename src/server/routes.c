@@ -11,8 +11,8 @@
 /* trace: the request's span. Not on the observability endpoints: scrapes
  * and probes every few seconds would bury the traffic's traces. */
 static const tg_stage_t llm_stages[] = {
-    STAGE(framing), STAGE(parse), STAGE(auth), STAGE(limits), STAGE(route), STAGE(upstream),
-    ALWAYS(account), ALWAYS(trace), ALWAYS(settle), ALWAYS(ledger),
+    STAGE(framing), STAGE(parse), STAGE(auth), STAGE(limits), STAGE(cache), STAGE(route), STAGE(upstream),
+    ALWAYS(account), ALWAYS(settle), ALWAYS(cache_fill), ALWAYS(trace), ALWAYS(ledger),
 };
 static const tg_stage_t admin_stages[] = {STAGE(framing), STAGE(admin), ALWAYS(account), ALWAYS(trace)};
 static const tg_stage_t models_stages[] = {STAGE(framing), STAGE(auth), STAGE(models), ALWAYS(account), ALWAYS(trace)};
