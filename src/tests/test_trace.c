@@ -1,8 +1,11 @@
 /* test_trace.c - traces (obs/trace.h): the request's context from its
  * traceparent, attempt span ids, text attributes cut and cleaned, the OTLP
  * JSON of spans (ids in hex, times as strings, GenAI attributes, parents),
- * the bounded queue (order, drops counted when full, exports counted), and
+ * the bounded queue (order, drops counted when full, exports counted, from
+ * several threads at once), and
  * the tracing section of the configuration. */
+#define _GNU_SOURCE /* pthread_tryjoin_np */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -209,6 +212,68 @@ static void test_queue(void **state)
     tg_obs_free(obs);
 }
 
+/* Producers on several threads and one consumer, as the workers and the
+ * exporter: every span is taken or counted dropped, none twice, and each
+ * producer's spans come out in the order it submitted them. */
+#define PRODUCERS 4
+#define PER_PRODUCER 20000
+
+typedef struct producer {
+    pthread_t thread;
+    tg_tracer_t *q;
+    int id;
+    int queued;
+    bool done;   /* joined */
+} producer_t;
+
+static void *produce(void *arg)
+{
+    producer_t *p = arg;
+    tg_trace_span_t s = {0};
+    s.server_port = p->id;
+    for (int i = 0; i < PER_PRODUCER; i++) {
+        s.attempt = i;
+        p->queued += tg_tracer_submit(p->q, &s);
+    }
+    return NULL;
+}
+
+static void test_queue_threads(void **state)
+{
+    tg_obs_opts_t o = {.metric_namespace = "gw", .version = "0.1.0"};
+    tg_obs_t *obs = tg_obs_new(&o, NULL);
+    tg_tracer_t *q = tg_tracer_new(obs, 1024, 64);
+    producer_t producers[PRODUCERS];
+    for (int i = 0; i < PRODUCERS; i++) {
+        producers[i] = (producer_t){.q = q, .id = i};
+        assert_int_equal(pthread_create(&producers[i].thread, NULL, produce, &producers[i]), 0);
+    }
+    static tg_trace_span_t out[256];
+    int last[PRODUCERS] = {-1, -1, -1, -1}, taken = 0, running = PRODUCERS;
+    while (running > 0 || tg_tracer_depth(q) > 0) {
+        size_t n = tg_tracer_take(q, out, 256);
+        for (size_t i = 0; i < n; i++) {
+            int id = out[i].server_port;
+            assert_true(out[i].attempt > last[id]);
+            last[id] = out[i].attempt;
+        }
+        taken += (int)n;
+        for (int i = 0; n == 0 && i < PRODUCERS; i++)
+            if (!producers[i].done && pthread_tryjoin_np(producers[i].thread, NULL) == 0) {
+                producers[i].done = true;
+                running--;
+            }
+    }
+    int queued = 0;
+    for (int i = 0; i < PRODUCERS; i++)
+        queued += producers[i].queued;
+    assert_int_equal(taken, queued);
+    assert_true(sample_value(obs, "\ngw_tracing_spans_dropped_total{reason=\"queue_full\"} ") ==
+                PRODUCERS * PER_PRODUCER - queued);
+    tg_tracer_free(q);
+    tg_obs_free(obs);
+}
+
 static void test_config(void **state)
 {
     static const char providers[] = "providers: [ { name: p, base_url: \"http://127.0.0.1:9\" } ]\n"
@@ -270,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_otlp_json),
         cmocka_unit_test(test_queue),
+        cmocka_unit_test(test_queue_threads),
         cmocka_unit_test_setup_teardown(test_config, yaml_setup, yaml_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
