@@ -233,8 +233,8 @@ void mock_answer_transcriptions(struct mock_call *call)
 /* ---- speech ------------------------------------------------------------ */
 
 #define SPEECH_SAMPLE_RATE 24000
-/* Seconds of speech per word of input, at speed 1. */
-#define SECONDS_PER_WORD 0.05
+/* Samples of speech per word of input, at speed 1: 50 ms. */
+#define SAMPLES_PER_WORD 1200
 #define MAX_SPEECH_INPUT 4096
 
 /* One silent MPEG-1 Layer III frame: 128 kbit/s, 44.1 kHz, mono; 1152
@@ -299,8 +299,9 @@ void mock_answer_speech(struct mock_call *call)
         return;
     }
     size_t words = mock_words(json_string_value(input), json_string_length(input));
-    double seconds = (double)(words ? words : 1) * SECONDS_PER_WORD / (speed != NULL ? json_number_value(speed) : 1);
-    uint32_t pcm_bytes = (uint32_t)ceil(seconds * SPEECH_SAMPLE_RATE) * 2;
+    double samples = ceil((double)(words ? words : 1) * SAMPLES_PER_WORD / (speed != NULL ? json_number_value(speed) : 1));
+    double seconds = samples / SPEECH_SAMPLE_RATE;
+    uint32_t pcm_bytes = (uint32_t)samples * 2;
     const char *name = speech_formats[f].format;
     size_t len;
     unsigned char *audio;

@@ -23,11 +23,11 @@ static _Atomic int64_t fail_budget = -1;
 
 /* The usage knobs: each a number and its /mock/config member, its header,
  * its upper bound (also as text, for the error message). */
-#define KNOBS(X)                                                                                   \
-    X(output_tokens, "x-mock-output-tokens", MOCK_MAX_COMPLETION_TOKENS, "4096")                   \
-    X(cached_tokens, "x-mock-cached-tokens", UINT32_MAX, "4294967295")                             \
-    X(reasoning_tokens, "x-mock-reasoning-tokens", UINT32_MAX, "4294967295")                       \
-    X(cache_read_tokens, "x-mock-cache-read", UINT32_MAX, "4294967295")                            \
+#define KNOBS(X)                                                                                    \
+    X(output_tokens, "x-mock-output-tokens", MOCK_MAX_COMPLETION_TOKENS, "4096")                    \
+    X(cached_tokens, "x-mock-cached-tokens", UINT32_MAX, "4294967295")                              \
+    X(reasoning_tokens, "x-mock-reasoning-tokens", UINT32_MAX, "4294967295")                        \
+    X(cache_read_tokens, "x-mock-cache-read", UINT32_MAX, "4294967295")                             \
     X(cache_write_tokens, "x-mock-cache-write", UINT32_MAX, "4294967295")
 
 #define X(name, header, max, max_text) static _Atomic uint32_t knob_##name;
@@ -133,9 +133,9 @@ void mock_faults_plan(const h2o_req_t *req, struct mock_plan *plan)
 
     uint64_t n;
     /* a header of 0 unsets a knob for this request */
-#define X(name, header, max, max_text)                                                                       \
-    plan->knobs.name = atomic_load_explicit(&knob_##name, memory_order_relaxed);                   \
-    if (mock_header_number(req, header, max, &n))                                                  \
+#define X(name, header, max, max_text)                                                              \
+    plan->knobs.name = atomic_load_explicit(&knob_##name, memory_order_relaxed);                    \
+    if (mock_header_number(req, header, max, &n))                                                   \
         plan->knobs.name = (uint32_t)n;
     KNOBS(X)
 #undef X
@@ -181,10 +181,10 @@ int mock_faults_configure(json_t *config, const char **error)
         *error = "the config must be a JSON object";
         return -1;
     }
-#define X(name, header, max, max_text)                                                                       \
-    if (config_number(config, #name, max, &name, &has_##name) != 0) {                              \
-        *error = #name " must be an integer from 0 to " max_text;                                      \
-        return -1;                                                                                 \
+#define X(name, header, max, max_text)                                                              \
+    if (config_number(config, #name, max, &name, &has_##name) != 0) {                               \
+        *error = #name " must be an integer from 0 to " max_text;                                   \
+        return -1;                                                                                  \
     }
     KNOBS(X)
 #undef X
@@ -217,8 +217,8 @@ int mock_faults_configure(json_t *config, const char **error)
         atomic_store_explicit(&retry_after, (uint32_t)retry, memory_order_relaxed);
     if (has_first)
         set_fail_first((uint32_t)first);
-#define X(name, header, max, max_text)                                                                       \
-    if (has_##name)                                                                                \
+#define X(name, header, max, max_text)                                                              \
+    if (has_##name)                                                                                 \
         atomic_store_explicit(&knob_##name, (uint32_t)name, memory_order_relaxed);
     KNOBS(X)
 #undef X
