@@ -79,6 +79,7 @@ struct route {
     void (*handle)(h2o_req_t *req); /* control routes */
 };
 
+/* The API routes first, in enum order, so that routes[endpoint] is its own. */
 static const struct route routes[] = {
 #define X(name, path, method, dialect, answer) {path, {method}, 1, MOCK_DIALECT_##dialect, MOCK_ENDPOINT_##name, NULL},
     MOCK_ENDPOINTS(X)
