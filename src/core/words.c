@@ -9,15 +9,17 @@
 #define TG_ROUTE_METHOD(name, template, method, metrics_listener, operation) TG_METHOD_##method,
 #define TG_ROUTE_LISTENER(name, template, method, metrics_listener, operation) metrics_listener,
 #define TG_ROUTE_OPERATION(name, template, method, metrics_listener, operation) TG_OP_##operation,
-#define TG_OPERATION_LABEL(name, label, path, member) label,
-#define TG_OPERATION_PATH(name, label, path, member) path,
-#define TG_OPERATION_MEMBER(name, label, path, member) member,
+#define TG_OPERATION_LABEL(name, label, path, member, streams) label,
+#define TG_OPERATION_PATH(name, label, path, member, streams) path,
+#define TG_OPERATION_MEMBER(name, label, path, member, streams) member,
+#define TG_OPERATION_STREAMS(name, label, path, member, streams) streams,
 static const char *const route_templates[] = {TG_ROUTE_MAP(TG_ROUTE_TEMPLATE)};
 static const tg_method_t route_methods[] = {TG_ROUTE_MAP(TG_ROUTE_METHOD)};
 static const bool route_metrics_listener[] = {TG_ROUTE_MAP(TG_ROUTE_LISTENER)};
 static const tg_operation_t route_operations[] = {TG_ROUTE_MAP(TG_ROUTE_OPERATION)};
 static const char *const operation_paths[] = {TG_OPERATION_MAP(TG_OPERATION_PATH)};
 static const char *const operation_members[] = {TG_OPERATION_MAP(TG_OPERATION_MEMBER)};
+static const bool operation_streams[] = {TG_OPERATION_MAP(TG_OPERATION_STREAMS)};
 static const char *const method_names[] = {TG_METHOD_MAP(TG_WORD_LABEL)};
 static const char *const operation_names[] = {TG_OPERATION_MAP(TG_OPERATION_LABEL)};
 static const char *const stream_mode_names[] = {TG_STREAM_MODE_MAP(TG_WORD_LABEL)};
@@ -49,6 +51,10 @@ const char *tg_operation_upstream_path(tg_operation_t op) { return NAME_OR_UNKNO
 const char *tg_operation_required_member(tg_operation_t op)
 {
     return (unsigned)op < TG_OP_COUNT ? operation_members[op] : NULL;
+}
+bool tg_operation_streams(tg_operation_t op)
+{
+    return (unsigned)op < TG_OP_COUNT && operation_streams[op];
 }
 tg_operation_t tg_route_operation(tg_route_t r)
 {

@@ -46,16 +46,19 @@
     X(OPTIONS, "OPTIONS") X(OTHER, "OTHER") X(ANY, "ANY")
 
 /* The LLM operations: the `operation` label, the path an OpenAI-compatible
- * provider serves it at (after its base URL's path), and the JSON member
- * every request of it must have besides `model` (NULL: not a JSON body). */
-#define TG_OPERATION_MAP(X)                                                    \
-    X(CHAT, "chat", "/chat/completions", "messages")                           \
-    X(RESPONSES, "responses", "/responses", "input")                           \
-    X(COMPLETIONS, "completions", "/completions", "prompt")                    \
-    X(EMBEDDINGS, "embeddings", "/embeddings", "input")                        \
-    X(IMAGE, "image", "/images/generations", "prompt")                         \
-    X(AUDIO_TRANSCRIPTION, "audio_transcription", "/audio/transcriptions", NULL) \
-    X(AUDIO_SPEECH, "audio_speech", "/audio/speech", "input")
+ * provider serves it at (after its base URL's path), the JSON member every
+ * request of it must have besides `model` (NULL: not a JSON body), and
+ * whether the gateway streams its answer (SSE) when the request says
+ * "stream": true; the others' answers are relayed whole whatever the
+ * request says, for the provider to judge the member. */
+#define TG_OPERATION_MAP(X)                                                           \
+    X(CHAT, "chat", "/chat/completions", "messages", true)                            \
+    X(RESPONSES, "responses", "/responses", "input", true)                            \
+    X(COMPLETIONS, "completions", "/completions", "prompt", true)                     \
+    X(EMBEDDINGS, "embeddings", "/embeddings", "input", false)                        \
+    X(IMAGE, "image", "/images/generations", "prompt", false)                         \
+    X(AUDIO_TRANSCRIPTION, "audio_transcription", "/audio/transcriptions", NULL, false) \
+    X(AUDIO_SPEECH, "audio_speech", "/audio/speech", "input", false)
 
 #define TG_STREAM_MODE_MAP(X) X(NON_STREAMING, "non_streaming") X(STREAMING, "streaming")
 
@@ -116,7 +119,7 @@
 typedef enum tg_route { TG_ROUTE_MAP(TG_ROUTE_ENUM) TG_ROUTE_COUNT } tg_route_t;
 #define TG_METHOD_ENUM(name, label) TG_METHOD_##name,
 typedef enum tg_method { TG_METHOD_MAP(TG_METHOD_ENUM) TG_METHOD_COUNT } tg_method_t;
-#define TG_OPERATION_ENUM(name, label, path, member) TG_OP_##name,
+#define TG_OPERATION_ENUM(name, label, path, member, streams) TG_OP_##name,
 typedef enum tg_operation { TG_OPERATION_MAP(TG_OPERATION_ENUM) TG_OP_COUNT } tg_operation_t;
 #define TG_STREAM_MODE_ENUM(name, label) TG_##name,
 typedef enum tg_stream_mode { TG_STREAM_MODE_MAP(TG_STREAM_MODE_ENUM) TG_STREAM_MODE_COUNT } tg_stream_mode_t;
@@ -147,6 +150,7 @@ const char *tg_method_name(tg_method_t m);
 const char *tg_operation_name(tg_operation_t op);
 const char *tg_operation_upstream_path(tg_operation_t op);   /* "/chat/completions" */
 const char *tg_operation_required_member(tg_operation_t op); /* "messages"; NULL: none or not JSON */
+bool tg_operation_streams(tg_operation_t op);                 /* chat, responses, completions */
 tg_operation_t tg_route_operation(tg_route_t r);              /* TG_OP_COUNT: not an LLM route */
 const char *tg_stream_mode_name(tg_stream_mode_t m);
 const char *tg_llm_status_name(tg_llm_status_t s);

@@ -74,9 +74,11 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
     };
 }
 
-uint64_t tg_account_prompt_estimate(size_t messages_bytes)
+uint64_t tg_account_prompt_estimate(const tg_json_body_t *members)
 {
-    return (messages_bytes + 3) / 4;
+    /* a request has one of them: the others' spans are empty */
+    size_t bytes = members->messages.len + members->input.len + members->prompt.len;
+    return (bytes + 3) / 4;
 }
 
 /* A JSON number at v (a value's first byte), or -1 for anything else. */
@@ -210,7 +212,7 @@ tg_stage_result_t tg_stage_account(tg_request_t *r)
         in.content_events = res->content_events;
         in.tokens_estimated = res->client_gone && r->parsed.stream && !res->usage.present;
         if (in.tokens_estimated)
-            in.prompt_estimate = tg_account_prompt_estimate(r->parsed.members.messages.len + r->parsed.members.input.len);
+            in.prompt_estimate = tg_account_prompt_estimate(&r->parsed.members);
         if (res->attempts > 0 && res->llm_status == TG_LLM_SUCCESS)
             tg_account_units(r->operation, r->req->entity.base, r->req->entity.len, res->body.base, res->body.len,
                              &in.images, &in.audio_seconds, &in.characters);

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "pipeline/json_body.h"
 #include "upstream/usage.h"
 
 typedef struct tg_account_in {
@@ -52,9 +53,11 @@ typedef struct tg_account_out {
     double cost;
 } tg_account_out_t;
 
-/* About four bytes of a request's messages (or input) per token: the
- * prompt billed for a client that left before the provider's usage came. */
-uint64_t tg_account_prompt_estimate(size_t messages_bytes);
+/* About four bytes per token of a request's prompt (chat's messages, the
+ * Responses API's and embeddings' input, a completion's prompt): what a
+ * client that left before the provider's usage came is billed, and what
+ * the token limits reserve. */
+uint64_t tg_account_prompt_estimate(const tg_json_body_t *members);
 
 /* The units other than tokens an answer is priced by (docs/configuration.md,
  * `pricing`): images in an image answer's data, seconds of audio in a

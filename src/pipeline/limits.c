@@ -121,8 +121,7 @@ tg_stage_result_t tg_stage_limits(tg_request_t *r)
     int64_t max_out = r->operation == TG_OP_CHAT
                           ? (r->parsed.max_tokens >= 0 ? r->parsed.max_tokens : (long)r->env.cfg->limits.default_max_tokens)
                           : 0;
-    int64_t tokens = (int64_t)tg_account_prompt_estimate(r->parsed.members.messages.len + r->parsed.members.input.len) +
-                     max_out;
+    int64_t tokens = (int64_t)tg_account_prompt_estimate(&r->parsed.members) + max_out;
     long model = tg_config_find_model(r->env.cfg, r->parsed.model, r->parsed.model_len);
 
     for (int i = 0; i < TG_HOLD_COUNT; i++) {

@@ -95,7 +95,7 @@ int tg_parse_request(const tg_parse_in_t *in, tg_parse_out_t *out)
         snprintf(out->message, sizeof(out->message), "'%s' is a required property.", required);
         return fail(out, 400, TG_CODE_INVALID_REQUEST, out->message, required);
     }
-    out->stream = is_true(body, m->stream);
+    out->stream = is_true(body, m->stream) && tg_operation_streams(in->operation);
     out->usage_requested = is_true(body, m->include_usage);
     return 0;
 }

@@ -158,6 +158,18 @@ static void test_parse_reads_stream_flags(void **state)
 
     assert_int_equal(parse("{\"model\":\"m\",\"input\":[\"a\",\"b\"]}", TG_OP_EMBEDDINGS, 1024, &out), 0);
     assert_false(out.stream);
+
+    /* the operations that stream; the others' "stream" is the provider's to judge */
+    assert_int_equal(parse("{\"model\":\"m\",\"input\":\"a\",\"stream\":true}", TG_OP_RESPONSES, 1024, &out), 0);
+    assert_true(out.stream);
+    assert_int_equal(parse("{\"model\":\"m\",\"prompt\":\"a\",\"stream\":true}", TG_OP_COMPLETIONS, 1024, &out), 0);
+    assert_true(out.stream);
+    assert_int_equal(parse("{\"model\":\"m\",\"input\":\"a\",\"stream\":true}", TG_OP_EMBEDDINGS, 1024, &out), 0);
+    assert_false(out.stream);
+    assert_int_equal(parse("{\"model\":\"m\",\"prompt\":\"a\",\"stream\":true}", TG_OP_IMAGE, 1024, &out), 0);
+    assert_false(out.stream);
+    assert_int_equal(parse("{\"model\":\"m\",\"input\":\"a\",\"stream\":true}", TG_OP_AUDIO_SPEECH, 1024, &out), 0);
+    assert_false(out.stream);
 }
 
 static void expect_upstream_body(const char *client, bool add_usage, const char *expected)
