@@ -103,13 +103,25 @@ void tg_sse_classify(const char *raw, size_t len, tg_sse_event_t *ev)
     }
 }
 
+/* A Responses API event: {"type":"response.…", ...}. */
+static int is_responses_event(const tg_sse_event_t *ev)
+{
+    static const char prefix[] = "\"response.";
+    const char *type = tg_json_find_key(ev->raw, ev->raw_len, "type");
+    return type != NULL && (size_t)(ev->raw + ev->raw_len - type) >= sizeof(prefix) - 1 &&
+           memcmp(type, prefix, sizeof(prefix) - 1) == 0;
+}
+
 int tg_sse_has_output(const tg_sse_event_t *ev)
 {
     static const char *const members[] = {"tool_calls", "function_call", "refusal", "reasoning_content",
                                           "reasoning", "audio"};
     if (ev->has_content)
         return 1;
-    if (ev->kind != TG_SSE_DATA)
+    /* A Responses event's output is a delta (text, a call's arguments, a
+     * refusal, reasoning): the response object that response.created and
+     * response.in_progress carry has a "reasoning" and "tools" of its own. */
+    if (ev->kind != TG_SSE_DATA || is_responses_event(ev))
         return 0;
     const char *end = ev->raw + ev->raw_len;
     for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {

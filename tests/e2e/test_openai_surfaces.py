@@ -10,8 +10,11 @@
 # that leaves one mid-way is billed estimated tokens. Transcriptions: the
 # form's model field is routed and replaced, the rest of the body goes on
 # byte for byte; a form without a model, or a body that is no form, is
-# refused. A provider answering 500 on /v1/responses falls back to the
-# next route; unknown members pass through both ways untouched.
+# refused. On /v1/responses a provider answering 500 falls back to the
+# next route, and so does one whose stream opens at once but whose first
+# output is late (the first-token deadline). "stream": true on an operation
+# the gateway does not stream is the provider's to judge. Unknown members
+# pass through both ways untouched.
 
 import json
 import re
@@ -167,15 +170,18 @@ class OpenAISurfacesTest(GatewayTestCase):
         cls.mock = cls.start_mock()
         cls.ref = cls.start_mock()          # answers the same requests directly
         cls.flaky = cls.start_mock("--status", "500")
+        cls.slow = cls.start_mock("--token-delay-ms", "1500")   # its events 1.5 s apart
         cls.backup = cls.start_mock()
         cls.recorder = Recorder()
         cls._procs.append(cls.recorder)
         providers = [provider("mock", cls.mock, forward_headers=FORWARD),
                      provider("flaky", cls.flaky), provider("backup", cls.backup),
+                     provider("slow", cls.slow, first_token_timeout_ms=400),
                      provider("recorder", cls.recorder)]
         models = [model(name, [(p, upstream)], pricing) for name, (p, upstream, pricing) in MODELS.items()]
         models.append(model("resilient", [("flaky", "gpt-4o-mini"), ("backup", "gpt-4o-mini")],
                             FALLBACK_PRICING))
+        models.append(model("resp-deadline", [("slow", "gpt-4o-mini"), ("mock", "gpt-4o-mini")], CHEAP))
         cls.model_names = [m["name"] for m in models]
         cls.tollgate = cls.start_tollgate(gateway_config(
             free_port(), providers, models, **tenancy_sections(cls.workdir)), ADMIN_ENV)
@@ -303,6 +309,13 @@ class OpenAISurfacesTest(GatewayTestCase):
             cls.send(rid, "/v1/responses", body)
             cls.expect(rid, "resilient", "responses", p_resp, 2, price(CHEAP, p_resp, 2),
                        stream=stream, provider_name="backup")
+
+        # a provider that opens its stream at once (response.created) and is
+        # slow to its first output: the first-token deadline moves on
+        cls.send("resp-deadline", "/v1/responses",
+                 {"model": "resp-deadline", "input": text, "max_output_tokens": 2, "stream": True})
+        cls.expect("resp-deadline", "resp-deadline", "responses", p_resp, 2, price(CHEAP, p_resp, 2),
+                   stream=True, provider_name="mock")
 
         # clients that leave mid-stream
         t = cls.tollgate
@@ -528,6 +541,20 @@ class OpenAISurfacesTest(GatewayTestCase):
         self.assertEqual(m.value("tollgate_llm_requests_total", model="resilient", provider="backup",
                                  operation="responses", status="success"), 2)
 
+    def test_first_token_deadline_on_a_responses_stream(self):
+        # response.created and the empty item and part before the first
+        # delta are held, so the stream could still be left for the next route
+        r = self.answer("resp-deadline")
+        self.assertEqual(r.header("X-Tollgate-Fallback"), "slow->mock")
+        events = [json.loads(e) for e in sse_events(r.body)]
+        self.assertEqual([e["type"] for e in events][0], "response.created")
+        self.assertEqual(events[-1]["type"], "response.completed")
+        self.assertEqual(len({e["response"]["id"] for e in events if "response" in e}), 1)
+        self.assertLess(self.row("resp-deadline")["ttft_seconds"], 1.4)
+        m = self.tollgate.metrics()
+        self.assertEqual(m.value("tollgate_llm_retries_total", provider="slow"), 0)
+        self.assertEqual(m.value("tollgate_llm_fallbacks_total", **{"from": "slow", "to": "mock"}), 1)
+
     def test_unknown_members_pass_through(self):
         (path, headers, body), = [q for q in self.recorder.requests if q[0] == "/v1/responses"]
         self.assertEqual(headers["content-type"], "application/json")
@@ -598,7 +625,7 @@ class OpenAISurfacesTest(GatewayTestCase):
         counts = {op: m.value("tollgate_llm_requests_total", operation=op) for op in used}
         rows = self.tollgate.db("SELECT operation, count(*) AS n FROM ledger GROUP BY operation")
         self.assertEqual(counts, {r["operation"]: r["n"] for r in rows})
-        providers = ["mock", "flaky", "backup", "recorder"]
+        providers = ["mock", "flaky", "backup", "slow", "recorder"]
         self.assertEqual(unbounded_labels(m, providers, self.model_names), [])
         for path in ("/v1/responses", "/v1/completions", "/v1/images/generations",
                      "/v1/audio/transcriptions", "/v1/audio/speech"):
