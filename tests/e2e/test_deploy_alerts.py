@@ -202,7 +202,7 @@ class Traffic:
             th.start()
 
     def send(self, kind, path, body, key=None):
-        headers = {"Authorization": "Bearer " + key} if key else {}
+        headers = {"Authorization": "Bearer " + key, "X-Mock-Cached-Tokens": "2"} if key else {}
         try:
             status = http_request(self.t.port, "POST", path, body, headers, timeout=20).status
         except OSError as e:
@@ -271,9 +271,12 @@ class DeployAlertsTest(GatewayTestCase):
             free_port(),
             # alpha's active health checks make it unhealthy as soon as one
             # fails, whatever the successes earlier in its last minute.
+            # X-Mock-Cached-Tokens: the mock reports that many prompt tokens
+            # as cached (the prompt-caching panels).
             [provider("alpha", cls.alpha, max_retries=1, breaker=breaker,
-                      health_check={"enabled": True, "interval_ms": 500, "timeout_ms": 400}),
-             provider("beta", cls.beta, breaker=breaker)],
+                      health_check={"enabled": True, "interval_ms": 500, "timeout_ms": 400},
+                      forward_headers=["x-mock-cached-tokens"]),
+             provider("beta", cls.beta, breaker=breaker, forward_headers=["x-mock-cached-tokens"])],
             [model("chat", [("alpha", "gpt-4o-mini"), ("beta", "gpt-4o-mini")]),
              model("solo", [("alpha", "gpt-4o-mini")]),
              model("embed", [("beta", "text-embedding-3-small")]),
@@ -519,7 +522,8 @@ class DeployAlertsTest(GatewayTestCase):
                 q = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
                 m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", q)
                 self.assertIsNotNone(m, "%s: variable %s: %s" % (name, var["name"], q))
-                values = self.api("label/%s/values" % m.group(2), **{"match[]": m.group(1)})["data"]
+                values = self.api("label/%s/values" % m.group(2),
+                                  **{"match[]": grafana_expr(m.group(1))})["data"]
                 if not values:
                     problems.append("%s: variable %s has no values" % (name, var["name"]))
                 count += 1
