@@ -1,10 +1,15 @@
 -- wrk request script for the gateway benchmark: every request POSTs the
 -- same small chat completion. STREAM=1 in the environment asks for a
 -- Server-Sent Events answer instead of one JSON body; AUTH, when set, is
--- sent as the Authorization header (bench/tenancy.py: "Bearer tg-...").
+-- sent as the Authorization header (bench/tenancy.py: "Bearer tg-...");
+-- CACHEABLE=1 adds "temperature": 0, which makes the request one the
+-- response cache keeps (bench/cache_bench.py), and to a stream a seed: its
+-- own entry, recorded from a stream, not the plain runs' entry converted
+-- at each hit.
 
 local stream = os.getenv("STREAM") == "1"
 local auth = os.getenv("AUTH")
+local cacheable = os.getenv("CACHEABLE") == "1"
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -13,7 +18,9 @@ if auth and auth ~= "" then
 end
 wrk.body = '{"model":"gpt-4o-mini","max_tokens":16,'
     .. '"messages":[{"role":"user","content":"Say hello to the benchmark"}]'
-    .. (stream and ',"stream":true' or '') .. '}'
+    .. (stream and ',"stream":true' or '')
+    .. (cacheable and ',"temperature":0' or '')
+    .. (cacheable and stream and ',"seed":1' or '') .. '}'
 
 -- WRK_STOP_AFTER=N (bench/reliability.py): after N responses, create the
 -- file named by WRK_DONE_FILE and stop; wrk itself waits out its -d, so

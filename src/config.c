@@ -575,6 +575,55 @@ static void parse_limits(parse_ctx_t *c, const yaml_node_t *n)
     }
 }
 
+static void get_ttl(parse_ctx_t *c, const yaml_node_t *n, const char *what, uint32_t *out)
+{
+    uint64_t v;
+    if (!get_uint(c, n, what, UINT32_MAX, &v))
+        return;
+    if (v == 0)
+        add_error(c, node_line(n), "%s must be at least 1", what);
+    else
+        *out = (uint32_t)v;
+}
+
+static void parse_cache_sqlite(parse_ctx_t *c, const yaml_node_t *n)
+{
+    enum { ENABLED, MAX_BYTES, TTL, NKEYS };
+    static const char *const keys[NKEYS] = {"enabled", "max_bytes", "ttl_seconds"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "cache.sqlite", keys, NKEYS, v))
+        return;
+    if (v[ENABLED])
+        get_bool(c, v[ENABLED], "cache.sqlite.enabled", &c->cfg->cache.sqlite.enabled);
+    if (v[MAX_BYTES])
+        get_uint(c, v[MAX_BYTES], "cache.sqlite.max_bytes", INT64_MAX, &c->cfg->cache.sqlite.max_bytes);
+    if (v[TTL])
+        get_ttl(c, v[TTL], "cache.sqlite.ttl_seconds", &c->cfg->cache.sqlite.ttl_seconds);
+}
+
+static void parse_cache(parse_ctx_t *c, const yaml_node_t *n)
+{
+    enum { ENABLED, MEMORY, TTL, COALESCE, SQLITE, NKEYS };
+    static const char *const keys[NKEYS] = {"enabled", "memory_bytes", "ttl_seconds", "coalesce_wait_ms", "sqlite"};
+    yaml_node_t *v[NKEYS];
+    if (!map_fields(c, n, "cache", keys, NKEYS, v))
+        return;
+    tg_config_t *cfg = c->cfg;
+    if (v[ENABLED])
+        get_bool(c, v[ENABLED], "cache.enabled", &cfg->cache.enabled);
+    if (v[MEMORY])
+        get_uint(c, v[MEMORY], "cache.memory_bytes", SIZE_MAX, &cfg->cache.memory_bytes);
+    if (v[TTL])
+        get_ttl(c, v[TTL], "cache.ttl_seconds", &cfg->cache.ttl_seconds);
+    if (v[COALESCE]) {
+        get_u32(c, v[COALESCE], "cache.coalesce_wait_ms", &cfg->cache.coalesce_wait_ms);
+        if (cfg->cache.coalesce_wait_ms > 600000)
+            add_error(c, node_line(v[COALESCE]), "cache.coalesce_wait_ms must be at most 600000");
+    }
+    if (v[SQLITE] && !is_null_node(v[SQLITE]))
+        parse_cache_sqlite(c, v[SQLITE]);
+}
+
 static void parse_tenancy(parse_ctx_t *c, const yaml_node_t *n)
 {
     static const char *const keys[] = {"plans"};
@@ -1210,6 +1259,13 @@ static void set_defaults(tg_config_t *cfg)
     cfg->tenancy.plans = calloc(4, sizeof(char *));
     for (size_t i = 0; cfg->tenancy.plans != NULL && i < 4; i++)
         cfg->tenancy.plans[cfg->tenancy.plan_count++] = strdup(plans[i]);
+    cfg->cache.enabled = true;
+    cfg->cache.memory_bytes = 64u << 20;
+    cfg->cache.ttl_seconds = 3600;
+    cfg->cache.coalesce_wait_ms = 30000;
+    cfg->cache.sqlite.enabled = true;
+    cfg->cache.sqlite.max_bytes = 256u << 20;
+    cfg->cache.sqlite.ttl_seconds = 86400;
     cfg->anomaly = (tg_anomaly_config_t){
         .enabled = true, .interval_ms = 60000, .warmup_intervals = 10, .min_requests = 20,
         .baseline_weight = 0.1, .latency_factor = 3, .error_factor = 3, .error_floor = 0.1, .volume_factor = 3,
@@ -1218,9 +1274,10 @@ static void set_defaults(tg_config_t *cfg)
 
 static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
 {
-    enum { SERVER, LOGGING, METRICS, AUTH, STORE, LEDGER, TENANCY, LIMITS, ANOMALY, PROVIDERS, MODELS, NKEYS };
+    enum { SERVER, LOGGING, METRICS, AUTH, STORE, LEDGER, TENANCY, LIMITS, CACHE, ANOMALY, PROVIDERS, MODELS, NKEYS };
     static const char *const keys[NKEYS] = {
-        "server", "logging", "metrics", "auth", "store", "ledger", "tenancy", "limits", "anomaly", "providers", "models",
+        "server", "logging", "metrics", "auth", "store", "ledger", "tenancy", "limits", "cache", "anomaly",
+        "providers", "models",
     };
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, root, "the top level", keys, NKEYS, v))
@@ -1246,6 +1303,8 @@ static void parse_root(parse_ctx_t *c, const yaml_node_t *root)
     if (v[LIMITS])
         parse_limits(c, v[LIMITS]);
     resolve_store_paths(c);
+    if (v[CACHE])
+        parse_cache(c, v[CACHE]);
     if (v[ANOMALY])
         parse_anomaly(c, v[ANOMALY]);
     require(c, root, v[PROVIDERS], "providers", "the top level");

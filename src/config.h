@@ -186,6 +186,19 @@ typedef struct tg_config {
         uint32_t default_max_tokens; /* a request without max_tokens is charged this many; default 4096 */
         uint32_t max_org_series;     /* org_budget_used_ratio series at most (the rest fold into one); 1000 */
     } limits;
+    /* The response cache (docs/cache.md). Reloadable, but for whether
+     * the SQLite tier exists: that follows the store, fixed at start. */
+    struct {
+        bool enabled;              /* default true */
+        uint64_t memory_bytes;     /* the memory tier's cap; default 64 MiB */
+        uint32_t ttl_seconds;      /* of a memory entry; default 3600 */
+        uint32_t coalesce_wait_ms; /* how long identical misses wait for the first; default 30000 */
+        struct {
+            bool enabled;          /* default true; no tier without a store */
+            uint64_t max_bytes;    /* cap of the table, evicted oldest first; default 256 MiB */
+            uint32_t ttl_seconds;  /* of a row; default 86400 */
+        } sqlite;
+    } cache;
 
     tg_anomaly_config_t anomaly;
 

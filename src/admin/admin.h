@@ -44,6 +44,9 @@ typedef struct tg_admin_response {
     bool keys_changed;       /* a key was created, changed or revoked: the
                                 store thread republishes the key index */
     bool orgs_changed;       /* an org was created or changed: ditto, and orgs{plan} */
+    bool failed;             /* body is an error: its type and code, for api_errors_total */
+    tg_error_type_t error_type;
+    tg_error_code_t error_code;
 } tg_admin_response_t;
 
 /* Always fills *resp (status and body, an error body on failure). */

@@ -153,7 +153,8 @@ static int parse_args(int argc, char **argv, cli_args_t *a)
 }
 
 /* An option's value as JSON: "none" is null (cleared); numbers must read
- * as numbers (their range is the API's to check). NULL when it does not. */
+ * as numbers (their range is the API's to check), text must be UTF-8.
+ * NULL when it does not. */
 static json_t *option_json(int o, const char *value)
 {
     if (strcmp(value, "none") == 0)
@@ -173,7 +174,10 @@ static json_t *option_json(int o, const char *value)
         json_t *list = json_array();
         for (const char *p = value;; p++) {
             size_t n = strcspn(p, ",");
-            json_array_append_new(list, json_stringn(p, n));
+            if (json_array_append_new(list, json_stringn(p, n)) != 0) {
+                json_decref(list);
+                return NULL;
+            }
             if (p[n] == '\0')
                 break;
             p += n;
@@ -231,15 +235,18 @@ static int build_request(const cli_args_t *a, cli_request_t *r)
     if (c->method == TG_METHOD_DELETE)
         return 0;
     json_t *body = json_object();
-    if (c->operand != NULL && !in_path)
-        json_object_set_new(body, "name", json_string(a->operand));
+    if (c->operand != NULL && !in_path && json_object_set_new(body, "name", json_string(a->operand)) != 0) {
+        json_decref(body);
+        return usage_error("%s must be UTF-8 text", c->operand);
+    }
     for (int o = 0; o < OPT_COUNT; o++) {
         if (!(c->allowed & (1u << o)) || a->values[o] == NULL)
             continue;
         json_t *v = option_json(o, a->values[o]);
         if (v == NULL) {
             json_decref(body);
-            return usage_error("--%s needs a number or none", options[o].flag);
+            bool number = options[o].kind == INTEGER || options[o].kind == NUMBER;
+            return usage_error(number ? "--%s needs a number or none" : "--%s needs UTF-8 text", options[o].flag);
         }
         json_object_set_new(body, options[o].field, v);
     }

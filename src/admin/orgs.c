@@ -36,6 +36,11 @@ void tg_admin_orgs_create(tg_admin_call_t *c)
     unsigned allowed = TG_ADMIN_BIT(NAME) | TG_ADMIN_BIT(PLAN) | TG_ADMIN_POLICY_FIELDS;
     if (!tg_admin_read_body(c->req, allowed, TG_ADMIN_BIT(NAME), &b, c->resp))
         return;
+    if (strcmp(b.name, "anonymous") == 0) { /* the org of requests without a key, in logs and the ledger */
+        tg_admin_fail(c->resp, TG_ADMIN_ERR_INVALID_REQUEST, "name",
+                      "\"anonymous\" is reserved for requests without a key; choose another name");
+        return;
+    }
     const char *plan = (b.present & TG_ADMIN_BIT(PLAN)) ? b.plan : c->env->plans[0];
     if (!check_plan(c, plan))
         return;

@@ -1,6 +1,8 @@
 /* response.c: see response.h. */
 #include "admin/response.h"
 
+#include "core/error.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +10,10 @@
 
 static const struct {
     int status;
-    const char *type;
-    const char *code;
+    tg_error_type_t type;
+    tg_error_code_t code;
 } errors[] = {
-#define TG_ADMIN_ERROR_ROW(name, status, type, code) {status, type, code},
+#define TG_ADMIN_ERROR_ROW(name, status, type, code) {status, TG_ERR_##type, TG_CODE_##code},
     TG_ADMIN_ERROR_MAP(TG_ADMIN_ERROR_ROW)
 };
 
@@ -48,14 +50,18 @@ void tg_admin_fail(tg_admin_response_t *resp, tg_admin_error_t e, const char *pa
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
-    json_t *error = json_object();
-    json_object_set_new(error, "message", json_string(message));
-    json_object_set_new(error, "type", json_string(errors[e].type));
-    json_object_set_new(error, "param", param != NULL ? json_string(param) : json_null());
-    json_object_set_new(error, "code", json_string(errors[e].code));
-    json_t *body = json_object();
-    json_object_set_new(body, "error", error);
-    tg_admin_reply(resp, errors[e].status, body);
+    tg_error_t error;
+    tg_error_set(&error, errors[e].status, errors[e].type, errors[e].code, message, param);
+    char body[TG_ERROR_JSON_MAX];
+    size_t len = tg_error_json(body, sizeof(body), &error);
+    resp->status = error.status;
+    resp->body = malloc(len + 1);
+    resp->body_len = resp->body != NULL ? len : 0;
+    if (resp->body != NULL)
+        memcpy(resp->body, body, len + 1);
+    resp->failed = true;
+    resp->error_type = error.type;
+    resp->error_code = error.code;
 }
 
 void tg_admin_fail_store(tg_admin_response_t *resp, tg_store_status_t st)

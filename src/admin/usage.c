@@ -11,6 +11,7 @@
 
 #define AUDIT_LIMIT_DEFAULT 100
 #define AUDIT_LIMIT_MAX 1000
+#define TIME_END 253402300800.0 /* 10000-01-01T00:00:00Z: past any YYYY date, and an int64 as JSON shows it */
 
 /* n digits at *p as a number; *p moves past them. */
 static bool digits(const char **p, int n, int *out)
@@ -88,10 +89,11 @@ static bool read_time(tg_admin_call_t *c, const char *param, const char *text, d
     *out = 0;
     if (text[0] == '\0')
         return true;
-    if (parse_time(text, out) && *out >= 0)
+    if (parse_time(text, out) && *out >= 0 && *out < TIME_END)
         return true;
     tg_admin_fail(c->resp, TG_ADMIN_ERR_INVALID_REQUEST, param,
-                  "%s must be Unix seconds, YYYY-MM-DD or RFC 3339 (2026-11-30T12:00:00Z), from 1970 on", param);
+                  "%s must be Unix seconds, YYYY-MM-DD or RFC 3339 (2026-11-30T12:00:00Z), from 1970 to 9999",
+                  param);
     return false;
 }
 

@@ -20,6 +20,7 @@ static const char *const breaker_state_names[] = {TG_BREAKER_STATE_MAP(TG_WORD_L
 static const char *const strategy_names[] = {TG_STRATEGY_MAP(TG_WORD_LABEL)};
 static const char *const anomaly_type_names[] = {TG_ANOMALY_TYPE_MAP(TG_WORD_LABEL)};
 static const char *const limit_reason_names[] = {TG_LIMIT_REASON_MAP(TG_WORD_LABEL)};
+static const char *const cache_tier_names[] = {TG_CACHE_TIER_MAP(TG_WORD_LABEL)};
 static const char *const error_type_names[] = {TG_ERROR_TYPE_MAP(TG_WORD_LABEL)};
 static const char *const error_code_names[] = {TG_ERROR_CODE_MAP(TG_WORD_LABEL)};
 
@@ -44,6 +45,7 @@ const char *tg_breaker_state_name(tg_breaker_state_t s) { return NAME_OR_UNKNOWN
 const char *tg_strategy_name(tg_strategy_t s) { return NAME_OR_UNKNOWN(strategy_names, s); }
 const char *tg_limit_reason_name(tg_limit_reason_t r) { return NAME_OR_UNKNOWN(limit_reason_names, r); }
 const char *tg_anomaly_type_name(tg_anomaly_type_t t) { return NAME_OR_UNKNOWN(anomaly_type_names, t); }
+const char *tg_cache_tier_name(tg_cache_tier_t t) { return NAME_OR_UNKNOWN(cache_tier_names, t); }
 const char *tg_error_type_name(tg_error_type_t t) { return NAME_OR_UNKNOWN(error_type_names, t); }
 const char *tg_error_code_name(tg_error_code_t c) { return NAME_OR_UNKNOWN(error_code_names, c); }
 

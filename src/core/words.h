@@ -71,6 +71,10 @@
 #define TG_ANOMALY_TYPE_MAP(X) \
     X(LATENCY_SPIKE, "latency_spike") X(ERROR_SURGE, "error_surge") X(UNUSUAL_PATTERN, "unusual_pattern")
 
+/* The response cache's tiers (docs/cache.md): cache_*_total.tier, the
+ * ledger's and the access log's cache_tier */
+#define TG_CACHE_TIER_MAP(X) X(MEMORY, "memory") X(SQLITE, "sqlite")
+
 /* api_errors_total.error_type, the error JSON's type */
 #define TG_ERROR_TYPE_MAP(X) \
     X(INVALID_REQUEST, "invalid_request_error") X(AUTHENTICATION, "authentication_error") \
@@ -88,6 +92,7 @@
     X(ALL_PROVIDERS_UNAVAILABLE, "all_providers_unavailable") \
     X(MODEL_NOT_ALLOWED, "model_not_allowed") X(STORE_UNAVAILABLE, "store_unavailable") \
     X(RATE_LIMIT_EXCEEDED, "rate_limit_exceeded") X(INSUFFICIENT_QUOTA, "insufficient_quota") \
+    X(ALREADY_EXISTS, "already_exists") X(KEY_REVOKED, "key_revoked") \
     X(INTERNAL_ERROR, "internal_error")
 
 
@@ -111,6 +116,8 @@ typedef enum tg_limit_reason { TG_LIMIT_REASON_MAP(TG_LIMIT_REASON_ENUM) TG_LIMI
 typedef enum tg_strategy { TG_STRATEGY_MAP(TG_STRATEGY_ENUM) TG_STRATEGY_COUNT } tg_strategy_t;
 #define TG_ANOMALY_TYPE_ENUM(name, label) TG_ANOMALY_##name,
 typedef enum tg_anomaly_type { TG_ANOMALY_TYPE_MAP(TG_ANOMALY_TYPE_ENUM) TG_ANOMALY_TYPE_COUNT } tg_anomaly_type_t;
+#define TG_CACHE_TIER_ENUM(name, label) TG_CACHE_TIER_##name,
+typedef enum tg_cache_tier { TG_CACHE_TIER_MAP(TG_CACHE_TIER_ENUM) TG_CACHE_TIER_COUNT } tg_cache_tier_t;
 #define TG_ERROR_TYPE_ENUM(name, label) TG_ERR_##name,
 typedef enum tg_error_type { TG_ERROR_TYPE_MAP(TG_ERROR_TYPE_ENUM) TG_ERR_TYPE_COUNT } tg_error_type_t;
 #define TG_ERROR_CODE_ENUM(name, label) TG_CODE_##name,
@@ -128,6 +135,7 @@ const char *tg_retry_reason_name(tg_retry_reason_t r);
 const char *tg_breaker_state_name(tg_breaker_state_t s);
 const char *tg_anomaly_type_name(tg_anomaly_type_t t);
 const char *tg_limit_reason_name(tg_limit_reason_t r);
+const char *tg_cache_tier_name(tg_cache_tier_t t);
 const char *tg_error_type_name(tg_error_type_t t);
 const char *tg_error_code_name(tg_error_code_t c);
 

@@ -176,4 +176,14 @@ void tg_obs_record_rate_limited(const tg_obs_view_t *v, tg_limit_reason_t reason
 /* org_budget_used_ratio{org}: the org's settled spend over its budget. */
 void tg_obs_set_budget_use(const tg_obs_view_t *v, const char *org, double ratio);
 
+/* --------------------------------------------------------------- cache */
+/* cache_metrics.c: the response cache's families (docs/cache.md). */
+
+/* Makes their children, one per tier; called once at start. -1 on ENOMEM. */
+int tg_obs_cache_bind(tg_obs_t *obs);
+/* One lookup of a tier: cache_hits_total{tier} or cache_misses_total{tier};
+ * a hit adds `saved` (what its upstream call would have cost) to
+ * cache_saved_dollars_total{tier}. Any thread. */
+void tg_obs_record_cache(const tg_obs_view_t *v, tg_cache_tier_t tier, bool hit, double saved);
+
 #endif /* TOLLGATE_OBS_METRICS_H */

@@ -114,6 +114,10 @@ struct tg_obs {
     tally_gauge *db_busy, *active_keys, *ledger_queue;
     tally_counter *ledger_rows, *ledger_errors, *ledger_spooled;
     _Atomic(tally_counter *) rate_limited[TG_LIMIT_REASON_COUNT];
+
+    /* The response cache's families (cache_metrics.c), by tier */
+    tally_counter *cache_hits[TG_CACHE_TIER_COUNT], *cache_misses[TG_CACHE_TIER_COUNT];
+    tally_counter *cache_saved[TG_CACHE_TIER_COUNT];
 };
 
 

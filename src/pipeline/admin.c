@@ -24,6 +24,8 @@ static tg_stage_result_t deliver(tg_request_t *r, tg_wait_t *w)
     memcpy(body, res->body, res->body_len);
     r->reply = (tg_reply_t){res->status, "application/json", NULL, h2o_iovec_init(body, res->body_len)};
     free(res->body);
+    if (res->failed) /* the body is the error JSON already: only counted here */
+        tg_obs_record_error(r->env.view, res->error_type, res->error_code, r->route);
     return TG_STAGE_RESPOND;
 }
 

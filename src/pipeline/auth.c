@@ -19,6 +19,11 @@ static void refuse(tg_auth_out_t *out, int status, tg_error_type_t type, tg_erro
     out->reason = reason;
 }
 
+static void refuse_unknown(tg_auth_out_t *out)
+{
+    refuse(out, 401, TG_ERR_AUTHENTICATION, TG_CODE_INVALID_API_KEY, "Incorrect API key provided.", "unknown_key");
+}
+
 const char *tg_auth_presented_key(const char *authorization, size_t authorization_len, const char *api_key,
                                   size_t api_key_len, size_t *len, bool *bearer)
 {
@@ -83,7 +88,7 @@ tg_auth_verdict_t tg_auth_check(const tg_auth_in_t *in, tg_auth_out_t *out)
         return tg_auth_judge(e, in->model, in->model_len, out);
     if (in->key_len == TG_KEY_SECRET_LEN && memcmp(in->key, TG_KEY_PREFIX, 3) == 0)
         return TG_AUTH_LOOKUP; /* perhaps made a moment ago by another process */
-    refuse(out, 401, TG_ERR_AUTHENTICATION, TG_CODE_INVALID_API_KEY, "Incorrect API key provided.", "unknown_key");
+    refuse_unknown(out);
     return TG_AUTH_REFUSED;
 }
 
@@ -185,9 +190,8 @@ static tg_stage_result_t lookup_deliver(tg_request_t *r, tg_wait_t *w)
         r->error.retry_after = 1;
         result = TG_STAGE_RESPOND;
     } else if (!lw->job.u.lookup.found) {
-        tg_error_set(&out.error, 401, TG_ERR_AUTHENTICATION, TG_CODE_INVALID_API_KEY, "Incorrect API key provided.",
-                     NULL);
-        out.reason = "unknown_key";
+        tg_store_client_note_miss(r->env.store, lw->job.u.lookup.hash);
+        refuse_unknown(&out);
         result = decide(r, TG_AUTH_REFUSED, &out, r->auth_key, r->auth_key_len, false);
     } else {
         tg_key_entry_t e;
@@ -222,6 +226,10 @@ tg_stage_result_t tg_stage_auth(tg_request_t *r)
     };
     tg_auth_out_t out;
     tg_auth_verdict_t v = tg_auth_check(&in, &out);
+    if (v == TG_AUTH_LOOKUP && tg_store_client_known_miss(r->env.store, out.hash)) {
+        refuse_unknown(&out); /* the store said so since the last index */
+        v = TG_AUTH_REFUSED;
+    }
     if (v != TG_AUTH_LOOKUP)
         return decide(r, v, &out, key, key_len, true);
 

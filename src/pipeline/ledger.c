@@ -1,8 +1,9 @@
-/* ledger.c: the ledger stage (always, after account): the request's usage
- * row goes to the store thread, and the request waits until the row's
- * batch is committed, so that no client holds a whole response whose row
- * could still be lost (docs/tenancy.md, "Usage ledger"). Under load a batch
- * holds many requests, and they share its commit.
+/* ledger.c: the ledger stage (always, after account): the usage row of a
+ * request a provider or the response cache answered goes to the store
+ * thread, and the request waits until the row's batch is committed, so
+ * that no client holds a whole response whose row could still be lost
+ * (docs/tenancy.md, "Usage ledger"). Under load a batch holds many
+ * requests, and they share its commit.
  *
  * When the queue is full the row goes to the spool file at once, on this
  * thread, and the request goes on: a row is never dropped. */
@@ -38,8 +39,17 @@ static void fill_row(tg_request_t *r, tg_ledger_row_t *row)
     copy(row->key_id, sizeof(row->key_id), r->key_id);
     copy(row->model_requested, sizeof(row->model_requested),
          r->model_index >= 0 ? cfg->models[r->model_index].name : "other");
-    copy(row->model_used, sizeof(row->model_used), res->model_used);
-    copy(row->provider, sizeof(row->provider), cfg->providers[res->provider_index].name);
+    if (r->cache.hit) { /* the provider and model of the cached answer, at no cost */
+        copy(row->model_used, sizeof(row->model_used), r->cache.answer->model_used.base);
+        copy(row->provider, sizeof(row->provider), r->cache.answer->provider.base);
+        row->cache_hit = true;
+        copy(row->cache_tier, sizeof(row->cache_tier), tg_cache_tier_name(r->cache.tier));
+    } else {
+        copy(row->model_used, sizeof(row->model_used), res->model_used);
+        copy(row->provider, sizeof(row->provider), cfg->providers[res->provider_index].name);
+        row->cache_hit = false;
+        copy(row->cache_tier, sizeof(row->cache_tier), "");
+    }
     copy(row->operation, sizeof(row->operation), tg_operation_name(r->operation));
     row->prompt_tokens = (int64_t)r->billed.prompt_tokens;
     row->cached_tokens = (int64_t)r->billed.cached_tokens;
@@ -56,8 +66,8 @@ static void fill_row(tg_request_t *r, tg_ledger_row_t *row)
 tg_stage_result_t tg_stage_ledger(tg_request_t *r)
 {
     tg_store_thread_t *t = r->env.store->thread;
-    if (t == NULL || r->result == NULL || r->result->attempts == 0)
-        return TG_STAGE_CONTINUE; /* no store, or no provider was reached */
+    if (t == NULL || ((r->result == NULL || r->result->attempts == 0) && !r->cache.hit))
+        return TG_STAGE_CONTINUE; /* no store, or neither a provider nor the cache answered */
     /* one allocation per request: the row travels to the store thread and
      * the answer back, and outlives the request if its client leaves */
     tg_store_wait_t *lw = tg_store_wait_begin(r, TG_JOB_LEDGER, 0, deliver);

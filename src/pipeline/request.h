@@ -30,6 +30,7 @@
 #include "obs/metrics.h"
 #include "core/error.h"
 #include "pipeline/account.h"
+#include "pipeline/cache.h"
 #include "pipeline/limits.h"
 #include "pipeline/parse.h"
 #include "server/ids.h"
@@ -80,6 +81,7 @@ typedef struct tg_request_env {
     tg_store_client_t *store;          /* the worker's key index and the store thread (thread NULL: none) */
     tg_limit_registry_t *limits;       /* every key's and org's limit state (limits/state.h) */
     const uint8_t *admin_key_hash;     /* SHA-256 of TOLLGATE_ADMIN_KEY; NULL: the admin API is off */
+    tg_cache_t *cache;                 /* the response cache's memory tier (process-wide) */
 } tg_request_env_t;
 
 /* A reply decided by a stage, other than an error or the upstream's own
@@ -137,6 +139,7 @@ struct tg_request {
     int http_status;             /* account: what the client got */
     tg_account_out_t billed;     /* account: tokens and cost, for the ledger */
     tg_access_record_t access;     /* account: the log line, written by the server */
+    tg_request_cache_t cache;      /* cache, cache_fill */
 };
 
 #endif

@@ -1,6 +1,7 @@
 /* stages.h: the pipeline's stages, one per file of pipeline/ (parse.c,
- * auth.c, limits.c, route.c, upstream.c, account.c, ledger.c, admin.c). The server's route table
- * (server/routes.c) strings them into each endpoint's stage list. */
+ * auth.c, limits.c, cache.c, route.c, upstream.c, account.c, ledger.c,
+ * admin.c). The server's route table (server/routes.c) strings them into
+ * each endpoint's stage list. */
 #ifndef TOLLGATE_PIPELINE_STAGES_H
 #define TOLLGATE_PIPELINE_STAGES_H
 
@@ -10,6 +11,12 @@
 tg_stage_result_t tg_stage_parse(tg_request_t *r);
 /* auth.c: the caller's organisation, or 401. */
 tg_stage_result_t tg_stage_auth(tg_request_t *r);
+/* cache.c: a hit answers (memory, or the SQLite tier: suspends); a miss
+ * fills, or waits for an identical request's fill. */
+tg_stage_result_t tg_stage_cache(tg_request_t *r);
+/* cache.c (always, after account): a hit's billing; a miss's answer into
+ * the cache; the requests waiting on it woken. */
+tg_stage_result_t tg_stage_cache_fill(tg_request_t *r);
 /* route.c: the requested model's routes, or 404. */
 tg_stage_result_t tg_stage_route(tg_request_t *r);
 /* upstream.c: the provider call; suspends until it reports. */

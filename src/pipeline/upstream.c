@@ -76,6 +76,8 @@ tg_stage_result_t tg_stage_upstream(tg_request_t *r)
         .deadline = r->env.deadline,
         .sink = r->env.sink,
         .sink_ctx = r->env.sink_ctx,
+        .observe_event = r->cache.fill && r->parsed.stream ? tg_cache_record_event : NULL,
+        .observe_ctx = r,
         .done = on_call_done,
         .done_ctx = r,
     };

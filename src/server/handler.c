@@ -71,6 +71,7 @@ static tg_exchange_t *exchange_begin(h2o_req_t *req)
         .store = &worker->store,
         .limits = worker->server->limits,
         .admin_key_hash = worker->server->admin_key_set ? worker->server->admin_key_hash : NULL,
+        .cache = worker->server->cache,
     };
     r->respond = tg_respond;
     r->started_at = tg_clock_seconds();

@@ -118,7 +118,20 @@ static unsigned anomaly_period(const tg_config_t *cfg)
     return cfg->anomaly.interval_ms;
 }
 
+/* Requests waiting on an identical request's cache fill for longer than
+ * cache.coalesce_wait_ms go upstream themselves; expired entries leave the
+ * memory tier from its cold end (lookups drop the ones they meet). */
+static void cache_upkeep(const tg_housekeeping_ctx_t *ctx)
+{
+    if (ctx->cache == NULL || ctx->snap == NULL)
+        return;
+    double now = tg_clock_seconds();
+    tg_cache_expire_waiters(ctx->cache, now, ctx->snap->cfg->cache.coalesce_wait_ms / 1000.0);
+    tg_cache_sweep(ctx->cache, now, 256);
+}
+
 static const tg_housekeeping_task_t tasks[] = {
+    {"cache", 1000 / TG_HOUSEKEEPING_HZ, NULL, cache_upkeep},
     {"provider_health", 1000, NULL, provider_health},
     {"health_checks", 1000 / TG_HOUSEKEEPING_HZ, NULL, health_checks},
     {"anomaly_detection", 60000, anomaly_period, anomaly_detection},

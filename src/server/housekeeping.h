@@ -4,7 +4,7 @@
  * and each whole tick into housekeeping_duration_seconds{task} (task "tick"
  * for the whole). The periodic work of the gateway runs here, off the
  * workers: provider health evaluation, active health checks and anomaly
- * detection now; window rotation, ledger flushes and expiry with the
+ * detection, the response cache's waits and expiry now; window rotation, ledger flushes and expiry with the
  * issues that bring them.
  *
  * A task runs on the tick's thread: it must not block (a slow task delays
@@ -14,6 +14,7 @@
 #ifndef TOLLGATE_SERVER_HOUSEKEEPING_H
 #define TOLLGATE_SERVER_HOUSEKEEPING_H
 
+#include "cache/memory.h"
 #include "health/provider.h"
 #include "obs/metrics.h"
 #include "server/snapshot.h"
@@ -28,6 +29,7 @@ typedef struct tg_housekeeping tg_housekeeping_t;
  * outlive the tick, and the configuration snapshot in force. */
 typedef struct tg_housekeeping_ctx {
     tg_health_t *health;
+    tg_cache_t *cache;    /* the response cache's memory tier */
     tg_obs_t *obs;
     tg_snapshot_t *snap;  /* NULL: the tasks that need one skip their run */
 } tg_housekeeping_ctx_t;

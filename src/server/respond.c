@@ -112,6 +112,15 @@ static void add_limit_headers(tg_request_t *r)
     }
 }
 
+/* x-tollgate-cache (docs/cache.md): hit-memory, hit-sqlite or miss, on
+ * the answers of requests the cache was asked about. */
+static void add_cache_header(tg_request_t *r)
+{
+    const char *value = tg_cache_response_header(&r->cache);
+    if (value != NULL)
+        add_header(r->req, H2O_STRLIT("x-tollgate-cache"), h2o_iovec_init(value, strlen(value)));
+}
+
 /* ---------------------------------------------------------------- streams */
 
 static void stream_flush(void *ctx)
@@ -159,6 +168,7 @@ static void stream_begin(void *ctx, const tg_upstream_result_t *progress)
     add_header(req, H2O_STRLIT("cache-control"), h2o_iovec_init(H2O_STRLIT("no-cache")));
     add_route_headers(&ex->r, progress);
     add_limit_headers(&ex->r);
+    add_cache_header(&ex->r);
     h2o_start_response(req, &s->generator);
 }
 
@@ -244,8 +254,10 @@ void tg_respond(tg_request_t *r)
     }
     h2o_req_t *req = r->req;
     const tg_upstream_result_t *res = r->result;
-    if (ex->stream.state == TG_STREAM_NONE)
-        add_limit_headers(r); /* a stream has them already */
+    if (ex->stream.state == TG_STREAM_NONE) { /* a stream has them already */
+        add_limit_headers(r);
+        add_cache_header(r);
+    }
     if (r->error.status != 0) {
         if (res != NULL)
             add_route_headers(r, res);
@@ -272,6 +284,8 @@ void tg_respond(tg_request_t *r)
         if (r->reply.content_encoding != NULL)
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL, r->reply.content_encoding,
                            strlen(r->reply.content_encoding));
+        if (r->cache.stream_reply) /* a replayed stream, whole: as a live one, not to be cached on the way */
+            add_header(req, H2O_STRLIT("cache-control"), h2o_iovec_init(H2O_STRLIT("no-cache")));
         send_whole(req, r->reply.body);
     }
     tg_respond_log_later(ex);

@@ -9,8 +9,8 @@
 #define ALWAYS(fn) {#fn, tg_stage_##fn, true}
 
 static const tg_stage_t llm_stages[] = {
-    STAGE(framing), STAGE(parse), STAGE(auth), STAGE(limits), STAGE(route), STAGE(upstream),
-    ALWAYS(account), ALWAYS(settle), ALWAYS(ledger),
+    STAGE(framing), STAGE(parse), STAGE(auth), STAGE(limits), STAGE(cache), STAGE(route), STAGE(upstream),
+    ALWAYS(account), ALWAYS(settle), ALWAYS(cache_fill), ALWAYS(ledger),
 };
 static const tg_stage_t admin_stages[] = {STAGE(framing), STAGE(admin), ALWAYS(account)};
 static const tg_stage_t models_stages[] = {STAGE(framing), STAGE(auth), STAGE(models), ALWAYS(account)};

@@ -605,15 +605,23 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
         tg_config_free(cfg);
         goto Exit;
     }
-    server.housekeeping = tg_housekeeping_start(
-        &(tg_housekeeping_ctx_t){.health = server.health, .obs = server.obs, .snap = server.current});
+    server.cache = tg_cache_new();
+    if (server.cache == NULL || tg_obs_cache_bind(server.obs) != 0) {
+        tg_log(TG_LOG_ERROR, "server", "out of memory at start");
+        goto Exit;
+    }
+    server.housekeeping = tg_housekeeping_start(&(tg_housekeeping_ctx_t){
+        .health = server.health, .cache = server.cache, .obs = server.obs, .snap = server.current});
     if (server.housekeeping == NULL) {
         tg_log(TG_LOG_ERROR, "server", "cannot start the housekeeping thread");
         goto Exit;
     }
 
-    if (start_store(&server, cfg) != 0)
+    if (start_store(&server, cfg) != 0) {
+        /* before Exit frees the state the housekeeping thread reads */
+        tg_housekeeping_stop(server.housekeeping);
         goto Exit;
+    }
 
     server.worker_count = cfg->server.workers ? cfg->server.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     server.workers = calloc(server.worker_count, sizeof(*server.workers));
@@ -644,6 +652,7 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
 Exit:
     /* workers are parked or were never started; their loops are left to exit() */
     tg_snapshot_release(server.current);
+    tg_cache_free(server.cache); /* after the tick and the workers, its users */
     tg_obs_free(server.obs);
     tg_health_free(server.health); /* after obs: its collectors read health/ */
     return status;

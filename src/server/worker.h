@@ -10,6 +10,7 @@
 
 #include <h2o.h>
 
+#include "cache/memory.h"
 #include "health/provider.h"
 #include "obs/metrics.h"
 #include "server/housekeeping.h"
@@ -76,6 +77,7 @@ struct tg_server {
     tg_housekeeping_t *housekeeping; /* the tick: started before the workers, stopped after */
     tg_store_thread_t *store;  /* NULL with store.driver none; started before the workers, stopped after */
     tg_limit_registry_t *limits; /* every key's and org's limit state, for the process's life */
+    tg_cache_t *cache;         /* the response cache's memory tier; freed after the workers stop */
     bool admin_key_set;        /* TOLLGATE_ADMIN_KEY was set at start: the admin API is on */
     uint8_t admin_key_hash[32];
     tg_worker_t *workers;

@@ -234,6 +234,19 @@ typedef struct tg_store_methods {
      * ascending order. */
     tg_store_status_t (*usage)(tg_store_t *s, const tg_usage_query_t *q, tg_store_usage_cb cb, void *ctx);
 
+    /* The response cache's persistent tier (docs/cache.md): payloads by
+     * their 32-byte key. get: NOT_FOUND when absent or expired at `now`;
+     * else *payload (malloc'd, the caller's), *len and the row's
+     * *expires. put replaces the key's row, outside any transaction of
+     * the caller's. evict deletes the rows expired at `now`, then the
+     * oldest until the table holds at most max_bytes of payloads;
+     * *evicted counts the rows deleted. */
+    tg_store_status_t (*cache_get)(tg_store_t *s, const uint8_t key[32], double now, char **payload, size_t *len,
+                                   double *expires);
+    tg_store_status_t (*cache_put)(tg_store_t *s, const uint8_t key[32], const char *org, double created,
+                                   double expires, const char *payload, size_t len);
+    tg_store_status_t (*cache_evict)(tg_store_t *s, double now, int64_t max_bytes, int64_t *evicted);
+
     tg_store_status_t (*audit_append)(tg_store_t *s, tg_audit_entry_t *entry); /* sets entry->id */
     /* newest first; action < 0: every action; org NULL: every org; at most limit */
     tg_store_status_t (*audit_list)(tg_store_t *s, const char *org, int action, size_t limit,

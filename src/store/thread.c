@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -33,6 +34,7 @@
 #include "obs/log.h"
 
 #define PERIOD_MS 250
+#define CACHE_EVICT_PERIODS 20 /* the cache tier's eviction: every 5 s */
 #define OTHER_JOBS_MAX 4096 /* lookups, admin operations, audit entries, key uses queued at once */
 #define SPOOL_MAGIC 0x544c4731u /* "TLG1": the record layout of this build */
 
@@ -83,6 +85,8 @@ struct tg_store_thread {
     size_t subscriber_count;
     tg_key_index_t *index;            /* the latest, the thread's reference */
     uint64_t data_version;
+    _Atomic int64_t cache_max_bytes;  /* < 0: no cache tier */
+    unsigned periods;                 /* since start: the cache's eviction runs every few */
 };
 
 /* ------------------------------------------------------------- plumbing */
@@ -254,16 +258,72 @@ int tg_store_spool(tg_store_thread_t *t, const tg_ledger_row_t *row)
     return rc;
 }
 
-/* Moves the spooled rows into the ledger and empties the spool. Rows are
- * inserted by id, so a replay cut short by a crash repeats nothing. */
+/* NULL when the spool is empty or starts as a record of ours does;
+ * otherwise the error: ledger.spool_path names another file (the
+ * database, a config) or a spool of another layout, which must be neither
+ * read as rows nor emptied. */
+static char *check_spool(tg_store_thread_t *t)
+{
+    uint32_t magic = SPOOL_MAGIC;
+    unsigned char head[sizeof(magic)];
+    ssize_t n = pread(t->spool_fd, head, sizeof(head), 0);
+    if (n >= 0 && memcmp(head, &magic, (size_t)n) == 0)
+        return NULL;
+    char buf[512];
+    snprintf(buf, sizeof(buf), "the ledger spool %s is not a spool of this tollgate: ledger.spool_path names another"
+             " file, or a spool of another version; move it away", t->spool_path);
+    return strdup(buf);
+}
+
+/* Removes the spool's first `head` bytes, replayed, keeping what workers
+ * appended meanwhile. Under spool_lock. Usually nothing was: the file is
+ * emptied. Otherwise the rest is copied to a new file that replaces it, so
+ * that no failure on the way can lose those rows (the old file stays, and
+ * its replayed rows are skipped by id next time). */
+static int spool_drop(tg_store_thread_t *t, off_t head)
+{
+    struct stat st;
+    if (fstat(t->spool_fd, &st) != 0)
+        return -1;
+    if (st.st_size == head)
+        return ftruncate(t->spool_fd, 0);
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", t->spool_path) >= (int)sizeof(tmp))
+        return -1;
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    char buf[65536];
+    ssize_t n = 0;
+    for (off_t at = head; at < st.st_size; at += n)
+        if ((n = pread(t->spool_fd, buf, sizeof(buf), at)) <= 0 || write(fd, buf, (size_t)n) != n)
+            break;
+    if (n <= 0 || rename(tmp, t->spool_path) != 0) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(t->spool_fd);
+    t->spool_fd = fd;
+    return 0;
+}
+
+/* Moves the spooled rows into the ledger and empties the spool. The lock
+ * is taken to read the file's size and to drop what was moved, never
+ * around the store's statements: those may wait store.busy_timeout_ms for
+ * another process's lock, and a worker whose queue is full waits for the
+ * lock to append (its event loop stalled). Rows are inserted by id, so a
+ * replay cut short by a crash repeats nothing. */
 static void replay_spool(tg_store_thread_t *t)
 {
-    pthread_mutex_lock(&t->spool_lock);
     struct stat st;
-    if (fstat(t->spool_fd, &st) != 0 || st.st_size < (off_t)sizeof(spool_record_t)) {
-        pthread_mutex_unlock(&t->spool_lock);
+    pthread_mutex_lock(&t->spool_lock);
+    int fd = t->spool_fd, rc = fstat(fd, &st);
+    pthread_mutex_unlock(&t->spool_lock);
+    if (rc != 0 || st.st_size < (off_t)sizeof(spool_record_t))
         return;
-    }
+    /* only this thread truncates or replaces the file, and workers append
+     * past st_size: the records before it hold still without the lock */
     size_t count = (size_t)st.st_size / sizeof(spool_record_t), moved = 0, skipped = 0;
     tg_ledger_row_t *rows = t->rows;
     bool ok = true;
@@ -272,7 +332,7 @@ static void replay_spool(tg_store_thread_t *t)
     while (ok && count > 0) {
         size_t n = 0;
         spool_record_t rec;
-        while (n < t->batch_max && count > 0 && pread(t->spool_fd, &rec, sizeof(rec), at) == (ssize_t)sizeof(rec)) {
+        while (n < t->batch_max && count > 0 && pread(fd, &rec, sizeof(rec), at) == (ssize_t)sizeof(rec)) {
             at += (off_t)sizeof(rec);
             count--;
             if (rec.magic == SPOOL_MAGIC && rec.check == fnv1a(&rec.row, sizeof(rec.row)))
@@ -293,9 +353,11 @@ static void replay_spool(tg_store_thread_t *t)
             tg_obs_record_ledger(t->obs, inserted, 0, 0);
         }
     }
-    if (ok && ftruncate(t->spool_fd, 0) != 0)
-        ok = false;
-    pthread_mutex_unlock(&t->spool_lock);
+    if (ok) {
+        pthread_mutex_lock(&t->spool_lock);
+        ok = spool_drop(t, st.st_size) == 0;
+        pthread_mutex_unlock(&t->spool_lock);
+    }
     if (ok)
         tg_log(TG_LOG_INFO, "ledger", "moved %zu spooled rows into the ledger%s", moved,
                skipped ? " (skipped unreadable records)" : "");
@@ -375,6 +437,37 @@ static bool run_admin(tg_store_thread_t *t, tg_store_job_t *job)
     return job->u.admin.response.keys_changed || job->u.admin.response.orgs_changed;
 }
 
+/* The response cache's tier: a put is its own (implicit) transaction,
+ * apart from the ledger's batches, so that a failed put never sends rows
+ * to the spool; its payload goes with the job. */
+static void run_cache(tg_store_thread_t *t, tg_store_job_t *job)
+{
+    const tg_store_methods_t *m = t->store->methods;
+    if (job->kind == TG_JOB_CACHE_GET) {
+        job->u.cache.found = m->cache_get(t->store, job->u.cache.key, job->u.cache.now, &job->u.cache.payload,
+                                          &job->u.cache.len, &job->u.cache.expires) == TG_STORE_OK;
+        return;
+    }
+    m->cache_put(t->store, job->u.cache.key, job->u.cache.org, wall_seconds(), job->u.cache.expires,
+                 job->u.cache.payload, job->u.cache.len);
+}
+
+static void evict_cache(tg_store_thread_t *t)
+{
+    int64_t max = atomic_load(&t->cache_max_bytes), evicted = 0;
+    if (max < 0)
+        return;
+    if (t->store->methods->cache_evict(t->store, wall_seconds(), max, &evicted) == TG_STORE_OK && evicted > 0)
+        tg_log(TG_LOG_DEBUG, "cache", "evicted %lld rows of the SQLite tier", (long long)evicted);
+}
+
+/* The SQLite tier's cap from cfg; -1 when the tier is off. */
+static void set_cache_cap(tg_store_thread_t *t, const tg_config_t *cfg)
+{
+    bool on = cfg->cache.enabled && cfg->cache.sqlite.enabled;
+    atomic_store(&t->cache_max_bytes, on ? (int64_t)cfg->cache.sqlite.max_bytes : -1);
+}
+
 /* One round over the jobs taken from the queue, in arrival order. */
 static void run_jobs(tg_store_thread_t *t, tg_store_job_t *list)
 {
@@ -392,6 +485,12 @@ static void run_jobs(tg_store_thread_t *t, tg_store_job_t *list)
                 write_batch(t, batch_len);
                 batch_len = 0;
             }
+            break;
+        case TG_JOB_CACHE_GET:
+        case TG_JOB_CACHE_PUT:
+            run_cache(t, job);
+            atomic_fetch_sub(&t->other_queued, 1);
+            finish(job);
             break;
         case TG_JOB_LOOKUP:
             changed |= run_lookup(t, job);
@@ -473,6 +572,8 @@ static void periodic(tg_store_thread_t *t)
     if (t->store->methods->maintain(t->store) == TG_STORE_ERROR)
         tg_log(TG_LOG_WARN, "store", "a write-ahead log checkpoint failed; retrying in %d ms", PERIOD_MS);
     tg_obs_ledger_queue(t->obs, atomic_load(&t->ledger_queued));
+    if (++t->periods % CACHE_EVICT_PERIODS == 0)
+        evict_cache(t);
 }
 
 static void *thread_main(void *arg)
@@ -621,6 +722,9 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
         snprintf(buf, sizeof(buf), "cannot open the ledger spool %s: %s", cfg->ledger.spool_path, strerror(errno));
         return strdup(buf);
     }
+    char *why = check_spool(t);
+    if (why != NULL)
+        return why;
     /* ids: the start second above 32 bits of sequence, never below a row
      * already there, so that ids grow across restarts and never repeat */
     int64_t max_id = 0;
@@ -652,6 +756,7 @@ tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, 
     t->limits = limits;
     t->wake_fd = t->spool_fd = -1;
     t->ledger_cap = cfg->ledger.queue_size;
+    set_cache_cap(t, cfg);
     t->batch_max = cfg->ledger.batch_max;
     t->group_commit_us = cfg->ledger.group_commit_us;
     pthread_mutex_init(&t->spool_lock, NULL);
@@ -705,6 +810,7 @@ void tg_store_thread_reconfigure(tg_store_thread_t *t, const tg_config_t *cfg)
     pthread_mutex_unlock(&t->config_lock);
     free_plans(old, old_count);
     atomic_store(&t->plans_changed, true);
+    set_cache_cap(t, cfg);
 }
 
 /* --------------------------------------------------------------- client */
@@ -717,8 +823,25 @@ static void on_index(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messa
         h2o_linklist_unlink(&m->super.link);
         tg_key_index_release(c->index);
         c->index = m->index;
+        c->miss_count = c->miss_next = 0; /* a key unknown before may be in the new index */
         free(m);
     }
+}
+
+bool tg_store_client_known_miss(const tg_store_client_t *c, const uint8_t hash[32])
+{
+    for (size_t i = 0; i < c->miss_count; i++)
+        if (memcmp(c->misses[i], hash, 32) == 0)
+            return true;
+    return false;
+}
+
+void tg_store_client_note_miss(tg_store_client_t *c, const uint8_t hash[32])
+{
+    memcpy(c->misses[c->miss_next], hash, 32);
+    c->miss_next = (c->miss_next + 1) % TG_STORE_MISSES;
+    if (c->miss_count < TG_STORE_MISSES)
+        c->miss_count++;
 }
 
 void tg_store_client_open(tg_store_client_t *c, tg_store_thread_t *t, h2o_multithread_queue_t *queue)

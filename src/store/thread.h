@@ -35,7 +35,9 @@ typedef enum tg_store_job_kind {
     TG_JOB_LOOKUP, /* a key the worker's index does not know */
     TG_JOB_ADMIN,  /* an admin operation: its own transaction */
     TG_JOB_AUDIT,  /* an audit entry of the request path (auth failures) */
-    TG_JOB_TOUCH   /* a key's last_used */
+    TG_JOB_TOUCH,  /* a key's last_used */
+    TG_JOB_CACHE_GET, /* the response cache's SQLite tier: a lookup */
+    TG_JOB_CACHE_PUT  /* ... a new answer (no answer back) */
 } tg_store_job_kind_t;
 
 typedef struct tg_store_job tg_store_job_t;
@@ -64,6 +66,17 @@ struct tg_store_job {
         } admin;
         tg_audit_entry_t audit;  /* AUDIT */
         char key_id[TG_STORE_KEY_ID_MAX + 1]; /* TOUCH: the key was used now */
+        struct {
+            uint8_t key[32];
+            double now;          /* GET: live rows expire after it */
+            char org[TG_STORE_NAME_MAX + 1]; /* PUT */
+            double expires;      /* PUT: the row's; GET: the answer's */
+            /* PUT: the submitter's, freed with the job; GET: the answer,
+             * malloc'd by the store thread, the receiver's to free */
+            char *payload;
+            size_t len;
+            bool found;          /* GET */
+        } cache;
     } u;
 };
 
@@ -78,7 +91,9 @@ tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, 
 /* Runs what is queued, commits, closes the store, joins. NULL is fine. */
 void tg_store_thread_stop(tg_store_thread_t *t);
 
-/* A reload's new plans (tenancy.plans) for the admin operations. */
+/* A reload's new plans (tenancy.plans) for the admin operations, and the
+ * response cache's SQLite tier cap (cache.sqlite.max_bytes, enforced every
+ * few seconds by deleting expired rows, then the oldest). */
 void tg_store_thread_reconfigure(tg_store_thread_t *t, const tg_config_t *cfg);
 
 /* Any thread. 0 when queued; -1 when the job's queue is full (the
@@ -94,11 +109,24 @@ int tg_store_spool(tg_store_thread_t *t, const tg_ledger_row_t *row);
 
 /* A worker's side: its current key index, replaced by messages from the
  * store thread. Open and close on the worker's thread. */
+/* Keys the store said it does not know, per worker, until the next index:
+ * a flood of made-up tg- keys costs the store one lookup each, not one a
+ * request (a key made since by the CLI is in the next index, 250 ms). */
+#define TG_STORE_MISSES 256
+
 typedef struct tg_store_client {
     tg_store_thread_t *thread;               /* NULL: no store */
     h2o_multithread_receiver_t updates;
     tg_key_index_t *index;                   /* NULL until the first arrives */
+    uint8_t misses[TG_STORE_MISSES][32];     /* SHA-256 of unknown keys, a ring */
+    size_t miss_count;                       /* entries in use (cleared with each new index) */
+    size_t miss_next;
 } tg_store_client_t;
+
+/* Whether the store answered `unknown` for this hash since the index
+ * changed; and noting that it did. Worker thread. */
+bool tg_store_client_known_miss(const tg_store_client_t *c, const uint8_t hash[32]);
+void tg_store_client_note_miss(tg_store_client_t *c, const uint8_t hash[32]);
 
 void tg_store_client_open(tg_store_client_t *c, tg_store_thread_t *t, h2o_multithread_queue_t *queue);
 void tg_store_client_close(tg_store_client_t *c);

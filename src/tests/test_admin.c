@@ -263,6 +263,7 @@ static void test_org_errors(void **state)
     expect_error(TG_METHOD_POST, orgs, "{\"name\":\"a b\"}", 400, "invalid_request", "name");
     expect_error(TG_METHOD_POST, orgs, "{\"name\":\"a/b\"}", 400, "invalid_request", "name");
     expect_error(TG_METHOD_POST, orgs, "{\"name\":7}", 400, "invalid_request", "name");
+    expect_error(TG_METHOD_POST, orgs, "{\"name\":\"anonymous\"}", 400, "invalid_request", "name");
     char body[256];
     snprintf(body, sizeof(body), "{\"name\":\"%065d\"}", 0); /* 65 characters */
     expect_error(TG_METHOD_POST, orgs, body, 400, "invalid_request", "name");
@@ -510,6 +511,27 @@ static void test_routing(void **state)
     expect_ok(TG_METHOD_GET, "/admin/v1/keys?org=", NULL, 200);
 }
 
+/* Bytes that are not UTF-8 in a path, a query or a message cut inside a
+ * character: the error keeps its message and param (with U+FFFD), as
+ * OpenAI's shape has them, rather than losing them to json_string. */
+static void test_errors_not_utf8(void **state)
+{
+    expect_error(TG_METHOD_GET, "/admin/v1/keys?%ff=1", NULL, 400, "invalid_request", "\xef\xbf\xbd");
+    expect_error(TG_METHOD_GET, "/admin/v1/keys?org%C3=1", NULL, 400, "invalid_request", "org\xef\xbf\xbd");
+    expect_error(TG_METHOD_PATCH, "/admin/v1/orgs/%ff", "{}", 404, "not_found", NULL);
+    expect_error(TG_METHOD_DELETE, "/admin/v1/keys/%ff%fe", NULL, 404, "not_found", NULL);
+    expect_error(TG_METHOD_GET, "/admin/v1/\xff\xfe", NULL, 404, "not_found", NULL);
+    /* "unknown field <600 bytes of e-acute>": the message is cut at 511
+     * bytes, inside a character */
+    char body[1024] = "{\"";
+    for (int i = 0; i < 300; i++)
+        strcat(body, "\xc3\xa9");
+    strcat(body, "\":1}");
+    char field[601];
+    snprintf(field, sizeof(field), "%.*s", 600, body + 2);
+    expect_error(TG_METHOD_POST, "/admin/v1/orgs", body, 400, "invalid_request", field);
+}
+
 /* ------------------------------------------------------------- audit */
 
 static void test_audit_listing(void **state)
@@ -708,7 +730,7 @@ static void test_usage(void **state)
     static const char *const bad_times[] = {
         "yesterday", "2025-02-29", "2025-13-01", "2025-11-31", "2025-11-30T24:00:00Z", "2025-11-30T12:00:00",
         "2025-11-30T12:00Z", "2025-11-30T12:00:00+1:00", "2025-11-30 12:00:00Z", "1.2.3", "-5", "2025-11-30Z",
-        "1969-12-31",
+        "1969-12-31", "99999999999999999999", "253402300800", "9999-12-31T23:59:59-00:01",
     };
     for (size_t i = 0; i < sizeof(bad_times) / sizeof(bad_times[0]); i++) {
         char query[128];
@@ -721,6 +743,12 @@ static void test_usage(void **state)
     expect_error(TG_METHOD_GET, "/admin/v1/usage?org=a%20b", NULL, 400, "invalid_request", "org");
     expect_error(TG_METHOD_GET, "/admin/v1/usage?key=k%3Bdrop", NULL, 400, "invalid_request", "key");
     expect_error(TG_METHOD_GET, "/admin/v1/usage?month=11", NULL, 400, "invalid_request", "month");
+    expect_error(TG_METHOD_GET, "/admin/v1/usage?to=1e400", NULL, 400, "invalid_request", "to");
+    expect_error(TG_METHOD_GET, "/admin/v1/usage?to=1000000000000000000000", NULL, 400, "invalid_request", "to");
+    /* the last second a YYYY year has, as seconds and as RFC 3339 */
+    u = usage("?from=253402300799&to=9999-12-31T23:59:59.5Z", 200);
+    assert_int_equal(num(u, "from"), 253402300799);
+    json_decref(u);
     /* 2024 is a leap year */
     expect_ok(TG_METHOD_GET, "/admin/v1/usage?from=2024-02-29", NULL, 200);
 }
@@ -977,6 +1005,9 @@ static void test_cli_usage_errors(void **state)
         "keys revoke",
         "usage --limit 5",
         "audit --group-by model",
+        "orgs create a --models b,\xff",       /* not UTF-8: refused, not dropped from the list */
+        "orgs create \xff",
+        "orgs create a --plan \xff",
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
         snprintf(line, sizeof(line), "%s --config %s", lines[i], config_path);
@@ -998,6 +1029,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_errors, open_store, close_store),
         cmocka_unit_test(test_new_key),
         cmocka_unit_test_setup_teardown(test_routing, open_store, close_store),
+        cmocka_unit_test_setup_teardown(test_errors_not_utf8, open_store, close_store),
         cmocka_unit_test_setup_teardown(test_audit_listing, open_store, close_store),
         cmocka_unit_test_setup_teardown(test_long_detail, open_store, close_store),
         cmocka_unit_test_setup_teardown(test_usage, open_store, close_store),

@@ -665,6 +665,61 @@ static void test_anomaly_section(void **state)
     }
 }
 
+/* cache: defaults, every key, and bad values at their line. */
+static void test_cache_section(void **state)
+{
+    (void)state;
+    tg_config_t *cfg = tg_config_load(write_yaml(MINIMAL_TAIL), NULL);
+    assert_non_null(cfg);
+    assert_true(cfg->cache.enabled);
+    assert_int_equal(cfg->cache.memory_bytes, 64u << 20);
+    assert_int_equal(cfg->cache.ttl_seconds, 3600);
+    assert_int_equal(cfg->cache.coalesce_wait_ms, 30000);
+    assert_true(cfg->cache.sqlite.enabled);
+    assert_int_equal(cfg->cache.sqlite.max_bytes, 256u << 20);
+    assert_int_equal(cfg->cache.sqlite.ttl_seconds, 86400);
+    tg_config_free(cfg);
+
+    cfg = tg_config_load(write_yaml("cache:\n  enabled: false\n  memory_bytes: 1000\n  ttl_seconds: 5\n"
+                                    "  coalesce_wait_ms: 0\n  sqlite:\n    enabled: no\n    max_bytes: 2000\n"
+                                    "    ttl_seconds: 7\n" MINIMAL_TAIL),
+                         NULL);
+    assert_non_null(cfg);
+    assert_false(cfg->cache.enabled);
+    assert_int_equal(cfg->cache.memory_bytes, 1000);
+    assert_int_equal(cfg->cache.ttl_seconds, 5);
+    assert_int_equal(cfg->cache.coalesce_wait_ms, 0);
+    assert_false(cfg->cache.sqlite.enabled);
+    assert_int_equal(cfg->cache.sqlite.max_bytes, 2000);
+    assert_int_equal(cfg->cache.sqlite.ttl_seconds, 7);
+    tg_config_free(cfg);
+
+    cfg = tg_config_load(write_yaml("cache:\n  sqlite:\n" MINIMAL_TAIL), NULL);
+    assert_non_null(cfg);
+    assert_true(cfg->cache.sqlite.enabled);
+    tg_config_free(cfg);
+
+    static const struct {
+        const char *line;
+        const char *message;
+    } bad[] = {
+        {"ttl_seconds: 0", "cache.ttl_seconds must be at least 1"},
+        {"memory_bytes: -1", "cache.memory_bytes must not be negative (got \"-1\")"},
+        {"coalesce_wait_ms: 600001", "cache.coalesce_wait_ms must be at most 600000"},
+        {"enabled: maybe", "cache.enabled must be true or false (got \"maybe\")"},
+        {"sqlite: {ttl_seconds: 0}", "cache.sqlite.ttl_seconds must be at least 1"},
+        {"sqlite: {max_bytes: lots}", "cache.sqlite.max_bytes must be an integer (got \"lots\")"},
+        {"sqlite: {size: 3}", "unknown key \"size\" in cache.sqlite"},
+        {"sqlite: 3", "cache.sqlite must be a mapping"},
+        {"tiers: 2", "unknown key \"tiers\" in cache"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), "cache:\n  %s\n" MINIMAL_TAIL, bad[i].line);
+        assert_error_line(text, 2, bad[i].message);
+    }
+}
+
 /* strategy and weight: defaults, every name, and bad values at their line. */
 #define STRATEGY_HEAD \
     "providers:\n" \
@@ -733,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_when_all_open),
         cmocka_unit_test(test_health_check),
         cmocka_unit_test(test_anomaly_section),
+        cmocka_unit_test(test_cache_section),
     };
     return cmocka_run_group_tests(tests, yaml_setup, yaml_teardown);
 }

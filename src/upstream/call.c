@@ -341,6 +341,8 @@ static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
 
     if (ev->kind == TG_SSE_DONE)
         call->saw_done = true;
+    if (call->in.observe_event != NULL)
+        call->in.observe_event(call->in.observe_ctx, call->result.attempts, ev);
     if (ev->usage.present)
         call->result.usage = ev->usage;
     if (ev->has_content) {

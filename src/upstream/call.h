@@ -95,6 +95,11 @@ typedef struct tg_upstream_in {
     h2o_timeout_t *deadline;   /* whole-request timeout */
     const tg_upstream_sink_t *sink;
     void *sink_ctx;
+    /* Optional: sees every event of a stream as it arrives, with the
+     * number of the attempt it belongs to (a later attempt's events
+     * replace an earlier one's): the response cache records streams. */
+    void (*observe_event)(void *ctx, int attempt, const tg_sse_event_t *ev);
+    void *observe_ctx;
     tg_upstream_done_cb done;
     void *done_ctx;
 } tg_upstream_in_t;

@@ -172,6 +172,19 @@ class AuthTest(KeyedGatewayTestCase):
         self.assertGaugeBecomes(orgs["trial"], "tollgate_orgs", plan="trial")
         self.assertGaugeBecomes(orgs["paid"] + 1, "tollgate_orgs", plan="paid")
 
+    def test_made_up_keys_cost_the_store_one_lookup_each(self):
+        # The store said "unknown": the worker remembers it until its next key
+        # index, so the same made-up key 100 times is not 100 lookups.
+        stranger = made_up_key()
+        self.tollgate.secrets.add(stranger)
+        selects = lambda: self.tollgate.metrics().value("tollgate_db_query_duration_seconds_count",
+                                                        operation="select")
+        before = selects()
+        for _ in range(100):
+            self.assertRefused(self.chat(bearer(stranger)), UNKNOWN)
+        # one key and org lookup per worker, and the store's own 4 polls a second
+        self.assertLess(selects() - before, 40)
+
     def test_db_query_durations(self):
         self.tollgate.create_org("auth-db", "free")
         key = self.tollgate.create_key("auth-db", "k")

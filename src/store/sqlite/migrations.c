@@ -60,6 +60,18 @@ static const char *const migrations[] = {
     "  org TEXT, user_id TEXT, request_id TEXT, key_id TEXT, key_hint TEXT,"
     "  client_addr TEXT, reason TEXT, detail TEXT"
     ");",
+    /* 2: the response cache's persistent tier. `created` orders eviction
+     * by size (oldest first), `expires` by time: each has its index. */
+    "CREATE TABLE cache ("
+    "  key BLOB PRIMARY KEY NOT NULL CHECK (length(key) = 32),"
+    "  org TEXT NOT NULL,"
+    "  created REAL NOT NULL,"
+    "  expires REAL NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  payload BLOB NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX cache_created ON cache (created);"
+    "CREATE INDEX cache_expires ON cache (expires);",
 };
 
 #define LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -63,6 +63,14 @@
       "INSERT INTO ledger (" LEDGER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12," \
       " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) ON CONFLICT (id) DO NOTHING")                         \
     X(LEDGER_MAX_ID, TG_DB_SELECT, "SELECT coalesce(max(id), 0) FROM ledger")                              \
+    X(CACHE_GET, TG_DB_SELECT, "SELECT payload, expires FROM cache WHERE key = ?1 AND expires > ?2")          \
+    X(CACHE_PUT, TG_DB_INSERT,                                                                             \
+      "INSERT OR REPLACE INTO cache (key, org, created, expires, bytes, payload)"                          \
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                                  \
+    X(CACHE_EXPIRE, TG_DB_DELETE, "DELETE FROM cache WHERE expires <= ?1")                                 \
+    X(CACHE_BYTES, TG_DB_SELECT, "SELECT coalesce(sum(bytes), 0) FROM cache")                             \
+    X(CACHE_OLDEST, TG_DB_SELECT, "SELECT key, bytes FROM cache ORDER BY created, key LIMIT 64")          \
+    X(CACHE_DELETE, TG_DB_DELETE, "DELETE FROM cache WHERE key = ?1")                                      \
     X(AUDIT_INSERT, TG_DB_INSERT,                                                                          \
       "INSERT INTO audit (ts, action, org, user_id, request_id, key_id, key_hint, client_addr, reason,"    \
       " detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                                         \
@@ -513,6 +521,107 @@ static tg_store_status_t sqlite_usage(tg_store_t *s, const tg_usage_query_t *q, 
     return run_end(&r, rc);
 }
 
+/* ---- the response cache's tier -------------------------------------------- */
+
+typedef struct cache_row {
+    char *payload;
+    size_t len;
+    double expires;
+} cache_row_t;
+
+static tg_store_status_t column_cache(sqlite3_stmt *st, void *out)
+{
+    cache_row_t *row = out;
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    const void *blob = sqlite3_column_blob(st, 0);
+    if ((row->payload = malloc(n ? n : 1)) == NULL)
+        return TG_STORE_ERROR;
+    if (n > 0)
+        memcpy(row->payload, blob, n);
+    row->len = n;
+    row->expires = sqlite3_column_double(st, 1);
+    return TG_STORE_OK;
+}
+
+static tg_store_status_t sqlite_cache_get(tg_store_t *s, const uint8_t key[32], double now, char **payload,
+                                          size_t *len, double *expires)
+{
+    run_t r = run_start(conn(s), STMT_CACHE_GET);
+    sqlite3_bind_blob(r.st, 1, key, 32, SQLITE_STATIC);
+    sqlite3_bind_double(r.st, 2, now);
+    cache_row_t row = {0};
+    tg_store_status_t status = run_get(&r, column_cache, &row);
+    if (status != TG_STORE_OK) {
+        free(row.payload);
+        return status;
+    }
+    *payload = row.payload;
+    *len = row.len;
+    *expires = row.expires;
+    return TG_STORE_OK;
+}
+
+static tg_store_status_t sqlite_cache_put(tg_store_t *s, const uint8_t key[32], const char *org, double created,
+                                          double expires, const char *payload, size_t len)
+{
+    run_t r = run_start(conn(s), STMT_CACHE_PUT);
+    sqlite3_bind_blob(r.st, 1, key, 32, SQLITE_STATIC);
+    sqlite3_bind_text(r.st, 2, org, -1, SQLITE_STATIC);
+    sqlite3_bind_double(r.st, 3, created);
+    sqlite3_bind_double(r.st, 4, expires);
+    sqlite3_bind_int64(r.st, 5, (sqlite3_int64)len);
+    sqlite3_bind_blob64(r.st, 6, payload, len, SQLITE_STATIC);
+    return run_write(&r);
+}
+
+/* Up to 64 of the oldest rows, as many as free `excess` bytes: their keys
+ * into keys, their count returned (0 on failure or an empty table). */
+static size_t oldest(tg_sqlite_t *c, int64_t excess, uint8_t (*keys)[32], tg_store_status_t *status)
+{
+    run_t r = run_start(c, STMT_CACHE_OLDEST);
+    size_t n = 0;
+    int rc;
+    while (excess > 0 && (rc = run_step(&r)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(r.st, 0) != 32)
+            continue;
+        memcpy(keys[n++], sqlite3_column_blob(r.st, 0), 32);
+        excess -= sqlite3_column_int64(r.st, 1);
+    }
+    *status = run_end(&r, excess > 0 ? rc : SQLITE_DONE);
+    return *status == TG_STORE_OK ? n : 0;
+}
+
+static tg_store_status_t sqlite_cache_evict(tg_store_t *s, double now, int64_t max_bytes, int64_t *evicted)
+{
+    tg_sqlite_t *c = conn(s);
+    *evicted = 0;
+    run_t r = run_start(c, STMT_CACHE_EXPIRE);
+    sqlite3_bind_double(r.st, 1, now);
+    tg_store_status_t status = run_write(&r);
+    if (status != TG_STORE_OK)
+        return status;
+    *evicted += sqlite3_changes(c->db);
+    int64_t bytes = 0;
+    run_t total = run_start(c, STMT_CACHE_BYTES);
+    if ((status = run_get(&total, column_int64, &bytes)) != TG_STORE_OK)
+        return status;
+    /* oldest first, a batch of keys at a time, until the cap holds */
+    uint8_t keys[64][32];
+    size_t n;
+    while (bytes > max_bytes && (n = oldest(c, bytes - max_bytes, keys, &status)) > 0) {
+        for (size_t i = 0; i < n && status == TG_STORE_OK; i++) {
+            run_t del = run_start(c, STMT_CACHE_DELETE);
+            sqlite3_bind_blob(del.st, 1, keys[i], 32, SQLITE_STATIC);
+            status = run_write(&del);
+            *evicted += sqlite3_changes(c->db);
+        }
+        total = run_start(c, STMT_CACHE_BYTES);
+        if (status != TG_STORE_OK || (status = run_get(&total, column_int64, &bytes)) != TG_STORE_OK)
+            break;
+    }
+    return status;
+}
+
 /* ---- audit ------------------------------------------------------------------ */
 
 static tg_store_status_t sqlite_audit_append(tg_store_t *s, tg_audit_entry_t *e)
@@ -769,6 +878,9 @@ const tg_store_methods_t tg_store_sqlite_methods = {
     .ledger_append = sqlite_ledger_append,
     .ledger_max_id = sqlite_ledger_max_id,
     .usage = sqlite_usage,
+    .cache_get = sqlite_cache_get,
+    .cache_put = sqlite_cache_put,
+    .cache_evict = sqlite_cache_evict,
     .audit_append = sqlite_audit_append,
     .audit_list = sqlite_audit_list,
 };
