@@ -65,7 +65,7 @@ static tg_config_t *load_config(bool anonymous)
 
 static int parse(const char *body, tg_operation_t op, size_t limit, tg_parse_out_t *out)
 {
-    tg_parse_in_t in = {body, strlen(body), limit, op};
+    tg_parse_in_t in = {.body = body, .body_len = strlen(body), .max_body_bytes = limit, .operation = op};
     return tg_parse_request(&in, out);
 }
 

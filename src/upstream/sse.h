@@ -12,7 +12,7 @@
 
 typedef enum tg_sse_kind {
     TG_SSE_DATA,  /* a `data:` event with a JSON payload */
-    TG_SSE_DONE,  /* data: [DONE] */
+    TG_SSE_DONE,  /* data: [DONE], or the Responses API's terminal event (with its usage) */
     TG_SSE_OTHER, /* comment, keep-alive, event without data, or garbage */
 } tg_sse_kind_t;
 
