@@ -410,9 +410,10 @@ static int chat_messages(tg_xlate_ctx_t *c, json_t *messages, json_t *system, js
     json_array_foreach(messages, i, m) {
         json_t *f[M_COUNT];
         size_t message_mark = tg_xlate_push_index(c, i);
-        if (tg_xlate_object(c, m, NULL) < 0 || tg_xlate_collect(c, m, message_fields, M_COUNT, f) < 0)
+        /* the role first: it says which members the message may have */
+        if (tg_xlate_object(c, m, NULL) < 0)
             return -1;
-        const char *role = tg_xlate_string(c, f[M_ROLE], "role");
+        const char *role = tg_xlate_string(c, json_object_get(m, "role"), "role");
         if (role == NULL)
             return -1;
         int is_system = strcmp(role, "system") == 0 || strcmp(role, "developer") == 0;
@@ -422,6 +423,8 @@ static int chat_messages(tg_xlate_ctx_t *c, json_t *messages, json_t *system, js
             tg_xlate_push_key(c, "role");
             return tg_xlate_fail(c, 400, "role '%s' cannot be translated", role);
         }
+        if (tg_xlate_collect(c, m, message_fields, M_COUNT, f) < 0)
+            return -1;
         /* members that belong to another role */
         const char *stray = f[M_TOOL_CALLS] != NULL && !is_assistant ? "tool_calls"
                             : f[M_REFUSAL] != NULL && !is_assistant  ? "refusal"
@@ -509,15 +512,15 @@ static int chat_tools(tg_xlate_ctx_t *c, json_t *tools, json_t *out)
     json_array_foreach(tools, i, tool) {
         json_t *f[2], *fn[4];
         size_t tool_mark = tg_xlate_push_index(c, i);
-        if (tg_xlate_object(c, tool, NULL) < 0 || tg_xlate_collect(c, tool, tool_fields, 2, f) < 0)
-            return -1;
-        const char *type = tg_xlate_string(c, f[0], "type");
+        const char *type = tg_xlate_object(c, tool, NULL) < 0 ? NULL : tg_xlate_string(c, json_object_get(tool, "type"), "type");
         if (type == NULL)
             return -1;
         if (strcmp(type, "function") != 0) {
             tg_xlate_push_key(c, "type");
             return tg_xlate_fail(c, 400, "tools of type '%s' cannot be translated: only functions", type);
         }
+        if (tg_xlate_collect(c, tool, tool_fields, 2, f) < 0)
+            return -1;
         if (tg_xlate_object(c, f[1], "function") < 0)
             return -1;
         tg_xlate_push_key(c, "function");
@@ -556,15 +559,15 @@ static int chat_tool_choice(tg_xlate_ctx_t *c, json_t *choice, json_t *parallel,
     } else if (choice != NULL) {
         static const tg_xlate_field_t fields[] = {{"type", NULL, NULL}, {"function", NULL, NULL}};
         json_t *f[2];
-        if (tg_xlate_object(c, choice, NULL) < 0 || tg_xlate_collect(c, choice, fields, 2, f) < 0)
-            return -1;
-        const char *type = tg_xlate_string(c, f[0], "type");
+        const char *type = tg_xlate_object(c, choice, NULL) < 0 ? NULL : tg_xlate_string(c, json_object_get(choice, "type"), "type");
         if (type == NULL)
             return -1;
         if (strcmp(type, "function") != 0) {
             tg_xlate_push_key(c, "type");
             return tg_xlate_fail(c, 400, "a tool_choice of type '%s' cannot be translated", type);
         }
+        if (tg_xlate_collect(c, choice, fields, 2, f) < 0)
+            return -1;
         if (tg_xlate_object(c, f[1], "function") < 0)
             return -1;
         json_t *name = json_object_get(f[1], "name");
