@@ -384,8 +384,8 @@ static int tool_result_block(tg_xlate_ctx_t *c, json_t *id, json_t *content, jso
     if (tg_xlate_string(c, id, "tool_call_id") == NULL)
         return -1;
     if (content == NULL || json_is_string(content)) {
-        result = json_pack("{s:s,s:O,s:O}", "type", "tool_result", "tool_use_id", id, "content",
-                           content != NULL ? content : json_string_nocheck(""));
+        result = json_pack("{s:s,s:O,s:o}", "type", "tool_result", "tool_use_id", id, "content",
+                           content != NULL ? json_incref(content) : json_string(""));
     } else {
         json_t *parts = json_array();
         if (parts == NULL || content_blocks(c, content, PART_TEXT, parts) < 0) {
@@ -813,8 +813,14 @@ static json_t *source_url(tg_xlate_ctx_t *c, json_t *source, int allow_url, cons
     if (type == NULL)
         return NULL;
     if (strcmp(type, "url") == 0 && allow_url) {
-        if (tg_xlate_string(c, f[3], "url") == NULL)
+        const char *url = tg_xlate_string(c, f[3], "url");
+        if (url == NULL)
             return NULL;
+        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+            tg_xlate_push_key(c, "url");
+            tg_xlate_fail(c, 400, "must be an http or https URL");
+            return NULL;
+        }
         tg_xlate_pop(c, mark);
         return json_incref(f[3]);
     }
