@@ -201,10 +201,10 @@ static int image_part(tg_xlate_ctx_t *c, json_t *part, json_t *blocks)
     const char *media, *data;
     size_t media_len, data_len;
 
-    if (tg_xlate_collect(c, part, fields, 2, f) < 0 || tg_xlate_object(c, f[1], "image_url") < 0)
+    if (tg_xlate_collect(c, part, fields, COUNT(fields), f) < 0 || tg_xlate_object(c, f[1], "image_url") < 0)
         return -1;
     size_t mark = tg_xlate_push_key(c, "image_url");
-    if (tg_xlate_collect(c, f[1], url_fields, 2, u) < 0)
+    if (tg_xlate_collect(c, f[1], url_fields, COUNT(url_fields), u) < 0)
         return -1;
     if (u[1] != NULL) {
         const char *detail = tg_xlate_string(c, u[1], "detail");
@@ -244,10 +244,10 @@ static int file_part(tg_xlate_ctx_t *c, json_t *part, json_t *blocks)
     const char *media, *data;
     size_t media_len, data_len;
 
-    if (tg_xlate_collect(c, part, fields, 2, f) < 0 || tg_xlate_object(c, f[1], "file") < 0)
+    if (tg_xlate_collect(c, part, fields, COUNT(fields), f) < 0 || tg_xlate_object(c, f[1], "file") < 0)
         return -1;
     size_t mark = tg_xlate_push_key(c, "file");
-    if (tg_xlate_collect(c, f[1], file_fields, 3, ff) < 0)
+    if (tg_xlate_collect(c, f[1], file_fields, COUNT(file_fields), ff) < 0)
         return -1;
     const char *url = tg_xlate_string(c, ff[0], "file_data");
     if (url == NULL || (ff[1] != NULL && tg_xlate_string(c, ff[1], "filename") == NULL))
@@ -298,9 +298,9 @@ static int content_blocks(tg_xlate_ctx_t *c, json_t *content, unsigned allowed, 
             return tg_xlate_fail(c, 400, "a content part of type '%s' cannot be translated here", type);
         int rc;
         if (kind == PART_TEXT || kind == PART_REFUSAL) {
-            const tg_xlate_field_t *fields = kind == PART_TEXT ? text_fields : refusal_fields;
-            rc = tg_xlate_collect(c, part, fields, 2, f);
-            if (rc == 0 && tg_xlate_string(c, f[1], fields[1].name) == NULL)
+            const tg_xlate_field_t *part_fields = kind == PART_TEXT ? text_fields : refusal_fields;
+            rc = tg_xlate_collect(c, part, part_fields, 2, f); /* both have two */
+            if (rc == 0 && tg_xlate_string(c, f[1], part_fields[1].name) == NULL)
                 rc = -1;
             if (rc == 0)
                 rc = add_text(c, blocks, f[1]);
@@ -343,7 +343,7 @@ static int tool_use_blocks(tg_xlate_ctx_t *c, json_t *calls, json_t *blocks)
     json_array_foreach(calls, i, call) {
         json_t *f[3], *fn[2];
         size_t call_mark = tg_xlate_push_index(c, i);
-        if (tg_xlate_object(c, call, NULL) < 0 || tg_xlate_collect(c, call, call_fields, 3, f) < 0)
+        if (tg_xlate_object(c, call, NULL) < 0 || tg_xlate_collect(c, call, call_fields, COUNT(call_fields), f) < 0)
             return -1;
         const char *type = f[1] != NULL ? tg_xlate_string(c, f[1], "type") : "function";
         if (type == NULL || tg_xlate_string(c, f[0], "id") == NULL || tg_xlate_object(c, f[2], "function") < 0)
@@ -353,7 +353,7 @@ static int tool_use_blocks(tg_xlate_ctx_t *c, json_t *calls, json_t *blocks)
             return tg_xlate_fail(c, 400, "only function tool calls can be translated");
         }
         tg_xlate_push_key(c, "function");
-        if (tg_xlate_collect(c, f[2], function_fields, 2, fn) < 0 || tg_xlate_string(c, fn[0], "name") == NULL)
+        if (tg_xlate_collect(c, f[2], function_fields, COUNT(function_fields), fn) < 0 || tg_xlate_string(c, fn[0], "name") == NULL)
             return -1;
         json_t *input;
         if (fn[1] == NULL || (json_is_string(fn[1]) && json_string_length(fn[1]) == 0)) {
@@ -519,12 +519,12 @@ static int chat_tools(tg_xlate_ctx_t *c, json_t *tools, json_t *out)
             tg_xlate_push_key(c, "type");
             return tg_xlate_fail(c, 400, "tools of type '%s' cannot be translated: only functions", type);
         }
-        if (tg_xlate_collect(c, tool, tool_fields, 2, f) < 0)
+        if (tg_xlate_collect(c, tool, tool_fields, COUNT(tool_fields), f) < 0)
             return -1;
         if (tg_xlate_object(c, f[1], "function") < 0)
             return -1;
         tg_xlate_push_key(c, "function");
-        if (tg_xlate_collect(c, f[1], function_fields, 4, fn) < 0 || tg_xlate_string(c, fn[0], "name") == NULL ||
+        if (tg_xlate_collect(c, f[1], function_fields, COUNT(function_fields), fn) < 0 || tg_xlate_string(c, fn[0], "name") == NULL ||
             (fn[1] != NULL && tg_xlate_string(c, fn[1], "description") == NULL) ||
             (fn[2] != NULL && tg_xlate_object(c, fn[2], "parameters") < 0))
             return -1;
@@ -566,7 +566,7 @@ static int chat_tool_choice(tg_xlate_ctx_t *c, json_t *choice, json_t *parallel,
             tg_xlate_push_key(c, "type");
             return tg_xlate_fail(c, 400, "a tool_choice of type '%s' cannot be translated", type);
         }
-        if (tg_xlate_collect(c, choice, fields, 2, f) < 0)
+        if (tg_xlate_collect(c, choice, fields, COUNT(fields), f) < 0)
             return -1;
         if (tg_xlate_object(c, f[1], "function") < 0)
             return -1;
@@ -779,7 +779,7 @@ static const tg_xlate_field_t text_block_fields[] = {
 static int text_part(tg_xlate_ctx_t *c, json_t *block, json_t *parts)
 {
     json_t *f[4];
-    if (tg_xlate_collect(c, block, text_block_fields, 4, f) < 0 || tg_xlate_string(c, f[1], "text") == NULL)
+    if (tg_xlate_collect(c, block, text_block_fields, COUNT(text_block_fields), f) < 0 || tg_xlate_string(c, f[1], "text") == NULL)
         return -1;
     return tg_xlate_append(c, parts, json_pack("{s:s,s:O}", "type", "text", "text", f[1]));
 }
@@ -807,7 +807,7 @@ static json_t *source_url(tg_xlate_ctx_t *c, json_t *source, int allow_url, cons
         {"type", NULL, NULL}, {"media_type", NULL, NULL}, {"data", NULL, NULL}, {"url", NULL, NULL}};
     json_t *f[4];
     size_t mark = tg_xlate_push_key(c, "source");
-    if (tg_xlate_object(c, source, NULL) < 0 || tg_xlate_collect(c, source, fields, 4, f) < 0)
+    if (tg_xlate_object(c, source, NULL) < 0 || tg_xlate_collect(c, source, fields, COUNT(fields), f) < 0)
         return NULL;
     const char *type = tg_xlate_string(c, f[0], "type");
     if (type == NULL)
@@ -848,7 +848,7 @@ static int image_block(tg_xlate_ctx_t *c, json_t *block, json_t *parts)
 {
     static const tg_xlate_field_t fields[] = {{"type", NULL, NULL}, {"source", NULL, NULL}, {"cache_control", NULL, NULL}};
     json_t *f[3];
-    if (tg_xlate_collect(c, block, fields, 3, f) < 0)
+    if (tg_xlate_collect(c, block, fields, COUNT(fields), f) < 0)
         return -1;
     json_t *url = source_url(c, f[1] ? f[1] : json_null(), 1, image_types);
     return url == NULL ? -1 : tg_xlate_append(c, parts, json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", url));
@@ -861,7 +861,7 @@ static int document_block(tg_xlate_ctx_t *c, json_t *block, json_t *parts)
         {"context", NULL, "document context is not translated"},
         {"citations", NULL, "citations are not translated"}};
     json_t *f[6];
-    if (tg_xlate_collect(c, block, fields, 6, f) < 0 || (f[2] != NULL && tg_xlate_string(c, f[2], "title") == NULL))
+    if (tg_xlate_collect(c, block, fields, COUNT(fields), f) < 0 || (f[2] != NULL && tg_xlate_string(c, f[2], "title") == NULL))
         return -1;
     json_t *url = source_url(c, f[1] ? f[1] : json_null(), 0, document_types);
     if (url == NULL)
@@ -910,7 +910,7 @@ static int tool_message(tg_xlate_ctx_t *c, json_t *block, json_t *out)
     json_t *f[5], *b;
     size_t i;
 
-    if (tg_xlate_collect(c, block, fields, 5, f) < 0 || tg_xlate_string(c, f[1], "tool_use_id") == NULL)
+    if (tg_xlate_collect(c, block, fields, COUNT(fields), f) < 0 || tg_xlate_string(c, f[1], "tool_use_id") == NULL)
         return -1;
     if (f[3] != NULL && !json_is_boolean(f[3])) {
         tg_xlate_push_key(c, "is_error");
@@ -957,7 +957,7 @@ static int tool_call(tg_xlate_ctx_t *c, json_t *block, json_t *calls)
         {"type", NULL, NULL}, {"id", NULL, NULL}, {"name", NULL, NULL}, {"input", NULL, NULL},
         {"cache_control", NULL, NULL}};
     json_t *f[5];
-    if (tg_xlate_collect(c, block, fields, 5, f) < 0 || tg_xlate_string(c, f[1], "id") == NULL ||
+    if (tg_xlate_collect(c, block, fields, COUNT(fields), f) < 0 || tg_xlate_string(c, f[1], "id") == NULL ||
         tg_xlate_string(c, f[2], "name") == NULL || tg_xlate_object(c, f[3], "input") < 0)
         return -1;
     char *arguments = json_dumps(f[3], JSON_COMPACT | JSON_REAL_PRECISION(15));
@@ -1010,7 +1010,7 @@ static int messages_message(tg_xlate_ctx_t *c, json_t *m, json_t *out)
     static const tg_xlate_field_t fields[] = {{"role", NULL, NULL}, {"content", NULL, NULL}};
     json_t *f[2];
 
-    if (tg_xlate_object(c, m, NULL) < 0 || tg_xlate_collect(c, m, fields, 2, f) < 0)
+    if (tg_xlate_object(c, m, NULL) < 0 || tg_xlate_collect(c, m, fields, COUNT(fields), f) < 0)
         return -1;
     const char *role = tg_xlate_string(c, f[0], "role");
     if (role == NULL)
@@ -1091,7 +1091,7 @@ static int messages_tools(tg_xlate_ctx_t *c, json_t *tools, json_t *out)
             return tg_xlate_fail(c, 400, "Anthropic's %s tool has no OpenAI equivalent",
                                  json_is_string(type) ? json_string_value(type) : "typed");
         }
-        if (tg_xlate_collect(c, tool, fields, 5, f) < 0 || tg_xlate_string(c, f[0], "name") == NULL ||
+        if (tg_xlate_collect(c, tool, fields, COUNT(fields), f) < 0 || tg_xlate_string(c, f[0], "name") == NULL ||
             (f[1] != NULL && tg_xlate_string(c, f[1], "description") == NULL) ||
             tg_xlate_object(c, f[2], "input_schema") < 0)
             return -1;
@@ -1115,7 +1115,7 @@ static int messages_tool_choice(tg_xlate_ctx_t *c, json_t *choice, json_t *out)
     json_t *f[3], *tc;
     size_t mark = tg_xlate_push_key(c, "tool_choice");
 
-    if (tg_xlate_object(c, choice, NULL) < 0 || tg_xlate_collect(c, choice, fields, 3, f) < 0)
+    if (tg_xlate_object(c, choice, NULL) < 0 || tg_xlate_collect(c, choice, fields, COUNT(fields), f) < 0)
         return -1;
     const char *type = tg_xlate_string(c, f[0], "type");
     if (type == NULL)
@@ -1220,7 +1220,7 @@ static int messages_request(tg_xlate_ctx_t *c, json_t *in, const char *upstream_
         return -1;
     if (f[A_METADATA] != NULL) {
         mark = tg_xlate_push_key(c, "metadata");
-        if (tg_xlate_object(c, f[A_METADATA], NULL) < 0 || tg_xlate_collect(c, f[A_METADATA], metadata_fields, 1, meta) < 0)
+        if (tg_xlate_object(c, f[A_METADATA], NULL) < 0 || tg_xlate_collect(c, f[A_METADATA], metadata_fields, COUNT(metadata_fields), meta) < 0)
             return -1;
         if (meta[0] != NULL && (tg_xlate_string(c, meta[0], "user_id") == NULL ||
                                 tg_xlate_set(c, out, "user", json_incref(meta[0])) < 0))

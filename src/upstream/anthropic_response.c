@@ -236,48 +236,59 @@ static int completion_to_messages(tg_xlate_ctx_t *c, json_t *in, const char *mod
                             "stop_sequence", json_null(), "usage", tg_xlate_usage_anthropic(usage), NULL);
 }
 
-char *tg_anthropic_response_to_chat(const char *body, size_t len, const char *model, long created,
-                                    tg_xlate_usage_t *usage, size_t *out_len, tg_xlate_error_t *err)
+/* The frame both directions share: parse, translate into a new object,
+ * print; the usage is read even when the translation then fails. */
+typedef struct response_args {
+    const char *model;
+    long created;
+    tg_xlate_usage_t *usage;
+} response_args_t;
+
+static int to_chat(tg_xlate_ctx_t *c, json_t *in, const response_args_t *a, json_t *out)
+{
+    return message_to_chat(c, in, a->model, a->created, a->usage, out);
+}
+
+static int from_chat(tg_xlate_ctx_t *c, json_t *in, const response_args_t *a, json_t *out)
+{
+    return completion_to_messages(c, in, a->model, a->usage, out);
+}
+
+static char *respond(const char *body, size_t len, response_args_t *a,
+                     int (*fn)(tg_xlate_ctx_t *, json_t *, const response_args_t *, json_t *), size_t *out_len,
+                     tg_xlate_error_t *err)
 {
     tg_xlate_ctx_t c;
     tg_xlate_usage_t scratch;
     char *text = NULL;
 
-    if (usage == NULL)
-        usage = &scratch;
-    memset(usage, 0, sizeof(*usage));
+    if (a->usage == NULL)
+        a->usage = &scratch;
+    memset(a->usage, 0, sizeof(*a->usage));
     tg_xlate_init(&c, err, 502);
     json_t *in = tg_xlate_load(&c, body, len);
     json_t *out = in != NULL ? json_object() : NULL;
     if (in != NULL && out == NULL)
         tg_xlate_oom(&c);
-    if (out != NULL && message_to_chat(&c, in, model, created, usage, out) == 0)
+    if (out != NULL && fn(&c, in, a, out) == 0)
         text = tg_xlate_dump(&c, out, out_len);
     json_decref(out);
     json_decref(in);
     return text;
 }
 
+char *tg_anthropic_response_to_chat(const char *body, size_t len, const char *model, long created,
+                                    tg_xlate_usage_t *usage, size_t *out_len, tg_xlate_error_t *err)
+{
+    response_args_t a = {model, created, usage};
+    return respond(body, len, &a, to_chat, out_len, err);
+}
+
 char *tg_anthropic_response_from_chat(const char *body, size_t len, const char *model, tg_xlate_usage_t *usage,
                                       size_t *out_len, tg_xlate_error_t *err)
 {
-    tg_xlate_ctx_t c;
-    tg_xlate_usage_t scratch;
-    char *text = NULL;
-
-    if (usage == NULL)
-        usage = &scratch;
-    memset(usage, 0, sizeof(*usage));
-    tg_xlate_init(&c, err, 502);
-    json_t *in = tg_xlate_load(&c, body, len);
-    json_t *out = in != NULL ? json_object() : NULL;
-    if (in != NULL && out == NULL)
-        tg_xlate_oom(&c);
-    if (out != NULL && completion_to_messages(&c, in, model, usage, out) == 0)
-        text = tg_xlate_dump(&c, out, out_len);
-    json_decref(out);
-    json_decref(in);
-    return text;
+    response_args_t a = {model, 0, usage};
+    return respond(body, len, &a, from_chat, out_len, err);
 }
 
 /* ---- error bodies ------------------------------------------------------ */
