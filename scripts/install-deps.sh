@@ -11,7 +11,8 @@ DEBS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libh2o-evloop-dev libjansson-dev libyaml-dev libsqlite3-dev zlib1g-dev
   libssl-dev libevent-dev libcmocka-dev
-  prometheus python3 python3-prometheus-client curl openssl nghttp2-client
+  prometheus prometheus-alertmanager python3 python3-prometheus-client python3-yaml
+  curl openssl nghttp2-client
 )
 BENCH_DEBS=(nginx-light wrk valgrind)
 
