@@ -28,6 +28,8 @@
 # TENANT_KEY=1 in the environment: before each run the binary's CLI makes
 # an org and an API key on the variant's store (`orgs create`, `keys
 # create`), and every request carries the key as `Authorization: Bearer`.
+# A fifth `::` field gives the key's policy flags, e.g. `--rpm 1000000
+# --tpm 1000000000` (limits on, never reached).
 # A variant without a store (`driver: none`) gets a made-up key of the
 # same length, which it ignores, so that both see the same bytes.
 # CALLGRIND_KEEP=DIR keeps callgrind's files, one per thread:
@@ -42,13 +44,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# An argument's fields, split at `::`, into the array `fields` (4 of them).
+# An argument's fields, split at `::`, into the array `fields` (5 of them).
 split_spec() {
     local spec=$1
     fields=()
     while [[ $spec == *::* ]]; do fields+=("${spec%%::*}"); spec=${spec#*::}; done
     fields+=("$spec")
-    while [[ ${#fields[@]} -lt 4 ]]; do fields+=(""); done
+    while [[ ${#fields[@]} -lt 5 ]]; do fields+=(""); done
 }
 
 # The config (one YAML flow mapping) of a variant.
@@ -73,10 +75,11 @@ EOC
 
 # TENANT_KEY=1: an org and a key on the variant's store, printed; a
 # made-up key of the same shape when it has none.
-tenant_key() { # binary, config
+tenant_key() { # binary, config, key policy flags
     local json
+    # shellcheck disable=SC2086 # the flags are words
     if "$1" orgs create bench --config "$2" >/dev/null 2>&1 &&
-        json=$("$1" keys create --org bench --name bench --config "$2" --json 2>/dev/null); then
+        json=$("$1" keys create --org bench --name bench $3 --config "$2" --json 2>/dev/null); then
         /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])' <<<"$json"
     else
         echo "tg-$(printf 'x%.0s' {1..43})"
@@ -90,7 +93,7 @@ total() { # index, binary[::keys...], requests -> instructions of the whole run
     rm -rf "$run" && mkdir "$run"   # a fresh store for every run
     mport=$(port); tport=$(port)
     write_config "$run/cfg.yaml" "$tport" "$mport" "${fields[1]}" "${fields[2]}" "${fields[3]}"
-    [[ ${TENANT_KEY:-0} == 1 ]] && key=$(tenant_key "$bin" "$run/cfg.yaml")
+    [[ ${TENANT_KEY:-0} == 1 ]] && key=$(tenant_key "$bin" "$run/cfg.yaml" "${fields[4]}")
     "$MOCK" --listen 127.0.0.1:"$mport" --threads 1 >/dev/null 2>&1 &
     local mpid=$!
     valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$run/cg.out" \

@@ -12,8 +12,8 @@ DEBS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libh2o-evloop-dev libjansson-dev libyaml-dev libsqlite3-dev zlib1g-dev
   libssl-dev libevent-dev libcmocka-dev
-  prometheus python3 python3-prometheus-client curl openssl nghttp2-client
-  chromium python3-websocket
+  prometheus prometheus-alertmanager python3 python3-prometheus-client python3-yaml
+  curl openssl nghttp2-client chromium python3-websocket
 )
 BENCH_DEBS=(nginx-light wrk valgrind)
 
@@ -41,10 +41,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The official OpenAI SDK, used by tests/e2e as a real client: `make test`
-# only (--test); building and `make run` need no network.
+# The official OpenAI and Anthropic SDKs, used by tests/e2e and mock-llm's
+# tests as real clients: `make test` only (--test); building and `make run`
+# need no network.
 here="$(cd "$(dirname "$0")/.." && pwd)"
-if $with_npm && [ ! -d "$here/tests/node/node_modules/openai" ]; then
+if $with_npm && { [ ! -d "$here/tests/node/node_modules/openai" ] ||
+                  [ ! -d "$here/tests/node/node_modules/@anthropic-ai/sdk" ]; }; then
   echo "install-deps: npm install (tests/node)"
   (cd "$here/tests/node" && npm install --no-audit --no-fund --silent)
 fi

@@ -1146,15 +1146,27 @@ static void parse_strategy(parse_ctx_t *c, const yaml_node_t *n, const char *mod
 
 static void parse_pricing(parse_ctx_t *c, const yaml_node_t *n, tg_pricing_t *p)
 {
-    enum { INPUT, CACHED, OUTPUT, NKEYS };
-    static const char *const keys[NKEYS] = {"input", "cached_input", "output"};
+    enum { INPUT, CACHED, CACHE_WRITE, OUTPUT, IMAGE, AUDIO_SECOND, CHARACTERS, NKEYS };
+    static const char *const keys[NKEYS] = {"input", "cached_input", "cache_write", "output",
+                                            "image", "audio_second", "characters"};
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, n, "pricing", keys, NKEYS, v))
         return;
-    if (v[INPUT])
-        get_number(c, v[INPUT], "pricing.input", &p->input);
-    if (v[OUTPUT])
-        get_number(c, v[OUTPUT], "pricing.output", &p->output);
+    /* each unit's price: none set is free (0) */
+    const struct { int key; const char *what; double *out; } prices[] = {
+        {INPUT, "pricing.input", &p->input},
+        {OUTPUT, "pricing.output", &p->output},
+        {IMAGE, "pricing.image", &p->image},
+        {AUDIO_SECOND, "pricing.audio_second", &p->audio_second},
+        {CHARACTERS, "pricing.characters", &p->characters},
+    };
+    for (size_t i = 0; i < sizeof(prices) / sizeof(prices[0]); i++)
+        if (v[prices[i].key])
+            get_number(c, v[prices[i].key], prices[i].what, prices[i].out);
+    /* Without a cache write price, written tokens cost what input tokens cost. */
+    p->cache_write = p->input;
+    if (v[CACHE_WRITE])
+        get_number(c, v[CACHE_WRITE], "pricing.cache_write", &p->cache_write);
     /* Without a cached price, cached tokens cost what input tokens cost. */
     p->cached_input = p->input;
     if (v[CACHED])
@@ -1583,9 +1595,20 @@ long tg_config_find_provider(const tg_config_t *cfg, const char *name)
 double tg_pricing_cost(const tg_pricing_t *p, uint64_t prompt_tokens,
                        uint64_t cached_tokens, uint64_t completion_tokens)
 {
-    if (cached_tokens > prompt_tokens)
-        cached_tokens = prompt_tokens;
-    return ((double)(prompt_tokens - cached_tokens) * p->input +
-            (double)cached_tokens * p->cached_input +
-            (double)completion_tokens * p->output) / 1e6;
+    tg_billed_units_t u = {.prompt_tokens = prompt_tokens, .cached_tokens = cached_tokens,
+                           .completion_tokens = completion_tokens};
+    return tg_pricing_cost_units(p, &u);
+}
+
+double tg_pricing_cost_units(const tg_pricing_t *p, const tg_billed_units_t *u)
+{
+    uint64_t cached = u->cached_tokens, written = u->cache_write_tokens;
+    if (cached > u->prompt_tokens)
+        cached = u->prompt_tokens;
+    if (written > u->prompt_tokens - cached)
+        written = u->prompt_tokens - cached;
+    return ((double)(u->prompt_tokens - cached - written) * p->input + (double)cached * p->cached_input +
+            (double)written * p->cache_write + (double)u->completion_tokens * p->output +
+            (double)u->characters * p->characters) / 1e6 +
+           (double)u->images * p->image + u->audio_seconds * p->audio_second;
 }

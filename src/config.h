@@ -113,12 +113,28 @@ typedef struct tg_model_breaker_config {
     tg_breaker_config_t breaker;
 } tg_model_breaker_config_t;
 
-/* Dollars per million tokens. */
+/* Prices: dollars per million tokens (and characters), per image, per
+ * second of audio. */
 typedef struct tg_pricing {
     double input;
     double cached_input;
+    double cache_write;      /* prompt tokens written to a provider's prompt cache (Anthropic); default input */
     double output;
+    double image;            /* per image generated */
+    double audio_second;     /* per second of audio transcribed */
+    double characters;       /* per million characters of text spoken */
 } tg_pricing_t;
+
+/* What one call is billed for, in every unit a price exists for. */
+typedef struct tg_billed_units {
+    uint64_t prompt_tokens;      /* all of them: cached and cache-written included */
+    uint64_t cached_tokens;
+    uint64_t cache_write_tokens;
+    uint64_t completion_tokens;
+    uint64_t images;
+    double audio_seconds;
+    uint64_t characters;
+} tg_billed_units_t;
 
 typedef struct tg_model_config {
     char *name;              /* the name clients send */
@@ -204,7 +220,7 @@ typedef struct tg_config {
 
     tg_anomaly_config_t anomaly;
 
-    /* Traces exported over OTLP/HTTP (docs/traces.md). Read when the
+    /* Traces exported over OTLP/HTTP (docs/observability.md, "Traces"). Read when the
      * server starts: a reload keeps the tracing it started with. */
     struct {
         bool enabled;            /* default false */
@@ -259,5 +275,8 @@ long tg_config_find_provider(const tg_config_t *cfg, const char *name);
  * larger than prompt is clamped to prompt. */
 double tg_pricing_cost(const tg_pricing_t *p, uint64_t prompt_tokens,
                        uint64_t cached_tokens, uint64_t completion_tokens);
+/* Dollars for every unit of u at p's prices (tokens as above; cache-written
+ * tokens, a part of the prompt, at cache_write). */
+double tg_pricing_cost_units(const tg_pricing_t *p, const tg_billed_units_t *u);
 
 #endif /* TOLLGATE_CONFIG_H */

@@ -68,7 +68,10 @@ bool tg_cache_key(const char *org, tg_operation_t op, const char *body, size_t l
                   uint8_t key[TG_CACHE_KEY_LEN])
 {
     bool opted_in = directive == TG_CACHE_USE || directive == TG_CACHE_REFRESH;
-    if (directive == TG_CACHE_BYPASS || (unsigned)op >= TG_OP_COUNT)
+    /* chat and embeddings: the answers the cache knows how to store and
+     * replay (a Responses stream ends otherwise; images and audio are not
+     * JSON bodies or not worth a copy) */
+    if (directive == TG_CACHE_BYPASS || (op != TG_OP_CHAT && op != TG_OP_EMBEDDINGS))
         return false;
     if (!opted_in && (op != TG_OP_CHAT || (!contains(body, len, "\"temperature\"") && !contains(body, len, "\"seed\""))))
         return false;

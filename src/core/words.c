@@ -5,14 +5,23 @@
 #include <string.h>
 
 #define TG_WORD_LABEL(name, label) label,
-#define TG_ROUTE_TEMPLATE(name, template, method, metrics_listener) template,
-#define TG_ROUTE_METHOD(name, template, method, metrics_listener) TG_METHOD_##method,
-#define TG_ROUTE_LISTENER(name, template, method, metrics_listener) metrics_listener,
+#define TG_ROUTE_TEMPLATE(name, template, method, metrics_listener, operation) template,
+#define TG_ROUTE_METHOD(name, template, method, metrics_listener, operation) TG_METHOD_##method,
+#define TG_ROUTE_LISTENER(name, template, method, metrics_listener, operation) metrics_listener,
+#define TG_ROUTE_OPERATION(name, template, method, metrics_listener, operation) TG_OP_##operation,
+#define TG_OPERATION_LABEL(name, label, path, member, streams) label,
+#define TG_OPERATION_PATH(name, label, path, member, streams) path,
+#define TG_OPERATION_MEMBER(name, label, path, member, streams) member,
+#define TG_OPERATION_STREAMS(name, label, path, member, streams) streams,
 static const char *const route_templates[] = {TG_ROUTE_MAP(TG_ROUTE_TEMPLATE)};
 static const tg_method_t route_methods[] = {TG_ROUTE_MAP(TG_ROUTE_METHOD)};
 static const bool route_metrics_listener[] = {TG_ROUTE_MAP(TG_ROUTE_LISTENER)};
+static const tg_operation_t route_operations[] = {TG_ROUTE_MAP(TG_ROUTE_OPERATION)};
+static const char *const operation_paths[] = {TG_OPERATION_MAP(TG_OPERATION_PATH)};
+static const char *const operation_members[] = {TG_OPERATION_MAP(TG_OPERATION_MEMBER)};
+static const bool operation_streams[] = {TG_OPERATION_MAP(TG_OPERATION_STREAMS)};
 static const char *const method_names[] = {TG_METHOD_MAP(TG_WORD_LABEL)};
-static const char *const operation_names[] = {TG_OPERATION_MAP(TG_WORD_LABEL)};
+static const char *const operation_names[] = {TG_OPERATION_MAP(TG_OPERATION_LABEL)};
 static const char *const stream_mode_names[] = {TG_STREAM_MODE_MAP(TG_WORD_LABEL)};
 static const char *const llm_status_names[] = {TG_LLM_STATUS_MAP(TG_WORD_LABEL)};
 static const char *const retry_reason_names[] = {TG_RETRY_REASON_MAP(TG_WORD_LABEL)};
@@ -38,6 +47,19 @@ bool tg_route_on_metrics_listener(tg_route_t r)
 
 const char *tg_method_name(tg_method_t m) { return NAME_OR_UNKNOWN(method_names, m); }
 const char *tg_operation_name(tg_operation_t op) { return NAME_OR_UNKNOWN(operation_names, op); }
+const char *tg_operation_upstream_path(tg_operation_t op) { return NAME_OR_UNKNOWN(operation_paths, op); }
+const char *tg_operation_required_member(tg_operation_t op)
+{
+    return (unsigned)op < TG_OP_COUNT ? operation_members[op] : NULL;
+}
+bool tg_operation_streams(tg_operation_t op)
+{
+    return (unsigned)op < TG_OP_COUNT && operation_streams[op];
+}
+tg_operation_t tg_route_operation(tg_route_t r)
+{
+    return (unsigned)r < TG_ROUTE_COUNT ? route_operations[r] : TG_OP_COUNT;
+}
 const char *tg_stream_mode_name(tg_stream_mode_t m) { return NAME_OR_UNKNOWN(stream_mode_names, m); }
 const char *tg_llm_status_name(tg_llm_status_t s) { return NAME_OR_UNKNOWN(llm_status_names, s); }
 const char *tg_retry_reason_name(tg_retry_reason_t r) { return NAME_OR_UNKNOWN(retry_reason_names, r); }

@@ -14,33 +14,52 @@
 #include <stddef.h>
 
 /* The routes: template (the `path` label), the one method each takes
- * (ANY: the endpoint answers 405 itself), and whether the metrics
- * listener (metrics.listen) serves it too. A template's last segment
- * "{...}" stands for one non-empty path segment.
+ * (ANY: the endpoint answers 405 itself), whether the metrics listener
+ * (metrics.listen) serves it too, and the LLM operation it is (COUNT: none).
+ * A template's last segment "{...}" stands for one non-empty path segment.
  * server/routes.c gives each its stage list. */
 #define TG_ROUTE_MAP(X)                                                        \
-    X(CHAT, "/v1/chat/completions", POST, false)                               \
-    X(EMBEDDINGS, "/v1/embeddings", POST, false)                               \
-    X(MODELS, "/v1/models", GET, false)                                        \
-    X(METRICS, "/metrics", GET, true)                                          \
-    X(ANALYTICS, "/analytics/prometheus", GET, true)                           \
-    X(PROM_CATEGORY, "/prometheus/metrics/{category}", GET, true)              \
-    X(HEALTH, "/health", GET, true)                                            \
-    X(READY, "/ready", GET, true)                                              \
-    X(DASHBOARD, "/dashboard", GET, true)                                      \
-    X(ADMIN_ORGS, "/admin/v1/orgs", ANY, false)                                \
-    X(ADMIN_ORG, "/admin/v1/orgs/{name}", ANY, false)                          \
-    X(ADMIN_KEYS, "/admin/v1/keys", ANY, false)                                \
-    X(ADMIN_KEY, "/admin/v1/keys/{id}", ANY, false)                            \
-    X(ADMIN_USAGE, "/admin/v1/usage", ANY, false)                              \
-    X(ADMIN_AUDIT, "/admin/v1/audit", ANY, false)                              \
-    X(OTHER, "other", OTHER, false)
+    X(CHAT, "/v1/chat/completions", POST, false, CHAT)                              \
+    X(EMBEDDINGS, "/v1/embeddings", POST, false, EMBEDDINGS)                        \
+    X(RESPONSES, "/v1/responses", POST, false, RESPONSES)                           \
+    X(COMPLETIONS, "/v1/completions", POST, false, COMPLETIONS)                     \
+    X(IMAGES, "/v1/images/generations", POST, false, IMAGE)                         \
+    X(TRANSCRIPTIONS, "/v1/audio/transcriptions", POST, false, AUDIO_TRANSCRIPTION) \
+    X(SPEECH, "/v1/audio/speech", POST, false, AUDIO_SPEECH)                        \
+    X(MODELS, "/v1/models", GET, false, COUNT)                                      \
+    X(MODEL, "/v1/models/{id}", GET, false, COUNT)                                  \
+    X(METRICS, "/metrics", GET, true, COUNT)                                        \
+    X(ANALYTICS, "/analytics/prometheus", GET, true, COUNT)                         \
+    X(PROM_CATEGORY, "/prometheus/metrics/{category}", GET, true, COUNT)            \
+    X(HEALTH, "/health", GET, true, COUNT)                                          \
+    X(READY, "/ready", GET, true, COUNT)                                            \
+    X(DASHBOARD, "/dashboard", GET, true, COUNT)                                    \
+    X(ADMIN_ORGS, "/admin/v1/orgs", ANY, false, COUNT)                              \
+    X(ADMIN_ORG, "/admin/v1/orgs/{name}", ANY, false, COUNT)                        \
+    X(ADMIN_KEYS, "/admin/v1/keys", ANY, false, COUNT)                              \
+    X(ADMIN_KEY, "/admin/v1/keys/{id}", ANY, false, COUNT)                          \
+    X(ADMIN_USAGE, "/admin/v1/usage", ANY, false, COUNT)                            \
+    X(ADMIN_AUDIT, "/admin/v1/audit", ANY, false, COUNT)                            \
+    X(OTHER, "other", OTHER, false, COUNT)
 
 #define TG_METHOD_MAP(X) \
     X(GET, "GET") X(POST, "POST") X(PUT, "PUT") X(DELETE, "DELETE") X(PATCH, "PATCH") X(HEAD, "HEAD") \
     X(OPTIONS, "OPTIONS") X(OTHER, "OTHER") X(ANY, "ANY")
 
-#define TG_OPERATION_MAP(X) X(CHAT, "chat") X(EMBEDDINGS, "embeddings")
+/* The LLM operations: the `operation` label, the path an OpenAI-compatible
+ * provider serves it at (after its base URL's path), the JSON member every
+ * request of it must have besides `model` (NULL: not a JSON body), and
+ * whether the gateway streams its answer (SSE) when the request says
+ * "stream": true; the others' answers are relayed whole whatever the
+ * request says, for the provider to judge the member. */
+#define TG_OPERATION_MAP(X)                                                           \
+    X(CHAT, "chat", "/chat/completions", "messages", true)                            \
+    X(RESPONSES, "responses", "/responses", "input", true)                            \
+    X(COMPLETIONS, "completions", "/completions", "prompt", true)                     \
+    X(EMBEDDINGS, "embeddings", "/embeddings", "input", false)                        \
+    X(IMAGE, "image", "/images/generations", "prompt", false)                         \
+    X(AUDIO_TRANSCRIPTION, "audio_transcription", "/audio/transcriptions", NULL, false) \
+    X(AUDIO_SPEECH, "audio_speech", "/audio/speech", "input", false)
 
 #define TG_STREAM_MODE_MAP(X) X(NON_STREAMING, "non_streaming") X(STREAMING, "streaming")
 
@@ -97,11 +116,11 @@
     X(INTERNAL_ERROR, "internal_error")
 
 
-#define TG_ROUTE_ENUM(name, template, method, metrics_listener) TG_ROUTE_##name,
+#define TG_ROUTE_ENUM(name, template, method, metrics_listener, operation) TG_ROUTE_##name,
 typedef enum tg_route { TG_ROUTE_MAP(TG_ROUTE_ENUM) TG_ROUTE_COUNT } tg_route_t;
 #define TG_METHOD_ENUM(name, label) TG_METHOD_##name,
 typedef enum tg_method { TG_METHOD_MAP(TG_METHOD_ENUM) TG_METHOD_COUNT } tg_method_t;
-#define TG_OPERATION_ENUM(name, label) TG_OP_##name,
+#define TG_OPERATION_ENUM(name, label, path, member, streams) TG_OP_##name,
 typedef enum tg_operation { TG_OPERATION_MAP(TG_OPERATION_ENUM) TG_OP_COUNT } tg_operation_t;
 #define TG_STREAM_MODE_ENUM(name, label) TG_##name,
 typedef enum tg_stream_mode { TG_STREAM_MODE_MAP(TG_STREAM_MODE_ENUM) TG_STREAM_MODE_COUNT } tg_stream_mode_t;
@@ -130,6 +149,10 @@ tg_method_t tg_route_method(tg_route_t r);       /* TG_METHOD_OTHER for TG_ROUTE
 bool tg_route_on_metrics_listener(tg_route_t r);
 const char *tg_method_name(tg_method_t m);
 const char *tg_operation_name(tg_operation_t op);
+const char *tg_operation_upstream_path(tg_operation_t op);   /* "/chat/completions" */
+const char *tg_operation_required_member(tg_operation_t op); /* "messages"; NULL: none or not JSON */
+bool tg_operation_streams(tg_operation_t op);                 /* chat, responses, completions */
+tg_operation_t tg_route_operation(tg_route_t r);              /* TG_OP_COUNT: not an LLM route */
 const char *tg_stream_mode_name(tg_stream_mode_t m);
 const char *tg_llm_status_name(tg_llm_status_t s);
 const char *tg_retry_reason_name(tg_retry_reason_t r);

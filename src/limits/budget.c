@@ -3,12 +3,24 @@
 
 #include <time.h>
 
+/* gmtime_r once a month per thread, not twice a request: the month's
+ * bounds are kept and a time inside them needs no calendar. */
 int64_t tg_budget_month(double unix_seconds)
 {
+    static _Thread_local time_t from = 1, until = 0;
+    static _Thread_local int64_t month;
     time_t t = (time_t)unix_seconds;
+    if (t >= from && t < until)
+        return month;
     struct tm tm;
     gmtime_r(&t, &tm);
-    return (int64_t)(tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
+    month = (int64_t)(tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    from = timegm(&tm);
+    tm.tm_mon += 1; /* timegm normalises December + 1 into January */
+    until = timegm(&tm);
+    return month;
 }
 
 static void enter_month(tg_limit_state_t *s, int64_t month)

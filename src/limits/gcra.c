@@ -1,9 +1,12 @@
 /* gcra.c: see gcra.h. Times are nanoseconds of the monotonic clock. */
 #include "limits/gcra.h"
 
+/* At least a nanosecond: a limit above 60 billion a minute (a tpm no one
+ * reaches) would otherwise have an interval of 0 and divide by it. */
 static int64_t interval_of(int64_t period_ns, int64_t capacity)
 {
-    return capacity > 0 ? period_ns / capacity : period_ns;
+    int64_t interval = capacity > 0 ? period_ns / capacity : period_ns;
+    return interval > 0 ? interval : 1;
 }
 
 void tg_gcra_take(_Atomic int64_t *tat, int64_t now_ns, int64_t period_ns, int64_t capacity, int64_t n,

@@ -110,7 +110,7 @@ static const family_spec_t catalog[F_COUNT] = {
         "Duration of each run of a housekeeping task, and of each whole tick (task=\"tick\").",
         {"task"}, B(housekeeping_buckets)},
     [F_SPANS_EXPORTED] = {TALLY_COUNTER, "tracing_spans_exported_total", "system",
-        "Trace spans the OTLP endpoint accepted (tracing.enabled; docs/traces.md).", {NULL}},
+        "Trace spans the OTLP endpoint accepted (tracing.enabled; docs/observability.md, Traces).", {NULL}},
     [F_SPANS_DROPPED] = {TALLY_COUNTER, "tracing_spans_dropped_total", "system",
         "Trace spans lost: queue_full (the export queue was full when the request ended) or export_failed "
         "(the OTLP endpoint refused the batch or did not answer).", {"reason"}},

@@ -1,5 +1,5 @@
 /* dashboard.h: the built-in status page served at GET /dashboard
- * (docs/traces.md, "Status page"): one HTML document with its script and
+ * (docs/observability.md, "The status page"): one HTML document with its script and
  * style inline, generated into the build from obs/dashboard.html by
  * obs/embed.cmake. It polls /prometheus/metrics/summary?series=true and
  * fetches nothing else. */

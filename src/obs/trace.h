@@ -1,4 +1,4 @@
-/* trace.h: the spans of the gateway's traces (docs/traces.md): one SERVER
+/* trace.h: the spans of the gateway's traces (docs/observability.md, "Traces"): one SERVER
  * span per request and one CLIENT span per upstream attempt, with the
  * OpenTelemetry GenAI attributes; the bounded queue that takes them from
  * the workers to the exporter thread; and their OTLP/JSON encoding.

@@ -1,10 +1,13 @@
 /* account.c: see account.h. */
+#define _GNU_SOURCE /* memmem */
 #include "pipeline/account.h"
 #include "pipeline/stages.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "obs/log.h"
+#include "upstream/usage.h"
 
 void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_access_record_t *access)
 {
@@ -24,9 +27,11 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
 
     const char *model_name = in->model_index >= 0 ? in->cfg->models[in->model_index].name : "other";
     if (in->llm_called) {
+        tg_billed_units_t units = {.prompt_tokens = out->prompt_tokens, .cached_tokens = cached,
+                                   .completion_tokens = out->completion_tokens, .images = in->images,
+                                   .audio_seconds = in->audio_seconds, .characters = in->characters};
         if (in->model_index >= 0)
-            out->cost = tg_pricing_cost(&in->cfg->models[in->model_index].pricing, out->prompt_tokens, cached,
-                                        out->completion_tokens);
+            out->cost = tg_pricing_cost_units(&in->cfg->models[in->model_index].pricing, &units);
         tg_obs_llm_result_t r = {
             .provider = in->provider_index,
             .model = in->model_index,
@@ -69,9 +74,62 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
     };
 }
 
-uint64_t tg_account_prompt_estimate(size_t messages_bytes)
+uint64_t tg_account_prompt_estimate(const tg_json_body_t *members)
 {
-    return (messages_bytes + 3) / 4;
+    /* a request has one of them: the others' spans are empty */
+    size_t bytes = members->messages.len + members->input.len + members->prompt.len;
+    return (bytes + 3) / 4;
+}
+
+/* A JSON number at v (a value's first byte), or -1 for anything else. */
+static double number_at(const char *v, const char *end)
+{
+    if (v == NULL || v >= end || !((*v >= '0' && *v <= '9') || *v == '.'))
+        return -1;
+    char buf[32];
+    size_t n = 0;
+    while (v + n < end && n < sizeof(buf) - 1 && strchr("0123456789.eE+-", v[n]) != NULL)
+        n++;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return strtod(buf, NULL);
+}
+
+void tg_account_units(tg_operation_t op, const char *request, size_t request_len, const char *answer, size_t answer_len,
+                      uint64_t *images, double *audio_seconds, uint64_t *characters)
+{
+    *images = 0;
+    *audio_seconds = 0;
+    *characters = 0;
+    const char *end = answer + answer_len;
+    if (op == TG_OP_IMAGE && answer != NULL) {
+        /* each image of "data" has its b64_json or its url */
+        static const char *const marks[] = {"\"b64_json\"", "\"url\""};
+        for (size_t k = 0; k < 2 && *images == 0; k++)
+            for (const char *p = answer; (p = memmem(p, (size_t)(end - p), marks[k], strlen(marks[k]))) != NULL;
+                 p += strlen(marks[k]))
+                (*images)++;
+    } else if (op == TG_OP_AUDIO_TRANSCRIPTION && answer != NULL) {
+        /* usage {"type":"duration","seconds":N}, else verbose_json's duration */
+        double s = number_at(tg_json_find_key(answer, answer_len, "seconds"), end);
+        if (s < 0)
+            s = number_at(tg_json_find_key(answer, answer_len, "duration"), end);
+        *audio_seconds = s > 0 && s < 1e7 ? s : 0;
+    } else if (op == TG_OP_AUDIO_SPEECH && request != NULL) {
+        /* the input's characters: its bytes less UTF-8's continuation bytes */
+        const char *v = tg_json_find_key(request, request_len, "input");
+        const char *rend = request + request_len;
+        if (v != NULL && *v == '"') {
+            for (const char *p = v + 1; p < rend && *p != '"'; p++) {
+                if (*p == '\\' && p + 1 < rend) {
+                    p++;
+                    if (*p == 'u')
+                        p += 4 < rend - p ? 4 : rend - p - 1;
+                }
+                *characters += ((unsigned char)*p & 0xC0) != 0x80;
+            }
+        }
+    }
 }
 
 void tg_account_finish(const tg_account_in_t *in, tg_account_out_t *out)
@@ -154,7 +212,10 @@ tg_stage_result_t tg_stage_account(tg_request_t *r)
         in.content_events = res->content_events;
         in.tokens_estimated = res->client_gone && r->parsed.stream && !res->usage.present;
         if (in.tokens_estimated)
-            in.prompt_estimate = tg_account_prompt_estimate(r->parsed.members.messages.len + r->parsed.members.input.len);
+            in.prompt_estimate = tg_account_prompt_estimate(&r->parsed.members);
+        if (res->attempts > 0 && res->llm_status == TG_LLM_SUCCESS)
+            tg_account_units(r->operation, r->req->entity.base, r->req->entity.len, res->body.base, res->body.len,
+                             &in.images, &in.audio_seconds, &in.characters);
         in.ttft_seconds = res->ttft_seconds;
         in.attempts = res->attempts;
         in.model_used = res->attempts > 0 ? res->model_used : NULL;

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "pipeline/json_body.h"
 #include "upstream/usage.h"
 
 typedef struct tg_account_in {
@@ -24,6 +25,9 @@ typedef struct tg_account_in {
     long content_events;     /* streamed content deltas seen: the estimate */
     bool tokens_estimated;   /* the client disconnected mid-stream */
     uint64_t prompt_estimate; /* tokens_estimated: the prompt's tokens, estimated from the request */
+    uint64_t images;          /* images generated (image) */
+    double audio_seconds;     /* seconds of audio transcribed (audio_transcription) */
+    uint64_t characters;      /* characters spoken (audio_speech) */
     double duration_seconds;
     double ttft_seconds;     /* < 0 = none */
 
@@ -49,9 +53,18 @@ typedef struct tg_account_out {
     double cost;
 } tg_account_out_t;
 
-/* About four bytes of a request's messages (or input) per token: the
- * prompt billed for a client that left before the provider's usage came. */
-uint64_t tg_account_prompt_estimate(size_t messages_bytes);
+/* About four bytes per token of a request's prompt (chat's messages, the
+ * Responses API's and embeddings' input, a completion's prompt): what a
+ * client that left before the provider's usage came is billed, and what
+ * the token limits reserve. */
+uint64_t tg_account_prompt_estimate(const tg_json_body_t *members);
+
+/* The units other than tokens an answer is priced by (docs/configuration.md,
+ * `pricing`): images in an image answer's data, seconds of audio in a
+ * transcription's answer (its usage, or verbose_json's duration; 0 when
+ * the answer says neither), characters of a speech request's input. */
+void tg_account_units(tg_operation_t op, const char *request, size_t request_len, const char *answer, size_t answer_len,
+                      uint64_t *images, double *audio_seconds, uint64_t *characters);
 
 /* Records the LLM metrics and fills *access with the access line, for the
  * caller to write (tg_log_access) when it suits it: the server writes it

@@ -181,6 +181,8 @@ static tg_span_t *member_slot(scanner_t *sc, size_t key_start, size_t key_end, b
         return &o->messages;
     if (key_is(key, key_len, "input"))
         return &o->input;
+    if (key_is(key, key_len, "prompt"))
+        return &o->prompt;
     if (key_is(key, key_len, "max_tokens"))
         return &o->max_tokens;
     if (key_is(key, key_len, "max_completion_tokens"))

@@ -23,10 +23,12 @@ typedef struct tg_json_body {
     tg_span_t stream_options;
     tg_span_t messages;
     tg_span_t input;
+    tg_span_t prompt;         /* completions, images */
     tg_span_t include_usage;  /* stream_options.include_usage when stream_options is an object */
     tg_span_t max_tokens;
     tg_span_t max_completion_tokens; /* max_tokens' newer name */
     bool duplicate;           /* one of the members above appears twice */
+    bool model_raw;           /* model spans a form field's bytes (multipart), not a JSON string */
 } tg_json_body_t;
 
 /* Validates s as one JSON object (RFC 8259: strict grammar, UTF-8 strings,

@@ -2,12 +2,13 @@
  * and searched in one pass without building a tree (json_body.c); the
  * upstream body is the client's bytes with at most two spans replaced. */
 #include "pipeline/parse.h"
-
-#include "core/json.h"
 #include "pipeline/stages.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#include "core/json.h"
+#include "pipeline/multipart.h"
 
 static int fail(tg_parse_out_t *out, int status, tg_error_code_t code, const char *message, const char *param)
 {
@@ -36,6 +37,28 @@ static long whole_number(const char *body, tg_span_t span)
     return v;
 }
 
+/* An audio transcription's multipart/form-data body: its model field is
+ * all the gateway reads (and replaces); the file goes on as it came. */
+static int parse_form(const tg_parse_in_t *in, const char *body, tg_parse_out_t *out)
+{
+    const char *boundary;
+    size_t boundary_len;
+    tg_span_t model;
+    if (in->content_type == NULL ||
+        !tg_multipart_boundary(in->content_type, in->content_type_len, &boundary, &boundary_len))
+        return fail(out, 400, TG_CODE_INVALID_REQUEST, "The body must be multipart/form-data with a boundary.", NULL);
+    if (!tg_multipart_field(body, in->body_len, boundary, boundary_len, "model", &model) || model.len == 0 ||
+        model.len >= TG_MODEL_NAME_MAX)
+        return fail(out, 400, TG_CODE_MISSING_MODEL, "You must provide a model parameter.", "model");
+    out->members.model = model;
+    out->members.model_raw = true;
+    out->members.object_end = in->body_len;
+    out->model = body + model.off;
+    out->model_len = model.len;
+    out->max_tokens = -1;
+    return 0;
+}
+
 int tg_parse_request(const tg_parse_in_t *in, tg_parse_out_t *out)
 {
     memset(out, 0, offsetof(tg_parse_out_t, model_buf));
@@ -44,6 +67,8 @@ int tg_parse_request(const tg_parse_in_t *in, tg_parse_out_t *out)
 
     const char *body = in->body != NULL ? in->body : "";
     tg_json_body_t *m = &out->members;
+    if (tg_operation_required_member(in->operation) == NULL) /* a form: the audio file and its fields */
+        return parse_form(in, body, out);
     if (tg_json_body_scan(body, in->body_len, m) != 0 || m->duplicate)
         return fail(out, 400, TG_CODE_INVALID_JSON, "We could not parse the JSON body of your request.", NULL);
 
@@ -60,14 +85,18 @@ int tg_parse_request(const tg_parse_in_t *in, tg_parse_out_t *out)
     }
 
     out->max_tokens = whole_number(body, m->max_completion_tokens.len ? m->max_completion_tokens : m->max_tokens);
-    if (in->operation == TG_OP_CHAT) {
-        if (m->messages.len == 0 || body[m->messages.off] != '[')
-            return fail(out, 400, TG_CODE_INVALID_REQUEST, "'messages' is a required array.", "messages");
-        out->stream = is_true(body, m->stream);
-        out->usage_requested = is_true(body, m->include_usage);
-    } else if (m->input.len == 0) {
-        return fail(out, 400, TG_CODE_INVALID_REQUEST, "'input' is a required property.", "input");
+    const char *required = tg_operation_required_member(in->operation);
+    const tg_span_t *member = strcmp(required, "messages") == 0 ? &m->messages
+                              : strcmp(required, "prompt") == 0 ? &m->prompt
+                                                                 : &m->input;
+    if (in->operation == TG_OP_CHAT && (m->messages.len == 0 || body[m->messages.off] != '['))
+        return fail(out, 400, TG_CODE_INVALID_REQUEST, "'messages' is a required array.", "messages");
+    if (member->len == 0) {
+        snprintf(out->message, sizeof(out->message), "'%s' is a required property.", required);
+        return fail(out, 400, TG_CODE_INVALID_REQUEST, out->message, required);
     }
+    out->stream = is_true(body, m->stream) && tg_operation_streams(in->operation);
+    out->usage_requested = is_true(body, m->include_usage);
     return 0;
 }
 
@@ -127,7 +156,10 @@ size_t tg_parse_build_upstream_body(const char *body, size_t body_len, const tg_
         pos = at.off + at.len;
     }
     put(&w, body + pos, m->model.off - pos);
-    put_json_string(&w, upstream_model);
+    if (m->model_raw)
+        put(&w, upstream_model, strlen(upstream_model));
+    else
+        put_json_string(&w, upstream_model);
     pos = m->model.off + m->model.len;
     if (text != NULL && !edit_first) {
         put(&w, body + pos, at.off - pos);
@@ -140,7 +172,10 @@ size_t tg_parse_build_upstream_body(const char *body, size_t body_len, const tg_
 
 tg_stage_result_t tg_stage_parse(tg_request_t *r)
 {
-    tg_parse_in_t in = {r->req->entity.base, r->req->entity.len, r->env.cfg->server.max_body_bytes, r->operation};
+    ssize_t ct = h2o_find_header(&r->req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    tg_parse_in_t in = {r->req->entity.base, r->req->entity.len, r->env.cfg->server.max_body_bytes, r->operation,
+                        ct >= 0 ? r->req->headers.entries[ct].value.base : NULL,
+                        ct >= 0 ? r->req->headers.entries[ct].value.len : 0};
     if (tg_parse_request(&in, &r->parsed) == 0)
         return TG_STAGE_CONTINUE;
     r->error = r->parsed.error;

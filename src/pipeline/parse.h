@@ -17,6 +17,8 @@ typedef struct tg_parse_in {
     size_t body_len;
     size_t max_body_bytes;
     tg_operation_t operation;
+    const char *content_type;   /* the request's, for a multipart body; NULL when absent */
+    size_t content_type_len;
 } tg_parse_in_t;
 
 typedef struct tg_parse_out {
@@ -27,6 +29,7 @@ typedef struct tg_parse_out {
     bool usage_requested;   /* stream_options.include_usage was true */
     long max_tokens;        /* max_completion_tokens, else max_tokens, when a whole number; -1 otherwise */
     tg_error_t error;
+    char message[64];       /* error.message when it names a member */
     char model_buf[TG_MODEL_NAME_MAX]; /* the name when it had escapes */
 } tg_parse_out_t;
 

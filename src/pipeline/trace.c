@@ -1,6 +1,6 @@
 /* trace.c: the trace stage (always, after account and cache_fill, which
  * bills a cache hit): the request's SERVER
- * span (docs/traces.md), named and attributed after the OpenTelemetry GenAI
+ * span (docs/observability.md, "Traces"), named and attributed after the OpenTelemetry GenAI
  * conventions for the LLM endpoints ("chat gpt-4o") and the HTTP ones for
  * the others ("GET /v1/models"). Its upstream attempts' CLIENT spans were
  * recorded by the call (upstream/call.c) as each ended. */

@@ -68,7 +68,9 @@ tg_stage_result_t tg_stage_upstream(tg_request_t *r)
         .members = r->parsed.members,
         .operation = r->operation,
         .stream = r->parsed.stream,
-        .strip_usage = r->parsed.stream && !r->parsed.usage_requested,
+        /* chat and completions stream usage only when asked: the gateway asks, and hides it */
+        .strip_usage = r->parsed.stream && !r->parsed.usage_requested &&
+                       (r->operation == TG_OP_CHAT || r->operation == TG_OP_COMPLETIONS),
         .traceparent = r->traceparent,
         .trace = &r->trace,
         .tracer = r->env.tracer,

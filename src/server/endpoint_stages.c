@@ -32,19 +32,45 @@ tg_stage_result_t tg_stage_method_not_allowed(tg_request_t *r)
     return TG_STAGE_RESPOND;
 }
 
+/* One model object of GET /v1/models at body + n; returns the bytes written. */
+static size_t model_json(char *body, size_t cap, const char *name)
+{
+    size_t n = (size_t)snprintf(body, cap, "{\"id\":\"");
+    n += tg_json_escape(body + n, cap - n, name, strlen(name));
+    n += (size_t)snprintf(body + n, cap - n, "\",\"object\":\"model\",\"created\":0,\"owned_by\":\"tollgate\"}");
+    return n;
+}
+
+/* GET /v1/models: every configured model; GET /v1/models/{id}: one, or 404. */
 tg_stage_result_t tg_stage_models(tg_request_t *r)
 {
     h2o_req_t *req = r->req;
     const tg_config_t *cfg = r->env.cfg;
+    if (r->route == TG_ROUTE_MODEL) {
+        const char *id = req->path.base + sizeof("/v1/models/") - 1;
+        const char *q = memchr(id, '?', req->path.len - (size_t)(id - req->path.base));
+        size_t len = q != NULL ? (size_t)(q - id) : req->path.len - (size_t)(id - req->path.base);
+        long m = tg_config_find_model(cfg, id, len);
+        if (m < 0) {
+            tg_error_set(&r->error, 404, TG_ERR_INVALID_REQUEST, TG_CODE_MODEL_NOT_FOUND,
+                         "The model does not exist or you do not have access to it.", "model");
+            return TG_STAGE_RESPOND;
+        }
+        size_t cap = 96 + 6 * strlen(cfg->models[m].name);
+        char *body = h2o_mem_alloc_pool(&req->pool, cap);
+        size_t n = model_json(body, cap, cfg->models[m].name);
+        n += (size_t)snprintf(body + n, cap - n, "\n");
+        r->reply = (tg_reply_t){200, "application/json", NULL, h2o_iovec_init(body, n)};
+        return TG_STAGE_RESPOND;
+    }
     size_t cap = 64;
     for (size_t i = 0; i < cfg->model_count; i++)
         cap += 80 + 6 * strlen(cfg->models[i].name);
     char *body = h2o_mem_alloc_pool(&req->pool, cap);
     size_t n = (size_t)snprintf(body, cap, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < cfg->model_count; i++) {
-        n += (size_t)snprintf(body + n, cap - n, "%s{\"id\":\"", i ? "," : "");
-        n += tg_json_escape(body + n, cap - n, cfg->models[i].name, strlen(cfg->models[i].name));
-        n += (size_t)snprintf(body + n, cap - n, "\",\"object\":\"model\",\"created\":0,\"owned_by\":\"tollgate\"}");
+        n += (size_t)snprintf(body + n, cap - n, "%s", i ? "," : "");
+        n += model_json(body + n, cap - n, cfg->models[i].name);
     }
     n += (size_t)snprintf(body + n, cap - n, "]}\n");
     r->reply = (tg_reply_t){200, "application/json", NULL, h2o_iovec_init(body, n)};

@@ -79,7 +79,7 @@ static tg_exchange_t *exchange_begin(h2o_req_t *req)
     r->model_index = -1;
     r->route = tg_route_from_path(req->path.base, req->path.len, &r->category);
     r->method = tg_method_from_name(req->method.base, req->method.len);
-    r->operation = r->route == TG_ROUTE_CHAT ? TG_OP_CHAT : r->route == TG_ROUTE_EMBEDDINGS ? TG_OP_EMBEDDINGS : TG_OP_COUNT;
+    r->operation = tg_route_operation(r->route);
     tg_log_redact_copy(r->path, sizeof(r->path), req->path.base, req->path.len);
     tg_obs_http_in_progress(r->env.view, r->route, r->method, 1);
 

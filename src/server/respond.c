@@ -267,8 +267,8 @@ void tg_respond(tg_request_t *r)
         ex->stream.failed = res->llm_status != TG_LLM_SUCCESS;
         if (ex->stream.failed)
             stream_error_event(ex, res);
-        else if (res->done_held)
-            stream_write(ex, H2O_STRLIT("data: [DONE]\n\n"));
+        else if (res->held_end.len != 0)
+            stream_write(ex, res->held_end.base, res->held_end.len);
         stream_flush(ex);
     } else if (res != NULL) {
         req->res.status = res->upstream_status;

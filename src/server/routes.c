@@ -37,7 +37,13 @@ typedef struct tg_route_stages {
 static const tg_route_stages_t routes[TG_ROUTE_COUNT] = {
     [TG_ROUTE_CHAT] = STAGES(llm_stages),
     [TG_ROUTE_EMBEDDINGS] = STAGES(llm_stages),
+    [TG_ROUTE_RESPONSES] = STAGES(llm_stages),
+    [TG_ROUTE_COMPLETIONS] = STAGES(llm_stages),
+    [TG_ROUTE_IMAGES] = STAGES(llm_stages),
+    [TG_ROUTE_TRANSCRIPTIONS] = STAGES(llm_stages),
+    [TG_ROUTE_SPEECH] = STAGES(llm_stages),
     [TG_ROUTE_MODELS] = STAGES(models_stages),
+    [TG_ROUTE_MODEL] = STAGES(models_stages),
     [TG_ROUTE_METRICS] = STAGES(metrics_stages),
     [TG_ROUTE_ANALYTICS] = STAGES(metrics_stages),
     [TG_ROUTE_PROM_CATEGORY] = STAGES(metrics_stages),

@@ -1,4 +1,4 @@
-/* trace_export.h: the trace exporter (docs/traces.md): a thread of its own
+/* trace_export.h: the trace exporter (docs/observability.md, "Traces"): a thread of its own
  * that takes the spans the workers queued (obs/trace.h) every
  * tracing.interval_ms, or as soon as a batch of them waits, and POSTs them
  * as OTLP/JSON to tracing.endpoint, batch_max spans a request, each request

@@ -93,7 +93,7 @@ typedef struct tg_ledger_row {
     char model_requested[TG_STORE_NAME_MAX + 1];
     char model_used[TG_STORE_NAME_MAX + 1];
     char provider[TG_STORE_NAME_MAX + 1];
-    char operation[16];                       /* chat, embeddings, ... */
+    char operation[24];                       /* chat, embeddings, audio_transcription, ... */
     int64_t prompt_tokens;                    /* cached ones included, as OpenAI counts */
     int64_t cached_tokens;
     int64_t cache_write_tokens;

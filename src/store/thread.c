@@ -36,7 +36,7 @@
 #define PERIOD_MS 250
 #define CACHE_EVICT_PERIODS 20 /* the cache tier's eviction: every 5 s */
 #define OTHER_JOBS_MAX 4096 /* lookups, admin operations, audit entries, key uses queued at once */
-#define SPOOL_MAGIC 0x544c4731u /* "TLG1": the record layout of this build */
+#define SPOOL_MAGIC 0x544c4732u /* "TLG2": the record layout of this build (a new layout, a new number) */
 
 typedef struct spool_record {
     uint32_t magic;

@@ -114,6 +114,18 @@ static void test_gcra_capacity_zero(void **state)
     assert_int_equal(atomic_load(&tat), 0);
 }
 
+/* A limit above 60 billion a minute (a tpm of 1e11): its interval would
+ * round to 0 ns and be divided by (a crash under UBSan, SIGFPE without). */
+static void test_gcra_huge_capacity(void **state)
+{
+    (void)state;
+    _Atomic int64_t tat = 0;
+    tg_gcra_take_t t = take(&tat, T0, 100000000000LL, 4000);
+    assert_true(t.allowed);
+    assert_true(t.remaining > 0);
+    tg_gcra_adjust(&tat, T0, MINUTE, 100000000000LL, 1000);
+}
+
 /* A refund (the estimate was more than the real count) gives tokens back,
  * but never fills the bucket beyond full; a refund to a full bucket
  * changes nothing. */
@@ -453,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_gcra_refills_with_time),
         cmocka_unit_test(test_gcra_take_many),
         cmocka_unit_test(test_gcra_capacity_zero),
+        cmocka_unit_test(test_gcra_huge_capacity),
         cmocka_unit_test(test_gcra_refund_never_beyond_full),
         cmocka_unit_test(test_gcra_charge_after_the_fact),
         cmocka_unit_test(test_gcra_threads_take_exactly_capacity),

@@ -65,7 +65,7 @@ static tg_config_t *load_config(bool anonymous)
 
 static int parse(const char *body, tg_operation_t op, size_t limit, tg_parse_out_t *out)
 {
-    tg_parse_in_t in = {body, strlen(body), limit, op};
+    tg_parse_in_t in = {.body = body, .body_len = strlen(body), .max_body_bytes = limit, .operation = op};
     return tg_parse_request(&in, out);
 }
 
@@ -157,6 +157,18 @@ static void test_parse_reads_stream_flags(void **state)
     assert_memory_equal(out.model, "gpt-4o", 6);
 
     assert_int_equal(parse("{\"model\":\"m\",\"input\":[\"a\",\"b\"]}", TG_OP_EMBEDDINGS, 1024, &out), 0);
+    assert_false(out.stream);
+
+    /* the operations that stream; the others' "stream" is the provider's to judge */
+    assert_int_equal(parse("{\"model\":\"m\",\"input\":\"a\",\"stream\":true}", TG_OP_RESPONSES, 1024, &out), 0);
+    assert_true(out.stream);
+    assert_int_equal(parse("{\"model\":\"m\",\"prompt\":\"a\",\"stream\":true}", TG_OP_COMPLETIONS, 1024, &out), 0);
+    assert_true(out.stream);
+    assert_int_equal(parse("{\"model\":\"m\",\"input\":\"a\",\"stream\":true}", TG_OP_EMBEDDINGS, 1024, &out), 0);
+    assert_false(out.stream);
+    assert_int_equal(parse("{\"model\":\"m\",\"prompt\":\"a\",\"stream\":true}", TG_OP_IMAGE, 1024, &out), 0);
+    assert_false(out.stream);
+    assert_int_equal(parse("{\"model\":\"m\",\"input\":\"a\",\"stream\":true}", TG_OP_AUDIO_SPEECH, 1024, &out), 0);
     assert_false(out.stream);
 }
 

@@ -254,6 +254,16 @@ static void test_has_output(void **state)
         {"data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"Hmm\"}}]}\n\n", 1},
         {"data: {\"choices\":[{\"delta\":{\"content\":\"say \\\"tool_calls\\\": 1\"}}]}\n\n", 1},
         {"data: {\"choices\":[{\"delta\":{\"content\":\"\",\"x\":\"\\\"refusal\\\":1\"}}]}\n\n", 0},
+        /* the Responses API: its response object is not output, its deltas are */
+        {"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"status\":\"in_progress\","
+         "\"output\":[],\"reasoning\":{\"effort\":null},\"tools\":[{\"type\":\"function\"}]}}\n\n", 0},
+        {"event: response.content_part.added\ndata: {\"type\":\"response.content_part.added\","
+         "\"part\":{\"type\":\"output_text\",\"text\":\"\"}}\n\n", 0},
+        {"event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\","
+         "\"item\":{\"type\":\"function_call\",\"name\":\"f\",\"arguments\":\"\"}}\n\n", 0},
+        {"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"tok1\"}\n\n", 1},
+        {"event: response.function_call_arguments.delta\ndata: {\"type\":"
+         "\"response.function_call_arguments.delta\",\"delta\":\"{\\\"\"}\n\n", 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tg_sse_event_t ev;

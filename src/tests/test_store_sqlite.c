@@ -768,7 +768,7 @@ static void test_max_lengths(void **state)
     assert_string_equal(RAW_TEXT(f, "SELECT length(request_id) || length(org) || length(key_id) ||"
                                     " length(model_requested) || length(operation) || length(cache_tier)"
                                     " FROM ledger"),
-                        "12864326415" "15");
+                        "12864326423" "15");
     seen_t seen;
     assert_string_equal(USAGE(f, seen, .org = row.org, .key_id = row.key_id, .group_by = TG_USAGE_GROUP_KEY),
                         "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk:1");

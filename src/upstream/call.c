@@ -177,7 +177,7 @@ static bool traced(const tg_upstream_call_t *call)
     return call->in.tracer != NULL && call->in.trace->sampled;
 }
 
-/* The attempt's CLIENT span (docs/traces.md), from its start to now. A
+/* The attempt's CLIENT span (docs/observability.md, "Traces"), from its start to now. A
  * relayed error (a 4xx the provider gave) is ok for the provider's health
  * but an error of the call. */
 static void trace_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t reason)
@@ -312,8 +312,11 @@ static void finish_buffered(tg_upstream_call_t *call)
     h2o_iovec_t body = h2o_iovec_init(call->buffered->bytes, call->buffered->size);
     bool relayed_error = r->http_status >= 300;
 
+    /* speech is audio, a transcription may be text (response_format): only
+     * the operations that answer JSON are held to it */
+    bool answers_json = call->in.operation != TG_OP_AUDIO_SPEECH && call->in.operation != TG_OP_AUDIO_TRANSCRIPTION;
     if (!relayed_error) {
-        if (!looks_like_json_object(body.base, body.len)) {
+        if (answers_json && !looks_like_json_object(body.base, body.len)) {
             attempt_failed(call, TG_RETRY_BAD_RESPONSE);
             return;
         }
@@ -331,7 +334,7 @@ static void finish_buffered(tg_upstream_call_t *call)
     static const char json_type[] = "application/json";
     bool labelled_json = r->content_type.len >= sizeof(json_type) - 1 &&
                          h2o_lcstris(r->content_type.base, sizeof(json_type) - 1, H2O_STRLIT(json_type));
-    if (r->content_type.len == 0 || (!relayed_error && !labelled_json))
+    if (r->content_type.len == 0 || (!relayed_error && answers_json && !labelled_json))
         r->content_type = h2o_iovec_init(H2O_STRLIT(json_type));
     r->body = body;
     r->answered = true;
@@ -416,9 +419,10 @@ static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
         begin_stream(call);
     }
     if (ev->kind == TG_SSE_DONE) {
-        /* a client that sees [DONE] holds the whole answer: it goes out
-         * after the request's ledger row is committed (server/respond.c) */
-        call->result.done_held = true;
+        /* a client that sees the end ([DONE], response.completed) holds the
+         * whole answer: it goes out after the request's ledger row is
+         * committed (server/respond.c) */
+        call->result.held_end = h2o_strdup(&call->in.req->pool, ev->raw, ev->raw_len);
         return 0;
     }
     call->in.sink->stream_write(call->in.sink_ctx, ev->raw, ev->raw_len);
@@ -455,7 +459,7 @@ static void forget_stream(tg_upstream_call_t *call)
     call->result.usage.present = 0;
     call->result.content_events = 0;
     call->result.ttft_seconds = -1;
-    call->result.done_held = false;
+    call->result.held_end = h2o_iovec_init(NULL, 0);
     call->saw_done = false;
 }
 
@@ -594,13 +598,18 @@ static void build_request(tg_upstream_call_t *call)
     char *body = h2o_mem_alloc_pool(&req->pool, body_len);
     tg_parse_build_upstream_body(call->in.body, call->in.body_len, &call->in.members, model, add_usage, body, body_len);
 
-    static const char chat_path[] = "/chat/completions", embeddings_path[] = "/embeddings";
-    const char *suffix = call->in.operation == TG_OP_CHAT ? chat_path : embeddings_path;
+    const char *suffix = tg_operation_upstream_path(call->in.operation);
+    /* a form (audio transcription) goes with the client's type: its boundary */
+    h2o_iovec_t type = h2o_iovec_init(H2O_STRLIT("application/json"));
+    ssize_t ct = call->in.members.model_raw ? h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1) : -1;
+    if (ct >= 0)
+        type = req->headers.entries[ct].value;
     size_t suffix_len = strlen(suffix), traceparent_len = strlen(call->in.traceparent),
            request_id_len = strlen(call->in.request_id);
-    /* request line, fixed headers, content-length, traceparent, x-request-id:
-     * 128 bytes cover the literal parts and the length's digits */
-    size_t head_cap = 128 + pool->path_prefix.len + suffix_len + pool->fixed_headers.len + traceparent_len + request_id_len;
+    /* request line, fixed headers, content type and length, traceparent,
+     * x-request-id: 160 bytes cover the literal parts and the length's digits */
+    size_t head_cap = 160 + pool->path_prefix.len + suffix_len + pool->fixed_headers.len + type.len + traceparent_len +
+                      request_id_len;
     for (size_t i = 0; i != req->headers.size; i++)
         if (forward_request_header(pool, &req->headers.entries[i]))
             head_cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
@@ -611,7 +620,9 @@ static void build_request(tg_upstream_call_t *call)
     append(&p, suffix, suffix_len);
     append(&p, H2O_STRLIT(" HTTP/1.1\r\n"));
     append(&p, pool->fixed_headers.base, pool->fixed_headers.len);
-    append(&p, H2O_STRLIT("content-length: "));
+    append(&p, H2O_STRLIT("content-type: "));
+    append(&p, type.base, type.len);
+    append(&p, H2O_STRLIT("\r\ncontent-length: "));
     p += tg_format_decimal(p, body_len);
     append(&p, H2O_STRLIT("\r\ntraceparent: "));
     call->traceparent_span = p + 36; /* "00-" trace "-": start_attempt writes each attempt's span id */
@@ -653,7 +664,7 @@ static void start_attempt(tg_upstream_call_t *call)
     if (call->reqbufs[0].base == NULL)
         build_request(call);
     call->result.attempts++;
-    /* The provider's spans nest under this attempt's (docs/traces.md). */
+    /* The provider's spans nest under this attempt's (docs/observability.md, "Traces"). */
     uint8_t span_id[8];
     char hex[17];
     tg_trace_attempt_id(call->in.trace, call->result.attempts, span_id);

@@ -48,8 +48,9 @@ typedef struct tg_upstream_result {
     double ttft_seconds;       /* < 0 = no content chunk */
     bool client_gone;          /* reported from dispose: do not touch the request */
     bool client_too_slow;      /* a stream ended because its client did not read it */
-    bool done_held;            /* the stream's [DONE] was kept back: the responder sends
-                                  it last, once the request's ledger row is committed */
+    h2o_iovec_t held_end;      /* the stream's last event ([DONE], response.completed), kept
+                                  back: the responder sends it last, once the request's
+                                  ledger row is committed; len 0: none came */
     /* Per route (index as in the call's routes), the kind of its last
      * failed attempt, TG_RETRY_REASON_COUNT if none failed; NULL while no
      * attempt failed. The "why" of an error (the access line). */

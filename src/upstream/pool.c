@@ -61,7 +61,7 @@ int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_p
     char *headers = malloc(cap);
     if (headers == NULL)
         return -1;
-    int hlen = snprintf(headers, cap, "host: %s\r\nconnection: keep-alive\r\ncontent-type: application/json\r\n%s%s%s",
+    int hlen = snprintf(headers, cap, "host: %s\r\nconnection: keep-alive\r\n%s%s%s",
                         authority, provider->api_key ? "authorization: Bearer " : "",
                         provider->api_key ? provider->api_key : "", provider->api_key ? "\r\n" : "");
     if (hlen < 0 || (size_t)hlen >= cap) {

@@ -39,6 +39,21 @@ static int is_done(const char *data, size_t len)
     return len == 6 && memcmp(data, "[DONE]", 6) == 0;
 }
 
+/* The Responses API ends its stream with the response's last state, not
+ * [DONE]: response.completed (or .incomplete, .failed) is its end, and
+ * carries its usage. */
+static int is_terminal_event(const char *data, size_t len)
+{
+    const char *type = tg_json_find_key(data, len, "type");
+    static const char *const ends[] = {"\"response.completed\"", "\"response.incomplete\"", "\"response.failed\""};
+    for (size_t i = 0; type != NULL && i < sizeof(ends) / sizeof(ends[0]); i++) {
+        size_t n = strlen(ends[i]);
+        if ((size_t)(data + len - type) >= n && memcmp(type, ends[i], n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 void tg_sse_classify(const char *raw, size_t len, tg_sse_event_t *ev)
 {
     memset(ev, 0, sizeof(*ev));
@@ -67,7 +82,7 @@ void tg_sse_classify(const char *raw, size_t len, tg_sse_event_t *ev)
     }
     if (data_len == 0 || *data != '{')
         return; /* garbage: forwarded, but never counted */
-    ev->kind = TG_SSE_DATA;
+    ev->kind = is_terminal_event(data, data_len) ? TG_SSE_DONE : TG_SSE_DATA;
 
     if (tg_usage_scan(data, data_len, &ev->usage) == 1) {
         const char *choices = tg_json_find_key(data, data_len, "choices");
@@ -80,8 +95,21 @@ void tg_sse_classify(const char *raw, size_t len, tg_sse_event_t *ev)
             ev->usage_only = c < end && *c == ']';
         }
     }
-    const char *content = tg_json_find_key(data, data_len, "content");
-    ev->has_content = content != NULL && *content == '"' && content + 1 < data + data_len && content[1] != '"';
+    /* text: a chat delta's content, a completion's text, a Responses delta */
+    static const char *const texts[] = {"content", "text", "delta"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]) && !ev->has_content; i++) {
+        const char *v = tg_json_find_key(data, data_len, texts[i]);
+        ev->has_content = v != NULL && *v == '"' && v + 1 < data + data_len && v[1] != '"';
+    }
+}
+
+/* A Responses API event: {"type":"response.…", ...}. */
+static int is_responses_event(const tg_sse_event_t *ev)
+{
+    static const char prefix[] = "\"response.";
+    const char *type = tg_json_find_key(ev->raw, ev->raw_len, "type");
+    return type != NULL && (size_t)(ev->raw + ev->raw_len - type) >= sizeof(prefix) - 1 &&
+           memcmp(type, prefix, sizeof(prefix) - 1) == 0;
 }
 
 int tg_sse_has_output(const tg_sse_event_t *ev)
@@ -90,7 +118,10 @@ int tg_sse_has_output(const tg_sse_event_t *ev)
                                           "reasoning", "audio"};
     if (ev->has_content)
         return 1;
-    if (ev->kind != TG_SSE_DATA)
+    /* A Responses event's output is a delta (text, a call's arguments, a
+     * refusal, reasoning): the response object that response.created and
+     * response.in_progress carry has a "reasoning" and "tools" of its own. */
+    if (ev->kind != TG_SSE_DATA || is_responses_event(ev))
         return 0;
     const char *end = ev->raw + ev->raw_len;
     for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {

@@ -12,7 +12,7 @@
 
 typedef enum tg_sse_kind {
     TG_SSE_DATA,  /* a `data:` event with a JSON payload */
-    TG_SSE_DONE,  /* data: [DONE] */
+    TG_SSE_DONE,  /* data: [DONE], or the Responses API's terminal event (with its usage) */
     TG_SSE_OTHER, /* comment, keep-alive, event without data, or garbage */
 } tg_sse_kind_t;
 
@@ -57,8 +57,10 @@ static inline size_t tg_sse_pending(const tg_sse_parser_t *p)
 
 /* Whether a data event carries output of the model: text (has_content),
  * or a tool or function call, a refusal, reasoning or audio (a member of
- * that name that is neither null nor ""). What comes before the first one,
- * the role-only first chunk or keep-alive comments, says nothing about
+ * that name that is neither null nor ""); of a Responses API event, only
+ * a non-empty delta or text. What comes before the first one, the
+ * role-only first chunk, the Responses API's response.created and the
+ * empty items and parts, or keep-alive comments, says nothing about
  * whether the model is producing. Costs a few scans of the event: call it
  * only until it first says yes. */
 int tg_sse_has_output(const tg_sse_event_t *ev);

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* memmem */
 #include "upstream/usage.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -98,8 +99,11 @@ int tg_usage_scan(const char *json, size_t len, tg_usage_t *out)
     const char *obj_end = tg_json_container_end(obj, end);
     if (obj_end == NULL)
         return -1;
-    out->prompt_tokens = int_field(obj, obj_end, "prompt_tokens");
-    out->completion_tokens = int_field(obj, obj_end, "completion_tokens");
+    /* chat and completions count prompt and completion tokens; the
+     * Responses API (and Anthropic's) input and output tokens */
+    bool chat = tg_json_find_key(obj, (size_t)(obj_end - obj), "prompt_tokens") != NULL;
+    out->prompt_tokens = int_field(obj, obj_end, chat ? "prompt_tokens" : "input_tokens");
+    out->completion_tokens = int_field(obj, obj_end, chat ? "completion_tokens" : "output_tokens");
     out->cached_tokens = int_field(obj, obj_end, "cached_tokens");
     out->reasoning_tokens = int_field(obj, obj_end, "reasoning_tokens");
     if (out->prompt_tokens < 0 || out->completion_tokens < 0 || out->cached_tokens < 0 || out->reasoning_tokens < 0) {

@@ -15,7 +15,9 @@ typedef struct tg_usage {
     int present;           /* a `usage` object was found */
 } tg_usage_t;
 
-/* Finds a `"usage": {...}` object in json and fills *out from it. Returns 1
+/* Finds a `"usage": {...}` object in json and fills *out from it: prompt
+ * and completion tokens (chat, completions), else input and output tokens
+ * (the Responses API), with their cached and reasoning details. Returns 1
  * when found, 0 when absent or `null`, -1 when the object is malformed. */
 int tg_usage_scan(const char *json, size_t len, tg_usage_t *out);
 

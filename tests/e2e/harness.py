@@ -184,13 +184,13 @@ def send_and_read_all(port, data, timeout=10):
     return out
 
 
-def hang_up_mid_stream(port, body, headers=None, events=1):
-    """A client that leaves mid-stream: POSTs the chat body (which should
-    ask for a slow stream) on a raw connection, reads until `events` SSE
-    events arrived, and closes. Returns the bytes it read."""
+def hang_up_mid_stream(port, body, headers=None, events=1, path="/v1/chat/completions"):
+    """A client that leaves mid-stream: POSTs the body (which should ask
+    for a slow stream) to path on a raw connection, reads until `events`
+    SSE events arrived, and closes. Returns the bytes it read."""
     data = json.dumps(body).encode()
     head = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
-    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    request = (b"POST " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                b"Content-Type: application/json\r\n" + head.encode()
                + b"Content-Length: %d\r\n\r\n" % len(data)) + data
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -269,7 +269,10 @@ class Metrics:
 
 
 # The contract's bounded label sets (docs/gateway-behaviour.md), per family.
-_MODES = {"operation": {"chat", "embeddings"}, "stream_mode": {"streaming", "non_streaming"}}
+# The `operation` label's values (src/core/words.h, TG_OPERATION_MAP).
+OPERATIONS = {"chat", "responses", "completions", "embeddings", "image", "audio_transcription",
+              "audio_speech"}
+_MODES = {"operation": OPERATIONS, "stream_mode": {"streaming", "non_streaming"}}
 BOUNDED_LABELS = {
     "llm_requests_total": dict(_MODES, status={"success", "error", "timeout", "rate_limited",
                                                "client_disconnect"}),

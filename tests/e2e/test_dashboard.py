@@ -1,5 +1,5 @@
-# End-to-end: the built-in status page (GET /dashboard; docs/traces.md,
-# "Status page") in headless Chromium, driven over the DevTools protocol.
+# End-to-end: the built-in status page (GET /dashboard; docs/observability.md,
+# "The status page") in headless Chromium, driven over the DevTools protocol.
 # After known traffic the page shows the numbers /metrics has (totals,
 # latency and TTFT quantiles computed as histogram_quantile does, cost,
 # tokens by model, provider health and breakers, cache); its console has no

@@ -1,4 +1,4 @@
-# End-to-end: traces (docs/traces.md). A small OTLP/HTTP receiver runs in
+# End-to-end: traces (docs/observability.md, "Traces"). A small OTLP/HTTP receiver runs in
 # the test; tollgate exports to it. A request's SERVER span is the child of
 # the client's traceparent span, each upstream attempt a CLIENT span child
 # of it whose id is the one the provider got in its traceparent; the GenAI

@@ -1,7 +1,7 @@
 /*
- * mock-llm fault settings: the process-wide faults set by flags or by
- * POST /mock/config, and their per-request resolution against the X-Mock-*
- * request headers.
+ * mock-llm run-time settings: the process-wide faults and usage knobs set by
+ * flags or by POST /mock/config, and their per-request resolution against
+ * the X-Mock-* request headers.
  *
  * Every worker thread reads the settings on each request while /mock/config
  * may change them, so each is a relaxed atomic: a request racing a config
@@ -20,6 +20,19 @@ static _Atomic uint32_t retry_after = 1;
 static _Atomic uint32_t fail_first;
 /* How many more API requests get the process faults; -1: all of them. */
 static _Atomic int64_t fail_budget = -1;
+
+/* The usage knobs: each a number and its /mock/config member, its header,
+ * its upper bound (also as text, for the error message). */
+#define KNOBS(X)                                                                                    \
+    X(output_tokens, "x-mock-output-tokens", MOCK_MAX_COMPLETION_TOKENS, "4096")                    \
+    X(cached_tokens, "x-mock-cached-tokens", UINT32_MAX, "4294967295")                              \
+    X(reasoning_tokens, "x-mock-reasoning-tokens", UINT32_MAX, "4294967295")                        \
+    X(cache_read_tokens, "x-mock-cache-read", UINT32_MAX, "4294967295")                             \
+    X(cache_write_tokens, "x-mock-cache-write", UINT32_MAX, "4294967295")
+
+#define X(name, header, max, max_text) static _Atomic uint32_t knob_##name;
+KNOBS(X)
+#undef X
 
 static const char *const fault_names[] = {
     [MOCK_FAULT_NONE] = "",
@@ -60,6 +73,9 @@ void mock_faults_init(const struct mock_settings *s)
     atomic_store_explicit(&fault, s->fault, memory_order_relaxed);
     atomic_store_explicit(&retry_after, s->retry_after, memory_order_relaxed);
     set_fail_first(s->fail_first);
+#define X(name, header, max, max_text) atomic_store_explicit(&knob_##name, s->knobs.name, memory_order_relaxed);
+    KNOBS(X)
+#undef X
 }
 
 void mock_faults_snapshot(struct mock_settings *s)
@@ -70,6 +86,9 @@ void mock_faults_snapshot(struct mock_settings *s)
     s->fault = (enum mock_fault)atomic_load_explicit(&fault, memory_order_relaxed);
     s->retry_after = atomic_load_explicit(&retry_after, memory_order_relaxed);
     s->fail_first = atomic_load_explicit(&fail_first, memory_order_relaxed);
+#define X(name, header, max, max_text) s->knobs.name = atomic_load_explicit(&knob_##name, memory_order_relaxed);
+    KNOBS(X)
+#undef X
 }
 
 /* Takes one unit of the --fail-first budget; false once it is spent. */
@@ -113,6 +132,13 @@ void mock_faults_plan(const h2o_req_t *req, struct mock_plan *plan)
     }
 
     uint64_t n;
+    /* a header of 0 unsets a knob for this request */
+#define X(name, header, max, max_text)                                                              \
+    plan->knobs.name = atomic_load_explicit(&knob_##name, memory_order_relaxed);                    \
+    if (mock_header_number(req, header, max, &n))                                                   \
+        plan->knobs.name = (uint32_t)n;
+    KNOBS(X)
+#undef X
     if (mock_header_number(req, "x-mock-latency-ms", MOCK_MAX_DELAY_MS, &n))
         plan->latency_ms = (uint32_t)n;
     if (mock_header_number(req, "x-mock-token-delay-ms", MOCK_MAX_DELAY_MS, &n))
@@ -147,11 +173,21 @@ int mock_faults_configure(json_t *config, const char **error)
     json_int_t latency = 0, token_delay = 0, code = 0, first = 0, retry = 0;
     int has_latency, has_token_delay, has_status, has_first, has_retry;
     enum mock_fault new_fault = MOCK_FAULT_NONE;
+#define X(name, header, max, max_text) json_int_t name = 0; int has_##name;
+    KNOBS(X)
+#undef X
 
     if (!json_is_object(config)) {
         *error = "the config must be a JSON object";
         return -1;
     }
+#define X(name, header, max, max_text)                                                              \
+    if (config_number(config, #name, max, &name, &has_##name) != 0) {                               \
+        *error = #name " must be an integer from 0 to " max_text;                                   \
+        return -1;                                                                                  \
+    }
+    KNOBS(X)
+#undef X
     if (config_number(config, "latency_ms", MOCK_MAX_DELAY_MS, &latency, &has_latency) != 0 ||
         config_number(config, "token_delay_ms", MOCK_MAX_DELAY_MS, &token_delay, &has_token_delay) != 0 ||
         config_number(config, "fail_first", UINT32_MAX, &first, &has_first) != 0 ||
@@ -181,6 +217,11 @@ int mock_faults_configure(json_t *config, const char **error)
         atomic_store_explicit(&retry_after, (uint32_t)retry, memory_order_relaxed);
     if (has_first)
         set_fail_first((uint32_t)first);
+#define X(name, header, max, max_text)                                                              \
+    if (has_##name)                                                                                 \
+        atomic_store_explicit(&knob_##name, (uint32_t)name, memory_order_relaxed);
+    KNOBS(X)
+#undef X
     return 0;
 }
 

@@ -2,10 +2,15 @@
  * mock-llm: internal interfaces shared by its translation units.
  *
  * main.c parses flags and owns the process lifetime, server.c runs the h2o
- * event loops (one per thread) and their timers, handlers.c answers HTTP
- * requests, faults.c holds the run-time fault settings, stats.c the counters
- * behind /mock/stats, usage.c the deterministic token accounting and the JSON
- * output helpers.
+ * event loops (one per thread) and their timers, handlers.c routes requests
+ * and answers the /mock/ control endpoints, call.c carries one API request
+ * from arrival to last byte (latency, faults, event streams), respond.c
+ * writes whole responses and errors, faults.c holds the run-time settings,
+ * stats.c the counters behind /mock/stats, json.c the output buffers and
+ * JSON plumbing, usage.c the deterministic token accounting, text.c the
+ * generated answers, schema.c example values of JSON schemas. One file per
+ * API family answers its endpoints: chat.c, responses.c, anthropic.c,
+ * completions.c, embeddings.c, models.c, images.c, audio.c.
  */
 #ifndef MOCK_LLM_H
 #define MOCK_LLM_H
@@ -26,8 +31,18 @@ enum mock_fault {
     MOCK_FAULT_ROLE_CHUNK,
 };
 
-/* The process-wide fault settings, as given by flags or /mock/config.
- * fail_first == 0 means "apply to every API request". */
+/* Usage numbers a test may dictate, by /mock/config or per request headers.
+ * Zero means "not set" (the answer follows from the request). */
+struct mock_usage_knobs {
+    uint32_t output_tokens;      /* the length the model "wants" to answer */
+    uint32_t cached_tokens;      /* OpenAI: cached part of the prompt */
+    uint32_t reasoning_tokens;   /* OpenAI: reasoning part of the output */
+    uint32_t cache_read_tokens;  /* Anthropic: cache_read_input_tokens */
+    uint32_t cache_write_tokens; /* Anthropic: cache_creation_input_tokens */
+};
+
+/* The process-wide settings, as given by flags or /mock/config.
+ * fail_first == 0 means "apply the faults to every API request". */
 struct mock_settings {
     uint32_t latency_ms;
     uint32_t token_delay_ms;
@@ -35,15 +50,17 @@ struct mock_settings {
     enum mock_fault fault;
     uint32_t fail_first;
     uint32_t retry_after;
+    struct mock_usage_knobs knobs; /* not faults: never limited by fail_first */
 };
 
-/* What one API request will suffer, resolved once when it arrives. */
+/* What one API request will get, resolved once when it arrives. */
 struct mock_plan {
     uint32_t latency_ms;
     uint32_t token_delay_ms;
     int status; /* 0: answer normally */
     enum mock_fault fault;
     uint32_t retry_after;
+    struct mock_usage_knobs knobs;
 };
 
 /* Upper bound for every delay, so that a typo cannot park a request for days. */
@@ -57,8 +74,8 @@ int mock_status_is_valid(long status);
 /* Reads a request header holding a decimal number, clamped to limit: returns
  * 1 and sets *out, or 0 if the header is absent or not a number. */
 int mock_header_number(const h2o_req_t *req, const char *lc_name, uint64_t limit, uint64_t *out);
-/* Decides the plan of one API request: process settings (while the
- * --fail-first budget lasts), overridden by the request's X-Mock-* headers. */
+/* Decides the plan of one API request: process settings (the faults while
+ * the --fail-first budget lasts), overridden by the request's X-Mock-* headers. */
 void mock_faults_plan(const h2o_req_t *req, struct mock_plan *plan);
 /* Applies the members of a /mock/config object; on error returns -1 and sets
  * *error, leaving the settings unchanged. */
@@ -66,7 +83,7 @@ int mock_faults_configure(json_t *config, const char **error);
 void mock_faults_snapshot(struct mock_settings *settings);
 const char *mock_fault_name(enum mock_fault fault);
 
-/* ---- usage.c ----------------------------------------------------------- */
+/* ---- json.c ------------------------------------------------------------ */
 
 /* A growable output buffer living in a request's memory pool. */
 struct mock_buf {
@@ -85,39 +102,138 @@ void mock_buf_printf(struct mock_buf *buf, const char *fmt, ...) __attribute__((
 size_t mock_json_escape(char *out, const char *s, size_t len);
 /* Appends s as a quoted JSON string. */
 void mock_buf_json_string(struct mock_buf *buf, const char *s, size_t len);
+/* Appends a jansson value, compact. */
+void mock_buf_json(struct mock_buf *buf, const json_t *value);
+/* Appends the standard base64 of bytes (no quotes, no line breaks). */
+void mock_buf_base64(struct mock_buf *buf, const void *bytes, size_t len);
 
-struct mock_usage {
-    uint64_t prompt_tokens;
-    uint64_t completion_tokens;
-    uint64_t cached_tokens;
-    uint64_t reasoning_tokens;
-};
+/* While a pool is in scope, jansson allocates from it: parsing and building
+ * cost no malloc/free, and every value is released with the request. Such
+ * values must not outlive the scope's request (never json_decref them out
+ * of scope). Scopes are per thread and do not nest. */
+void mock_json_scope(h2o_mem_pool_t *pool);
+/* Parses a request body (in a scope); NULL if the body is not JSON. */
+json_t *mock_json_parse(h2o_req_t *req);
+/* Routes jansson's allocations; call once before any thread starts. */
+void mock_json_setup(void);
+/* A string member's value, or NULL if absent or not a string. */
+const char *mock_json_string(json_t *object, const char *key);
+
+/* ---- usage.c ----------------------------------------------------------- */
 
 #define MOCK_DEFAULT_COMPLETION_TOKENS 16
 #define MOCK_MAX_COMPLETION_TOKENS 4096
 
 size_t mock_words(const char *s, size_t len);
-/* Fills prompt_tokens and completion_tokens from a chat request body.
- * Returns -1 with *error set if the body is not a valid chat request. */
-int mock_usage_chat(json_t *body, struct mock_usage *usage, const char **error);
-/* Counts the embeddings inputs and their tokens; -1 with *error if invalid. */
-int mock_usage_embeddings(json_t *input, size_t *count, uint64_t *prompt_tokens, const char **error);
-/* Appends the OpenAI "usage" object of a chat completion. */
-void mock_buf_chat_usage(struct mock_buf *buf, const struct mock_usage *usage);
+/* Prompt tokens of a conversation: over its items (messages), words of their
+ * text + 3 each, plus 3; a non-NULL system (string or text blocks) counts
+ * as one more item. -1 with *error if an item is not countable. */
+int mock_prompt_tokens(json_t *items, json_t *system, uint64_t *tokens, const char **error);
+/* words(s) + 1 for a string, or the sum of that over an array of strings
+ * (embeddings inputs, completion prompts); -1 with *error if invalid. */
+int mock_input_tokens(json_t *input, size_t *count, uint64_t *tokens, const char **error);
+/* The text of a message's content (a string, or text blocks), appended to
+ * out with single spaces between blocks; what tool triggers look at. */
+void mock_content_text(json_t *content, struct mock_buf *out);
 
-/* Parses a request body with jansson allocating from the request's pool, so
- * that parsing costs no malloc/free and the tree is released with the
- * request (never json_decref the result). NULL if the body is not JSON. */
-json_t *mock_json_parse(h2o_req_t *req);
-/* Routes jansson's allocations; call once before any thread starts. */
-void mock_json_setup(void);
+/* How long an answer is: the X-Mock-Output-Tokens knob if set, else the
+ * request's limit when limit_sets_length (OpenAI's rule: max_tokens words),
+ * else 16; cut to the limit (> 0) if longer. */
+struct mock_length {
+    uint32_t tokens;
+    int cut; /* the limit stopped the answer */
+};
+void mock_answer_length(const struct mock_plan *plan, json_t *limit, int limit_sets_length, struct mock_length *out);
+
+/* ---- text.c ------------------------------------------------------------ */
+
+/* The text of an answer split into tokens: words ("tok1", " tok2", ...) for
+ * prose, 4-byte pieces for generated JSON. Token i is [start(i), ends[i]). */
+struct mock_text {
+    const char *base;
+    size_t len;
+    uint32_t count;
+    uint32_t *ends;
+};
+
+static inline size_t mock_text_start(const struct mock_text *t, uint32_t i)
+{
+    return i == 0 ? 0 : t->ends[i - 1];
+}
+
+void mock_text_words(struct mock_text *t, h2o_mem_pool_t *pool, uint32_t words);
+/* Compact, ASCII-only JSON of value, so that pieces never split a character. */
+void mock_text_json(struct mock_text *t, h2o_mem_pool_t *pool, const json_t *value);
+/* Cuts the text before the earliest of the stop sequences (an array of
+ * strings) it contains, keeping the tokens that began before it; returns
+ * the sequence that matched, or NULL. */
+json_t *mock_text_stop(struct mock_text *t, json_t *sequences);
+
+/* ---- schema.c ---------------------------------------------------------- */
+
+/* A minimal value valid against a JSON schema: required properties filled
+ * by type, $ref into the root resolved, one item per array. Always an
+ * object (what tool arguments and structured answers must be). */
+json_t *mock_schema_example(json_t *schema);
+
+/* ---- tools.c ----------------------------------------------------------- */
+
+enum mock_tool_choice {
+    MOCK_TOOLS_NONE,
+    MOCK_TOOLS_AUTO,  /* a tool only if the last user message says "use tool" */
+    MOCK_TOOLS_ANY,   /* some tool */
+    MOCK_TOOLS_NAMED, /* that tool */
+};
+
+struct mock_tool {
+    json_t *name;   /* a string */
+    json_t *schema; /* of its arguments; may be NULL */
+};
+
+/* A request's callable tools and its tool choice, in any API's terms. */
+struct mock_tools {
+    struct mock_tool *list;
+    size_t count;
+    enum mock_tool_choice choice;
+    const char *forced; /* MOCK_TOOLS_NAMED */
+};
+
+/* Room for as many tools as `array` has; choice "auto". */
+void mock_tools_init(struct mock_tools *tools, h2o_mem_pool_t *pool, json_t *array);
+/* -1 if name is not a string. */
+int mock_tools_add(struct mock_tools *tools, json_t *name, json_t *schema);
+/* Sets the choice from its name ("none", "auto", "required", "any", "tool",
+ * "function"; the last two force forced_name): -1 if unknown or unnamed. */
+int mock_tools_choose(struct mock_tools *tools, const char *mode, json_t *forced_name);
+/* 1 with *picked when the answer is a call of that tool, 0 for prose, -1
+ * with *error if the forced tool is not among the tools (see tools.c). */
+int mock_tool_pick(const struct mock_tools *tools, const struct mock_buf *last_user, struct mock_tool *picked,
+                   const char **error);
+/* Appends the text of the last message whose role is "user". */
+void mock_last_user_text(json_t *messages, struct mock_buf *out);
 
 /* ---- stats.c ----------------------------------------------------------- */
 
+/* The API endpoints: name, path ("{id}": the rest of the path), method,
+ * error dialect, answering function. */
+#define MOCK_ENDPOINTS(X)                                                                              \
+    X(CHAT, "/v1/chat/completions", "POST", OPENAI, mock_answer_chat)                                  \
+    X(EMBEDDINGS, "/v1/embeddings", "POST", OPENAI, mock_answer_embeddings)                            \
+    X(MODELS, "/v1/models", "GET", OPENAI, mock_answer_models)                                         \
+    X(MODEL, "/v1/models/{id}", "GET", OPENAI, mock_answer_model)                                      \
+    X(MESSAGES, "/v1/messages", "POST", ANTHROPIC, mock_answer_messages)                               \
+    X(RESPONSES, "/v1/responses", "POST", OPENAI, mock_answer_responses)                               \
+    X(COMPLETIONS, "/v1/completions", "POST", OPENAI, mock_answer_completions)                         \
+    X(IMAGES, "/v1/images/generations", "POST", OPENAI, mock_answer_images)                            \
+    X(TRANSCRIPTIONS, "/v1/audio/transcriptions", "POST", OPENAI, mock_answer_transcriptions)          \
+    X(TRANSLATIONS, "/v1/audio/translations", "POST", OPENAI, mock_answer_transcriptions)              \
+    X(SPEECH, "/v1/audio/speech", "POST", OPENAI, mock_answer_speech)
+
 enum mock_endpoint {
-    MOCK_ENDPOINT_CHAT,
-    MOCK_ENDPOINT_EMBEDDINGS,
-    MOCK_ENDPOINT_MODELS,
+#define X(name, path, method, dialect, answer) MOCK_ENDPOINT_##name,
+    MOCK_ENDPOINTS(X)
+#undef X
+        MOCK_ENDPOINT_COUNT
 };
 
 void mock_stats_count_request(const h2o_req_t *req, enum mock_endpoint endpoint);
@@ -151,8 +267,86 @@ struct mock_server_options {
  * Returns 0 on a clean stop, -1 (after printing why) if it could not start. */
 int mock_server_run(const struct mock_server_options *options);
 
+/* ---- respond.c --------------------------------------------------------- */
+
+/* Whose error body shape a path answers with. */
+enum mock_dialect {
+    MOCK_DIALECT_OPENAI,    /* {"error":{"message","type","param","code"}} */
+    MOCK_DIALECT_ANTHROPIC, /* {"type":"error","error":{"type","message"}} */
+};
+
+void mock_start_response(h2o_req_t *req, int status, const char *content_type, h2o_generator_t *generator);
+/* Sends a whole body; `truncate` sends only its first half, announced with
+ * the full Content-Length, then closes the connection. */
+void mock_send_body(h2o_req_t *req, int status, const char *content_type, const char *body, size_t len, int truncate);
+/* type is the error type of the dialect; code (OpenAI only) may be NULL. */
+void mock_send_error(h2o_req_t *req, enum mock_dialect dialect, int status, const char *type, const char *code,
+                     const char *message);
+/* An injected status (with Retry-After for 429) in the dialect's shape. */
+void mock_send_injected_status(h2o_req_t *req, enum mock_dialect dialect, const struct mock_plan *plan);
+
+/* ---- call.c ------------------------------------------------------------ */
+
+/* The events of a stream, rendered up front into one buffer: event i is
+ * [ends[i-1], ends[i]). A truncated stream sends the first `cut` of them. */
+struct mock_events {
+    struct mock_buf buf;
+    size_t *ends;
+    uint32_t count;
+    uint32_t cap;
+    uint32_t cut;
+};
+
+/* One API request, from arrival to its last byte. */
+struct mock_call {
+    h2o_generator_t generator; /* set while a stream is being sent */
+    h2o_req_t *req;
+    enum mock_endpoint endpoint;
+    enum mock_dialect dialect;
+    struct mock_plan plan;
+    struct mock_timer *timer; /* created on first wait */
+    struct mock_events events;
+    uint32_t next_event;
+};
+
+void mock_call_start(h2o_req_t *req, enum mock_endpoint endpoint);
+/* The JSON body of an API request; with want_model, its string `model` in
+ * *model. NULL after answering 400. */
+json_t *mock_call_body(struct mock_call *call, int want_model, json_t **model);
+/* 400 invalid_request_error in the call's dialect. */
+void mock_call_invalid(struct mock_call *call, const char *message);
+/* Sends the answer of a call: 200, or the body of the malformed fault, or
+ * half of it under the truncate fault. */
+void mock_call_send(struct mock_call *call, const char *content_type, const char *body, size_t len);
+void mock_call_send_json(struct mock_call *call, const struct mock_buf *body);
+/* A unique number for ids, process-wide. */
+unsigned long long mock_call_id(void);
+/* The loop's clock in seconds: no syscall. */
+long long mock_call_now(const struct mock_call *call);
+
+void mock_events_init(struct mock_events *events, h2o_mem_pool_t *pool, size_t bytes, uint32_t count);
+/* Marks the end of the event just appended to events->buf. */
+void mock_events_end(struct mock_events *events);
+/* Appends an event `[event: NAME\n]data: JSON\n\n` (name may be NULL). */
+void mock_events_add(struct mock_events *events, const char *name, const json_t *data);
+/* Sends call->events as text/event-stream, paced by the token delay (or the
+ * malformed body, under that fault). */
+void mock_call_stream(struct mock_call *call);
+
+/* ---- the endpoints ----------------------------------------------------- */
+
+#define X(name, path, method, dialect, answer) void answer(struct mock_call *call);
+MOCK_ENDPOINTS(X)
+#undef X
+
+/* images.c: the 1x1 PNG that image answers carry, also at /mock/image.png. */
+extern const unsigned char mock_png[];
+extern const size_t mock_png_len;
+
 /* ---- handlers.c -------------------------------------------------------- */
 
 int mock_handle_request(h2o_handler_t *self, h2o_req_t *req);
+/* The part of the path a "{id}" route matched. */
+h2o_iovec_t mock_route_id(const h2o_req_t *req, enum mock_endpoint endpoint);
 
 #endif

@@ -7,7 +7,14 @@
 #include <string.h>
 #include "mock.h"
 
-static _Atomic uint64_t requests, chat, embeddings, faults;
+static _Atomic uint64_t requests, faults;
+static _Atomic uint64_t per_endpoint[MOCK_ENDPOINT_COUNT];
+
+static const char *const endpoint_paths[] = {
+#define X(name, path, method, dialect, answer) path,
+    MOCK_ENDPOINTS(X)
+#undef X
+};
 
 /* The last API request's headers, as a JSON object. A mutex guards it because
  * a copy of a few hundred bytes cannot be published atomically; the JSON is
@@ -46,10 +53,7 @@ void mock_stats_count_request(const h2o_req_t *req, enum mock_endpoint endpoint)
     static _Thread_local char rendered[LAST_HEADERS_MAX];
 
     atomic_fetch_add_explicit(&requests, 1, memory_order_relaxed);
-    if (endpoint == MOCK_ENDPOINT_CHAT)
-        atomic_fetch_add_explicit(&chat, 1, memory_order_relaxed);
-    else if (endpoint == MOCK_ENDPOINT_EMBEDDINGS)
-        atomic_fetch_add_explicit(&embeddings, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&per_endpoint[endpoint], 1, memory_order_relaxed);
 
     size_t len = render_headers(req, rendered, sizeof(rendered));
     pthread_mutex_lock(&last_headers_lock);
@@ -66,8 +70,8 @@ void mock_stats_count_fault(void)
 void mock_stats_reset(void)
 {
     atomic_store_explicit(&requests, 0, memory_order_relaxed);
-    atomic_store_explicit(&chat, 0, memory_order_relaxed);
-    atomic_store_explicit(&embeddings, 0, memory_order_relaxed);
+    for (size_t i = 0; i < MOCK_ENDPOINT_COUNT; i++)
+        atomic_store_explicit(&per_endpoint[i], 0, memory_order_relaxed);
     atomic_store_explicit(&faults, 0, memory_order_relaxed);
     pthread_mutex_lock(&last_headers_lock);
     memcpy(last_headers, "{}", 2);
@@ -75,13 +79,21 @@ void mock_stats_reset(void)
     pthread_mutex_unlock(&last_headers_lock);
 }
 
+static unsigned long long count_of(enum mock_endpoint endpoint)
+{
+    return (unsigned long long)atomic_load_explicit(&per_endpoint[endpoint], memory_order_relaxed);
+}
+
+/* "chat" and "embeddings" predate "paths" and stay for the tests using them. */
 void mock_stats_render(struct mock_buf *buf)
 {
-    mock_buf_printf(buf, "{\"requests\":%llu,\"chat\":%llu,\"embeddings\":%llu,\"faults\":%llu,\"last_headers\":",
+    mock_buf_printf(buf, "{\"requests\":%llu,\"chat\":%llu,\"embeddings\":%llu,\"faults\":%llu,\"paths\":{",
                     (unsigned long long)atomic_load_explicit(&requests, memory_order_relaxed),
-                    (unsigned long long)atomic_load_explicit(&chat, memory_order_relaxed),
-                    (unsigned long long)atomic_load_explicit(&embeddings, memory_order_relaxed),
+                    count_of(MOCK_ENDPOINT_CHAT), count_of(MOCK_ENDPOINT_EMBEDDINGS),
                     (unsigned long long)atomic_load_explicit(&faults, memory_order_relaxed));
+    for (size_t i = 0; i < MOCK_ENDPOINT_COUNT; i++)
+        mock_buf_printf(buf, "%s\"%s\":%llu", i == 0 ? "" : ",", endpoint_paths[i], count_of((enum mock_endpoint)i));
+    mock_buf_append(buf, H2O_STRLIT("},\"last_headers\":"));
     pthread_mutex_lock(&last_headers_lock);
     mock_buf_append(buf, last_headers, last_headers_len);
     pthread_mutex_unlock(&last_headers_lock);

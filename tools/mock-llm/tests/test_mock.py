@@ -21,6 +21,12 @@ import unittest
 
 MOCK = None  # path of the binary, from argv
 
+MODELS = ["gpt-4o-mini", "gpt-4o", "llama-3.1-8b-instant", "text-embedding-3-small", "claude-sonnet-4-5",
+          "gpt-3.5-turbo-instruct", "gpt-image-1", "dall-e-3", "whisper-1", "gpt-4o-mini-transcribe", "tts-1"]
+API_PATHS = ["/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/models/{id}", "/v1/messages",
+             "/v1/responses", "/v1/completions", "/v1/images/generations", "/v1/audio/transcriptions",
+             "/v1/audio/translations", "/v1/audio/speech"]
+
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
@@ -115,8 +121,14 @@ class Endpoints(MockTestCase):
         status, hdrs, body = self.mock.json("GET", "/v1/models")
         self.assertEqual(status, 200)
         self.assertEqual(hdrs["content-type"], "application/json")
-        self.assertEqual([m["id"] for m in body["data"]],
-                         ["gpt-4o-mini", "gpt-4o", "llama-3.1-8b-instant", "text-embedding-3-small"])
+        self.assertEqual([m["id"] for m in body["data"]], MODELS)
+        for m in body["data"]:
+            self.assertEqual(set(m), {"id", "object", "created", "owned_by"})
+            status, _, one = self.mock.json("GET", "/v1/models/" + m["id"])
+            self.assertEqual((status, one), (200, m))
+        status, _, err = self.mock.json("GET", "/v1/models/no-such-model")
+        self.assertEqual(status, 404)
+        self.assertEqual(err["error"]["code"], "model_not_found")
 
     def test_chat_usage_is_exact(self):
         messages = [{"role": "system", "content": "  be\tbrief\n"},
@@ -363,14 +375,16 @@ class HeaderFaults(MockTestCase):
 
         status, _, zeroed = self.mock.json("POST", "/mock/reset")
         self.assertEqual(status, 200)
-        self.assertEqual(zeroed, {"requests": 0, "chat": 0, "embeddings": 0, "faults": 0, "last_headers": {}})
+        self.assertEqual(zeroed, {"requests": 0, "chat": 0, "embeddings": 0, "faults": 0, "last_headers": {},
+                                  "paths": {p: 0 for p in API_PATHS}})
         self.assertEqual(self.mock.json("GET", "/mock/stats")[2], zeroed)
 
     def test_config(self):
         status, _, cfg = self.mock.json("POST", "/mock/config", {"status": 503})
         self.assertEqual(status, 200)
         self.assertEqual(cfg, {"latency_ms": 0, "token_delay_ms": 0, "status": 503, "fault": "",
-                               "fail_first": 0, "retry_after": 1})
+                               "fail_first": 0, "retry_after": 1, "output_tokens": 0, "cached_tokens": 0,
+                               "reasoning_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0})
         self.assertEqual(self.mock.request("POST", "/v1/chat/completions", chat())[0], 503)
         self.assertEqual(self.mock.request("POST", "/v1/chat/completions", chat())[0], 503)
         # a header still wins over the process setting
