@@ -971,11 +971,11 @@ static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_con
 {
     enum {
         NAME, BASE_URL, KEY_ENV, TIMEOUT, FIRST_TOKEN, RETRIES, BACKOFF, MAXCONN, FORWARD, CA_FILE, BREAKER,
-        HEALTH_CHECK, NKEYS
+        HEALTH_CHECK, TYPE, NKEYS
     };
     static const char *const keys[NKEYS] = {
         "name", "base_url", "api_key_env", "timeout_ms", "first_token_timeout_ms", "max_retries",
-        "retry_backoff_ms", "max_connections", "forward_headers", "ca_file", "breaker", "health_check",
+        "retry_backoff_ms", "max_connections", "forward_headers", "ca_file", "breaker", "health_check", "type",
     };
     yaml_node_t *v[NKEYS];
     p->timeout_ms = DEFAULT_PROVIDER_TIMEOUT_MS;
@@ -994,6 +994,14 @@ static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_con
         add_error(c, node_line(v[NAME]), "provider name must not be empty");
     if (v[BASE_URL] && get_string(c, v[BASE_URL], "base_url", &p->base_url))
         parse_base_url(c, v[BASE_URL], p);
+    char *type = NULL;
+    if (v[TYPE] && get_string(c, v[TYPE], "provider type", &type)) {
+        if (strcmp(type, "openai") == 0 || strcmp(type, "anthropic") == 0)
+            p->type = strcmp(type, "anthropic") == 0 ? TG_PROVIDER_ANTHROPIC : TG_PROVIDER_OPENAI;
+        else
+            add_error(c, node_line(v[TYPE]), "provider type must be openai or anthropic (got \"%s\")", type);
+    }
+    free(type);
     if (v[KEY_ENV] && get_string(c, v[KEY_ENV], "api_key_env", &p->api_key_env)) {
         const char *key = getenv(p->api_key_env);
         if (key && key[0]) {

@@ -62,9 +62,14 @@ typedef struct tg_anomaly_config {
                                   below 1/this of it; 3 */
 } tg_anomaly_config_t;
 
-/* One upstream provider: any OpenAI-compatible base URL. */
+/* Which API a provider speaks: OpenAI's (chat and every other operation),
+ * or Anthropic's Messages (chat, translated, and messages). */
+typedef enum tg_provider_type { TG_PROVIDER_OPENAI = 0, TG_PROVIDER_ANTHROPIC } tg_provider_type_t;
+
+/* One upstream provider: an OpenAI-compatible or an Anthropic base URL. */
 typedef struct tg_provider_config {
     char *name;
+    tg_provider_type_t type; /* `type`, default openai */
     char *base_url;          /* as written (after ${} expansion) */
     bool tls;                /* scheme https */
     char *host;              /* host name or address, without brackets */

@@ -20,6 +20,7 @@
  * server/routes.c gives each its stage list. */
 #define TG_ROUTE_MAP(X)                                                        \
     X(CHAT, "/v1/chat/completions", POST, false, CHAT)                              \
+    X(MESSAGES, "/v1/messages", POST, false, MESSAGES)                              \
     X(EMBEDDINGS, "/v1/embeddings", POST, false, EMBEDDINGS)                        \
     X(RESPONSES, "/v1/responses", POST, false, RESPONSES)                           \
     X(COMPLETIONS, "/v1/completions", POST, false, COMPLETIONS)                     \
@@ -47,7 +48,9 @@
     X(OPTIONS, "OPTIONS") X(OTHER, "OTHER") X(ANY, "ANY")
 
 /* The LLM operations: the `operation` label, the path an OpenAI-compatible
- * provider serves it at (after its base URL's path), the JSON member every
+ * provider serves it at (after its base URL's path; Anthropic's Messages,
+ * `messages`, go to OpenAI-compatible providers translated into chat, and
+ * chat to Anthropic providers into messages: upstream/adapter.c), the JSON member every
  * request of it must have besides `model` (NULL: not a JSON body), and
  * whether the gateway streams its answer (SSE) when the request says
  * "stream": true; the others' answers are relayed whole whatever the
@@ -55,6 +58,7 @@
 #define TG_OPERATION_MAP(X)                                                           \
     X(CHAT, "chat", "/chat/completions", "messages", true)                            \
     X(RESPONSES, "responses", "/responses", "input", true)                            \
+    X(MESSAGES, "messages", "/chat/completions", "messages", true)                    \
     X(COMPLETIONS, "completions", "/completions", "prompt", true)                     \
     X(EMBEDDINGS, "embeddings", "/embeddings", "input", false)                        \
     X(IMAGE, "image", "/images/generations", "prompt", false)                         \

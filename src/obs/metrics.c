@@ -329,6 +329,7 @@ void tg_obs_record_llm(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
     const uint64_t tokens[TOKEN_TYPE_COUNT] = {
         [TOKENS_PROMPT] = r->prompt_tokens, [TOKENS_COMPLETION] = r->completion_tokens,
         [TOKENS_CACHED] = r->cached_prompt_tokens, [TOKENS_REASONING] = r->reasoning_tokens,
+        [TOKENS_CACHE_WRITE] = r->cache_write_tokens,
     };
     for (int t = 0; t < TOKEN_TYPE_COUNT; t++) {
         if (tokens[t] == 0)

@@ -105,6 +105,7 @@ typedef struct tg_obs_llm_result {
     uint64_t completion_tokens;
     uint64_t cached_prompt_tokens;
     uint64_t reasoning_tokens;
+    uint64_t cache_write_tokens;  /* part of prompt_tokens: written to the provider's prompt cache */
     double cost_dollars;        /* < 0 = compute from the model's pricing */
     const char *trace_id;       /* 32 hex, for exemplars; NULL = none */
 } tg_obs_llm_result_t;

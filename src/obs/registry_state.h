@@ -12,8 +12,8 @@
 #include "obs/metrics.h"
 #include "store/store.h"
 
-static const char *const token_types[] = {"prompt", "completion", "cached_prompt", "reasoning"};
-enum { TOKENS_PROMPT, TOKENS_COMPLETION, TOKENS_CACHED, TOKENS_REASONING, TOKEN_TYPE_COUNT };
+static const char *const token_types[] = {"prompt", "completion", "cached_prompt", "reasoning", "cache_write"};
+enum { TOKENS_PROMPT, TOKENS_COMPLETION, TOKENS_CACHED, TOKENS_REASONING, TOKENS_CACHE_WRITE, TOKEN_TYPE_COUNT };
 #define BREAKER_STATE_LABEL(name, label) label,
 static const char *const breaker_states[] = {TG_BREAKER_STATE_MAP(BREAKER_STATE_LABEL)};
 

@@ -18,6 +18,7 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
         out->completion_tokens = (uint64_t)in->usage.completion_tokens;
         out->cached_tokens = (uint64_t)in->usage.cached_tokens;
         out->reasoning_tokens = (uint64_t)in->usage.reasoning_tokens;
+        out->cache_write_tokens = in->usage.cache_write_tokens > 0 ? (uint64_t)in->usage.cache_write_tokens : 0;
     } else if (in->tokens_estimated) {
         /* a provider sends about one token per content delta */
         out->prompt_tokens = in->prompt_estimate;
@@ -28,6 +29,7 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
     const char *model_name = in->model_index >= 0 ? in->cfg->models[in->model_index].name : "other";
     if (in->llm_called) {
         tg_billed_units_t units = {.prompt_tokens = out->prompt_tokens, .cached_tokens = cached,
+                                   .cache_write_tokens = out->cache_write_tokens,
                                    .completion_tokens = out->completion_tokens, .images = in->images,
                                    .audio_seconds = in->audio_seconds, .characters = in->characters};
         if (in->model_index >= 0)
@@ -44,6 +46,7 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
             .completion_tokens = out->completion_tokens,
             .cached_prompt_tokens = cached,
             .reasoning_tokens = reasoning,
+            .cache_write_tokens = out->cache_write_tokens,
             .cost_dollars = out->cost,
             .trace_id = in->trace_id,
         };

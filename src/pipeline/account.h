@@ -50,6 +50,7 @@ typedef struct tg_account_out {
     uint64_t cached_tokens;
     uint64_t completion_tokens;
     uint64_t reasoning_tokens;
+    uint64_t cache_write_tokens;
     double cost;
 } tg_account_out_t;
 

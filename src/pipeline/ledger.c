@@ -53,7 +53,7 @@ static void fill_row(tg_request_t *r, tg_ledger_row_t *row)
     copy(row->operation, sizeof(row->operation), tg_operation_name(r->operation));
     row->prompt_tokens = (int64_t)r->billed.prompt_tokens;
     row->cached_tokens = (int64_t)r->billed.cached_tokens;
-    row->cache_write_tokens = 0; /* no provider type reports them yet */
+    row->cache_write_tokens = (int64_t)r->billed.cache_write_tokens;
     row->completion_tokens = (int64_t)r->billed.completion_tokens;
     row->reasoning_tokens = (int64_t)r->billed.reasoning_tokens;
     row->cost_usd = r->billed.cost;

@@ -67,6 +67,8 @@ tg_stage_result_t tg_stage_upstream(tg_request_t *r)
         .body_len = req->entity.len,
         .members = r->parsed.members,
         .operation = r->operation,
+        .client_model = r->env.cfg->models[r->model_index].name, /* route found it */
+        .default_max_tokens = r->env.cfg->limits.default_max_tokens,
         .stream = r->parsed.stream,
         /* chat and completions stream usage only when asked: the gateway asks, and hides it */
         .strip_usage = r->parsed.stream && !r->parsed.usage_requested &&

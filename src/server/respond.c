@@ -7,6 +7,7 @@
  * Every response is counted before it is sent (the account stage ran
  * first): h2o may write it at once, and a client that reads it and scrapes
  * /metrics on another worker must find it counted. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -36,6 +37,16 @@ h2o_iovec_t tg_respond_error_body(tg_request_t *r)
     const tg_error_t *e = &r->error;
     char *body = h2o_mem_alloc_pool(&req->pool, TG_ERROR_JSON_MAX);
     size_t len = tg_error_json(body, TG_ERROR_JSON_MAX, e);
+    if (r->operation == TG_OP_MESSAGES) { /* Anthropic's clients read Anthropic's shape */
+        size_t n;
+        char *anthropic = tg_anthropic_error_json(e, &n);
+        if (anthropic != NULL) {
+            body = h2o_mem_alloc_pool(&req->pool, n);
+            memcpy(body, anthropic, n);
+            len = n;
+            free(anthropic);
+        }
+    }
     tg_obs_record_error(r->env.view, e->type, e->code, r->route);
     req->res.status = e->status;
     req->res.reason = status_reason(e->status);
@@ -205,9 +216,14 @@ static void stream_error_event(tg_exchange_t *ex, const tg_upstream_result_t *re
     tg_error_set(&e, 0, TG_ERR_UPSTREAM, TG_CODE_UPSTREAM_STREAM_BROKEN, message, NULL);
     char json[TG_ERROR_JSON_MAX];
     size_t len = tg_error_json(json, sizeof(json), &e); /* ends in a newline: the event's blank line follows */
-    stream_write(ex, H2O_STRLIT("data: "));
-    stream_write(ex, json, len);
-    stream_write(ex, H2O_STRLIT("\n"));
+    char *anthropic = r->operation == TG_OP_MESSAGES ? tg_anthropic_error_json(&e, &len) : NULL;
+    if (anthropic != NULL) /* Anthropic's streams end in an error event of its shape */
+        stream_write(ex, H2O_STRLIT("event: error\ndata: "));
+    else
+        stream_write(ex, H2O_STRLIT("data: "));
+    stream_write(ex, anthropic != NULL ? anthropic : json, len);
+    stream_write(ex, anthropic != NULL ? "\n\n" : "\n", anthropic != NULL ? 2 : 1);
+    free(anthropic);
     tg_obs_record_error(r->env.view, e.type, e.code, r->route);
 }
 

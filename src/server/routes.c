@@ -38,6 +38,7 @@ static const tg_route_stages_t routes[TG_ROUTE_COUNT] = {
     [TG_ROUTE_CHAT] = STAGES(llm_stages),
     [TG_ROUTE_EMBEDDINGS] = STAGES(llm_stages),
     [TG_ROUTE_RESPONSES] = STAGES(llm_stages),
+    [TG_ROUTE_MESSAGES] = STAGES(llm_stages),
     [TG_ROUTE_COMPLETIONS] = STAGES(llm_stages),
     [TG_ROUTE_IMAGES] = STAGES(llm_stages),
     [TG_ROUTE_TRANSCRIPTIONS] = STAGES(llm_stages),

@@ -132,8 +132,15 @@ static void note_failure(tg_upstream_call_t *call, tg_retry_reason_t reason)
     r->route_failures[call->route] = reason;
 }
 
+static void drop_translator(tg_upstream_call_t *call)
+{
+    tg_anthropic_stream_free(call->xs);
+    call->xs = NULL;
+}
+
 static void report(tg_upstream_call_t *call)
 {
+    drop_translator(call);
     call->state = TG_CALL_REPORTED;
     stop_timers(call);
     note_route(call);
@@ -305,6 +312,57 @@ static bool looks_like_json_object(const char *s, size_t len)
     return s < end && *s == '{' && tg_json_container_end(s, end) == end;
 }
 
+static void usage_from(tg_usage_t *u, const tg_xlate_usage_t *x)
+{
+    *u = (tg_usage_t){.prompt_tokens = x->prompt_tokens, .completion_tokens = x->completion_tokens,
+                      .cached_tokens = x->cached_tokens, .cache_write_tokens = x->cache_write_tokens,
+                      .present = x->present};
+}
+
+/* A translated body (malloc'd) into the request's pool; NULL stays NULL. */
+static h2o_iovec_t pooled(tg_upstream_call_t *call, char *text, size_t len)
+{
+    h2o_iovec_t v = text != NULL ? h2o_strdup(&call->in.req->pool, text, len) : h2o_iovec_init(NULL, 0);
+    free(text);
+    return v;
+}
+
+/* A plain answer of a translating route: into the client's API (an error
+ * body too), the usage read on the way. false: the answer could not be
+ * translated (the provider's fault: bad_response). */
+static bool translate_plain(tg_upstream_call_t *call, h2o_iovec_t *body, bool relayed_error)
+{
+    tg_upstream_result_t *r = &call->result;
+    tg_xlate_usage_t xu = {0};
+    tg_xlate_error_t err;
+    size_t n = 0;
+    char *out = NULL;
+    switch (call->dialect) {
+    case TG_DIALECT_CHAT_TO_ANTHROPIC:
+        out = relayed_error ? tg_anthropic_error_to_chat(r->http_status, body->base, body->len, &n)
+                            : tg_anthropic_response_to_chat(body->base, body->len, call->in.client_model, 0, &xu, &n, &err);
+        break;
+    case TG_DIALECT_MESSAGES_TO_OPENAI:
+        out = relayed_error ? tg_anthropic_error_from_chat(r->http_status, body->base, body->len, &n)
+                            : tg_anthropic_response_from_chat(body->base, body->len, call->in.client_model, &xu, &n,
+                                                              &err);
+        break;
+    case TG_DIALECT_MESSAGES_NATIVE: /* passed on as it is: translated only to read its usage */
+        if (!relayed_error)
+            free(tg_anthropic_response_to_chat(body->base, body->len, NULL, 0, &xu, &n, &err));
+        usage_from(&r->usage, &xu);
+        return true;
+    case TG_DIALECT_NATIVE:
+    case TG_DIALECT_UNSUPPORTED:
+        return true;
+    }
+    if (out == NULL)
+        return false;
+    usage_from(&r->usage, &xu);
+    *body = pooled(call, out, n);
+    return true;
+}
+
 /* The whole body is in: check it, and report it for the server to send. */
 static void finish_buffered(tg_upstream_call_t *call)
 {
@@ -326,6 +384,10 @@ static void finish_buffered(tg_upstream_call_t *call)
         r->llm_status = TG_LLM_SUCCESS;
     } else {
         r->llm_status = TG_LLM_ERROR;
+    }
+    if (call->dialect != TG_DIALECT_NATIVE && !translate_plain(call, &body, relayed_error)) {
+        attempt_failed(call, TG_RETRY_BAD_RESPONSE);
+        return;
     }
     report_attempt(call, true, TG_RETRY_CONNECT, tg_clock_seconds() - call->attempt_started_at);
 
@@ -383,14 +445,55 @@ static void begin_stream(tg_upstream_call_t *call)
     }
 }
 
-/* Keeps an event before the stream's first output. OpenAI's streams all
- * open with a role-only chunk, so most streams take one buffer here: from
- * h2o's recycling allocator, the plain body's buffer, unused by streams. */
-static void hold_event(tg_upstream_call_t *call, const tg_sse_event_t *ev)
+/* Bytes for the client: held while the stream has no output yet (so that
+ * an attempt that stalls can still be left for the next route), else
+ * handed to the responder. OpenAI's streams all open with a role-only
+ * chunk, so most streams hold one buffer: h2o's recycling allocator's, the
+ * plain body's, unused by streams. */
+static int client_write(void *ctx, const char *data, size_t len)
 {
-    h2o_iovec_t room = h2o_buffer_reserve(&call->buffered, ev->raw_len);
-    memcpy(room.base, ev->raw, ev->raw_len);
-    call->buffered->size += ev->raw_len;
+    tg_upstream_call_t *call = ctx;
+    if (call->state == TG_CALL_STREAM_OPEN) {
+        h2o_iovec_t room = h2o_buffer_reserve(&call->buffered, len);
+        memcpy(room.base, data, len);
+        call->buffered->size += len;
+    } else {
+        call->in.sink->stream_write(call->in.sink_ctx, data, len);
+    }
+    return 0;
+}
+
+/* The stream's last events, kept back: a client that sees the end ([DONE],
+ * response.completed, message_stop) holds the whole answer, so it goes out
+ * after the request's ledger row is committed (server/respond.c). */
+static int hold_end(void *ctx, const char *data, size_t len)
+{
+    tg_upstream_call_t *call = ctx;
+    h2o_iovec_t *end = &call->result.held_end;
+    char *joined = h2o_mem_alloc_pool(&call->in.req->pool, end->len + len);
+    if (end->len != 0)
+        memcpy(joined, end->base, end->len);
+    memcpy(joined + end->len, data, len);
+    *end = h2o_iovec_init(joined, end->len + len);
+    return 0;
+}
+
+/* A chat event (what the accounting reads) to the client, in its API. */
+static void deliver(tg_upstream_call_t *call, const tg_sse_event_t *ev)
+{
+    bool end = ev->kind == TG_SSE_DONE;
+    switch (call->dialect) {
+    case TG_DIALECT_NATIVE:
+    case TG_DIALECT_CHAT_TO_ANTHROPIC:
+        (end ? hold_end : client_write)(call, ev->raw, ev->raw_len);
+        return;
+    case TG_DIALECT_MESSAGES_TO_OPENAI: /* into Anthropic's events */
+        tg_anthropic_stream_feed(call->xs, ev->raw, ev->raw_len, end ? hold_end : client_write, call);
+        return;
+    case TG_DIALECT_MESSAGES_NATIVE: /* the provider's own events went to the client already */
+    case TG_DIALECT_UNSUPPORTED:
+        return;
+    }
 }
 
 static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
@@ -411,22 +514,37 @@ static int on_sse_event(void *ctx, const tg_sse_event_t *ev)
     }
     if (ev->usage_only && call->in.strip_usage)
         return 0;
-    if (call->state == TG_CALL_STREAM_OPEN) {
-        if (ev->kind != TG_SSE_DONE && !tg_sse_has_output(ev) && call->buffered->size + ev->raw_len <= MAX_HELD_STREAM) {
-            hold_event(call, ev);
-            return 0;
-        }
+    if (call->state == TG_CALL_STREAM_OPEN &&
+        (ev->kind == TG_SSE_DONE || tg_sse_has_output(ev) || call->buffered->size + ev->raw_len > MAX_HELD_STREAM))
         begin_stream(call);
-    }
-    if (ev->kind == TG_SSE_DONE) {
-        /* a client that sees the end ([DONE], response.completed) holds the
-         * whole answer: it goes out after the request's ledger row is
-         * committed (server/respond.c) */
-        call->result.held_end = h2o_strdup(&call->in.req->pool, ev->raw, ev->raw_len);
-        return 0;
-    }
-    call->in.sink->stream_write(call->in.sink_ctx, ev->raw, ev->raw_len);
+    deliver(call, ev);
     return 0;
+}
+
+/* A chat event a translator made (Anthropic's stream as chat chunks): read
+ * like the provider's own. */
+static int on_translated_event(void *ctx, const char *data, size_t len)
+{
+    tg_upstream_call_t *call = ctx;
+    if (tg_anthropic_stream_info(call->xs)->failed)
+        return 0; /* its error chunk: the responder ends a broken stream with the gateway's own */
+    tg_sse_event_t ev;
+    tg_sse_classify(data, len, &ev);
+    return on_sse_event(ctx, &ev);
+}
+
+/* Anthropic's own event for an Anthropic client: read through a
+ * translation (usage, output), then passed on as it came. */
+static int on_anthropic_event(void *ctx, const tg_sse_event_t *ev)
+{
+    tg_upstream_call_t *call = ctx;
+    tg_anthropic_stream_feed(call->xs, ev->raw, ev->raw_len, on_translated_event, call);
+    const tg_anthropic_stream_info_t *info = tg_anthropic_stream_info(call->xs);
+    if (info->done) /* message_stop: the end, kept back */
+        return hold_end(call, ev->raw, ev->raw_len);
+    if (call->state == TG_CALL_STREAM_OPEN && info->output_seen)
+        begin_stream(call);
+    return client_write(call, ev->raw, ev->raw_len);
 }
 
 /* A streamed attempt is judged when the stream ends, not at its first
@@ -455,6 +573,7 @@ static void finish_stream(tg_upstream_call_t *call, tg_llm_status_t status, bool
 /* Back to a fresh parser for the next attempt: nothing of this one counts. */
 static void forget_stream(tg_upstream_call_t *call)
 {
+    drop_translator(call);
     tg_sse_init(&call->sse, MAX_SSE_EVENT, pool_alloc, &call->in.req->pool);
     call->result.usage.present = 0;
     call->result.content_events = 0;
@@ -468,8 +587,12 @@ static bool on_body_stream(tg_upstream_call_t *call, const char *data, size_t le
 {
     int rc = 0;
 
-    if (len != 0)
-        rc = tg_sse_feed(&call->sse, data, len, on_sse_event, call);
+    if (len != 0 && call->dialect == TG_DIALECT_CHAT_TO_ANTHROPIC)
+        rc = tg_anthropic_stream_feed(call->xs, data, len, on_translated_event, call) < 0 ? -1 : 0;
+    else if (len != 0)
+        rc = tg_sse_feed(&call->sse, data, len, call->dialect == TG_DIALECT_MESSAGES_NATIVE ? on_anthropic_event
+                                                                                          : on_sse_event,
+                         call);
     /* a stalled client ends the stream as broken (what is held still goes
      * out), which is no fault of the provider's */
     bool stalled = rc == 0 && !done && errstr == NULL && call->state == TG_CALL_STREAMING &&
@@ -483,6 +606,8 @@ static bool on_body_stream(tg_upstream_call_t *call, const char *data, size_t le
     /* the upstream side is over: complete, broken off, or garbage we refuse */
     call->client = NULL;
     bool clean = rc == 0 && done && call->saw_done;
+    if (call->xs != NULL) /* Anthropic counts its cache writes apart; the chat usage chunk cannot carry them */
+        call->result.usage.cache_write_tokens = tg_anthropic_stream_info(call->xs)->usage.cache_write_tokens;
     if (call->state == TG_CALL_STREAM_OPEN) { /* no [DONE] came, and no output */
         forget_stream(call);
         attempt_failed(call, errstr != NULL ? reason : TG_RETRY_BAD_RESPONSE);
@@ -585,20 +710,43 @@ static bool forward_request_header(const tg_upstream_pool_t *pool, const h2o_hea
 }
 
 /* Builds the request line, headers and body for the current route in the
- * request's pool. */
-static void build_request(tg_upstream_call_t *call)
+ * request's pool. false: the route's provider cannot take the request
+ * (call->xlate_error says why). */
+static bool build_request(tg_upstream_call_t *call)
 {
     h2o_req_t *req = call->in.req;
     tg_upstream_pool_t *pool = current_pool(call);
-    bool add_usage = call->in.stream && call->in.strip_usage;
+    bool add_usage = call->in.stream && call->in.strip_usage && call->dialect == TG_DIALECT_NATIVE;
 
     const char *model = current_route(call)->upstream_model;
-    size_t body_len = tg_parse_build_upstream_body(call->in.body, call->in.body_len, &call->in.members, model, add_usage,
-                                                   NULL, 0);
-    char *body = h2o_mem_alloc_pool(&req->pool, body_len);
-    tg_parse_build_upstream_body(call->in.body, call->in.body_len, &call->in.members, model, add_usage, body, body_len);
+    char *body;
+    size_t body_len;
+    if (call->dialect == TG_DIALECT_CHAT_TO_ANTHROPIC || call->dialect == TG_DIALECT_MESSAGES_TO_OPENAI) {
+        char *text = call->dialect == TG_DIALECT_CHAT_TO_ANTHROPIC
+                         ? tg_anthropic_request_from_chat(call->in.body, call->in.body_len, model,
+                                                          call->in.default_max_tokens, &body_len, &call->xlate_error)
+                         : tg_anthropic_request_to_chat(call->in.body, call->in.body_len, model, &body_len,
+                                                        &call->xlate_error);
+        if (text == NULL)
+            return false;
+        h2o_iovec_t v = pooled(call, text, body_len);
+        body = v.base;
+    } else {
+        if (call->dialect == TG_DIALECT_UNSUPPORTED) {
+            call->xlate_error = (tg_xlate_error_t){.status = 400, .param = "model"};
+            snprintf(call->xlate_error.message, sizeof(call->xlate_error.message),
+                     "Provider %s speaks Anthropic's Messages API: it serves chat and messages, not %s.",
+                     pool->provider->name, tg_operation_name(call->in.operation));
+            return false;
+        }
+        body_len = tg_parse_build_upstream_body(call->in.body, call->in.body_len, &call->in.members, model, add_usage,
+                                                NULL, 0);
+        body = h2o_mem_alloc_pool(&req->pool, body_len);
+        tg_parse_build_upstream_body(call->in.body, call->in.body_len, &call->in.members, model, add_usage, body,
+                                     body_len);
+    }
 
-    const char *suffix = tg_operation_upstream_path(call->in.operation);
+    const char *suffix = tg_dialect_path(call->dialect, call->in.operation);
     /* a form (audio transcription) goes with the client's type: its boundary */
     h2o_iovec_t type = h2o_iovec_init(H2O_STRLIT("application/json"));
     ssize_t ct = call->in.members.model_raw ? h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1) : -1;
@@ -643,6 +791,7 @@ static void build_request(tg_upstream_call_t *call)
 
     call->reqbufs[0] = h2o_iovec_init(head, (size_t)(p - head));
     call->reqbufs[1] = h2o_iovec_init(body, body_len);
+    return true;
 }
 
 /* The first token is late: the attempt is abandoned as a timeout and the
@@ -661,8 +810,29 @@ static void on_first_token_deadline(h2o_timeout_entry_t *entry)
 
 static void start_attempt(tg_upstream_call_t *call)
 {
-    if (call->reqbufs[0].base == NULL)
-        build_request(call);
+    call->dialect = tg_dialect_of(call->in.operation, current_pool(call)->provider->type);
+    if (call->reqbufs[0].base == NULL && !build_request(call)) {
+        /* the client's request, not the provider: refused, nothing sent */
+        tg_xlate_error_get(&call->xlate_error, &call->result.error);
+        call->result.http_status = call->result.error.status;
+        call->result.llm_status = TG_LLM_ERROR;
+        report(call);
+        return;
+    }
+    drop_translator(call);
+    if (call->in.stream && call->dialect != TG_DIALECT_NATIVE && call->dialect != TG_DIALECT_UNSUPPORTED) {
+        bool to_chat = call->dialect != TG_DIALECT_MESSAGES_TO_OPENAI;
+        call->xs = tg_anthropic_stream_new(to_chat ? TG_ANTHROPIC_STREAM_TO_CHAT : TG_ANTHROPIC_STREAM_FROM_CHAT,
+                                           call->dialect == TG_DIALECT_MESSAGES_NATIVE ? NULL : call->in.client_model,
+                                           1, 0, MAX_SSE_EVENT);
+        if (call->xs == NULL) {
+            tg_error_set(&call->result.error, 500, TG_ERR_INTERNAL, TG_CODE_INTERNAL_ERROR,
+                         "The gateway is out of memory.", NULL);
+            call->result.http_status = 500;
+            report(call);
+            return;
+        }
+    }
     call->result.attempts++;
     /* The provider's spans nest under this attempt's (docs/observability.md, "Traces"). */
     uint8_t span_id[8];
@@ -744,6 +914,7 @@ void tg_upstream_dispose(tg_upstream_call_t *call)
         r->http_status = call->state == TG_CALL_STREAMING ? r->http_status : 499;
         report(call);
     }
+    drop_translator(call);
     h2o_buffer_dispose(&call->buffered);
     call->state = TG_CALL_IDLE;
 }

@@ -24,6 +24,8 @@
 #include "obs/metrics.h"
 #include "obs/trace.h"
 #include "pipeline/json_body.h"
+#include "upstream/adapter.h"
+#include "upstream/anthropic.h"
 #include "upstream/http1.h"
 #include "upstream/pool.h"
 #include "upstream/sse.h"
@@ -88,6 +90,8 @@ typedef struct tg_upstream_in {
     size_t body_len;
     tg_json_body_t members;    /* where model and stream_options are in it */
     tg_operation_t operation;
+    const char *client_model;  /* the model the client named: a translated answer carries it */
+    uint32_t default_max_tokens; /* an Anthropic provider needs max_tokens: when the client gave none */
     bool stream;
     bool strip_usage;          /* include_usage added by us: hide the usage chunk */
     const char *traceparent;   /* forwarded upstream, with each attempt's own span id */
@@ -138,6 +142,9 @@ typedef struct tg_upstream_call {
     int attempt_status;        /* the attempt's response status; 0: none came */
     char response_model[TG_SPAN_TEXT]; /* traced attempts: the response's "model" */
     char finish_reason[TG_SPAN_TEXT];  /* traced attempts: the last "finish_reason" seen */
+    tg_dialect_t dialect;      /* the current route's (upstream/adapter.h) */
+    tg_anthropic_stream_t *xs; /* a translated (or translated-aside) stream's translator, the attempt's */
+    tg_xlate_error_t xlate_error; /* a request the route's provider cannot take: result.error points into it */
     h2o_timeout_entry_t retry_timer;
     h2o_timeout_entry_t deadline_timer;
     h2o_timeout_entry_t first_token_timer; /* the attempt's first-token deadline */

@@ -61,8 +61,11 @@ int tg_upstream_pool_init(tg_upstream_pool_t *pool, h2o_loop_t *loop, const tg_p
     char *headers = malloc(cap);
     if (headers == NULL)
         return -1;
-    int hlen = snprintf(headers, cap, "host: %s\r\nconnection: keep-alive\r\n%s%s%s",
-                        authority, provider->api_key ? "authorization: Bearer " : "",
+    /* the provider's credentials as its API wants them */
+    bool anthropic = provider->type == TG_PROVIDER_ANTHROPIC;
+    int hlen = snprintf(headers, cap, "host: %s\r\nconnection: keep-alive\r\n%s%s%s%s", authority,
+                        anthropic ? "anthropic-version: 2023-06-01\r\n" : "",
+                        provider->api_key ? (anthropic ? "x-api-key: " : "authorization: Bearer ") : "",
                         provider->api_key ? provider->api_key : "", provider->api_key ? "\r\n" : "");
     if (hlen < 0 || (size_t)hlen >= cap) {
         free(headers);

@@ -12,6 +12,7 @@ typedef struct tg_usage {
     long completion_tokens;
     long cached_tokens;    /* prompt_tokens_details.cached_tokens */
     long reasoning_tokens; /* completion_tokens_details.reasoning_tokens */
+    long cache_write_tokens; /* written to a provider's prompt cache (Anthropic's cache_creation_input_tokens) */
     int present;           /* a `usage` object was found */
 } tg_usage_t;
 
