@@ -268,7 +268,7 @@ class ExampleConfigTest(GatewayTestCase):
         ids = {m["id"] for m in self.tollgate.request("GET", "/v1/models").json()["data"]}
         self.assertEqual(ids, {"gpt-4o-mini", "gpt-4o", "llama-3.1-8b-instant",
                                "text-embedding-3-small", "gpt-3.5-turbo-instruct", "gpt-image-1",
-                               "whisper-1", "tts-1"})
+                               "whisper-1", "tts-1", "claude-sonnet-4-5"})
 
 
 if __name__ == "__main__":
