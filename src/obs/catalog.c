@@ -103,6 +103,9 @@ static const family_spec_t catalog[F_COUNT] = {
         "Usage ledger batches the store failed to commit (their rows were spooled).", {NULL}},
     [F_LEDGER_SPOOLED] = {TALLY_COUNTER, "ledger_spooled_rows_total", "performance",
         "Usage ledger rows written to the spool file (queue full or store failing), replayed later.", {NULL}},
+    [F_PLAN_COST] = {TALLY_COUNTER, "plan_cost_dollars_total", "business",
+        "Dollars of LLM calls by the plan of the caller's org (anonymous: plan \"anonymous\"); "
+        "the plans are tenancy.plans.", {"plan"}},
     [F_BUDGET_USE] = {TALLY_GAUGE, "org_budget_used_ratio", "business",
         "Share of an org's monthly budget spent (settled), for orgs with a budget; at most limits.max_org_series "
         "orgs, the rest in one overflow series.", {"org"}, .capped_by_orgs = true},

@@ -96,3 +96,15 @@ void tg_obs_set_budget_use(const tg_obs_view_t *v, const char *org, double ratio
     if (g != NULL)
         tally_gauge_set(g, ratio);
 }
+
+void tg_obs_record_plan_cost(const tg_obs_view_t *v, const char *plan, double dollars)
+{
+    if (!(dollars > 0))
+        return;
+    /* plans are the config's (an org's plan must be one), plus "anonymous":
+     * a bounded set, looked up by name */
+    const char *labels[] = {plan[0] != '\0' ? plan : "anonymous"};
+    tally_counter *c = tally_counter_with(v->obs->fam[F_PLAN_COST], labels);
+    if (c != NULL)
+        tally_counter_add(c, dollars);
+}

@@ -225,6 +225,7 @@ tg_stage_result_t tg_stage_account(tg_request_t *r)
         in.upstream_failures = upstream_failures(r, res);
     }
     tg_account_record(&in, &r->billed, &r->access);
+    tg_obs_record_plan_cost(r->env.view, r->plan, r->billed.cost);
     r->access.path_redacted = true; /* the server copied it through tg_log_redact_copy */
     r->access.scrape = tg_route_on_metrics_listener(r->route); /* the observability paths */
     return TG_STAGE_CONTINUE;

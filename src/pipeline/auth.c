@@ -137,6 +137,7 @@ static void admit_key(tg_request_t *r, const tg_key_entry_t *e, bool touch)
 {
     memcpy(r->org_buf, e->org, sizeof(r->org_buf));
     memcpy(r->key_id, e->id, sizeof(r->key_id));
+    memcpy(r->plan, e->plan, sizeof(r->plan));
     r->org_id = r->org_buf;
     /* copied: the index may be replaced while the request runs; the states are the registry's */
     r->hold.limits[TG_HOLD_KEY] = e->key_limits;

@@ -129,6 +129,7 @@ struct tg_request {
     const char *org_id;          /* auth: "anonymous", or org_buf */
     char org_buf[TG_STORE_NAME_MAX + 1];
     char key_id[TG_STORE_KEY_ID_MAX + 1]; /* auth: "" when anonymous */
+    char plan[TG_STORE_NAME_MAX + 1]; /* auth: the org's plan; "" when anonymous */
     const char *auth_key;        /* auth, while a lookup waits: the presented key (a header's bytes) */
     size_t auth_key_len;
     tg_limit_hold_t hold;        /* auth: the key's limits; limits: what it took; settle gives it back */

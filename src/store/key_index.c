@@ -78,6 +78,8 @@ void tg_key_entry_from_key(tg_key_entry_t *e, const tg_key_t *key, const tg_org_
     memcpy(e->hash, key->hash, sizeof(e->hash));
     memcpy(e->id, key->id, sizeof(e->id));
     memcpy(e->org, key->org, sizeof(e->org));
+    if (org != NULL)
+        memcpy(e->plan, org->plan, sizeof(e->plan));
     e->revoked = key->revoked != 0;
     limits_of(&e->key_limits, &key->policy);
     tg_policy_t none;

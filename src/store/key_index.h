@@ -32,6 +32,7 @@ typedef struct tg_key_entry {
     uint8_t hash[32];
     char id[TG_STORE_KEY_ID_MAX + 1];
     char org[TG_STORE_NAME_MAX + 1];
+    char plan[TG_STORE_NAME_MAX + 1]; /* the org's ("" when the org was not found) */
     bool revoked;
     tg_limits_t key_limits;
     tg_limits_t org_limits;

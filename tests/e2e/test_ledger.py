@@ -191,6 +191,11 @@ class LedgerTest(GatewayTestCase):
             self.assertEqual(m.value("tollgate_llm_tokens_total", type=kind), sums[column], kind)
         self.assertAlmostEqual(m.value("tollgate_llm_cost_dollars_sum"), sums["cost"], places=9)
         self.assertEqual(m.value("tollgate_llm_requests_total"), sums["n"])
+        # cost by the plan of the caller's org: led-a is paid, led-b trial, the rest anonymous
+        by_org = {row["org"]: row["cost"] for row in self.tollgate.db(
+            "SELECT org, sum(cost_usd) AS cost FROM ledger GROUP BY org")}
+        for plan, org in (("paid", "led-a"), ("trial", "led-b"), ("anonymous", "anonymous")):
+            self.assertAlmostEqual(m.value("tollgate_plan_cost_dollars_total", plan=plan), by_org[org], places=9, msg=plan)
 
     def test_ledger_metrics(self):
         m = self.tollgate.metrics()
