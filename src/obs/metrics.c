@@ -345,34 +345,20 @@ void tg_obs_http_in_progress(const tg_obs_view_t *v, tg_route_t route, tg_method
         tally_gauge_add(g, delta);
 }
 
-/* A model's windows, allocated by its first call. */
-static model_windows_t *model_windows(model_state_t *ms)
+/* The struct in *slot, allocated (zeroed) by the first call that needs
+ * it: a model's windows, a route's GenAI children. NULL when out of memory. */
+static void *lazy_calloc(lazy_slot_t *slot, size_t size)
 {
-    model_windows_t *w = atomic_load_explicit(&ms->windows, memory_order_acquire);
-    if (w != NULL)
-        return w;
-    model_windows_t *fresh = calloc(1, sizeof(*fresh));
+    void *p = atomic_load_explicit(slot, memory_order_acquire);
+    if (p != NULL)
+        return p;
+    void *fresh = calloc(1, size);
     if (fresh == NULL)
         return NULL;
-    if (atomic_compare_exchange_strong(&ms->windows, &w, fresh))
+    if (atomic_compare_exchange_strong(slot, &p, fresh))
         return fresh;
     free(fresh); /* another thread's is in place */
-    return w;
-}
-
-/* The GenAI children of a route, allocated by its first call. */
-static genai_children_t *genai_children_get(genai_route_t *g)
-{
-    genai_children_t *c = atomic_load_explicit(&g->children, memory_order_acquire);
-    if (c != NULL)
-        return c;
-    genai_children_t *fresh = calloc(1, sizeof(*fresh));
-    if (fresh == NULL)
-        return NULL;
-    if (atomic_compare_exchange_strong(&g->children, &c, fresh))
-        return fresh;
-    free(fresh); /* another thread's is in place */
-    return c;
+    return p;
 }
 
 /* The GenAI provider name of a provider type: the conventions' well-known
@@ -393,7 +379,7 @@ static void record_genai(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
         (size_t)r->route >= v->genai_first[r->model + 1] - v->genai_first[r->model])
         return;
     genai_route_t *g = &v->genai_routes[v->genai_first[r->model] + (size_t)r->route];
-    genai_children_t *c = g->provider == r->provider ? genai_children_get(g) : NULL;
+    genai_children_t *c = g->provider == r->provider ? lazy_calloc(&g->children, sizeof(*c)) : NULL;
     if (c == NULL)
         return;
     tally_family *const *fam = v->obs->fam;
@@ -459,7 +445,7 @@ void tg_obs_record_llm(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
         tally_summary_observe(lazy_child(&c->cost, fam[F_LLM_COST], pair), cost);
     record_genai(v, r);
 
-    model_windows_t *w = model_windows(v->models[model_slot]);
+    model_windows_t *w = lazy_calloc(&v->models[model_slot]->windows, sizeof(*w));
     if (w == NULL)
         return;
     uint64_t epoch = tg_window_epoch(tg_clock_seconds(), TG_UPTIME_SLOT_SECONDS);

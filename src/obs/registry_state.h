@@ -33,6 +33,10 @@ enum family_id {
 
 
 
+/* A child handle made on first use (see lazy_child()), or a struct
+ * allocated by its first use (lazy_calloc()). */
+typedef _Atomic(void *) lazy_slot_t;
+
 /* A model's LLM calls and tokens over the last 24 hours, in 1-minute slots. */
 typedef struct model_windows {
     tg_window_slot_t uptime[TG_UPTIME_SLOTS];
@@ -45,11 +49,9 @@ typedef struct model_state {
     char *name;
     /* 90 KB, so allocated by the model's first call (500 configured models
      * would hold 45 MB from the start). */
-    _Atomic(model_windows_t *) windows;
+    lazy_slot_t windows;            /* model_windows_t */
 } model_state_t;
 
-/* A child handle made on first use: see lazy_child(). */
-typedef _Atomic(void *) lazy_slot_t;
 
 /* Children of one (provider, model) pair, each made by the first event
  * that needs it (the pair itself too: see llm_children_get). */
@@ -68,7 +70,7 @@ static const char *const genai_token_types[] = {"input", "output"};
 enum { GENAI_INPUT, GENAI_OUTPUT, GENAI_TOKEN_TYPE_COUNT };
 
 /* The GenAI children of one route of a configured model, each made by the
- * first event that needs it (the struct itself too: genai_children_get). */
+ * first event that needs it (the struct itself too: lazy_calloc). */
 typedef struct genai_children {
     lazy_slot_t duration[TG_OP_COUNT][TG_LLM_STATUS_COUNT];
     lazy_slot_t ttft[TG_OP_COUNT];
@@ -81,7 +83,7 @@ typedef struct genai_children {
 typedef struct genai_route {
     size_t provider;                       /* index into the view's providers */
     char *response_model;
-    _Atomic(genai_children_t *) children;
+    lazy_slot_t children;                  /* genai_children_t */
 } genai_route_t;
 
 typedef struct view_provider {
