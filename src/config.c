@@ -467,8 +467,8 @@ static void parse_logging(parse_ctx_t *c, const yaml_node_t *n)
 
 static void parse_metrics(parse_ctx_t *c, const yaml_node_t *n)
 {
-    enum { NAMESPACE, LISTEN, BEARER, NKEYS };
-    static const char *const keys[NKEYS] = {"namespace", "listen", "bearer_token"};
+    enum { NAMESPACE, LISTEN, BEARER, GENAI, NKEYS };
+    static const char *const keys[NKEYS] = {"namespace", "listen", "bearer_token", "genai"};
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, n, "metrics", keys, NKEYS, v))
         return;
@@ -493,6 +493,8 @@ static void parse_metrics(parse_ctx_t *c, const yaml_node_t *n)
     }
     if (cfg->metrics.bearer_token)
         tg_log_add_secret(cfg->metrics.bearer_token);
+    if (v[GENAI])
+        get_bool(c, v[GENAI], "metrics.genai", &cfg->metrics.genai);
 }
 
 static void parse_auth(parse_ctx_t *c, const yaml_node_t *n)

@@ -175,6 +175,7 @@ typedef struct tg_config {
         char *listen_host;       /* NULL unless has_listen */
         uint16_t listen_port;
         char *bearer_token;      /* NULL = metrics paths open. Never log it. */
+        bool genai;              /* the OpenTelemetry GenAI families too (docs/metrics.md); default false */
     } metrics;
 
     struct {

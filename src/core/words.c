@@ -9,10 +9,11 @@
 #define TG_ROUTE_METHOD(name, template, method, metrics_listener, operation) TG_METHOD_##method,
 #define TG_ROUTE_LISTENER(name, template, method, metrics_listener, operation) metrics_listener,
 #define TG_ROUTE_OPERATION(name, template, method, metrics_listener, operation) TG_OP_##operation,
-#define TG_OPERATION_LABEL(name, label, path, member, streams) label,
-#define TG_OPERATION_PATH(name, label, path, member, streams) path,
-#define TG_OPERATION_MEMBER(name, label, path, member, streams) member,
-#define TG_OPERATION_STREAMS(name, label, path, member, streams) streams,
+#define TG_OPERATION_LABEL(name, label, path, member, streams, genai) label,
+#define TG_OPERATION_PATH(name, label, path, member, streams, genai) path,
+#define TG_OPERATION_MEMBER(name, label, path, member, streams, genai) member,
+#define TG_OPERATION_STREAMS(name, label, path, member, streams, genai) streams,
+#define TG_OPERATION_GENAI(name, label, path, member, streams, genai) genai,
 static const char *const route_templates[] = {TG_ROUTE_MAP(TG_ROUTE_TEMPLATE)};
 static const tg_method_t route_methods[] = {TG_ROUTE_MAP(TG_ROUTE_METHOD)};
 static const bool route_metrics_listener[] = {TG_ROUTE_MAP(TG_ROUTE_LISTENER)};
@@ -20,6 +21,7 @@ static const tg_operation_t route_operations[] = {TG_ROUTE_MAP(TG_ROUTE_OPERATIO
 static const char *const operation_paths[] = {TG_OPERATION_MAP(TG_OPERATION_PATH)};
 static const char *const operation_members[] = {TG_OPERATION_MAP(TG_OPERATION_MEMBER)};
 static const bool operation_streams[] = {TG_OPERATION_MAP(TG_OPERATION_STREAMS)};
+static const char *const operation_genai_names[] = {TG_OPERATION_MAP(TG_OPERATION_GENAI)};
 static const char *const method_names[] = {TG_METHOD_MAP(TG_WORD_LABEL)};
 static const char *const operation_names[] = {TG_OPERATION_MAP(TG_OPERATION_LABEL)};
 static const char *const stream_mode_names[] = {TG_STREAM_MODE_MAP(TG_WORD_LABEL)};
@@ -48,6 +50,7 @@ bool tg_route_on_metrics_listener(tg_route_t r)
 const char *tg_method_name(tg_method_t m) { return NAME_OR_UNKNOWN(method_names, m); }
 const char *tg_operation_name(tg_operation_t op) { return NAME_OR_UNKNOWN(operation_names, op); }
 const char *tg_operation_upstream_path(tg_operation_t op) { return NAME_OR_UNKNOWN(operation_paths, op); }
+const char *tg_operation_genai_name(tg_operation_t op) { return NAME_OR_UNKNOWN(operation_genai_names, op); }
 const char *tg_operation_required_member(tg_operation_t op)
 {
     return (unsigned)op < TG_OP_COUNT ? operation_members[op] : NULL;

@@ -54,16 +54,20 @@
  * request of it must have besides `model` (NULL: not a JSON body), and
  * whether the gateway streams its answer (SSE) when the request says
  * "stream": true; the others' answers are relayed whole whatever the
- * request says, for the provider to judge the member. */
-#define TG_OPERATION_MAP(X)                                                           \
-    X(CHAT, "chat", "/chat/completions", "messages", true)                            \
-    X(RESPONSES, "responses", "/responses", "input", true)                            \
-    X(MESSAGES, "messages", "/chat/completions", "messages", true)                    \
-    X(COMPLETIONS, "completions", "/completions", "prompt", true)                     \
-    X(EMBEDDINGS, "embeddings", "/embeddings", "input", false)                        \
-    X(IMAGE, "image", "/images/generations", "prompt", false)                         \
-    X(AUDIO_TRANSCRIPTION, "audio_transcription", "/audio/transcriptions", NULL, false) \
-    X(AUDIO_SPEECH, "audio_speech", "/audio/speech", "input", false)
+ * request says, for the provider to judge the member. The last column is
+ * its OpenTelemetry GenAI name (gen_ai.operation.name, docs/metrics.md):
+ * the conventions' well-known value that applies, as they require
+ * (Messages and Responses are chat; images and audio their multimodal
+ * generate_content). */
+#define TG_OPERATION_MAP(X)                                                                                 \
+    X(CHAT, "chat", "/chat/completions", "messages", true, "chat")                                          \
+    X(RESPONSES, "responses", "/responses", "input", true, "chat")                                          \
+    X(MESSAGES, "messages", "/chat/completions", "messages", true, "chat")                                  \
+    X(COMPLETIONS, "completions", "/completions", "prompt", true, "text_completion")                        \
+    X(EMBEDDINGS, "embeddings", "/embeddings", "input", false, "embeddings")                                \
+    X(IMAGE, "image", "/images/generations", "prompt", false, "generate_content")                           \
+    X(AUDIO_TRANSCRIPTION, "audio_transcription", "/audio/transcriptions", NULL, false, "generate_content") \
+    X(AUDIO_SPEECH, "audio_speech", "/audio/speech", "input", false, "generate_content")
 
 #define TG_STREAM_MODE_MAP(X) X(NON_STREAMING, "non_streaming") X(STREAMING, "streaming")
 
@@ -124,7 +128,7 @@
 typedef enum tg_route { TG_ROUTE_MAP(TG_ROUTE_ENUM) TG_ROUTE_COUNT } tg_route_t;
 #define TG_METHOD_ENUM(name, label) TG_METHOD_##name,
 typedef enum tg_method { TG_METHOD_MAP(TG_METHOD_ENUM) TG_METHOD_COUNT } tg_method_t;
-#define TG_OPERATION_ENUM(name, label, path, member, streams) TG_OP_##name,
+#define TG_OPERATION_ENUM(name, label, path, member, streams, genai) TG_OP_##name,
 typedef enum tg_operation { TG_OPERATION_MAP(TG_OPERATION_ENUM) TG_OP_COUNT } tg_operation_t;
 #define TG_STREAM_MODE_ENUM(name, label) TG_##name,
 typedef enum tg_stream_mode { TG_STREAM_MODE_MAP(TG_STREAM_MODE_ENUM) TG_STREAM_MODE_COUNT } tg_stream_mode_t;
@@ -156,6 +160,7 @@ const char *tg_operation_name(tg_operation_t op);
 const char *tg_operation_upstream_path(tg_operation_t op);   /* "/chat/completions" */
 const char *tg_operation_required_member(tg_operation_t op); /* "messages"; NULL: none or not JSON */
 bool tg_operation_streams(tg_operation_t op);                 /* chat, responses, completions */
+const char *tg_operation_genai_name(tg_operation_t op);       /* gen_ai.operation.name: "text_completion" */
 tg_operation_t tg_route_operation(tg_route_t r);              /* TG_OP_COUNT: not an LLM route */
 const char *tg_stream_mode_name(tg_stream_mode_t m);
 const char *tg_llm_status_name(tg_llm_status_t s);

@@ -20,6 +20,14 @@ static const double db_buckets[] = {0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 
  * (server/housekeeping.c), so the upper buckets show overruns. */
 static const double housekeeping_buckets[] = {0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1};
 static const double cost_quantiles[] = {0.5, 0.9, 0.99};
+/* The OpenTelemetry GenAI families: the explicit bucket boundaries the
+ * semantic conventions recommend for each (docs/metrics.md). */
+static const double genai_token_buckets[] = {1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144,
+                                             1048576, 4194304, 16777216, 67108864};
+static const double genai_duration_buckets[] = {0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64,
+                                                1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
+static const double genai_ttft_buckets[] = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
+                                            0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0};
 
 #define MAX_LABELS 5
 typedef struct family_spec {
@@ -31,6 +39,7 @@ typedef struct family_spec {
     const double *buckets;
     size_t bucket_count;
     bool capped_by_orgs;  /* a series per org: at most tg_obs_opts_t.max_org_series */
+    bool standard;        /* a name a standard fixes (GenAI): no namespace */
 } family_spec_t;
 
 #define B(arr) arr, sizeof(arr) / sizeof(arr[0])
@@ -117,6 +126,22 @@ static const family_spec_t catalog[F_COUNT] = {
     [F_SPANS_DROPPED] = {TALLY_COUNTER, "tracing_spans_dropped_total", "system",
         "Trace spans lost: queue_full (the export queue was full when the request ended) or export_failed "
         "(the OTLP endpoint refused the batch or did not answer).", {"reason"}},
+    /* OpenTelemetry GenAI conventions (metrics.genai), under the names
+     * OTLP -> Prometheus gives them, so that their dashboards work as is. */
+    [F_GENAI_TOKEN_USAGE] = {TALLY_HISTOGRAM, "gen_ai_client_token_usage", "models",
+        "Tokens of each LLM call by type (gen_ai.client.token.usage; metrics.genai).",
+        {"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model",
+         "gen_ai_token_type"}, B(genai_token_buckets), .standard = true},
+    [F_GENAI_DURATION] = {TALLY_HISTOGRAM, "gen_ai_client_operation_duration_seconds", "models",
+        "Duration of each LLM call, request arrival to last byte (gen_ai.client.operation.duration; "
+        "metrics.genai); error_type is empty on success.",
+        {"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model",
+         "error_type"}, B(genai_duration_buckets), .standard = true},
+    [F_GENAI_TTFT] = {TALLY_HISTOGRAM, "gen_ai_server_time_to_first_token_seconds", "models",
+        "Time to first token of each successful streamed LLM call (gen_ai.server.time_to_first_token; "
+        "metrics.genai).",
+        {"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_response_model"},
+        B(genai_ttft_buckets), .standard = true},
 };
 
 /* ------------------------------------------------------------ collectors */
@@ -303,7 +328,7 @@ static tally_family *register_family(tg_obs_t *obs, const char *ns, const family
         labels[n++] = spec->name;
     size_t len = strlen(spec->name);
     tally_opts o = {
-        .namespace_ = ns, .name = spec->name, .help = spec->help,
+        .namespace_ = spec->standard ? NULL : ns, .name = spec->name, .help = spec->help,
         .category = spec->category, .label_names = n ? labels : NULL, .label_count = n,
         .unit = len > 8 && strcmp(spec->name + len - 8, "_seconds") == 0 ? "seconds" : NULL,
         .max_children = spec->capped_by_orgs ? obs->max_org_series : 0,

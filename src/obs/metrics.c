@@ -24,6 +24,12 @@ void tg_obs_view_free(tg_obs_view_t *v)
         free(atomic_load(&v->llm[i]));
     for (size_t i = 0; v->providers && i < v->provider_count; i++)
         free(v->providers[i].name);
+    for (size_t i = 0; v->genai_first && v->genai_routes && i < v->genai_first[v->model_count]; i++) {
+        free(v->genai_routes[i].response_model);
+        free(atomic_load(&v->genai_routes[i].children));
+    }
+    free(v->genai_first);
+    free(v->genai_routes);
     free(v->llm);
     free(v->fallbacks);
     free(v->rejected);
@@ -99,10 +105,12 @@ static tally_err show_provider_state(tg_obs_t *obs, const view_provider_t *vp, c
     return tally_stateset_set(obs->fam[F_BREAKER_STATESET], labels, breaker_states[st->breaker]);
 }
 
-static bool bind_provider(tg_obs_t *obs, view_provider_t *vp, const char *name,
+static bool bind_provider(tg_obs_t *obs, view_provider_t *vp, const tg_provider_config_t *p,
                           const tg_health_view_t *health, size_t index)
 {
+    const char *name = p->name;
     const char *l[] = {name};
+    vp->type = p->type;
     if ((vp->name = strdup(name)) == NULL ||
         (vp->health_status = tally_gauge_with(obs->fam[F_PROVIDER_HEALTH], l)) == NULL ||
         (vp->breaker_state = tally_gauge_with(obs->fam[F_BREAKER_STATE], l)) == NULL)
@@ -112,6 +120,30 @@ static bool bind_provider(tg_obs_t *obs, view_provider_t *vp, const char *name,
     if (tg_health_provider_status(health, index, &st) != 0)
         st = (tg_provider_status_t){.name = name, .healthy = true, .breaker = TG_BREAKER_CLOSED};
     return show_provider_state(obs, vp, &st) == TALLY_OK;
+}
+
+/* metrics.genai: the labels of every configured route (their children
+ * come with their first call). */
+static bool bind_genai_routes(tg_obs_view_t *v, const tg_config_t *cfg)
+{
+    size_t routes = 0;
+    for (size_t i = 0; i < cfg->model_count; i++)
+        routes += cfg->models[i].route_count;
+    v->genai_first = calloc(cfg->model_count + 1, sizeof(*v->genai_first));
+    v->genai_routes = calloc(routes ? routes : 1, sizeof(*v->genai_routes));
+    if (v->genai_first == NULL || v->genai_routes == NULL)
+        return false; /* tg_obs_view_free frees what there is */
+    v->genai_first[cfg->model_count] = routes;
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->model_count; i++) {
+        v->genai_first[i] = n;
+        for (size_t j = 0; j < cfg->models[i].route_count; j++, n++) {
+            v->genai_routes[n].provider = cfg->models[i].routes[j].provider;
+            if ((v->genai_routes[n].response_model = strdup(cfg->models[i].routes[j].upstream_model)) == NULL)
+                return false;
+        }
+    }
+    return true;
 }
 
 static tg_obs_view_t *view_new(tg_obs_t *obs, const tg_config_t *cfg, const tg_health_view_t *health)
@@ -133,7 +165,7 @@ static tg_obs_view_t *view_new(tg_obs_t *obs, const tg_config_t *cfg, const tg_h
     if (!v->providers || !v->models || !v->pricing || !v->llm || !v->fallbacks || !v->rejected)
         goto fail;
     for (size_t i = 0; i < cfg->provider_count; i++)
-        if (!bind_provider(obs, &v->providers[i], cfg->providers[i].name, health, i))
+        if (!bind_provider(obs, &v->providers[i], &cfg->providers[i], health, i))
             goto fail;
     for (size_t i = 0; i < slots; i++) {
         v->models[i] = model_state_for(obs, i < cfg->model_count ? cfg->models[i].name : "other");
@@ -142,19 +174,44 @@ static tg_obs_view_t *view_new(tg_obs_t *obs, const tg_config_t *cfg, const tg_h
         if (i < cfg->model_count)
             v->pricing[i] = cfg->models[i].pricing;
     }
+    if (cfg->metrics.genai && !bind_genai_routes(v, cfg))
+        goto fail;
     return v;
 fail:
     tg_obs_view_free(v);
     return NULL;
 }
 
+/* Whether v has cfg's GenAI labels: metrics.genai alike and, when on, the
+ * same routes to providers of the same types. */
+static bool genai_matches(const tg_obs_view_t *v, const tg_config_t *cfg)
+{
+    if ((v->genai_first != NULL) != cfg->metrics.genai)
+        return false;
+    for (size_t i = 0; v->genai_first && i < cfg->provider_count; i++)
+        if (v->providers[i].type != cfg->providers[i].type)
+            return false;
+    for (size_t i = 0; v->genai_first && i < cfg->model_count; i++) {
+        const tg_model_config_t *m = &cfg->models[i];
+        if (v->genai_first[i + 1] - v->genai_first[i] != m->route_count)
+            return false;
+        for (size_t j = 0; j < m->route_count; j++) {
+            const genai_route_t *g = &v->genai_routes[v->genai_first[i] + j];
+            if (g->provider != m->routes[j].provider || strcmp(g->response_model, m->routes[j].upstream_model) != 0)
+                return false;
+        }
+    }
+    return true;
+}
+
 /* Whether v serves cfg: a view depends only on the provider and model
- * names, in order, the prices (every child is made on first use) and the
+ * names, in order, the prices (every child is made on first use), the
  * health view (one per list of provider and (provider, upstream model)
- * breaker names). */
+ * breaker names) and, with metrics.genai, the routes (genai_matches). */
 static bool view_matches(const tg_obs_view_t *v, const tg_config_t *cfg, const tg_health_view_t *health)
 {
-    if (v->health != health || v->provider_count != cfg->provider_count || v->model_count != cfg->model_count)
+    if (v->health != health || v->provider_count != cfg->provider_count || v->model_count != cfg->model_count ||
+        !genai_matches(v, cfg))
         return false;
     for (size_t i = 0; i < cfg->provider_count; i++)
         if (strcmp(v->providers[i].name, cfg->providers[i].name) != 0)
@@ -288,19 +345,60 @@ void tg_obs_http_in_progress(const tg_obs_view_t *v, tg_route_t route, tg_method
         tally_gauge_add(g, delta);
 }
 
-/* A model's windows, allocated by its first call. */
-static model_windows_t *model_windows(model_state_t *ms)
+/* The struct in *slot, allocated (zeroed) by the first call that needs
+ * it: a model's windows, a route's GenAI children. NULL when out of memory. */
+static void *lazy_calloc(lazy_slot_t *slot, size_t size)
 {
-    model_windows_t *w = atomic_load_explicit(&ms->windows, memory_order_acquire);
-    if (w != NULL)
-        return w;
-    model_windows_t *fresh = calloc(1, sizeof(*fresh));
+    void *p = atomic_load_explicit(slot, memory_order_acquire);
+    if (p != NULL)
+        return p;
+    void *fresh = calloc(1, size);
     if (fresh == NULL)
         return NULL;
-    if (atomic_compare_exchange_strong(&ms->windows, &w, fresh))
+    if (atomic_compare_exchange_strong(slot, &p, fresh))
         return fresh;
     free(fresh); /* another thread's is in place */
-    return w;
+    return p;
+}
+
+/* The GenAI provider name of a provider type: the conventions' well-known
+ * value (gen_ai.provider.name), which both types' names are. */
+static const char *genai_provider_name(tg_provider_type_t type)
+{
+    return type == TG_PROVIDER_ANTHROPIC ? "anthropic" : "openai";
+}
+
+/* metrics.genai: the call in the three OpenTelemetry GenAI families, on
+ * the route that answered (or was tried last). Every call has a duration
+ * (error_type: its status unless it succeeded); tokens are observed per
+ * type the call has any of (the numbers llm_tokens_total adds); a time to
+ * first token only for a successful stream, as the conventions define it. */
+static void record_genai(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
+{
+    if (v->genai_first == NULL || r->model < 0 || r->route < 0 ||
+        (size_t)r->route >= v->genai_first[r->model + 1] - v->genai_first[r->model])
+        return;
+    genai_route_t *g = &v->genai_routes[v->genai_first[r->model] + (size_t)r->route];
+    genai_children_t *c = g->provider == r->provider ? lazy_calloc(&g->children, sizeof(*c)) : NULL;
+    if (c == NULL)
+        return;
+    tally_family *const *fam = v->obs->fam;
+    const char *labels[] = {tg_operation_genai_name(r->operation), genai_provider_name(v->providers[g->provider].type),
+                            v->models[r->model]->name, g->response_model,
+                            r->status == TG_LLM_SUCCESS ? "" : tg_llm_status_name(r->status)};
+    tally_histogram_observe(lazy_child(&c->duration[r->operation][r->status], fam[F_GENAI_DURATION], labels),
+                            r->duration_seconds);
+    if (r->ttft_seconds >= 0 && r->status == TG_LLM_SUCCESS) /* its family takes the first four labels */
+        tally_histogram_observe(lazy_child(&c->ttft[r->operation], fam[F_GENAI_TTFT], labels), r->ttft_seconds);
+    const uint64_t tokens[GENAI_TOKEN_TYPE_COUNT] = {[GENAI_INPUT] = r->prompt_tokens,
+                                                     [GENAI_OUTPUT] = r->completion_tokens};
+    for (int t = 0; t < GENAI_TOKEN_TYPE_COUNT; t++) {
+        if (tokens[t] == 0)
+            continue;
+        labels[4] = genai_token_types[t];
+        tally_histogram_observe(lazy_child(&c->tokens[r->operation][t], fam[F_GENAI_TOKEN_USAGE], labels),
+                                (double)tokens[t]);
+    }
 }
 
 void tg_obs_record_llm(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
@@ -345,8 +443,9 @@ void tg_obs_record_llm(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
      * would only drag the cost quantiles down. */
     if (r->status == TG_LLM_SUCCESS || r->prompt_tokens || r->completion_tokens)
         tally_summary_observe(lazy_child(&c->cost, fam[F_LLM_COST], pair), cost);
+    record_genai(v, r);
 
-    model_windows_t *w = model_windows(v->models[model_slot]);
+    model_windows_t *w = lazy_calloc(&v->models[model_slot]->windows, sizeof(*w));
     if (w == NULL)
         return;
     uint64_t epoch = tg_window_epoch(tg_clock_seconds(), TG_UPTIME_SLOT_SECONDS);

@@ -13,7 +13,9 @@
  *                indices as tg_config_t. Recording is plain array indexing:
  *                no hashing, no lock, no allocation. Made by tg_obs_bind()
  *                once per distinct set of provider names, model names and
- *                prices (a reload that keeps them reuses the view); owned
+ *                prices (and, with metrics.genai, routes and provider
+ *                types: the GenAI labels; a reload that keeps them reuses
+ *                the view); owned
  *                by tg_obs_t and freed with it (so a scrape never races a
  *                reload; a view is a few KB).
  *
@@ -63,7 +65,8 @@ tally_registry *tg_obs_registry(tg_obs_t *obs);
  * snapshot's health view (tg_health_bind of the same cfg), whose provider
  * state they read. Call once per loaded snapshot (at start and after each
  * successful reload). A view bound before to the same provider names,
- * model names (in order) and prices is returned again, with the children
+ * model names (in order), prices and metrics.genai (with it on, routes and
+ * provider types) is returned again, with the children
  * of any new route added. The returned view is owned by obs; it stays
  * valid until tg_obs_free(). NULL on allocation failure (the previous view
  * stays current). */
@@ -96,6 +99,8 @@ void tg_obs_http_in_progress(const tg_obs_view_t *v, tg_route_t route, tg_method
 typedef struct tg_obs_llm_result {
     size_t provider;            /* index into cfg->providers */
     long model;                 /* index into cfg->models; -1 = "other" */
+    long route;                 /* index into that model's routes of the one that answered
+                                   (or was tried last): the GenAI labels; -1 = unknown */
     tg_operation_t operation;
     tg_stream_mode_t stream_mode;
     tg_llm_status_t status;
@@ -113,7 +118,10 @@ typedef struct tg_obs_llm_result {
 /* llm_requests_total, llm_request_duration_seconds, llm_ttft_seconds,
  * llm_tokens_total{type}, llm_cost_dollars, and the model's 24 h uptime
  * window (success vs. error/timeout/rate_limited; client_disconnect counts
- * as neither). */
+ * as neither); with metrics.genai, the OpenTelemetry GenAI families
+ * gen_ai_client_token_usage, gen_ai_client_operation_duration_seconds and
+ * gen_ai_server_time_to_first_token_seconds too (a configured model's
+ * call, on a known route). */
 void tg_obs_record_llm(const tg_obs_view_t *v, const tg_obs_llm_result_t *r);
 
 /* One upstream attempt (every try, including retries):

@@ -27,10 +27,15 @@ enum family_id {
     F_CACHE_HITS, F_CACHE_MISSES, F_ANOMALIES, F_DB_QUERY, F_DB_CONNECTIONS,
     F_LEDGER_QUEUE, F_LEDGER_ROWS, F_LEDGER_ERRORS, F_LEDGER_SPOOLED, F_BUDGET_USE, F_PLAN_COST,
     F_HOUSEKEEPING, F_SPANS_EXPORTED, F_SPANS_DROPPED,
+    F_GENAI_TOKEN_USAGE, F_GENAI_DURATION, F_GENAI_TTFT,
     F_COUNT
 };
 
 
+
+/* A child handle made on first use (see lazy_child()), or a struct
+ * allocated by its first use (lazy_calloc()). */
+typedef _Atomic(void *) lazy_slot_t;
 
 /* A model's LLM calls and tokens over the last 24 hours, in 1-minute slots. */
 typedef struct model_windows {
@@ -44,11 +49,9 @@ typedef struct model_state {
     char *name;
     /* 90 KB, so allocated by the model's first call (500 configured models
      * would hold 45 MB from the start). */
-    _Atomic(model_windows_t *) windows;
+    lazy_slot_t windows;            /* model_windows_t */
 } model_state_t;
 
-/* A child handle made on first use: see lazy_child(). */
-typedef _Atomic(void *) lazy_slot_t;
 
 /* Children of one (provider, model) pair, each made by the first event
  * that needs it (the pair itself too: see llm_children_get). */
@@ -62,8 +65,30 @@ typedef struct llm_children {
     _Atomic int64_t last_exemplar_second;
 } llm_children_t;
 
+/* gen_ai.token.type: the conventions' two well-known values. */
+static const char *const genai_token_types[] = {"input", "output"};
+enum { GENAI_INPUT, GENAI_OUTPUT, GENAI_TOKEN_TYPE_COUNT };
+
+/* The GenAI children of one route of a configured model, each made by the
+ * first event that needs it (the struct itself too: lazy_calloc). */
+typedef struct genai_children {
+    lazy_slot_t duration[TG_OP_COUNT][TG_LLM_STATUS_COUNT];
+    lazy_slot_t ttft[TG_OP_COUNT];
+    lazy_slot_t tokens[TG_OP_COUNT][GENAI_TOKEN_TYPE_COUNT];
+} genai_children_t;
+
+/* One route of a configured model, as the GenAI families label it:
+ * the model is gen_ai.request.model, its upstream model
+ * gen_ai.response.model, its provider's type gen_ai.provider.name. */
+typedef struct genai_route {
+    size_t provider;                       /* index into the view's providers */
+    char *response_model;
+    lazy_slot_t children;                  /* genai_children_t */
+} genai_route_t;
+
 typedef struct view_provider {
     char *name;
+    tg_provider_type_t type;        /* its GenAI name (metrics.genai) */
     tally_gauge *health_status;     /* provider state: every configured provider has one */
     tally_gauge *breaker_state;
     lazy_slot_t response_time;
@@ -82,6 +107,10 @@ struct tg_obs_view {
     _Atomic(llm_children_t *) *llm;   /* provider_count * (model_count + 1) */
     _Atomic(tally_counter *) *fallbacks; /* provider_count * provider_count */
     lazy_slot_t *rejected;            /* model_count: every route's breaker open */
+    /* metrics.genai: every configured route, by model: model i's are
+     * genai_routes[genai_first[i] .. genai_first[i + 1]). NULL when off. */
+    size_t *genai_first;              /* model_count + 1 */
+    genai_route_t *genai_routes;
 };
 
 /* HTTP statuses with a cached child; others are looked up each time. */

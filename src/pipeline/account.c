@@ -9,6 +9,20 @@
 #include "obs/log.h"
 #include "upstream/usage.h"
 
+/* The index in its model's routes of the route that answered (or was
+ * tried last), for the GenAI labels: the call orders copies of the routes,
+ * so it is found by its provider and upstream model. -1 if none is. */
+static long route_index(const tg_account_in_t *in)
+{
+    if (in->model_index < 0 || in->model_used == NULL)
+        return -1;
+    const tg_model_config_t *m = &in->cfg->models[in->model_index];
+    for (size_t i = 0; i < m->route_count; i++)
+        if (m->routes[i].provider == in->provider_index && strcmp(m->routes[i].upstream_model, in->model_used) == 0)
+            return (long)i;
+    return -1;
+}
+
 void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_access_record_t *access)
 {
     memset(out, 0, sizeof(*out));
@@ -37,6 +51,7 @@ void tg_account_record(const tg_account_in_t *in, tg_account_out_t *out, tg_acce
         tg_obs_llm_result_t r = {
             .provider = in->provider_index,
             .model = in->model_index,
+            .route = route_index(in),
             .operation = in->operation,
             .stream_mode = in->stream_mode,
             .status = in->llm_status,

@@ -63,6 +63,7 @@ static void test_full_config(void **state)
         "  namespace: \"\"\n"
         "  listen: \"[::1]:${TG_TEST_UNSET:-9100}\"\n"
         "  bearer_token: secret-token\n"
+        "  genai: true\n"
         "auth:\n"
         "  allow_anonymous: true\n"
         "providers:\n"
@@ -103,6 +104,7 @@ static void test_full_config(void **state)
     assert_string_equal(cfg->metrics.listen_host, "::1");
     assert_int_equal(cfg->metrics.listen_port, 9100);
     assert_string_equal(cfg->metrics.bearer_token, "secret-token");
+    assert_true(cfg->metrics.genai);
     assert_true(cfg->auth.allow_anonymous);
 
     assert_int_equal(cfg->provider_count, 2);
@@ -187,6 +189,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->metrics.metric_namespace, "tollgate");
     assert_false(cfg->metrics.has_listen);
     assert_null(cfg->metrics.bearer_token);
+    assert_false(cfg->metrics.genai);
     assert_false(cfg->auth.allow_anonymous);
     assert_string_equal(cfg->models[0].routes[0].upstream_model, "m");
     /* circuit breakers: on, with docs/configuration.md's defaults */
@@ -382,6 +385,8 @@ static void test_wrong_type(void **state)
     assert_error_line("server: [1, 2]\n" MINIMAL_TAIL, 1, "server must be a mapping");
     assert_error_line("auth:\n  allow_anonymous: maybe\n" MINIMAL_TAIL,
                       2, "auth.allow_anonymous must be true or false (got \"maybe\")");
+    assert_error_line("metrics:\n  genai: 1\n" MINIMAL_TAIL,
+                      2, "metrics.genai must be true or false (got \"1\")");
 }
 
 static void test_negative_numbers(void **state)

@@ -131,6 +131,12 @@ static void test_catalog_complete(void **state)
         "tg_db_query_duration_seconds histogram performance operation",
         "tg_db_connections_active gauge performance",
         "tg_housekeeping_duration_seconds histogram system task",
+        "gen_ai_client_token_usage histogram models gen_ai_operation_name,gen_ai_provider_name,"
+        "gen_ai_request_model,gen_ai_response_model,gen_ai_token_type",
+        "gen_ai_client_operation_duration_seconds histogram models gen_ai_operation_name,gen_ai_provider_name,"
+        "gen_ai_request_model,gen_ai_response_model,error_type",
+        "gen_ai_server_time_to_first_token_seconds histogram models gen_ai_operation_name,gen_ai_provider_name,"
+        "gen_ai_request_model,gen_ai_response_model",
         "process_cpu_seconds counter system",
         "process_resident_memory_bytes gauge system",
         "process_open_fds gauge system",
@@ -269,6 +275,215 @@ static void test_llm_recording(void **state)
     free(text);
     tg_obs_free(obs);
     tg_config_free(cfg);
+}
+
+/* ---------------------------------------------------------------- GenAI */
+
+static const char genai_yaml[] =
+    "metrics: { genai: true }\n"
+    "providers:\n"
+    "  - { name: a, base_url: \"http://127.0.0.1:9/v1\" }\n"
+    "  - { name: b, type: anthropic, base_url: \"http://127.0.0.1:9/v1\" }\n"
+    "models:\n"
+    "  - name: m1\n"
+    "    routes: [ { provider: a }, { provider: b, model: m1-b } ]\n"
+    "  - name: m2\n"
+    "    routes: [ { provider: b } ]\n";
+
+/* The label set of model m1's route `route` (0: a, 1: b), operation op. */
+static const char *m1_labels(int route, const char *op)
+{
+    static char buf[256];
+    snprintf(buf, sizeof(buf),
+             "gen_ai_operation_name=\"%s\",gen_ai_provider_name=\"%s\",gen_ai_request_model=\"m1\","
+             "gen_ai_response_model=\"%s\"",
+             op, route == 0 ? "openai" : "anthropic", route == 0 ? "m1" : "m1-b");
+    return buf;
+}
+
+/* The le values of one histogram series, in order, as one string. */
+static void bucket_bounds(const char *text, const char *series, char *out, size_t out_size)
+{
+    size_t n = strlen(series), used = 0;
+    out[0] = '\0';
+    for (const char *p = text; (p = strstr(p, series)) != NULL; p += n) {
+        if (p != text && p[-1] != '\n')
+            continue;
+        const char *le = strstr(p, "le=\"");
+        const char *end = le ? strchr(le + 4, '"') : NULL;
+        if (end != NULL && used + (size_t)(end - le) < out_size)
+            used += (size_t)snprintf(out + used, out_size - used, "%s%.*s", used ? " " : "", (int)(end - le - 4), le + 4);
+    }
+}
+
+static void test_genai_off_by_default(void **state)
+{
+    tg_obs_t *obs = new_obs("tg");
+    tg_config_t *cfg = load_yaml(two_providers_yaml);
+    assert_false(cfg->metrics.genai);
+    const tg_obs_view_t *v = tg_obs_bind(obs, cfg, NULL);
+    tg_obs_llm_result_t r = {.operation = TG_OP_CHAT, .stream_mode = TG_STREAMING, .status = TG_LLM_SUCCESS,
+                             .duration_seconds = 1, .ttft_seconds = 0.1, .prompt_tokens = 5,
+                             .completion_tokens = 5, .cost_dollars = -1};
+    tg_obs_record_llm(v, &r);
+    char *text = render(obs, NULL);
+    assert_line(text, "tg_llm_requests_total{provider=\"a\",model=\"m1\",operation=\"chat\","
+                      "stream_mode=\"streaming\",status=\"success\"} 1");
+    assert_null(strstr(text, "gen_ai_"));
+    free(text);
+    tg_obs_free(obs);
+    tg_config_free(cfg);
+}
+
+static void test_genai_recording(void **state)
+{
+    tg_obs_t *obs = new_obs("tg");
+    tg_config_t *cfg = load_yaml(genai_yaml);
+    assert_true(cfg->metrics.genai);
+    const tg_obs_view_t *v = tg_obs_bind(obs, cfg, NULL);
+    char *text = render(obs, NULL);
+    assert_null(strstr(text, "gen_ai_")); /* no series before a call */
+    free(text);
+
+    /* Two streamed chats on m1's first route... */
+    tg_obs_llm_result_t r = {
+        .provider = 0, .model = 0, .route = 0, .operation = TG_OP_CHAT, .stream_mode = TG_STREAMING,
+        .status = TG_LLM_SUCCESS, .duration_seconds = 0.75, .ttft_seconds = 0.03,
+        .prompt_tokens = 1000, .completion_tokens = 200, .cached_prompt_tokens = 100, .cost_dollars = -1,
+    };
+    tg_obs_record_llm(v, &r);
+    tg_obs_record_llm(v, &r);
+    /* ... Anthropic's Messages on its second, failing without tokens after a first token ... */
+    r = (tg_obs_llm_result_t){.provider = 1, .model = 0, .route = 1, .operation = TG_OP_MESSAGES,
+                              .stream_mode = TG_STREAMING, .status = TG_LLM_TIMEOUT, .duration_seconds = 3,
+                              .ttft_seconds = 0.5, .cost_dollars = -1};
+    tg_obs_record_llm(v, &r);
+    /* ... a legacy completion and an embedding, not streamed ... */
+    r = (tg_obs_llm_result_t){.provider = 0, .model = 0, .route = 0, .operation = TG_OP_COMPLETIONS,
+                              .status = TG_LLM_SUCCESS, .duration_seconds = 0.1, .ttft_seconds = -1,
+                              .prompt_tokens = 3, .completion_tokens = 70000, .cost_dollars = -1};
+    tg_obs_record_llm(v, &r);
+    r.operation = TG_OP_EMBEDDINGS;
+    r.completion_tokens = 0;
+    tg_obs_record_llm(v, &r);
+    /* ... and calls the GenAI families cannot place: no route, a route out
+     * of range, a provider that is not the route's, "other". */
+    r.route = -1;
+    tg_obs_record_llm(v, &r);
+    r.route = 2;
+    tg_obs_record_llm(v, &r);
+    r.route = 0;
+    r.provider = 1;
+    tg_obs_record_llm(v, &r);
+    r.model = -1;
+    tg_obs_record_llm(v, &r);
+
+    text = render(obs, NULL);
+    char line[512];
+    /* Durations: every call, error_type empty on success, else its status. */
+    snprintf(line, sizeof(line), "gen_ai_client_operation_duration_seconds_count{%s,error_type=\"\"} 2", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_operation_duration_seconds_sum{%s,error_type=\"\"} 1.5", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_operation_duration_seconds_bucket{%s,error_type=\"\",le=\"0.64\"} 0", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_operation_duration_seconds_bucket{%s,error_type=\"\",le=\"1.28\"} 2", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_operation_duration_seconds_count{%s,error_type=\"timeout\"} 1", m1_labels(1, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_operation_duration_seconds_count{%s,error_type=\"\"} 1", m1_labels(0, "text_completion"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_operation_duration_seconds_count{%s,error_type=\"\"} 1", m1_labels(0, "embeddings"));
+    assert_line(text, line);
+    /* Tokens: one observation per call and type it has. */
+    snprintf(line, sizeof(line), "gen_ai_client_token_usage_count{%s,gen_ai_token_type=\"input\"} 2", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_token_usage_sum{%s,gen_ai_token_type=\"input\"} 2000", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_token_usage_bucket{%s,gen_ai_token_type=\"input\",le=\"256\"} 0", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_token_usage_bucket{%s,gen_ai_token_type=\"input\",le=\"1024\"} 2", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_token_usage_sum{%s,gen_ai_token_type=\"output\"} 400", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_token_usage_bucket{%s,gen_ai_token_type=\"output\",le=\"65536\"} 0", m1_labels(0, "text_completion"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_token_usage_bucket{%s,gen_ai_token_type=\"output\",le=\"262144\"} 1", m1_labels(0, "text_completion"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_token_usage_count{%s,gen_ai_token_type=\"input\"} 1", m1_labels(0, "embeddings"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_token_usage_count{%s,gen_ai_token_type=\"output\"}", m1_labels(0, "embeddings"));
+    assert_no_line_starting(text, line);
+    snprintf(line, sizeof(line), "gen_ai_client_token_usage_count{%s", m1_labels(1, "chat"));
+    assert_no_line_starting(text, line);
+    /* Time to first token: successful streams only. */
+    snprintf(line, sizeof(line), "gen_ai_server_time_to_first_token_seconds_count{%s} 2", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_server_time_to_first_token_seconds_bucket{%s,le=\"0.02\"} 0", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_server_time_to_first_token_seconds_bucket{%s,le=\"0.04\"} 2", m1_labels(0, "chat"));
+    assert_line(text, line);
+    snprintf(line, sizeof(line), "gen_ai_server_time_to_first_token_seconds_count{%s}", m1_labels(1, "chat"));
+    assert_no_line_starting(text, line);
+    snprintf(line, sizeof(line), "gen_ai_server_time_to_first_token_seconds_count{%s}", m1_labels(0, "text_completion"));
+    assert_no_line_starting(text, line);
+    /* Nothing for the calls that could not be placed, nor for m2. */
+    assert_null(strstr(text, "gen_ai_request_model=\"other\""));
+    assert_null(strstr(text, "gen_ai_request_model=\"m2\""));
+    assert_null(strstr(text, "gen_ai_provider_name=\"anthropic\",gen_ai_request_model=\"m1\",gen_ai_response_model=\"m1\""));
+    snprintf(line, sizeof(line), "gen_ai_client_operation_duration_seconds_count{%s,error_type=\"\"} 1", m1_labels(0, "embeddings"));
+    assert_line(text, line);
+    /* The conventions' buckets, with no namespace. */
+    char bounds[512];
+    snprintf(line, sizeof(line), "gen_ai_client_token_usage_bucket{%s,gen_ai_token_type=\"input\",", m1_labels(0, "chat"));
+    bucket_bounds(text, line, bounds, sizeof(bounds));
+    assert_string_equal(bounds, "1 4 16 64 256 1024 4096 16384 65536 262144 1048576 4194304 16777216 67108864 +Inf");
+    snprintf(line, sizeof(line), "gen_ai_client_operation_duration_seconds_bucket{%s,error_type=\"\",", m1_labels(0, "chat"));
+    bucket_bounds(text, line, bounds, sizeof(bounds));
+    assert_string_equal(bounds, "0.01 0.02 0.04 0.08 0.16 0.32 0.64 1.28 2.56 5.12 10.24 20.48 40.96 81.92 +Inf");
+    snprintf(line, sizeof(line), "gen_ai_server_time_to_first_token_seconds_bucket{%s,", m1_labels(0, "chat"));
+    bucket_bounds(text, line, bounds, sizeof(bounds));
+    assert_string_equal(bounds, "0.001 0.005 0.01 0.02 0.04 0.06 0.08 0.1 0.25 0.5 0.75 1 2.5 5 7.5 10 +Inf");
+    assert_null(strstr(text, "tg_gen_ai"));
+    free(text);
+
+    /* Switching it off (a reload) is another view, which records none. */
+    tg_config_t *off = load_yaml(genai_yaml + strlen("metrics: { genai: true }\n"));
+    const tg_obs_view_t *v_off = tg_obs_bind(obs, off, NULL);
+    assert_ptr_not_equal(v_off, v);
+    r = (tg_obs_llm_result_t){.provider = 0, .model = 0, .route = 0, .operation = TG_OP_CHAT,
+                              .status = TG_LLM_SUCCESS, .duration_seconds = 0.1, .ttft_seconds = -1,
+                              .cost_dollars = -1};
+    tg_obs_record_llm(v_off, &r);
+    text = render(obs, NULL);
+    snprintf(line, sizeof(line), "gen_ai_client_operation_duration_seconds_count{%s,error_type=\"\"} 2", m1_labels(0, "chat"));
+    assert_line(text, line);
+    free(text);
+    /* On again with another route: a third view, labelled by its routes. */
+    tg_config_t *rerouted = load_yaml("metrics: { genai: true }\n"
+                                      "providers:\n"
+                                      "  - { name: a, base_url: \"http://127.0.0.1:9/v1\" }\n"
+                                      "  - { name: b, type: anthropic, base_url: \"http://127.0.0.1:9/v1\" }\n"
+                                      "models:\n"
+                                      "  - name: m1\n"
+                                      "    routes: [ { provider: b, model: m1-c } ]\n"
+                                      "  - name: m2\n"
+                                      "    routes: [ { provider: b } ]\n");
+    const tg_obs_view_t *v3 = tg_obs_bind(obs, rerouted, NULL);
+    assert_ptr_not_equal(v3, v);
+    assert_ptr_not_equal(v3, v_off);
+    r.provider = 1;
+    tg_obs_record_llm(v3, &r);
+    text = render(obs, NULL);
+    assert_line(text, "gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name=\"chat\","
+                      "gen_ai_provider_name=\"anthropic\",gen_ai_request_model=\"m1\","
+                      "gen_ai_response_model=\"m1-c\",error_type=\"\"} 1");
+    free(text);
+    assert_ptr_equal(tg_obs_bind(obs, cfg, NULL), v);
+    tg_obs_free(obs);
+    tg_config_free(cfg);
+    tg_config_free(off);
+    tg_config_free(rerouted);
 }
 
 static void test_http_errors_retries_fallbacks(void **state)
@@ -615,6 +830,8 @@ int main(void)
         cmocka_unit_test(test_catalog_complete),
         cmocka_unit_test(test_empty_namespace_gives_bare_names),
         cmocka_unit_test(test_llm_recording),
+        cmocka_unit_test(test_genai_off_by_default),
+        cmocka_unit_test(test_genai_recording),
         cmocka_unit_test(test_http_errors_retries_fallbacks),
         cmocka_unit_test(test_provider_state_from_health),
         cmocka_unit_test(test_model_breaker_families),

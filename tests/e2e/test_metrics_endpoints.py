@@ -3,6 +3,7 @@
 # Accept-Encoding; promtool and prometheus_client accept the output; the
 # category endpoints partition it; /health and /ready answer. Runs with a
 # non-default namespace to check that it prefixes every gateway family.
+# With metrics.genai, the OpenTelemetry GenAI families after known traffic.
 
 import gzip
 import json
@@ -13,7 +14,8 @@ from prometheus_client.openmetrics.parser import \
     text_string_to_metric_families as openmetrics_families
 
 import harness
-from harness import GatewayTestCase, Metrics, free_port, gateway_config, model, provider
+from harness import (GatewayTestCase, Metrics, chat_prompt_tokens, embedding_tokens, free_port,
+                     gateway_config, model, provider)
 
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -277,6 +279,144 @@ class MetricsListenerTest(GatewayTestCase):
                                 "messages": [{"role": "user", "content": "hi"}]})
         self.assertEqual(r.status, 200, r.body)
         self.assertNotIn(self.TOKEN, self.tollgate.logs())
+
+
+# The OpenTelemetry GenAI conventions' recommended bucket boundaries.
+GENAI_BUCKETS = {
+    "gen_ai_client_token_usage": [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576,
+                                  4194304, 16777216, 67108864],
+    "gen_ai_client_operation_duration_seconds": [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28,
+                                                 2.56, 5.12, 10.24, 20.48, 40.96, 81.92],
+    "gen_ai_server_time_to_first_token_seconds": [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
+                                                  0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0],
+}
+MESSAGES = [{"role": "user", "content": "count to three"}]
+
+
+class GenAIMetricsTest(GatewayTestCase):
+    """metrics.genai: the three GenAI histograms after known traffic, beside
+    the gateway's own families, under their standard names."""
+
+    @classmethod
+    def start(cls):
+        cls.mock = cls.start_mock()
+        cfg = gateway_config(
+            free_port(),
+            [provider("mock", cls.mock), provider("claude", cls.mock, type="anthropic")],
+            [model("gpt-4o-mini", [("mock", "gpt-4o-mini-up")]),
+             model("claude-x", [("claude", "claude-up")])],
+            metrics={"namespace": NS, "genai": True})
+        cls.tollgate = cls.start_tollgate(cfg)
+        t = cls.tollgate
+        for stream in (False, True):
+            r = t.chat({"model": "gpt-4o-mini", "stream": stream, "max_tokens": 3, "messages": MESSAGES})
+            cls.check(r, 200)
+        cls.check(t.request("POST", "/v1/embeddings", {"model": "gpt-4o-mini", "input": "one two three"}), 200)
+        cls.check(t.request("POST", "/v1/messages",
+                            {"model": "claude-x", "max_tokens": 5, "messages": MESSAGES}), 200)
+        cls.mock.configure(status=500)
+        cls.check(t.chat({"model": "gpt-4o-mini", "max_tokens": 3, "messages": MESSAGES}), 502)
+        cls.mock.reset()
+        # A model nobody configured: answered 404 before any provider, no call.
+        cls.check(t.chat({"model": "nope", "messages": MESSAGES}), 404)
+        cls.text = t.request("GET", "/metrics").body.decode()
+        cls.m = Metrics(cls.text)
+
+    @staticmethod
+    def check(r, status):
+        if r.status != status:
+            raise RuntimeError("traffic: %d (wanted %d) %r" % (r.status, status, r.body[:300]))
+
+    def genai(self, family, sample, **labels):
+        return self.m.value("%s_%s" % (family, sample), **labels)
+
+    GPT = {"gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt-4o-mini",
+           "gen_ai_response_model": "gpt-4o-mini-up"}
+    CLAUDE = {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "anthropic",
+              "gen_ai_request_model": "claude-x", "gen_ai_response_model": "claude-up"}
+
+    def test_durations_of_every_call(self):
+        d = "gen_ai_client_operation_duration_seconds"
+        chat = dict(self.GPT, gen_ai_operation_name="chat")
+        self.assertEqual(self.genai(d, "count", error_type="", **chat), 2)
+        self.assertEqual(self.genai(d, "count", error_type="error", **chat), 1)
+        self.assertEqual(self.genai(d, "count", error_type="",
+                                    gen_ai_operation_name="embeddings", **self.GPT), 1)
+        self.assertEqual(self.genai(d, "count", error_type="", **self.CLAUDE), 1)
+        # One observation per LLM call, as llm_requests_total counts them,
+        # and the same time spent.
+        self.assertEqual(self.genai(d, "count"), 5)
+        self.assertEqual(self.m.value(NS + "_llm_requests_total"), 5)
+        self.assertAlmostEqual(self.genai(d, "sum"), self.m.value(NS + "_llm_request_duration_seconds_sum"),
+                               places=6)
+        self.assertEqual({s.labels["error_type"] for s in self.m.find(d + "_count")}, {"", "error"})
+
+    def test_token_usage_by_type(self):
+        u = "gen_ai_client_token_usage"
+        chat = dict(self.GPT, gen_ai_operation_name="chat")
+        prompt = chat_prompt_tokens(MESSAGES)
+        self.assertEqual(self.genai(u, "count", gen_ai_token_type="input", **chat), 2)
+        self.assertEqual(self.genai(u, "sum", gen_ai_token_type="input", **chat), 2 * prompt)
+        self.assertEqual(self.genai(u, "count", gen_ai_token_type="output", **chat), 2)
+        self.assertEqual(self.genai(u, "sum", gen_ai_token_type="output", **chat), 6)
+        self.assertEqual(self.genai(u, "bucket", gen_ai_token_type="output", le="1", **chat), 0)
+        self.assertEqual(self.genai(u, "bucket", gen_ai_token_type="output", le="4", **chat), 2)
+        emb = dict(self.GPT, gen_ai_operation_name="embeddings")
+        self.assertEqual(self.genai(u, "sum", gen_ai_token_type="input", **emb),
+                         embedding_tokens("one two three"))
+        self.assertEqual(self.m.find(u + "_count", gen_ai_token_type="output", **emb), [])
+        # Anthropic's: what the gateway's own token counter read from its usage.
+        for genai_type, ours in (("input", "prompt"), ("output", "completion")):
+            self.assertEqual(self.genai(u, "count", gen_ai_token_type=genai_type, **self.CLAUDE), 1)
+            self.assertEqual(self.genai(u, "sum", gen_ai_token_type=genai_type, **self.CLAUDE),
+                             self.m.value(NS + "_llm_tokens_total", provider="claude", model="claude-x",
+                                          type=ours))
+        self.assertEqual(self.genai(u, "sum", gen_ai_token_type="output", **self.CLAUDE), 5)
+        # Every token the gateway counted, and no failed call's.
+        for genai_type, ours in (("input", "prompt"), ("output", "completion")):
+            self.assertEqual(self.genai(u, "sum", gen_ai_token_type=genai_type),
+                             self.m.value(NS + "_llm_tokens_total", type=ours))
+
+    def test_time_to_first_token_of_streams_only(self):
+        t = "gen_ai_server_time_to_first_token_seconds"
+        self.assertEqual(self.genai(t, "count"), 1)
+        self.assertEqual(self.genai(t, "count", gen_ai_operation_name="chat", **self.GPT), 1)
+        self.assertAlmostEqual(self.genai(t, "sum"), self.m.value(NS + "_llm_ttft_seconds_sum"), places=6)
+
+    def test_standard_names_buckets_and_bounded_labels(self):
+        families = self.m.family_names()
+        for family, bounds in GENAI_BUCKETS.items():
+            self.assertIn(family, families)
+            self.assertNotIn(NS + "_" + family, families)
+            les = sorted({float(s.labels["le"]) for s in self.m.find(family + "_bucket")})
+            self.assertEqual(les, [float(b) for b in bounds] + [float("inf")], family)
+        for name in families:
+            if not name.startswith(("process_", "tally_", "gen_ai_")):
+                self.assertTrue(name.startswith(NS + "_"), name)
+        values = {}
+        for s in self.m.samples:
+            if s.name.startswith("gen_ai_"):
+                for k, v in s.labels.items():
+                    values.setdefault(k, set()).add(v)
+        self.assertEqual(values["gen_ai_operation_name"], {"chat", "embeddings"})
+        self.assertEqual(values["gen_ai_provider_name"], {"openai", "anthropic"})
+        self.assertEqual(values["gen_ai_request_model"], {"gpt-4o-mini", "claude-x"})
+        self.assertEqual(values["gen_ai_response_model"], {"gpt-4o-mini-up", "claude-up"})
+        self.assertEqual(values["gen_ai_token_type"], {"input", "output"})
+
+    def test_promtool_and_openmetrics_accept_them(self):
+        p = subprocess.run(["promtool", "check", "metrics"], input=self.text.encode(),
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode())
+        text = self.tollgate.request("GET", "/metrics", headers={"Accept": OPENMETRICS_ACCEPT}).body.decode()
+        families = {f.name: f for f in openmetrics_families(text)}
+        self.assertEqual(families["gen_ai_client_operation_duration_seconds"].unit, "seconds")
+        self.assertEqual(families["gen_ai_client_token_usage"].type, "histogram")
+
+    def test_docs_name_them(self):
+        doc = self.tollgate.request("GET", "/prometheus/metrics/docs").body.decode()
+        for family in GENAI_BUCKETS:
+            self.assertIn("`%s`" % family, doc)
 
 
 if __name__ == "__main__":
