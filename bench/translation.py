@@ -152,10 +152,11 @@ def report(rounds, args):
         lines.append("| %s (%s / %s) | %s | **%.3f** |" % (
             api, translated, passthrough, " | ".join("%.3f" % x for x in ratios), median(ratios)))
     lines += ["",
-              "A translated stream is parsed event by event (jansson) and rewritten in the other "
-              "API's shape; the Anthropic passthrough also reads each event through the translator "
-              "(for its usage and first output) but sends the provider's bytes. Requests are "
-              "translated once each way (the body, then every event of the answer)."]
+              "A translated stream is parsed event by event (jansson), rewritten in the other API's "
+              "shape and serialised again. The Anthropic passthrough sends the provider's bytes but runs "
+              "every event through the same translator (to read its usage and see its first output), so "
+              "it costs about what a translation costs; the chat passthrough reads its events with the "
+              "gateway's own scanner (`tg_usage_scan`, no DOM)."]
     return "\n".join(lines) + "\n"
 
 
