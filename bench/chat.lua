@@ -5,18 +5,22 @@
 -- CACHEABLE=1 adds "temperature": 0, which makes the request one the
 -- response cache keeps (bench/cache_bench.py), and to a stream a seed: its
 -- own entry, recorded from a stream, not the plain runs' entry converted
--- at each hit.
+-- at each hit. MODEL names the model (default gpt-4o-mini). Without
+-- CACHEABLE the body is a valid Anthropic Messages request as well
+-- (max_tokens is there), which bench/translation.py sends to
+-- POST /v1/messages as it is.
 
 local stream = os.getenv("STREAM") == "1"
 local auth = os.getenv("AUTH")
 local cacheable = os.getenv("CACHEABLE") == "1"
+local model = os.getenv("MODEL") or "gpt-4o-mini"
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 if auth and auth ~= "" then
     wrk.headers["Authorization"] = auth
 end
-wrk.body = '{"model":"gpt-4o-mini","max_tokens":16,'
+wrk.body = '{"model":"' .. model .. '","max_tokens":16,'
     .. '"messages":[{"role":"user","content":"Say hello to the benchmark"}]'
     .. (stream and ',"stream":true' or '')
     .. (cacheable and ',"temperature":0' or '')

@@ -312,11 +312,15 @@ static bool looks_like_json_object(const char *s, size_t len)
     return s < end && *s == '{' && tg_json_container_end(s, end) == end;
 }
 
+/* The translation's counts into u. Reasoning tokens are not among them
+ * (Anthropic's usage has no such count): u keeps those tg_usage_scan read
+ * from an OpenAI answer, which an Anthropic client's usage cannot show but
+ * the ledger and the metrics count. */
 static void usage_from(tg_usage_t *u, const tg_xlate_usage_t *x)
 {
     *u = (tg_usage_t){.prompt_tokens = x->prompt_tokens, .completion_tokens = x->completion_tokens,
-                      .cached_tokens = x->cached_tokens, .cache_write_tokens = x->cache_write_tokens,
-                      .present = x->present};
+                      .cached_tokens = x->cached_tokens, .reasoning_tokens = u->reasoning_tokens,
+                      .cache_write_tokens = x->cache_write_tokens, .present = x->present};
 }
 
 /* A translated body (malloc'd) into the request's pool; NULL stays NULL. */

@@ -271,13 +271,13 @@ class Metrics:
 # The contract's bounded label sets (docs/gateway-behaviour.md), per family.
 # The `operation` label's values (src/core/words.h, TG_OPERATION_MAP).
 OPERATIONS = {"chat", "responses", "completions", "embeddings", "image", "audio_transcription",
-              "audio_speech"}
+              "audio_speech", "messages"}
 _MODES = {"operation": OPERATIONS, "stream_mode": {"streaming", "non_streaming"}}
 BOUNDED_LABELS = {
     "llm_requests_total": dict(_MODES, status={"success", "error", "timeout", "rate_limited",
                                                "client_disconnect"}),
     "llm_request_duration_seconds": _MODES,
-    "llm_tokens_total": {"type": {"prompt", "completion", "cached_prompt", "reasoning"}},
+    "llm_tokens_total": {"type": {"prompt", "completion", "cached_prompt", "reasoning", "cache_write"}},
     "llm_retries_total": {"reason": {"connect", "reset", "timeout", "status_5xx",
                                      "status_429", "bad_response"}},
 }
