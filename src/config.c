@@ -999,7 +999,8 @@ static void parse_provider(parse_ctx_t *c, const yaml_node_t *n, tg_provider_con
     char *type = NULL;
     if (v[TYPE] && get_string(c, v[TYPE], "provider type", &type)) {
         if (strcmp(type, "openai") == 0 || strcmp(type, "anthropic") == 0)
-            p->type = strcmp(type, "anthropic") == 0 ? TG_PROVIDER_ANTHROPIC : TG_PROVIDER_OPENAI;
+            p->type = strcmp(type, tg_provider_type_name(TG_PROVIDER_ANTHROPIC)) == 0 ? TG_PROVIDER_ANTHROPIC
+                                                                                        : TG_PROVIDER_OPENAI;
         else
             add_error(c, node_line(v[TYPE]), "provider type must be openai or anthropic (got \"%s\")", type);
     }
@@ -1587,6 +1588,11 @@ long tg_config_find_model(const tg_config_t *cfg, const char *name, size_t len)
             return (long)i;
     }
     return -1;
+}
+
+const char *tg_provider_type_name(tg_provider_type_t type)
+{
+    return type == TG_PROVIDER_ANTHROPIC ? "anthropic" : "openai";
 }
 
 bool tg_config_has_store(const tg_config_t *cfg)

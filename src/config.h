@@ -66,6 +66,10 @@ typedef struct tg_anomaly_config {
  * or Anthropic's Messages (chat, translated, and messages). */
 typedef enum tg_provider_type { TG_PROVIDER_OPENAI = 0, TG_PROVIDER_ANTHROPIC } tg_provider_type_t;
 
+/* "openai" or "anthropic": `type`, and the OpenTelemetry GenAI
+ * conventions' well-known gen_ai.provider.name of each. */
+const char *tg_provider_type_name(tg_provider_type_t type);
+
 /* One upstream provider: an OpenAI-compatible or an Anthropic base URL. */
 typedef struct tg_provider_config {
     char *name;

@@ -361,13 +361,6 @@ static void *lazy_calloc(lazy_slot_t *slot, size_t size)
     return p;
 }
 
-/* The GenAI provider name of a provider type: the conventions' well-known
- * value (gen_ai.provider.name), which both types' names are. */
-static const char *genai_provider_name(tg_provider_type_t type)
-{
-    return type == TG_PROVIDER_ANTHROPIC ? "anthropic" : "openai";
-}
-
 /* metrics.genai: the call in the three OpenTelemetry GenAI families, on
  * the route that answered (or was tried last). Every call has a duration
  * (error_type: its status unless it succeeded); tokens are observed per
@@ -383,7 +376,7 @@ static void record_genai(const tg_obs_view_t *v, const tg_obs_llm_result_t *r)
     if (c == NULL)
         return;
     tally_family *const *fam = v->obs->fam;
-    const char *labels[] = {tg_operation_genai_name(r->operation), genai_provider_name(v->providers[g->provider].type),
+    const char *labels[] = {tg_operation_genai_name(r->operation), tg_provider_type_name(v->providers[g->provider].type),
                             v->models[r->model]->name, g->response_model,
                             r->status == TG_LLM_SUCCESS ? "" : tg_llm_status_name(r->status)};
     tally_histogram_observe(lazy_child(&c->duration[r->operation][r->status], fam[F_GENAI_DURATION], labels),

@@ -312,8 +312,10 @@ static json_t *span_json(const tg_trace_span_t *s)
     tg_trace_hex(parent, s->parent_id, 8);
 
     json_t *attrs = json_array();
-    add_string(attrs, "gen_ai.operation.name", s->operation);
-    add_string(attrs, "gen_ai.provider.name", s->provider);
+    add_string(attrs, "gen_ai.operation.name", s->genai_operation);
+    add_string(attrs, "gen_ai.provider.name", s->genai_provider);
+    add_string(attrs, "tollgate.operation", s->operation);
+    add_string(attrs, "tollgate.provider", s->provider);
     add_string(attrs, "gen_ai.request.model", s->request_model);
     add_string(attrs, "gen_ai.response.model", s->response_model);
     if (s->finish_reason[0] != '\0')

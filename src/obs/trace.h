@@ -48,8 +48,10 @@ typedef struct tg_trace_span {
     bool error;                   /* status ERROR */
     int64_t start_unix_ns, end_unix_ns;
     char name[2 * TG_SPAN_TEXT];
-    const char *operation;        /* gen_ai.operation.name */
-    char provider[TG_SPAN_TEXT];  /* gen_ai.provider.name: the configured provider */
+    const char *operation;        /* tollgate.operation: ours (chat, messages, responses, ...) */
+    const char *genai_operation;  /* gen_ai.operation.name: the conventions' (chat, text_completion, ...) */
+    const char *genai_provider;   /* gen_ai.provider.name: the provider type's well-known name */
+    char provider[TG_SPAN_TEXT];  /* tollgate.provider: the configured provider */
     char request_model[TG_SPAN_TEXT];  /* gen_ai.request.model */
     char response_model[TG_SPAN_TEXT]; /* gen_ai.response.model */
     char finish_reason[TG_SPAN_TEXT];  /* gen_ai.response.finish_reasons (one) */

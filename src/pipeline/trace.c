@@ -16,13 +16,17 @@
 static void llm_attributes(tg_request_t *r, tg_trace_span_t *s)
 {
     s->operation = tg_operation_name(r->operation);
+    s->genai_operation = tg_operation_genai_name(r->operation);
     tg_span_text(s->request_model, r->parsed.model, r->parsed.model != NULL ? r->parsed.model_len : 0);
-    snprintf(s->name, sizeof(s->name), "%s %s", s->operation, s->request_model[0] ? s->request_model : "unknown");
+    snprintf(s->name, sizeof(s->name), "%s %s", s->genai_operation, s->request_model[0] ? s->request_model : "unknown");
     s->cache = tg_cache_response_header(&r->cache);
     const tg_upstream_result_t *res = r->result;
     if (r->cache.hit) { /* the answer of an earlier call, billed now (cache_fill) */
+        long p = r->access.provider != NULL ? tg_config_find_provider(r->env.cfg, r->access.provider) : -1;
         if (r->access.provider != NULL)
             tg_span_text(s->provider, r->access.provider, strlen(r->access.provider));
+        if (p >= 0)
+            s->genai_provider = tg_provider_type_name(r->env.cfg->providers[p].type);
         if (r->access.model_used != NULL)
             tg_span_text(s->response_model, r->access.model_used, strlen(r->access.model_used));
         s->input_tokens = (int64_t)r->billed.prompt_tokens;
@@ -31,8 +35,9 @@ static void llm_attributes(tg_request_t *r, tg_trace_span_t *s)
     }
     if (res == NULL || res->attempts == 0)
         return;
-    const char *provider = r->env.cfg->providers[res->provider_index].name;
-    tg_span_text(s->provider, provider, strlen(provider));
+    const tg_provider_config_t *provider = &r->env.cfg->providers[res->provider_index];
+    tg_span_text(s->provider, provider->name, strlen(provider->name));
+    s->genai_provider = tg_provider_type_name(provider->type);
     if (r->call.response_model[0] != '\0')
         memcpy(s->response_model, r->call.response_model, sizeof(s->response_model));
     else if (res->model_used != NULL)

@@ -93,7 +93,9 @@ static void test_otlp_json(void **state)
     tg_trace_span_t spans[2];
     tg_span_init(&spans[0], &t, TG_SPAN_SERVER, t.span_id, now, now + 0.25);
     snprintf(spans[0].name, sizeof(spans[0].name), "chat gpt-4o");
-    spans[0].operation = "chat";
+    spans[0].operation = "messages";
+    spans[0].genai_operation = "chat";
+    spans[0].genai_provider = "anthropic";
     tg_span_text(spans[0].request_model, "gpt-4o", 6);
     tg_span_text(spans[0].provider, "primary", 7);
     spans[0].input_tokens = 12;
@@ -138,7 +140,11 @@ static void test_otlp_json(void **state)
     assert_string_equal(json_string_value(json_object_get(attribute(server, "gen_ai.request.model"), "stringValue")),
                         "gpt-4o");
     assert_string_equal(json_string_value(json_object_get(attribute(server, "gen_ai.provider.name"), "stringValue")),
+                        "anthropic");
+    assert_string_equal(json_string_value(json_object_get(attribute(server, "tollgate.provider"), "stringValue")),
                         "primary");
+    assert_string_equal(json_string_value(json_object_get(attribute(server, "tollgate.operation"), "stringValue")),
+                        "messages");
     assert_string_equal(json_string_value(json_object_get(attribute(server, "gen_ai.usage.input_tokens"), "intValue")),
                         "12");
     assert_non_null(attribute(server, "gen_ai.usage.output_tokens")); /* 0 is a count, not absence */

@@ -196,7 +196,9 @@ static void trace_attempt(tg_upstream_call_t *call, bool ok, tg_retry_reason_t r
     tg_trace_attempt_id(call->in.trace, call->result.attempts, id);
     tg_span_init(&s, call->in.trace, TG_SPAN_CLIENT, id, call->attempt_started_at, tg_clock_seconds());
     s.operation = tg_operation_name(call->in.operation);
-    snprintf(s.name, sizeof(s.name), "%s %s", s.operation, route->upstream_model);
+    s.genai_operation = tg_operation_genai_name(call->in.operation);
+    s.genai_provider = tg_provider_type_name(p->type);
+    snprintf(s.name, sizeof(s.name), "%s %s", s.genai_operation, route->upstream_model);
     tg_span_text(s.provider, p->name, strlen(p->name));
     tg_span_text(s.request_model, route->upstream_model, strlen(route->upstream_model));
     memcpy(s.response_model, call->response_model, sizeof(s.response_model));
