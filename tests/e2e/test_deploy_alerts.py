@@ -447,8 +447,8 @@ class DeployAlertsTest(GatewayTestCase):
         while True:
             try:
                 value = check()
-            except OSError:
-                value = None        # a server still starting
+            except (OSError, ValueError):
+                value = None        # a server still starting (Prometheus answers text until it is ready)
             if value:
                 return value
             if time.monotonic() > deadline:
