@@ -3,6 +3,7 @@
 #include "pipeline/store_wait.h"
 #include "pipeline/stages.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,18 @@ void tg_auth_audit_refusal(tg_request_t *r, tg_audit_action_t action, const tg_a
 
 /* A valid key: the request is its org's. Once a minute per key, its
  * last_used goes to the store. */
+/* The key's model list into the request's pool: the index entry may be
+ * gone by the time the models stage reads it. */
+static void copy_models(tg_request_t *r, const tg_key_entry_t *e)
+{
+    if (e->models == NULL)
+        return;
+    r->allowed_models = h2o_mem_alloc_pool(&r->req->pool, e->model_count * sizeof(char *));
+    for (size_t i = 0; i < e->model_count; i++)
+        r->allowed_models[i] = h2o_strdup(&r->req->pool, e->models[i], SIZE_MAX).base;
+    r->allowed_model_count = e->model_count;
+}
+
 static void admit_key(tg_request_t *r, const tg_key_entry_t *e, bool touch)
 {
     memcpy(r->org_buf, e->org, sizeof(r->org_buf));
@@ -144,6 +157,8 @@ static void admit_key(tg_request_t *r, const tg_key_entry_t *e, bool touch)
     r->hold.limits[TG_HOLD_ORG] = e->org_limits;
     r->hold.state[TG_HOLD_KEY] = e->key_state;
     r->hold.state[TG_HOLD_ORG] = e->org_state;
+    if (r->route == TG_ROUTE_MODELS || r->route == TG_ROUTE_MODEL)
+        copy_models(r, e); /* the listing shows only what the key may use */
     if (!touch)
         return;
     int64_t now = (int64_t)r->started_at, last = atomic_load_explicit(&((tg_key_entry_t *)e)->last_touch,

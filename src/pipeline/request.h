@@ -130,6 +130,8 @@ struct tg_request {
     char org_buf[TG_STORE_NAME_MAX + 1];
     char key_id[TG_STORE_KEY_ID_MAX + 1]; /* auth: "" when anonymous */
     char plan[TG_STORE_NAME_MAX + 1]; /* auth: the org's plan; "" when anonymous */
+    char **allowed_models;       /* auth, GET /v1/models: the key's list (in the pool); NULL: every model */
+    size_t allowed_model_count;
     const char *auth_key;        /* auth, while a lookup waits: the presented key (a header's bytes) */
     size_t auth_key_len;
     tg_limit_hold_t hold;        /* auth: the key's limits; limits: what it took; settle gives it back */

@@ -41,7 +41,21 @@ static size_t model_json(char *body, size_t cap, const char *name)
     return n;
 }
 
-/* GET /v1/models: every configured model; GET /v1/models/{id}: one, or 404. */
+/* Whether the request's key may use configured model m (auth copied its
+ * list; none: every model). */
+static bool model_allowed(const tg_request_t *r, const char *name)
+{
+    if (r->allowed_models == NULL)
+        return true;
+    for (size_t i = 0; i < r->allowed_model_count; i++)
+        if (strcmp(r->allowed_models[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* GET /v1/models: every configured model the key may use; GET
+ * /v1/models/{id}: one, or 404 (also for a model the key may not use, as
+ * OpenAI answers). */
 tg_stage_result_t tg_stage_models(tg_request_t *r)
 {
     h2o_req_t *req = r->req;
@@ -51,7 +65,7 @@ tg_stage_result_t tg_stage_models(tg_request_t *r)
         const char *q = memchr(id, '?', req->path.len - (size_t)(id - req->path.base));
         size_t len = q != NULL ? (size_t)(q - id) : req->path.len - (size_t)(id - req->path.base);
         long m = tg_config_find_model(cfg, id, len);
-        if (m < 0) {
+        if (m < 0 || !model_allowed(r, cfg->models[m].name)) {
             tg_error_set(&r->error, 404, TG_ERR_INVALID_REQUEST, TG_CODE_MODEL_NOT_FOUND,
                          "The model does not exist or you do not have access to it.", "model");
             return TG_STAGE_RESPOND;
@@ -68,9 +82,13 @@ tg_stage_result_t tg_stage_models(tg_request_t *r)
         cap += 80 + 6 * strlen(cfg->models[i].name);
     char *body = h2o_mem_alloc_pool(&req->pool, cap);
     size_t n = (size_t)snprintf(body, cap, "{\"object\":\"list\",\"data\":[");
+    bool first = true;
     for (size_t i = 0; i < cfg->model_count; i++) {
-        n += (size_t)snprintf(body + n, cap - n, "%s", i ? "," : "");
+        if (!model_allowed(r, cfg->models[i].name))
+            continue;
+        n += (size_t)snprintf(body + n, cap - n, "%s", first ? "" : ",");
         n += model_json(body + n, cap - n, cfg->models[i].name);
+        first = false;
     }
     n += (size_t)snprintf(body + n, cap - n, "]}\n");
     r->reply = (tg_reply_t){200, "application/json", NULL, h2o_iovec_init(body, n)};

@@ -129,6 +129,13 @@ class AuthTest(KeyedGatewayTestCase):
         self.assertOpenAIError(r, 403, "permission_error", "model_not_allowed")
         self.auth_failure("auth-m-2", "model_not_allowed", "auth-m")
         self.assertEqual(self.mock.stats()["chat"], chats + 1)
+        # The model list shows what the key may use, and nothing else.
+        listed = self.tollgate.request("GET", "/v1/models", headers=bearer(narrow["key"]))
+        self.assertEqual([m["id"] for m in listed.json()["data"]], ["gpt-4o-mini"])
+        self.assertEqual(self.tollgate.request("GET", "/v1/models/gpt-4o-mini", headers=bearer(narrow["key"])).status,
+                         200)
+        self.assertOpenAIError(self.tollgate.request("GET", "/v1/models/gpt-4o", headers=bearer(narrow["key"])),
+                               404, "invalid_request_error", "model_not_found")
 
         # The org's list applies to a key without one; a key's own list wins.
         self.tollgate.create_org("auth-o", "paid", models=["gpt-4o"])
