@@ -115,6 +115,8 @@ static const family_spec_t catalog[F_COUNT] = {
     [F_PLAN_COST] = {TALLY_COUNTER, "plan_cost_dollars_total", "business",
         "Dollars of LLM calls by the plan of the caller's org (anonymous: plan \"anonymous\"); "
         "the plans are tenancy.plans.", {"plan"}},
+    [F_AUDIT_SUPPRESSED] = {TALLY_COUNTER, "audit_suppressed_total", "system",
+        "Refused requests not audited (no audit line, no audit row) because more than 100 a second came.", {NULL}},
     [F_BUDGET_USE] = {TALLY_GAUGE, "org_budget_used_ratio", "business",
         "Share of an org's monthly budget spent (settled), for orgs with a budget; at most limits.max_org_series "
         "orgs, the rest in one overflow series.", {"org"}, .capped_by_orgs = true},

@@ -182,6 +182,8 @@ void tg_obs_ledger_queue(tg_obs_t *obs, int64_t depth);
 void tg_obs_record_ledger(tg_obs_t *obs, uint64_t written, uint64_t failed_batches, uint64_t spooled);
 /* rate_limited_requests_total{reason}: a request refused with 429. */
 void tg_obs_record_rate_limited(const tg_obs_view_t *v, tg_limit_reason_t reason);
+/* audit_suppressed_total: a refusal over the audit's rate, not audited. */
+void tg_obs_record_audit_suppressed(const tg_obs_view_t *v);
 /* plan_cost_dollars_total{plan}: a call's cost, by its org's plan ("":
  * anonymous). */
 void tg_obs_record_plan_cost(const tg_obs_view_t *v, const char *plan, double dollars);

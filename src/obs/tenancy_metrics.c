@@ -108,3 +108,10 @@ void tg_obs_record_plan_cost(const tg_obs_view_t *v, const char *plan, double do
     if (c != NULL)
         tally_counter_add(c, dollars);
 }
+
+void tg_obs_record_audit_suppressed(const tg_obs_view_t *v)
+{
+    tally_counter *c = tally_counter_get(v->obs->fam[F_AUDIT_SUPPRESSED]);
+    if (c != NULL)
+        tally_counter_inc(c);
+}

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/clock.h"
+#include "limits/gcra.h"
 #include "obs/audit.h"
 #include "store/key_hash.h"
 #include "store/thread.h"
@@ -107,9 +109,21 @@ void tg_auth_client_addr(tg_request_t *r, char out[TG_STORE_ADDR_MAX + 1])
     snprintf(out, TG_STORE_ADDR_MAX + 1, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, (int)port);
 }
 
+/* Refusals audited, at most this many a second (a burst of as many): a
+ * client hammering with bad keys cannot grow the audit table and the log
+ * without bound; the rest are counted in audit_suppressed_total. */
+#define AUDITED_REFUSALS_PER_SECOND 100
+
 void tg_auth_audit_refusal(tg_request_t *r, tg_audit_action_t action, const tg_auth_out_t *out, const char *key,
                            size_t key_len)
 {
+    static _Atomic int64_t audit_tat; /* the process's bucket (limits/gcra.h) */
+    tg_gcra_take_t take;
+    tg_gcra_take(&audit_tat, (int64_t)(tg_clock_seconds() * 1e9), 1000000000LL, AUDITED_REFUSALS_PER_SECOND, 1, &take);
+    if (!take.allowed) {
+        tg_obs_record_audit_suppressed(r->env.view);
+        return;
+    }
     tg_store_job_t *job = calloc(1, sizeof(*job));
     tg_audit_entry_t local, *e = job != NULL ? &job->u.audit : &local;
     memset(e, 0, sizeof(*e));

@@ -7,6 +7,7 @@
 
 import os
 import secrets
+import time
 
 import harness
 from harness import (ADMIN_ENV, GatewayTestCase, PLANS, free_port, gateway_config, model, poll,
@@ -191,6 +192,23 @@ class AuthTest(KeyedGatewayTestCase):
             self.assertRefused(self.chat(bearer(stranger)), UNKNOWN)
         # one key and org lookup per worker, and the store's own 4 polls a second
         self.assertLess(selects() - before, 40)
+
+    def test_a_flood_of_refusals_is_audited_at_a_bounded_rate(self):
+        # 100 a second: the rest are counted, not written (line or row).
+        def audited():
+            (row,) = self.tollgate.db("SELECT count(*) AS n FROM audit WHERE action = 'auth_failure'")
+            return row["n"]
+        def suppressed():
+            return self.tollgate.metrics().value("tollgate_audit_suppressed_total") or 0
+        rows_before, suppressed_before = audited(), suppressed()
+        started = time.monotonic()
+        for _ in range(400):
+            self.assertEqual(self.chat({"Authorization": "Basic bm8tc3VjaA=="}).status, 401)
+        elapsed = time.monotonic() - started
+        self.assertTrue(poll(lambda: audited() - rows_before + suppressed() - suppressed_before == 400, timeout=3))
+        self.assertLessEqual(audited() - rows_before, 100 + 100 * elapsed + 1)
+        self.assertGreater(suppressed() - suppressed_before, 0)
+        time.sleep(1.2)  # the bucket full again: the other tests' refusals are audited
 
     def test_db_query_durations(self):
         self.tollgate.create_org("auth-db", "free")
