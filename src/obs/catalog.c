@@ -68,7 +68,7 @@ static const family_spec_t catalog[F_COUNT] = {
         "Time to first token of streamed calls: request arrival to the first content chunk.",
         {"provider", "model"}, B(ttft_buckets)},
     [F_LLM_TOKENS] = {TALLY_COUNTER, "llm_tokens_total", "models",
-        "Tokens by type; prompt includes cached_prompt.", {"provider", "model", "type"}},
+        "Tokens by type; prompt includes cached_prompt and cache_write.", {"provider", "model", "type"}},
     [F_LLM_RETRIES] = {TALLY_COUNTER, "llm_retries_total", "providers",
         "Upstream attempts retried, by reason.", {"provider", "reason"}},
     [F_LLM_FALLBACKS] = {TALLY_COUNTER, "llm_fallbacks_total", "providers",
