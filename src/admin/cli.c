@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "admin/admin.h"
+#include "core/clock.h"
 #include "config.h"
 #include "obs/log.h"
 
@@ -462,11 +463,9 @@ static int run(const cli_args_t *a, const tg_config_t *cfg, const cli_request_t 
         free(err);
         return 1;
     }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     tg_admin_env_t env = {.plans = (const char *const *)cfg->tenancy.plans,
                           .plan_count = cfg->tenancy.plan_count,
-                          .now = (double)now.tv_sec + (double)now.tv_nsec / 1e9};
+                          .now = tg_clock_wall_seconds()};
     tg_admin_request_t req = {.method = a->command->method,
                               .path = r->path,
                               .path_len = strlen(r->path),

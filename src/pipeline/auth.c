@@ -119,7 +119,7 @@ void tg_auth_audit_refusal(tg_request_t *r, tg_audit_action_t action, const tg_a
 {
     static _Atomic int64_t audit_tat; /* the process's bucket (limits/gcra.h) */
     tg_gcra_take_t take;
-    tg_gcra_take(&audit_tat, (int64_t)(tg_clock_seconds() * 1e9), 1000000000LL, AUDITED_REFUSALS_PER_SECOND, 1, &take);
+    tg_gcra_take(&audit_tat, tg_clock_ns(), 1000000000LL, AUDITED_REFUSALS_PER_SECOND, 1, &take);
     if (!take.allowed) {
         tg_obs_record_audit_suppressed(r->env.view);
         return;

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/clock.h"
 
@@ -37,13 +36,6 @@ struct tg_cache_recorder {
     h2o_buffer_t *events;    /* data events, usage-only chunk and [DONE] left out */
     h2o_iovec_t usage_event; /* the usage-only chunk, in the request's pool */
 };
-
-static double wall_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static bool sqlite_tier(const tg_request_t *r)
 {
@@ -142,7 +134,7 @@ static tg_stage_result_t sqlite_answered(tg_request_t *r, tg_wait_t *w)
     if (e == NULL) /* not a payload of this build's: the upstream's answer replaces it */
         return miss(r);
     /* in memory for its memory TTL, but never beyond the row's own */
-    double ttl = sw->job.u.cache.expires - wall_seconds();
+    double ttl = sw->job.u.cache.expires - tg_clock_wall_seconds();
     if (ttl > cfg->cache.ttl_seconds)
         ttl = cfg->cache.ttl_seconds;
     land(r, ttl > 0 && tg_cache_put(r->env.cache, e, tg_clock_seconds(), ttl, cfg->cache.memory_bytes));
@@ -163,7 +155,7 @@ static tg_stage_result_t ask_sqlite(tg_request_t *r)
         return miss(r);
     sw->wait.discard = sqlite_discard;
     memcpy(sw->job.u.cache.key, r->cache.key, TG_CACHE_KEY_LEN);
-    sw->job.u.cache.now = wall_seconds();
+    sw->job.u.cache.now = tg_clock_wall_seconds();
     if (tg_store_wait_submit(r, sw) != 0) /* the store is swamped: the provider answers */
         return miss(r);
     return TG_STAGE_SUSPEND;
@@ -299,7 +291,7 @@ static void put_sqlite(tg_request_t *r, const char *payload, size_t len)
     job->kind = TG_JOB_CACHE_PUT; /* done NULL: the store thread frees it, payload and all */
     memcpy(job->u.cache.key, r->cache.key, TG_CACHE_KEY_LEN);
     snprintf(job->u.cache.org, sizeof(job->u.cache.org), "%s", r->org_id);
-    job->u.cache.expires = wall_seconds() + r->env.cfg->cache.sqlite.ttl_seconds;
+    job->u.cache.expires = tg_clock_wall_seconds() + r->env.cfg->cache.sqlite.ttl_seconds;
     job->u.cache.payload = (char *)(job + 1);
     job->u.cache.len = len;
     memcpy(job->u.cache.payload, payload, len);

@@ -11,7 +11,8 @@
 #include "pipeline/stages.h"
 
 #include <string.h>
-#include <time.h>
+
+#include "core/clock.h"
 
 static tg_stage_result_t deliver(tg_request_t *r, tg_wait_t *w)
 {
@@ -30,10 +31,8 @@ static void fill_row(tg_request_t *r, tg_ledger_row_t *row)
 {
     const tg_config_t *cfg = r->env.cfg;
     const tg_upstream_result_t *res = r->result;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     row->id = tg_store_thread_row_id(r->env.store->thread);
-    row->ts = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    row->ts = tg_clock_wall_seconds();
     copy(row->request_id, sizeof(row->request_id), r->request_id);
     copy(row->org, sizeof(row->org), r->org_id);
     copy(row->key_id, sizeof(row->key_id), r->key_id);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/json.h"
 #include "limits/budget.h"
 #include "limits/gcra.h"
@@ -44,13 +45,6 @@ size_t tg_limits_format_reset(char *out, size_t cap, int64_t ns)
     memcpy(out, buf, n);
     out[n] = '\0';
     return n;
-}
-
-static int64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* The response shows the tighter of the key's and the org's bucket. */
@@ -134,10 +128,8 @@ tg_stage_result_t tg_stage_limits(tg_request_t *r)
     tg_limit_hold_t *h = &r->hold;
     if (h->state[TG_HOLD_KEY] == NULL && h->state[TG_HOLD_ORG] == NULL)
         return TG_STAGE_CONTINUE; /* anonymous */
-    int64_t now_ns = monotonic_ns();
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    int64_t month = tg_budget_month((double)wall.tv_sec);
+    int64_t now_ns = tg_clock_ns();
+    int64_t month = tg_budget_month(tg_clock_wall_seconds());
     h->month = month;
     int64_t max_out = r->operation == TG_OP_CHAT
                           ? (r->parsed.max_tokens >= 0 ? r->parsed.max_tokens : (long)r->env.cfg->limits.default_max_tokens)
@@ -187,11 +179,9 @@ tg_stage_result_t tg_stage_settle(tg_request_t *r)
     tg_limit_hold_t *h = &r->hold;
     if (h->state[TG_HOLD_KEY] == NULL && h->state[TG_HOLD_ORG] == NULL)
         return TG_STAGE_CONTINUE;
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
     int64_t tokens = (int64_t)(r->billed.prompt_tokens + r->billed.completion_tokens);
     int64_t cost = (int64_t)llround(r->billed.cost * TG_NANO_DOLLARS);
-    give_back(h, monotonic_ns(), tg_budget_month((double)wall.tv_sec), tokens, cost);
+    give_back(h, tg_clock_ns(), tg_budget_month(tg_clock_wall_seconds()), tokens, cost);
     tg_limit_state_t *org = h->state[TG_HOLD_ORG];
     if (org != NULL && h->limits[TG_HOLD_ORG].budget_usd > 0)
         tg_obs_set_budget_use(r->env.view, org->id,

@@ -91,13 +91,6 @@ struct tg_store_thread {
 
 /* ------------------------------------------------------------- plumbing */
 
-static double wall_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void observe(void *ctx, tg_db_operation_t op, double seconds)
 {
     tg_obs_record_db_query(ctx, op, seconds);
@@ -383,7 +376,7 @@ static void write_batch(tg_store_thread_t *t, size_t n)
     tg_store_job_t **jobs = t->batch;
     size_t row_count = 0, inserted = 0;
     bool ok = m->begin(t->store) == TG_STORE_OK;
-    double now = wall_seconds();
+    double now = tg_clock_wall_seconds();
     for (size_t i = 0; i < n; i++) {
         tg_store_job_t *job = jobs[i];
         if (job->kind == TG_JOB_LEDGER)
@@ -431,7 +424,7 @@ static bool run_lookup(tg_store_thread_t *t, tg_store_job_t *job)
 static bool run_admin(tg_store_thread_t *t, tg_store_job_t *job)
 {
     pthread_mutex_lock(&t->config_lock);
-    tg_admin_env_t env = {(const char *const *)t->plans, t->plan_count, wall_seconds()};
+    tg_admin_env_t env = {(const char *const *)t->plans, t->plan_count, tg_clock_wall_seconds()};
     tg_admin_execute(t->store, &env, &job->u.admin.request, &job->u.admin.response);
     pthread_mutex_unlock(&t->config_lock);
     return job->u.admin.response.keys_changed || job->u.admin.response.orgs_changed;
@@ -448,7 +441,7 @@ static void run_cache(tg_store_thread_t *t, tg_store_job_t *job)
                                           &job->u.cache.len, &job->u.cache.expires) == TG_STORE_OK;
         return;
     }
-    m->cache_put(t->store, job->u.cache.key, job->u.cache.org, wall_seconds(), job->u.cache.expires,
+    m->cache_put(t->store, job->u.cache.key, job->u.cache.org, tg_clock_wall_seconds(), job->u.cache.expires,
                  job->u.cache.payload, job->u.cache.len);
 }
 
@@ -457,7 +450,7 @@ static void evict_cache(tg_store_thread_t *t)
     int64_t max = atomic_load(&t->cache_max_bytes), evicted = 0;
     if (max < 0)
         return;
-    if (t->store->methods->cache_evict(t->store, wall_seconds(), max, &evicted) == TG_STORE_OK && evicted > 0)
+    if (t->store->methods->cache_evict(t->store, tg_clock_wall_seconds(), max, &evicted) == TG_STORE_OK && evicted > 0)
         tg_log(TG_LOG_DEBUG, "cache", "evicted %lld rows of the SQLite tier", (long long)evicted);
 }
 
