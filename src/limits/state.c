@@ -61,12 +61,3 @@ tg_limit_state_t *tg_limit_state_get(tg_limit_registry_t *reg, bool is_org, cons
     return s;
 }
 
-void tg_limit_registry_each_org(tg_limit_registry_t *reg, void (*fn)(void *ctx, tg_limit_state_t *s), void *ctx)
-{
-    pthread_mutex_lock(&reg->lock);
-    for (size_t i = 0; i < BUCKETS; i++)
-        for (tg_limit_state_t *s = reg->buckets[i]; s != NULL; s = s->next)
-            if (s->is_org)
-                fn(ctx, s);
-    pthread_mutex_unlock(&reg->lock);
-}

@@ -44,7 +44,4 @@ void tg_limit_registry_free(tg_limit_registry_t *reg);
  * builds an index). */
 tg_limit_state_t *tg_limit_state_get(tg_limit_registry_t *reg, bool is_org, const char *id);
 
-/* Calls fn for every org state (the budget gauges). */
-void tg_limit_registry_each_org(tg_limit_registry_t *reg, void (*fn)(void *ctx, tg_limit_state_t *s), void *ctx);
-
 #endif
