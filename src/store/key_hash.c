@@ -47,12 +47,17 @@ static int is_base64url(char c)
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-void tg_key_hint(const char *secret, size_t len, char out[TG_STORE_KEY_HINT_MAX + 1])
+bool tg_key_looks_ours(const char *secret, size_t len)
 {
     bool ours = len == TG_KEY_SECRET_LEN && memcmp(secret, TG_KEY_PREFIX, 3) == 0;
     for (size_t i = 3; ours && i < len; i++)
         ours = is_base64url(secret[i]);
-    if (ours)
+    return ours;
+}
+
+void tg_key_hint(const char *secret, size_t len, char out[TG_STORE_KEY_HINT_MAX + 1])
+{
+    if (tg_key_looks_ours(secret, len))
         snprintf(out, TG_STORE_KEY_HINT_MAX + 1, "tg-\xe2\x80\xa6%.4s", secret + len - 4);
     else
         snprintf(out, TG_STORE_KEY_HINT_MAX + 1, "\xe2\x80\xa6");

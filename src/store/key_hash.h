@@ -5,6 +5,7 @@
 #ifndef TOLLGATE_STORE_KEY_HASH_H
 #define TOLLGATE_STORE_KEY_HASH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,10 @@
 #define TG_KEY_SECRET_LEN 46 /* "tg-" + 43 base64url characters */
 
 void tg_key_hash(const char *secret, size_t len, uint8_t out[32]);
+
+/* Whether a presented key has the shape of ours: "tg-" and 43 base64url
+ * characters (only such a key can be in the store). */
+bool tg_key_looks_ours(const char *secret, size_t len);
 
 /* The hint of a presented key (any text a client sent): "tg-…" and its
  * last 4 characters for a key of ours of the right length, "…" and
