@@ -80,26 +80,12 @@ static void stream(struct message *m)
     mock_call_stream(m->call);
 }
 
-/* tools and tool_choice; -1 with *error if malformed. */
-static int read_tools(json_t *body, struct mock_tools *tools, h2o_mem_pool_t *pool, const char **error)
-{
-    json_t *list = json_object_get(body, "tools"), *choice = json_object_get(body, "tool_choice");
-    size_t i;
-    json_t *tool;
-    int ok = list == NULL || json_is_array(list);
-    mock_tools_init(tools, pool, list);
-    json_array_foreach(list, i, tool)
-        ok = ok && mock_tools_add(tools, json_object_get(tool, "name"), json_object_get(tool, "input_schema")) == 0;
-    if (!ok) {
-        *error = "tools: each tool must be an object with a name and an input_schema";
-        return -1;
-    }
-    if (choice != NULL && mock_tools_choose(tools, mock_json_string(choice, "type"), json_object_get(choice, "name")) != 0) {
-        *error = "tool_choice: must be {\"type\": \"auto\" | \"any\" | \"none\"} or {\"type\": \"tool\", \"name\": ...}";
-        return -1;
-    }
-    return 0;
-}
+/* Anthropic's tools: {"name","input_schema"}; tool_choice an object. */
+static const struct mock_tools_shape anthropic_tools = {
+    .schema = "input_schema",
+    .tools_error = "tools: each tool must be an object with a name and an input_schema",
+    .choice_error = "tool_choice: must be {\"type\": \"auto\" | \"any\" | \"none\"} or {\"type\": \"tool\", \"name\": ...}",
+};
 
 /* Validates the request and reads what the answer depends on; NULL after
  * answering 400. */
@@ -127,7 +113,7 @@ static json_t *read_request(struct message *m, struct mock_tools *tools, const c
             *error = "messages: each message must have the role \"user\" or \"assistant\"";
     }
     if (*error == NULL && mock_prompt_tokens(messages, json_object_get(body, "system"), &m->input_tokens, error) == 0)
-        read_tools(body, tools, &m->call->req->pool, error);
+        mock_tools_read(body, &anthropic_tools, tools, &m->call->req->pool, error);
     if (*error != NULL) {
         mock_call_invalid(m->call, *error);
         return NULL;

@@ -143,34 +143,14 @@ static void stream(struct chat *c)
     mock_call_stream(c->call);
 }
 
-/* Reads tools and tool_choice: -1 with *error if they are malformed. */
-static int read_tools(json_t *body, struct mock_tools *tools, h2o_mem_pool_t *pool, const char **error)
-{
-    json_t *list = json_object_get(body, "tools"), *choice = json_object_get(body, "tool_choice");
-    size_t i;
-    json_t *tool;
-    int ok = list == NULL || json_is_array(list);
-    mock_tools_init(tools, pool, list);
-    json_array_foreach(list, i, tool) {
-        json_t *function = json_object_get(tool, "function");
-        ok = ok && mock_tools_add(tools, json_object_get(function, "name"), json_object_get(function, "parameters")) == 0;
-    }
-    if (!ok) {
-        *error = "tools must be an array of {\"type\":\"function\",\"function\":{\"name\",\"parameters\"}}";
-        return -1;
-    }
-    /* a string names a mode; an object forces a function */
-    if (json_is_string(choice))
-        ok = mock_tools_choose(tools, json_string_value(choice), NULL) == 0 && tools->choice != MOCK_TOOLS_NAMED;
-    else if (choice != NULL && !json_is_null(choice))
-        ok = mock_tools_choose(tools, mock_json_string(choice, "type"),
-                               json_object_get(json_object_get(choice, "function"), "name")) == 0;
-    if (!ok) {
-        *error = "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\":\"function\",\"function\":{\"name\"}}";
-        return -1;
-    }
-    return 0;
-}
+/* Chat's tools: {"type":"function","function":{"name","parameters"}}. */
+static const struct mock_tools_shape chat_tools = {
+    .nest = "function",
+    .schema = "parameters",
+    .mode_strings = 1,
+    .tools_error = "tools must be an array of {\"type\":\"function\",\"function\":{\"name\",\"parameters\"}}",
+    .choice_error = "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\":\"function\",\"function\":{\"name\"}}",
+};
 
 /* The content a response_format asks for, into c->text: 0 if it is prose,
  * 1 if it is JSON, -1 with *error if the format is not understood. */
@@ -211,7 +191,7 @@ void mock_answer_chat(struct mock_call *call)
         return;
     }
     if (mock_prompt_tokens(messages, NULL, &c.prompt_tokens, &error) != 0 ||
-        read_tools(body, &tools, &req->pool, &error) != 0) {
+        mock_tools_read(body, &chat_tools, &tools, &req->pool, &error) != 0) {
         mock_call_invalid(call, error);
         return;
     }

@@ -209,6 +209,19 @@ int mock_tools_choose(struct mock_tools *tools, const char *mode, json_t *forced
  * with *error if the forced tool is not among the tools (see tools.c). */
 int mock_tool_pick(const struct mock_tools *tools, const struct mock_buf *last_user, struct mock_tool *picked,
                    const char **error);
+/* Where an API keeps its tools and tool_choice. */
+struct mock_tools_shape {
+    const char *nest;         /* "function": a tool's (and a forced choice's) name and schema are in it (chat) */
+    const char *only_type;    /* tools of another "type" are skipped (Responses: "function"); NULL: none are */
+    const char *schema;       /* "parameters" or "input_schema" */
+    int mode_strings;         /* tool_choice may be a mode as a bare string, or null */
+    const char *tools_error;  /* the 400's message for malformed tools */
+    const char *choice_error; /* and for a malformed tool_choice */
+};
+/* Reads body's tools and tool_choice in shape's terms: -1 with *error if
+ * either is malformed. */
+int mock_tools_read(json_t *body, const struct mock_tools_shape *shape, struct mock_tools *tools,
+                    h2o_mem_pool_t *pool, const char **error);
 /* Appends the text of the last message whose role is "user". */
 void mock_last_user_text(json_t *messages, struct mock_buf *out);
 

@@ -140,34 +140,14 @@ static void stream(struct response *r)
     mock_call_stream(r->call);
 }
 
-/* Function tools (other kinds are accepted and never called) and
- * tool_choice; -1 with *error if malformed. */
-static int read_tools(json_t *body, struct mock_tools *tools, h2o_mem_pool_t *pool, const char **error)
-{
-    json_t *list = json_object_get(body, "tools"), *choice = json_object_get(body, "tool_choice");
-    size_t i;
-    json_t *tool;
-    int ok = list == NULL || json_is_array(list);
-    mock_tools_init(tools, pool, list);
-    json_array_foreach(list, i, tool) {
-        const char *type = mock_json_string(tool, "type");
-        if (type != NULL && strcmp(type, "function") == 0)
-            ok = ok && mock_tools_add(tools, json_object_get(tool, "name"), json_object_get(tool, "parameters")) == 0;
-    }
-    if (!ok) {
-        *error = "tools must be an array of tools; a function tool needs a name";
-        return -1;
-    }
-    if (json_is_string(choice))
-        ok = mock_tools_choose(tools, json_string_value(choice), NULL) == 0 && tools->choice != MOCK_TOOLS_NAMED;
-    else if (choice != NULL && !json_is_null(choice))
-        ok = mock_tools_choose(tools, mock_json_string(choice, "type"), json_object_get(choice, "name")) == 0;
-    if (!ok) {
-        *error = "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\":\"function\",\"name\"}";
-        return -1;
-    }
-    return 0;
-}
+/* The Responses API's tools: {"type":"function","name","parameters"}. */
+static const struct mock_tools_shape responses_tools = {
+    .only_type = "function", /* other kinds are accepted and never called */
+    .schema = "parameters",
+    .mode_strings = 1,
+    .tools_error = "tools must be an array of tools; a function tool needs a name",
+    .choice_error = "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\":\"function\",\"name\"}",
+};
 
 /* text.format: 0 for prose, 1 for JSON (into r->text), -1 if not understood. */
 static int structured_text(struct response *r, json_t *format)
@@ -208,7 +188,7 @@ void mock_answer_responses(struct mock_call *call)
     else if (instructions != NULL && !json_is_null(instructions) && !json_is_string(instructions))
         error = "instructions must be a string";
     else if (mock_prompt_tokens(items, json_is_string(instructions) ? instructions : NULL, &r.input_tokens, &error) == 0)
-        read_tools(r.body, &tools, pool, &error);
+        mock_tools_read(r.body, &responses_tools, &tools, pool, &error);
     int structured = 0;
     if (error == NULL) {
         mock_last_user_text(items, &last_user);

@@ -88,6 +88,40 @@ int mock_tools_choose(struct mock_tools *tools, const char *mode, json_t *forced
     return -1;
 }
 
+int mock_tools_read(json_t *body, const struct mock_tools_shape *shape, struct mock_tools *tools,
+                    h2o_mem_pool_t *pool, const char **error)
+{
+    json_t *list = json_object_get(body, "tools"), *choice = json_object_get(body, "tool_choice");
+    size_t i;
+    json_t *tool;
+    int ok = list == NULL || json_is_array(list);
+    mock_tools_init(tools, pool, list);
+    json_array_foreach(list, i, tool) {
+        const char *type = mock_json_string(tool, "type");
+        if (shape->only_type != NULL && (type == NULL || strcmp(type, shape->only_type) != 0))
+            continue;
+        json_t *t = shape->nest != NULL ? json_object_get(tool, shape->nest) : tool;
+        ok = ok && mock_tools_add(tools, json_object_get(t, "name"), json_object_get(t, shape->schema)) == 0;
+    }
+    if (!ok) {
+        *error = shape->tools_error;
+        return -1;
+    }
+    if (choice == NULL || (shape->mode_strings && json_is_null(choice)))
+        return 0;
+    if (shape->mode_strings && json_is_string(choice)) /* a mode; a forced tool needs the object */
+        ok = mock_tools_choose(tools, json_string_value(choice), NULL) == 0 && tools->choice != MOCK_TOOLS_NAMED;
+    else
+        ok = mock_tools_choose(tools, mock_json_string(choice, "type"),
+                               json_object_get(shape->nest != NULL ? json_object_get(choice, shape->nest) : choice,
+                                               "name")) == 0;
+    if (!ok) {
+        *error = shape->choice_error;
+        return -1;
+    }
+    return 0;
+}
+
 void mock_last_user_text(json_t *messages, struct mock_buf *out)
 {
     for (size_t i = json_array_size(messages); i-- > 0;) {
