@@ -549,29 +549,33 @@ static void parse_store(parse_ctx_t *c, const yaml_node_t *n)
         get_u32(c, v[BUSY], "store.busy_timeout_ms", &cfg->store.busy_timeout_ms);
 }
 
+/* A u32 key of a mapping within [min, max], when present. */
+static void get_u32_in(parse_ctx_t *c, const yaml_node_t *n, const char *what, uint32_t min, uint32_t max,
+                       uint32_t *out)
+{
+    uint64_t v;
+    if (n == NULL || !get_uint(c, n, what, max, &v))
+        return;
+    if (v < min)
+        add_error(c, node_line(n), "%s must be at least %u (got %llu)", what, min, (unsigned long long)v);
+    else
+        *out = (uint32_t)v;
+}
+
 static void parse_ledger(parse_ctx_t *c, const yaml_node_t *n)
 {
-    enum { QUEUE, BATCH, SPOOL, GROUP, NKEYS };
-    static const char *const keys[NKEYS] = {"queue_size", "batch_max", "spool_path", "group_commit_us"};
+    enum { QUEUE, BATCH, FLUSH, JOURNAL, SPOOL, NKEYS };
+    static const char *const keys[NKEYS] = {"queue_size", "batch_max", "flush_ms", "journal_path", "spool_path"};
     yaml_node_t *v[NKEYS];
     if (!map_fields(c, n, "ledger", keys, NKEYS, v))
         return;
     tg_config_t *cfg = c->cfg;
-    if (v[QUEUE]) {
-        get_u32(c, v[QUEUE], "ledger.queue_size", &cfg->ledger.queue_size);
-        if (cfg->ledger.queue_size == 0 || cfg->ledger.queue_size > (1u << 24))
-            add_error(c, node_line(v[QUEUE]), "ledger.queue_size must be from 1 to %u", 1u << 24);
-    }
-    if (v[BATCH]) {
-        get_u32(c, v[BATCH], "ledger.batch_max", &cfg->ledger.batch_max);
-        if (cfg->ledger.batch_max == 0 || cfg->ledger.batch_max > 65536)
-            add_error(c, node_line(v[BATCH]), "ledger.batch_max must be from 1 to 65536");
-    }
-    if (v[GROUP]) {
-        get_u32(c, v[GROUP], "ledger.group_commit_us", &cfg->ledger.group_commit_us);
-        if (cfg->ledger.group_commit_us > 100000)
-            add_error(c, node_line(v[GROUP]), "ledger.group_commit_us must be at most 100000 (0.1 s)");
-    }
+    get_u32_in(c, v[QUEUE], "ledger.queue_size", 1, 1u << 20, &cfg->ledger.queue_size);
+    get_u32_in(c, v[BATCH], "ledger.batch_max", 1, 65536, &cfg->ledger.batch_max);
+    get_u32_in(c, v[FLUSH], "ledger.flush_ms", 1, 10000, &cfg->ledger.flush_ms);
+    if (v[JOURNAL] && get_string(c, v[JOURNAL], "ledger.journal_path", &cfg->ledger.journal_path) &&
+        cfg->ledger.journal_path[0] == '\0')
+        add_error(c, node_line(v[JOURNAL]), "ledger.journal_path must not be empty");
     if (v[SPOOL] && get_string(c, v[SPOOL], "ledger.spool_path", &cfg->ledger.spool_path) &&
         cfg->ledger.spool_path[0] == '\0')
         add_error(c, node_line(v[SPOOL]), "ledger.spool_path must not be empty");
@@ -839,22 +843,34 @@ static char *resolve_path(const char *config_path, const char *file)
     return out;
 }
 
-/* store.path and ledger.spool_path, relative to the file's directory;
- * the spool beside the database unless named. */
+/* A path of the file, relative to its directory; unless named, the
+ * database's path with `suffix`. */
+static char *resolve_beside(parse_ctx_t *c, const char *named, const char *db, const char *suffix)
+{
+    if (named != NULL)
+        return resolve_path(c->path, named);
+    char *path = db != NULL ? malloc(strlen(db) + strlen(suffix) + 1) : NULL;
+    if (path != NULL)
+        sprintf(path, "%s%s", db, suffix);
+    return path;
+}
+
+/* store.path, ledger.journal_path and ledger.spool_path, relative to the
+ * file's directory; the journal and the spool beside the database unless
+ * named. */
 static void resolve_store_paths(parse_ctx_t *c)
 {
     tg_config_t *cfg = c->cfg;
     char *db = resolve_path(c->path, cfg->store.path);
-    char *spool = NULL;
-    if (cfg->ledger.spool_path != NULL)
-        spool = resolve_path(c->path, cfg->ledger.spool_path);
-    else if (db != NULL && (spool = malloc(strlen(db) + sizeof(".spool"))) != NULL)
-        sprintf(spool, "%s.spool", db);
-    if (db == NULL || spool == NULL)
+    char *journal = resolve_beside(c, cfg->ledger.journal_path, db, ".journal");
+    char *spool = resolve_beside(c, cfg->ledger.spool_path, db, ".spool");
+    if (db == NULL || journal == NULL || spool == NULL)
         add_error(c, 0, "out of memory");
     free(cfg->store.path);
+    free(cfg->ledger.journal_path);
     free(cfg->ledger.spool_path);
     cfg->store.path = db;
+    cfg->ledger.journal_path = journal;
     cfg->ledger.spool_path = spool;
 }
 
@@ -874,19 +890,6 @@ static void setup_tls(parse_ctx_t *c, const yaml_node_t *base_url, const yaml_no
     p->tls_ctx = tg_tls_client_new(p->host, p->ca_file, &c->system_trust, err, sizeof(err));
     if (p->tls_ctx == NULL)
         add_error(c, node_line(ca_file ? ca_file : base_url), "provider \"%s\": %s", name, err);
-}
-
-/* A u32 key of a mapping within [min, max], when present. */
-static void get_u32_in(parse_ctx_t *c, const yaml_node_t *n, const char *what, uint32_t min, uint32_t max,
-                       uint32_t *out)
-{
-    uint64_t v;
-    if (n == NULL || !get_uint(c, n, what, max, &v))
-        return;
-    if (v < min)
-        add_error(c, node_line(n), "%s must be at least %u (got %llu)", what, min, (unsigned long long)v);
-    else
-        *out = (uint32_t)v;
 }
 
 static void parse_breaker(parse_ctx_t *c, const yaml_node_t *n, tg_breaker_config_t *b)
@@ -1381,8 +1384,8 @@ static void set_defaults(tg_config_t *cfg)
     cfg->store.driver = strdup("sqlite");
     cfg->store.path = strdup("tollgate.db");
     cfg->store.busy_timeout_ms = 5000;
-    cfg->ledger.queue_size = 65536;
-    cfg->ledger.group_commit_us = 250;
+    cfg->ledger.queue_size = 16384;
+    cfg->ledger.flush_ms = 10;
     cfg->limits.default_max_tokens = 4096;
     cfg->limits.max_org_series = 1000;
     cfg->ledger.batch_max = 512;
@@ -1550,6 +1553,7 @@ void tg_config_free(tg_config_t *cfg)
     free(cfg->metrics.bearer_token);
     free(cfg->store.driver);
     free(cfg->store.path);
+    free(cfg->ledger.journal_path);
     free(cfg->ledger.spool_path);
     for (size_t i = 0; i < cfg->tenancy.plan_count; i++)
         free(cfg->tenancy.plans[i]);

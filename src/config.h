@@ -197,9 +197,10 @@ typedef struct tg_config {
     } store;
 
     struct {
-        uint32_t queue_size;     /* rows waiting for the store thread; default 65536 */
+        uint32_t queue_size;     /* the journal's slots: rows not yet in the store; default 16384 */
         uint32_t batch_max;      /* rows per transaction; default 512 */
-        uint32_t group_commit_us; /* under load, a batch gathers rows this long; default 250, 0 = never */
+        uint32_t flush_ms;       /* the journal's rows go into the store this often; default 10 */
+        char *journal_path;      /* resolved; default store.path + ".journal" */
         char *spool_path;        /* resolved; default store.path + ".spool" */
     } ledger;
 

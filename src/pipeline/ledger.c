@@ -1,23 +1,19 @@
 /* ledger.c: the ledger stage (always, after account): the usage row of a
- * request a provider or the response cache answered goes to the store
- * thread, and the request waits until the row's batch is committed, so
- * that no client holds a whole response whose row could still be lost
- * (docs/tenancy.md, "Usage ledger"). Under load a batch holds many
- * requests, and they share its commit.
+ * request a provider or the response cache answered goes into the ledger's
+ * journal (store/journal.h) before the response's last byte, so that no
+ * client holds a whole response whose row could be lost (docs/tenancy.md,
+ * "Usage ledger"). It is memory stores into a shared file mapping: no
+ * system call, no lock, no wait for the store thread, which moves the
+ * rows into the store on its own time.
  *
- * When the queue is full the row goes to the spool file at once, on this
+ * When the journal is full the row goes to the spool file at once, on this
  * thread, and the request goes on: a row is never dropped. */
-#include "pipeline/store_wait.h"
 #include "pipeline/stages.h"
 
 #include <string.h>
 
 #include "core/clock.h"
-
-static tg_stage_result_t deliver(tg_request_t *r, tg_wait_t *w)
-{
-    return TG_STAGE_CONTINUE;
-}
+#include "store/thread.h"
 
 /* A bounded copy; by hand, as snprintf cost half the stage. */
 static void copy(char *dst, size_t cap, const char *src)
@@ -67,19 +63,17 @@ tg_stage_result_t tg_stage_ledger(tg_request_t *r)
     tg_store_thread_t *t = r->env.store->thread;
     if (t == NULL || ((r->result == NULL || r->result->attempts == 0) && !r->cache.hit))
         return TG_STAGE_CONTINUE; /* no store, or neither a provider nor the cache answered */
-    /* one allocation per request: the row travels to the store thread and
-     * the answer back, and outlives the request if its client leaves */
-    tg_store_wait_t *lw = tg_store_wait_begin(r, TG_JOB_LEDGER, 0, deliver);
-    if (lw == NULL) {
-        tg_ledger_row_t row;
-        fill_row(r, &row);
-        tg_store_spool(t, &row);
+    uint64_t ticket;
+    tg_ledger_row_t *slot = tg_store_ledger_claim(t, &ticket);
+    if (slot != NULL) {
+        memset(slot, 0, sizeof(*slot)); /* the check reads every byte, padding too */
+        fill_row(r, slot);
+        tg_store_ledger_publish(t, ticket);
         return TG_STAGE_CONTINUE;
     }
-    fill_row(r, &lw->job.u.row);
-    tg_ledger_row_t row = lw->job.u.row;
-    if (tg_store_wait_submit(r, lw) == 0)
-        return TG_STAGE_SUSPEND;
+    tg_ledger_row_t row;
+    memset(&row, 0, sizeof(row));
+    fill_row(r, &row);
     tg_store_spool(t, &row);
     return TG_STAGE_CONTINUE;
 }

@@ -123,11 +123,24 @@ static int64_t worst_cost(const tg_request_t *r, long model, int64_t max_out)
     return (int64_t)ceil(dollars * TG_NANO_DOLLARS);
 }
 
+/* Whether neither the key nor its org has a limit (or the request is
+ * anonymous): the stages have nothing to take or give back, and skip the
+ * clocks and the month. */
+static bool unlimited(const tg_limit_hold_t *h)
+{
+    for (int i = 0; i < TG_HOLD_COUNT; i++) {
+        const tg_limits_t *l = &h->limits[i];
+        if (h->state[i] != NULL && (l->rpm >= 0 || l->tpm >= 0 || l->max_concurrent >= 0 || l->budget_usd >= 0))
+            return false;
+    }
+    return true;
+}
+
 tg_stage_result_t tg_stage_limits(tg_request_t *r)
 {
     tg_limit_hold_t *h = &r->hold;
-    if (h->state[TG_HOLD_KEY] == NULL && h->state[TG_HOLD_ORG] == NULL)
-        return TG_STAGE_CONTINUE; /* anonymous */
+    if (unlimited(h))
+        return TG_STAGE_CONTINUE;
     int64_t now_ns = tg_clock_ns();
     int64_t month = tg_budget_month(tg_clock_wall_seconds());
     h->month = month;
@@ -177,7 +190,7 @@ tg_stage_result_t tg_stage_limits(tg_request_t *r)
 tg_stage_result_t tg_stage_settle(tg_request_t *r)
 {
     tg_limit_hold_t *h = &r->hold;
-    if (h->state[TG_HOLD_KEY] == NULL && h->state[TG_HOLD_ORG] == NULL)
+    if (unlimited(h))
         return TG_STAGE_CONTINUE;
     int64_t tokens = (int64_t)(r->billed.prompt_tokens + r->billed.completion_tokens);
     int64_t cost = (int64_t)llround(r->billed.cost * TG_NANO_DOLLARS);

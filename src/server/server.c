@@ -452,7 +452,9 @@ static void reload(tg_server_t *server)
     const tg_config_t *running = server->current->cfg;
     if (strcmp(cfg->store.driver, running->store.driver) != 0 || strcmp(cfg->store.path, running->store.path) != 0 ||
         cfg->store.synchronous_full != running->store.synchronous_full ||
-        strcmp(cfg->ledger.spool_path, running->ledger.spool_path) != 0)
+        strcmp(cfg->ledger.spool_path, running->ledger.spool_path) != 0 ||
+        strcmp(cfg->ledger.journal_path, running->ledger.journal_path) != 0 ||
+        cfg->ledger.queue_size != running->ledger.queue_size || cfg->ledger.flush_ms != running->ledger.flush_ms)
         tg_log(TG_LOG_WARN, "config", "store and ledger settings are read at start only: the running store is kept "
                                       "(restart to change it)");
     if (cfg->tracing.enabled != running->tracing.enabled || strcmp(cfg->tracing.endpoint, running->tracing.endpoint) != 0 ||
@@ -557,8 +559,9 @@ static int start_store(tg_server_t *server, const tg_config_t *cfg)
         free(err);
         return -1;
     }
-    tg_log(TG_LOG_INFO, "store", "store: sqlite %s (synchronous %s); ledger spool %s", cfg->store.path,
-           cfg->store.synchronous_full ? "full" : "normal", cfg->ledger.spool_path);
+    tg_log(TG_LOG_INFO, "store", "store: sqlite %s (synchronous %s); ledger journal %s (%u rows), spool %s",
+           cfg->store.path, cfg->store.synchronous_full ? "full" : "normal", cfg->ledger.journal_path,
+           cfg->ledger.queue_size, cfg->ledger.spool_path);
     if (admin_key == NULL || admin_key[0] == '\0') {
         tg_log(TG_LOG_INFO, "admin", "the admin API is off: TOLLGATE_ADMIN_KEY is not set");
     } else if (strlen(admin_key) < 16) {

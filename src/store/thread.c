@@ -1,19 +1,28 @@
 /* thread.c: see thread.h.
  *
- * The queue is a lock-free stack: a submitter pushes with one CAS, the
+ * The job queue is a lock-free stack: a submitter pushes with one CAS, the
  * store thread takes the whole stack with one exchange and reverses it
- * into arrival order. The thread sleeps in poll(2) on an eventfd with a
- * 250 ms timeout (its periodic work); a submitter writes the eventfd only
- * when the thread said it is going to sleep, so that under load a job costs
- * no system call. The `sleeping` flag and the stack head are both seq_cst:
- * the thread sets the flag then looks at the stack, a submitter pushes then
- * looks at the flag, so one of them always sees the other.
+ * into arrival order. The thread sleeps in poll(2) on an eventfd; a
+ * submitter writes the eventfd only when the thread said it is going to
+ * sleep, so that under load a job costs no system call. The `sleeping`
+ * flag and the stack head are both seq_cst: the thread sets the flag then
+ * looks at the stack, a submitter pushes then looks at the flag, so one of
+ * them always sees the other.
  *
- * One round of the thread: take the jobs; write every ledger row, audit
- * entry and key use in transactions of at most ledger.batch_max rows; answer
- * the lookups; run the admin operations (each its own transaction); when
- * keys or orgs changed, build and publish a new key index; every 250 ms,
- * look for another process's changes and for spooled rows. */
+ * Ledger rows do not queue as jobs: workers write them into the journal
+ * (store/journal.h) and the thread moves them into the store every
+ * ledger.flush_ms, so that rows wake nobody under load. Only the first row
+ * after a quiet spell wakes the thread (`ledger_idle`, the same handshake
+ * as `sleeping`, against the journal's head); the thread then waits
+ * flush_ms for the rows that follow it, so that a commit is shared.
+ *
+ * One round of the thread: take the jobs; write audit entries and key uses
+ * in one transaction; answer the lookups; run the admin operations (each
+ * its own transaction, after moving the journal's rows in, so that usage
+ * counts every answered request); when keys or orgs changed, build and
+ * publish a new key index. Every flush_ms while rows wait: move the
+ * journal's rows into the store, ledger.batch_max rows a transaction.
+ * Every 250 ms: look for another process's changes and for spooled rows. */
 #include "store/thread.h"
 
 #include <errno.h>
@@ -32,6 +41,7 @@
 #include "core/clock.h"
 #include "limits/budget.h"
 #include "obs/log.h"
+#include "store/journal.h"
 
 #define PERIOD_MS 250
 #define CACHE_EVICT_PERIODS 20 /* the cache tier's eviction: every 5 s */
@@ -63,14 +73,16 @@ struct tg_store_thread {
     atomic_bool sleeping;
     atomic_bool stopping;
     atomic_bool plans_changed;        /* a reload: orgs{plan} is recounted at the next period */
-    _Atomic int64_t ledger_queued;    /* rows submitted, not yet written */
     atomic_int other_queued;
-    uint32_t ledger_cap, batch_max;
-    uint32_t group_commit_us;         /* ledger.group_commit_us: gather()'s window */
-    double last_round;                /* when gather() last saw rows */
-    tg_store_job_t **batch;           /* batch_max each: the round's writes, */
-    tg_ledger_row_t *rows;            /* and their ledger rows */
+    uint32_t batch_max;
+    tg_store_job_t **batch;           /* OTHER_JOBS_MAX: the round's audit entries and key uses */
+    tg_ledger_row_t *rows;            /* batch_max: a transaction's ledger rows */
     _Atomic int64_t next_row_id;
+
+    tg_journal_t *journal;            /* the rows workers wrote, not yet in the store */
+    atomic_bool ledger_idle;          /* the thread sleeps with an empty journal: wake it for a row */
+    double flush_seconds;             /* ledger.flush_ms */
+    bool ledger_failing;              /* the last transaction of rows failed (logged once a streak) */
 
     pthread_mutex_t spool_lock;       /* the spool file: workers append (rarely), the thread replays */
     int spool_fd;
@@ -94,6 +106,14 @@ struct tg_store_thread {
 static void observe(void *ctx, tg_db_operation_t op, double seconds)
 {
     tg_obs_record_db_query(ctx, op, seconds);
+}
+
+static void wake(tg_store_thread_t *t)
+{
+    uint64_t one = 1;
+    if (write(t->wake_fd, &one, sizeof(one)) < 0) {
+        /* EAGAIN: the counter is full, so the thread is awake anyway */
+    }
 }
 
 static void free_plans(char **plans, size_t n)
@@ -368,46 +388,62 @@ static void finish(tg_store_job_t *job)
         free(job);
 }
 
-/* Ledger rows, audit entries and key uses, in one transaction. A failed
- * transaction's rows go to the spool. */
+/* Audit entries and key uses, in one transaction. */
 static void write_batch(tg_store_thread_t *t, size_t n)
 {
     const tg_store_methods_t *m = t->store->methods;
     tg_store_job_t **jobs = t->batch;
-    size_t row_count = 0, inserted = 0;
     bool ok = m->begin(t->store) == TG_STORE_OK;
     double now = tg_clock_wall_seconds();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && ok; i++) {
         tg_store_job_t *job = jobs[i];
-        if (job->kind == TG_JOB_LEDGER)
-            t->rows[row_count++] = job->u.row;
-        else if (ok && job->kind == TG_JOB_AUDIT)
+        if (job->kind == TG_JOB_AUDIT)
             ok = m->audit_append(t->store, &job->u.audit) == TG_STORE_OK;
-        else if (ok && job->kind == TG_JOB_TOUCH)
+        else
             ok = m->key_touch(t->store, (const char(*)[TG_STORE_KEY_ID_MAX + 1]) job->u.key_id, 1, now) == TG_STORE_OK;
     }
-    if (ok && row_count > 0)
-        ok = m->ledger_append(t->store, t->rows, row_count, &inserted) == TG_STORE_OK;
     if (ok)
         ok = m->commit(t->store) == TG_STORE_OK;
-    if (ok) {
-        tg_obs_record_ledger(t->obs, inserted, 0, 0);
-    } else {
+    if (!ok) {
         m->rollback(t->store);
-        pthread_mutex_lock(&t->spool_lock);
-        int spooled = spool_locked(t, t->rows, row_count);
-        pthread_mutex_unlock(&t->spool_lock);
-        tg_obs_record_ledger(t->obs, 0, 1, spooled == 0 ? row_count : 0);
-        tg_log(TG_LOG_ERROR, "ledger", spooled == 0 ? "a ledger batch of %zu rows failed; the rows were spooled"
-                                                    : "a ledger batch of %zu rows failed and the spool refused them",
-               row_count);
+        tg_log(TG_LOG_ERROR, "store", "%zu audit entries and key uses were not written", n);
     }
-    atomic_fetch_sub(&t->ledger_queued, (int64_t)row_count);
     for (size_t i = 0; i < n; i++) {
-        if (jobs[i]->kind != TG_JOB_LEDGER)
-            atomic_fetch_sub(&t->other_queued, 1);
+        atomic_fetch_sub(&t->other_queued, 1);
         finish(jobs[i]);
     }
+}
+
+/* Moves the journal's rows into the store, ledger.batch_max rows a
+ * transaction, and frees their slots once committed. A transaction that
+ * fails leaves its rows in the journal, where they are safe, for the next
+ * flush; if the journal fills meanwhile, workers spool their rows. */
+static void ingest(tg_store_thread_t *t)
+{
+    const tg_store_methods_t *m = t->store->methods;
+    size_t n;
+    while ((n = tg_journal_take(t->journal, t->rows, t->batch_max)) > 0) {
+        size_t inserted = 0;
+        bool ok = m->begin(t->store) == TG_STORE_OK &&
+                  m->ledger_append(t->store, t->rows, n, &inserted) == TG_STORE_OK &&
+                  m->commit(t->store) == TG_STORE_OK;
+        if (!ok) {
+            m->rollback(t->store);
+            tg_journal_rewind(t->journal);
+            tg_obs_record_ledger(t->obs, 0, 1, 0);
+            if (!t->ledger_failing)
+                tg_log(TG_LOG_ERROR, "ledger", "a transaction of %zu ledger rows failed; the rows stay in the journal"
+                       " and are tried again every %.0f ms", n, t->flush_seconds * 1000);
+            t->ledger_failing = true;
+            break;
+        }
+        tg_journal_release(t->journal);
+        tg_obs_record_ledger(t->obs, inserted, 0, 0);
+        if (t->ledger_failing)
+            tg_log(TG_LOG_INFO, "ledger", "ledger rows are written again");
+        t->ledger_failing = false;
+    }
+    tg_obs_ledger_queue(t->obs, (int64_t)tg_journal_depth(t->journal));
 }
 
 static bool run_lookup(tg_store_thread_t *t, tg_store_job_t *job)
@@ -470,7 +506,6 @@ static void run_jobs(tg_store_thread_t *t, tg_store_job_t *list)
     for (tg_store_job_t *job = list, *next; job != NULL; job = next) {
         next = job->next;
         switch (job->kind) {
-        case TG_JOB_LEDGER:
         case TG_JOB_AUDIT:
         case TG_JOB_TOUCH:
             t->batch[batch_len++] = job;
@@ -491,10 +526,11 @@ static void run_jobs(tg_store_thread_t *t, tg_store_job_t *list)
             finish(job);
             break;
         case TG_JOB_ADMIN:
-            if (batch_len > 0) { /* rows that came first are written first */
+            if (batch_len > 0) { /* entries that came first are written first */
                 write_batch(t, batch_len);
                 batch_len = 0;
             }
+            ingest(t); /* usage counts every request answered so far */
             if (run_admin(t, job))
                 rebuild_index(t); /* every worker has it before the answer goes out */
             atomic_fetch_sub(&t->other_queued, 1);
@@ -507,7 +543,6 @@ static void run_jobs(tg_store_thread_t *t, tg_store_job_t *list)
     if (changed)
         rebuild_index(t);
     tg_obs_db_busy(t->obs, -1);
-    tg_obs_ledger_queue(t->obs, atomic_load(&t->ledger_queued));
 }
 
 /* Takes the whole stack and reverses it into arrival order. */
@@ -523,37 +558,6 @@ static tg_store_job_t *take_jobs(tg_store_thread_t *t)
     return list;
 }
 
-/* Under load (a round found two rows or more, or came within a window of
- * the last), the next few hundred microseconds bring more: a commit (its
- * BEGIN and COMMIT, four file locks, its WAL page writes) is shared by
- * every row of its batch, and a batch of four cost as much per row again
- * as the rows themselves. A row after a quiet spell is committed at once:
- * a quiet gateway waits for nothing. */
-static tg_store_job_t *gather(tg_store_thread_t *t, tg_store_job_t *list)
-{
-    size_t rows = 0;
-    tg_store_job_t *last = list;
-    for (tg_store_job_t *j = list; j != NULL; last = j, j = j->next)
-        rows += j->kind == TG_JOB_LEDGER;
-    double now = tg_clock_seconds(), previous = t->last_round;
-    t->last_round = now;
-    bool busy = rows >= 2 || now - previous < t->group_commit_us / 1e6;
-    if (!busy || t->group_commit_us == 0)
-        return list;
-    double deadline = tg_clock_seconds() + t->group_commit_us / 1e6;
-    struct timespec step = {0, (long)t->group_commit_us * 1000 / 4};
-    while (rows < t->batch_max && tg_clock_seconds() < deadline && !atomic_load(&t->stopping)) {
-        nanosleep(&step, NULL);
-        tg_store_job_t *more = take_jobs(t);
-        if (more == NULL)
-            break; /* the queue stopped growing: the load is gone */
-        last->next = more;
-        for (tg_store_job_t *j = more; j != NULL; last = j, j = j->next)
-            rows += j->kind == TG_JOB_LEDGER;
-    }
-    return list;
-}
-
 static void periodic(tg_store_thread_t *t)
 {
     uint64_t version = t->store->methods->data_version(t->store);
@@ -564,51 +568,72 @@ static void periodic(tg_store_thread_t *t)
     replay_spool(t);
     if (t->store->methods->maintain(t->store) == TG_STORE_ERROR)
         tg_log(TG_LOG_WARN, "store", "a write-ahead log checkpoint failed; retrying in %d ms", PERIOD_MS);
-    tg_obs_ledger_queue(t->obs, atomic_load(&t->ledger_queued));
     if (++t->periods % CACHE_EVICT_PERIODS == 0)
         evict_cache(t);
+}
+
+/* Sleeps until a job comes, or `until` (monotonic seconds). With
+ * announce_idle, the journal was empty: the next row wakes the thread too,
+ * and true says one came. */
+static bool sleep_until(tg_store_thread_t *t, double until, bool announce_idle)
+{
+    atomic_store(&t->sleeping, true);
+    if (announce_idle)
+        atomic_store(&t->ledger_idle, true);
+    bool row = announce_idle && tg_journal_depth(t->journal) > 0; /* came meanwhile */
+    if (!row && atomic_load(&t->head) == NULL && !atomic_load(&t->stopping)) {
+        double wait = until - tg_clock_seconds();
+        struct pollfd pfd = {.fd = t->wake_fd, .events = POLLIN};
+        if (wait > 0 && poll(&pfd, 1, (int)(wait * 1000) + 1) > 0) {
+            uint64_t drained;
+            if (read(t->wake_fd, &drained, sizeof(drained)) < 0) {
+                /* EAGAIN: another submitter's wake-up was read already */
+            }
+        }
+    }
+    atomic_store(&t->sleeping, false);
+    if (announce_idle)
+        atomic_store(&t->ledger_idle, false);
+    return announce_idle && tg_journal_depth(t->journal) > 0;
 }
 
 static void *thread_main(void *arg)
 {
     tg_store_thread_t *t = arg;
-    double next_period = tg_clock_seconds() + PERIOD_MS / 1000.0;
+    double now = tg_clock_seconds(), next_period = now + PERIOD_MS / 1000.0, next_flush = 0;
     for (;;) {
         tg_store_job_t *jobs = take_jobs(t);
-        if (jobs != NULL) {
-            run_jobs(t, gather(t, jobs));
-        } else if (atomic_load(&t->stopping)) {
+        if (jobs != NULL)
+            run_jobs(t, jobs);
+        now = tg_clock_seconds();
+        bool rows = tg_journal_depth(t->journal) > 0;
+        if (atomic_load(&t->stopping) && jobs == NULL) {
+            ingest(t); /* the workers are gone: every row they wrote */
             break;
-        } else {
-            atomic_store(&t->sleeping, true);
-            if (atomic_load(&t->head) == NULL && !atomic_load(&t->stopping)) {
-                double wait = next_period - tg_clock_seconds();
-                struct pollfd pfd = {.fd = t->wake_fd, .events = POLLIN};
-                if (wait > 0 && poll(&pfd, 1, (int)(wait * 1000) + 1) > 0) {
-                    uint64_t drained;
-                    if (read(t->wake_fd, &drained, sizeof(drained)) < 0) {
-                        /* EAGAIN: another submitter's wake-up was read already */
-                    }
-                }
-            }
-            atomic_store(&t->sleeping, false);
         }
-        if (tg_clock_seconds() >= next_period) {
+        if (rows && now >= next_flush) {
+            ingest(t);
+            next_flush = now + t->flush_seconds;
+        }
+        if (now >= next_period) {
             periodic(t);
             next_period = tg_clock_seconds() + PERIOD_MS / 1000.0;
         }
+        if (jobs != NULL)
+            continue;
+        /* rows waiting: back at the next flush, whatever workers write
+         * meanwhile; none: asleep until the period, the first row wakes */
+        rows = tg_journal_depth(t->journal) > 0;
+        double until = rows && next_flush < next_period ? next_flush : next_period;
+        if (sleep_until(t, until, !rows))
+            next_flush = tg_clock_seconds() + t->flush_seconds; /* gather the rows behind the first */
     }
     return NULL;
 }
 
 int tg_store_submit(tg_store_thread_t *t, tg_store_job_t *job)
 {
-    if (job->kind == TG_JOB_LEDGER) {
-        if (atomic_fetch_add(&t->ledger_queued, 1) >= (int64_t)t->ledger_cap) {
-            atomic_fetch_sub(&t->ledger_queued, 1);
-            return -1;
-        }
-    } else if (atomic_fetch_add(&t->other_queued, 1) >= OTHER_JOBS_MAX) {
+    if (atomic_fetch_add(&t->other_queued, 1) >= OTHER_JOBS_MAX) {
         atomic_fetch_sub(&t->other_queued, 1);
         return -1;
     }
@@ -616,13 +641,24 @@ int tg_store_submit(tg_store_thread_t *t, tg_store_job_t *job)
     do
         job->next = head;
     while (!atomic_compare_exchange_weak(&t->head, &head, job));
-    if (atomic_load(&t->sleeping) && atomic_exchange(&t->sleeping, false)) {
-        uint64_t one = 1; /* the first job since the thread went to sleep wakes it; the rest ride along */
-        if (write(t->wake_fd, &one, sizeof(one)) < 0) {
-            /* EAGAIN: the counter is full, so the thread is awake anyway */
-        }
-    }
+    if (atomic_load(&t->sleeping) && atomic_exchange(&t->sleeping, false))
+        wake(t); /* the first job since the thread went to sleep wakes it; the rest ride along */
     return 0;
+}
+
+tg_ledger_row_t *tg_store_ledger_claim(tg_store_thread_t *t, uint64_t *ticket)
+{
+    return tg_journal_claim(t->journal, ticket);
+}
+
+void tg_store_ledger_publish(tg_store_thread_t *t, uint64_t ticket)
+{
+    tg_journal_publish(t->journal, ticket);
+    /* seq_cst, after the claim's seq_cst CAS on the journal's head: the
+     * thread announces idle then reads head, so one of the two sees the
+     * other (a plain load on x86: free while the thread is busy) */
+    if (atomic_load(&t->ledger_idle) && atomic_exchange(&t->ledger_idle, false))
+        wake(t);
 }
 
 int64_t tg_store_thread_row_id(tg_store_thread_t *t)
@@ -640,6 +676,7 @@ static void thread_free(tg_store_thread_t *t)
         close(t->wake_fd);
     if (t->spool_fd >= 0)
         close(t->spool_fd);
+    tg_journal_close(t->journal);
     free(t->spool_path);
     free_plans(t->plans, t->plan_count);
     free(t->subscribers);
@@ -692,6 +729,28 @@ static tg_store_status_t seed_budgets(tg_store_thread_t *t)
     return st;
 }
 
+typedef struct recovery {
+    tg_store_thread_t *t;
+    size_t *moved;
+} recovery_t;
+
+/* A previous run's rows from the journal, inserted by id: the rows it had
+ * committed already are skipped. */
+static int recover_rows(void *ctx, const tg_ledger_row_t *rows, size_t n)
+{
+    recovery_t *rc = ctx;
+    tg_store_t *s = rc->t->store;
+    size_t inserted = 0;
+    if (s->methods->begin(s) != TG_STORE_OK || s->methods->ledger_append(s, rows, n, &inserted) != TG_STORE_OK ||
+        s->methods->commit(s) != TG_STORE_OK) {
+        s->methods->rollback(s);
+        return -1;
+    }
+    *rc->moved += inserted;
+    tg_obs_record_ledger(rc->t->obs, inserted, 0, 0);
+    return 0;
+}
+
 static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
 {
     const tg_store_methods_t *m = tg_store_backend(cfg->store.driver);
@@ -718,6 +777,14 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
     char *why = check_spool(t);
     if (why != NULL)
         return why;
+    size_t recovered = 0;
+    recovery_t rc = {t, &recovered};
+    t->journal = tg_journal_open(cfg->ledger.journal_path, cfg->ledger.queue_size, t->batch_max, recover_rows, &rc,
+                                 &why);
+    if (t->journal == NULL)
+        return why;
+    if (recovered > 0)
+        tg_log(TG_LOG_INFO, "ledger", "moved %zu rows a previous run left in the journal into the ledger", recovered);
     /* ids: the start second above 32 bits of sequence, never below a row
      * already there, so that ids grow across restarts and never repeat */
     int64_t max_id = 0;
@@ -748,10 +815,9 @@ tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, 
     t->obs = obs;
     t->limits = limits;
     t->wake_fd = t->spool_fd = -1;
-    t->ledger_cap = cfg->ledger.queue_size;
     set_cache_cap(t, cfg);
     t->batch_max = cfg->ledger.batch_max;
-    t->group_commit_us = cfg->ledger.group_commit_us;
+    t->flush_seconds = cfg->ledger.flush_ms / 1000.0;
     pthread_mutex_init(&t->spool_lock, NULL);
     pthread_mutex_init(&t->config_lock, NULL);
     pthread_mutex_init(&t->subscribers_lock, NULL);

@@ -1,18 +1,21 @@
 /* thread.h: the store thread, the one owner of the store connection in the
  * gateway (docs/tenancy.md). Workers never touch the database: they hand
- * the thread jobs (a ledger row, a key lookup, an admin operation, an
- * audit entry, a key's last use) through a lock-free queue and get the
- * answer back through a callback that runs on the store thread (the
- * pipeline's posts a message to the worker's loop).
+ * the thread jobs (a key lookup, an admin operation, an audit entry, a
+ * key's last use) through a lock-free queue and get the answer back
+ * through a callback that runs on the store thread (the pipeline's posts a
+ * message to the worker's loop). Ledger rows go another way: a worker
+ * writes its row into the ledger's journal (journal.h), durable at once,
+ * and the thread moves the journal's rows into the store every
+ * ledger.flush_ms.
  *
  * The thread also keeps every worker's key index in step with the store
  * (key_index.h): after each change it makes, and within 250 ms of a change
  * another process (the CLI) commits. And it owns the ledger's spool: rows
- * the queue had no room for, or whose batch failed, written to a file and
- * moved into the store when it can.
+ * the journal had no room for, written to a file and moved into the store
+ * when it can.
  *
- * Shutdown (tg_store_thread_stop) runs every queued job, commits every
- * queued row, then closes the store. */
+ * Shutdown (tg_store_thread_stop) runs every queued job, moves every row
+ * of the journal into the store, then closes the store. */
 #ifndef TOLLGATE_STORE_THREAD_H
 #define TOLLGATE_STORE_THREAD_H
 
@@ -31,7 +34,6 @@
 typedef struct tg_store_thread tg_store_thread_t;
 
 typedef enum tg_store_job_kind {
-    TG_JOB_LEDGER, /* a usage row: written in the round's transaction */
     TG_JOB_LOOKUP, /* a key the worker's index does not know */
     TG_JOB_ADMIN,  /* an admin operation: its own transaction */
     TG_JOB_AUDIT,  /* an audit entry of the request path (auth failures) */
@@ -51,7 +53,6 @@ struct tg_store_job {
     tg_store_job_kind_t kind;
     void (*done)(tg_store_job_t *job);
     union {
-        tg_ledger_row_t row; /* LEDGER: the row (its id is set by tg_store_thread_row_id) */
         struct {
             uint8_t hash[32];
             bool found;          /* the answer */
@@ -80,8 +81,8 @@ struct tg_store_job {
     } u;
 };
 
-/* Opens the store of cfg (migrating it), moves a spool left by a previous
- * run into it, gives every key's and org's budget the month's spend so far
+/* Opens the store of cfg (migrating it), moves the rows a previous run
+ * left in the journal and the spool into it, gives every key's and org's budget the month's spend so far
  * (from the ledger), builds the first key index (its entries point into
  * `limits`) and starts the thread. NULL with *err (malloc'd) when the store
  * cannot be opened. Main thread, at start. */
@@ -96,15 +97,21 @@ void tg_store_thread_stop(tg_store_thread_t *t);
  * few seconds by deleting expired rows, then the oldest). */
 void tg_store_thread_reconfigure(tg_store_thread_t *t, const tg_config_t *cfg);
 
-/* Any thread. 0 when queued; -1 when the job's queue is full (the
- * ledger's: ledger.queue_size rows; the others' a fixed bound). */
+/* Any thread. 0 when queued; -1 when the queue (a fixed bound) is full. */
 int tg_store_submit(tg_store_thread_t *t, tg_store_job_t *job);
+
+/* A request's ledger row, any thread: a slot of the journal to fill in at
+ * once, then publish; from the publish on the row survives the process
+ * being killed. NULL when the journal (ledger.queue_size rows) is full:
+ * spool the row instead. */
+tg_ledger_row_t *tg_store_ledger_claim(tg_store_thread_t *t, uint64_t *ticket);
+void tg_store_ledger_publish(tg_store_thread_t *t, uint64_t ticket);
 
 /* A ledger row's id: unique and increasing across restarts. Any thread. */
 int64_t tg_store_thread_row_id(tg_store_thread_t *t);
 
 /* Appends row to the spool file at once (one write(2)): for a row the
- * ledger queue had no room for. 0 on success. Any thread. */
+ * journal had no room for. 0 on success. Any thread. */
 int tg_store_spool(tg_store_thread_t *t, const tg_ledger_row_t *row);
 
 /* A worker's side: its current key index, replaced by messages from the
