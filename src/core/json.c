@@ -133,16 +133,29 @@ size_t tg_json_escape(char *dst, size_t cap, const char *s, size_t n)
     return out;
 }
 
+/* Two digits a division: the ledger's blocks format a dozen numbers a row. */
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
 size_t tg_format_decimal(char *out, size_t v)
 {
     char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        out[i] = digits[n - 1 - i];
+    size_t at = sizeof(digits);
+    while (v >= 100) {
+        size_t pair = v % 100 * 2;
+        v /= 100;
+        digits[--at] = digit_pairs[pair + 1];
+        digits[--at] = digit_pairs[pair];
+    }
+    if (v >= 10) {
+        digits[--at] = digit_pairs[v * 2 + 1];
+        digits[--at] = digit_pairs[v * 2];
+    } else {
+        digits[--at] = (char)('0' + v);
+    }
+    size_t n = sizeof(digits) - at;
+    memcpy(out, digits + at, n);
     return n;
 }
 

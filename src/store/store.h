@@ -225,9 +225,13 @@ typedef struct tg_store_methods {
     /* last_used = ts for each id, one statement each, inside the caller's transaction */
     tg_store_status_t (*key_touch)(tg_store_t *s, const char (*ids)[TG_STORE_KEY_ID_MAX + 1], size_t n, double ts);
 
-    /* Inserts rows whose id is not there yet (a replayed spool may repeat
-     * rows: those are skipped, and counted in *inserted only once). */
-    tg_store_status_t (*ledger_append)(tg_store_t *s, const tg_ledger_row_t *rows, size_t n, size_t *inserted);
+    /* Inserts rows, inside the caller's transaction; *inserted counts
+     * them. `replayed`: the rows come from the spool or the journal of an
+     * earlier run, which may repeat rows already committed: those are
+     * skipped (and rows repeated within rows kept once). Fresh rows (the
+     * journal of this run) never repeat, and are not looked up. */
+    tg_store_status_t (*ledger_append)(tg_store_t *s, const tg_ledger_row_t *rows, size_t n, bool replayed,
+                                       size_t *inserted);
     /* The largest ledger id, 0 for an empty ledger. */
     tg_store_status_t (*ledger_max_id)(tg_store_t *s, int64_t *out);
     /* Totals of the matching rows, one call of cb per group, groups in

@@ -357,7 +357,8 @@ static void replay_spool(tg_store_thread_t *t)
             break;
         size_t inserted = 0;
         ok = m->begin(t->store) == TG_STORE_OK;
-        if (ok && (m->ledger_append(t->store, rows, n, &inserted) != TG_STORE_OK || m->commit(t->store) != TG_STORE_OK)) {
+        if (ok && (m->ledger_append(t->store, rows, n, true, &inserted) != TG_STORE_OK ||
+                   m->commit(t->store) != TG_STORE_OK)) {
             m->rollback(t->store);
             ok = false;
         }
@@ -425,7 +426,7 @@ static void ingest(tg_store_thread_t *t)
     while ((n = tg_journal_take(t->journal, t->rows, t->batch_max)) > 0) {
         size_t inserted = 0;
         bool ok = m->begin(t->store) == TG_STORE_OK &&
-                  m->ledger_append(t->store, t->rows, n, &inserted) == TG_STORE_OK &&
+                  m->ledger_append(t->store, t->rows, n, false, &inserted) == TG_STORE_OK &&
                   m->commit(t->store) == TG_STORE_OK;
         if (!ok) {
             m->rollback(t->store);
@@ -741,7 +742,7 @@ static int recover_rows(void *ctx, const tg_ledger_row_t *rows, size_t n)
     recovery_t *rc = ctx;
     tg_store_t *s = rc->t->store;
     size_t inserted = 0;
-    if (s->methods->begin(s) != TG_STORE_OK || s->methods->ledger_append(s, rows, n, &inserted) != TG_STORE_OK ||
+    if (s->methods->begin(s) != TG_STORE_OK || s->methods->ledger_append(s, rows, n, true, &inserted) != TG_STORE_OK ||
         s->methods->commit(s) != TG_STORE_OK) {
         s->methods->rollback(s);
         return -1;

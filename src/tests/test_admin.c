@@ -649,7 +649,7 @@ static void test_usage(void **state)
         row(4, NOW + 86400 + 5, "beta", "key_c", "gpt-4o-mini", 10, 15, 0.0000105),
     };
     size_t inserted = 0;
-    assert_int_equal(store->methods->ledger_append(store, rows, 4, &inserted), TG_STORE_OK);
+    assert_int_equal(store->methods->ledger_append(store, rows, 4, false, &inserted), TG_STORE_OK);
     assert_int_equal(inserted, 4);
 
     json_t *u = usage("", 200);

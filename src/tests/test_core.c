@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -77,6 +78,28 @@ static void test_error_json_long_and_invalid_messages(void **state)
     json_decref(doc);
 }
 
+static void test_format_decimal(void **state)
+{
+    (void)state;
+    const struct { size_t v; const char *text; } cases[] = {
+        {0, "0"}, {7, "7"}, {10, "10"}, {99, "99"}, {100, "100"}, {101, "101"}, {12345, "12345"},
+        {1000000, "1000000"}, {SIZE_MAX, "18446744073709551615"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[24];
+        size_t n = tg_format_decimal(out, cases[i].v);
+        out[n] = '\0';
+        assert_string_equal(out, cases[i].text);
+    }
+    for (size_t v = 0; v < 100000; v += 7) { /* every length and pair against snprintf */
+        char out[24], want[24];
+        size_t n = tg_format_decimal(out, v);
+        out[n] = '\0';
+        snprintf(want, sizeof(want), "%zu", v);
+        assert_string_equal(out, want);
+    }
+}
+
 static void test_container_end(void **state)
 {
     static const struct {
@@ -108,6 +131,7 @@ int main(void)
         cmocka_unit_test(test_error_json),
         cmocka_unit_test(test_error_json_long_and_invalid_messages),
         cmocka_unit_test(test_container_end),
+        cmocka_unit_test(test_format_decimal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

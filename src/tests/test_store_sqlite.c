@@ -227,10 +227,11 @@ static void test_open_migrate_reopen(void **state)
                 " cost_usd, cache_hit, cache_tier, status, latency_seconds, ttft_seconds, estimated FROM ledger;"
                 "SELECT id, ts, action, org, user_id, request_id, key_id, key_hint, client_addr, reason, detail"
                 " FROM audit");
-    /* the ledger has one index of its own, (org, ts) */
+    /* the ledger is a view over blocks, whose one index is by time */
+    assert_string_equal(RAW_TEXT(f, "SELECT type FROM sqlite_master WHERE name = 'ledger'"), "view");
     assert_string_equal(RAW_TEXT(f, "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index'"
-                                    " AND tbl_name = 'ledger' AND sql IS NOT NULL"),
-                        "ledger_org_ts");
+                                    " AND tbl_name = 'ledger_blocks' AND sql IS NOT NULL"),
+                        "ledger_blocks_ts");
 
     tg_org_t org = make_org("acme");
     assert_int_equal(f->m->org_insert(f->s, &org), TG_STORE_OK);
@@ -537,23 +538,29 @@ static void test_ledger_append(void **state)
     strcpy(rows[1].cache_tier, "memory");
     size_t inserted = 99;
     memset(f->observed, 0, sizeof(f->observed));
-    assert_int_equal(f->m->ledger_append(f->s, rows, 3, &inserted), TG_STORE_OK);
+    assert_int_equal(f->m->ledger_append(f->s, rows, 3, false, &inserted), TG_STORE_OK);
     assert_int_equal(inserted, 3);
-    assert_int_equal(f->observed[TG_DB_INSERT], 3);
+    assert_int_equal(f->observed[TG_DB_INSERT], 1); /* one block */
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM ledger_blocks"), 1);
 
     /* a replay: rows 2 and 3 are there, row 4 is new */
     assert_int_equal(f->m->begin(f->s), TG_STORE_OK);
-    assert_int_equal(f->m->ledger_append(f->s, rows + 1, 3, &inserted), TG_STORE_OK);
+    assert_int_equal(f->m->ledger_append(f->s, rows + 1, 3, true, &inserted), TG_STORE_OK);
     assert_int_equal(f->m->commit(f->s), TG_STORE_OK);
     assert_int_equal(inserted, 1);
-    /* the same id twice in one batch counts once */
+    /* a replay of rows all there adds no block */
+    assert_int_equal(f->m->ledger_append(f->s, rows, 4, true, &inserted), TG_STORE_OK);
+    assert_int_equal(inserted, 0);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM ledger_blocks"), 2);
+    /* the same id twice in one replayed batch counts once */
     tg_ledger_row_t twice[2] = {make_row(7, DAY1, "o", "", "m", "p"), make_row(7, DAY1, "o", "", "m", "p")};
-    assert_int_equal(f->m->ledger_append(f->s, twice, 2, &inserted), TG_STORE_OK);
+    assert_int_equal(f->m->ledger_append(f->s, twice, 2, true, &inserted), TG_STORE_OK);
     assert_int_equal(inserted, 1);
-    assert_int_equal(f->m->ledger_append(f->s, twice, 0, &inserted), TG_STORE_OK);
+    assert_int_equal(f->m->ledger_append(f->s, twice, 0, true, &inserted), TG_STORE_OK);
     assert_int_equal(inserted, 0);
 
     assert_int_equal(raw_int(f, "SELECT count(*) FROM ledger"), 5);
+    assert_int_equal(raw_int(f, "SELECT count(DISTINCT id) FROM ledger"), 5);
     assert_int_equal(f->m->ledger_max_id(f->s, &max_id), TG_STORE_OK);
     assert_int_equal(max_id, 7);
     assert_string_equal(RAW_TEXT(f, "SELECT quote(ttft_seconds) || '|' || key_id || '|' || cache_tier"
@@ -562,6 +569,65 @@ static void test_ledger_append(void **state)
     assert_string_equal(RAW_TEXT(f, "SELECT ttft_seconds || '|' || cache_tier || '|' || cache_hit || '|'"
                                     " || request_id FROM ledger WHERE id = 2"),
                         "0.25|memory|1|req-2");
+}
+
+/* Text the JSON of a block must escape comes back as it went in; invalid
+ * UTF-8 (a provider's model name) comes back as U+FFFD. */
+static void test_ledger_block_strings(void **state)
+{
+    fixture_t *f = *state;
+    tg_ledger_row_t row = make_row(9, DAY1 + 0.123456, "o", "k", "m", "p");
+    snprintf(row.request_id, sizeof(row.request_id), "q\"uo\\te\t\x01");
+    snprintf(row.model_used, sizeof(row.model_used), "bad\xff utf8 \xc3\xa9");
+    row.cost_usd = 0.00001125;
+    row.latency_seconds = 1.234567891;
+    row.ttft_seconds = 0.000001;
+    size_t inserted;
+    assert_int_equal(f->m->ledger_append(f->s, &row, 1, false, &inserted), TG_STORE_OK);
+    /* q " u o \ t e TAB 0x01 */
+    assert_string_equal(RAW_TEXT(f, "SELECT hex(request_id) FROM ledger"), "7122756F5C74650901");
+    assert_string_equal(RAW_TEXT(f, "SELECT model_used FROM ledger"), "bad\xef\xbf\xbd utf8 \xc3\xa9");
+    assert_string_equal(RAW_TEXT(f, "SELECT printf('%.6f|%.8f|%.9f|%.6f', ts, cost_usd, latency_seconds,"
+                                    " ttft_seconds) FROM ledger"),
+                        "1764460800.123456|0.00001125|1.234567891|0.000001");
+}
+
+/* A database of schema 2, its ledger a table, migrates to blocks with
+ * every column as it was. */
+static void test_ledger_migrates_from_a_table(void **state)
+{
+    fixture_t *f = *state;
+    f->m->close(f->s);
+    f->s = NULL;
+    unlink(f->path);
+    sqlite3 *db = raw_open(f);
+    assert_int_equal(tg_sqlite_apply_migrations(db, 0, 2), SQLITE_OK);
+    char sql[512];
+    for (int i = 1; i <= 1200; i++) {
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO ledger VALUES (%d, %d.25, 'r%d', 'org%d', 'key_%d', 'm', 'mu', 'p', 'chat',"
+                 " %d, 1, 2, 3, 4, 0.00001125, %d, '%s', 200, 0.5, %s, %d)",
+                 i, 1700000000 + i, i, i % 3, i % 7, i, i % 2, i % 2 ? "memory" : "", i % 5 ? "0.125" : "NULL",
+                 i % 11 == 0);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    const char *digest = "SELECT count(*) || '|' || sum(id) || '|' || sum(ts) || '|' || count(DISTINCT request_id)"
+                         " || '|' || group_concat(DISTINCT org) || '|' || sum(prompt_tokens + cached_tokens"
+                         " + cache_write_tokens + completion_tokens + reasoning_tokens) || '|' || sum(cost_usd)"
+                         " || '|' || sum(cache_hit) || '|' || count(ttft_seconds) || '|' || sum(ttft_seconds)"
+                         " || '|' || sum(estimated) || '|' || sum(latency_seconds) || '|' || max(cache_tier)"
+                         " FROM (SELECT * FROM ledger ORDER BY id)";
+    char before[512];
+    snprintf(before, sizeof(before), "%s", RAW_TEXT(f, digest));
+    sqlite3_close(db);
+
+    assert_int_equal(open_store(f, 0, &f->s), TG_STORE_OK);
+    assert_int_equal(f->m->schema_version(f->s), tg_sqlite_latest_version());
+    assert_string_equal(RAW_TEXT(f, digest), before);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM ledger_blocks"), 3); /* 512 + 512 + 176 */
+    int64_t max_id;
+    assert_int_equal(f->m->ledger_max_id(f->s, &max_id), TG_STORE_OK);
+    assert_int_equal(max_id, 1200);
 }
 
 static void add_usage_rows(fixture_t *f)
@@ -584,7 +650,7 @@ static void add_usage_rows(fixture_t *f)
     }
     rows[1].estimated = true;
     size_t inserted;
-    assert_int_equal(f->m->ledger_append(f->s, rows, 4, &inserted), TG_STORE_OK);
+    assert_int_equal(f->m->ledger_append(f->s, rows, 4, false, &inserted), TG_STORE_OK);
     assert_int_equal(inserted, 4);
 }
 
@@ -764,7 +830,7 @@ static void test_max_lengths(void **state)
     FILL(row.operation, 'x');
     FILL(row.cache_tier, 't');
     size_t inserted;
-    assert_int_equal(f->m->ledger_append(f->s, &row, 1, &inserted), TG_STORE_OK);
+    assert_int_equal(f->m->ledger_append(f->s, &row, 1, false, &inserted), TG_STORE_OK);
     assert_string_equal(RAW_TEXT(f, "SELECT length(request_id) || length(org) || length(key_id) ||"
                                     " length(model_requested) || length(operation) || length(cache_tier)"
                                     " FROM ledger"),
@@ -812,7 +878,7 @@ static void test_ledger_rate(void **state)
             rows[i].id = (int64_t)b * BATCH + i + 1;
         size_t inserted;
         assert_int_equal(f->m->begin(f->s), TG_STORE_OK);
-        assert_int_equal(f->m->ledger_append(f->s, rows, BATCH, &inserted), TG_STORE_OK);
+        assert_int_equal(f->m->ledger_append(f->s, rows, BATCH, false, &inserted), TG_STORE_OK);
         assert_int_equal(f->m->commit(f->s), TG_STORE_OK);
         assert_int_equal(inserted, BATCH);
     }
@@ -835,6 +901,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_append, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_block_strings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_migrates_from_a_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_lengths, setup, teardown),

@@ -72,6 +72,29 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;"
     "CREATE INDEX cache_created ON cache (created);"
     "CREATE INDEX cache_expires ON cache (expires);",
+    /* 3: the ledger in blocks (ledger_block.c): a row of ledger_blocks per
+     * transaction, its rows a JSON array, and a view `ledger` with the
+     * table's columns over them. The old table's rows move into blocks
+     * of 512; ledger_blocks_ts finds the blocks of a time range. */
+    "CREATE TABLE ledger_blocks ("
+    "  first_id INTEGER PRIMARY KEY," /* the smallest row id of the block */
+    "  last_id INTEGER NOT NULL,"
+    "  ts_min REAL NOT NULL,"
+    "  ts_max REAL NOT NULL,"
+    "  row_count INTEGER NOT NULL,"
+    "  rows TEXT NOT NULL"
+    ");"
+    "INSERT INTO ledger_blocks (first_id, last_id, ts_min, ts_max, row_count, rows)"
+    " SELECT min(id), max(id), min(ts), max(ts), count(*), json_group_array(json_array(id,"
+    "   CAST(round(ts * 1e6) AS INTEGER), request_id, org, key_id, model_requested, model_used, provider,"
+    "   operation, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, reasoning_tokens,"
+    "   CAST(round(cost_usd * 1e12) AS INTEGER), cache_hit, cache_tier, status,"
+    "   CAST(round(latency_seconds * 1e9) AS INTEGER), CAST(round(ttft_seconds * 1e9) AS INTEGER), estimated))"
+    " FROM (SELECT *, (row_number() OVER (ORDER BY id) - 1) / 512 AS block FROM ledger ORDER BY id)"
+    " GROUP BY block;"
+    "DROP TABLE ledger;"
+    "CREATE INDEX ledger_blocks_ts ON ledger_blocks (ts_max);"
+    "CREATE VIEW ledger AS " TG_LEDGER_ROWS_SELECT ";",
 };
 
 #define LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -91,15 +114,15 @@ static int read_version(sqlite3 *db, int *version)
     return rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-static int apply(sqlite3 *db, int from)
+int tg_sqlite_apply_migrations(sqlite3 *db, int from, int to)
 {
     int rc = SQLITE_OK;
-    for (int v = from; v < LATEST && rc == SQLITE_OK; v++)
+    for (int v = from; v < to && v < LATEST && rc == SQLITE_OK; v++)
         rc = sqlite3_exec(db, migrations[v], NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return rc;
     char sql[40];
-    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", LATEST);
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", to < LATEST ? to : LATEST);
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
@@ -115,7 +138,7 @@ tg_store_status_t tg_sqlite_migrate(sqlite3 *db, const char *path, int *version,
         rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             rc = read_version(db, &v);
-        if (rc == SQLITE_OK && v < LATEST && (rc = apply(db, v)) == SQLITE_OK)
+        if (rc == SQLITE_OK && v < LATEST && (rc = tg_sqlite_apply_migrations(db, v, LATEST)) == SQLITE_OK)
             v = LATEST;
         if (rc == SQLITE_OK)
             rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);

@@ -23,10 +23,6 @@
 #define KEY_COLUMNS                                                                                  \
     "id, hash, hint, org, name, created, last_used, revoked, rpm, tpm, max_concurrent, budget_usd, " \
     "models"
-#define LEDGER_COLUMNS                                                                                  \
-    "id, ts, request_id, org, key_id, model_requested, model_used, provider, operation, prompt_tokens, " \
-    "cached_tokens, cache_write_tokens, completion_tokens, reasoning_tokens, cost_usd, cache_hit, "      \
-    "cache_tier, status, latency_seconds, ttft_seconds, estimated"
 #define AUDIT_COLUMNS "id, ts, action, org, user_id, request_id, key_id, key_hint, client_addr, reason, detail"
 #define POLICY_COLUMNS 5 /* rpm, tpm, max_concurrent, budget_usd, models */
 
@@ -58,7 +54,13 @@
     X(KEY_LIST, TG_DB_SELECT,                                                                              \
       "SELECT " KEY_COLUMNS " FROM api_keys WHERE ?1 IS NULL OR org = ?1 ORDER BY created, id")            \
     X(KEY_TOUCH, TG_DB_UPDATE, "UPDATE api_keys SET last_used = ?2 WHERE id = ?1")                         \
-    X(LEDGER_MAX_ID, TG_DB_SELECT, "SELECT coalesce(max(id), 0) FROM ledger")                              \
+    X(LEDGER_BLOCK_INSERT, TG_DB_INSERT,                                                                   \
+      "INSERT INTO ledger_blocks (first_id, last_id, ts_min, ts_max, row_count, rows)"                     \
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                                  \
+    X(LEDGER_IDS, TG_DB_SELECT,                                                                            \
+      "SELECT j.value->>0 FROM ledger_blocks b, json_each(b.rows) j WHERE b.first_id <= ?2"                \
+      " AND b.last_id >= ?1")                                                                              \
+    X(LEDGER_MAX_ID, TG_DB_SELECT, "SELECT coalesce(max(last_id), 0) FROM ledger_blocks")                  \
     X(CACHE_GET, TG_DB_SELECT, "SELECT payload, expires FROM cache WHERE key = ?1 AND expires > ?2")          \
     X(CACHE_PUT, TG_DB_INSERT,                                                                             \
       "INSERT OR REPLACE INTO cache (key, org, created, expires, bytes, payload)"                          \
@@ -93,15 +95,6 @@ static const char *const usage_group_columns[TG_USAGE_GROUP_COUNT] = {
     [TG_USAGE_GROUP_ORG] = "org",
 };
 
-/* Ledger rows go in LEDGER_ROWS_PER_INSERT to a statement (a VALUES list
- * of that many rows; the rest one at a time): a third less per row than a
- * statement each, the per-statement work (step, reset, the program's
- * start and halt) being shared. ON CONFLICT (id) rather than OR IGNORE: a
- * replayed row is skipped, but any other broken constraint is still an
- * error, not a lost row. */
-#define LEDGER_ROWS_PER_INSERT 16
-#define LEDGER_FIELDS 21 /* LEDGER_COLUMNS */
-
 typedef struct tg_sqlite {
     tg_store_t base; /* first: a tg_store_t * is a tg_sqlite_t * */
     sqlite3 *db;
@@ -110,7 +103,9 @@ typedef struct tg_sqlite {
     int version;
     sqlite3_stmt *stmts[STMT_COUNT];
     sqlite3_stmt *usage[TG_USAGE_GROUP_COUNT][2]; /* [group][with an org] */
-    sqlite3_stmt *ledger_insert[2]; /* [0] one row, [1] LEDGER_ROWS_PER_INSERT rows */
+    tg_ledger_block_t block;        /* the last block's text, its buffer reused */
+    tg_ledger_row_t *fresh;         /* a replay's rows not in the ledger yet */
+    size_t fresh_cap;
 } tg_sqlite_t;
 
 extern const tg_store_methods_t tg_store_sqlite_methods;
@@ -436,51 +431,96 @@ static tg_store_status_t sqlite_key_touch(tg_store_t *s, const char (*ids)[TG_ST
 
 /* ---- ledger and usage ---------------------------------------------------- */
 
-/* Binds row to the parameters after `at` (0 for a statement's first row). */
-static void bind_ledger_row(sqlite3_stmt *st, int at, const tg_ledger_row_t *row)
+/* A set of ledger ids: open addressing, 0 (never an id) is empty. */
+typedef struct id_set {
+    int64_t *slots;
+    size_t mask;
+} id_set_t;
+
+/* Adds id; false when it was there already. */
+static bool id_set_add(id_set_t *set, int64_t id)
 {
-    sqlite3_bind_int64(st, at + 1, row->id);
-    sqlite3_bind_double(st, at + 2, row->ts);
-    BIND_FIELD(st, at + 3, row->request_id);
-    BIND_FIELD(st, at + 4, row->org);
-    BIND_FIELD(st, at + 5, row->key_id);
-    BIND_FIELD(st, at + 6, row->model_requested);
-    BIND_FIELD(st, at + 7, row->model_used);
-    BIND_FIELD(st, at + 8, row->provider);
-    BIND_FIELD(st, at + 9, row->operation);
-    sqlite3_bind_int64(st, at + 10, row->prompt_tokens);
-    sqlite3_bind_int64(st, at + 11, row->cached_tokens);
-    sqlite3_bind_int64(st, at + 12, row->cache_write_tokens);
-    sqlite3_bind_int64(st, at + 13, row->completion_tokens);
-    sqlite3_bind_int64(st, at + 14, row->reasoning_tokens);
-    sqlite3_bind_double(st, at + 15, row->cost_usd);
-    sqlite3_bind_int(st, at + 16, row->cache_hit);
-    BIND_FIELD(st, at + 17, row->cache_tier);
-    sqlite3_bind_int(st, at + 18, row->status);
-    sqlite3_bind_double(st, at + 19, row->latency_seconds);
-    if (row->ttft_seconds >= 0)
-        sqlite3_bind_double(st, at + 20, row->ttft_seconds);
-    else
-        sqlite3_bind_null(st, at + 20);
-    sqlite3_bind_int(st, at + 21, row->estimated);
+    size_t i = (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ull >> 20) & set->mask;
+    for (; set->slots[i] != 0; i = (i + 1) & set->mask)
+        if (set->slots[i] == id)
+            return false;
+    set->slots[i] = id;
+    return true;
 }
 
-static tg_store_status_t sqlite_ledger_append(tg_store_t *s, const tg_ledger_row_t *rows, size_t n, size_t *inserted)
+/* Copies into c->fresh the rows whose id is neither in the ledger (the
+ * blocks whose id range meets the rows') nor earlier in rows: a replay of
+ * the spool or the journal may repeat rows a crash cut it off after
+ * committing. */
+static tg_store_status_t drop_present(tg_sqlite_t *c, const tg_ledger_row_t *rows, size_t n, size_t *kept)
+{
+    int64_t lo = rows[0].id, hi = rows[0].id;
+    for (size_t i = 1; i < n; i++) {
+        lo = rows[i].id < lo ? rows[i].id : lo;
+        hi = rows[i].id > hi ? rows[i].id : hi;
+    }
+    size_t have_n = 0, have_cap = 0;
+    int64_t *have = NULL;
+    run_t r = run_start(c, STMT_LEDGER_IDS);
+    sqlite3_bind_int64(r.st, 1, lo);
+    sqlite3_bind_int64(r.st, 2, hi);
+    int rc;
+    while ((rc = run_step(&r)) == SQLITE_ROW) {
+        if (have_n == have_cap) {
+            int64_t *grown = realloc(have, (have_cap = have_cap ? 2 * have_cap : 256) * sizeof(*have));
+            if (grown == NULL)
+                break;
+            have = grown;
+        }
+        have[have_n++] = sqlite3_column_int64(r.st, 0);
+    }
+    tg_store_status_t status = run_end(&r, rc == SQLITE_ROW ? SQLITE_NOMEM : rc);
+    size_t cap = 16;
+    while (cap < 2 * (have_n + n))
+        cap *= 2;
+    id_set_t set = {calloc(cap, sizeof(int64_t)), cap - 1};
+    if (n > c->fresh_cap) {
+        tg_ledger_row_t *grown = realloc(c->fresh, n * sizeof(*grown));
+        if (grown != NULL) {
+            c->fresh = grown;
+            c->fresh_cap = n;
+        }
+    }
+    if (status == TG_STORE_OK && (set.slots == NULL || c->fresh_cap < n))
+        status = TG_STORE_ERROR;
+    *kept = 0;
+    for (size_t i = 0; status == TG_STORE_OK && i < have_n; i++)
+        id_set_add(&set, have[i]);
+    for (size_t i = 0; status == TG_STORE_OK && i < n; i++)
+        if (id_set_add(&set, rows[i].id))
+            c->fresh[(*kept)++] = rows[i];
+    free(set.slots);
+    free(have);
+    return status;
+}
+
+static tg_store_status_t sqlite_ledger_append(tg_store_t *s, const tg_ledger_row_t *rows, size_t n, bool replayed,
+                                              size_t *inserted)
 {
     tg_sqlite_t *c = conn(s);
+    *inserted = 0;
     tg_store_status_t status = TG_STORE_OK;
-    size_t added = 0;
-    for (size_t i = 0; i < n && status == TG_STORE_OK;) {
-        size_t take = n - i >= LEDGER_ROWS_PER_INSERT ? LEDGER_ROWS_PER_INSERT : 1;
-        run_t r = {.c = c, .st = c->ledger_insert[take > 1], .op = TG_DB_INSERT};
-        for (size_t k = 0; k < take; k++)
-            bind_ledger_row(r.st, (int)k * LEDGER_FIELDS, &rows[i + k]);
-        if ((status = run_write(&r)) == TG_STORE_OK)
-            added += (size_t)sqlite3_changes(c->db); /* fewer: those ids were there */
-        i += take;
-    }
-    if (inserted != NULL)
-        *inserted = added;
+    if (n > 0 && replayed && (status = drop_present(c, rows, n, &n)) == TG_STORE_OK)
+        rows = c->fresh;
+    if (status != TG_STORE_OK || n == 0)
+        return status;
+    if (tg_ledger_block_encode(&c->block, rows, n) != 0)
+        return TG_STORE_ERROR;
+    const tg_ledger_block_t *b = &c->block;
+    run_t r = run_start(c, STMT_LEDGER_BLOCK_INSERT);
+    sqlite3_bind_int64(r.st, 1, b->first_id);
+    sqlite3_bind_int64(r.st, 2, b->last_id);
+    sqlite3_bind_double(r.st, 3, b->ts_min);
+    sqlite3_bind_double(r.st, 4, b->ts_max);
+    sqlite3_bind_int64(r.st, 5, (sqlite3_int64)b->rows);
+    sqlite3_bind_text(r.st, 6, b->text, (int)b->len, SQLITE_STATIC);
+    if ((status = run_write(&r)) == TG_STORE_OK)
+        *inserted = n;
     return status;
 }
 
@@ -762,9 +802,9 @@ static void sqlite_close(tg_store_t *s)
     for (size_t g = 0; g < TG_USAGE_GROUP_COUNT; g++)
         for (size_t o = 0; o < 2; o++)
             sqlite3_finalize(c->usage[g][o]);
-    for (size_t m = 0; m < 2; m++)
-        sqlite3_finalize(c->ledger_insert[m]);
     sqlite3_close(c->db);
+    tg_ledger_block_free(&c->block);
+    free(c->fresh);
     free(c);
 }
 
@@ -780,27 +820,18 @@ static int prepare_statements(tg_sqlite_t *c)
         rc = prepare(c->db, statement_sql[i], &c->stmts[i]);
     for (size_t g = 0; g < TG_USAGE_GROUP_COUNT && rc == SQLITE_OK; g++) {
         for (size_t with_org = 0; with_org < 2 && rc == SQLITE_OK; with_org++) {
-            char sql[1024];
+            char sql[4096];
             snprintf(sql, sizeof(sql),
                      "SELECT %s, count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(cached_tokens), 0),"
                      " coalesce(sum(cache_write_tokens), 0), coalesce(sum(completion_tokens), 0),"
                      " coalesce(sum(reasoning_tokens), 0), total(cost_usd), coalesce(sum(estimated), 0)"
-                     " FROM ledger WHERE %sts >= ?3 AND ts < ?4 AND (?2 IS NULL OR key_id = ?2)%s",
+                     " FROM (" TG_LEDGER_ROWS_SELECT " WHERE b.ts_max >= ?3 AND b.ts_min < ?4)"
+                     " WHERE %sts >= ?3 AND ts < ?4 AND (?2 IS NULL OR key_id = ?2)%s",
                      usage_group_columns[g], with_org ? "org = ?1 AND " : "",
                      /* NONE: one total even of no rows */
                      g == TG_USAGE_GROUP_NONE ? "" : " GROUP BY 1 ORDER BY 1");
             rc = prepare(c->db, sql, &c->usage[g][with_org]);
         }
-    }
-    for (size_t many = 0; many < 2 && rc == SQLITE_OK; many++) {
-        static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"; /* LEDGER_FIELDS */
-        _Static_assert(sizeof(row) == 2 * LEDGER_FIELDS + 2, "one ? per ledger column");
-        char sql[sizeof(LEDGER_COLUMNS) + LEDGER_ROWS_PER_INSERT * sizeof(row) + 64];
-        int at = snprintf(sql, sizeof(sql), "INSERT INTO ledger (" LEDGER_COLUMNS ") VALUES ");
-        for (size_t k = 0; k < (many ? LEDGER_ROWS_PER_INSERT : 1); k++)
-            at += snprintf(sql + at, sizeof(sql) - (size_t)at, "%s%s", k > 0 ? "," : "", row);
-        snprintf(sql + at, sizeof(sql) - (size_t)at, " ON CONFLICT (id) DO NOTHING");
-        rc = prepare(c->db, sql, &c->ledger_insert[many]);
     }
     return rc;
 }
