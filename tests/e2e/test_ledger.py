@@ -272,8 +272,9 @@ class LockedStoreTest(GatewayTestCase):
     """Another process holds the database's write lock longer than
     store.busy_timeout_ms: an admin change is refused with 503
     store_unavailable and changes nothing; requests are still answered,
-    their rows going to the spool (a failed batch counts as a write error),
-    and reach the ledger once the lock is gone, each once."""
+    their rows waiting in the journal (each failed transaction counts as a
+    write error and is tried again), and reach the ledger once the lock is
+    gone, each once."""
 
     @classmethod
     def start(cls):
@@ -292,9 +293,12 @@ class LockedStoreTest(GatewayTestCase):
                 r = t.chat(chat("gpt-4o-mini", "while locked", 2, stream=rid.endswith("1")),
                            {"X-Request-ID": rid})
                 self.assertEqual(r.status, 200, r.body)
-            m = t.metrics()
-            self.assertGreater(m.value("tollgate_ledger_write_errors_total"), 0)
-            self.assertGreaterEqual(m.value("tollgate_ledger_spooled_rows_total"), len(rids))
+            self.assertTrue(poll(lambda: t.metrics().value("tollgate_ledger_write_errors_total") > 0,
+                                 timeout=5, interval=0.05), "no failed transaction while locked")
+            # the depth is set at each attempt, which waits busy_timeout_ms
+            self.assertTrue(poll(lambda: t.metrics().value("tollgate_ledger_queue_depth") >= len(rids),
+                                 timeout=5, interval=0.05), "the rows are not waiting in the journal")
+            self.assertEqual(t.metrics().value("tollgate_ledger_spooled_rows_total"), 0)
         finally:
             lock.execute("ROLLBACK")
             lock.close()
