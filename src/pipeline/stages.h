@@ -31,7 +31,7 @@ tg_stage_result_t tg_stage_settle(tg_request_t *r);
 tg_stage_result_t tg_stage_account(tg_request_t *r);
 /* trace.c (always, after account and cache_fill): the request's span, when traced. */
 tg_stage_result_t tg_stage_trace(tg_request_t *r);
-/* ledger.c (always): the usage row, committed before the response ends. */
+/* ledger.c (always): the usage row, in the journal before the response ends. */
 tg_stage_result_t tg_stage_ledger(tg_request_t *r);
 /* admin.c: the admin API, run on the store thread. */
 tg_stage_result_t tg_stage_admin(tg_request_t *r);

@@ -653,7 +653,7 @@ int tg_server_run(const char *config_path, tg_config_t *cfg)
         atomic_store(&server.accepting, false);
         broadcast(&server, CONTROL_STOP, NULL);
         wait_for_workers(&server);
-        tg_store_thread_stop(server.store); /* every row of a finished request is committed */
+        tg_store_thread_stop(server.store); /* every row of the journal is committed */
         tg_trace_exporter_stop(server.traces); /* the last requests' spans go out */
         tg_limit_registry_free(server.limits); /* no request and no index points into it any more */
         tg_housekeeping_stop(server.housekeeping);

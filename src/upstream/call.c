@@ -471,7 +471,7 @@ static int client_write(void *ctx, const char *data, size_t len)
 
 /* The stream's last events, kept back: a client that sees the end ([DONE],
  * response.completed, message_stop) holds the whole answer, so it goes out
- * after the request's ledger row is committed (server/respond.c). */
+ * after the request's ledger row is in the journal (server/respond.c). */
 static int hold_end(void *ctx, const char *data, size_t len)
 {
     tg_upstream_call_t *call = ctx;

@@ -52,7 +52,7 @@ typedef struct tg_upstream_result {
     bool client_too_slow;      /* a stream ended because its client did not read it */
     h2o_iovec_t held_end;      /* the stream's last event ([DONE], response.completed), kept
                                   back: the responder sends it last, once the request's
-                                  ledger row is committed; len 0: none came */
+                                  ledger row is in the journal; len 0: none came */
     /* Per route (index as in the call's routes), the kind of its last
      * failed attempt, TG_RETRY_REASON_COUNT if none failed; NULL while no
      * attempt failed. The "why" of an error (the access line). */
