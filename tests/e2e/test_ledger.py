@@ -7,9 +7,9 @@
 # estimated tokens, marked in the row and the access log. Ledger totals
 # equal the token and cost metrics, GET /admin/v1/usage equals SQL over the
 # rows, the ledger_* metrics count what was written, a database locked by
-# another process sends rows through the spool (and admin changes get 503),
-# and SIGTERM under load commits every row of every answer a client
-# received.
+# another process leaves rows in the journal, retried (a full journal
+# spools them; admin changes get 503), and SIGTERM under load commits every
+# row of every answer a client received.
 
 import datetime
 import signal
