@@ -162,8 +162,14 @@ tg_journal_t *tg_journal_open(const char *path, uint32_t slots, size_t batch_max
         int rc = ftruncate(fd, 0) != 0 || ftruncate(fd, (off_t)bytes) != 0 ? errno : posix_fallocate(fd, 0, (off_t)bytes);
         if (rc == 0 && pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
             rc = errno != 0 ? errno : EIO;
-        if (rc != 0)
+        if (rc != 0) {
             *err = failf("cannot make the ledger journal %s (%zu bytes): %s", path, bytes, strerror(rc));
+            /* left empty, as its rows are in the store: sized but without
+             * its header, the next start would refuse it as no journal */
+            if (ftruncate(fd, 0) != 0) {
+                /* then that start refuses it, saying so */
+            }
+        }
     }
     tg_journal_t *j = NULL;
     if (*err == NULL && (j = calloc(1, sizeof(*j))) == NULL)
