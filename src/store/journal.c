@@ -100,9 +100,9 @@ static char *recover_rows(int fd, const char *path, off_t size, size_t batch_max
         size < (off_t)(HEADER_BYTES + (size_t)h.slots * SLOT_BYTES))
         return failf("the ledger journal %s is not a journal of this tollgate: ledger.journal_path names another"
                      " file, or a journal of another version; move it away", path);
-    const size_t chunk = 256;
+    const size_t chunk = 256, batch = batch_max > 0 ? batch_max : 1;
     char *buf = malloc(chunk * SLOT_BYTES);
-    tg_ledger_row_t *rows = malloc((batch_max > 0 ? batch_max : 1) * sizeof(*rows));
+    tg_ledger_row_t *rows = malloc(batch * sizeof(*rows));
     char *err = NULL;
     size_t n = 0;
     if (buf == NULL || rows == NULL)
@@ -120,7 +120,7 @@ static char *recover_rows(int fd, const char *path, off_t size, size_t batch_max
             if (seq == 0 || s->check != slot_check(seq, &s->row))
                 continue; /* free, or torn by a crash of the machine */
             rows[n++] = s->row;
-            if (n == batch_max) {
+            if (n == batch) {
                 if (recover(ctx, rows, n) != 0)
                     err = failf("cannot move the rows of the ledger journal %s into the store", path);
                 n = 0;
@@ -162,8 +162,14 @@ tg_journal_t *tg_journal_open(const char *path, uint32_t slots, size_t batch_max
         int rc = ftruncate(fd, 0) != 0 || ftruncate(fd, (off_t)bytes) != 0 ? errno : posix_fallocate(fd, 0, (off_t)bytes);
         if (rc == 0 && pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
             rc = errno != 0 ? errno : EIO;
-        if (rc != 0)
+        if (rc != 0) {
             *err = failf("cannot make the ledger journal %s (%zu bytes): %s", path, bytes, strerror(rc));
+            /* left empty, as its rows are in the store: sized but without
+             * its header, the next start would refuse it as no journal */
+            if (ftruncate(fd, 0) != 0) {
+                /* then that start refuses it, saying so */
+            }
+        }
     }
     tg_journal_t *j = NULL;
     if (*err == NULL && (j = calloc(1, sizeof(*j))) == NULL)

@@ -47,10 +47,10 @@ typedef int (*tg_journal_recover_fn)(void *ctx, const tg_ledger_row_t *rows, siz
 
 /* Opens the journal at path with `slots` slots (creating the file, or
  * resizing an empty one), after giving `recover` every readable row of the
- * file (in batches of at most batch_max). It takes an exclusive lock on the
- * file, so that a second gateway on the same journal is refused. NULL with
- * *err (malloc'd): the file cannot be made, is locked, is no journal of
- * this build, or recover refused its rows. */
+ * file (in batches of at most batch_max; 0 is taken as 1). It takes an
+ * exclusive lock on the file, so that a second gateway on the same
+ * journal is refused. NULL with *err (malloc'd): the file cannot be made,
+ * is locked, is no journal of this build, or recover refused its rows. */
 tg_journal_t *tg_journal_open(const char *path, uint32_t slots, size_t batch_max, tg_journal_recover_fn recover,
                               void *ctx, char **err);
 

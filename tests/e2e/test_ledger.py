@@ -7,9 +7,9 @@
 # estimated tokens, marked in the row and the access log. Ledger totals
 # equal the token and cost metrics, GET /admin/v1/usage equals SQL over the
 # rows, the ledger_* metrics count what was written, a database locked by
-# another process sends rows through the spool (and admin changes get 503),
-# and SIGTERM under load commits every row of every answer a client
-# received.
+# another process leaves rows in the journal, retried (a full journal
+# spools them; admin changes get 503), and SIGTERM under load commits every
+# row of every answer a client received.
 
 import datetime
 import signal
@@ -273,42 +273,59 @@ class LockedStoreTest(GatewayTestCase):
     store.busy_timeout_ms: an admin change is refused with 503
     store_unavailable and changes nothing; requests are still answered,
     their rows waiting in the journal (each failed transaction counts as a
-    write error and is tried again), and reach the ledger once the lock is
-    gone, each once."""
+    write error and is tried again at the next flush, nothing spooled), and
+    reach the ledger once the lock is gone, each once."""
+
+    queue_size = None   # the default: the journal holds every row of the test
+    locked = ["locked-%d" % i for i in range(5)]
 
     @classmethod
     def start(cls):
-        start_ledger_gateway(cls, busy_timeout_ms=200)
+        start_ledger_gateway(cls, busy_timeout_ms=200, queue_size=cls.queue_size)
 
-    def test_rows_wait_in_the_spool_until_the_lock_is_gone(self):
+    def test_rows_wait_until_the_lock_is_gone(self):
         t = self.tollgate
-        self.assertEqual(t.chat(chat("gpt-4o-mini", "before", 2)).status, 200)
+        self.assertEqual(t.chat(chat("gpt-4o-mini", "before", 2), {"X-Request-ID": "unlocked"}).status, 200)
+        # in the table (and its slot free) before the lock is taken
+        self.assertTrue(poll(lambda: t.db("SELECT 1 FROM ledger WHERE request_id = 'unlocked'"), timeout=10))
+        in_journal = len(self.locked) if self.queue_size is None else self.queue_size
         lock = sqlite3.connect(t.db_path, timeout=10, isolation_level=None)
         try:
             lock.execute("BEGIN EXCLUSIVE")
             r = t.admin("POST", "/orgs", {"name": "locked-out"})
             self.assertOpenAIError(r, 503, None, "store_unavailable")
-            rids = ["locked-%d" % i for i in range(3)]
-            for rid in rids:
+            for rid in self.locked:
                 r = t.chat(chat("gpt-4o-mini", "while locked", 2, stream=rid.endswith("1")),
                            {"X-Request-ID": rid})
                 self.assertEqual(r.status, 200, r.body)
-            self.assertTrue(poll(lambda: t.metrics().value("tollgate_ledger_write_errors_total") > 0,
-                                 timeout=5, interval=0.05), "no failed transaction while locked")
-            # the depth is set at each attempt, which waits busy_timeout_ms
-            self.assertTrue(poll(lambda: t.metrics().value("tollgate_ledger_queue_depth") >= len(rids),
-                                 timeout=5, interval=0.05), "the rows are not waiting in the journal")
-            self.assertEqual(t.metrics().value("tollgate_ledger_spooled_rows_total"), 0)
+            errors = lambda: t.metrics().value("tollgate_ledger_write_errors_total")
+            self.assertTrue(poll(lambda: errors() > 0, timeout=10), "no failed transaction counted")
+            self.assertTrue(poll(lambda: errors() > 1, timeout=10), "the failed rows were not tried again")
+            depth = lambda: t.metrics().value("tollgate_ledger_queue_depth")
+            poll(lambda: depth() == in_journal, timeout=10)
+            self.assertEqual(depth(), in_journal)
+            m = t.metrics()
+            self.assertEqual(m.value("tollgate_ledger_spooled_rows_total"), len(self.locked) - in_journal)
+            self.assertEqual(lock.execute("SELECT count(*) FROM ledger WHERE request_id LIKE 'locked-%'")
+                             .fetchone()[0], 0)
         finally:
             lock.execute("ROLLBACK")
             lock.close()
         have = lambda: {r["request_id"] for r in t.db("SELECT request_id FROM ledger")}
-        poll(lambda: set(rids) <= have(), timeout=10, interval=0.1)
+        poll(lambda: set(self.locked) <= have(), timeout=10, interval=0.1)
         rows = t.db("SELECT request_id, count(*) AS n FROM ledger GROUP BY request_id")
-        self.assertEqual({r["request_id"]: r["n"] for r in rows if r["request_id"] in rids},
-                         dict.fromkeys(rids, 1))
+        self.assertEqual({r["request_id"]: r["n"] for r in rows}, dict.fromkeys(["unlocked"] + self.locked, 1))
+        self.assertTrue(poll(lambda: t.metrics().value("tollgate_ledger_queue_depth") == 0, timeout=10))
         self.assertNotIn("locked-out", {o["name"] for o in t.admin("GET", "/orgs").json()["data"]})
         self.assertEqual(t.admin("POST", "/orgs", {"name": "locked-out"}).status, 201)
+
+
+class LockedFullJournalTest(LockedStoreTest):
+    """The same with a journal of two slots: the rows that do not fit go to
+    the spool file, which is replayed once the lock is gone, each row once
+    with the journal's."""
+
+    queue_size = 2
 
 
 class LedgerDrainTest(GatewayTestCase):

@@ -226,9 +226,11 @@ class OpenAISurfacesTest(GatewayTestCase):
         cls.expect("resp-plain", "resp", "responses", p_resp, 3, price(CHEAP, p_resp, 3))
         cls.send("resp-stream", "/v1/responses",
                  {"model": "resp-stream", "input": text, "max_output_tokens": 4, "stream": True})
-        # the row is committed before the stream's end goes out: no waiting
-        cls.row_at_stream_end = cls.tollgate.db("SELECT * FROM ledger WHERE request_id = ?",
-                                                "resp-stream")
+        # the row is in the journal before the stream's end goes out: usage,
+        # which moves the journal's rows into the ledger first, counts it
+        # with no waiting
+        cls.usage_at_stream_end = cls.tollgate.admin(
+            "GET", "/usage?group_by=model&key=" + cls.key["id"]).json()
         cls.expect("resp-stream", "resp-stream", "responses", p_resp, 4, price(CHEAP, p_resp, 4),
                    stream=True)
 
@@ -399,9 +401,10 @@ class OpenAISurfacesTest(GatewayTestCase):
         deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
         self.assertEqual("".join(deltas), "tok1 tok2 tok3 tok4")
         self.assertEqual(events[-1]["response"]["usage"]["output_tokens"], 4)
-        # its usage is in the ledger row, which was there when the end arrived
-        self.assertEqual(len(self.row_at_stream_end), 1)
-        self.assertEqual(self.row_at_stream_end[0]["completion_tokens"], 4)
+        # its usage is in its ledger row, written before the end went out
+        at_end = {d["group"]: d for d in self.usage_at_stream_end["data"]}
+        self.assertEqual((at_end["resp-stream"]["requests"], at_end["resp-stream"]["completion_tokens"]),
+                         (1, 4), at_end)
         m = self.tollgate.metrics()
         self.assertEqual(m.value("tollgate_llm_ttft_seconds_count", model="resp-stream"), 1)
         self.assertEqual(m.value("tollgate_llm_requests_total", model="resp-stream",

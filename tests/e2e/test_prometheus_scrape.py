@@ -12,7 +12,7 @@ import time
 import urllib.parse
 
 import harness
-from harness import (ADMIN_ENV, GatewayTestCase, chat_prompt_tokens, free_port, http_request,
+from harness import (ADMIN_ENV, GatewayTestCase, chat_prompt_tokens, free_port, http_request, poll,
                      tenancy_sections)
 
 SCRAPE_TIMEOUT_S = 30
@@ -100,11 +100,15 @@ class PrometheusScrapeTest(GatewayTestCase):
         keys = [t.create_key("prom-paid", "k%d" % i) for i in range(3)]
         t.revoke_key(keys[2]["id"])
         msgs = [{"role": "user", "content": "ledger through prometheus"}]
-        for key in keys[:2]:
+        for i, key in enumerate(keys[:2]):
             r = t.chat({"model": "gpt-4o-mini", "messages": msgs, "max_tokens": 2},
-                       {"Authorization": "Bearer " + key["key"]})
+                       {"Authorization": "Bearer " + key["key"], "X-Request-ID": "prom-%d" % i})
             self.assertEqual(r.status, 200, r.body)
-        rows = len(t.db("SELECT id FROM ledger"))   # with the other test's, if it ran first
+        # the table lags the answers by ledger.flush_ms; rows go in in the
+        # order of their requests, so the other test's (if it ran first) too
+        poll(lambda: len(t.db("SELECT id FROM ledger WHERE request_id IN ('prom-0', 'prom-1')")) == 2,
+             timeout=10)
+        rows = len(t.db("SELECT id FROM ledger"))
         self.wait_for("tollgate_active_api_keys", 2.0)
         self.wait_for('tollgate_orgs{plan="trial"}', 1.0)
         self.wait_for('tollgate_orgs{plan="paid"}', 1.0)

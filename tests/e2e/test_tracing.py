@@ -9,6 +9,7 @@
 
 import http.server
 import json
+import os
 import secrets
 import threading
 import time
@@ -252,6 +253,11 @@ class DeadReceiverTest(GatewayTestCase):
             tracing={"enabled": True, "endpoint": "http://127.0.0.1:%d/v1/traces" % cls.dead_port,
                      "interval_ms": 100, "timeout_ms": 300}))
 
+    def own_store(self, name):
+        """The store section of a second gateway beside self.tollgate: a
+        database (and so a ledger journal) of its own, as each needs."""
+        return {"path": os.path.join(self.workdir, name + ".db")}
+
     def dropped(self, reason):
         return self.tollgate.metrics().value("tollgate_tracing_spans_dropped_total", reason=reason)
 
@@ -273,6 +279,7 @@ class DeadReceiverTest(GatewayTestCase):
             # a second gateway, exporting to the refusing receiver
             other = self.start_tollgate(gateway_config(
                 free_port(), [provider("mock", self.mock)], [model("big", [("mock", "gpt-4o")])],
+                store=self.own_store("refusing"),
                 tracing={"enabled": True, "endpoint": "http://127.0.0.1:%d/v1/traces" % receiver.port,
                          "interval_ms": 100}))
             self.assertEqual(other.chat(chat("refused")).status, 200)
@@ -286,6 +293,7 @@ class DeadReceiverTest(GatewayTestCase):
     def test_full_queue_drops(self):
         other = self.start_tollgate(gateway_config(
             free_port(), [provider("mock", self.mock)], [model("big", [("mock", "gpt-4o")])],
+            store=self.own_store("full-queue"),
             tracing={"enabled": True, "endpoint": "http://127.0.0.1:%d/v1/traces" % self.dead_port,
                      "queue_size": 2, "batch_max": 64, "interval_ms": 600000}))
         for i in range(3):
