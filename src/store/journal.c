@@ -96,10 +96,13 @@ static char *recover_rows(int fd, const char *path, off_t size, size_t batch_max
 {
     header_t h;
     if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != JOURNAL_MAGIC ||
-        h.row_bytes != sizeof(tg_ledger_row_t) || h.slots == 0 ||
-        size < (off_t)(HEADER_BYTES + (size_t)h.slots * SLOT_BYTES))
+        h.row_bytes != sizeof(tg_ledger_row_t) || h.slots == 0)
         return failf("the ledger journal %s is not a journal of this tollgate: ledger.journal_path names another"
                      " file, or a journal of another version; move it away", path);
+    /* shorter than its slots: cut while it was made (the header comes
+     * first), or by something else; the slots that are there are read */
+    if (size < (off_t)(HEADER_BYTES + (size_t)h.slots * SLOT_BYTES))
+        h.slots = size > HEADER_BYTES ? (uint32_t)(((size_t)size - HEADER_BYTES) / SLOT_BYTES) : 0;
     const size_t chunk = 256, batch = batch_max > 0 ? batch_max : 1;
     char *buf = malloc(chunk * SLOT_BYTES);
     tg_ledger_row_t *rows = malloc(batch * sizeof(*rows));
@@ -156,20 +159,18 @@ tg_journal_t *tg_journal_open(const char *path, uint32_t slots, size_t batch_max
     }
     size_t bytes = HEADER_BYTES + (size_t)slots * SLOT_BYTES;
     header_t h = {JOURNAL_MAGIC, sizeof(tg_ledger_row_t), slots};
-    /* every row is in the store: empty the file, then give it its blocks
-     * now, so that a full disk is an error here and never a SIGBUS later */
+    /* every row is in the store: empty the file, write the header (so
+     * that a kill from here on leaves a journal, empty or short), then give
+     * it its blocks now, so that a full disk is an error here and never a
+     * SIGBUS later */
     if (*err == NULL) {
-        int rc = ftruncate(fd, 0) != 0 || ftruncate(fd, (off_t)bytes) != 0 ? errno : posix_fallocate(fd, 0, (off_t)bytes);
+        int rc = ftruncate(fd, 0) != 0 ? errno : 0;
         if (rc == 0 && pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
             rc = errno != 0 ? errno : EIO;
-        if (rc != 0) {
+        if (rc == 0)
+            rc = ftruncate(fd, (off_t)bytes) != 0 ? errno : posix_fallocate(fd, 0, (off_t)bytes);
+        if (rc != 0)
             *err = failf("cannot make the ledger journal %s (%zu bytes): %s", path, bytes, strerror(rc));
-            /* left empty, as its rows are in the store: sized but without
-             * its header, the next start would refuse it as no journal */
-            if (ftruncate(fd, 0) != 0) {
-                /* then that start refuses it, saying so */
-            }
-        }
     }
     tg_journal_t *j = NULL;
     if (*err == NULL && (j = calloc(1, sizeof(*j))) == NULL)

@@ -422,8 +422,13 @@ static void write_batch(tg_store_thread_t *t, size_t n)
 static void ingest(tg_store_thread_t *t)
 {
     const tg_store_methods_t *m = t->store->methods;
+    /* the rows written so far, no more: under a load that writes rows as
+     * fast as they commit, the jobs and periodic() must still get a turn */
+    uint64_t left = tg_journal_depth(t->journal);
     size_t n;
-    while ((n = tg_journal_take(t->journal, t->rows, t->batch_max)) > 0) {
+    while (left > 0 &&
+           (n = tg_journal_take(t->journal, t->rows, left < t->batch_max ? (size_t)left : t->batch_max)) > 0) {
+        left -= n;
         size_t inserted = 0;
         bool ok = m->begin(t->store) == TG_STORE_OK &&
                   m->ledger_append(t->store, t->rows, n, false, &inserted) == TG_STORE_OK &&
@@ -614,7 +619,7 @@ static void *thread_main(void *arg)
         }
         if (rows && now >= next_flush) {
             ingest(t);
-            next_flush = now + t->flush_seconds;
+            next_flush = tg_clock_seconds() + t->flush_seconds; /* a failed commit may have waited busy_timeout */
         }
         if (now >= next_period) {
             periodic(t);
