@@ -415,7 +415,7 @@ static void test_sqlite_tier(void **state)
     tg_store_t *s = NULL;
     char *err = NULL;
     assert_int_equal(m->open(&options, &s, &err), TG_STORE_OK);
-    assert_int_equal(m->schema_version(s), 2);
+    assert_true(m->schema_version(s) >= 2); /* 2 made the cache table */
     uint8_t keys[4][32];
     char payload[1000];
     memset(payload, 'p', sizeof(payload));
