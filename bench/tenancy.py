@@ -374,7 +374,7 @@ def report(results, args):
               "| ON / OFF CPU per request | " + " | ".join("round %d" % (i + 1) for i in range(len(rounds)))
               + " | median |", "|---|" + "---|" * (len(rounds) + 1),
               "| @%d | %s | **%.3f** |" % (c, " | ".join("%.3f" % x for x in ratio), med),
-              "| @1 (a batch per request) | %s | %.3f |" % (" | ".join("%.3f" % x for x in ratio1),
+              "| @1 | %s | %.3f |" % (" | ".join("%.3f" % x for x in ratio1),
                                                            median(ratio1)), "",
               "The issue's target, CPU per request with auth and ledger at most %d%% higher (ON / OFF "
               "<= %.2f at %d connections): **%s** (median %.3f, rounds %.3f .. %.3f)."
