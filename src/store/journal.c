@@ -176,7 +176,10 @@ tg_journal_t *tg_journal_open(const char *path, uint32_t slots, size_t batch_max
     if (*err == NULL && (j = calloc(1, sizeof(*j))) == NULL)
         *err = failf("out of memory");
     if (*err == NULL) {
-        j->base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        /* populated now, at start: the page cache's pages are made and
+         * mapped here, not by a worker's first row in each page (a write
+         * still takes a minor fault to mark a clean page dirty) */
+        j->base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
         if (j->base == MAP_FAILED)
             *err = failf("cannot map the ledger journal %s: %s", path, strerror(errno));
     }
