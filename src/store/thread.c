@@ -46,6 +46,7 @@
 #define PERIOD_MS 250
 #define CACHE_EVICT_PERIODS 20 /* the cache tier's eviction: every 5 s */
 #define OTHER_JOBS_MAX 4096 /* lookups, admin operations, audit entries, key uses queued at once */
+#define SPOOL_ROWS_PER_PERIOD 8192 /* a period replays at most these: jobs and the journal get their turn */
 #define SPOOL_MAGIC 0x544c4732u /* "TLG2": the record layout of this build (a new layout, a new number) */
 
 typedef struct spool_record {
@@ -87,6 +88,8 @@ struct tg_store_thread {
     pthread_mutex_t spool_lock;       /* the spool file: workers append (rarely), the thread replays */
     int spool_fd;
     char *spool_path;
+    off_t spool_at;                   /* replayed up to here; emptied once all of it is */
+    size_t spool_moved;               /* rows the replay under way inserted so far */
 
     pthread_mutex_t config_lock;      /* plans: a reload replaces them */
     char **plans;
@@ -321,29 +324,33 @@ static int spool_drop(tg_store_thread_t *t, off_t head)
     return 0;
 }
 
-/* Moves the spooled rows into the ledger and empties the spool. The lock
+/* Moves the spooled rows into the ledger, SPOOL_ROWS_PER_PERIOD a call
+ * (all of them with `all`), and empties the spool once every row is in:
+ * a spool of a long outage does not hold up the jobs and the journal for
+ * the whole replay. The lock
  * is taken to read the file's size and to drop what was moved, never
  * around the store's statements: those may wait store.busy_timeout_ms for
  * another process's lock, and a worker whose queue is full waits for the
  * lock to append (its event loop stalled). Rows are inserted by id, so a
  * replay cut short by a crash repeats nothing. */
-static void replay_spool(tg_store_thread_t *t)
+static void replay_spool(tg_store_thread_t *t, bool all)
 {
     struct stat st;
     pthread_mutex_lock(&t->spool_lock);
     int fd = t->spool_fd, rc = fstat(fd, &st);
     pthread_mutex_unlock(&t->spool_lock);
-    if (rc != 0 || st.st_size < (off_t)sizeof(spool_record_t))
+    if (rc != 0 || st.st_size < t->spool_at + (off_t)sizeof(spool_record_t))
         return;
     /* only this thread truncates or replaces the file, and workers append
      * past st_size: the records before it hold still without the lock */
-    size_t count = (size_t)st.st_size / sizeof(spool_record_t), moved = 0, skipped = 0;
+    size_t count = (size_t)(st.st_size - t->spool_at) / sizeof(spool_record_t), skipped = 0;
+    size_t budget = all ? SIZE_MAX : SPOOL_ROWS_PER_PERIOD;
     tg_ledger_row_t *rows = t->rows;
     bool ok = true;
-    off_t at = 0;
     const tg_store_methods_t *m = t->store->methods;
-    while (ok && count > 0) {
+    while (ok && count > 0 && budget > 0) {
         size_t n = 0;
+        off_t at = t->spool_at;
         spool_record_t rec;
         while (n < t->batch_max && count > 0 && pread(fd, &rec, sizeof(rec), at) == (ssize_t)sizeof(rec)) {
             at += (off_t)sizeof(rec);
@@ -353,29 +360,34 @@ static void replay_spool(tg_store_thread_t *t)
             else
                 skipped++;
         }
-        if (n == 0)
-            break;
         size_t inserted = 0;
-        ok = m->begin(t->store) == TG_STORE_OK;
-        if (ok && (m->ledger_append(t->store, rows, n, true, &inserted) != TG_STORE_OK ||
-                   m->commit(t->store) != TG_STORE_OK)) {
+        ok = n == 0 || m->begin(t->store) == TG_STORE_OK;
+        if (ok && n > 0 && (m->ledger_append(t->store, rows, n, true, &inserted) != TG_STORE_OK ||
+                            m->commit(t->store) != TG_STORE_OK)) {
             m->rollback(t->store);
             ok = false;
         }
-        if (ok) {
-            moved += inserted;
-            tg_obs_record_ledger(t->obs, inserted, 0, 0);
-        }
+        if (!ok)
+            break; /* this batch again next time */
+        t->spool_at = at;
+        t->spool_moved += inserted;
+        budget = budget > n ? budget - n : 0;
+        tg_obs_record_ledger(t->obs, inserted, 0, 0);
+        if (n == 0)
+            break; /* a short read: the rest next time */
     }
-    if (ok) {
+    if (ok && t->spool_at >= st.st_size) {
         pthread_mutex_lock(&t->spool_lock);
         ok = spool_drop(t, st.st_size) == 0;
         pthread_mutex_unlock(&t->spool_lock);
+        if (ok) {
+            tg_log(TG_LOG_INFO, "ledger", "moved %zu spooled rows into the ledger%s", t->spool_moved,
+                   skipped ? " (skipped unreadable records)" : "");
+            t->spool_at = 0;
+            t->spool_moved = 0;
+        }
     }
-    if (ok)
-        tg_log(TG_LOG_INFO, "ledger", "moved %zu spooled rows into the ledger%s", moved,
-               skipped ? " (skipped unreadable records)" : "");
-    else
+    if (!ok)
         tg_log(TG_LOG_WARN, "ledger", "spooled rows stay in %s: the store refused them; retrying later", t->spool_path);
 }
 
@@ -571,7 +583,7 @@ static void periodic(tg_store_thread_t *t)
         t->data_version = version;
         rebuild_index(t); /* another process (the CLI) changed keys or orgs, or a reload the plans */
     }
-    replay_spool(t);
+    replay_spool(t, false);
     if (t->store->methods->maintain(t->store) == TG_STORE_ERROR)
         tg_log(TG_LOG_WARN, "store", "a write-ahead log checkpoint failed; retrying in %d ms", PERIOD_MS);
     if (++t->periods % CACHE_EVICT_PERIODS == 0)
@@ -798,7 +810,7 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
         return strdup("cannot read the ledger");
     int64_t seconds = (int64_t)time(NULL), last = max_id >> 32;
     atomic_init(&t->next_row_id, (seconds > last ? seconds : last + 1) << 32);
-    replay_spool(t);
+    replay_spool(t, true); /* all of it: the budgets are summed from the ledger next */
     if (seed_budgets(t) != TG_STORE_OK)
         return strdup("cannot read this month's spend from the ledger");
     t->data_version = m->data_version(t->store);
