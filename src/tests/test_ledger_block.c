@@ -520,6 +520,44 @@ static void test_usage_over_blocks_matches_the_view(void **state)
     }
 }
 
+/* Counts at the int64 ends (no provider reports them: the usage scanner
+ * stops at 10^9) must not make the usage query fail: the budgets' sum at
+ * start would refuse to start the gateway. Totals saturate instead. */
+static void test_usage_of_huge_counts_saturates(void **state)
+{
+    fixture_t *f = *state;
+    tg_ledger_row_t rows[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&rows[i], 0, sizeof(rows[i]));
+        rows[i].id = i + 1;
+        rows[i].ts = T0 + i;
+        strcpy(rows[i].org, "acme");
+        rows[i].prompt_tokens = INT64_MAX;
+        rows[i].completion_tokens = i == 2 ? INT64_MIN : 1;
+        rows[i].cost_usd = 1;
+    }
+    size_t inserted;
+    assert_int_equal(f->m->ledger_append(f->s, rows, 3, false, &inserted), TG_STORE_OK);
+    for (int g = 0; g < TG_USAGE_GROUP_COUNT; g++) {
+        tg_usage_query_t q = {.from = T0, .group_by = (tg_usage_group_t)g};
+        tg_usage_total_t t = {0};
+        assert_int_equal(f->m->usage(f->s, &q, one_total, &t), TG_STORE_OK);
+        assert_int_equal(t.requests, 3);
+        assert_true(t.prompt_tokens == INT64_MAX);
+        assert_true(t.cost_usd == 3);
+    }
+    /* and sums below 2^53 stay exact */
+    tg_usage_query_t q = {.to = T0 + 2, .group_by = TG_USAGE_GROUP_NONE};
+    tg_usage_total_t t = {0};
+    rows[0].id = 10, rows[0].prompt_tokens = (INT64_C(1) << 52) + 1, rows[0].ts = T0 - 1;
+    rows[1].id = 11, rows[1].prompt_tokens = 1, rows[1].ts = T0 - 1;
+    assert_int_equal(f->m->ledger_append(f->s, rows, 2, false, &inserted), TG_STORE_OK);
+    q.from = T0 - 1, q.to = T0;
+    assert_int_equal(f->m->usage(f->s, &q, one_total, &t), TG_STORE_OK);
+    assert_true(t.prompt_tokens == (INT64_C(1) << 52) + 2);
+    assert_int_equal(t.completion_tokens, 2);
+}
+
 /* Schema 3 moves a table's rows into blocks whose bounds are the view's
  * values too: a time a hair below a second reads as that second. */
 static void test_migrated_blocks_have_the_views_bounds(void **state)
@@ -554,6 +592,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_any_row_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worst_case_row_fits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_over_blocks_matches_the_view, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usage_of_huge_counts_saturates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrated_blocks_have_the_views_bounds, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
