@@ -99,6 +99,11 @@ static const char *const migrations[] = {
     "DROP TABLE ledger;"
     "CREATE INDEX ledger_blocks_ts ON ledger_blocks (ts_max);"
     "CREATE VIEW ledger AS " TG_LEDGER_ROWS_SELECT ";",
+    /* 4: the blocks by last_id, for the replays' look-up of the ids they
+     * may repeat (the blocks whose id range meets the replay's, which are
+     * the last few: by first_id alone it read every block) and for the
+     * largest id at start. One index entry a block, not a row. */
+    "CREATE INDEX ledger_blocks_last_id ON ledger_blocks (last_id);",
 };
 
 #define LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -58,8 +58,8 @@
       "INSERT INTO ledger_blocks (first_id, last_id, ts_min, ts_max, row_count, rows)"                     \
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                                  \
     X(LEDGER_IDS, TG_DB_SELECT,                                                                            \
-      "SELECT j.value->>0 FROM ledger_blocks b, json_each(b.rows) j WHERE b.first_id <= ?2"                \
-      " AND b.last_id >= ?1")                                                                              \
+      "SELECT j.value->>0 FROM ledger_blocks b, json_each(b.rows) j WHERE b.last_id >= ?1"                 \
+      " AND +b.first_id <= ?2") /* + : by last_id's index, which finds the recent blocks */                \
     X(LEDGER_MAX_ID, TG_DB_SELECT, "SELECT coalesce(max(last_id), 0) FROM ledger_blocks")                  \
     X(CACHE_GET, TG_DB_SELECT, "SELECT payload, expires FROM cache WHERE key = ?1 AND expires > ?2")          \
     X(CACHE_PUT, TG_DB_INSERT,                                                                             \
