@@ -783,6 +783,17 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
     char *why = check_spool(t);
     if (why != NULL)
         return why;
+    /* one file as both (by name, a link, or a path spelt otherwise): the
+     * journal's header would go into the spool, and the spool's replay
+     * would truncate the journal under its mapping (SIGBUS) */
+    struct stat spool_st, journal_st;
+    if (fstat(t->spool_fd, &spool_st) == 0 && stat(cfg->ledger.journal_path, &journal_st) == 0 &&
+        spool_st.st_dev == journal_st.st_dev && spool_st.st_ino == journal_st.st_ino) {
+        char buf[1024];
+        snprintf(buf, sizeof(buf), "ledger.journal_path %s and ledger.spool_path %s are the same file: each needs"
+                 " one of its own", cfg->ledger.journal_path, cfg->ledger.spool_path);
+        return strdup(buf);
+    }
     size_t recovered = 0;
     recovery_t rc = {t, &recovered};
     t->journal = tg_journal_open(cfg->ledger.journal_path, cfg->ledger.queue_size, t->batch_max, recover_rows, &rc,
