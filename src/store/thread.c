@@ -234,8 +234,12 @@ static uint32_t fnv1a(const void *p, size_t n)
     return h;
 }
 
+/* Under spool_lock. A write cut short (a full disk) is cut off again:
+ * part of a record left at the end would put every record appended after
+ * it out of step, and the replay would drop them all as unreadable. */
 static int spool_locked(tg_store_thread_t *t, const tg_ledger_row_t *rows, size_t n)
 {
+    off_t end = lseek(t->spool_fd, 0, SEEK_END);
     for (size_t i = 0; i < n; i++) {
         spool_record_t rec;
         memset(&rec, 0, sizeof(rec));
@@ -248,8 +252,14 @@ static int spool_locked(tg_store_thread_t *t, const tg_ledger_row_t *rows, size_
             ssize_t w = write(t->spool_fd, p, left);
             if (w < 0 && errno == EINTR)
                 continue;
-            if (w <= 0)
+            if (w <= 0) {
+                int saved = errno;
+                if (end >= 0 && ftruncate(t->spool_fd, end) != 0) {
+                    /* the replay skips the torn record, and the rest with it */
+                }
+                errno = saved;
                 return -1;
+            }
             p += w;
             left -= (size_t)w;
         }
