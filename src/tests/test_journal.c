@@ -5,8 +5,8 @@
  * rewind, the recovery of a killed run's rows (and of none twice), a torn
  * slot skipped, a refused recovery keeping the rows, a second open and a
  * foreign file or a journal of another row layout refused (the file
- * untouched), resizing; and four producer
- * threads against a consumer on a small ring, every row arriving once.
+ * untouched), resizing; and four producer threads against a consumer on
+ * a small ring, every row arriving once.
  * No CTest runs unit tests under ThreadSanitizer: run build-tsan's
  * gw_test_journal by hand after a change to the journal's atomics.
  */
