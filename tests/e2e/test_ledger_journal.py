@@ -6,7 +6,9 @@
 # rows of the answers are surely only in the journal, a SIGKILL and a
 # restart put exactly those rows in the ledger, once each, before the
 # restarted gateway is ready; the journal is empty after that. A journal
-# and a spool that are one file (by name or a link) are refused. A journal
+# path that cannot be one (a directory, a missing directory, a file it
+# may not write, a device) and a journal and a spool that are one file
+# (by name or a link) are refused at start, saying why. A journal
 # removed under a running gateway: rows still reach the ledger, SIGTERM
 # commits them, a restart makes a new one; a SIGKILL loses the rows only
 # in the removed file. A reload that changes flush_ms, queue_size or
@@ -138,6 +140,28 @@ class JournalTest(GatewayTestCase):
         self.assertEqual(self.counts(t), dict.fromkeys(committed + journaled, 1))
         self.assertEqual(self.recovered(t), [])
         self.assertEqual(t.db("PRAGMA integrity_check"), [{"integrity_check": "ok"}])
+
+    def test_journal_path_that_cannot_be_a_journal_is_refused(self):
+        # a directory, a missing directory, a file it may not write (a
+        # mode of 0400 does not stop root: /proc/version does), a device
+        adir = os.path.join(self.workdir, "a-directory")
+        os.mkdir(adir)
+        cases = [(adir, "cannot open the ledger journal %s: Is a directory" % adir),
+                 (os.path.join(self.workdir, "missing", "j"),
+                  "cannot open the ledger journal %s: No such file or directory"
+                  % os.path.join(self.workdir, "missing", "j")),
+                 ("/dev/null", "cannot make the ledger journal /dev/null")]
+        if os.geteuid() != 0:
+            readonly = os.path.join(self.workdir, "readonly.journal")
+            open(readonly, "wb").close()
+            os.chmod(readonly, 0o400)
+            cases.append((readonly, "cannot open the ledger journal %s: Permission denied" % readonly))
+        elif os.path.exists("/proc/version"):
+            cases.append(("/proc/version", "the ledger journal /proc/version"))
+        for n, (journal, why) in enumerate(cases):
+            self.assertIn(why, self.serve_refused("unusable-%d" % n, self.config(db="unusable.db",
+                                                                               journal_path=journal)))
+        self.assertEqual(os.listdir(adir), [])
 
     def test_journal_and_spool_as_one_file_are_refused(self):
         # by name, and through a link: the journal's header would go into
