@@ -813,13 +813,15 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
     if (recovered > 0)
         tg_log(TG_LOG_INFO, "ledger", "moved %zu rows a previous run left in the journal into the ledger", recovered);
     /* ids: the start second above 32 bits of sequence, never below a row
-     * already there, so that ids grow across restarts and never repeat */
+     * already there, so that ids grow across restarts and never repeat;
+     * the spool's rows first, whose ids a run that lived less than a
+     * second shares the start second with */
+    replay_spool(t);
     int64_t max_id = 0;
     if (m->ledger_max_id(t->store, &max_id) != TG_STORE_OK)
         return strdup("cannot read the ledger");
     int64_t seconds = (int64_t)time(NULL), last = max_id >> 32;
     atomic_init(&t->next_row_id, (seconds > last ? seconds : last + 1) << 32);
-    replay_spool(t);
     if (seed_budgets(t) != TG_STORE_OK)
         return strdup("cannot read this month's spend from the ledger");
     t->data_version = m->data_version(t->store);
