@@ -319,6 +319,12 @@ static void expect_blocks(fixture_t *f, size_t rows)
                      0);
 }
 
+static int count_requests(void *ctx, const tg_usage_total_t *t)
+{
+    *(int64_t *)ctx += t->requests;
+    return 0;
+}
+
 /* Thousands of rows of anything, in blocks of 1 to 600 rows, fresh and
  * replayed, with the int64 ends among the ids. */
 static void test_any_row_round_trips(void **state)
@@ -353,6 +359,15 @@ static void test_any_row_round_trips(void **state)
 
     expect_blocks(f, ROWS);
     expect_view(f, rows, ROWS);
+    /* usage over them all, by every grouping: groups longer than their
+     * field (a model name of invalid UTF-8 grows to 3 bytes a byte), days
+     * of no calendar, counts that overflow: an answer, not an error */
+    for (int g = 0; g < TG_USAGE_GROUP_COUNT; g++) {
+        tg_usage_query_t q = {.group_by = (tg_usage_group_t)g};
+        int64_t requests = 0;
+        assert_int_equal(f->m->usage(f->s, &q, count_requests, &requests), TG_STORE_OK);
+        assert_int_equal(requests, ROWS);
+    }
     int64_t max_id = 0;
     assert_int_equal(f->m->ledger_max_id(f->s, &max_id), TG_STORE_OK);
     assert_true(max_id == INT64_MAX);
