@@ -15,9 +15,11 @@
  * - a double rounded to its unit, to the nearest (halves away from zero),
  *   and clamped to +-9e18 units, which a JSON integer and llround both
  *   hold: ts to +-9e12 s, latency and ttft to +-9e9 s (285 years), cost
- *   to +-9 million dollars a request. NaN, which no clock or price makes
- *   but which no arithmetic upstream may turn into a poisoned block,
- *   reads as 0; a ttft below 0 or NaN (not a stream) as NULL.
+ *   to +-9 million dollars a request. NaN reads as 0: no clock or price
+ *   makes one, but should arithmetic upstream, a NaN ts would bind the
+ *   block's ts_min as NULL, and its insert would fail at every retry,
+ *   holding up every row behind it. A ttft below 0 or NaN (not a
+ *   stream) reads as NULL.
  * A block's ts_min and ts_max are those of the rounded times, the very
  * values the view gives, so that the usage query's range on them never
  * leaves out a block holding a row of the range. */
