@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 
 typedef struct header {
     uint32_t magic;
-    uint32_t row_bytes; /* sizeof(tg_ledger_row_t): another layout is another build's journal */
+    uint32_t layout; /* row_layout(): another layout is another build's journal */
     uint32_t slots;
 } header_t;
 
@@ -31,6 +32,28 @@ typedef struct slot {
 _Static_assert(sizeof(tg_ledger_row_t) % 8 == 0, "the check reads the row as 64-bit words");
 
 #define SLOT_BYTES ((sizeof(slot_t) + 63) & ~(size_t)63) /* a slot per cache line run: no false sharing */
+
+/* The row's layout as a number: its size and each field's offset and
+ * size, hashed (FNV-1a). A build whose row differs by more than its size
+ * (fields moved, or resized within the same total) refuses the journal
+ * instead of reading garbage into the ledger; the slot check, a hash of
+ * the bytes, could not tell. A field retyped in place is not seen: that
+ * needs a new JOURNAL_MAGIC. */
+#define FIELD(name) offsetof(tg_ledger_row_t, name), sizeof(((tg_ledger_row_t *)0)->name)
+static uint32_t row_layout(void)
+{
+    static const size_t parts[] = {
+        sizeof(tg_ledger_row_t), FIELD(id), FIELD(ts), FIELD(request_id), FIELD(org), FIELD(key_id),
+        FIELD(model_requested), FIELD(model_used), FIELD(provider), FIELD(operation), FIELD(prompt_tokens),
+        FIELD(cached_tokens), FIELD(cache_write_tokens), FIELD(completion_tokens), FIELD(reasoning_tokens),
+        FIELD(cost_usd), FIELD(cache_hit), FIELD(cache_tier), FIELD(status), FIELD(latency_seconds),
+        FIELD(ttft_seconds), FIELD(estimated),
+    };
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        h = (h ^ (uint32_t)parts[i]) * 16777619u;
+    return h;
+}
 
 struct tg_journal {
     int fd;
@@ -96,7 +119,7 @@ static char *recover_rows(int fd, const char *path, off_t size, size_t batch_max
 {
     header_t h;
     if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != JOURNAL_MAGIC ||
-        h.row_bytes != sizeof(tg_ledger_row_t) || h.slots == 0)
+        h.layout != row_layout() || h.slots == 0)
         return failf("the ledger journal %s is not a journal of this tollgate: ledger.journal_path names another"
                      " file, or a journal of another version; move it away", path);
     /* shorter than its slots: cut while it was made (the header comes
@@ -158,7 +181,7 @@ tg_journal_t *tg_journal_open(const char *path, uint32_t slots, size_t batch_max
         *err = recover_rows(fd, path, st.st_size, batch_max, recover, ctx);
     }
     size_t bytes = HEADER_BYTES + (size_t)slots * SLOT_BYTES;
-    header_t h = {JOURNAL_MAGIC, sizeof(tg_ledger_row_t), slots};
+    header_t h = {JOURNAL_MAGIC, row_layout(), slots};
     /* every row is in the store: empty the file, write the header (so
      * that a kill from here on leaves a journal, empty or short), then give
      * it its blocks now, so that a full disk is an error here and never a

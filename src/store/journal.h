@@ -11,7 +11,8 @@
  *
  * File layout (native byte order; a journal is this machine's):
  *
- *   offset 0      header: magic "TLJ1", the row layout's size, slot count
+ *   offset 0      header: magic "TLJ1", the row's layout (its fields'
+ *                 offsets and sizes, hashed), slot count
  *   offset 4096   slot[0] .. slot[count-1], each a multiple of 64 bytes:
  *                 seq (the ticket of the row in it, 0 when free), check (a
  *                 hash of seq and row: a torn slot is skipped), the row

@@ -237,8 +237,12 @@ static uint32_t fnv1a(const void *p, size_t n)
     return h;
 }
 
+/* Under spool_lock. A write cut short (a full disk) is cut off again:
+ * part of a record left at the end would put every record appended after
+ * it out of step, and the replay would drop them all as unreadable. */
 static int spool_locked(tg_store_thread_t *t, const tg_ledger_row_t *rows, size_t n)
 {
+    off_t end = lseek(t->spool_fd, 0, SEEK_END);
     for (size_t i = 0; i < n; i++) {
         spool_record_t rec;
         memset(&rec, 0, sizeof(rec));
@@ -251,8 +255,14 @@ static int spool_locked(tg_store_thread_t *t, const tg_ledger_row_t *rows, size_
             ssize_t w = write(t->spool_fd, p, left);
             if (w < 0 && errno == EINTR)
                 continue;
-            if (w <= 0)
+            if (w <= 0) {
+                int saved = errno;
+                if (end >= 0 && ftruncate(t->spool_fd, end) != 0) {
+                    /* the replay skips the torn record, and the rest with it */
+                }
+                errno = saved;
                 return -1;
+            }
             p += w;
             left -= (size_t)w;
         }
@@ -795,6 +805,17 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
     char *why = check_spool(t);
     if (why != NULL)
         return why;
+    /* one file as both (by name, a link, or a path spelt otherwise): the
+     * journal's header would go into the spool, and the spool's replay
+     * would truncate the journal under its mapping (SIGBUS) */
+    struct stat spool_st, journal_st;
+    if (fstat(t->spool_fd, &spool_st) == 0 && stat(cfg->ledger.journal_path, &journal_st) == 0 &&
+        spool_st.st_dev == journal_st.st_dev && spool_st.st_ino == journal_st.st_ino) {
+        char buf[1024];
+        snprintf(buf, sizeof(buf), "ledger.journal_path %s and ledger.spool_path %s are the same file: each needs"
+                 " one of its own", cfg->ledger.journal_path, cfg->ledger.spool_path);
+        return strdup(buf);
+    }
     size_t recovered = 0;
     recovery_t rc = {t, &recovered};
     t->journal = tg_journal_open(cfg->ledger.journal_path, cfg->ledger.queue_size, t->batch_max, recover_rows, &rc,
@@ -804,13 +825,16 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
     if (recovered > 0)
         tg_log(TG_LOG_INFO, "ledger", "moved %zu rows a previous run left in the journal into the ledger", recovered);
     /* ids: the start second above 32 bits of sequence, never below a row
-     * already there, so that ids grow across restarts and never repeat */
+     * already there, so that ids grow across restarts and never repeat;
+     * the spool's rows first, whose ids a run that lived less than a
+     * second shares the start second with; all of them, as the budgets
+     * are summed from the ledger next */
+    replay_spool(t, true);
     int64_t max_id = 0;
     if (m->ledger_max_id(t->store, &max_id) != TG_STORE_OK)
         return strdup("cannot read the ledger");
     int64_t seconds = (int64_t)time(NULL), last = max_id >> 32;
     atomic_init(&t->next_row_id, (seconds > last ? seconds : last + 1) << 32);
-    replay_spool(t, true); /* all of it: the budgets are summed from the ledger next */
     if (seed_budgets(t) != TG_STORE_OK)
         return strdup("cannot read this month's spend from the ledger");
     t->data_version = m->data_version(t->store);

@@ -768,6 +768,50 @@ static void test_routing_strategy(void **state)
                       "route weight must not be negative (got \"-2\")");
 }
 
+/* The ledger section: defaults, paths beside the database (relative to
+ * the file), and each bad value reported at its line, never a crash. */
+static void test_ledger_section(void **state)
+{
+    tg_config_t *cfg = load_yaml("store:\n  path: data/t.db\n" MINIMAL_TAIL);
+    assert_int_equal(cfg->ledger.queue_size, 16384);
+    assert_int_equal(cfg->ledger.batch_max, 512);
+    assert_int_equal(cfg->ledger.flush_ms, 10);
+    char want[300];
+    snprintf(want, sizeof(want), "%s/data/t.db.journal", tmpdir);
+    assert_string_equal(cfg->ledger.journal_path, want);
+    snprintf(want, sizeof(want), "%s/data/t.db.spool", tmpdir);
+    assert_string_equal(cfg->ledger.spool_path, want);
+    tg_config_free(cfg);
+
+    cfg = load_yaml("ledger:\n  queue_size: 1\n  flush_ms: 10000\n  journal_path: j\n" MINIMAL_TAIL);
+    assert_int_equal(cfg->ledger.queue_size, 1);
+    assert_int_equal(cfg->ledger.flush_ms, 10000);
+    snprintf(want, sizeof(want), "%s/j", tmpdir);
+    assert_string_equal(cfg->ledger.journal_path, want);
+    tg_config_free(cfg);
+
+    static const struct {
+        const char *line, *message;
+    } bad[] = {
+        {"flush_ms: 0", "ledger.flush_ms must be at least 1 (got 0)"},
+        {"flush_ms: 10001", "ledger.flush_ms must be at most 10000 (got 10001)"},
+        {"flush_ms: 99999999999999999999", "ledger.flush_ms must be an integer (got \"99999999999999999999\")"},
+        {"flush_ms: -5", "ledger.flush_ms must not be negative (got \"-5\")"},
+        {"queue_size: 0", "ledger.queue_size must be at least 1 (got 0)"},
+        {"queue_size: 1048577", "ledger.queue_size must be at most 1048576 (got 1048577)"},
+        {"queue_size: 4294967296", "ledger.queue_size must be at most 1048576 (got 4294967296)"},
+        {"batch_max: 0", "ledger.batch_max must be at least 1 (got 0)"},
+        {"journal_path: ''", "ledger.journal_path must not be empty"},
+        {"journal_path: [a]", "ledger.journal_path must be a scalar"},
+        {"spool_path: ''", "ledger.spool_path must not be empty"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), "ledger:\n  %s\n" MINIMAL_TAIL, bad[i].line);
+        assert_error_line(text, 2, bad[i].message);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -794,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_health_check),
         cmocka_unit_test(test_anomaly_section),
         cmocka_unit_test(test_cache_section),
+        cmocka_unit_test(test_ledger_section),
     };
     return cmocka_run_group_tests(tests, yaml_setup, yaml_teardown);
 }

@@ -4,8 +4,9 @@
  * whatever order they are published in, the ring full and freed again,
  * rewind, the recovery of a killed run's rows (and of none twice), a torn
  * slot skipped, a refused recovery keeping the rows, a second open and a
- * foreign file refused (the file untouched), resizing; and four producer
- * threads against a consumer on a small ring, every row arriving once.
+ * foreign file or a journal of another row layout refused (the file
+ * untouched), resizing; and four producer threads against a consumer on
+ * a small ring, every row arriving once.
  * No CTest runs unit tests under ThreadSanitizer: run build-tsan's
  * gw_test_journal by hand after a change to the journal's atomics.
  */
@@ -475,6 +476,26 @@ static void test_foreign_file(void **state)
         put(j, id);
     tg_journal_close(j);
     off_t whole = file_size(f->path);
+
+    /* a journal of a build whose row has another layout (its header's
+     * second word): refused, rows and all, rather than read wrong */
+    char *journal = slurp(f->path, &len);
+    uint32_t layout;
+    memcpy(&layout, journal + 4, 4);
+    layout ^= 1;
+    memcpy(journal + 4, &layout, 4);
+    write_file(f->path, journal, len);
+    open_refused(f, 8, &r, "not a journal");
+    assert_int_equal(r.calls, 0);
+    after = slurp(f->path, &len);
+    assert_int_equal(len, whole);
+    assert_memory_equal(after, journal, len);
+    free(after);
+    layout ^= 1;
+    memcpy(journal + 4, &layout, 4);
+    write_file(f->path, journal, len);
+    free(journal);
+
     assert_int_equal(truncate(f->path, whole - 1), 0); /* the last slot is cut */
     j = open_ok(f, 8, 16, &r);
     assert_recovered(&r, (const int64_t[]){1, 2, 3, 4, 5, 6, 7}, 7);

@@ -227,11 +227,12 @@ static void test_open_migrate_reopen(void **state)
                 " cost_usd, cache_hit, cache_tier, status, latency_seconds, ttft_seconds, estimated FROM ledger;"
                 "SELECT id, ts, action, org, user_id, request_id, key_id, key_hint, client_addr, reason, detail"
                 " FROM audit");
-    /* the ledger is a view over blocks, whose one index is by time */
+    /* the ledger is a view over blocks, indexed by time and by last id */
     assert_string_equal(RAW_TEXT(f, "SELECT type FROM sqlite_master WHERE name = 'ledger'"), "view");
-    assert_string_equal(RAW_TEXT(f, "SELECT group_concat(name) FROM sqlite_master WHERE type = 'index'"
-                                    " AND tbl_name = 'ledger_blocks' AND sql IS NOT NULL"),
-                        "ledger_blocks_ts");
+    assert_string_equal(RAW_TEXT(f, "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE"
+                                    " type = 'index' AND tbl_name = 'ledger_blocks' AND sql IS NOT NULL"
+                                    " ORDER BY name)"),
+                        "ledger_blocks_last_id,ledger_blocks_ts");
 
     tg_org_t org = make_org("acme");
     assert_int_equal(f->m->org_insert(f->s, &org), TG_STORE_OK);

@@ -6,7 +6,7 @@
 # before a provider leave none. A client that leaves mid-stream is billed
 # estimated tokens, marked in the row and the access log. Ledger totals
 # equal the token and cost metrics, GET /admin/v1/usage equals SQL over the
-# rows, the ledger_* metrics count what was written, a database locked by
+# rows (also bounded at each row's own time, inside a block), the ledger_* metrics count what was written, a database locked by
 # another process leaves rows in the journal, retried (a full journal
 # spools them; admin changes get 503), and SIGTERM under load commits every
 # row of every answer a client received.
@@ -266,6 +266,21 @@ class LedgerTest(GatewayTestCase):
             self.assertTotal(body["total"], everything, query)
         for query in ("from=%d" % (now + 3600), "to=%d" % (self.t0 - 3600), "to=2020-01-01"):
             self.assertEqual(self.usage(query)["total"]["requests"], 0, query)
+
+    def test_usage_bounded_at_each_rows_time_equals_sql(self):
+        """from and to on each row's own time (to the microsecond the view
+        gives), splitting the blocks: the API counts what SQL over the
+        view counts, from <= ts < to."""
+        times = sorted(r["ts"] for r in self.rows())
+        self.assertGreater(len(times), 3)
+        blocks = self.tollgate.db("SELECT count(*) AS n FROM ledger_blocks")[0]["n"]
+        self.assertLess(blocks, len(times), "no block of several rows: nothing is split")
+        for ts in times:
+            for query, where in (("from=%r" % ts, "ts >= ?"), ("to=%r" % ts, "ts < ?"),
+                                 ("from=%r&to=%r" % (ts, ts + 1e-6), "ts >= ? AND ts < ? + 1e-6")):
+                want = self.sql_totals(self.rows("WHERE " + where, *([ts] * where.count("?"))),
+                                       lambda r: "").get("", dict.fromkeys(USAGE_FIELDS, 0))
+                self.assertTotal(self.usage(query)["total"], want, query)
 
 
 class LockedStoreTest(GatewayTestCase):

@@ -5,8 +5,8 @@
 # After each restart every request whose answer a client read to its end
 # (status 200, the whole body or the terminating chunk) has exactly one
 # ledger row, no request id has two, and PRAGMA integrity_check is ok.
-# A second variant makes the queue tiny so that rows go through the spool
-# file, which a restart replays: still exactly once.
+# A second variant makes the journal one row long so that most rows go
+# through the spool file, which a restart replays: still exactly once.
 #
 # Rounds: TOLLGATE_DURABILITY_ROUNDS (default 10) per variant. For a long
 # run by hand, e.g. 300 rounds with a fixed seed:
@@ -131,22 +131,31 @@ class KillDurabilityTest(DurabilityBase):
 
 
 class SpoolDurabilityTest(DurabilityBase):
-    """A queue of 2 rows, and an fsync per batch to slow the store thread:
-    rows go to the spool."""
+    """A journal of one row, and an fsync per batch to slow the store
+    thread: most rows go to the spool, the journal's one slot is claimed,
+    published and freed again under eight clients, and a kill finds rows
+    in both."""
 
-    queue_size = 2
+    queue_size = 1
     synchronous = "full"
+    spooled = written = 0
 
     def before_kill(self, tollgate):
         spooled = poll(lambda: tollgate.metrics().value("tollgate_ledger_spooled_rows_total") > 0,
                        timeout=8, interval=0.1)
-        self.assertTrue(spooled, "nothing spooled with ledger.queue_size 2")
+        self.assertTrue(spooled, "nothing spooled with ledger.queue_size 1")
         super().before_kill(tollgate)
+        m = tollgate.metrics()
+        self.spooled += m.value("tollgate_ledger_spooled_rows_total")
+        self.written += m.value("tollgate_ledger_rows_written_total")
+        self.assertEqual(m.value("tollgate_ledger_write_errors_total"), 0)
 
     def test_spooled_rows_are_replayed_exactly_once(self):
-        tollgate = self.run_rounds()
-        m = tollgate.metrics()
-        self.assertEqual(m.value("tollgate_ledger_write_errors_total"), 0)
+        self.run_rounds()
+        print("SpoolDurabilityTest: %d rows spooled, %d written (spooled ones replayed included)"
+              % (self.spooled, self.written), file=sys.stderr)
+        # the spool carried most of the load, or the test proves little
+        self.assertGreater(self.spooled, self.written / 2)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,14 @@
 # the file left as it was. With ledger.flush_ms at its maximum, so that the
 # rows of the answers are surely only in the journal, a SIGKILL and a
 # restart put exactly those rows in the ledger, once each, before the
-# restarted gateway is ready; the journal is empty after that.
+# restarted gateway is ready; the journal is empty after that. A journal
+# path that cannot be one (a directory, a missing directory, a file it
+# may not write, a device) and a journal and a spool that are one file
+# (by name or a link) are refused at start, saying why. A journal
+# removed under a running gateway: rows still reach the ledger, SIGTERM
+# commits them, a restart makes a new one; a SIGKILL loses the rows only
+# in the removed file. A reload that changes flush_ms, queue_size or
+# journal_path warns and keeps the running journal.
 
 import os
 import subprocess
@@ -134,6 +141,107 @@ class JournalTest(GatewayTestCase):
         self.assertEqual(self.recovered(t), [])
         self.assertEqual(t.db("PRAGMA integrity_check"), [{"integrity_check": "ok"}])
 
+    def test_journal_path_that_cannot_be_a_journal_is_refused(self):
+        # a directory, a missing directory, a file it may not write (a
+        # mode of 0400 does not stop root: /proc/version does), a device
+        adir = os.path.join(self.workdir, "a-directory")
+        os.mkdir(adir)
+        cases = [(adir, "cannot open the ledger journal %s: Is a directory" % adir),
+                 (os.path.join(self.workdir, "missing", "j"),
+                  "cannot open the ledger journal %s: No such file or directory"
+                  % os.path.join(self.workdir, "missing", "j")),
+                 ("/dev/null", "cannot make the ledger journal /dev/null")]
+        if os.geteuid() != 0:
+            readonly = os.path.join(self.workdir, "readonly.journal")
+            open(readonly, "wb").close()
+            os.chmod(readonly, 0o400)
+            cases.append((readonly, "cannot open the ledger journal %s: Permission denied" % readonly))
+        elif os.path.exists("/proc/version"):
+            cases.append(("/proc/version", "the ledger journal /proc/version"))
+        for n, (journal, why) in enumerate(cases):
+            self.assertIn(why, self.serve_refused("unusable-%d" % n, self.config(db="unusable.db",
+                                                                               journal_path=journal)))
+        self.assertEqual(os.listdir(adir), [])
+
+    def test_journal_and_spool_as_one_file_are_refused(self):
+        # by name, and through a link: the journal's header would go into
+        # the spool, and the spool's replay would truncate the journal
+        # under its mapping (the gateway died of SIGBUS at its next row)
+        spool = os.path.join(self.workdir, "one.db.spool")
+        link = os.path.join(self.workdir, "one.journal")
+        open(spool, "wb").close()
+        os.symlink(spool, link)
+        for name, journal in (("same-name", spool), ("a-link", link)):
+            cfg = self.config(db="one.db", journal_path=journal)
+            cfg["ledger"]["spool_path"] = spool
+            out = self.serve_refused("journal-is-spool-" + name, cfg)
+            self.assertIn("ledger.journal_path %s and ledger.spool_path %s are the same file" % (journal, spool),
+                          out)
+            self.assertEqual(os.path.getsize(spool), 0, "the spool was written to")
+
+    def test_removed_journal(self):
+        """The journal removed under a running gateway: its mapping stays,
+        rows still reach the ledger through it, SIGTERM commits them all,
+        and a restart makes a new journal. Killed instead, the rows only in
+        the removed file are lost with it (docs/tenancy.md, "Durability")."""
+        cfg = self.config(db="removed.db")
+        journal = cfg["store"]["path"] + ".journal"
+        t = self.start_tollgate(cfg, ADMIN_ENV)
+        self.send(t, ["kept-0", "kept-1"])
+        os.unlink(journal)
+        self.send(t, ["kept-2", "kept-3"])
+        self.assertTrue(poll(lambda: len(self.counts(t)) == 4, timeout=10), self.counts(t))
+        self.assertFalse(os.path.exists(journal))
+        self.send(t, ["kept-4"])  # in the mapping at the SIGTERM: the drain commits it
+        t.signal(15)
+        self.assertEqual(t.proc.wait(20), 0)
+        t = self.start_tollgate(cfg, ADMIN_ENV)
+        self.assertTrue(os.path.exists(journal))
+        self.send(t, ["kept-5"])
+        kept = {"kept-%d" % i: 1 for i in range(6)}
+        self.assertTrue(poll(lambda: self.counts(t) == kept, timeout=10), self.counts(t))
+        t.kill()
+
+        # rows only in a removed journal at a SIGKILL: gone with the file
+        cfg = self.config(db="removed.db", flush_ms=FLUSH_MS)
+        t = self.start_tollgate(cfg, ADMIN_ENV)
+        self.send(t, ["lost-0"])
+        os.unlink(journal)
+        self.send(t, ["lost-1"])
+        t.kill()
+        t = self.start_tollgate(cfg, ADMIN_ENV)
+        self.assertEqual(self.counts(t), kept)
+        self.assertEqual(self.recovered(t), [])
+
+    def test_reload_keeps_the_journal(self):
+        """ledger.flush_ms, queue_size and journal_path are read at start:
+        a reload that changes them says so and keeps the running journal."""
+        port = free_port()
+        cfg = self.config(db="reload.db", port=port)
+        journal = cfg["store"]["path"] + ".journal"
+        t = self.start_tollgate(cfg, ADMIN_ENV)
+        self.send(t, ["reload-0"])
+        size = os.path.getsize(journal)
+        moved = os.path.join(self.workdir, "moved.journal")
+
+        def warnings():
+            return len([r for r in t.log_records() if r.get("level") == "warn" and r.get("logger") == "config"
+                        and "read at start only" in r.get("message", "")])
+
+        def reload(new_cfg):
+            done, warned = t.logs().count("configuration reloaded"), warnings()
+            t.write_config(new_cfg)
+            t.signal(1)  # SIGHUP
+            self.assertTrue(poll(lambda: t.logs().count("configuration reloaded") > done, timeout=10))
+            self.assertEqual(warnings(), warned + 1, new_cfg["ledger"])
+
+        for change in ({"flush_ms": 500}, {"queue_size": 8}, {"journal_path": moved}):
+            reload(self.config(db="reload.db", port=port, **change))
+            reload(cfg)  # back: a change again, from the running one
+        self.assertFalse(os.path.exists(moved))
+        self.assertEqual(os.path.getsize(journal), size)
+        self.send(t, ["reload-1"])
+        self.assertTrue(poll(lambda: self.counts(t) == {"reload-0": 1, "reload-1": 1}, timeout=10), self.counts(t))
 
 if __name__ == "__main__":
     harness.main()

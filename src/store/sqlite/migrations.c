@@ -75,7 +75,10 @@ static const char *const migrations[] = {
     /* 3: the ledger in blocks (ledger_block.c): a row of ledger_blocks per
      * transaction, its rows a JSON array, and a view `ledger` with the
      * table's columns over them. The old table's rows move into blocks
-     * of 512; ledger_blocks_ts finds the blocks of a time range. */
+     * of 512; ledger_blocks_ts finds the blocks of a time range. A
+     * block's ts_min and ts_max are its rows' times as the view gives
+     * them (rounded to the microsecond), or a bound on a whole second
+     * could skip a block holding a row of the range. */
     "CREATE TABLE ledger_blocks ("
     "  first_id INTEGER PRIMARY KEY," /* the smallest row id of the block */
     "  last_id INTEGER NOT NULL,"
@@ -85,16 +88,22 @@ static const char *const migrations[] = {
     "  rows TEXT NOT NULL"
     ");"
     "INSERT INTO ledger_blocks (first_id, last_id, ts_min, ts_max, row_count, rows)"
-    " SELECT min(id), max(id), min(ts), max(ts), count(*), json_group_array(json_array(id,"
-    "   CAST(round(ts * 1e6) AS INTEGER), request_id, org, key_id, model_requested, model_used, provider,"
+    " SELECT min(id), max(id), min(ts_us) / 1e6, max(ts_us) / 1e6, count(*), json_group_array(json_array(id,"
+    "   ts_us, request_id, org, key_id, model_requested, model_used, provider,"
     "   operation, prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens, reasoning_tokens,"
     "   CAST(round(cost_usd * 1e12) AS INTEGER), cache_hit, cache_tier, status,"
     "   CAST(round(latency_seconds * 1e9) AS INTEGER), CAST(round(ttft_seconds * 1e9) AS INTEGER), estimated))"
-    " FROM (SELECT *, (row_number() OVER (ORDER BY id) - 1) / 512 AS block FROM ledger ORDER BY id)"
+    " FROM (SELECT *, CAST(round(ts * 1e6) AS INTEGER) AS ts_us,"
+    "   (row_number() OVER (ORDER BY id) - 1) / 512 AS block FROM ledger ORDER BY id)"
     " GROUP BY block;"
     "DROP TABLE ledger;"
     "CREATE INDEX ledger_blocks_ts ON ledger_blocks (ts_max);"
     "CREATE VIEW ledger AS " TG_LEDGER_ROWS_SELECT ";",
+    /* 4: the blocks by last_id, for the replays' look-up of the ids they
+     * may repeat (the blocks whose id range meets the replay's, which are
+     * the last few: by first_id alone it read every block) and for the
+     * largest id at start. One index entry a block, not a row. */
+    "CREATE INDEX ledger_blocks_last_id ON ledger_blocks (last_id);",
 };
 
 #define LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))

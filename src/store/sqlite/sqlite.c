@@ -58,8 +58,8 @@
       "INSERT INTO ledger_blocks (first_id, last_id, ts_min, ts_max, row_count, rows)"                     \
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                                  \
     X(LEDGER_IDS, TG_DB_SELECT,                                                                            \
-      "SELECT j.value->>0 FROM ledger_blocks b, json_each(b.rows) j WHERE b.first_id <= ?2"                \
-      " AND b.last_id >= ?1")                                                                              \
+      "SELECT j.value->>0 FROM ledger_blocks b, json_each(b.rows) j WHERE b.last_id >= ?1"                 \
+      " AND +b.first_id <= ?2") /* + : by last_id's index, which finds the recent blocks */                \
     X(LEDGER_MAX_ID, TG_DB_SELECT, "SELECT coalesce(max(last_id), 0) FROM ledger_blocks")                  \
     X(CACHE_GET, TG_DB_SELECT, "SELECT payload, expires FROM cache WHERE key = ?1 AND expires > ?2")          \
     X(CACHE_PUT, TG_DB_INSERT,                                                                             \
@@ -84,8 +84,14 @@ static const tg_db_operation_t statement_ops[] = {STATEMENT_MAP(STATEMENT_OP)};
 static const char *const statement_sql[] = {STATEMENT_MAP(STATEMENT_SQL)};
 
 /* The usage query is one statement per grouping, each in two forms: with
- * an org, whose `org = ?1 AND ts` range the (org, ts) index serves, and
- * without. Parameters: ?1 org, ?2 key id or NULL, ?3 from, ?4 to. */
+ * an org and without. Parameters: ?1 org, ?2 key id or NULL, ?3 from, ?4
+ * to. Only the blocks whose time range meets [from, to) are unpacked
+ * (ledger_blocks_ts). Counts are summed with SATURATING_SUM: sum() fails
+ * on an int64 overflow, and a failing usage query keeps the gateway from
+ * starting (the budgets' sum); total() adds in a double, exact below 2^53
+ * (9e15 tokens), and the cast saturates beyond. */
+#define SATURATING_SUM(column) "CAST(total(" column ") AS INTEGER)"
+
 static const char *const usage_group_columns[TG_USAGE_GROUP_COUNT] = {
     [TG_USAGE_GROUP_NONE] = "''",
     [TG_USAGE_GROUP_MODEL] = "model_requested",
@@ -822,9 +828,9 @@ static int prepare_statements(tg_sqlite_t *c)
         for (size_t with_org = 0; with_org < 2 && rc == SQLITE_OK; with_org++) {
             char sql[4096];
             snprintf(sql, sizeof(sql),
-                     "SELECT %s, count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(cached_tokens), 0),"
-                     " coalesce(sum(cache_write_tokens), 0), coalesce(sum(completion_tokens), 0),"
-                     " coalesce(sum(reasoning_tokens), 0), total(cost_usd), coalesce(sum(estimated), 0)"
+                     "SELECT %s, count(*), " SATURATING_SUM("prompt_tokens") ", " SATURATING_SUM("cached_tokens")
+                     ", " SATURATING_SUM("cache_write_tokens") ", " SATURATING_SUM("completion_tokens") ", "
+                     SATURATING_SUM("reasoning_tokens") ", total(cost_usd), " SATURATING_SUM("estimated")
                      " FROM (" TG_LEDGER_ROWS_SELECT " WHERE b.ts_max >= ?3 AND b.ts_min < ?4)"
                      " WHERE %sts >= ?3 AND ts < ?4 AND (?2 IS NULL OR key_id = ?2)%s",
                      usage_group_columns[g], with_org ? "org = ?1 AND " : "",
