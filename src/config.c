@@ -872,6 +872,15 @@ static void resolve_store_paths(parse_ctx_t *c)
     cfg->store.path = db;
     cfg->ledger.journal_path = journal;
     cfg->ledger.spool_path = spool;
+    /* by name here; the same file under another name (a link) is refused
+     * at start, by its inode */
+    if (journal != NULL && spool != NULL && strcmp(journal, spool) == 0)
+        add_error(c, 0, "ledger.journal_path and ledger.spool_path name the same file (%s): each needs one of its own",
+                  journal);
+    if (db != NULL && journal != NULL && strcmp(db, journal) == 0)
+        add_error(c, 0, "ledger.journal_path names the database (%s)", db);
+    if (db != NULL && spool != NULL && strcmp(db, spool) == 0)
+        add_error(c, 0, "ledger.spool_path names the database (%s)", db);
 }
 
 /* The provider's TLS context: built here, not when serving, so that a bad

@@ -454,7 +454,8 @@ static void reload(tg_server_t *server)
         cfg->store.synchronous_full != running->store.synchronous_full ||
         strcmp(cfg->ledger.spool_path, running->ledger.spool_path) != 0 ||
         strcmp(cfg->ledger.journal_path, running->ledger.journal_path) != 0 ||
-        cfg->ledger.queue_size != running->ledger.queue_size || cfg->ledger.flush_ms != running->ledger.flush_ms)
+        cfg->ledger.queue_size != running->ledger.queue_size || cfg->ledger.flush_ms != running->ledger.flush_ms ||
+        cfg->ledger.batch_max != running->ledger.batch_max)
         tg_log(TG_LOG_WARN, "config", "store and ledger settings are read at start only: the running store is kept "
                                       "(restart to change it)");
     if (cfg->tracing.enabled != running->tracing.enabled || strcmp(cfg->tracing.endpoint, running->tracing.endpoint) != 0 ||

@@ -810,6 +810,22 @@ static void test_ledger_section(void **state)
         snprintf(text, sizeof(text), "ledger:\n  %s\n" MINIMAL_TAIL, bad[i].line);
         assert_error_line(text, 2, bad[i].message);
     }
+    /* three files, by name (a link to one is refused at start) */
+    static const struct {
+        const char *ledger, *message;
+    } twice[] = {
+        {"{journal_path: j, spool_path: j}", "ledger.journal_path and ledger.spool_path name the same file"},
+        {"{journal_path: t.db}", "ledger.journal_path names the database"},
+        {"{spool_path: t.db}", "ledger.spool_path names the database"},
+    };
+    for (size_t i = 0; i < sizeof(twice) / sizeof(twice[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), "store: {path: t.db}\nledger: %s\n" MINIMAL_TAIL, twice[i].ledger);
+        char *err = load_error(text);
+        if (strstr(err, twice[i].message) == NULL)
+            fail_msg("expected \"%s\" in:\n%s", twice[i].message, err);
+        free(err);
+    }
 }
 
 int main(void)
