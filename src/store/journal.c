@@ -278,6 +278,12 @@ void tg_journal_rewind(tg_journal_t *j)
     j->cursor = atomic_load_explicit(&j->freed, memory_order_relaxed);
 }
 
+bool tg_journal_removed(tg_journal_t *j)
+{
+    struct stat st;
+    return fstat(j->fd, &st) == 0 && st.st_nlink == 0;
+}
+
 uint64_t tg_journal_depth(tg_journal_t *j)
 {
     return atomic_load(&j->head) - atomic_load_explicit(&j->freed, memory_order_relaxed);

@@ -34,6 +34,7 @@
 #ifndef TOLLGATE_STORE_JOURNAL_H
 #define TOLLGATE_STORE_JOURNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,11 @@ void tg_journal_release(tg_journal_t *j);
 /* Store thread. The rows taken since the last release are to be read
  * again (their transaction failed). */
 void tg_journal_rewind(tg_journal_t *j);
+
+/* Whether the file was removed, or renamed over, since the open: the
+ * rows go on through the mapping, but a kill would take those not yet
+ * in the store with it. Store thread (one fstat). */
+bool tg_journal_removed(tg_journal_t *j);
 
 /* Rows claimed and not yet released: the ledger's queue depth. Its read
  * of head is seq_cst (see tg_journal_claim). */

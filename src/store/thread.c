@@ -84,6 +84,8 @@ struct tg_store_thread {
     atomic_bool ledger_idle;          /* the thread sleeps with an empty journal: wake it for a row */
     double flush_seconds;             /* ledger.flush_ms */
     bool ledger_failing;              /* the last transaction of rows failed (logged once a streak) */
+    bool journal_removed;             /* its file is gone (logged once) */
+    char *journal_path;
 
     pthread_mutex_t spool_lock;       /* the spool file: workers append (rarely), the thread replays */
     int spool_fd;
@@ -593,6 +595,10 @@ static void periodic(tg_store_thread_t *t)
         t->data_version = version;
         rebuild_index(t); /* another process (the CLI) changed keys or orgs, or a reload the plans */
     }
+    if (!t->journal_removed && (t->journal_removed = tg_journal_removed(t->journal)))
+        tg_log(TG_LOG_ERROR, "ledger", "the ledger journal %s was removed while in use: rows still go through it,"
+               " but a kill would lose those not yet in the database, and another gateway could start on the"
+               " same path; restart this one", t->journal_path);
     replay_spool(t, false);
     if (t->store->methods->maintain(t->store) == TG_STORE_ERROR)
         tg_log(TG_LOG_WARN, "store", "a write-ahead log checkpoint failed; retrying in %d ms", PERIOD_MS);
@@ -706,6 +712,7 @@ static void thread_free(tg_store_thread_t *t)
         close(t->spool_fd);
     tg_journal_close(t->journal);
     free(t->spool_path);
+    free(t->journal_path);
     free_plans(t->plans, t->plan_count);
     free(t->subscribers);
     free(t->batch);
@@ -866,10 +873,11 @@ tg_store_thread_t *tg_store_thread_start(const tg_config_t *cfg, tg_obs_t *obs, 
     t->plans = copy_plans(cfg);
     t->plan_count = t->plans != NULL ? cfg->tenancy.plan_count : 0;
     t->spool_path = strdup(cfg->ledger.spool_path);
+    t->journal_path = strdup(cfg->ledger.journal_path);
     t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     t->batch = malloc(t->batch_max * sizeof(*t->batch));
     t->rows = malloc(t->batch_max * sizeof(*t->rows));
-    if (t->plans == NULL || t->spool_path == NULL || t->wake_fd < 0 || t->batch == NULL || t->rows == NULL) {
+    if (t->plans == NULL || t->spool_path == NULL || t->journal_path == NULL || t->wake_fd < 0 || t->batch == NULL || t->rows == NULL) {
         *err = fail(t, strdup("out of memory or descriptors"));
         return NULL;
     }

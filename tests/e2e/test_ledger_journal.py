@@ -197,6 +197,9 @@ class JournalTest(GatewayTestCase):
         t = self.start_tollgate(cfg, ADMIN_ENV)
         self.send(t, ["kept-0", "kept-1"])
         os.unlink(journal)
+        noticed = lambda: [r for r in t.log_records() if r.get("logger") == "ledger" and r.get("level") == "error"
+                           and "%s was removed while in use" % journal in r.get("message", "")]
+        self.assertTrue(poll(noticed, timeout=5), "the removal was not logged")
         self.send(t, ["kept-2", "kept-3"])
         self.assertTrue(poll(lambda: len(self.counts(t)) == 4, timeout=10), self.counts(t))
         self.assertFalse(os.path.exists(journal))
