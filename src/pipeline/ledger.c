@@ -66,7 +66,7 @@ tg_stage_result_t tg_stage_ledger(tg_request_t *r)
     uint64_t ticket;
     tg_ledger_row_t *slot = tg_store_ledger_claim(t, &ticket);
     if (slot != NULL) {
-        memset(slot, 0, sizeof(*slot)); /* the check reads every byte, padding too */
+        memset(slot, 0, sizeof(*slot)); /* nothing of the slot's last row stays behind this one's strings */
         fill_row(r, slot);
         tg_store_ledger_publish(t, ticket);
         return TG_STAGE_CONTINUE;
