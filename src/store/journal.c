@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -103,16 +102,6 @@ static uint64_t slot_check(uint64_t seq, const tg_ledger_row_t *row)
     return x ^ (x >> 33);
 }
 
-static char *failf(const char *fmt, ...)
-{
-    char buf[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    return strdup(buf);
-}
-
 /* Hands every readable row of the file (a previous run's) to recover. */
 static char *recover_rows(int fd, const char *path, off_t size, size_t batch_max, tg_journal_recover_fn recover,
                           void *ctx)
@@ -120,7 +109,7 @@ static char *recover_rows(int fd, const char *path, off_t size, size_t batch_max
     header_t h;
     if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != JOURNAL_MAGIC ||
         h.layout != row_layout() || h.slots == 0)
-        return failf("the ledger journal %s is not a journal of this tollgate: ledger.journal_path names another"
+        return tg_store_message("the ledger journal %s is not a journal of this tollgate: ledger.journal_path names another"
                      " file, or a journal of another version; move it away", path);
     /* shorter than its slots: cut while it was made (the header comes
      * first), or by something else; the slots that are there are read */
@@ -132,12 +121,12 @@ static char *recover_rows(int fd, const char *path, off_t size, size_t batch_max
     char *err = NULL;
     size_t n = 0;
     if (buf == NULL || rows == NULL)
-        err = failf("out of memory reading the ledger journal %s", path);
+        err = tg_store_message("out of memory reading the ledger journal %s", path);
     for (uint32_t at = 0; err == NULL && at < h.slots; at += chunk) {
         size_t want = h.slots - at < chunk ? h.slots - at : chunk;
         ssize_t got = pread(fd, buf, want * SLOT_BYTES, (off_t)(HEADER_BYTES + (size_t)at * SLOT_BYTES));
         if (got != (ssize_t)(want * SLOT_BYTES)) {
-            err = failf("cannot read the ledger journal %s: %s", path, got < 0 ? strerror(errno) : "short read");
+            err = tg_store_message("cannot read the ledger journal %s: %s", path, got < 0 ? strerror(errno) : "short read");
             break;
         }
         for (size_t i = 0; i < want && err == NULL; i++) {
@@ -148,13 +137,13 @@ static char *recover_rows(int fd, const char *path, off_t size, size_t batch_max
             rows[n++] = s->row;
             if (n == batch) {
                 if (recover(ctx, rows, n) != 0)
-                    err = failf("cannot move the rows of the ledger journal %s into the store", path);
+                    err = tg_store_message("cannot move the rows of the ledger journal %s into the store", path);
                 n = 0;
             }
         }
     }
     if (err == NULL && n > 0 && recover(ctx, rows, n) != 0)
-        err = failf("cannot move the rows of the ledger journal %s into the store", path);
+        err = tg_store_message("cannot move the rows of the ledger journal %s into the store", path);
     free(buf);
     free(rows);
     return err;
@@ -166,17 +155,17 @@ tg_journal_t *tg_journal_open(const char *path, uint32_t slots, size_t batch_max
     *err = NULL;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-        *err = failf("cannot open the ledger journal %s: %s", path, strerror(errno));
+        *err = tg_store_message("cannot open the ledger journal %s: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         *err = errno == EWOULDBLOCK
-                   ? failf("the ledger journal %s is in use by another tollgate: each gateway needs a"
+                   ? tg_store_message("the ledger journal %s is in use by another tollgate: each gateway needs a"
                            " ledger.journal_path (and a store) of its own", path)
-                   : failf("cannot lock the ledger journal %s: %s", path, strerror(errno));
+                   : tg_store_message("cannot lock the ledger journal %s: %s", path, strerror(errno));
     } else if (fstat(fd, &st) != 0) {
-        *err = failf("cannot read the ledger journal %s: %s", path, strerror(errno));
+        *err = tg_store_message("cannot read the ledger journal %s: %s", path, strerror(errno));
     } else if (st.st_size > 0) {
         *err = recover_rows(fd, path, st.st_size, batch_max, recover, ctx);
     }
@@ -193,18 +182,18 @@ tg_journal_t *tg_journal_open(const char *path, uint32_t slots, size_t batch_max
         if (rc == 0)
             rc = ftruncate(fd, (off_t)bytes) != 0 ? errno : posix_fallocate(fd, 0, (off_t)bytes);
         if (rc != 0)
-            *err = failf("cannot make the ledger journal %s (%zu bytes): %s", path, bytes, strerror(rc));
+            *err = tg_store_message("cannot make the ledger journal %s (%zu bytes): %s", path, bytes, strerror(rc));
     }
     tg_journal_t *j = NULL;
     if (*err == NULL && (j = calloc(1, sizeof(*j))) == NULL)
-        *err = failf("out of memory");
+        *err = tg_store_message("out of memory");
     if (*err == NULL) {
         /* populated now, at start: the page cache's pages are made and
          * mapped here, not by a worker's first row in each page (a write
          * still takes a minor fault to mark a clean page dirty) */
         j->base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
         if (j->base == MAP_FAILED)
-            *err = failf("cannot map the ledger journal %s: %s", path, strerror(errno));
+            *err = tg_store_message("cannot map the ledger journal %s: %s", path, strerror(errno));
     }
     if (*err != NULL) {
         free(j);
@@ -239,7 +228,7 @@ tg_ledger_row_t *tg_journal_claim(tg_journal_t *j, uint64_t *ticket)
             return NULL;
         /* seq_cst (on x86 a locked CAS costs that anyway): the store thread
          * going idle reads head after announcing it, and the claimer reads
-         * the announcement after this (store/thread.c, ledger_wake) */
+         * the announcement after this (store/thread.c, tg_store_ledger_publish) */
     } while (!atomic_compare_exchange_weak(&j->head, &head, head + 1));
     *ticket = head;
     return &slot_of(j, head)->row;

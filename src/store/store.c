@@ -1,7 +1,11 @@
 /* store.c: the parts of store.h every backend shares: the names of its
- * enums and the table of backends compiled in. */
+ * enums, the table of backends compiled in, and the one-line messages of
+ * their errors. */
 #include "store/store.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern const tg_store_methods_t tg_store_sqlite_methods;
@@ -43,4 +47,17 @@ const tg_store_methods_t *tg_store_backend(const char *name)
         if (strcmp(backends[i]->name, name) == 0)
             return backends[i];
     return NULL;
+}
+
+char *tg_store_message(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    for (char *p = line; *p != '\0'; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return strdup(line);
 }

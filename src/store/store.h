@@ -266,4 +266,9 @@ struct tg_store {
 /* The backends compiled in, by name ("sqlite"); NULL when unknown. */
 const tg_store_methods_t *tg_store_backend(const char *name);
 
+/* A malloc'd one-line message (line breaks become spaces) for an *err of
+ * the store's: a backend's open, the journal, the store thread's start.
+ * NULL when out of memory. */
+char *tg_store_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -154,14 +154,14 @@ tg_store_status_t tg_sqlite_migrate(sqlite3 *db, const char *path, int *version,
     }
     if (rc != SQLITE_OK) {
         /* the message first: a rollback would replace sqlite3_errmsg */
-        *err = tg_sqlite_message("sqlite %s: migrating from schema version %d to %d: %s", path, v, LATEST,
+        *err = tg_store_message("sqlite %s: migrating from schema version %d to %d: %s", path, v, LATEST,
                                  sqlite3_errmsg(db));
         if (!sqlite3_get_autocommit(db))
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return tg_sqlite_status(rc) == TG_STORE_BUSY ? TG_STORE_BUSY : TG_STORE_ERROR;
     }
     if (v > LATEST) {
-        *err = tg_sqlite_message("sqlite %s: the database's schema version %d is newer than this tollgate's %d;"
+        *err = tg_store_message("sqlite %s: the database's schema version %d is newer than this tollgate's %d;"
                                  " run a newer tollgate", path, v, LATEST);
         return TG_STORE_SCHEMA_NEWER;
     }

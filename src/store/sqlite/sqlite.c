@@ -8,7 +8,6 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -785,18 +784,6 @@ static void sqlite_rollback(tg_store_t *s)
     run_write(&r);
 }
 
-char *tg_sqlite_message(const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    for (char *p = line; *p != '\0'; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    return strdup(line);
-}
 
 static void sqlite_close(tg_store_t *s)
 {
@@ -875,12 +862,12 @@ static tg_store_status_t sqlite_open(const tg_store_options_t *options, tg_store
     *err = NULL;
     const char *path = options->path;
     if (path == NULL || path[0] == '\0') {
-        *err = tg_sqlite_message("sqlite: no database path");
+        *err = tg_store_message("sqlite: no database path");
         return TG_STORE_ERROR;
     }
     tg_sqlite_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        *err = tg_sqlite_message("sqlite %s: out of memory", path);
+        *err = tg_store_message("sqlite %s: out of memory", path);
         return TG_STORE_ERROR;
     }
     c->base.methods = &tg_store_sqlite_methods;
@@ -906,14 +893,14 @@ static tg_store_status_t sqlite_open(const tg_store_options_t *options, tg_store
     if (rc == SQLITE_OK && options->manual_checkpoints)
         sqlite3_wal_autocheckpoint(c->db, 0);
     if (rc != SQLITE_OK) {
-        *err = tg_sqlite_message("sqlite %s: %s: %s", path, step,
+        *err = tg_store_message("sqlite %s: %s: %s", path, step,
                                  c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
         sqlite_close(&c->base);
         return tg_sqlite_status(rc) == TG_STORE_BUSY ? TG_STORE_BUSY : TG_STORE_ERROR;
     }
     tg_store_status_t status = tg_sqlite_migrate(c->db, path, &c->version, err);
     if (status == TG_STORE_OK && (rc = prepare_statements(c)) != SQLITE_OK) {
-        *err = tg_sqlite_message("sqlite %s: preparing a statement: %s", path, sqlite3_errmsg(c->db));
+        *err = tg_store_message("sqlite %s: preparing a statement: %s", path, sqlite3_errmsg(c->db));
         status = TG_STORE_ERROR;
     }
     if (status != TG_STORE_OK) {

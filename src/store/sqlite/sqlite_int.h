@@ -1,6 +1,6 @@
 /* sqlite_int.h: what the SQLite backend's files share and nothing outside
- * store/sqlite/ may use: the schema migrations, the one-line error
- * messages of open, and how an SQLite result code becomes a store status. */
+ * store/sqlite/ may use: the schema migrations, the ledger's blocks, and
+ * how an SQLite result code becomes a store status. */
 #ifndef TOLLGATE_STORE_SQLITE_SQLITE_INT_H
 #define TOLLGATE_STORE_SQLITE_SQLITE_INT_H
 
@@ -48,10 +48,6 @@ void tg_ledger_block_free(tg_ledger_block_t *b);
     " j.value->>17 AS status, (j.value->>18) / 1e9 AS latency_seconds,"                                    \
     " (j.value->>19) / 1e9 AS ttft_seconds, j.value->>20 AS estimated"                                     \
     " FROM ledger_blocks b, json_each(b.rows) j"
-
-/* A malloc'd one-line message (line breaks become spaces); NULL when out
- * of memory. */
-char *tg_sqlite_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* rc is an extended result code (the connection has them on). A unique
  * name or id taken is EXISTS; a foreign key to nothing (a key's org) is
