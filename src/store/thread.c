@@ -76,7 +76,7 @@ struct tg_store_thread {
     atomic_bool plans_changed;        /* a reload: orgs{plan} is recounted at the next period */
     atomic_int other_queued;
     uint32_t batch_max;
-    tg_store_job_t **batch;           /* OTHER_JOBS_MAX: the round's audit entries and key uses */
+    tg_store_job_t **batch;           /* batch_max: the round's audit entries and key uses */
     tg_ledger_row_t *rows;            /* batch_max: a transaction's ledger rows */
     _Atomic int64_t next_row_id;
 
@@ -297,10 +297,8 @@ static char *check_spool(tg_store_thread_t *t)
     ssize_t n = pread(t->spool_fd, head, sizeof(head), 0);
     if (n >= 0 && memcmp(head, &magic, (size_t)n) == 0)
         return NULL;
-    char buf[512];
-    snprintf(buf, sizeof(buf), "the ledger spool %s is not a spool of this tollgate: ledger.spool_path names another"
-             " file, or a spool of another version; move it away", t->spool_path);
-    return strdup(buf);
+    return tg_store_message("the ledger spool %s is not a spool of this tollgate: ledger.spool_path names another"
+                            " file, or a spool of another version; move it away", t->spool_path);
 }
 
 /* Removes the spool's first `head` bytes, replayed, keeping what workers
@@ -336,6 +334,24 @@ static int spool_drop(tg_store_thread_t *t, off_t head)
     return 0;
 }
 
+/* rows[0..n) into the ledger in a transaction of their own, counted in
+ * ledger_rows_written_total; false, rolled back, when the store refused
+ * them. `replayed` as for ledger_append: the spool and a killed run's
+ * journal may repeat rows already committed. */
+static bool commit_rows(tg_store_thread_t *t, const tg_ledger_row_t *rows, size_t n, bool replayed,
+                        size_t *inserted)
+{
+    const tg_store_methods_t *m = t->store->methods;
+    *inserted = 0;
+    if (m->begin(t->store) != TG_STORE_OK || m->ledger_append(t->store, rows, n, replayed, inserted) != TG_STORE_OK ||
+        m->commit(t->store) != TG_STORE_OK) {
+        m->rollback(t->store);
+        return false;
+    }
+    tg_obs_record_ledger(t->obs, *inserted, 0, 0);
+    return true;
+}
+
 /* Moves the spooled rows into the ledger, SPOOL_ROWS_PER_PERIOD a call
  * (all of them with `all`), and empties the spool once every row is in:
  * a spool of a long outage does not hold up the jobs and the journal for
@@ -359,7 +375,6 @@ static void replay_spool(tg_store_thread_t *t, bool all)
     size_t budget = all ? SIZE_MAX : SPOOL_ROWS_PER_PERIOD;
     tg_ledger_row_t *rows = t->rows;
     bool ok = true;
-    const tg_store_methods_t *m = t->store->methods;
     while (ok && count > 0 && budget > 0) {
         size_t n = 0;
         off_t at = t->spool_at;
@@ -373,18 +388,11 @@ static void replay_spool(tg_store_thread_t *t, bool all)
                 skipped++;
         }
         size_t inserted = 0;
-        ok = n == 0 || m->begin(t->store) == TG_STORE_OK;
-        if (ok && n > 0 && (m->ledger_append(t->store, rows, n, true, &inserted) != TG_STORE_OK ||
-                            m->commit(t->store) != TG_STORE_OK)) {
-            m->rollback(t->store);
-            ok = false;
-        }
-        if (!ok)
+        if (n > 0 && !(ok = commit_rows(t, rows, n, true, &inserted)))
             break; /* this batch again next time */
         t->spool_at = at;
         t->spool_moved += inserted;
         budget = budget > n ? budget - n : 0;
-        tg_obs_record_ledger(t->obs, inserted, 0, 0);
         if (n == 0)
             break; /* a short read: the rest next time */
     }
@@ -445,7 +453,6 @@ static void write_batch(tg_store_thread_t *t, size_t n)
  * flush; if the journal fills meanwhile, workers spool their rows. */
 static void ingest(tg_store_thread_t *t)
 {
-    const tg_store_methods_t *m = t->store->methods;
     /* the rows written so far, no more: under a load that writes rows as
      * fast as they commit, the jobs and periodic() must still get a turn */
     uint64_t left = tg_journal_depth(t->journal);
@@ -453,12 +460,8 @@ static void ingest(tg_store_thread_t *t)
     while (left > 0 &&
            (n = tg_journal_take(t->journal, t->rows, left < t->batch_max ? (size_t)left : t->batch_max)) > 0) {
         left -= n;
-        size_t inserted = 0;
-        bool ok = m->begin(t->store) == TG_STORE_OK &&
-                  m->ledger_append(t->store, t->rows, n, false, &inserted) == TG_STORE_OK &&
-                  m->commit(t->store) == TG_STORE_OK;
-        if (!ok) {
-            m->rollback(t->store);
+        size_t inserted;
+        if (!commit_rows(t, t->rows, n, false, &inserted)) {
             tg_journal_rewind(t->journal);
             tg_obs_record_ledger(t->obs, 0, 1, 0);
             if (!t->ledger_failing)
@@ -468,7 +471,6 @@ static void ingest(tg_store_thread_t *t)
             break;
         }
         tg_journal_release(t->journal);
-        tg_obs_record_ledger(t->obs, inserted, 0, 0);
         if (t->ledger_failing)
             tg_log(TG_LOG_INFO, "ledger", "ledger rows are written again");
         t->ledger_failing = false;
@@ -766,7 +768,7 @@ static tg_store_status_t seed_budgets(tg_store_thread_t *t)
 
 typedef struct recovery {
     tg_store_thread_t *t;
-    size_t *moved;
+    size_t moved;
 } recovery_t;
 
 /* A previous run's rows from the journal, inserted by id: the rows it had
@@ -774,15 +776,10 @@ typedef struct recovery {
 static int recover_rows(void *ctx, const tg_ledger_row_t *rows, size_t n)
 {
     recovery_t *rc = ctx;
-    tg_store_t *s = rc->t->store;
-    size_t inserted = 0;
-    if (s->methods->begin(s) != TG_STORE_OK || s->methods->ledger_append(s, rows, n, true, &inserted) != TG_STORE_OK ||
-        s->methods->commit(s) != TG_STORE_OK) {
-        s->methods->rollback(s);
+    size_t inserted;
+    if (!commit_rows(rc->t, rows, n, true, &inserted))
         return -1;
-    }
-    *rc->moved += inserted;
-    tg_obs_record_ledger(rc->t->obs, inserted, 0, 0);
+    rc->moved += inserted;
     return 0;
 }
 
@@ -804,11 +801,8 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
         t->store = NULL;
         return err != NULL ? err : strdup("cannot open the store");
     }
-    if ((t->spool_fd = open(cfg->ledger.spool_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) {
-        char buf[512];
-        snprintf(buf, sizeof(buf), "cannot open the ledger spool %s: %s", cfg->ledger.spool_path, strerror(errno));
-        return strdup(buf);
-    }
+    if ((t->spool_fd = open(cfg->ledger.spool_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0)
+        return tg_store_message("cannot open the ledger spool %s: %s", cfg->ledger.spool_path, strerror(errno));
     char *why = check_spool(t);
     if (why != NULL)
         return why;
@@ -817,20 +811,16 @@ static char *start(tg_store_thread_t *t, const tg_config_t *cfg)
      * would truncate the journal under its mapping (SIGBUS) */
     struct stat spool_st, journal_st;
     if (fstat(t->spool_fd, &spool_st) == 0 && stat(cfg->ledger.journal_path, &journal_st) == 0 &&
-        spool_st.st_dev == journal_st.st_dev && spool_st.st_ino == journal_st.st_ino) {
-        char buf[1024];
-        snprintf(buf, sizeof(buf), "ledger.journal_path %s and ledger.spool_path %s are the same file: each needs"
-                 " one of its own", cfg->ledger.journal_path, cfg->ledger.spool_path);
-        return strdup(buf);
-    }
-    size_t recovered = 0;
-    recovery_t rc = {t, &recovered};
+        spool_st.st_dev == journal_st.st_dev && spool_st.st_ino == journal_st.st_ino)
+        return tg_store_message("ledger.journal_path %s and ledger.spool_path %s are the same file: each needs one of"
+                                " its own", cfg->ledger.journal_path, cfg->ledger.spool_path);
+    recovery_t rc = {t, 0};
     t->journal = tg_journal_open(cfg->ledger.journal_path, cfg->ledger.queue_size, t->batch_max, recover_rows, &rc,
                                  &why);
     if (t->journal == NULL)
         return why;
-    if (recovered > 0)
-        tg_log(TG_LOG_INFO, "ledger", "moved %zu rows a previous run left in the journal into the ledger", recovered);
+    if (rc.moved > 0)
+        tg_log(TG_LOG_INFO, "ledger", "moved %zu rows a previous run left in the journal into the ledger", rc.moved);
     /* ids: the start second above 32 bits of sequence, never below a row
      * already there, so that ids grow across restarts and never repeat;
      * the spool's rows first, whose ids a run that lived less than a
@@ -898,10 +888,7 @@ void tg_store_thread_stop(tg_store_thread_t *t)
     if (t == NULL)
         return;
     atomic_store(&t->stopping, true);
-    uint64_t one = 1;
-    if (write(t->wake_fd, &one, sizeof(one)) < 0) {
-        /* the thread wakes on its period anyway */
-    }
+    wake(t);
     pthread_join(t->thread, NULL);
     thread_free(t);
 }
