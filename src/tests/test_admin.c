@@ -19,6 +19,7 @@
 #include "admin/admin.h"
 #include "obs/log.h"
 #include "store/key_hash.h"
+#include "tests/db_fixture.h"
 
 #define NOW 1764460800.0 /* 2025-11-30T00:00:00Z */
 
@@ -41,20 +42,10 @@ static int group_teardown(void **state)
     return rmdir(dir);
 }
 
-static void remove_db(void)
-{
-    static const char *const suffixes[] = {"", "-wal", "-shm"};
-    char path[300];
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof(path), "%s%s", db_path, suffixes[i]);
-        unlink(path);
-    }
-}
-
 static int open_store(void **state)
 {
     snprintf(db_path, sizeof(db_path), "%s/admin.db", dir);
-    remove_db();
+    tg_test_remove_db(db_path);
     tg_store_options_t o = {.path = db_path, .busy_timeout_ms = 1000};
     char *err = NULL;
     if (tg_store_backend("sqlite")->open(&o, &store, &err) != TG_STORE_OK) {
@@ -69,7 +60,7 @@ static int close_store(void **state)
 {
     store->methods->close(store);
     store = NULL;
-    remove_db();
+    tg_test_remove_db(db_path);
     return 0;
 }
 
@@ -843,7 +834,7 @@ static int cli_setup(void **state)
 {
     snprintf(config_path, sizeof(config_path), "%s/tollgate.yaml", dir);
     snprintf(db_path, sizeof(db_path), "%s/cli.db", dir);
-    remove_db();
+    tg_test_remove_db(db_path);
     FILE *f = fopen(config_path, "w");
     if (f == NULL)
         return -1;
@@ -867,7 +858,7 @@ static int cli_setup(void **state)
 static int cli_teardown(void **state)
 {
     unlink(config_path);
-    remove_db();
+    tg_test_remove_db(db_path);
     tg_log_configure(2, TG_LOG_TEXT, TG_LOG_ERROR);
     return 0;
 }

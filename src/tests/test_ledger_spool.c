@@ -27,6 +27,7 @@
 #include "limits/state.h"
 #include "obs/metrics.h"
 #include "store/thread.h"
+#include "tests/db_fixture.h"
 
 #include "tests/yaml_fixture.h"
 
@@ -75,12 +76,7 @@ static int teardown(void **state)
     tg_limit_registry_free(f->limits);
     tg_obs_free(f->obs);
     tg_config_free(f->cfg);
-    char path[320];
-    for (const char *const *suffix = (const char *const[]){"", "-wal", "-shm", ".journal", ".spool", NULL};
-         *suffix != NULL; suffix++) {
-        snprintf(path, sizeof(path), "%s%s", f->db, *suffix);
-        unlink(path);
-    }
+    tg_test_remove_db(f->db);
     free(f);
     return 0;
 }

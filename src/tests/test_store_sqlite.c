@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "store/sqlite/sqlite_int.h"
 #include "store/store.h"
+#include "tests/db_fixture.h"
 
 typedef struct fixture {
     char dir[32];
@@ -67,11 +68,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     f->m->close(f->s);
-    char file[80];
-    for (const char *const *suffix = (const char *const[]){"", "-wal", "-shm", NULL}; *suffix != NULL; suffix++) {
-        snprintf(file, sizeof(file), "%s%s", f->path, *suffix);
-        unlink(file);
-    }
+    tg_test_remove_db(f->path);
     rmdir(f->dir);
     free(f);
     return 0;
