@@ -64,16 +64,13 @@ tg_stage_result_t tg_stage_ledger(tg_request_t *r)
     if (t == NULL || ((r->result == NULL || r->result->attempts == 0) && !r->cache.hit))
         return TG_STAGE_CONTINUE; /* no store, or neither a provider nor the cache answered */
     uint64_t ticket;
-    tg_ledger_row_t *slot = tg_store_ledger_claim(t, &ticket);
-    if (slot != NULL) {
-        memset(slot, 0, sizeof(*slot)); /* nothing of the slot's last row stays behind this one's strings */
-        fill_row(r, slot);
+    tg_ledger_row_t spooled, *slot = tg_store_ledger_claim(t, &ticket);
+    tg_ledger_row_t *row = slot != NULL ? slot : &spooled; /* the journal full: the spool */
+    memset(row, 0, sizeof(*row)); /* nothing of a slot's last row stays behind this one's strings */
+    fill_row(r, row);
+    if (slot != NULL)
         tg_store_ledger_publish(t, ticket);
-        return TG_STAGE_CONTINUE;
-    }
-    tg_ledger_row_t row;
-    memset(&row, 0, sizeof(row));
-    fill_row(r, &row);
-    tg_store_spool(t, &row);
+    else
+        tg_store_spool(t, row);
     return TG_STAGE_CONTINUE;
 }
